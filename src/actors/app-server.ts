@@ -1,0 +1,196 @@
+import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
+import type { Attrs, Bodies, Message, ServerReport } from "../protocol/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import { BoundedMap } from "./bounded-map.js";
+import type { Behaviour, RoleContext } from "./context.js";
+import { builtinHandlers } from "./handlers.js";
+import type { Handler } from "./handlers.js";
+import { unknownType } from "./role-actor.js";
+
+export interface AppServerConfig {
+  apps: readonly string[];
+  /** Tasks run at once, counting the ones expected but not yet started. */
+  capacity: number;
+  /** Relative computing power (a power-4 server is worth four power-1 servers). */
+  power: number;
+  attrs: Attrs;
+  /** Distributors to register with and report load to. */
+  join: readonly string[];
+  /** Handlers by application; the built-ins (echo, sleep, hash) unless replaced. */
+  handlers?: Readonly<Record<string, Handler>>;
+  /** How long a run may wait for its ticket's expect to arrive. */
+  parkMs?: number;
+}
+
+interface Expected {
+  taskId: string;
+  key: string;
+  expiresAt: number;
+}
+
+interface Parked {
+  m: Extract<Message, { type: "task.run" }>;
+  ch: Channel;
+  until: number;
+}
+
+type Run = Extract<Message, { type: "task.run" }>;
+
+export function validateAppServerConfig(c: AppServerConfig): void {
+  if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
+  if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
+  if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
+  const handlers = { ...builtinHandlers, ...c.handlers };
+  for (const app of c.apps) if (!handlers[app]) throw new TypeError(`no handler for application ${JSON.stringify(app)}; built in: ${Object.keys(builtinHandlers).join(", ")}`);
+}
+
+/**
+ * An application server: runs tasks of the applications it offers, but only for a client holding
+ * a ticket a distributor issued for that task, and never more than its capacity at once. It
+ * registers with its distributors and reports its load on every task start and end.
+ */
+export function createAppServer(ctx: RoleContext, config: AppServerConfig): Behaviour {
+  validateAppServerConfig(config);
+  const handlers: Readonly<Record<string, Handler>> = { ...builtinHandlers, ...config.handlers };
+  const apps = new Set(config.apps);
+  const parkMs = config.parkMs ?? 1000;
+  const expected = new Map<string, Expected>();
+  const parked = new Map<string, Parked>();
+  const used = new BoundedMap<string, true>(100_000);
+  // Tickets whose expect was refused: their run is answered OVERLOADED so the client places again.
+  const refused = new BoundedMap<string, true>(10_000);
+  const results = new BoundedMap<string, unknown>(10_000);
+  const incarnation = ctx.now();
+  let seq = 0;
+  let running = 0;
+  let completed = 0;
+  let reportScheduled = false;
+
+  const load = (): number => running + expected.size;
+  const report = (): ServerReport => ({
+    id: ctx.id,
+    url: ctx.url,
+    apps: [...config.apps],
+    capacity: config.capacity,
+    power: config.power,
+    load: load(),
+    attrs: config.attrs,
+    version: [incarnation, seq],
+  });
+
+  const sendReport = (ch: Channel): void => {
+    ch.request("server.report", { server: report() }).catch((err: unknown) => {
+      ctx.log.warn({ to: ch.label(), err: AllotError.from(err).message }, "load report not acknowledged");
+    });
+  };
+  const peers: Peer[] = config.join.map((url) => ctx.connect(url, sendReport));
+
+  /** Load changed: one report per turn however many tasks started or ended in it. */
+  function changed(): void {
+    seq++;
+    if (reportScheduled) return;
+    reportScheduled = true;
+    setImmediate(() => {
+      reportScheduled = false;
+      for (const p of peers) {
+        const ch = p.current;
+        if (ch) sendReport(ch);
+      }
+    });
+  }
+
+  function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
+    const b = m.body;
+    if (load() >= config.capacity) {
+      const err = new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
+      refused.set(b.ticket, true);
+      ch.replyError(m, err);
+      const early = parked.get(b.ticket);
+      if (early) {
+        parked.delete(b.ticket);
+        early.ch.replyError(early.m, err);
+      }
+      return;
+    }
+    expected.set(b.ticket, { taskId: b.taskId, key: b.key, expiresAt: b.expiresAt });
+    changed();
+    ch.reply(m, "task.expected", { load: load(), version: [incarnation, seq] });
+    const early = parked.get(b.ticket);
+    if (early) {
+      parked.delete(b.ticket);
+      onRun(early.m, early.ch);
+    }
+  }
+
+  function onRun(m: Run, ch: Channel): void {
+    const b = m.body;
+    const exp = expected.get(b.ticket);
+    if (!exp) {
+      if (used.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket already used"));
+      if (refused.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket: at capacity`));
+      if (parked.has(b.ticket) || parked.size >= 10_000) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "unknown ticket"));
+      parked.set(b.ticket, { m, ch, until: ctx.now() + parkMs });
+      return;
+    }
+    if (exp.taskId !== b.taskId || exp.key !== b.key) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket was issued for another task"));
+    const handler = handlers[b.app];
+    if (!apps.has(b.app) || !handler) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
+    expected.delete(b.ticket);
+    used.set(b.ticket, true);
+    if (results.has(b.key)) {
+      changed();
+      return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(b.key), cached: true });
+    }
+    running++;
+    changed();
+    const finish = (type: "ok" | "err", value: unknown): void =>
+      ctx.enqueue(() => {
+        running--;
+        completed++;
+        changed();
+        if (type === "err") return ch.replyError(m, AllotError.from(value));
+        results.set(b.key, value);
+        ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: value, cached: false } satisfies Bodies["task.result"]);
+      });
+    Promise.resolve()
+      .then(() => handler(b.payload, { taskId: b.taskId, key: b.key, app: b.app }))
+      .then(
+        (result) => {
+          try {
+            finish("ok", checkPlainData(result, "handler result"));
+          } catch (err) {
+            finish("err", new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err)));
+          }
+        },
+        (err: unknown) => finish("err", AllotError.from(err)),
+      );
+  }
+
+  function sweep(): void {
+    const now = ctx.now();
+    let dropped = 0;
+    for (const [t, e] of expected) if (e.expiresAt <= now) expected.delete(t), dropped++;
+    if (dropped > 0) changed();
+    for (const [t, p] of parked) {
+      if (p.until > now) continue;
+      parked.delete(t);
+      // Retryable: the distributor's expect may have been lost with its connection; placing again is safe.
+      p.ch.replyError(p.m, new AllotError(ErrorCode.TIMEOUT, `no distributor announced this ticket within ${parkMs} ms`));
+    }
+  }
+  const sweeper = setInterval(() => ctx.enqueue(sweep), Math.max(10, Math.min(250, parkMs / 4)));
+  sweeper.unref();
+
+  return {
+    handle(m: Message, ch: Channel) {
+      if (m.type === "task.run") return onRun(m, ch);
+      if (m.type === "task.expect") return onExpect(m, ch);
+      ch.replyError(m, unknownType("app server", m));
+    },
+    stats: () => ({ running, expected: expected.size, parked: parked.size, completed, load: load(), capacity: config.capacity, version: [incarnation, seq] }),
+    stop: () => {
+      clearInterval(sweeper);
+      for (const p of peers) p.close();
+    },
+  };
+}

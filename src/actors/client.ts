@@ -1,0 +1,112 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Attrs, Constraint, Message, Task } from "../protocol/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import type { Behaviour, RoleContext } from "./context.js";
+import { unknownType } from "./role-actor.js";
+
+/** What a caller asks for; everything but `app` has a default. */
+export interface TaskSpec {
+  app: string;
+  payload?: unknown;
+  require?: Constraint[];
+  clientAttrs?: Attrs;
+  prefs?: Attrs;
+  /** Idempotency key; defaults to the task id. Give the same key to make a resubmission return the first result. */
+  key?: string;
+  /** Total time allowed, retries included. */
+  timeoutMs?: number;
+}
+
+export interface TaskResult {
+  taskId: string;
+  serverId: string;
+  result: unknown;
+  /** true when the server returned a stored result for the key instead of running again. */
+  cached: boolean;
+  attempts: number;
+}
+
+export interface ClientConfig {
+  /** Entry points: vips or distributors of one set; the client rotates through them. */
+  entries: readonly string[];
+  timeoutMs?: number;
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  attrs?: Attrs;
+}
+
+export interface ClientBehaviour extends Behaviour {
+  submit(spec: TaskSpec): Promise<TaskResult>;
+}
+
+/**
+ * The client: places a task through an entry, then runs it on the chosen server over a direct,
+ * pooled connection. A retryable failure (no server yet, overloaded, a member down, a lost
+ * connection) is retried with backoff, through the next entry, until the task's deadline.
+ */
+export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
+  if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
+  const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
+  const servers = new Map<string, Peer>();
+  const timeoutMs = config.timeoutMs ?? 30_000;
+  const backoffMin = config.backoffMinMs ?? 20;
+  const backoffMax = config.backoffMaxMs ?? 1000;
+  let next = 0;
+  let seq = 0;
+  const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
+
+  function serverPeer(url: string): Peer {
+    let p = servers.get(url);
+    if (!p || p.state === "closed") servers.set(url, (p = ctx.connect(url)));
+    return p;
+  }
+
+  const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  async function submit(spec: TaskSpec): Promise<TaskResult> {
+    const id = `${prefix}-${(++seq).toString(36)}`;
+    const deadline = ctx.now() + (spec.timeoutMs ?? timeoutMs);
+    const task: Task = {
+      id,
+      key: spec.key ?? id,
+      app: spec.app,
+      deadline,
+      require: spec.require ?? [],
+      clientAttrs: { ...config.attrs, ...spec.clientAttrs },
+      prefs: spec.prefs ?? {},
+      payload: spec.payload ?? null,
+    };
+    let lastError: AllotError = new AllotError(ErrorCode.TIMEOUT, `task ${id} timed out`);
+    for (let attempt = 1; ; attempt++) {
+      const remaining = deadline - ctx.now();
+      if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError.message}`, { cause: lastError, retryable: false });
+      const entry = entries[next] as Peer;
+      next = (next + 1) % entries.length;
+      try {
+        const placed = await entry.request("task.place", { task, client: { id: ctx.id, addr: "" } }, remaining);
+        if (placed.type !== "task.placed") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
+        const { serverId, serverUrl, ticket } = placed.body;
+        const res: Message = await serverPeer(serverUrl).request("task.run", { taskId: id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));
+        if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
+        return { taskId: id, serverId: res.body.serverId, result: res.body.result, cached: res.body.cached, attempts: attempt };
+      } catch (err) {
+        lastError = AllotError.from(err);
+        if (!lastError.retryable) throw lastError;
+        const ceiling = Math.min(backoffMax, backoffMin * 2 ** Math.min(attempt - 1, 16));
+        await delay(Math.min(Math.max(0, deadline - ctx.now()), ceiling / 2 + (ctx.random() * ceiling) / 2));
+      }
+    }
+  }
+
+  return {
+    submit,
+    handle(m: Message, ch: Channel) {
+      ch.replyError(m, unknownType("client", m));
+    },
+    stats: () => ({ submitted: seq, servers: servers.size }),
+    stop: () => {
+      for (const p of entries) p.close();
+      for (const p of servers.values()) p.close();
+    },
+  };
+}

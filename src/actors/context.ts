@@ -1,0 +1,35 @@
+import type { Message, Role } from "../protocol/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+
+/** The logger an actor writes to: a pino child with `{ node, role }`. */
+export interface RoleLog {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/** What the node gives a role: identity, clock, randomness, logging and outbound connections. */
+export interface RoleContext {
+  readonly id: string;
+  readonly role: Role;
+  /** The address other nodes should use to reach this one. */
+  readonly url: string;
+  readonly log: RoleLog;
+  now(): number;
+  random(): number;
+  /** A long-lived, reconnecting connection whose incoming requests reach this role's actor. */
+  connect(url: string, onOpen?: (ch: Channel) => void): Peer;
+  /** Runs `fn` inside this role's actor, after the messages already queued. */
+  enqueue(fn: () => void): void;
+}
+
+/** A role's behaviour: answer every request it is handed, exactly once. */
+export interface Behaviour {
+  handle(m: Message, ch: Channel): void;
+  /** A connection to this node closed (inbound or outbound). */
+  onClose?(ch: Channel): void;
+  /** Counters and state for `status` and tests. */
+  stats?(): Record<string, unknown>;
+  stop?(): void;
+}

@@ -1,0 +1,128 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Message } from "../protocol/index.js";
+import { allocate, resolvePolicy } from "../policies/index.js";
+import type { Policy } from "../policies/index.js";
+import { ServerTable } from "../state/index.js";
+import type { ServerEntry } from "../state/index.js";
+import type { Channel } from "../transport/index.js";
+import type { Behaviour, RoleContext } from "./context.js";
+import { stampClient } from "./forward.js";
+import { unknownType } from "./role-actor.js";
+import { newTicket } from "./ticket.js";
+
+export interface Tier2Config {
+  /** Selection policy name (see the policy registry). */
+  policy?: string;
+}
+
+/** One row of `status`: an allocator's view of a server. */
+export interface ServerView {
+  id: string;
+  url: string;
+  apps: string[];
+  load: number;
+  reserved: number;
+  capacity: number;
+  power: number;
+  attrs: Record<string, string | number | boolean>;
+  status: string;
+  version: [number, number];
+}
+
+/**
+ * A second-tier distributor, the allocator of the tiered design: it holds the attribute database
+ * of the app servers that joined it, selects a server for each task by matching the task's
+ * attributes to the servers' and then by idle power, reserves the slot, tells the server to
+ * expect the client (address and ticket) and answers the client with the server's address.
+ */
+export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behaviour & { table: ServerTable } {
+  const table = new ServerTable();
+  const policy: Policy = resolvePolicy(config.policy);
+  const links = new Map<string, Channel>();
+  const pctx = { random: ctx.random, now: ctx.now };
+  let placed = 0;
+  let refused = 0;
+  let expectRefused = 0;
+
+  function onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): void {
+    const r = m.body.server;
+    if (ch.peerRole !== "app" || ch.peerId !== r.id) {
+      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `node ${ch.label()} may not report for server ${r.id}`));
+      return;
+    }
+    const result = table.apply(r, ctx.now());
+    if (links.get(r.id) !== ch) {
+      links.set(r.id, ch);
+      ctx.log.info({ server: r.id, url: r.url, apps: r.apps }, "server joined");
+    }
+    if (result === "stale") ctx.log.debug({ server: r.id, version: r.version }, "stale report ignored");
+    ch.reply(m, "ack", {});
+  }
+
+  function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
+    stampClient(m, ch);
+    const { task, client } = m.body;
+    const a = allocate(table, task, policy, pctx);
+    if (!a.ok) {
+      refused++;
+      // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.
+      ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
+      return;
+    }
+    const server = a.server;
+    const link = links.get(server.id);
+    if (!link || link.closed) {
+      table.release(server.id);
+      table.setStatus(server.id, "dead");
+      ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`));
+      return;
+    }
+    const ticket = newTicket();
+    // The answer does not wait for the server's ack: the expect is sent first on a connection the
+    // client's run cannot overtake by much, and the server holds an early run for a short while.
+    link.request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
+      (ack) => ctx.enqueue(() => (ack.type === "task.expected" ? table.confirm(server.id, ack.body.load, ack.body.version, ctx.now()) : table.release(server.id))),
+      (err: unknown) =>
+        ctx.enqueue(() => {
+          table.release(server.id);
+          expectRefused++;
+          ctx.log.debug({ server: server.id, task: task.id, err: AllotError.from(err).message }, "server did not accept expect");
+        }),
+    );
+    placed++;
+    ch.reply(m, "task.placed", { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket });
+  }
+
+  return {
+    table,
+    handle(m: Message, ch: Channel) {
+      if (m.type === "task.place") return onPlace(m, ch);
+      if (m.type === "server.report") return onReport(m, ch);
+      ch.replyError(m, unknownType("tier-2 distributor", m));
+    },
+    onClose(ch: Channel) {
+      for (const [id, c] of links) {
+        if (c !== ch) continue;
+        links.delete(id);
+        table.setStatus(id, "dead");
+        ctx.log.info({ server: id }, "server left");
+      }
+    },
+    stats: () => ({ placed, refused, expectRefused, policy: policy.name, servers: [...table.all()].map(view) }),
+  };
+}
+
+function view(e: ServerEntry): ServerView {
+  return {
+    id: e.id,
+    url: e.url,
+    apps: e.apps,
+    load: e.load,
+    reserved: e.reserved,
+    capacity: e.capacity,
+    power: e.power,
+    attrs: e.attrs,
+    status: e.status,
+    version: e.version,
+  };
+}

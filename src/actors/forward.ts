@@ -1,0 +1,54 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Message } from "../protocol/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import type { RoleContext } from "./context.js";
+
+/** A connection failure that means the request never reached (or never left) the member. */
+const tryNext = (err: AllotError): boolean => err.code === ErrorCode.UNREACHABLE || err.code === ErrorCode.DRAINING;
+
+/**
+ * Sequential round robin over a set of members: each request goes to the next member in turn; a
+ * member that cannot be reached is skipped, so one dead member costs a retry, not a lost request.
+ */
+export class RoundRobinSet {
+  readonly members: Peer[];
+  private next = 0;
+
+  constructor(ctx: RoleContext, urls: readonly string[]) {
+    if (urls.length === 0) throw new TypeError("a round-robin set needs at least one member URL");
+    this.members = urls.map((u) => ctx.connect(u));
+  }
+
+  /** Sends `m` on to the next member and relays its answer (or typed error) back on `ch`. */
+  forward(m: Message, ch: Channel, timeoutMs: number): void {
+    this.attempt(m, ch, timeoutMs, this.members.length);
+  }
+
+  private attempt(m: Message, ch: Channel, timeoutMs: number, triesLeft: number): void {
+    const member = this.members[this.next] as Peer;
+    this.next = (this.next + 1) % this.members.length;
+    member.forward(m, timeoutMs).then(
+      (answer) => ch.relay(m, answer),
+      (err: unknown) => {
+        const e = AllotError.from(err);
+        if (tryNext(e) && triesLeft > 1) this.attempt(m, ch, timeoutMs, triesLeft - 1);
+        else ch.replyError(m, e);
+      },
+    );
+  }
+
+  close(): void {
+    for (const p of this.members) p.close();
+  }
+}
+
+/** The time a forwarded request may take: up to the task's deadline when it has one. */
+export function budgetFor(m: Message, now: number, fallbackMs: number): number {
+  if (m.type === "task.place") return Math.max(1, m.body.task.deadline - now);
+  return fallbackMs;
+}
+
+/** The first hop that sees a client's socket records its address, so the server can be told it. */
+export function stampClient(m: Message, ch: Channel): void {
+  if (m.type === "task.place" && m.body.client.addr === "" && ch.peerRole === "client") m.body.client.addr = ch.remoteAddress;
+}

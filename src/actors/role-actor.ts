@@ -1,0 +1,109 @@
+import { dispatch, spawn } from "nact";
+import type { ActorSystemRef } from "nact";
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Message } from "../protocol/index.js";
+import type { Channel } from "../transport/index.js";
+import type { Behaviour, RoleLog } from "./context.js";
+import { createBudget } from "./supervision.js";
+import type { SupervisionStrategy } from "./supervision.js";
+
+/** One actor message: the envelopes that arrived in one turn, or work re-entering the actor. */
+type Mail = { kind: "net"; items: Array<[Message, Channel]> } | { kind: "call"; fns: Array<() => void> };
+
+export interface RoleActor {
+  /** Hands a received message to the actor; messages of one turn travel as one actor message. */
+  deliver(m: Message, ch: Channel): void;
+  /** Runs `fn` inside the actor, in mailbox order. */
+  enqueue(fn: () => void): void;
+}
+
+/**
+ * Spawns a role's actor under `system`. nact runs one actor message per event-loop turn, so the
+ * envelopes of a turn are batched into one: replies then leave in one frame. A request whose
+ * handler throws is answered INTERNAL before the crash reaches the supervisor, so nothing in the
+ * batch goes unanswered; the supervisor resumes within its budget and gives up past it.
+ */
+export function spawnRole(
+  system: ActorSystemRef,
+  name: string,
+  /** The role's behaviour; undefined only while the node is still starting. */
+  behaviour: () => Behaviour | undefined,
+  strategy: SupervisionStrategy,
+  log: RoleLog,
+  now: () => number,
+  onGiveUp: (err: unknown) => void,
+): RoleActor {
+  const budget = createBudget(strategy, now);
+  const actor = spawn(
+    system,
+    (state: undefined, mail: Mail) => {
+      const b = behaviour();
+      let crash: unknown;
+      if (mail.kind === "call") {
+        for (const fn of mail.fns) {
+          try {
+            fn();
+          } catch (err) {
+            crash ??= err;
+          }
+        }
+        if (crash !== undefined) throw crash;
+        return state;
+      }
+      for (const [m, ch] of mail.items) {
+        try {
+          if (!b) throw new AllotError(ErrorCode.DRAINING, "node is still starting");
+          b.handle(m, ch);
+        } catch (err) {
+          crash ??= err;
+          ch.replyError(m, new AllotError(ErrorCode.INTERNAL, `${m.type} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+        }
+      }
+      if (crash !== undefined) throw crash;
+      return state;
+    },
+    name,
+    {
+      onCrash: (_msg: unknown, err: unknown, ctx) => {
+        const decision = budget(err);
+        log.error({ err: err instanceof Error ? err.message : String(err), decision, strategy: strategy.name }, "actor crashed");
+        if (decision === "resume") return ctx.resume;
+        onGiveUp(err);
+        return ctx.stop;
+      },
+    },
+  );
+  let batch: Array<[Message, Channel]> | undefined;
+  let calls: Array<() => void> | undefined;
+  return {
+    deliver(m, ch) {
+      if (batch) {
+        batch.push([m, ch]);
+        return;
+      }
+      batch = [[m, ch]];
+      queueMicrotask(() => {
+        const items = batch ?? [];
+        batch = undefined;
+        dispatch(actor, { kind: "net", items } satisfies Mail);
+      });
+    },
+    enqueue(fn) {
+      if (calls) {
+        calls.push(fn);
+        return;
+      }
+      calls = [fn];
+      queueMicrotask(() => {
+        const fns = calls ?? [];
+        calls = undefined;
+        dispatch(actor, { kind: "call", fns } satisfies Mail);
+      });
+    },
+  };
+}
+
+/** The answer to a message type a role does not serve. */
+export function unknownType(role: string, m: Message): AllotError {
+  return new AllotError(ErrorCode.UNKNOWN_TYPE, `a ${role} node does not handle ${m.type}`);
+}

@@ -1,0 +1,28 @@
+import type { Message } from "../protocol/index.js";
+import type { Channel } from "../transport/index.js";
+import type { Behaviour, RoleContext } from "./context.js";
+import { RoundRobinSet, budgetFor, stampClient } from "./forward.js";
+
+export interface VipConfig {
+  /** The set behind this address: tier-1 or tier-2 distributors. */
+  to: readonly string[];
+  requestTimeoutMs: number;
+}
+
+/**
+ * The virtual-IP box: one address in front of a distributor set. Every request goes to the next
+ * member in sequence, whatever it holds; the answer comes back the same way.
+ */
+export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
+  const set = new RoundRobinSet(ctx, config.to);
+  let forwarded = 0;
+  return {
+    handle(m: Message, ch: Channel) {
+      stampClient(m, ch);
+      forwarded++;
+      set.forward(m, ch, budgetFor(m, ctx.now(), config.requestTimeoutMs));
+    },
+    stats: () => ({ forwarded, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
+    stop: () => set.close(),
+  };
+}

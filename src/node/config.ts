@@ -1,0 +1,49 @@
+import type { Behaviour, RoleContext } from "../actors/context.js";
+import type { SupervisionStrategy } from "../actors/supervision.js";
+import type { AppServerConfig } from "../actors/app-server.js";
+import type { ClientConfig } from "../actors/client.js";
+import type { Tier1Config } from "../actors/distributor-tier1.js";
+import type { Tier2Config } from "../actors/distributor-tier2.js";
+import type { VipConfig } from "../actors/vip.js";
+import type { Transport } from "../transport/index.js";
+import type { Logger } from "pino";
+import type { LogLevel } from "./logger.js";
+
+/** Settings every node shares; each has a default. */
+export interface CommonConfig {
+  /** Node id; default `ROLE-xxxxxx`. */
+  id?: string;
+  /** HOST:PORT to bind; port 0 picks a free one. Default 127.0.0.1:0. */
+  listen?: string;
+  /** The URL others should use to reach this node (needed across hosts); default the bound URL. */
+  advertise?: string;
+  logLevel?: LogLevel;
+  /** Use this pino logger instead of one on stderr. */
+  logger?: Logger;
+  /** WebSockets unless given (tests pass an in-memory transport). */
+  transport?: Transport;
+  supervision?: SupervisionStrategy;
+  /** Requests a peer may have in flight on one connection. Default 4096. */
+  maxInFlight?: number;
+  /** Default deadline of a request. Default 10 000 ms. */
+  requestTimeoutMs?: number;
+  /** Time a connecting peer has to say hello. Default 5 000 ms. */
+  handshakeMs?: number;
+  /** Idle time before a heartbeat ping; a peer silent for twice this is dead. Default 5 000 ms. */
+  heartbeatMs?: number;
+  /** Called when an actor exceeds its restart budget; default: log fatal and exit the process with code 70. */
+  onFatal?: (err: unknown) => void;
+  now?: () => number;
+  random?: () => number;
+}
+
+export type VipNodeConfig = CommonConfig & { role: "vip" } & Omit<VipConfig, "requestTimeoutMs">;
+export type Tier1NodeConfig = CommonConfig & { role: "tier1" } & Tier1Config;
+export type Tier2NodeConfig = CommonConfig & { role: "tier2" } & Tier2Config;
+export type AppNodeConfig = CommonConfig & { role: "app" } & AppServerConfig;
+export type ClientNodeConfig = CommonConfig & { role: "client" } & ClientConfig;
+
+/** One node's configuration, discriminated by role. */
+export type NodeConfig = VipNodeConfig | Tier1NodeConfig | Tier2NodeConfig | AppNodeConfig | ClientNodeConfig;
+
+export type BehaviourFactory = (ctx: RoleContext) => Behaviour;

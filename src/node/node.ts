@@ -1,0 +1,137 @@
+import { randomBytes } from "node:crypto";
+import { start, stop as stopSystem } from "nact";
+import { createAppServer } from "../actors/app-server.js";
+import { createClient } from "../actors/client.js";
+import type { ClientBehaviour, TaskResult, TaskSpec } from "../actors/client.js";
+import type { Behaviour, RoleContext } from "../actors/context.js";
+import { createTier1 } from "../actors/distributor-tier1.js";
+import { createTier2 } from "../actors/distributor-tier2.js";
+import { spawnRole } from "../actors/role-actor.js";
+import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
+import { createVip } from "../actors/vip.js";
+import type { Role } from "../protocol/index.js";
+import { Channel, DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
+import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
+import type { ClientNodeConfig, NodeConfig } from "./config.js";
+import { createLogger } from "./logger.js";
+
+/** A started node. */
+export interface RunningNode {
+  readonly id: string;
+  readonly role: Role;
+  /** The advertised URL ("" for a client, which does not listen). */
+  readonly url: string;
+  stats(): Record<string, unknown>;
+  stop(): Promise<void>;
+}
+
+export interface RunningClient extends RunningNode {
+  submit(spec: TaskSpec): Promise<TaskResult>;
+}
+
+function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: number): Behaviour {
+  switch (config.role) {
+    case "vip":
+      return createVip(ctx, { to: config.to, requestTimeoutMs });
+    case "tier1":
+      return createTier1(ctx, { to: config.to });
+    case "tier2":
+      return createTier2(ctx, config.policy === undefined ? {} : { policy: config.policy });
+    case "app":
+      return createAppServer(ctx, config);
+    case "client":
+      return createClient(ctx, config);
+  }
+}
+
+/**
+ * Starts one node: its actor system, its role's actor, its listener (all roles but the client)
+ * and its outbound connections. Resolves once it accepts connections.
+ */
+export async function startNode(config: ClientNodeConfig): Promise<RunningClient>;
+export async function startNode(config: NodeConfig): Promise<RunningNode>;
+export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient> {
+  const role = config.role;
+  const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
+  const logger = (config.logger ?? createLogger(config.logLevel)).child({ node: id, role });
+  const now = config.now ?? Date.now;
+  const random = config.random ?? Math.random;
+  const transport = config.transport ?? createWsTransport();
+  const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
+  const onFatal =
+    config.onFatal ??
+    ((err: unknown) => {
+      logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "restart budget exhausted; exiting");
+      logger.flush();
+      process.exit(70);
+    });
+
+  const system = start();
+  const channels = new Set<Channel>();
+  const peers = new Set<Peer>();
+  let behaviour: Behaviour | undefined;
+  let listener: Listener | undefined;
+
+  const actor = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal);
+  const channelOptions: Omit<ChannelOptions, "dialer"> = {
+    node: id,
+    role,
+    maxFrameBytes: transport.limits.maxFrameBytes,
+    maxInFlight: config.maxInFlight ?? 4096,
+    requestTimeoutMs,
+    handshakeMs: config.handshakeMs ?? 5000,
+    heartbeatMs: config.heartbeatMs ?? 5000,
+    now,
+    log: logger,
+    onMessage: (m, ch) => actor.deliver(m, ch),
+    onClose: (ch, reason) => {
+      channels.delete(ch);
+      logger.debug({ peer: ch.label(), reason: reason.message }, "connection closed");
+      actor.enqueue(() => behaviour?.onClose?.(ch));
+    },
+  };
+
+  let url = config.advertise ?? "";
+  const ctx: RoleContext = {
+    id,
+    role,
+    get url() {
+      return url;
+    },
+    log: logger,
+    now,
+    random,
+    connect(target, onOpen) {
+      const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...(onOpen ? { onOpen } : {}) });
+      peers.add(p);
+      return p;
+    },
+    enqueue: (fn) => actor.enqueue(fn),
+  };
+
+  if (role !== "client") {
+    listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => {
+      channels.add(new Channel(wire, { ...channelOptions, dialer: false }));
+    });
+    url ||= listener.url;
+  }
+  // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
+  behaviour = behaviourFor(config, ctx, requestTimeoutMs);
+  const b = behaviour;
+
+  const node: RunningNode = {
+    id,
+    role,
+    url,
+    stats: () => ({ id, role, url, connections: channels.size, ...b.stats?.() }),
+    async stop() {
+      b.stop?.();
+      for (const p of peers) p.close();
+      for (const ch of channels) ch.close(4003, "node stopping");
+      await listener?.close();
+      stopSystem(system);
+    },
+  };
+  if (config.role === "client") return { ...node, submit: (spec: TaskSpec) => (b as ClientBehaviour).submit(spec) };
+  return node;
+}

@@ -1,0 +1,56 @@
+import type { Task } from "../protocol/index.js";
+import { freeSlots } from "../state/index.js";
+import type { ServerEntry, ServerTable } from "../state/index.js";
+import { formatConstraint, meetsAll, preferenceScore, valueOf, meets } from "./match.js";
+import type { Policy, PolicyContext } from "./policy.js";
+
+export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason: string; full: boolean };
+
+// Reused between calls: a decision allocates no candidate array of its own.
+const eligible: ServerEntry[] = [];
+
+/**
+ * Chooses a server for `task` and reserves a slot on it: hard constraints filter (application,
+ * status, free slot, every `require`), client attributes and user preferences score, and the
+ * policy picks among the best-scoring. Says why when nothing fits.
+ */
+export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext): Allocation {
+  const offering = table.offering(task.app);
+  eligible.length = 0;
+  let alive = 0;
+  let meeting = 0;
+  let bestScore = -1;
+  for (const e of offering) {
+    if (e.status !== "alive") continue;
+    alive++;
+    if (!meetsAll(e, task.require)) continue;
+    meeting++;
+    if (freeSlots(e) <= 0) continue;
+    const score = preferenceScore(e, task.clientAttrs, task.prefs);
+    if (score < bestScore) continue;
+    if (score > bestScore) {
+      bestScore = score;
+      eligible.length = 0;
+    }
+    eligible.push(e);
+  }
+  const server = eligible.length > 0 ? policy.select(eligible, task, ctx) : undefined;
+  eligible.length = 0;
+  if (server) {
+    table.reserve(server);
+    return { ok: true, server };
+  }
+  return { ok: false, reason: explain(offering, task, alive, meeting), full: meeting > 0 };
+}
+
+function explain(offering: readonly ServerEntry[], task: Task, alive: number, meeting: number): string {
+  if (offering.length === 0) return `no server offers application ${JSON.stringify(task.app)}`;
+  if (alive === 0) return `no live server offers application ${JSON.stringify(task.app)}`;
+  if (meeting === 0) {
+    const failing = task.require.find((c) => !offering.some((e) => e.status === "alive" && meets(valueOf(e, c.key), c)));
+    return failing
+      ? `no server for ${JSON.stringify(task.app)} meets constraint ${formatConstraint(failing)}`
+      : `no server for ${JSON.stringify(task.app)} meets all of ${task.require.map(formatConstraint).join(", ")}`;
+  }
+  return `all ${meeting} eligible servers for ${JSON.stringify(task.app)} are at capacity`;
+}

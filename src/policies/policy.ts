@@ -1,0 +1,78 @@
+import type { Task } from "../protocol/index.js";
+import { freeSlots, idlePower } from "../state/index.js";
+import type { ServerEntry } from "../state/index.js";
+
+/** What a policy may use besides the candidates: injected randomness and clock. */
+export interface PolicyContext {
+  random(): number;
+  now(): number;
+}
+
+/**
+ * Picks one of `candidates`, every one of which already offers the task's application, meets its
+ * hard constraints and has a free slot. Pure: no I/O, no clock or randomness but the context's.
+ */
+export interface Policy {
+  readonly name: string;
+  select(candidates: readonly ServerEntry[], task: Task, ctx: PolicyContext): ServerEntry | undefined;
+}
+
+/** Most idle computing power, ties to the server with more free slots, then the lower id. */
+export const mostIdle: Policy = {
+  name: "most-idle",
+  select(cs) {
+    let best: ServerEntry | undefined;
+    let bestIdle = -1;
+    for (const e of cs) {
+      const idle = idlePower(e);
+      if (idle > bestIdle || (idle === bestIdle && best !== undefined && (freeSlots(e) > freeSlots(best) || (freeSlots(e) === freeSlots(best) && e.id < best.id)))) {
+        best = e;
+        bestIdle = idle;
+      }
+    }
+    return best;
+  },
+};
+
+/** Fewest running plus reserved tasks relative to capacity. */
+export const leastLoaded: Policy = {
+  name: "least-loaded",
+  select(cs) {
+    let best: ServerEntry | undefined;
+    let bestRatio = Infinity;
+    for (const e of cs) {
+      const ratio = (e.load + e.reserved) / e.capacity;
+      if (ratio < bestRatio) {
+        best = e;
+        bestRatio = ratio;
+      }
+    }
+    return best;
+  },
+};
+
+export const random: Policy = {
+  name: "random",
+  select(cs, _task, ctx) {
+    return cs.length === 0 ? undefined : cs[Math.floor(ctx.random() * cs.length) % cs.length];
+  },
+};
+
+/** Round robin over the candidates in a stable (id) order; the cursor is this instance's own. */
+export function createRoundRobin(): Policy {
+  let last = "";
+  return {
+    name: "round-robin",
+    select(cs) {
+      let next: ServerEntry | undefined;
+      let first: ServerEntry | undefined;
+      for (const e of cs) {
+        if (first === undefined || e.id < first.id) first = e;
+        if (e.id > last && (next === undefined || e.id < next.id)) next = e;
+      }
+      const pick = next ?? first;
+      if (pick) last = pick.id;
+      return pick;
+    },
+  };
+}

@@ -1,0 +1,4 @@
+export * from "./errors.js";
+export * from "./types.js";
+export * from "./validate.js";
+export * from "./version.js";

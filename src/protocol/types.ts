@@ -1,0 +1,88 @@
+/** Roles a node can play. */
+export const Role = {
+  vip: "vip",
+  tier1: "tier1",
+  tier2: "tier2",
+  app: "app",
+  client: "client",
+} as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export type AttrValue = string | number | boolean;
+/** Free-form attributes: region, labels, gpu=true, … */
+export type Attrs = Record<string, AttrValue>;
+
+export const CONSTRAINT_OPS = ["=", "!=", ">=", "<=", ">", "<"] as const;
+export type ConstraintOp = (typeof CONSTRAINT_OPS)[number];
+/** A hard constraint a server must meet to be selected. */
+export interface Constraint {
+  key: string;
+  op: ConstraintOp;
+  value: AttrValue;
+}
+
+/** Who asked for a task: the id it chose and the address the first hop saw it at. */
+export interface ClientRef {
+  id: string;
+  addr: string;
+}
+
+/** A computing task, as a client submits it. */
+export interface Task {
+  id: string;
+  /** Idempotency key: a retried task with the same key returns the first run's result. */
+  key: string;
+  app: string;
+  /** Absolute deadline, ms since the epoch. */
+  deadline: number;
+  require: Constraint[];
+  clientAttrs: Attrs;
+  prefs: Attrs;
+  payload: unknown;
+}
+
+/** What an app server reports about itself; the first report registers it. */
+export interface ServerReport {
+  id: string;
+  url: string;
+  apps: string[];
+  capacity: number;
+  power: number;
+  load: number;
+  attrs: Attrs;
+  /** (incarnation, seq): a higher version wins, so stale reports never roll an entry back. */
+  version: [number, number];
+}
+
+import type { WireError } from "./errors.js";
+
+/** Body of each message type. The keys are the wire names. */
+export interface Bodies {
+  hello: { node: string; role: Role };
+  welcome: { node: string; role: Role };
+  ping: Record<string, never>;
+  pong: Record<string, never>;
+  error: WireError;
+  ack: Record<string, never>;
+  "task.place": { task: Task; client: ClientRef };
+  "task.placed": { taskId: string; serverId: string; serverUrl: string; ticket: string };
+  "task.expect": { taskId: string; key: string; ticket: string; client: ClientRef; expiresAt: number };
+  "task.expected": { load: number; version: [number, number] };
+  "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown };
+  "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
+  "server.report": { server: ServerReport };
+}
+export type MessageType = keyof Bodies;
+
+/** One frame's unit: version, type, correlation id, the id it answers (0 if none), sender, body. */
+export interface Envelope<T extends MessageType = MessageType> {
+  v: number;
+  type: T;
+  id: number;
+  re: number;
+  from: string;
+  body: Bodies[T];
+}
+
+/** Every message, discriminated by `type`. */
+export type Message = { [K in MessageType]: Envelope<K> }[MessageType];

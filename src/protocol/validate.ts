@@ -1,0 +1,208 @@
+import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
+import { CONSTRAINT_OPS, Role } from "./types.js";
+import type { Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, Task } from "./types.js";
+import { PROTOCOL_VERSION } from "./version.js";
+
+/** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
+export interface Rejected {
+  readonly error: AllotError;
+  readonly id: number;
+  readonly re: number;
+}
+
+const MAX_ID = 256;
+const MAX_PAYLOAD_DEPTH = 32;
+const ROLES: ReadonlySet<string> = new Set(Object.values(Role));
+const OPS: ReadonlySet<string> = new Set(CONSTRAINT_OPS);
+
+/** Thrown inside body checks; caught at the boundary and turned into INVALID. */
+class Invalid extends Error {}
+const fail = (path: string, want: string): never => {
+  throw new Invalid(`${path}: expected ${want}`);
+};
+
+type Obj = Record<string, unknown>;
+function isPlainObject(x: unknown): x is Obj {
+  if (typeof x !== "object" || x === null || Array.isArray(x)) return false;
+  const proto: unknown = Object.getPrototypeOf(x);
+  return proto === Object.prototype || proto === null;
+}
+const obj = (x: unknown, p: string): Obj => (isPlainObject(x) ? x : fail(p, "an object"));
+const str = (x: unknown, p: string, max = MAX_ID): string =>
+  typeof x === "string" && x.length <= max ? x : fail(p, `a string of at most ${max} chars`);
+const id = (x: unknown, p: string): string => (str(x, p).length > 0 ? (x as string) : fail(p, "a non-empty string"));
+const num = (x: unknown, p: string): number => (typeof x === "number" && Number.isFinite(x) ? x : fail(p, "a finite number"));
+const nat = (x: unknown, p: string): number => (Number.isSafeInteger(x) && (x as number) >= 0 ? (x as number) : fail(p, "a non-negative integer"));
+const bool = (x: unknown, p: string): boolean => (typeof x === "boolean" ? x : fail(p, "a boolean"));
+const empty = (x: unknown, p: string): Record<string, never> => {
+  obj(x, p);
+  return {};
+};
+
+function attrs(x: unknown, p: string): Attrs {
+  const o = obj(x, p);
+  const out: Attrs = {};
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (k.length === 0 || k.length > MAX_ID) fail(`${p} key`, "a non-empty key of at most 256 chars");
+    if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) out[k] = v;
+    else fail(`${p}.${k}`, "a string, finite number or boolean");
+  }
+  return out;
+}
+
+function version(x: unknown, p: string): [number, number] {
+  if (!Array.isArray(x) || x.length !== 2) return fail(p, "[incarnation, seq]");
+  return [nat(x[0], `${p}[0]`), nat(x[1], `${p}[1]`)];
+}
+
+/** User payloads and results: plain data only, so no class instance, RegExp or cycle gets past here. */
+export function checkPlainData(x: unknown, p = "payload", depth = 0): unknown {
+  if (depth > MAX_PAYLOAD_DEPTH) fail(p, `data nested at most ${MAX_PAYLOAD_DEPTH} deep`);
+  if (x === null || typeof x === "string" || typeof x === "boolean") return x;
+  if (typeof x === "number") return Number.isNaN(x) ? fail(p, "a number") : x;
+  if (x instanceof Uint8Array) return x;
+  if (Array.isArray(x)) {
+    for (let i = 0; i < x.length; i++) checkPlainData(x[i], p, depth + 1);
+    return x;
+  }
+  if (isPlainObject(x)) {
+    for (const k in x) checkPlainData(x[k], p, depth + 1);
+    return x;
+  }
+  return fail(p, "plain data (null, boolean, number, string, bytes, array, object)");
+}
+
+function constraint(x: unknown, p: string): Constraint {
+  const o = obj(x, p);
+  const op = o.op;
+  if (typeof op !== "string" || !OPS.has(op)) fail(`${p}.op`, CONSTRAINT_OPS.join(" "));
+  const value = o.value;
+  if (!(typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value)))) {
+    fail(`${p}.value`, "a string, finite number or boolean");
+  }
+  return { key: id(o.key, `${p}.key`), op: op as Constraint["op"], value: value as Constraint["value"] };
+}
+
+function task(x: unknown, p: string): Task {
+  const o = obj(x, p);
+  const req = o.require;
+  if (!Array.isArray(req) || req.length > 64) fail(`${p}.require`, "an array of at most 64 constraints");
+  return {
+    id: id(o.id, `${p}.id`),
+    key: id(o.key, `${p}.key`),
+    app: id(o.app, `${p}.app`),
+    deadline: num(o.deadline, `${p}.deadline`),
+    require: (req as unknown[]).map((c, i) => constraint(c, `${p}.require[${i}]`)),
+    clientAttrs: attrs(o.clientAttrs, `${p}.clientAttrs`),
+    prefs: attrs(o.prefs, `${p}.prefs`),
+    payload: checkPlainData(o.payload, `${p}.payload`),
+  };
+}
+
+const client = (x: unknown, p: string): ClientRef => {
+  const o = obj(x, p);
+  return { id: id(o.id, `${p}.id`), addr: str(o.addr, `${p}.addr`) };
+};
+
+function server(x: unknown, p: string): ServerReport {
+  const o = obj(x, p);
+  const apps = o.apps;
+  if (!Array.isArray(apps) || apps.length === 0 || apps.length > 256) fail(`${p}.apps`, "1 to 256 application names");
+  const capacity = nat(o.capacity, `${p}.capacity`);
+  if (capacity < 1) fail(`${p}.capacity`, "at least 1");
+  const power = num(o.power, `${p}.power`);
+  if (power <= 0) fail(`${p}.power`, "a positive number");
+  return {
+    id: id(o.id, `${p}.id`),
+    url: str(o.url, `${p}.url`, 2048),
+    apps: (apps as unknown[]).map((a, i) => id(a, `${p}.apps[${i}]`)),
+    capacity,
+    power,
+    load: nat(o.load, `${p}.load`),
+    attrs: attrs(o.attrs, `${p}.attrs`),
+    version: version(o.version, `${p}.version`),
+  };
+}
+
+const role = (x: unknown, p: string): Role => (typeof x === "string" && ROLES.has(x) ? (x as Role) : fail(p, [...ROLES].join("|")));
+
+/** One checker per message type: it returns a fresh body holding only known, well-typed fields. */
+const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
+  hello: (b) => ({ node: id(b.node, "node"), role: role(b.role, "role") }),
+  welcome: (b) => ({ node: id(b.node, "node"), role: role(b.role, "role") }),
+  ping: (b) => empty(b, "body"),
+  pong: (b) => empty(b, "body"),
+  ack: (b) => empty(b, "body"),
+  error: (b) => {
+    if (!isErrorCode(b.code)) fail("code", "a known error code");
+    return { code: b.code as Bodies["error"]["code"], message: str(b.message, "message", 4096), retryable: bool(b.retryable, "retryable") };
+  },
+  "task.place": (b) => ({ task: task(b.task, "task"), client: client(b.client, "client") }),
+  "task.placed": (b) => ({
+    taskId: id(b.taskId, "taskId"),
+    serverId: id(b.serverId, "serverId"),
+    serverUrl: str(b.serverUrl, "serverUrl", 2048),
+    ticket: id(b.ticket, "ticket"),
+  }),
+  "task.expect": (b) => ({
+    taskId: id(b.taskId, "taskId"),
+    key: id(b.key, "key"),
+    ticket: id(b.ticket, "ticket"),
+    client: client(b.client, "client"),
+    expiresAt: num(b.expiresAt, "expiresAt"),
+  }),
+  "task.expected": (b) => ({ load: nat(b.load, "load"), version: version(b.version, "version") }),
+  "task.run": (b) => ({
+    taskId: id(b.taskId, "taskId"),
+    key: id(b.key, "key"),
+    app: id(b.app, "app"),
+    ticket: id(b.ticket, "ticket"),
+    payload: checkPlainData(b.payload),
+  }),
+  "task.result": (b) => ({
+    taskId: id(b.taskId, "taskId"),
+    serverId: id(b.serverId, "serverId"),
+    result: checkPlainData(b.result, "result"),
+    cached: bool(b.cached, "cached"),
+  }),
+  "server.report": (b) => ({ server: server(b.server, "server") }),
+};
+
+export function isMessageType(x: unknown): x is MessageType {
+  return typeof x === "string" && Object.hasOwn(BODY, x);
+}
+
+const reject = (code: ErrorCode, message: string, ids: number, re = 0): Rejected => ({
+  error: new AllotError(code, message),
+  id: ids,
+  re,
+});
+
+/**
+ * The decode boundary: turns one decoded wire value (`[v, type, id, re, from, body]`) into a
+ * typed message, or a rejection carrying the ids needed to answer it.
+ */
+export function toMessage(raw: unknown): Message | Rejected {
+  if (!Array.isArray(raw) || raw.length !== 6) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body]", 0);
+  const [v, type, rid, re, from, body] = raw as unknown[];
+  const mid = Number.isSafeInteger(rid) && (rid as number) > 0 ? (rid as number) : 0;
+  const mre = Number.isSafeInteger(re) && (re as number) >= 0 ? (re as number) : 0;
+  if (mid === 0 && mre === 0 && type !== "ping" && type !== "pong" && type !== "error")
+    return reject(ErrorCode.BAD_FRAME, "envelope: id must be a positive integer", 0);
+  if (v !== PROTOCOL_VERSION) return reject(ErrorCode.VERSION_MISMATCH, `protocol version ${String(v)} is not ${PROTOCOL_VERSION}`, mid, mre);
+  if (!isMessageType(type)) return reject(ErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(type)?.slice(0, 64)}`, mid, mre);
+  if (typeof from !== "string" || from.length > MAX_ID) return reject(ErrorCode.INVALID, `${type}: from: expected a string`, mid, mre);
+  if (!isPlainObject(body)) return reject(ErrorCode.INVALID, `${type}: body: expected an object`, mid, mre);
+  try {
+    const checked = BODY[type](body);
+    return { v, type, id: mid, re: mre, from, body: checked } as Message;
+  } catch (err) {
+    if (err instanceof Invalid) return reject(ErrorCode.INVALID, `${type}: ${err.message}`, mid, mre);
+    throw err;
+  }
+}
+
+export function isRejected(x: Message | Rejected): x is Rejected {
+  return "error" in x;
+}

@@ -1,0 +1,297 @@
+import { AllotError, ErrorCode, PROTOCOL_VERSION, isRejected } from "../protocol/index.js";
+import type { Bodies, Message, MessageType, Rejected, Role } from "../protocol/index.js";
+import { FrameError, decodeFrame, encodeFrame, encodeOne, toWire } from "./codec.js";
+import type { WireEnvelope } from "./codec.js";
+import { CloseCode } from "./wire.js";
+import type { Wire } from "./wire.js";
+
+/** The part of a pino logger the transport uses. */
+export interface Log {
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface ChannelOptions {
+  /** This node's id and role, sent in `hello` and stamped as `from`. */
+  node: string;
+  role: Role;
+  /** true on the side that dialled: it sends `hello` first. */
+  dialer: boolean;
+  maxFrameBytes: number;
+  /** Requests from the peer being handled at once; past it they are answered OVERLOADED. */
+  maxInFlight: number;
+  /** Deadline for a request that names none. */
+  requestTimeoutMs: number;
+  /** The accepting side closes a connection that has not said `hello` within this. */
+  handshakeMs: number;
+  /** Idle interval after which a ping is sent; a ping unanswered for twice this closes the channel. */
+  heartbeatMs: number;
+  now: () => number;
+  log: Log;
+  /** Requests and notices from the peer (never replies: those settle `request` promises). */
+  onMessage(m: Message, ch: Channel): void;
+  onClose?(ch: Channel, reason: AllotError): void;
+  onHello?(ch: Channel): void;
+}
+
+interface Pending {
+  resolve(m: Message): void;
+  reject(e: AllotError): void;
+  deadline: number;
+  type: MessageType;
+}
+
+const SWEEP_MS = 20;
+
+/**
+ * A multiplexed, correlated conversation over one wire: many requests in flight matched by id,
+ * per-request deadlines, envelopes batched into one frame per event-loop turn, a handshake,
+ * heartbeats and in-flight limits. Transport-agnostic: it sees only a Wire.
+ */
+export class Channel {
+  peerId = "";
+  peerRole: Role | "" = "";
+  readonly remoteAddress: string;
+  closed = false;
+  framesIn = 0;
+  framesOut = 0;
+
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly answering = new Set<number>();
+  private queue: WireEnvelope[] = [];
+  private flushScheduled = false;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: NodeJS.Timeout | undefined;
+  private lastHeard: number;
+  private pinging = false;
+
+  constructor(
+    private readonly wire: Wire,
+    private readonly opts: ChannelOptions,
+  ) {
+    this.remoteAddress = wire.remoteAddress;
+    this.lastHeard = opts.now();
+    wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
+    if (opts.dialer) {
+      this.request("hello", { node: opts.node, role: opts.role }, opts.handshakeMs).then(
+        (m) => {
+          if (m.type === "welcome") this.greeted(m.body.node, m.body.role);
+        },
+        (err: AllotError) => this.close(CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
+      );
+    } else {
+      this.handshakeTimer = setTimeout(() => this.close(CloseCode.handshakeTimeout, "no hello within handshake deadline"), opts.handshakeMs);
+      this.handshakeTimer.unref();
+    }
+    if (opts.heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeatMs);
+      this.heartbeatTimer.unref();
+    }
+  }
+
+  /** Requests this side has sent and not yet had answered. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Sends a request and resolves with its answer; an `error` answer rejects with the rebuilt AllotError. */
+  request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
+    if (this.closed) return Promise.reject(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} is closed`));
+    const id = this.nextId++;
+    return new Promise<Message>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, deadline: this.opts.now() + timeoutMs, type });
+      if (this.sweepTimer === undefined) {
+        this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+        this.sweepTimer.unref();
+      }
+      this.enqueue(type, id, 0, body);
+    });
+  }
+
+  /** Sends another node's message on as a request of this channel (forwarding hops). */
+  forward(m: Message, timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
+    return this.request(m.type, m.body, timeoutMs);
+  }
+
+  /** Answers request `to` with a reply that came from another node, unchanged. */
+  relay(to: Message, answer: Message): void {
+    this.reply(to, answer.type, answer.body);
+  }
+
+  /** Answers request `to` with a message. */
+  reply<T extends MessageType>(to: Message | Rejected, type: T, body: Bodies[T]): void {
+    if (this.answering.delete(to.id) || type === "error" || type === "pong" || type === "welcome") this.enqueue(type, this.nextId++, to.id, body);
+  }
+
+  replyError(to: Message | Rejected, err: AllotError): void {
+    this.reply(to, "error", err.toWire());
+  }
+
+  close(code: number = CloseCode.normal, reason = "closed"): void {
+    if (this.closed) return;
+    this.flush();
+    this.wire.close(code, reason);
+    this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
+  }
+
+  label(): string {
+    return this.peerId || this.remoteAddress;
+  }
+
+  private greeted(node: string, role: Role): void {
+    this.peerId = node;
+    this.peerRole = role;
+    this.opts.onHello?.(this);
+  }
+
+  private enqueue(type: MessageType, id: number, re: number, body: unknown): void {
+    if (this.closed) return;
+    this.queue.push([PROTOCOL_VERSION, type, id, re, this.opts.node, body]);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Writes everything queued this turn as one frame: system calls, not encoding, dominate here. */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.queue.length === 0 || this.closed) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.writeBatch(batch);
+  }
+
+  private writeBatch(batch: WireEnvelope[]): void {
+    const frame = encodeFrame(batch);
+    if (frame.length <= this.opts.maxFrameBytes) {
+      this.framesOut++;
+      this.wire.send(frame);
+      return;
+    }
+    if (batch.length > 1) {
+      const mid = batch.length >> 1;
+      this.writeBatch(batch.slice(0, mid));
+      this.writeBatch(batch.slice(mid));
+      return;
+    }
+    const [, type, id, re] = batch[0] as WireEnvelope;
+    const err = new AllotError(ErrorCode.BAD_FRAME, `${type} of ${frame.length} bytes exceeds the ${this.opts.maxFrameBytes}-byte frame limit`, { retryable: false });
+    if (re > 0) this.writeBatch([[PROTOCOL_VERSION, "error", id, re, this.opts.node, err.toWire()]]);
+    else this.settle(id, undefined, err);
+  }
+
+  private onFrame(bytes: Uint8Array): void {
+    this.framesIn++;
+    this.lastHeard = this.opts.now();
+    if (bytes.length > this.opts.maxFrameBytes) {
+      this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, `frame of ${bytes.length} bytes exceeds ${this.opts.maxFrameBytes}`));
+      return;
+    }
+    let items: Array<Message | Rejected>;
+    try {
+      items = decodeFrame(bytes);
+    } catch (err) {
+      if (!(err instanceof FrameError)) throw err;
+      this.opts.log.warn({ peer: this.label(), err: err.message }, "bad frame");
+      this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, err.message));
+      return;
+    }
+    for (const item of items) {
+      if (this.closed) return;
+      if (isRejected(item)) this.onRejected(item);
+      else this.onMessage(item);
+    }
+  }
+
+  private onRejected(r: Rejected): void {
+    this.opts.log.warn({ peer: this.label(), code: r.error.code, err: r.error.message }, "rejected message");
+    if (r.re > 0) this.settle(r.re, undefined, r.error);
+    else if (r.id > 0) this.enqueue("error", this.nextId++, r.id, r.error.toWire());
+    else this.sendNotice(r.error);
+  }
+
+  private onMessage(m: Message): void {
+    if (m.re > 0) {
+      this.settle(m.re, m, undefined);
+      return;
+    }
+    if (m.type === "error") {
+      this.opts.log.warn({ peer: this.label(), code: m.body.code, err: m.body.message }, "peer reported an error");
+      return;
+    }
+    if (m.type === "ping") return this.reply(m, "pong", {});
+    if (m.type === "hello") {
+      if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = undefined;
+      this.greeted(m.body.node, m.body.role);
+      return this.reply(m, "welcome", { node: this.opts.node, role: this.opts.role });
+    }
+    if (!this.opts.dialer && this.peerId === "") {
+      return this.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "say hello first"));
+    }
+    if (this.answering.size >= this.opts.maxInFlight) {
+      return this.replyError(m, new AllotError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInFlight} requests in flight on this connection`));
+    }
+    this.answering.add(m.id);
+    this.opts.onMessage(m, this);
+  }
+
+  private settle(id: number, m: Message | undefined, err: AllotError | undefined): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    if (err) p.reject(err);
+    else if (m?.type === "error") p.reject(AllotError.fromWire(m.body));
+    else if (m) p.resolve(m);
+  }
+
+  private sendNotice(err: AllotError): void {
+    this.enqueue("error", 0, 0, err.toWire());
+  }
+
+  private sweep(): void {
+    const now = this.opts.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id);
+        p.reject(new AllotError(ErrorCode.TIMEOUT, `${p.type} to ${this.label()} got no answer in time`));
+      }
+    }
+    if (this.pending.size === 0 && this.sweepTimer !== undefined) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
+  }
+
+  private heartbeat(): void {
+    if (this.closed || this.pinging || this.opts.now() - this.lastHeard < this.opts.heartbeatMs) return;
+    this.pinging = true;
+    this.request("ping", {}, this.opts.heartbeatMs * 2).then(
+      () => {
+        this.pinging = false;
+      },
+      () => this.close(CloseCode.heartbeatTimeout, "peer did not answer heartbeat"),
+    );
+  }
+
+  private onWireClose(code: number, reason: string): void {
+    this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} lost (${code}${reason ? ` ${reason}` : ""})`));
+  }
+
+  private shutdown(err: AllotError): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.handshakeTimer);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    this.answering.clear();
+    this.queue = [];
+    for (const p of pending) p.reject(err);
+    this.opts.onClose?.(this, err);
+  }
+}

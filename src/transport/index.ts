@@ -1,0 +1,6 @@
+export * from "./channel.js";
+export * from "./codec.js";
+export * from "./memory-wire.js";
+export * from "./peer.js";
+export * from "./wire.js";
+export * from "./ws-wire.js";

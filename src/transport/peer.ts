@@ -1,0 +1,122 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Bodies, Message, MessageType } from "../protocol/index.js";
+import { Channel } from "./channel.js";
+import type { ChannelOptions } from "./channel.js";
+import type { Transport } from "./wire.js";
+
+export interface PeerOptions {
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  /** Injected so backoff jitter is reproducible in tests. */
+  random: () => number;
+  /** Called on every (re)connection, e.g. to register again. */
+  onOpen?(ch: Channel): void;
+}
+
+export const DEFAULT_PEER: Omit<PeerOptions, "random"> = { backoffMinMs: 50, backoffMaxMs: 2000 };
+
+type State = "connecting" | "open" | "down" | "closed";
+
+/**
+ * A long-lived outbound connection to one URL that reconnects with jittered exponential backoff.
+ * While a (re)connection is being attempted, requests wait for it; while backing off after a
+ * failure they fail fast with UNREACHABLE, so a caller can try another member of the set.
+ */
+export class Peer {
+  state: State = "connecting";
+  private channel: Channel | undefined;
+  private attempt = 0;
+  private waiters: Array<{ resolve(c: Channel): void; reject(e: AllotError): void }> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly url: string,
+    private readonly transport: Transport,
+    private readonly channelOptions: Omit<ChannelOptions, "dialer">,
+    private readonly opts: PeerOptions,
+  ) {
+    this.dial();
+  }
+
+  /** The connected channel, once the connection is open. */
+  get current(): Channel | undefined {
+    return this.state === "open" ? this.channel : undefined;
+  }
+
+  async request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs?: number): Promise<Message> {
+    const ch = this.channel !== undefined && this.state === "open" ? this.channel : await this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs);
+    return ch.request(type, body, timeoutMs);
+  }
+
+  async forward(m: Message, timeoutMs?: number): Promise<Message> {
+    const ch = this.channel !== undefined && this.state === "open" ? this.channel : await this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs);
+    return ch.forward(m, timeoutMs);
+  }
+
+  /** Resolves with an open channel, waiting for a connection attempt in progress. */
+  ready(timeoutMs: number): Promise<Channel> {
+    if (this.state === "open" && this.channel) return Promise.resolve(this.channel);
+    if (this.state !== "connecting") return Promise.reject(this.unreachable());
+    return new Promise<Channel>((resolve, reject) => {
+      const w = { resolve, reject };
+      this.waiters.push(w);
+      const t = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new AllotError(ErrorCode.TIMEOUT, `no connection to ${this.url} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      t.unref();
+    });
+  }
+
+  close(): void {
+    this.state = "closed";
+    clearTimeout(this.timer);
+    this.channel?.close();
+    this.failWaiters(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.url} closed`));
+  }
+
+  private unreachable(): AllotError {
+    return new AllotError(ErrorCode.UNREACHABLE, `${this.url} is unreachable (reconnecting)`);
+  }
+
+  private failWaiters(err: AllotError): void {
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  private dial(): void {
+    this.state = "connecting";
+    this.transport.connect(this.url).then(
+      (wire) => {
+        if (this.state === "closed") return wire.close();
+        const ch = new Channel(wire, {
+          ...this.channelOptions,
+          dialer: true,
+          onClose: (c, reason) => {
+            this.channelOptions.onClose?.(c, reason);
+            if (this.channel === c && this.state !== "closed") this.retry();
+          },
+        });
+        this.channel = ch;
+        this.state = "open";
+        this.attempt = 0;
+        for (const w of this.waiters.splice(0)) w.resolve(ch);
+        this.opts.onOpen?.(ch);
+      },
+      (err: unknown) => {
+        if (this.state === "closed") return;
+        this.channelOptions.log.debug({ url: this.url, err: String(err) }, "connect failed");
+        this.failWaiters(this.unreachable());
+        this.retry();
+      },
+    );
+  }
+
+  private retry(): void {
+    this.state = "down";
+    const ceiling = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** this.attempt++);
+    const delay = ceiling / 2 + (this.opts.random() * ceiling) / 2;
+    this.timer = setTimeout(() => this.dial(), delay);
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,55 @@
+/** What a connection needs from the socket under it: frames in, frames out, close. */
+export interface WireHandlers {
+  frame(bytes: Uint8Array): void;
+  close(code: number, reason: string): void;
+}
+
+/** One bidirectional frame pipe: a WebSocket, or an in-memory pair in tests. */
+export interface Wire {
+  /** host:port the other end connected from, as seen by this end. */
+  readonly remoteAddress: string;
+  setHandlers(h: WireHandlers): void;
+  send(frame: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Size and count limits, validated once where a transport is created. */
+export interface WireLimits {
+  /** Largest frame accepted or sent, in bytes. */
+  maxFrameBytes: number;
+}
+
+export interface Listener {
+  /** ws://host:port of the bound socket (the real port when 0 was asked for). */
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** Makes wires: WebSockets on loopback or beyond, or in-memory pairs. Actors never see which. */
+export interface Transport {
+  listen(hostPort: string, onWire: (w: Wire) => void): Promise<Listener>;
+  connect(url: string): Promise<Wire>;
+  readonly limits: WireLimits;
+}
+
+export const DEFAULT_LIMITS: WireLimits = { maxFrameBytes: 4 * 1024 * 1024 };
+
+/** Close codes this project uses, in the 4000-4999 range the WebSocket spec leaves to applications. */
+export const CloseCode = {
+  normal: 1000,
+  tooBig: 1009,
+  handshakeTimeout: 4001,
+  heartbeatTimeout: 4002,
+  shutdown: 4003,
+} as const;
+
+/** Parses "host:port" ("[::1]:0" for IPv6), throwing a clear error naming the input. */
+export function parseHostPort(s: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (!m || host === undefined || !Number.isInteger(port) || port > 65535) {
+    throw new TypeError(`expected HOST:PORT (e.g. 127.0.0.1:0), got ${JSON.stringify(s)}`);
+  }
+  return { host, port };
+}

@@ -1,0 +1,121 @@
+import { createServer } from "node:http";
+import type { IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocket, WebSocketServer } from "ws";
+import type { RawData } from "ws";
+import { DEFAULT_LIMITS, parseHostPort } from "./wire.js";
+import type { Listener, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
+
+const NO_HANDLERS: WireHandlers = { frame: () => {}, close: () => {} };
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+}
+
+class WsWire implements Wire {
+  private h: WireHandlers = NO_HANDLERS;
+  // Frames that arrive before the channel takes the wire are held, never dropped.
+  private early: Uint8Array[] | undefined = [];
+  constructor(
+    private readonly ws: WebSocket,
+    readonly remoteAddress: string,
+  ) {
+    // Without an 'error' listener a malformed frame would crash the whole process.
+    ws.on("error", () => {});
+    ws.on("message", (data, isBinary) => {
+      // A text frame is still handed on: the decoder answers it with BAD_FRAME.
+      const bytes = isBinary ? toBytes(data) : Buffer.from(String(data));
+      if (this.early) this.early.push(bytes);
+      else this.h.frame(bytes);
+    });
+    ws.on("close", (code, reason) => this.h.close(code, reason.toString()));
+  }
+  setHandlers(h: WireHandlers): void {
+    this.h = h;
+    const early = this.early ?? [];
+    this.early = undefined;
+    for (const b of early) h.frame(b);
+  }
+  send(frame: Uint8Array): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame, { binary: true });
+  }
+  close(code = 1000, reason = ""): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
+    // A peer that never answers the close handshake must not keep the socket alive.
+    const t = setTimeout(() => this.ws.terminate(), 2000);
+    t.unref();
+  }
+}
+
+function addressOf(req: IncomingMessage): string {
+  const s = req.socket;
+  return `${s.remoteAddress ?? "?"}:${s.remotePort ?? 0}`;
+}
+
+/** WebSockets with explicit limits: maxPayload, fragment caps, no compression, short HTTP timeouts. */
+export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transport {
+  if (!Number.isInteger(limits.maxFrameBytes) || limits.maxFrameBytes < 1024) {
+    throw new RangeError(`maxFrameBytes must be an integer >= 1024, got ${limits.maxFrameBytes}`);
+  }
+  const wsLimits = {
+    maxPayload: limits.maxFrameBytes,
+    perMessageDeflate: false,
+    maxFragments: 1024,
+    maxBufferedChunks: 16 * 1024,
+    allowSynchronousEvents: true,
+  };
+  return {
+    limits,
+    async listen(hostPort: string, onWire: (w: Wire) => void): Promise<Listener> {
+      const { host, port } = parseHostPort(hostPort);
+      const http = createServer((_req, res) => {
+        res.writeHead(426, { "content-type": "text/plain" }).end("allot speaks WebSocket here\n");
+      });
+      http.headersTimeout = 5000;
+      http.requestTimeout = 10000;
+      const wss = new WebSocketServer({ noServer: true, ...wsLimits });
+      http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        socket.on("error", () => {});
+        wss.handleUpgrade(req, socket, head, (ws) => onWire(new WsWire(ws, addressOf(req))));
+      });
+      await new Promise<void>((resolve, reject) => {
+        http.once("error", reject);
+        http.listen(port, host, () => {
+          http.off("error", reject);
+          resolve();
+        });
+      });
+      const addr = http.address();
+      const bound = typeof addr === "object" && addr !== null ? addr.port : port;
+      const shownHost = host.includes(":") ? `[${host}]` : host;
+      return {
+        url: `ws://${shownHost}:${bound}`,
+        close: () =>
+          new Promise<void>((resolve) => {
+            for (const c of wss.clients) c.terminate();
+            wss.close();
+            http.close(() => resolve());
+            http.closeAllConnections();
+          }),
+      };
+    },
+    connect(url: string): Promise<Wire> {
+      return new Promise<Wire>((resolve, reject) => {
+        let ws: WebSocket;
+        try {
+          ws = new WebSocket(url, { ...wsLimits, handshakeTimeout: 5000 });
+        } catch (err) {
+          reject(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
+        const onError = (err: Error): void => reject(err);
+        ws.once("error", onError);
+        ws.once("open", () => {
+          ws.off("error", onError);
+          resolve(new WsWire(ws, url));
+        });
+      });
+    },
+  };
+}
