@@ -13,7 +13,8 @@ export interface AppServerConfig {
   capacity: number;
   /** Relative computing power (a power-4 server is worth four power-1 servers). */
   power: number;
-  attrs: Attrs;
+  /** Free-form attributes matched against task constraints (region, gpu, …). */
+  attrs?: Attrs;
   /** Distributors to register with and report load to. */
   join: readonly string[];
   /** Handlers by application; the built-ins (echo, sleep, hash) unless replaced. */
@@ -74,15 +75,34 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     capacity: config.capacity,
     power: config.power,
     load: load(),
-    attrs: config.attrs,
+    attrs: config.attrs ?? {},
     version: [incarnation, seq],
   });
 
-  const sendReport = (ch: Channel): void => {
-    ch.request("server.report", { server: report() }).catch((err: unknown) => {
-      ctx.log.warn({ to: ch.label(), err: AllotError.from(err).message }, "load report not acknowledged");
-    });
-  };
+  // At most one report in flight per distributor: a newer report supersedes an older one, so
+  // while one is unanswered the next waits and carries the latest load (backpressure, no flood).
+  const inFlight = new Set<Channel>();
+  const dirty = new Set<Channel>();
+  function sendReport(ch: Channel): void {
+    if (inFlight.has(ch)) {
+      dirty.add(ch);
+      return;
+    }
+    inFlight.add(ch);
+    dirty.delete(ch);
+    ch.request("server.report", { server: report() }).then(
+      () => {
+        inFlight.delete(ch);
+        if (dirty.has(ch) && !ch.closed) sendReport(ch);
+      },
+      (err: unknown) => {
+        inFlight.delete(ch);
+        dirty.delete(ch);
+        const e = AllotError.from(err);
+        if (e.code !== ErrorCode.UNREACHABLE) ctx.log.warn({ to: ch.label(), err: e.message }, "load report not acknowledged");
+      },
+    );
+  }
   const peers: Peer[] = config.join.map((url) => ctx.connect(url, sendReport));
 
   /** Load changed: one report per turn however many tasks started or ended in it. */

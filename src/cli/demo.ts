@@ -1,0 +1,65 @@
+import type { TaskSpec } from "../actors/client.js";
+import { startTieredCluster } from "../node/cluster.js";
+import type { AppSpec } from "../node/cluster.js";
+import { isLogLevel } from "../node/logger.js";
+import { startNode } from "../node/node.js";
+import { nativeCodec } from "../transport/index.js";
+import { CliError, parseIntFlag } from "./errors.js";
+import { parseFlags } from "./flags.js";
+import { formatSummary, progressLine, runLoad } from "./load.js";
+
+export const DEMO_HELP = `allot demo [--tasks N] [--concurrency C] [--json]
+
+Starts a whole tiered cluster in this process on loopback — 2 vips, 2 tier-1 and 2 tier-2
+distributors, 4 app servers with mixed applications and power — submits N tasks (default 1000;
+a mix of echo and hash) through the entry vip, shows progress, and prints a summary.
+
+  --tasks N          tasks to submit (default 1000)
+  --concurrency C    tasks in flight (default 64)
+  --json             print the summary as JSON (the shape of submit --json)
+  --log-level LEVEL  default warn
+`;
+
+/** The demo fleet: different applications, power and regions, so selection has work to do. */
+export const DEMO_APPS: AppSpec[] = [
+  { id: "app-1", apps: ["echo", "hash"], capacity: 8, power: 1, attrs: { region: "eu" } },
+  { id: "app-2", apps: ["echo"], capacity: 8, power: 2, attrs: { region: "us" } },
+  { id: "app-3", apps: ["echo", "hash", "sleep"], capacity: 16, power: 4, attrs: { region: "eu", gpu: true } },
+  { id: "app-4", apps: ["hash", "echo"], capacity: 8, power: 2, attrs: { region: "us" } },
+];
+
+const OPTIONS = {
+  tasks: { type: "string" },
+  concurrency: { type: "string" },
+  json: { type: "boolean" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export async function demo(argv: string[]): Promise<number> {
+  const { values: v } = parseFlags(argv, OPTIONS);
+  if (v.help) {
+    process.stdout.write(DEMO_HELP);
+    return 0;
+  }
+  const tasks = parseIntFlag("--tasks", v.tasks, 1000, 1, 10_000_000);
+  const concurrency = parseIntFlag("--concurrency", v.concurrency, 64, 1, 100_000);
+  const logLevel = v["log-level"] ?? "warn";
+  if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
+
+  const cluster = await startTieredCluster({ apps: DEMO_APPS, common: { logLevel } });
+  const client = await startNode({ role: "client", entries: [cluster.entry], logLevel });
+  try {
+    if (!v.json) process.stderr.write(`cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
+    const spec = (i: number): TaskSpec => (i % 4 === 3 ? { app: "hash", payload: { rounds: 200, data: `task-${i}` } } : { app: "echo", payload: { i } });
+    const progress = progressLine(tasks, "tasks");
+    const run = await runLoad(client.submit, tasks, concurrency, spec, progress.update);
+    progress.end();
+    for (const e of run.errors) process.stderr.write(`error: ${e}\n`);
+    process.stdout.write(v.json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
+    return run.summary.failed > 0 ? 1 : 0;
+  } finally {
+    await client.stop();
+    await cluster.stop();
+  }
+}

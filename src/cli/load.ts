@@ -1,0 +1,121 @@
+import type { TaskResult, TaskSpec } from "../actors/client.js";
+
+/** The summary `submit --json` and `demo --json` print. */
+export interface Summary {
+  completed: number;
+  failed: number;
+  byServer: Record<string, number>;
+  p50Ms: number;
+  p99Ms: number;
+  tasksPerSec: number;
+}
+
+export interface LoadRun {
+  summary: Summary;
+  /** The first few distinct error messages, for the operator. */
+  errors: string[];
+  results: TaskResult[];
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+const round = (x: number): number => Math.round(x * 100) / 100;
+
+/**
+ * Submits `count` tasks with at most `concurrency` in flight and summarises what came back.
+ * `onProgress` is called as tasks finish (done, failed).
+ */
+export async function runLoad(
+  submit: (spec: TaskSpec) => Promise<TaskResult>,
+  count: number,
+  concurrency: number,
+  spec: (i: number) => TaskSpec,
+  onProgress?: (done: number, failed: number) => void,
+  keep = false,
+): Promise<LoadRun> {
+  const latencies: number[] = [];
+  const byServer: Record<string, number> = {};
+  const errors = new Map<string, number>();
+  const results: TaskResult[] = [];
+  let next = 0;
+  let failed = 0;
+  const start = performance.now();
+  async function worker(): Promise<void> {
+    while (next < count) {
+      const i = next++;
+      const t0 = performance.now();
+      try {
+        const r = await submit(spec(i));
+        latencies.push(performance.now() - t0);
+        byServer[r.serverId] = (byServer[r.serverId] ?? 0) + 1;
+        if (keep) results.push(r);
+      } catch (err) {
+        failed++;
+        const msg = err instanceof Error ? err.message : String(err);
+        errors.set(msg, (errors.get(msg) ?? 0) + 1);
+      }
+      onProgress?.(latencies.length + failed, failed);
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    summary: {
+      completed: latencies.length,
+      failed,
+      byServer,
+      p50Ms: round(percentile(latencies, 50)),
+      p99Ms: round(percentile(latencies, 99)),
+      tasksPerSec: round(seconds > 0 ? latencies.length / seconds : 0),
+    },
+    errors: [...errors].slice(0, 5).map(([m, n]) => `${n}× ${m}`),
+    results,
+  };
+}
+
+/** A live one-line progress display on stderr, redrawn at most 10 times a second. */
+export function progressLine(total: number, label: string): { update(done: number, failed: number): void; end(): void } {
+  const tty = process.stderr.isTTY === true;
+  let last = 0;
+  let lastDone = 0;
+  let lastFailed = 0;
+  const draw = (): void => {
+    const pct = total > 0 ? Math.floor((lastDone / total) * 100) : 100;
+    const line = `${label} ${lastDone}/${total} (${pct}%)${lastFailed ? `, ${lastFailed} failed` : ""}`;
+    process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+  };
+  return {
+    update(done, failed) {
+      lastDone = done;
+      lastFailed = failed;
+      const now = performance.now();
+      if (now - last >= (tty ? 100 : 1000)) {
+        last = now;
+        draw();
+      }
+    },
+    end() {
+      draw();
+      if (tty) process.stderr.write("\n");
+    },
+  };
+}
+
+export function formatSummary(s: Summary): string {
+  const servers = Object.entries(s.byServer)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([id, n]) => `  ${id.padEnd(12)} ${n}`)
+    .join("\n");
+  return [
+    `completed  ${s.completed}`,
+    `failed     ${s.failed}`,
+    `tasks/s    ${s.tasksPerSec}`,
+    `latency    p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`,
+    `tasks per server:`,
+    servers || "  (none)",
+  ].join("\n");
+}

@@ -1,0 +1,132 @@
+import type { Attrs } from "../protocol/index.js";
+import { parseValue, resolvePolicy } from "../policies/index.js";
+import type { NodeConfig } from "../node/config.js";
+import { isLogLevel } from "../node/logger.js";
+import { startNode } from "../node/node.js";
+import { CliError, list, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { parseFlags } from "./flags.js";
+
+export const START_HELP = `allot start --role ROLE [options]
+
+Starts one node. When it is ready it prints one line to stdout, "ready ROLE ID URL";
+logs go to stderr as pino JSON. SIGTERM or SIGINT stops it.
+
+Roles:
+  --role vip                      --to URL[,URL…]     round-robin front over a distributor set
+  --role distributor --tier 1     --to URL[,URL…]     a vip over tier 2, or the tier-2 distributors
+  --role distributor --tier 2     [--peers URL,…]     the allocator (holds the server database)
+  --role app --join URL[,URL…] --apps echo,hash --capacity 4 --power 2 [--attr key=value]…
+
+Common:
+  --listen HOST:PORT    address to bind (default 127.0.0.1:0, a free port)
+  --advertise URL       the URL other nodes should use (default: the bound ws://HOST:PORT)
+  --id ID               node id (default ROLE-xxxxxx)
+  --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+  --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
+Distributor tier 2:
+  --policy NAME         selection policy: most-idle (default), least-loaded, round-robin, random
+  --peers URL,…         the other tier-2 distributors of the set (state exchange: issue 3, not yet)
+`;
+
+const OPTIONS = {
+  role: { type: "string" },
+  tier: { type: "string" },
+  listen: { type: "string" },
+  advertise: { type: "string" },
+  id: { type: "string" },
+  "log-level": { type: "string" },
+  "heartbeat-ms": { type: "string" },
+  to: { type: "string" },
+  peers: { type: "string" },
+  policy: { type: "string" },
+  join: { type: "string" },
+  apps: { type: "string" },
+  capacity: { type: "string" },
+  power: { type: "string" },
+  attr: { type: "string", multiple: true },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export function parseAttrs(flag: string, items: readonly string[] | undefined): Attrs {
+  const out: Attrs = {};
+  for (const item of items ?? []) {
+    const m = /^([A-Za-z_][\w.-]*)=(.*)$/.exec(item);
+    if (!m || m[1] === undefined || m[2] === undefined) throw new CliError(`expected key=value, got ${JSON.stringify(item)}`, flag);
+    out[m[1]] = parseValue(m[2]);
+  }
+  return out;
+}
+
+/** Turns `allot start` flags into a node configuration, or a CliError naming the bad flag. */
+export function startConfig(argv: string[]): NodeConfig | "help" {
+  const { values: v } = parseFlags(argv, OPTIONS);
+  if (v.help) return "help";
+  const logLevel = v["log-level"] ?? "info";
+  if (!isLogLevel(logLevel)) throw new CliError(`expected fatal|error|warn|info|debug|trace|silent, got ${JSON.stringify(logLevel)}`, "--log-level");
+  const common = {
+    listen: v.listen ?? "127.0.0.1:0",
+    logLevel,
+    heartbeatMs: parseIntFlag("--heartbeat-ms", v["heartbeat-ms"], 5000, 10, 3_600_000),
+    ...(v.id !== undefined ? { id: v.id } : {}),
+    ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),
+  };
+  if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(common.listen)) throw new CliError(`expected HOST:PORT, got ${JSON.stringify(common.listen)}`, "--listen");
+  const role = v.role;
+  switch (role) {
+    case "vip":
+      return { ...common, role: "vip", to: urls("--to", v.to, true) };
+    case "distributor": {
+      if (v.tier === "1") return { ...common, role: "tier1", to: urls("--to", v.to, true) };
+      if (v.tier === "2") {
+        if (v.policy !== undefined) {
+          try {
+            resolvePolicy(v.policy);
+          } catch (err) {
+            throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
+          }
+        }
+        urls("--peers", v.peers, false);
+        return { ...common, role: "tier2", ...(v.policy !== undefined ? { policy: v.policy } : {}) };
+      }
+      throw new CliError(`expected 1 or 2, got ${JSON.stringify(v.tier ?? "")}`, "--tier");
+    }
+    case "app":
+      return {
+        ...common,
+        role: "app",
+        join: urls("--join", v.join, true),
+        apps: list("--apps", v.apps, true),
+        capacity: parseIntFlag("--capacity", v.capacity, 4, 1, 1_000_000),
+        power: parseNumberFlag("--power", v.power, 1),
+        attrs: parseAttrs("--attr", v.attr),
+      };
+    default:
+      throw new CliError(`expected vip, distributor or app, got ${JSON.stringify(role ?? "")}`, "--role");
+  }
+}
+
+export async function start(argv: string[]): Promise<number> {
+  const config = startConfig(argv);
+  if (config === "help") {
+    process.stdout.write(START_HELP);
+    return 0;
+  }
+  let node;
+  try {
+    node = await startNode(config);
+  } catch (err) {
+    throw new CliError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  process.stdout.write(`ready ${node.role} ${node.id} ${node.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off("SIGTERM", stop);
+      process.off("SIGINT", stop);
+      resolve();
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
+  await node.stop();
+  return 0;
+}

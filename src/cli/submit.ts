@@ -1,0 +1,86 @@
+import type { TaskSpec } from "../actors/client.js";
+import type { Constraint } from "../protocol/index.js";
+import { parseConstraint } from "../policies/index.js";
+import { isLogLevel } from "../node/logger.js";
+import { startNode } from "../node/node.js";
+import { CliError, parseIntFlag, urls } from "./errors.js";
+import { parseFlags } from "./flags.js";
+import { formatSummary, progressLine, runLoad } from "./load.js";
+
+export const SUBMIT_HELP = `allot submit --entry URL[,URL…] --app NAME [options]
+
+Submits tasks through an entry (a vip, a tier-1 or a tier-2 distributor; with several, the
+client rotates through them and moves on when one fails), runs each on the server chosen for
+it over a direct connection, and prints the result (one task) or a summary (several).
+
+  --payload JSON        the task's payload (default null)
+  --require EXPR        hard constraint, repeatable: key=value, key!=value, key>=N, key<=N
+  --count N             tasks to submit (default 1)
+  --concurrency C       tasks in flight at once (default 16)
+  --timeout-ms N        deadline per task, retries included (default 30000)
+  --json                print one JSON summary:
+                        {"completed","failed","byServer","p50Ms","p99Ms","tasksPerSec"}
+  --log-level LEVEL     default warn
+Exits 1 if any task failed, 2 on a usage error.
+`;
+
+const OPTIONS = {
+  entry: { type: "string" },
+  app: { type: "string" },
+  payload: { type: "string" },
+  require: { type: "string", multiple: true },
+  count: { type: "string" },
+  concurrency: { type: "string" },
+  "timeout-ms": { type: "string" },
+  json: { type: "boolean" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export async function submit(argv: string[]): Promise<number> {
+  const { values: v } = parseFlags(argv, OPTIONS);
+  if (v.help) {
+    process.stdout.write(SUBMIT_HELP);
+    return 0;
+  }
+  const entries = urls("--entry", v.entry, true);
+  if (!v.app) throw new CliError("is required", "--app");
+  let payload: unknown = null;
+  if (v.payload !== undefined) {
+    try {
+      payload = JSON.parse(v.payload);
+    } catch (err) {
+      throw new CliError(`not valid JSON: ${err instanceof Error ? err.message : String(err)}`, "--payload");
+    }
+  }
+  const require: Constraint[] = (v.require ?? []).map((r) => {
+    try {
+      return parseConstraint(r);
+    } catch (err) {
+      throw new CliError(err instanceof Error ? err.message : String(err), "--require");
+    }
+  });
+  const count = parseIntFlag("--count", v.count, 1, 1, 100_000_000);
+  const concurrency = parseIntFlag("--concurrency", v.concurrency, 16, 1, 100_000);
+  const timeoutMs = parseIntFlag("--timeout-ms", v["timeout-ms"], 30_000, 1, 86_400_000);
+  const logLevel = v["log-level"] ?? "warn";
+  if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
+
+  const client = await startNode({ role: "client", entries, logLevel, timeoutMs });
+  try {
+    const spec: TaskSpec = { app: v.app, payload, require, timeoutMs };
+    if (count === 1 && !v.json) {
+      const r = await client.submit(spec);
+      process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);
+      return 0;
+    }
+    const progress = v.json ? undefined : progressLine(count, "submitted");
+    const run = await runLoad(client.submit, count, concurrency, () => spec, progress?.update);
+    progress?.end();
+    for (const e of run.errors) process.stderr.write(`error: ${e}\n`);
+    process.stdout.write(v.json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
+    return run.summary.failed > 0 ? 1 : 0;
+  } finally {
+    await client.stop();
+  }
+}

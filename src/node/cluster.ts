@@ -1,0 +1,79 @@
+import type { Attrs } from "../protocol/index.js";
+import type { CommonConfig } from "./config.js";
+import { startNode } from "./node.js";
+import type { RunningNode } from "./node.js";
+
+export interface AppSpec {
+  id?: string;
+  apps: string[];
+  capacity: number;
+  power: number;
+  attrs?: Attrs;
+}
+
+export interface TieredClusterOptions {
+  /** Tier-1 and tier-2 set sizes; default 2 each. */
+  tier1?: number;
+  tier2?: number;
+  apps: AppSpec[];
+  /** Settings applied to every node (log level, transport, …). */
+  common?: Omit<CommonConfig, "id" | "listen" | "advertise">;
+}
+
+export interface TieredCluster {
+  /** The address clients use: the vip in front of the tier-1 set. */
+  entry: string;
+  nodes: RunningNode[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the whole tiered design in this process: app servers joined to every tier-2
+ * distributor, a vip over the tier-2 set, a tier-1 set redirecting to that vip, and a vip over
+ * the tier-1 set as the entry. Waits until every tier-2 distributor knows every app server.
+ */
+export async function startTieredCluster(o: TieredClusterOptions): Promise<TieredCluster> {
+  const common = o.common ?? {};
+  const nodes: RunningNode[] = [];
+  const add = async (n: Promise<RunningNode>): Promise<RunningNode> => {
+    const node = await n;
+    nodes.push(node);
+    return node;
+  };
+  try {
+    const tier2: RunningNode[] = [];
+    for (let i = 1; i <= (o.tier2 ?? 2); i++) tier2.push(await add(startNode({ ...common, role: "tier2", id: `tier2-${i}` })));
+    for (const [i, a] of o.apps.entries()) {
+      await add(startNode({ ...common, role: "app", id: a.id ?? `app-${i + 1}`, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join: tier2.map((n) => n.url) }));
+    }
+    const vip2 = await add(startNode({ ...common, role: "vip", id: "vip-2", to: tier2.map((n) => n.url) }));
+    const tier1: RunningNode[] = [];
+    for (let i = 1; i <= (o.tier1 ?? 2); i++) tier1.push(await add(startNode({ ...common, role: "tier1", id: `tier1-${i}`, to: [vip2.url] })));
+    const vip1 = await add(startNode({ ...common, role: "vip", id: "vip-1", to: tier1.map((n) => n.url) }));
+    await waitFor(() => tier2.every((t) => knownServers(t) >= o.apps.length), 10_000, "app servers to register with every tier-2 distributor");
+    return {
+      entry: vip1.url,
+      nodes,
+      async stop() {
+        for (const n of [...nodes].reverse()) await n.stop();
+      },
+    };
+  } catch (err) {
+    for (const n of nodes.reverse()) await n.stop();
+    throw err;
+  }
+}
+
+function knownServers(n: RunningNode): number {
+  const s = n.stats().servers;
+  return Array.isArray(s) ? s.filter((e: { status?: unknown }) => e.status === "alive").length : 0;
+}
+
+/** Polls `cond` every 10 ms (bounded by `timeoutMs`) — for start-up, never inside a test's assertion. */
+export async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
