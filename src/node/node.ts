@@ -84,6 +84,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     now,
     log: logger,
     onMessage: (m, ch) => actor.deliver(m, ch),
+    onHello: (ch) => logger.info({ peer: ch.peerId, peerRole: ch.peerRole, addr: ch.remoteAddress }, "peer connected"),
     onClose: (ch, reason) => {
       channels.delete(ch);
       logger.debug({ peer: ch.label(), reason: reason.message }, "connection closed");

@@ -1,0 +1,66 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+
+export const ALLOT_BIN = fileURLToPath(new URL("../../bin/allot.js", import.meta.url));
+
+export interface NodeProc {
+  proc: ChildProcess;
+  role: string;
+  id: string;
+  url: string;
+  /** Everything the process wrote to stderr so far (pino JSON lines). */
+  stderr(): string;
+}
+
+/** Starts `allot start …` as a child process and resolves on its `ready ROLE ID URL` line. */
+export function startProc(args: string[], timeoutMs = 15_000): Promise<NodeProc> {
+  const proc = spawn(process.execPath, [ALLOT_BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let err = "";
+  proc.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
+  return new Promise<NodeProc>((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`no ready line within ${timeoutMs} ms from allot start ${args.join(" ")}\n${err}`));
+    }, timeoutMs);
+    proc.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      const m = /^ready (\S+) (\S+) (\S+)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, role: m[1] as string, id: m[2] as string, url: m[3] as string, stderr: () => err });
+      }
+    });
+    proc.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`allot start ${args.join(" ")} exited with ${code} before ready\n${err}`));
+    });
+  });
+}
+
+/** Runs an allot command to completion; resolves with its exit code and output. */
+export async function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [ALLOT_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  proc.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+  proc.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [code] = (await once(proc, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Kills every process still running: SIGKILL, since a test must not wait on a stuck child. */
+export async function killAll(procs: Iterable<NodeProc>): Promise<void> {
+  await Promise.all(
+    [...procs].map(async (p) => {
+      if (p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+      const exited = once(p.proc, "exit");
+      p.proc.kill("SIGKILL");
+      await exited;
+    }),
+  );
+}

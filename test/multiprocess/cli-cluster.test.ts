@@ -1,0 +1,129 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { killAll, runCli, startProc } from "../helpers/proc.js";
+import type { NodeProc } from "../helpers/proc.js";
+
+interface Summary {
+  completed: number;
+  failed: number;
+  byServer: Record<string, number>;
+  p50Ms: number;
+  p99Ms: number;
+  tasksPerSec: number;
+}
+
+/** Waits (bounded) until `cond` holds on a process's stderr; event-driven on its output. */
+function waitForLog(p: NodeProc, cond: (stderr: string) => boolean, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (cond(p.stderr())) return resolve();
+    const timer = setTimeout(() => {
+      p.proc.stderr?.off("data", check);
+      reject(new Error(`log condition not met within ${timeoutMs} ms on ${p.id}`));
+    }, timeoutMs);
+    const check = (): void => {
+      if (!cond(p.stderr())) return;
+      clearTimeout(timer);
+      p.proc.stderr?.off("data", check);
+      resolve();
+    };
+    p.proc.stderr?.on("data", check);
+  });
+}
+
+
+describe("allot CLI, every role in its own process", () => {
+  const procs: NodeProc[] = [];
+  let entry = "";
+  let apps: NodeProc[] = [];
+  let tier2: NodeProc[] = [];
+
+  beforeAll(async () => {
+    const start = async (args: string[]): Promise<NodeProc> => {
+      const p = await startProc(args);
+      procs.push(p);
+      return p;
+    };
+    tier2 = await Promise.all([1, 2].map((i) => start(["--role", "distributor", "--tier", "2", "--id", `t2-${i}`, "--listen", "127.0.0.1:0"])));
+    const t2urls = tier2.map((t) => t.url).join(",");
+    apps = await Promise.all(
+      [1, 2, 3].map((i) =>
+        start(["--role", "app", "--id", `app-${i}`, "--listen", "127.0.0.1:0", "--join", t2urls, "--apps", "echo,sleep", "--capacity", "8", "--power", String(i), "--attr", `region=${i === 1 ? "eu" : "us"}`]),
+      ),
+    );
+    // Every tier-2 distributor has logged the join of every app server before tasks flow.
+    await Promise.all(tier2.map((t) => waitForLog(t, (s) => apps.every((a) => s.includes(`"server":"${a.id}"`)))));
+    const vip2 = await start(["--role", "vip", "--id", "vip-2", "--listen", "127.0.0.1:0", "--to", t2urls]);
+    const tier1 = await Promise.all([1, 2].map((i) => start(["--role", "distributor", "--tier", "1", "--id", `t1-${i}`, "--listen", "127.0.0.1:0", "--to", vip2.url])));
+    const vip1 = await start(["--role", "vip", "--id", "vip-1", "--listen", "127.0.0.1:0", "--to", tier1.map((t) => t.url).join(",")]);
+    entry = vip1.url;
+  }, 60_000);
+
+  afterAll(async () => {
+    await killAll(procs);
+  });
+
+  it("prints one ready line per node with its role, id and a ws:// URL", () => {
+    for (const p of procs) expect(p.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(procs.map((p) => p.role).sort()).toEqual(["app", "app", "app", "tier1", "tier1", "tier2", "tier2", "vip", "vip"]);
+  });
+
+  it("runs tasks submitted through the vip on the app servers, over a direct client connection", async () => {
+    const r = await runCli(["submit", "--entry", entry, "--app", "echo", "--payload", '{"n":1}', "--count", "60", "--concurrency", "8", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as Summary;
+    expect(s.completed).toBe(60);
+    expect(s.failed).toBe(0);
+    const ids = Object.keys(s.byServer);
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) expect(apps.map((a) => a.id)).toContain(id);
+    expect(Object.values(s.byServer).reduce((a, b) => a + b, 0)).toBe(60);
+    // A server that ran tasks accepted a connection from the client itself, not from a distributor.
+    for (const id of ids) {
+      const app = apps.find((a) => a.id === id) as NodeProc;
+      expect(app.stderr()).toMatch(/"peerRole":"client"/);
+    }
+  });
+
+  it("returns one task's result as JSON, with the id of the server that ran it", async () => {
+    const r = await runCli(["submit", "--entry", entry, "--app", "echo", "--payload", '{"hello":"world"}']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { result: unknown; serverId: string };
+    expect(out.result).toEqual({ hello: "world" });
+    expect(apps.map((a) => a.id)).toContain(out.serverId);
+  });
+
+  it("places only on servers meeting --require", async () => {
+    const r = await runCli(["submit", "--entry", entry, "--app", "echo", "--require", "power>=3", "--count", "20", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(Object.keys((JSON.parse(r.stdout) as Summary).byServer)).toEqual(["app-3"]);
+  });
+
+  it("fails a task for an application nobody offers with NO_SERVER naming it, exit 1", async () => {
+    const r = await runCli(["submit", "--entry", entry, "--app", "render", "--timeout-ms", "3000"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/NO_SERVER.*render/);
+  });
+
+  it("rejects a bad flag naming it, exit 2", async () => {
+    const r = await runCli(["submit", "--entry", entry, "--app", "echo", "--count", "lots"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("--count");
+    const s = await runCli(["start", "--role", "distributor", "--tier", "3"]);
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain("--tier");
+  });
+
+  it("completes every task when an app server is SIGKILLed mid-run", async () => {
+    const victim = apps[0] as NodeProc;
+    const before = (victim.stderr().match(/"peerRole":"client"/g) ?? []).length;
+    const run = runCli(["submit", "--entry", entry, "--app", "sleep", "--payload", '{"ms":20}', "--count", "150", "--concurrency", "12", "--json"]);
+    // Kill it once the new client has connected to it, i.e. while it runs tasks of this submit.
+    await waitForLog(victim, (s) => (s.match(/"peerRole":"client"/g) ?? []).length > before);
+    victim.proc.kill("SIGKILL");
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as Summary;
+    expect(s.completed).toBe(150);
+    expect(s.failed).toBe(0);
+  });
+});
+
