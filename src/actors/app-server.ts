@@ -37,6 +37,10 @@ interface Parked {
 
 type Run = Extract<Message, { type: "task.run" }>;
 
+function isThenable(x: unknown): x is PromiseLike<unknown> {
+  return typeof x === "object" && x !== null && typeof (x as { then?: unknown }).then === "function";
+}
+
 export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
@@ -163,27 +167,32 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     }
     running++;
     changed();
-    const finish = (type: "ok" | "err", value: unknown): void =>
-      ctx.enqueue(() => {
-        running--;
-        completed++;
-        changed();
-        if (type === "err") return ch.replyError(m, AllotError.from(value));
-        results.set(b.key, value);
-        ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: value, cached: false } satisfies Bodies["task.result"]);
-      });
-    Promise.resolve()
-      .then(() => handler(b.payload, { taskId: b.taskId, key: b.key, app: b.app }))
-      .then(
-        (result) => {
-          try {
-            finish("ok", checkPlainData(result, "handler result"));
-          } catch (err) {
-            finish("err", new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err)));
-          }
-        },
-        (err: unknown) => finish("err", AllotError.from(err)),
-      );
+    const done = (type: "ok" | "err", value: unknown): void => {
+      running--;
+      completed++;
+      changed();
+      if (type === "err") return ch.replyError(m, AllotError.from(value));
+      let result: unknown;
+      try {
+        result = checkPlainData(value, "handler result");
+      } catch (err) {
+        return ch.replyError(m, new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err)));
+      }
+      results.set(b.key, result);
+      ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result, cached: false } satisfies Bodies["task.result"]);
+    };
+    let out: unknown;
+    try {
+      out = handler(b.payload, { taskId: b.taskId, key: b.key, app: b.app });
+    } catch (err) {
+      return done("err", err);
+    }
+    // A synchronous handler finishes in this actor turn; an async one re-enters the actor when done.
+    if (!isThenable(out)) return done("ok", out);
+    out.then(
+      (v) => ctx.enqueue(() => done("ok", v)),
+      (err: unknown) => ctx.enqueue(() => done("err", err)),
+    );
   }
 
   function sweep(): void {

@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
+import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
 import type { Attrs, Constraint, Message, Task } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
@@ -64,6 +64,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   async function submit(spec: TaskSpec): Promise<TaskResult> {
+    try {
+      checkPlainData(spec.payload ?? null);
+    } catch (err) {
+      throw new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err), { cause: err });
+    }
     const id = `${prefix}-${(++seq).toString(36)}`;
     const deadline = ctx.now() + (spec.timeoutMs ?? timeoutMs);
     const task: Task = {

@@ -44,7 +44,7 @@ function attrs(x: unknown, p: string): Attrs {
   const out: Attrs = {};
   for (const k of Object.keys(o)) {
     const v = o[k];
-    if (k.length === 0 || k.length > MAX_ID) fail(`${p} key`, "a non-empty key of at most 256 chars");
+    if (k.length === 0 || k.length > MAX_ID || k === "__proto__") fail(`${p} key`, "a non-empty key of at most 256 chars, not __proto__");
     if (typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v))) out[k] = v;
     else fail(`${p}.${k}`, "a string, finite number or boolean");
   }
@@ -67,6 +67,8 @@ export function checkPlainData(x: unknown, p = "payload", depth = 0): unknown {
     return x;
   }
   if (isPlainObject(x)) {
+    // msgpackr renames a "__proto__" key on decode, so it could not cross the wire intact.
+    if (Object.hasOwn(x, "__proto__")) fail(p, "no key named __proto__");
     for (const k in x) checkPlainData(x[k], p, depth + 1);
     return x;
   }
@@ -190,8 +192,9 @@ export function toMessage(raw: unknown): Message | Rejected {
   const mre = Number.isSafeInteger(re) && (re as number) >= 0 ? (re as number) : 0;
   if (mid === 0 && mre === 0 && type !== "ping" && type !== "pong" && type !== "error")
     return reject(ErrorCode.BAD_FRAME, "envelope: id must be a positive integer", 0);
-  if (v !== PROTOCOL_VERSION) return reject(ErrorCode.VERSION_MISMATCH, `protocol version ${String(v)} is not ${PROTOCOL_VERSION}`, mid, mre);
-  if (!isMessageType(type)) return reject(ErrorCode.UNKNOWN_TYPE, `unknown message type ${JSON.stringify(type)?.slice(0, 64)}`, mid, mre);
+  // Described without recursing: a peer-chosen value may be nested thousands deep.
+  if (v !== PROTOCOL_VERSION) return reject(ErrorCode.VERSION_MISMATCH, `protocol version ${describe(v)} is not ${PROTOCOL_VERSION}`, mid, mre);
+  if (!isMessageType(type)) return reject(ErrorCode.UNKNOWN_TYPE, `unknown message type ${describe(type)}`, mid, mre);
   if (typeof from !== "string" || from.length > MAX_ID) return reject(ErrorCode.INVALID, `${type}: from: expected a string`, mid, mre);
   if (!isPlainObject(body)) return reject(ErrorCode.INVALID, `${type}: body: expected an object`, mid, mre);
   try {
@@ -201,6 +204,12 @@ export function toMessage(raw: unknown): Message | Rejected {
     if (err instanceof Invalid) return reject(ErrorCode.INVALID, `${type}: ${err.message}`, mid, mre);
     throw err;
   }
+}
+
+function describe(x: unknown): string {
+  if (typeof x === "string") return JSON.stringify(x.slice(0, 64));
+  if (typeof x === "number" || typeof x === "boolean" || x === null) return String(x);
+  return Array.isArray(x) ? "an array" : typeof x;
 }
 
 export function isRejected(x: Message | Rejected): x is Rejected {

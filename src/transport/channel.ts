@@ -42,6 +42,8 @@ interface Pending {
 }
 
 const SWEEP_MS = 20;
+/** Envelopes per frame before it leaves without waiting for the end of the turn (measured: 128 best). */
+const MAX_BATCH = 128;
 
 /**
  * A multiplexed, correlated conversation over one wire: many requests in flight matched by id,
@@ -149,6 +151,14 @@ export class Channel {
   private enqueue(type: MessageType, id: number, re: number, body: unknown): void {
     if (this.closed) return;
     this.queue.push([PROTOCOL_VERSION, type, id, re, this.opts.node, body]);
+    // A full batch leaves at once, so the peer starts on it while this side is still producing:
+    // with two processes on two cores, one giant frame per turn would make them take turns.
+    if (this.queue.length >= MAX_BATCH) {
+      const batch = this.queue;
+      this.queue = [];
+      this.writeBatch(batch);
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

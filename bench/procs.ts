@@ -1,0 +1,32 @@
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const BIN = fileURLToPath(new URL("../../bin/allot.js", import.meta.url));
+
+export interface Proc {
+  proc: ChildProcess;
+  url: string;
+}
+
+/** Spawns a node script (or `allot start …`) and resolves with the URL of its `ready` line. */
+export function spawnReady(args: string[], script = BIN): Promise<Proc> {
+  const proc = spawn(process.execPath, [script, ...(script === BIN ? ["start", ...args] : args)], { stdio: ["ignore", "pipe", "inherit"] });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => reject(new Error(`no ready line from ${args.join(" ")}`)), 15_000);
+    proc.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      const m = /^ready \S+ \S+ (\S+)$/m.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ proc, url: m[1] as string });
+      }
+    });
+    proc.once("exit", (code) => reject(new Error(`${args.join(" ")} exited ${code}`)));
+  });
+}
+
+export function killAll(procs: Proc[]): void {
+  for (const p of procs) p.proc.kill("SIGKILL");
+}

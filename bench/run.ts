@@ -1,0 +1,158 @@
+// `npm run bench`: the tiered path, the direct link and a plain ws + msgpackr baseline, measured
+// in one run on this machine, each role in its own process. Prints figures and ratios.
+import { fileURLToPath } from "node:url";
+import { Packr } from "msgpackr";
+import { WebSocket } from "ws";
+import { startNode } from "../src/node/node.js";
+import { Peer, createWsTransport, nativeCodec } from "../src/transport/index.js";
+import type { Message } from "../src/protocol/index.js";
+import { closedLoop } from "./measure.js";
+import type { Figure } from "./measure.js";
+import { killAll, spawnReady } from "./procs.js";
+import type { Proc } from "./procs.js";
+
+const IN_FLIGHT = 256;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
+const WARMUP = 1;
+const quiet = ["--log-level", "warn"];
+
+async function baseline(): Promise<Figure> {
+  const server = await spawnReady([], fileURLToPath(new URL("./raw-echo-server.js", import.meta.url)));
+  try {
+    const packr = new Packr({ useRecords: false });
+    const ws = new WebSocket(server.url, { perMessageDeflate: false });
+    await new Promise((r, j) => ws.once("open", r).once("error", j));
+    const waiting = new Map<number, () => void>();
+    ws.on("message", (data: Buffer) => {
+      const [id] = packr.unpack(data) as [number];
+      waiting.get(id)?.();
+      waiting.delete(id);
+    });
+    const fig = await closedLoop("baseline: raw ws+msgpackr, 2 processes, one send per message", IN_FLIGHT, SECONDS, WARMUP, (i) =>
+      new Promise<void>((resolve) => {
+        waiting.set(i, resolve);
+        ws.send(packr.pack([i, { app: "echo", payload: { i } }]));
+      }),
+    );
+    ws.close();
+    return fig;
+  } finally {
+    killAll([server]);
+  }
+}
+
+function benchPeer(url: string): Peer {
+  const log = { warn: () => {}, debug: () => {} };
+  return new Peer(url, createWsTransport(), {
+    node: `bench-${process.pid}`,
+    role: "client",
+    maxFrameBytes: 4 * 1024 * 1024,
+    maxInFlight: 100_000,
+    requestTimeoutMs: 30_000,
+    handshakeMs: 5000,
+    heartbeatMs: 0,
+    now: Date.now,
+    log,
+    onMessage: () => {},
+  }, { backoffMinMs: 50, backoffMaxMs: 1000, random: Math.random });
+}
+
+async function place(tier2: Peer, i: number): Promise<Extract<Message, { type: "task.placed" }>> {
+  const task = { id: `b-${i}`, key: `b-${i}`, app: "echo", deadline: Date.now() + 600_000, require: [], clientAttrs: {}, prefs: {}, payload: { i } };
+  for (;;) {
+    try {
+      const m = await tier2.request("task.place", { task, client: { id: "bench", addr: "" } });
+      if (m.type === "task.placed") return m;
+    } catch {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+async function directLink(): Promise<Figure> {
+  const procs: Proc[] = [];
+  try {
+    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...quiet]);
+    procs.push(t2);
+    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "1000000", ...quiet]));
+    const tier2 = benchPeer(t2.url);
+    // Allocate first, so that what is timed is only client ⇄ app server on a pooled connection.
+    const total = 600_000;
+    const tickets: Array<Extract<Message, { type: "task.placed" }>> = new Array(total);
+    let next = 0;
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < total) {
+        const i = next++;
+        tickets[i] = await place(tier2, i);
+      }
+    }));
+    const app = benchPeer((tickets[0] as Extract<Message, { type: "task.placed" }>).body.serverUrl);
+    let used = 0;
+    const fig = await closedLoop("direct link: client ⇄ app server (allocated beforehand)", IN_FLIGHT, SECONDS, WARMUP, async () => {
+      const t = tickets[used++ % total] as Extract<Message, { type: "task.placed" }>;
+      if (used > total) throw new Error("ran out of pre-placed tickets; raise total");
+      const b = t.body;
+      // The last expects may still be on their way to the server: a run that beat its expect is retried.
+      for (let tries = 0; ; tries++) {
+        try {
+          return await app.request("task.run", { taskId: b.taskId, key: b.taskId, app: "echo", ticket: b.ticket, payload: { i: used } });
+        } catch (err) {
+          if (tries > 20) throw err;
+        }
+      }
+    });
+    tier2.close();
+    app.close();
+    return fig;
+  } finally {
+    killAll(procs);
+  }
+}
+
+async function tieredPath(): Promise<Figure> {
+  const procs: Proc[] = [];
+  try {
+    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...quiet]);
+    procs.push(t2);
+    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "100000", ...quiet]));
+    const vip2 = await spawnReady(["--role", "vip", "--to", t2.url, ...quiet]);
+    procs.push(vip2);
+    const t1 = await spawnReady(["--role", "distributor", "--tier", "1", "--to", vip2.url, ...quiet]);
+    procs.push(t1);
+    const vip1 = await spawnReady(["--role", "vip", "--to", t1.url, ...quiet]);
+    procs.push(vip1);
+    const client = await startNode({ role: "client", entries: [vip1.url], logLevel: "warn" });
+    await client.submit({ app: "echo", payload: 0 });
+    const fig = await closedLoop("tiered path: client → vip → tier-1 → vip → tier-2 → app, full allocation per task", IN_FLIGHT, SECONDS, WARMUP, (i) =>
+      client.submit({ app: "echo", payload: { i } }),
+    );
+    await client.stop();
+    return fig;
+  } finally {
+    killAll(procs);
+  }
+}
+
+function row(f: Figure, base: Figure): string {
+  return `${f.name}\n    ${f.perSec} ops/s   p50 ${f.p50Ms} ms   p99 ${f.p99Ms} ms   ${(f.perSec / base.perSec).toFixed(2)}× baseline   (${f.ops} ops in ${f.seconds} s)`;
+}
+
+async function main(): Promise<void> {
+  console.log(`allot bench: ${IN_FLIGHT} in flight, ${SECONDS} s per figure after ${WARMUP} s warm-up; node ${process.version}; msgpackr native ${nativeCodec ? "on" : "off"}`);
+  const only = process.env.BENCH_ONLY ?? "";
+  const base = await baseline();
+  console.log(row(base, base));
+  const direct = only === "" || only === "direct" ? await directLink() : base;
+  console.log(row(direct, base));
+  const tiered = only === "" || only === "tiered" ? await tieredPath() : base;
+  console.log(row(tiered, base));
+  console.log(JSON.stringify({ baseline: base, direct, tiered, directRatio: direct.perSec / base.perSec, tieredRatio: tiered.perSec / base.perSec }));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

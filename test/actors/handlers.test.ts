@@ -1,0 +1,68 @@
+import { createHash } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { builtinHandlers } from "../../src/actors/handlers.js";
+import type { Handler, TaskInfo } from "../../src/actors/handlers.js";
+
+const info: TaskInfo = { taskId: "t1", key: "k1", app: "test" };
+
+function handler(name: string): Handler {
+  const h = builtinHandlers[name];
+  if (!h) throw new Error(`no built-in handler ${name}`);
+  return h;
+}
+
+const sha256 = (b: Buffer): Buffer => createHash("sha256").update(b).digest();
+
+describe("actors/handlers", () => {
+  describe("builtinHandlers", () => {
+    it("offers echo, sleep and hash", () => {
+      expect(Object.keys(builtinHandlers).sort()).toEqual(["echo", "hash", "sleep"]);
+    });
+  });
+
+  describe("echo", () => {
+    it("returns its payload", () => {
+      const payload = { a: [1, "two", null] };
+      expect(handler("echo")(payload, info)).toBe(payload);
+      expect(handler("echo")(null, info)).toBeNull();
+    });
+  });
+
+  describe("sleep", () => {
+    it("sleeps the given ms and says so, from a number or { ms }", async () => {
+      await expect(handler("sleep")(1, info)).resolves.toEqual({ slept: 1 });
+      await expect(handler("sleep")({ ms: 0 }, info)).resolves.toEqual({ slept: 0 });
+    });
+
+    it.each([-1, 1.5, "5", null, [1], { ms: "1" }, {}, 600_001])("rejects with a RangeError for %j", async (payload) => {
+      await expect(Promise.resolve().then(() => handler("sleep")(payload, info))).rejects.toThrow(RangeError);
+    });
+  });
+
+  describe("hash", () => {
+    it("chains sha256 rounds over 'allot' by default", () => {
+      const want = sha256(sha256(Buffer.from("allot"))).toString("hex");
+      expect(handler("hash")(2, info)).toEqual({ rounds: 2, digest: want });
+    });
+
+    it("hashes the given data for { rounds, data }", () => {
+      expect(handler("hash")({ rounds: 1, data: "x" }, info)).toEqual({ rounds: 1, digest: sha256(Buffer.from("x")).toString("hex") });
+    });
+
+    it("returns the data itself in hex for 0 rounds", () => {
+      expect(handler("hash")({ rounds: 0, data: "hi" }, info)).toEqual({ rounds: 0, digest: Buffer.from("hi").toString("hex") });
+    });
+
+    it("is deterministic", () => {
+      const a = handler("hash")({ rounds: 50, data: "seed" }, info);
+      const b = handler("hash")({ rounds: 50, data: "seed" }, { taskId: "t2", key: "k2", app: "other" });
+      expect(a).toEqual(b);
+      expect(handler("hash")({ rounds: 50, data: "seed2" }, info)).not.toEqual(a);
+    });
+
+    it.each([-1, 2.5, "3", null, undefined, [2], { data: "x" }, { rounds: "2" }, 10_000_001, NaN, Infinity])("throws a RangeError for %j", (payload) => {
+      expect(() => handler("hash")(payload, info)).toThrow(RangeError);
+      expect(() => handler("hash")(payload, info)).toThrow(/hash rounds/);
+    });
+  });
+});

@@ -1,0 +1,118 @@
+import { describe, expect, it } from "vitest";
+import { CliError } from "../../src/cli/errors.js";
+import { startConfig } from "../../src/cli/start.js";
+
+const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 5000 };
+
+/** Runs startConfig and hands back the CliError it must throw. */
+function usageError(argv: string[]): CliError {
+  try {
+    startConfig(argv);
+  } catch (err) {
+    if (err instanceof CliError) return err;
+    throw new Error(`expected a CliError, got ${String(err)}`, { cause: err });
+  }
+  throw new Error(`expected a CliError for ${argv.join(" ")}`);
+}
+
+describe("cli/start", () => {
+  describe("startConfig", () => {
+    it("builds a vip over the distributors it is given", () => {
+      expect(startConfig(["--role", "vip", "--to", "ws://a:1, ws://b:2"])).toEqual({ ...COMMON, role: "vip", to: ["ws://a:1", "ws://b:2"] });
+    });
+
+    it("builds a tier-1 distributor", () => {
+      expect(startConfig(["--role", "distributor", "--tier", "1", "--to", "ws://v2:9000"])).toEqual({ ...COMMON, role: "tier1", to: ["ws://v2:9000"] });
+    });
+
+    it("builds a tier-2 distributor, with and without a policy", () => {
+      expect(startConfig(["--role", "distributor", "--tier", "2"])).toEqual({ ...COMMON, role: "tier2" });
+      expect(startConfig(["--role", "distributor", "--tier", "2", "--policy", "least-loaded", "--peers", "ws://d2:1,ws://d3:1"])).toEqual({
+        ...COMMON,
+        role: "tier2",
+        policy: "least-loaded",
+      });
+    });
+
+    it("builds an app server with typed attributes", () => {
+      const argv = ["--role", "app", "--join", "ws://d1:1,ws://d2:1", "--apps", "echo, hash", "--capacity", "8", "--power", "2.5", "--attr", "region=eu", "--attr", "gpu=true", "--attr", "cores=16"];
+      expect(startConfig(argv)).toEqual({
+        ...COMMON,
+        role: "app",
+        join: ["ws://d1:1", "ws://d2:1"],
+        apps: ["echo", "hash"],
+        capacity: 8,
+        power: 2.5,
+        attrs: { region: "eu", gpu: true, cores: 16 },
+      });
+    });
+
+    it("defaults an app server's capacity, power and attributes", () => {
+      expect(startConfig(["--role", "app", "--join", "ws://d:1", "--apps", "echo"])).toMatchObject({ capacity: 4, power: 1, attrs: {} });
+    });
+
+    it("takes the common flags", () => {
+      const argv = ["--role", "vip", "--to", "ws://a:1", "--listen", "0.0.0.0:7000", "--advertise", "ws://host.example:7000", "--id", "vip-1", "--log-level", "debug", "--heartbeat-ms", "250"];
+      expect(startConfig(argv)).toEqual({
+        role: "vip",
+        to: ["ws://a:1"],
+        listen: "0.0.0.0:7000",
+        advertise: "ws://host.example:7000",
+        id: "vip-1",
+        logLevel: "debug",
+        heartbeatMs: 250,
+      });
+    });
+
+    it("accepts a bracketed IPv6 listen address", () => {
+      expect(startConfig(["--role", "distributor", "--tier", "2", "--listen", "[::1]:7000"])).toMatchObject({ listen: "[::1]:7000" });
+    });
+
+    it("returns help for --help and -h", () => {
+      expect(startConfig(["--help"])).toBe("help");
+      expect(startConfig(["-h"])).toBe("help");
+    });
+
+    it.each<[string, string[], string]>([
+      ["an unknown flag", ["--role", "vip", "--to", "ws://a:1", "--bogus", "x"], "--bogus"],
+      ["a positional argument", ["--role", "vip", "--to", "ws://a:1", "extra"], "extra"],
+      ["no role", [], "--role"],
+      ["--role bogus", ["--role", "bogus"], "--role"],
+      ["--tier 3", ["--role", "distributor", "--tier", "3"], "--tier"],
+      ["a distributor without --tier", ["--role", "distributor"], "--tier"],
+      ["a vip without --to", ["--role", "vip"], "--to"],
+      ["a tier-1 distributor without --to", ["--role", "distributor", "--tier", "1"], "--to"],
+      ["an empty --to", ["--role", "vip", "--to", " , "], "--to"],
+      ["an app without --join", ["--role", "app", "--apps", "echo"], "--join"],
+      ["an app without --apps", ["--role", "app", "--join", "ws://d:1"], "--apps"],
+      ["--capacity abc", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--capacity", "abc"], "--capacity"],
+      ["--capacity 0", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--capacity", "0"], "--capacity"],
+      ["--capacity 1.5", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--capacity", "1.5"], "--capacity"],
+      ["--power -1", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--power", "-1"], "--power"],
+      ["--power=-1", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--power=-1"], "--power"],
+      ["--power 0", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--power", "0"], "--power"],
+      ["--power fast", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--power", "fast"], "--power"],
+      ["--attr noequals", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--attr", "noequals"], "--attr"],
+      ["--attr =value", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--attr", "=value"], "--attr"],
+      ["--listen nocolon", ["--role", "vip", "--to", "ws://a:1", "--listen", "nocolon"], "--listen"],
+      ["--listen host:port", ["--role", "vip", "--to", "ws://a:1", "--listen", "host:port"], "--listen"],
+      ["--to http://x", ["--role", "vip", "--to", "http://x"], "--to"],
+      ["--join http://x", ["--role", "app", "--join", "http://x", "--apps", "echo"], "--join"],
+      ["--peers ftp://x", ["--role", "distributor", "--tier", "2", "--peers", "ftp://x"], "--peers"],
+      ["--advertise 10.0.0.1:7000", ["--role", "vip", "--to", "ws://a:1", "--advertise", "10.0.0.1:7000"], "--advertise"],
+      ["--log-level loud", ["--role", "vip", "--to", "ws://a:1", "--log-level", "loud"], "--log-level"],
+      ["--heartbeat-ms 5", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "5"], "--heartbeat-ms"],
+      ["--policy nope", ["--role", "distributor", "--tier", "2", "--policy", "nope"], "--policy"],
+      ["--role without a value", ["--role"], "--role"],
+    ])("throws a CliError naming the flag for %s", (_what, argv, flag) => {
+      const err = usageError(argv);
+      expect(err.message).toContain(flag);
+      expect(err.code).toBe("USAGE");
+    });
+
+    it("records the flag on the error", () => {
+      expect(usageError(["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--capacity", "0"]).flag).toBe("--capacity");
+      expect(usageError(["--role", "distributor", "--tier", "2", "--policy", "nope"]).message).toMatch(/most-idle/);
+    });
+  });
+});

@@ -1,0 +1,320 @@
+import { randomBytes } from "node:crypto";
+import { afterEach, describe, expect, it } from "vitest";
+import { AllotError, ErrorCode, createWsTransport, startNode } from "../../src/index.js";
+import type { CommonConfig, RunningClient, RunningNode } from "../../src/index.js";
+import { PROTOCOL_VERSION, encodeFrame } from "../../src/transport/codec.js";
+import { RawClient, eventually, within } from "../helpers/raw-client.js";
+
+const MAX_FRAME = 64 * 1024;
+
+const started: RunningNode[] = [];
+const raws: RawClient[] = [];
+const loops: Array<{ stop(): Promise<void> }> = [];
+const fatal: unknown[] = [];
+
+afterEach(async () => {
+  for (const l of loops.splice(0)) await l.stop();
+  for (const r of raws.splice(0)) await r.close();
+  for (const n of started.splice(0).reverse()) await n.stop();
+  expect(fatal.splice(0)).toEqual([]);
+});
+
+const common = (): Omit<CommonConfig, "id"> => ({
+  logLevel: "silent",
+  transport: createWsTransport({ maxFrameBytes: MAX_FRAME }),
+  onFatal: (err) => fatal.push(err),
+});
+
+async function track<T extends RunningNode>(n: Promise<T>): Promise<T> {
+  const node = await n;
+  started.push(node);
+  return node;
+}
+
+interface Setup {
+  tier2: RunningNode;
+  app: RunningNode;
+  client: RunningClient;
+}
+
+/** A tier-2 distributor, one app server joined to it (park window 50 ms) and a well-behaved client. */
+async function start(): Promise<Setup> {
+  const tier2 = await track(startNode({ ...common(), role: "tier2", id: "tier2-1" }));
+  const app = await track(startNode({ ...common(), role: "app", id: "app-1", apps: ["echo"], capacity: 32, power: 1, join: [tier2.url], parkMs: 50 }));
+  const client = await track(startNode({ ...common(), role: "client", id: "good-client", entries: [tier2.url], timeoutMs: 10_000 }));
+  await eventually(() => servers(tier2).some((s) => s.id === "app-1" && s.status === "alive"), 10_000, "app-1 to register");
+  return { tier2, app, client };
+}
+
+function servers(n: RunningNode): Array<{ id: string; url: string; status: string }> {
+  const s = n.stats().servers;
+  return Array.isArray(s) ? (s as Array<{ id: string; url: string; status: string }>) : [];
+}
+
+/**
+ * Keeps a well-behaved client's tasks flowing, in batches of five, while a test feeds a node bad
+ * input. `settle` waits for one more whole batch after the bad input and checks every result.
+ */
+function keepServing(client: RunningClient): { settle(): Promise<number> } {
+  let stopped = false;
+  let done = 0;
+  let error: unknown;
+  const loop = (async () => {
+    for (let round = 0; !stopped; round++) {
+      const payloads = [0, 1, 2, 3, 4].map((i) => ({ round, i }));
+      const results = await Promise.all(payloads.map((payload) => client.submit({ app: "echo", payload })));
+      if (JSON.stringify(results.map((r) => r.result)) !== JSON.stringify(payloads)) throw new Error(`wrong results in round ${round}`);
+      done += results.length;
+    }
+  })().catch((err: unknown) => {
+    error = err;
+  });
+  const stop = async (): Promise<void> => {
+    stopped = true;
+    await within(loop, 15_000, "the well-behaved client's last batch");
+  };
+  loops.push({ stop });
+  return {
+    async settle() {
+      const target = done + 5;
+      await eventually(() => done >= target || error !== undefined, 15_000, "the well-behaved client to complete another batch");
+      await stop();
+      if (error !== undefined) throw error;
+      return done;
+    },
+  };
+}
+
+async function openRaw(url: string, node = "raw"): Promise<RawClient> {
+  const r = await RawClient.open(url, node);
+  raws.push(r);
+  return r;
+}
+
+/** A raw client past its hello. */
+async function greeted(url: string, node = "raw", role: "client" | "app" = "client"): Promise<RawClient> {
+  const r = await openRaw(url, node);
+  await r.hello(role);
+  return r;
+}
+
+let taskSeq = 0;
+function placeBody(app = "echo", over: Record<string, unknown> = {}) {
+  const id = `raw-task-${++taskSeq}`;
+  return {
+    task: { id, key: id, app, deadline: Date.now() + 5000, require: [], clientAttrs: {}, prefs: {}, payload: { n: taskSeq }, ...over },
+    client: { id: "raw", addr: "" },
+  };
+}
+
+/** The connection still answers a well-formed request. */
+async function stillServes(raw: RawClient): Promise<void> {
+  const placed = await raw.call("task.place", placeBody());
+  expect(placed.type).toBe("task.placed");
+  expect(raw.closed).toBeUndefined();
+}
+
+describe("bad input to a running tier-2 distributor and app server", () => {
+  describe("frames that do not decode", () => {
+    const envelope = encodeFrame([[PROTOCOL_VERSION, "task.place", 9, 0, "raw", placeBody()]]);
+    const junk: Array<[string, () => Uint8Array]> = [
+      // 0xc1 is the one byte msgpack never uses, so the frame cannot be valid by chance.
+      ["random bytes", () => Buffer.concat([Buffer.from([0xc1]), randomBytes(255)])],
+      ["a truncated frame", () => envelope.subarray(0, envelope.length - 10)],
+      ["a msgpack value that is not an array", () => Buffer.from([0xa3, 0x61, 0x62, 0x63])],
+      ["an array holding something other than an envelope", () => Buffer.from([0x91, 0x01])],
+      ["60 KB of nested array headers", () => Buffer.alloc(60_000, 0x91)],
+      ["an array header claiming 4 billion elements", () => Buffer.from([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01])],
+      ["an empty array followed by trailing bytes", () => Buffer.from([0x90, 0x01, 0x02])],
+    ];
+
+    it.each(junk)("answers %s with a BAD_FRAME error and keeps the connection", async (_name, bytes) => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const raw = await greeted(s.tier2.url);
+      const since = raw.mark();
+      raw.sendRaw(bytes());
+      const err = await raw.waitForError(0, 5000, since);
+      expect(err.code).toBe(ErrorCode.BAD_FRAME);
+      await stillServes(raw);
+      expect(await serving.settle()).toBeGreaterThan(0);
+    });
+
+    it("answers a text frame with a BAD_FRAME error and keeps the connection", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const raw = await greeted(s.tier2.url);
+      const since = raw.mark();
+      raw.sendRaw("hello, is this thing on?");
+      const err = await raw.waitForError(0, 5000, since);
+      expect(err.code).toBe(ErrorCode.BAD_FRAME);
+      await stillServes(raw);
+      await serving.settle();
+    });
+
+    it("closes a connection that sends a frame over maxFrameBytes with close code 1009, and keeps serving the others", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const bystander = await greeted(s.tier2.url, "bystander");
+      const raw = await greeted(s.tier2.url);
+      raw.sendRaw(Buffer.alloc(MAX_FRAME + 1024, 7));
+      const closed = await raw.waitClosed(5000);
+      expect(closed.code).toBe(1009);
+      await stillServes(bystander);
+      await stillServes(await greeted(s.tier2.url, "newcomer"));
+      await serving.settle();
+    });
+  });
+
+  describe("envelopes that do not validate", () => {
+    it("answers an unknown message type with UNKNOWN_TYPE on the request's id", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const raw = await greeted(s.tier2.url);
+      const id = raw.request("task.frobnicate", { x: 1 });
+      const err = await raw.waitForError(id, 5000);
+      expect(err.code).toBe(ErrorCode.UNKNOWN_TYPE);
+      expect(err.message).toContain("task.frobnicate");
+      // A known type that this role does not serve.
+      const run = raw.request("task.run", { taskId: "t", key: "t", app: "echo", ticket: "x", payload: null });
+      const notMine = await raw.waitForError(run, 5000);
+      expect(notMine.code).toBe(ErrorCode.UNKNOWN_TYPE);
+      expect(notMine.message).toContain("task.run");
+      await stillServes(raw);
+      await serving.settle();
+    });
+
+    it("answers a missing or wrongly typed field with INVALID naming the field", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const raw = await greeted(s.tier2.url);
+      const body = placeBody();
+      const { app: _omitted, ...noApp } = body.task;
+      const missing = raw.request("task.place", { ...body, task: noApp });
+      const wrongType = raw.request("task.place", placeBody("echo", { deadline: "soon" }));
+      const notObject = raw.request("task.place", 5);
+      let deep: unknown = "bottom";
+      for (let i = 0; i < 40; i++) deep = [deep];
+      const tooDeep = raw.request("task.place", placeBody("echo", { payload: deep }));
+      const e1 = await raw.waitForError(missing, 5000);
+      expect(e1.code).toBe(ErrorCode.INVALID);
+      expect(e1.message).toContain("task.app");
+      const e2 = await raw.waitForError(wrongType, 5000);
+      expect(e2.code).toBe(ErrorCode.INVALID);
+      expect(e2.message).toContain("task.deadline");
+      const e3 = await raw.waitForError(notObject, 5000);
+      expect(e3.code).toBe(ErrorCode.INVALID);
+      const e4 = await raw.waitForError(tooDeep, 5000);
+      expect(e4.code).toBe(ErrorCode.INVALID);
+      expect(e4.message).toContain("task.payload");
+      await stillServes(raw);
+      await serving.settle();
+    });
+
+    it("answers another protocol version with VERSION_MISMATCH on the request's id", async () => {
+      const s = await start();
+      const raw = await greeted(s.tier2.url);
+      raw.send([[PROTOCOL_VERSION + 1, "task.place", 77, 0, "raw", placeBody()]]);
+      const err = await raw.waitForError(77, 5000);
+      expect(err.code).toBe(ErrorCode.VERSION_MISMATCH);
+      await stillServes(raw);
+    });
+
+    it("answers a request sent before hello with UNAUTHORIZED", async () => {
+      const s = await start();
+      const raw = await openRaw(s.tier2.url);
+      const id = raw.request("task.place", placeBody());
+      const err = await raw.waitForError(id, 5000);
+      expect(err.code).toBe(ErrorCode.UNAUTHORIZED);
+      await raw.hello("client");
+      await stillServes(raw);
+    });
+  });
+
+  describe("tickets", () => {
+    it("answers a task.run whose ticket no distributor announced with an error once the park window ends", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const raw = await greeted(s.app.url);
+      const answer = await raw.call("task.run", { taskId: "t-bogus", key: "t-bogus", app: "echo", ticket: "not-a-ticket", payload: null });
+      expect(answer.type).toBe("error");
+      if (answer.type !== "error") return;
+      expect(answer.body.code).toBe(ErrorCode.TIMEOUT);
+      expect(answer.body.message).toContain("ticket");
+      await eventually(() => s.app.stats().parked === 0, 5000, "the parked run to be dropped");
+      await serving.settle();
+    });
+
+    it("answers a second task.run with the same ticket with UNAUTHORIZED \"ticket already used\"", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const placer = await greeted(s.tier2.url);
+      const body = placeBody();
+      const placed = await placer.call("task.place", body);
+      expect(placed.type).toBe("task.placed");
+      if (placed.type !== "task.placed") return;
+      expect(placed.body.serverUrl).toBe(s.app.url);
+      const runner = await greeted(placed.body.serverUrl, "raw-runner");
+      const run = { taskId: body.task.id, key: body.task.key, app: "echo", ticket: placed.body.ticket, payload: body.task.payload };
+      const first = await runner.call("task.run", run);
+      expect(first.type).toBe("task.result");
+      if (first.type === "task.result") expect(first.body.result).toEqual(body.task.payload);
+      const again = await runner.call("task.run", run);
+      expect(again.type).toBe("error");
+      if (again.type !== "error") return;
+      expect(again.body.code).toBe(ErrorCode.UNAUTHORIZED);
+      expect(again.body.message).toBe("ticket already used");
+      await serving.settle();
+    });
+  });
+
+  describe("placement", () => {
+    it("answers a task for an application no server offers with NO_SERVER naming the application", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const raw = await greeted(s.tier2.url);
+      const answer = await raw.call("task.place", placeBody("no-such-app"));
+      expect(answer.type).toBe("error");
+      if (answer.type !== "error") return;
+      expect(answer.body.code).toBe(ErrorCode.NO_SERVER);
+      expect(answer.body.message).toContain("no-such-app");
+      expect(answer.body.retryable).toBe(false);
+      // The library client gives up at once on the same answer.
+      const err = await within(
+        s.client.submit({ app: "no-such-app" }).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+        10_000,
+        "the client's refusal",
+      );
+      expect(err).toBeInstanceOf(AllotError);
+      expect((err as AllotError).code).toBe(ErrorCode.NO_SERVER);
+      expect((err as AllotError).message).toContain("no-such-app");
+      await serving.settle();
+    });
+
+    it("refuses a server.report whose id differs from the sender's hello with UNAUTHORIZED", async () => {
+      const s = await start();
+      const serving = keepServing(s.client);
+      const urlBefore = servers(s.tier2).find((e) => e.id === "app-1")?.url;
+      expect(urlBefore).toBe(s.app.url);
+      const hijack = { id: "app-1", url: "ws://127.0.0.1:9", apps: ["echo"], capacity: 1000, power: 1000, load: 0, attrs: {}, version: [Date.now() * 2, 1] };
+
+      const impostor = await greeted(s.tier2.url, "impostor", "app");
+      const e1 = await impostor.call("server.report", { server: hijack });
+      expect(e1.type).toBe("error");
+      if (e1.type === "error") expect(e1.body.code).toBe(ErrorCode.UNAUTHORIZED);
+
+      // The right id but not an app server.
+      const pretender = await greeted(s.tier2.url, "app-1", "client");
+      const e2 = await pretender.call("server.report", { server: hijack });
+      expect(e2.type).toBe("error");
+      if (e2.type === "error") expect(e2.body.code).toBe(ErrorCode.UNAUTHORIZED);
+
+      expect(servers(s.tier2).find((e) => e.id === "app-1")?.url).toBe(s.app.url);
+      await serving.settle();
+      expect(s.app.stats().completed).toBeGreaterThan(0);
+    });
+  });
+});

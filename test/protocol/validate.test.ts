@@ -1,0 +1,290 @@
+import { describe, expect, it } from "vitest";
+import { ErrorCode, PROTOCOL_VERSION, isRejected, toMessage } from "../../src/protocol/index.js";
+import type { ErrorCode as Code, Message, MessageType, Rejected, ServerReport, Task } from "../../src/protocol/index.js";
+
+/** The wire form of one envelope, as decodeFrame hands it to toMessage. */
+const wire = (type: unknown, body: unknown, id = 7, re = 0, v: unknown = PROTOCOL_VERSION, from: unknown = "n1"): unknown[] => [
+  v,
+  type,
+  id,
+  re,
+  from,
+  body,
+];
+
+const task = (over: Record<string, unknown> = {}): Task & Record<string, unknown> => ({
+  id: "t1",
+  key: "k1",
+  app: "echo",
+  deadline: 1_700_000_000_000,
+  require: [{ key: "region", op: "=", value: "eu" }],
+  clientAttrs: { tier: "gold" },
+  prefs: { gpu: true },
+  payload: { n: 1, list: [1, "two", null, false], nested: { deep: [{ x: 1.5 }] } },
+  ...over,
+});
+
+const report = (over: Record<string, unknown> = {}): ServerReport & Record<string, unknown> => ({
+  id: "s1",
+  url: "ws://127.0.0.1:4000",
+  apps: ["echo", "hash"],
+  capacity: 4,
+  power: 2.5,
+  load: 1,
+  attrs: { region: "eu", gpu: true, cores: 8 },
+  version: [1, 3],
+  ...over,
+});
+
+const VALID: { [K in MessageType]: Record<string, unknown> } = {
+  hello: { node: "a1", role: "app" },
+  welcome: { node: "d2", role: "tier2" },
+  ping: {},
+  pong: {},
+  ack: {},
+  error: { code: "NO_SERVER", message: "none fits", retryable: true },
+  "task.place": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" } },
+  "task.placed": { taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "K1" },
+  "task.expect": { taskId: "t1", key: "k1", ticket: "K1", client: { id: "c1", addr: "127.0.0.1:5555" }, expiresAt: 1_700_000_000_500 },
+  "task.expected": { load: 2, version: [1, 4] },
+  "task.run": { taskId: "t1", key: "k1", app: "echo", ticket: "K1", payload: [1, { a: "b" }] },
+  "task.result": { taskId: "t1", serverId: "s1", result: { digest: "abc" }, cached: false },
+  "server.report": { server: report() },
+};
+
+function accepted(raw: unknown): Message {
+  const out = toMessage(raw);
+  if (isRejected(out)) throw new Error(`expected a message, got ${out.error.code}: ${out.error.message}`);
+  return out;
+}
+
+function rejected(raw: unknown, code: Code): Rejected {
+  const out = toMessage(raw);
+  if (!isRejected(out)) throw new Error(`expected a rejection with ${code}, got a ${out.type} message`);
+  expect(out.error.code).toBe(code);
+  return out;
+}
+
+/** `depth` arrays wrapped around a number. */
+function nested(depth: number): unknown {
+  let x: unknown = 0;
+  for (let i = 0; i < depth; i++) x = [x];
+  return x;
+}
+
+class Point {
+  constructor(
+    readonly x: number,
+    readonly y: number,
+  ) {}
+}
+
+describe("protocol/validate", () => {
+  describe("toMessage", () => {
+    it.each(Object.entries(VALID))("accepts a valid %s envelope and keeps its body", (type, body) => {
+      const m = accepted(wire(type, body, 9, 4));
+      expect(m).toEqual({ v: PROTOCOL_VERSION, type, id: 9, re: 4, from: "n1", body });
+    });
+
+    it("accepts ping, pong and error without ids (notices)", () => {
+      for (const type of ["ping", "pong", "error"] as const) {
+        const m = accepted(wire(type, VALID[type], 0, 0));
+        expect([m.id, m.re]).toEqual([0, 0]);
+      }
+    });
+
+    it("accepts an answer whose own id is 0 when it answers a request", () => {
+      const m = accepted(wire("ack", {}, 0, 12));
+      expect([m.id, m.re]).toEqual([0, 12]);
+    });
+
+    it("accepts a null-prototype body and payload", () => {
+      const body = Object.assign(Object.create(null) as Record<string, unknown>, VALID["task.run"]);
+      body.payload = Object.assign(Object.create(null) as Record<string, unknown>, { a: 1 });
+      expect(accepted(wire("task.run", body)).type).toBe("task.run");
+    });
+
+    it("accepts bytes in a payload", () => {
+      const m = accepted(wire("task.run", { ...VALID["task.run"], payload: { bin: new Uint8Array([1, 2, 3]) } }));
+      expect(m.type === "task.run" && m.body.payload).toEqual({ bin: new Uint8Array([1, 2, 3]) });
+    });
+
+    it("accepts a payload nested well within the depth limit", () => {
+      expect(accepted(wire("task.run", { ...VALID["task.run"], payload: nested(16) })).type).toBe("task.run");
+    });
+
+    it.each([
+      ["a string", "hello"],
+      ["null", null],
+      ["an object", { v: 1, type: "ping" }],
+      ["a 5-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1"]],
+      ["a 7-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1", {}, "extra"]],
+    ])("rejects %s with BAD_FRAME", (_what, raw) => {
+      const r = rejected(raw, ErrorCode.BAD_FRAME);
+      expect([r.id, r.re]).toEqual([0, 0]);
+    });
+
+    it("rejects a request without a positive integer id with BAD_FRAME", () => {
+      for (const rid of [0, -1, 1.5, "7", null]) rejected(wire("hello", VALID.hello, rid as number), ErrorCode.BAD_FRAME);
+    });
+
+    it("rejects another protocol version with VERSION_MISMATCH and keeps the ids to answer it", () => {
+      for (const v of [PROTOCOL_VERSION + 1, 0, "1", null]) {
+        const r = rejected(wire("hello", VALID.hello, 42, 5, v), ErrorCode.VERSION_MISMATCH);
+        expect([r.id, r.re]).toEqual([42, 5]);
+        expect(r.error.message).toContain(String(PROTOCOL_VERSION));
+      }
+    });
+
+    it("rejects an unknown type with UNKNOWN_TYPE and keeps the id", () => {
+      for (const type of ["task.nope", "", "__proto__", "toString", "constructor", 42, null]) {
+        const r = rejected(wire(type, {}, 31), ErrorCode.UNKNOWN_TYPE);
+        expect(r.id).toBe(31);
+      }
+    });
+
+    it("rejects a sender that is not a string with INVALID", () => {
+      const r = rejected(wire("hello", VALID.hello, 3, 0, PROTOCOL_VERSION, 17), ErrorCode.INVALID);
+      expect(r.error.message).toContain("from");
+      rejected(wire("hello", VALID.hello, 3, 0, PROTOCOL_VERSION, "x".repeat(257)), ErrorCode.INVALID);
+    });
+
+    it("rejects a body that is not a plain object with INVALID", () => {
+      for (const body of [null, [], "body", 1, new Date(0)]) {
+        const r = rejected(wire("ping", body), ErrorCode.INVALID);
+        expect(r.error.message).toContain("body");
+        expect(r.id).toBe(7);
+      }
+    });
+
+    it.each<[string, MessageType, Record<string, unknown>, string]>([
+      ["hello without node", "hello", { role: "app" }, "node"],
+      ["hello with an empty node", "hello", { node: "", role: "app" }, "node"],
+      ["hello with an unknown role", "hello", { node: "a", role: "boss" }, "role"],
+      ["welcome with a numeric node", "welcome", { node: 5, role: "vip" }, "node"],
+      ["error with an unknown code", "error", { code: "NOPE", message: "m", retryable: false }, "code"],
+      ["error with a string retryable", "error", { code: "INTERNAL", message: "m", retryable: "no" }, "retryable"],
+      ["error without message", "error", { code: "INTERNAL", retryable: false }, "message"],
+      ["task.place without task", "task.place", { client: { id: "c", addr: "a" } }, "task"],
+      ["task.place without task.id", "task.place", { task: task({ id: undefined }), client: { id: "c", addr: "a" } }, "task.id"],
+      ["task.place with a string deadline", "task.place", { task: task({ deadline: "soon" }), client: { id: "c", addr: "a" } }, "task.deadline"],
+      ["task.place with an infinite deadline", "task.place", { task: task({ deadline: Infinity }), client: { id: "c", addr: "a" } }, "task.deadline"],
+      ["task.place with require not an array", "task.place", { task: task({ require: {} }), client: { id: "c", addr: "a" } }, "task.require"],
+      ["task.place with 65 constraints", "task.place", { task: task({ require: new Array(65).fill({ key: "a", op: "=", value: 1 }) }), client: { id: "c", addr: "a" } }, "task.require"],
+      ["task.place with a bad op", "task.place", { task: task({ require: [{ key: "a", op: "~", value: 1 }] }), client: { id: "c", addr: "a" } }, "task.require[0].op"],
+      ["task.place with an object constraint value", "task.place", { task: task({ require: [{ key: "a", op: "=", value: {} }] }), client: { id: "c", addr: "a" } }, "task.require[0].value"],
+      ["task.place with an empty constraint key", "task.place", { task: task({ require: [{ key: "", op: "=", value: 1 }] }), client: { id: "c", addr: "a" } }, "task.require[0].key"],
+      ["task.place with an object attribute", "task.place", { task: task({ clientAttrs: { zone: { a: 1 } } }), client: { id: "c", addr: "a" } }, "task.clientAttrs.zone"],
+      ["task.place with a NaN preference", "task.place", { task: task({ prefs: { speed: NaN } }), client: { id: "c", addr: "a" } }, "task.prefs.speed"],
+      ["task.place with an empty attribute key", "task.place", { task: task({ prefs: { "": 1 } }), client: { id: "c", addr: "a" } }, "task.prefs"],
+      ["task.place without client.addr", "task.place", { task: task(), client: { id: "c" } }, "client.addr"],
+      ["task.placed with a 257-char ticket", "task.placed", { ...VALID["task.placed"], ticket: "k".repeat(257) }, "ticket"],
+      ["task.expect without expiresAt", "task.expect", { ...VALID["task.expect"], expiresAt: undefined }, "expiresAt"],
+      ["task.expected with a negative load", "task.expected", { load: -1, version: [1, 1] }, "load"],
+      ["task.expected with a fractional load", "task.expected", { load: 1.5, version: [1, 1] }, "load"],
+      ["task.expected with a 1-element version", "task.expected", { load: 1, version: [1] }, "version"],
+      ["task.expected with a negative incarnation", "task.expected", { load: 1, version: [-1, 0] }, "version[0]"],
+      ["task.run without app", "task.run", { ...VALID["task.run"], app: undefined }, "app"],
+      ["task.result with a numeric cached", "task.result", { ...VALID["task.result"], cached: 1 }, "cached"],
+      ["server.report without apps", "server.report", { server: report({ apps: [] }) }, "server.apps"],
+      ["server.report with an empty app name", "server.report", { server: report({ apps: ["echo", ""] }) }, "server.apps[1]"],
+      ["server.report with capacity 0", "server.report", { server: report({ capacity: 0 }) }, "server.capacity"],
+      ["server.report with a fractional capacity", "server.report", { server: report({ capacity: 2.5 }) }, "server.capacity"],
+      ["server.report with power 0", "server.report", { server: report({ power: 0 }) }, "server.power"],
+      ["server.report with a string load", "server.report", { server: report({ load: "1" }) }, "server.load"],
+      ["server.report without version", "server.report", { server: report({ version: undefined }) }, "server.version"],
+      ["server.report with a string seq", "server.report", { server: report({ version: [1, "2"] }) }, "server.version[1]"],
+    ])("rejects %s with INVALID naming the field", (_what, type, body, field) => {
+      const r = rejected(wire(type, body, 11), ErrorCode.INVALID);
+      expect(r.error.message).toContain(`${type}: ${field}`);
+      expect(r.id).toBe(11);
+    });
+
+    const changedProto: Record<string, unknown> = {};
+    // Assigning to __proto__ swaps the prototype rather than adding a key.
+    (changedProto as { __proto__: object }).__proto__ = { polluted: true };
+
+    it.each<[string, unknown]>([
+      ["a Date", new Date(0)],
+      ["a RegExp", /x/],
+      ["a Map", new Map([["a", 1]])],
+      ["a Set", new Set([1])],
+      ["a class instance", new Point(1, 2)],
+      ["an object whose prototype was changed through __proto__", changedProto],
+      ["an object literal with a __proto__ prototype", { __proto__: { evil: 1 }, a: 1 }],
+      ["an Error", new Error("x")],
+      ["a function", () => 1],
+      ["undefined", undefined],
+      ["NaN", NaN],
+      ["a bigint", 10n],
+      ["a symbol", Symbol("s")],
+      ["a Date inside an array", [1, new Date(0)]],
+      ["a Map inside an object", { a: { b: new Map() } }],
+      ["a hole in an array", [1, , 3]],
+    ])("rejects a payload holding %s with INVALID", (_what, payload) => {
+      const r = rejected(wire("task.run", { ...VALID["task.run"], payload }), ErrorCode.INVALID);
+      expect(r.error.message).toContain("payload");
+      rejected(wire("task.place", { task: task({ payload }), client: { id: "c", addr: "a" } }), ErrorCode.INVALID);
+      const res = rejected(wire("task.result", { ...VALID["task.result"], result: payload }), ErrorCode.INVALID);
+      expect(res.error.message).toContain("result");
+    });
+
+    it("rejects an over-deep payload with INVALID", () => {
+      for (const depth of [40, 1000]) {
+        const r = rejected(wire("task.run", { ...VALID["task.run"], payload: nested(depth) }), ErrorCode.INVALID);
+        expect(r.error.message).toMatch(/nested/);
+      }
+      rejected(wire("task.result", { ...VALID["task.result"], result: { a: nested(64) } }), ErrorCode.INVALID);
+    });
+
+    it("rejects a cyclic payload with INVALID instead of recursing forever", () => {
+      const cyc: Record<string, unknown> = { a: 1 };
+      cyc.self = cyc;
+      rejected(wire("task.run", { ...VALID["task.run"], payload: cyc }), ErrorCode.INVALID);
+    });
+
+    it("drops unknown fields at every level of a checked body", () => {
+      const m = accepted(
+        wire("task.place", {
+          task: task({ extra: 1, require: [{ key: "a", op: "=", value: 1, note: "x" }] }),
+          client: { id: "c1", addr: "a", secret: "s" },
+          junk: true,
+        }),
+      );
+      if (m.type !== "task.place") throw new Error("wrong type");
+      expect(Object.keys(m.body).sort()).toEqual(["client", "task"]);
+      expect(Object.keys(m.body.task).sort()).toEqual(["app", "clientAttrs", "deadline", "id", "key", "payload", "prefs", "require"]);
+      expect(m.body.task.require).toEqual([{ key: "a", op: "=", value: 1 }]);
+      expect(m.body.client).toEqual({ id: "c1", addr: "a" });
+    });
+
+    it("drops unknown fields of a server report and hands back a fresh body", () => {
+      const body = { server: report({ admin: true }), other: 1 };
+      const m = accepted(wire("server.report", body));
+      if (m.type !== "server.report") throw new Error("wrong type");
+      expect(m.body).toEqual({ server: report() });
+      expect(m.body).not.toBe(body);
+      expect(m.body.server).not.toBe(body.server);
+    });
+
+    it("gives empty bodies for ping, pong and ack whatever they carried", () => {
+      for (const type of ["ping", "pong", "ack"] as const) expect(accepted(wire(type, { x: 1 })).body).toEqual({});
+    });
+
+    it("keeps or rejects an attribute named __proto__, never drops it silently", () => {
+      const prefs: Record<string, unknown> = { region: "eu" };
+      Object.defineProperty(prefs, "__proto__", { value: "x", enumerable: true, configurable: true, writable: true });
+      const out = toMessage(wire("task.place", { task: task({ prefs }), client: { id: "c", addr: "a" } }));
+      if (isRejected(out)) expect(out.error.code).toBe(ErrorCode.INVALID);
+      else if (out.type === "task.place") expect(Object.keys(out.body.task.prefs).sort()).toEqual(["__proto__", "region"]);
+      else throw new Error("wrong type");
+    });
+  });
+
+  describe("isRejected", () => {
+    it("tells a rejection from a message", () => {
+      expect(isRejected(toMessage("x"))).toBe(true);
+      expect(isRejected(toMessage(wire("ping", {})))).toBe(false);
+    });
+  });
+});

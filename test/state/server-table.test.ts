@@ -1,0 +1,279 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { ServerReport } from "../../src/protocol/index.js";
+import { ServerTable, compareVersion, freeSlots, idlePower } from "../../src/state/index.js";
+import type { ServerEntry } from "../../src/state/index.js";
+
+const report = (over: Partial<ServerReport> = {}): ServerReport => ({
+  id: "s1",
+  url: "ws://127.0.0.1:4001",
+  apps: ["echo"],
+  capacity: 4,
+  power: 8,
+  load: 1,
+  attrs: { region: "eu" },
+  version: [1, 1],
+  ...over,
+});
+
+function entry(t: ServerTable, id = "s1"): ServerEntry {
+  const e = t.get(id);
+  if (!e) throw new Error(`no entry ${id}`);
+  return e;
+}
+
+const ids = (es: readonly ServerEntry[]): string[] => es.map((e) => e.id).sort();
+
+describe("state/server-table", () => {
+  describe("compareVersion", () => {
+    it("orders by incarnation, then by seq", () => {
+      expect(compareVersion([1, 5], [1, 5])).toBe(0);
+      expect(compareVersion([1, 6], [1, 5])).toBe(1);
+      expect(compareVersion([1, 4], [1, 5])).toBe(-1);
+      expect(compareVersion([2, 0], [1, 99])).toBe(1);
+      expect(compareVersion([1, 99], [2, 0])).toBe(-1);
+    });
+  });
+
+  describe("ServerTable.apply", () => {
+    it("adds an unknown server as new, alive, with no reservations", () => {
+      const t = new ServerTable();
+      expect(t.apply(report(), 100)).toBe("new");
+      expect(t.size).toBe(1);
+      expect(entry(t)).toEqual({ ...report(), status: "alive", reserved: 0, updatedAt: 100 });
+    });
+
+    it("updates the entry when the seq is higher", () => {
+      const t = new ServerTable();
+      t.apply(report(), 100);
+      expect(t.apply(report({ load: 3, version: [1, 2], attrs: { region: "us" } }), 200)).toBe("updated");
+      expect(entry(t)).toMatchObject({ load: 3, version: [1, 2], attrs: { region: "us" }, updatedAt: 200 });
+      expect(t.size).toBe(1);
+    });
+
+    it("changes nothing when the version is equal", () => {
+      const t = new ServerTable();
+      t.apply(report(), 100);
+      const before = structuredClone(entry(t));
+      expect(t.apply(report({ load: 3, capacity: 9 }), 200)).toBe("stale");
+      expect(entry(t)).toEqual(before);
+    });
+
+    it("changes nothing when the version is lower, even with a higher seq in an older incarnation", () => {
+      const t = new ServerTable();
+      t.apply(report({ version: [2, 5] }), 100);
+      const before = structuredClone(entry(t));
+      expect(t.apply(report({ load: 0, version: [2, 4] }), 200)).toBe("stale");
+      expect(t.apply(report({ load: 0, version: [1, 1000] }), 300)).toBe("stale");
+      expect(entry(t)).toEqual(before);
+    });
+
+    it("does not revive a dead server on a stale report", () => {
+      const t = new ServerTable();
+      t.apply(report(), 100);
+      t.setStatus("s1", "dead");
+      t.apply(report(), 200);
+      expect(entry(t).status).toBe("dead");
+    });
+
+    it("marks a server alive again on a newer report", () => {
+      const t = new ServerTable();
+      t.apply(report(), 100);
+      t.setStatus("s1", "suspect");
+      t.apply(report({ version: [1, 2] }), 200);
+      expect(entry(t).status).toBe("alive");
+    });
+
+    it("keeps reservations on a newer report of the same incarnation", () => {
+      const t = new ServerTable();
+      t.apply(report(), 100);
+      t.reserve(entry(t));
+      t.reserve(entry(t));
+      t.apply(report({ version: [1, 2] }), 200);
+      expect(entry(t).reserved).toBe(2);
+    });
+
+    it("lets a new incarnation win even with a lower seq, and resets reservations", () => {
+      const t = new ServerTable();
+      t.apply(report({ version: [1, 50], load: 3 }), 100);
+      t.reserve(entry(t));
+      expect(t.apply(report({ version: [2, 0], load: 0 }), 200)).toBe("updated");
+      expect(entry(t)).toMatchObject({ version: [2, 0], load: 0, reserved: 0, status: "alive" });
+    });
+
+    it("indexes a server under each of its applications", () => {
+      const t = new ServerTable();
+      t.apply(report({ id: "s1", apps: ["echo", "hash"] }), 0);
+      t.apply(report({ id: "s2", apps: ["hash"] }), 0);
+      expect(ids(t.offering("echo"))).toEqual(["s1"]);
+      expect(ids(t.offering("hash"))).toEqual(["s1", "s2"]);
+      expect(t.offering("sleep")).toEqual([]);
+    });
+
+    it("moves a server between application indexes when its apps change", () => {
+      const t = new ServerTable();
+      t.apply(report({ apps: ["echo", "hash"] }), 0);
+      t.apply(report({ apps: ["hash", "sleep"], version: [1, 2] }), 0);
+      expect(t.offering("echo")).toEqual([]);
+      expect(ids(t.offering("hash"))).toEqual(["s1"]);
+      expect(ids(t.offering("sleep"))).toEqual(["s1"]);
+      t.apply(report({ apps: ["sleep", "hash"], version: [1, 3] }), 0);
+      expect(ids(t.offering("hash"))).toEqual(["s1"]);
+      expect(ids(t.offering("sleep"))).toEqual(["s1"]);
+    });
+
+    it("does not index a server twice under a repeated app name", () => {
+      const t = new ServerTable();
+      t.apply(report({ apps: ["echo", "echo"] }), 0);
+      t.apply(report({ apps: ["echo", "echo"], version: [1, 2] }), 0);
+      expect(ids(t.offering("echo"))).toEqual(["s1"]);
+    });
+
+    it("does not move indexes on a stale report with other apps", () => {
+      const t = new ServerTable();
+      t.apply(report({ apps: ["echo"], version: [1, 5] }), 0);
+      t.apply(report({ apps: ["hash"], version: [1, 4] }), 0);
+      expect(ids(t.offering("echo"))).toEqual(["s1"]);
+      expect(t.offering("hash")).toEqual([]);
+    });
+
+    it("keeps each server at its highest-version report whatever order reports arrive in (property)", () => {
+      const APPS = ["a", "b", "c", "d"];
+      const reportArb = fc.record({
+        id: fc.constantFrom("s1", "s2", "s3"),
+        url: fc.constantFrom("ws://h:1", "ws://h:2"),
+        apps: fc.array(fc.constantFrom(...APPS), { minLength: 1, maxLength: 3 }),
+        capacity: fc.integer({ min: 1, max: 8 }),
+        power: fc.integer({ min: 1, max: 16 }),
+        load: fc.integer({ min: 0, max: 8 }),
+        attrs: fc.dictionary(fc.constantFrom("region", "gpu", "zone"), fc.oneof(fc.constantFrom("eu", "us"), fc.boolean()), { maxKeys: 3 }),
+        version: fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 6 })),
+      });
+      // One report per (server, version): a duplicate is the very same report delivered twice.
+      const arrivals = fc
+        .uniqueArray(reportArb, { minLength: 1, maxLength: 16, selector: (r) => `${r.id}@${r.version.join(".")}` })
+        .chain((rs) =>
+          fc.tuple(
+            fc.constant(rs),
+            fc.array(fc.nat(rs.length - 1), { maxLength: 16 }).chain((dups) => {
+              const all = [...rs, ...dups.map((i) => rs[i] as ServerReport)];
+              return fc.shuffledSubarray(all, { minLength: all.length, maxLength: all.length });
+            }),
+          ),
+        );
+      fc.assert(
+        fc.property(arrivals, ([rs, order]) => {
+          const t = new ServerTable();
+          for (const [i, r] of order.entries()) t.apply(r, i);
+          const newest = new Map<string, ServerReport>();
+          for (const r of rs) {
+            const cur = newest.get(r.id);
+            if (!cur || compareVersion(r.version, cur.version) > 0) newest.set(r.id, r);
+          }
+          expect(t.size).toBe(newest.size);
+          for (const [id, r] of newest) {
+            const e = entry(t, id);
+            expect({ id: e.id, url: e.url, apps: e.apps, capacity: e.capacity, power: e.power, load: e.load, attrs: e.attrs, version: e.version }).toEqual(r);
+          }
+          for (const app of APPS) {
+            const want = [...newest.values()].filter((r) => r.apps.includes(app)).map((r) => r.id).sort();
+            expect(ids(t.offering(app))).toEqual(want);
+          }
+        }),
+        { numRuns: 200 },
+      );
+    });
+  });
+
+  describe("ServerTable.reserve / confirm / release", () => {
+    it("counts a reservation as a taken slot", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 4, load: 1 }), 0);
+      t.reserve(entry(t));
+      t.reserve(entry(t));
+      expect(entry(t).reserved).toBe(2);
+      expect(freeSlots(entry(t))).toBe(1);
+    });
+
+    it("drops a reservation and takes the newer load on confirm", () => {
+      const t = new ServerTable();
+      t.apply(report({ load: 1, version: [1, 1] }), 0);
+      t.reserve(entry(t));
+      t.confirm("s1", 2, [1, 2], 50);
+      expect(entry(t)).toMatchObject({ reserved: 0, load: 2, version: [1, 2], updatedAt: 50 });
+    });
+
+    it("drops a reservation but keeps the load on a confirm with an older or equal version", () => {
+      const t = new ServerTable();
+      t.apply(report({ load: 1, version: [1, 5] }), 0);
+      t.reserve(entry(t));
+      t.reserve(entry(t));
+      t.confirm("s1", 3, [1, 4], 50);
+      t.confirm("s1", 3, [1, 5], 60);
+      expect(entry(t)).toMatchObject({ reserved: 0, load: 1, version: [1, 5], updatedAt: 0 });
+    });
+
+    it("does not let reservations go negative on confirm or release", () => {
+      const t = new ServerTable();
+      t.apply(report(), 0);
+      t.confirm("s1", 1, [1, 1], 0);
+      t.release("s1");
+      expect(entry(t).reserved).toBe(0);
+    });
+
+    it("gives a slot back on release", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 2, load: 0 }), 0);
+      t.reserve(entry(t));
+      t.reserve(entry(t));
+      t.release("s1");
+      expect(freeSlots(entry(t))).toBe(1);
+    });
+
+    it("ignores confirm and release for an unknown server", () => {
+      const t = new ServerTable();
+      expect(() => {
+        t.confirm("ghost", 1, [1, 1], 0);
+        t.release("ghost");
+        t.setStatus("ghost", "dead");
+      }).not.toThrow();
+      expect(t.size).toBe(0);
+    });
+  });
+
+  describe("freeSlots", () => {
+    it("is capacity minus load minus reservations, negative when overloaded", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 4, load: 1 }), 0);
+      expect(freeSlots(entry(t))).toBe(3);
+      t.apply(report({ capacity: 4, load: 5, version: [1, 2] }), 0);
+      expect(freeSlots(entry(t))).toBe(-1);
+    });
+  });
+
+  describe("idlePower", () => {
+    it("is the share of power behind the free slots", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 4, power: 8, load: 1 }), 0);
+      t.reserve(entry(t));
+      expect(idlePower(entry(t))).toBe(4);
+    });
+
+    it("is zero, never negative, when the server is overloaded", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 2, power: 8, load: 5 }), 0);
+      expect(idlePower(entry(t))).toBe(0);
+    });
+  });
+
+  describe("ServerTable.all / get", () => {
+    it("lists every entry and finds one by id", () => {
+      const t = new ServerTable();
+      t.apply(report({ id: "a" }), 0);
+      t.apply(report({ id: "b" }), 0);
+      expect([...t.all()].map((e) => e.id).sort()).toEqual(["a", "b"]);
+      expect(t.get("a")?.id).toBe("a");
+      expect(t.get("zz")).toBeUndefined();
+    });
+  });
+});

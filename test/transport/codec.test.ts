@@ -1,0 +1,272 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { CONSTRAINT_OPS, ErrorCode, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
+import type { AttrValue, Attrs, Bodies, Constraint, Envelope, Message, MessageType, ServerReport, Task } from "../../src/protocol/index.js";
+import { FrameError, decodeFrame, encodeFrame, encodeOne, toWire } from "../../src/transport/codec.js";
+
+// ---- arbitraries for valid messages ---------------------------------------------------------
+
+/**
+ * msgpackr renames an object key "__proto__" to "__proto_" on decode (a test below pins down
+ * what should happen to such keys); everything else a plain object can hold is generated.
+ */
+const safeKey = (min: number): fc.Arbitrary<string> => fc.string({ minLength: min, maxLength: 12 }).filter((k) => k !== "__proto__");
+
+/** msgpack has no -0: it arrives as 0. */
+const noNegZero = (x: number): number => (Object.is(x, -0) ? 0 : x);
+const finite = fc.double({ noNaN: true, noDefaultInfinity: true }).map(noNegZero);
+const safeNat = fc.maxSafeNat();
+
+/** Plain data as a payload: JSON values without -0 and without "__proto__" keys. */
+function plain(v: fc.JsonValue): unknown {
+  if (typeof v === "number") return noNegZero(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (k !== "__proto__" && x !== undefined) out[k] = plain(x);
+    return out;
+  }
+  return v;
+}
+const payload = fc.jsonValue({ maxDepth: 4 }).map(plain);
+
+const name = fc.string({ minLength: 1, maxLength: 24 });
+const attrValue: fc.Arbitrary<AttrValue> = fc.oneof(fc.string({ maxLength: 12 }), finite, fc.integer(), fc.boolean());
+const attrs: fc.Arbitrary<Attrs> = fc.dictionary(safeKey(1), attrValue, { maxKeys: 4 });
+const version = fc.tuple(safeNat, safeNat);
+const constraint: fc.Arbitrary<Constraint> = fc.record({ key: name, op: fc.constantFrom(...CONSTRAINT_OPS), value: attrValue });
+const role = fc.constantFrom(...Object.values(Role));
+const clientRef = fc.record({ id: name, addr: fc.string({ maxLength: 40 }) });
+
+const taskArb: fc.Arbitrary<Task> = fc.record({
+  id: name,
+  key: name,
+  app: name,
+  deadline: finite,
+  require: fc.array(constraint, { maxLength: 4 }),
+  clientAttrs: attrs,
+  prefs: attrs,
+  payload,
+});
+
+const serverArb: fc.Arbitrary<ServerReport> = fc.record({
+  id: name,
+  url: fc.string({ maxLength: 64 }),
+  apps: fc.array(name, { minLength: 1, maxLength: 4 }),
+  capacity: fc.integer({ min: 1, max: 1_000_000 }),
+  power: fc.double({ min: Number.MIN_VALUE, max: 1e9, noNaN: true }),
+  load: safeNat,
+  attrs,
+  version,
+});
+
+const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
+  hello: fc.record({ node: name, role }),
+  welcome: fc.record({ node: name, role }),
+  ping: fc.constant({}),
+  pong: fc.constant({}),
+  ack: fc.constant({}),
+  error: fc.record({ code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string({ maxLength: 200 }), retryable: fc.boolean() }),
+  "task.place": fc.record({ task: taskArb, client: clientRef }),
+  "task.placed": fc.record({ taskId: name, serverId: name, serverUrl: fc.string({ maxLength: 64 }), ticket: name }),
+  "task.expect": fc.record({ taskId: name, key: name, ticket: name, client: clientRef, expiresAt: finite }),
+  "task.expected": fc.record({ load: safeNat, version }),
+  "task.run": fc.record({ taskId: name, key: name, app: name, ticket: name, payload }),
+  "task.result": fc.record({ taskId: name, serverId: name, result: payload, cached: fc.boolean() }),
+  "server.report": fc.record({ server: serverArb }),
+};
+
+/** Notices may have no ids; everything else carries a positive id. */
+const NOTICES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error"]);
+
+function envelopeArb<T extends MessageType>(type: T): fc.Arbitrary<Envelope<T>> {
+  return fc.record({
+    v: fc.constant(PROTOCOL_VERSION),
+    type: fc.constant(type),
+    id: NOTICES.has(type) ? safeNat : fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    re: safeNat,
+    from: fc.string({ maxLength: 32 }),
+    body: BODY_ARBS[type],
+  });
+}
+
+const messageArb: fc.Arbitrary<Message> = fc.oneof(
+  envelopeArb("hello"),
+  envelopeArb("welcome"),
+  envelopeArb("ping"),
+  envelopeArb("pong"),
+  envelopeArb("ack"),
+  envelopeArb("error"),
+  envelopeArb("task.place"),
+  envelopeArb("task.placed"),
+  envelopeArb("task.expect"),
+  envelopeArb("task.expected"),
+  envelopeArb("task.run"),
+  envelopeArb("task.result"),
+  envelopeArb("server.report"),
+);
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+const hello: Message = { v: PROTOCOL_VERSION, type: "hello", id: 1, re: 0, from: "a1", body: { node: "a1", role: "app" } };
+
+/** A frame holding one envelope whose `v` or `type` is `depth` arrays deep, written byte by byte. */
+function deepEnvelopeFrame(depth: number, where: "v" | "type"): Uint8Array {
+  const deep = [...new Array<number>(depth).fill(0x91), 0x00];
+  const v = where === "v" ? deep : [PROTOCOL_VERSION];
+  const type = where === "type" ? deep : [0xa4, 0x70, 0x69, 0x6e, 0x67]; // "ping"
+  return Uint8Array.from([0x91, 0x96, ...v, ...type, 0x01, 0x00, 0xa1, 0x78, 0x80]); // id 1, re 0, from "x", body {}
+}
+
+/** Decodes, letting only FrameError out; anything else thrown is returned for the assertion. */
+function decodeOrFrameError(bytes: Uint8Array): unknown {
+  try {
+    decodeFrame(bytes);
+    return undefined;
+  } catch (err) {
+    return err instanceof FrameError ? undefined : err;
+  }
+}
+
+describe("transport/codec", () => {
+  describe("encodeFrame / decodeFrame", () => {
+    it("round-trips one message", () => {
+      expect(decodeFrame(encodeFrame([toWire(hello)]))).toEqual([hello]);
+    });
+
+    it("round-trips a batch in order", () => {
+      const ping: Message = { v: PROTOCOL_VERSION, type: "ping", id: 0, re: 0, from: "a1", body: {} };
+      const run: Message = {
+        v: PROTOCOL_VERSION,
+        type: "task.run",
+        id: 2 ** 40,
+        re: 0,
+        from: "c",
+        body: { taskId: "t", key: "k", app: "echo", ticket: "K", payload: { big: 2 ** 53 - 1, neg: -(2 ** 40), f: 0.1, s: "é✓" } },
+      };
+      expect(decodeFrame(encodeFrame([toWire(hello), toWire(ping), toWire(run)]))).toEqual([hello, ping, run]);
+    });
+
+    it("delivers bytes in a payload as a Uint8Array with the same contents", () => {
+      const m: Message = { v: PROTOCOL_VERSION, type: "task.run", id: 4, re: 0, from: "c", body: { taskId: "t", key: "k", app: "echo", ticket: "K", payload: { b: new Uint8Array([0, 7, 255]) } } };
+      const [out] = decodeFrame(encodeFrame([toWire(m)]));
+      if (out === undefined || isRejected(out) || out.type !== "task.run") throw new Error("expected a task.run");
+      const b = (out.body.payload as { b: unknown }).b;
+      expect(b).toBeInstanceOf(Uint8Array);
+      expect(Array.from(b as Uint8Array)).toEqual([0, 7, 255]);
+    });
+
+    it("decodes an empty batch to no messages", () => {
+      expect(decodeFrame(encodeFrame([]))).toEqual([]);
+    });
+
+    it("round-trips any valid message (property)", () => {
+      fc.assert(
+        fc.property(messageArb, (m) => {
+          expect(decodeFrame(encodeFrame([toWire(m)]))).toEqual([m]);
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it("round-trips any batch of valid messages (property)", () => {
+      fc.assert(
+        fc.property(fc.array(messageArb, { maxLength: 8 }), (ms) => {
+          expect(decodeFrame(encodeFrame(ms.map(toWire)))).toEqual(ms);
+        }),
+        { numRuns: 100 },
+      );
+    });
+
+    it("never lets a payload key named __proto__ change the decoded object's prototype", () => {
+      // Our own senders refuse such a key (checkPlainData); a foreign peer's is defused by the decoder.
+      const p: Record<string, unknown> = { a: 1 };
+      Object.defineProperty(p, "__proto__", { value: { b: 2 }, enumerable: true, configurable: true, writable: true });
+      expect(() => checkPlainData(p)).toThrow(/__proto__/);
+      const m: Message = { v: PROTOCOL_VERSION, type: "task.run", id: 3, re: 0, from: "c", body: { taskId: "t", key: "k", app: "echo", ticket: "K", payload: p } };
+      const [out] = decodeFrame(encodeFrame([toWire(m)]));
+      if (out === undefined) throw new Error("no envelope decoded");
+      if (isRejected(out)) {
+        expect(out.error.code).toBe(ErrorCode.INVALID);
+      } else if (out.type === "task.run") {
+        const payload = out.body.payload as Record<string, unknown>;
+        expect(Object.getPrototypeOf(payload)).toBe(Object.prototype);
+        expect(Object.hasOwn(payload, "__proto__")).toBe(false);
+        expect(payload.b).toBeUndefined();
+      } else throw new Error("wrong type");
+    });
+
+    it("never throws anything but FrameError on garbage bytes (property)", () => {
+      fc.assert(
+        fc.property(fc.uint8Array({ maxLength: 256 }), (bytes) => {
+          expect(decodeOrFrameError(bytes)).toBeUndefined();
+        }),
+        { numRuns: 300 },
+      );
+    });
+
+    it("never throws anything but FrameError on a valid frame with corrupted bytes (property)", () => {
+      const arb = fc
+        .tuple(fc.array(messageArb, { minLength: 1, maxLength: 3 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }))
+        .map(([ms, edits]) => {
+          const bytes = encodeFrame(ms.map(toWire)).slice();
+          for (const [at, b] of edits) bytes[at % bytes.length] = b;
+          return bytes;
+        });
+      fc.assert(
+        fc.property(arb, (bytes) => {
+          expect(decodeOrFrameError(bytes)).toBeUndefined();
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it("throws FrameError when the bytes are not one msgpack value", () => {
+      expect(() => decodeFrame(new Uint8Array([0xc1]))).toThrow(FrameError);
+      expect(() => decodeFrame(new Uint8Array([0x92, 0x01]))).toThrow(FrameError); // truncated array
+    });
+
+    it("throws FrameError when the frame is not an array", () => {
+      for (const bytes of [[0x80], [0x01], [0xa1, 0x78], [0xc0], [0x81, 0xa1, 0x61, 0x01]]) {
+        expect(() => decodeFrame(Uint8Array.from(bytes))).toThrow(FrameError);
+      }
+    });
+
+    it("rejects each item of a lone envelope sent without its batch array with BAD_FRAME", () => {
+      const out = decodeFrame(encodeOne(hello));
+      expect(out).toHaveLength(6);
+      for (const item of out) expect(isRejected(item) && item.error.code).toBe(ErrorCode.BAD_FRAME);
+    });
+
+    it("yields one message and one rejection for a frame with one good and one bad envelope", () => {
+      const out = decodeFrame(encodeFrame([toWire(hello), [PROTOCOL_VERSION, "task.nope", 5, 0, "x", {}]]));
+      expect(out).toHaveLength(2);
+      expect(out[0]).toEqual(hello);
+      const bad = out[1];
+      if (bad === undefined || !isRejected(bad)) throw new Error("expected a rejection");
+      expect(bad.error.code).toBe(ErrorCode.UNKNOWN_TYPE);
+      expect(bad.id).toBe(5);
+    });
+
+    it("throws FrameError, not a crash, on a 72 KB frame of nested array headers", () => {
+      const bytes = new Uint8Array(72 * 1024).fill(0x91);
+      expect(() => decodeFrame(bytes)).toThrow(FrameError);
+    });
+
+    it("throws nothing but FrameError when an envelope's version or type is deeply nested", () => {
+      // Deep enough to overflow the stack while describing the bad value, shallow enough to unpack.
+      for (let depth = 1000; depth <= 14_000; depth += 1000) {
+        for (const where of ["v", "type"] as const) {
+          const thrown = decodeOrFrameError(deepEnvelopeFrame(depth, where));
+          expect(thrown, `${where} nested ${depth} deep`).toBeUndefined();
+        }
+      }
+    });
+  });
+
+  describe("toWire", () => {
+    it("lays an envelope out as [v, type, id, re, from, body]", () => {
+      expect(toWire(hello)).toEqual([PROTOCOL_VERSION, "hello", 1, 0, "a1", { node: "a1", role: "app" }]);
+    });
+  });
+});
