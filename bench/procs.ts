@@ -11,7 +11,9 @@ export interface Proc {
 
 /** Spawns a node script (or `allot start …`) and resolves with the URL of its `ready` line. */
 export function spawnReady(args: string[], script = BIN): Promise<Proc> {
-  const proc = spawn(process.execPath, [script, ...(script === BIN ? ["start", ...args] : args)], { stdio: ["ignore", "pipe", "inherit"] });
+  // BENCH_PROFILE=DIR writes a CPU profile of every child into DIR.
+  const prof = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const proc = spawn(process.execPath, [...prof, script, ...(script === BIN ? ["start", ...args] : args)], { stdio: ["ignore", "pipe", "inherit"] });
   return new Promise((resolve, reject) => {
     let out = "";
     const timer = setTimeout(() => reject(new Error(`no ready line from ${args.join(" ")}`)), 15_000);
@@ -27,6 +29,10 @@ export function spawnReady(args: string[], script = BIN): Promise<Proc> {
   });
 }
 
+/** SIGTERM (so a --cpu-prof child writes its profile), then SIGKILL for any that linger. */
 export function killAll(procs: Proc[]): void {
-  for (const p of procs) p.proc.kill("SIGKILL");
+  for (const p of procs) {
+    p.proc.kill("SIGTERM");
+    setTimeout(() => p.proc.kill("SIGKILL"), 3000).unref();
+  }
 }

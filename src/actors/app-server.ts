@@ -107,7 +107,13 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
       },
     );
   }
-  const peers: Peer[] = config.join.map((url) => ctx.connect(url, sendReport));
+  // A (re)connection registers with a fresh seq: a distributor that marked this server dead when
+  // the old link dropped must see a newer version, or it would ignore the report as stale.
+  const register = (ch: Channel): void => {
+    seq++;
+    sendReport(ch);
+  };
+  const peers: Peer[] = config.join.map((url) => ctx.connect(url, register));
 
   /** Load changed: one report per turn however many tasks started or ended in it. */
   function changed(): void {

@@ -81,14 +81,16 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       prefs: spec.prefs ?? {},
       payload: spec.payload ?? null,
     };
-    let lastError: AllotError = new AllotError(ErrorCode.TIMEOUT, `task ${id} timed out`);
+    const placement: Task = { ...task, payload: null };
+    let lastError: AllotError | undefined;
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - ctx.now();
-      if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError.message}`, { cause: lastError, retryable: false });
+      if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
       const entry = entries[next] as Peer;
       next = (next + 1) % entries.length;
       try {
-        const placed = await entry.request("task.place", { task, client: { id: ctx.id, addr: "" } }, remaining);
+        // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
+        const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, remaining);
         if (placed.type !== "task.placed") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
         const { serverId, serverUrl, ticket } = placed.body;
         const res: Message = await serverPeer(serverUrl).request("task.run", { taskId: id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));

@@ -53,6 +53,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     const result = table.apply(r, ctx.now());
     if (links.get(r.id) !== ch) {
       links.set(r.id, ch);
+      table.setStatus(r.id, "alive");
       ctx.log.info({ server: r.id, url: r.url, apps: r.apps }, "server joined");
     }
     if (result === "stale") ctx.log.debug({ server: r.id, version: r.version }, "stale report ignored");

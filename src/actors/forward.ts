@@ -48,7 +48,10 @@ export function budgetFor(m: Message, now: number, fallbackMs: number): number {
   return fallbackMs;
 }
 
-/** The first hop that sees a client's socket records its address, so the server can be told it. */
+/**
+ * The hop that sees a client's socket records the address it really connected from, so the
+ * server can be told it; whatever address the client wrote itself is overwritten.
+ */
 export function stampClient(m: Message, ch: Channel): void {
-  if (m.type === "task.place" && m.body.client.addr === "" && ch.peerRole === "client") m.body.client.addr = ch.remoteAddress;
+  if (m.type === "task.place" && ch.peerRole === "client") m.body.client.addr = ch.remoteAddress;
 }

@@ -10,7 +10,7 @@ import { spawnRole } from "../actors/role-actor.js";
 import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
 import { createVip } from "../actors/vip.js";
 import type { Role } from "../protocol/index.js";
-import { Channel, DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
+import { Channel, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { ClientNodeConfig, NodeConfig } from "./config.js";
 import { createLogger } from "./logger.js";
@@ -73,7 +73,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   let listener: Listener | undefined;
 
   const actor = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal);
+  const traffic = createCounters();
   const channelOptions: Omit<ChannelOptions, "dialer"> = {
+    counters: traffic,
     node: id,
     role,
     maxFrameBytes: transport.limits.maxFrameBytes,
@@ -124,7 +126,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     id,
     role,
     url,
-    stats: () => ({ id, role, url, connections: channels.size, ...b.stats?.() }),
+    stats: () => ({ id, role, url, connections: channels.size, traffic: { ...traffic }, ...b.stats?.() }),
     async stop() {
       b.stop?.();
       for (const p of peers) p.close();

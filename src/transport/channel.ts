@@ -11,6 +11,19 @@ export interface Log {
   debug(obj: object, msg: string): void;
 }
 
+/** Totals a node keeps over all its connections. */
+export interface TrafficCounters {
+  framesIn: number;
+  framesOut: number;
+  envelopesIn: number;
+  envelopesOut: number;
+  rejected: number;
+}
+
+export function createCounters(): TrafficCounters {
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0 };
+}
+
 export interface ChannelOptions {
   /** This node's id and role, sent in `hello` and stamped as `from`. */
   node: string;
@@ -28,6 +41,7 @@ export interface ChannelOptions {
   heartbeatMs: number;
   now: () => number;
   log: Log;
+  counters?: TrafficCounters;
   /** Requests and notices from the peer (never replies: those settle `request` promises). */
   onMessage(m: Message, ch: Channel): void;
   onClose?(ch: Channel, reason: AllotError): void;
@@ -178,6 +192,11 @@ export class Channel {
     const frame = encodeFrame(batch);
     if (frame.length <= this.opts.maxFrameBytes) {
       this.framesOut++;
+      const c = this.opts.counters;
+      if (c) {
+        c.framesOut++;
+        c.envelopesOut += batch.length;
+      }
       this.wire.send(frame);
       return;
     }
@@ -209,6 +228,11 @@ export class Channel {
       this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, err.message));
       return;
     }
+    const c = this.opts.counters;
+    if (c) {
+      c.framesIn++;
+      c.envelopesIn += items.length;
+    }
     for (const item of items) {
       if (this.closed) return;
       if (isRejected(item)) this.onRejected(item);
@@ -217,6 +241,7 @@ export class Channel {
   }
 
   private onRejected(r: Rejected): void {
+    if (this.opts.counters) this.opts.counters.rejected++;
     this.opts.log.warn({ peer: this.label(), code: r.error.code, err: r.error.message }, "rejected message");
     if (r.re > 0) this.settle(r.re, undefined, r.error);
     else if (r.id > 0) this.enqueue("error", this.nextId++, r.id, r.error.toWire());

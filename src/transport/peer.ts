@@ -43,14 +43,16 @@ export class Peer {
     return this.state === "open" ? this.channel : undefined;
   }
 
-  async request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs?: number): Promise<Message> {
-    const ch = this.channel !== undefined && this.state === "open" ? this.channel : await this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs);
-    return ch.request(type, body, timeoutMs);
+  request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs?: number): Promise<Message> {
+    const ch = this.current;
+    if (ch) return ch.request(type, body, timeoutMs);
+    return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.request(type, body, timeoutMs));
   }
 
-  async forward(m: Message, timeoutMs?: number): Promise<Message> {
-    const ch = this.channel !== undefined && this.state === "open" ? this.channel : await this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs);
-    return ch.forward(m, timeoutMs);
+  forward(m: Message, timeoutMs?: number): Promise<Message> {
+    const ch = this.current;
+    if (ch) return ch.forward(m, timeoutMs);
+    return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.forward(m, timeoutMs));
   }
 
   /** Resolves with an open channel, waiting for a connection attempt in progress. */

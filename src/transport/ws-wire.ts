@@ -6,6 +6,14 @@ import type { RawData } from "ws";
 import { DEFAULT_LIMITS, parseHostPort } from "./wire.js";
 import type { Listener, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
 
+/**
+ * Client frames are masked so that a browser's script cannot poison a proxy cache; between Allot
+ * nodes there is no such script, and an all-zero mask lets ws skip copying and XOR-ing every frame.
+ */
+const zeroMask = (mask: Buffer): void => {
+  mask.fill(0);
+};
+
 const NO_HANDLERS: WireHandlers = { frame: () => {}, close: () => {} };
 
 function toBytes(data: RawData): Uint8Array {
@@ -104,7 +112,7 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transpor
       return new Promise<Wire>((resolve, reject) => {
         let ws: WebSocket;
         try {
-          ws = new WebSocket(url, { ...wsLimits, handshakeTimeout: 5000 });
+          ws = new WebSocket(url, { ...wsLimits, handshakeTimeout: 5000, generateMask: zeroMask });
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
           return;
