@@ -1,4 +1,4 @@
-import type { Message, Role } from "../protocol/index.js";
+import type { Message, MessageType, OpaqueMessage, Role } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 
 /** The logger an actor writes to: a pino child with `{ node, role }`. */
@@ -27,6 +27,10 @@ export interface RoleContext {
 /** A role's behaviour: answer every request it is handed, exactly once. */
 export interface Behaviour {
   handle(m: Message, ch: Channel): void;
+  /** Forwarders: which requests to take with their body unread, passed on as bytes. */
+  opaque?(type: MessageType, ch: Channel): boolean;
+  /** Handles a request whose body was left unread (only those `opaque` chose). */
+  handleOpaque?(m: OpaqueMessage, ch: Channel): void;
   /** A connection to this node closed (inbound or outbound). */
   onClose?(ch: Channel): void;
   /** Counters and state for `status` and tests. */

@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message } from "../protocol/index.js";
+import type { Inbound, Message, MessageType } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
 
@@ -20,11 +20,11 @@ export class RoundRobinSet {
   }
 
   /** Sends `m` on to the next member and relays its answer (or typed error) back on `ch`. */
-  forward(m: Message, ch: Channel, timeoutMs: number): void {
+  forward(m: Inbound, ch: Channel, timeoutMs: number): void {
     this.attempt(m, ch, timeoutMs, this.members.length);
   }
 
-  private attempt(m: Message, ch: Channel, timeoutMs: number, triesLeft: number): void {
+  private attempt(m: Inbound, ch: Channel, timeoutMs: number, triesLeft: number): void {
     const member = this.members[this.next] as Peer;
     this.next = (this.next + 1) % this.members.length;
     member.forward(m, timeoutMs).then(
@@ -42,10 +42,12 @@ export class RoundRobinSet {
   }
 }
 
-/** The time a forwarded request may take: up to the task's deadline when it has one. */
-export function budgetFor(m: Message, now: number, fallbackMs: number): number {
-  if (m.type === "task.place") return Math.max(1, m.body.task.deadline - now);
-  return fallbackMs;
+/**
+ * A forwarder reads a body only where it must: a client's `task.place`, to record the address the
+ * client really connected from. Everything else passes through as the bytes it came in.
+ */
+export function readsBody(type: MessageType, ch: Channel): boolean {
+  return type === "task.place" && ch.peerRole === "client";
 }
 
 /**

@@ -1,18 +1,18 @@
 import { dispatch, spawn } from "nact";
 import type { ActorSystemRef } from "nact";
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message } from "../protocol/index.js";
+import { AllotError, ErrorCode, isOpaque } from "../protocol/index.js";
+import type { Inbound, Message } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleLog } from "./context.js";
 import { createBudget } from "./supervision.js";
 import type { SupervisionStrategy } from "./supervision.js";
 
 /** One actor message: the envelopes that arrived in one turn, or work re-entering the actor. */
-type Mail = { kind: "net"; items: Array<[Message, Channel]> } | { kind: "call"; fns: Array<() => void> };
+type Mail = { kind: "net"; items: Array<[Inbound, Channel]> } | { kind: "call"; fns: Array<() => void> };
 
 export interface RoleActor {
   /** Hands a received message to the actor; messages of one turn travel as one actor message. */
-  deliver(m: Message, ch: Channel): void;
+  deliver(m: Inbound, ch: Channel): void;
   /** Runs `fn` inside the actor, in mailbox order. */
   enqueue(fn: () => void): void;
 }
@@ -53,7 +53,9 @@ export function spawnRole(
       for (const [m, ch] of mail.items) {
         try {
           if (!b) throw new AllotError(ErrorCode.DRAINING, "node is still starting");
-          b.handle(m, ch);
+          if (!isOpaque(m)) b.handle(m, ch);
+          else if (b.handleOpaque) b.handleOpaque(m, ch);
+          else throw new AllotError(ErrorCode.INTERNAL, `${m.type} arrived unread at a role that reads every body`);
         } catch (err) {
           crash ??= err;
           ch.replyError(m, new AllotError(ErrorCode.INTERNAL, `${m.type} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
@@ -73,7 +75,7 @@ export function spawnRole(
       },
     },
   );
-  let batch: Array<[Message, Channel]> | undefined;
+  let batch: Array<[Inbound, Channel]> | undefined;
   let calls: Array<() => void> | undefined;
   return {
     deliver(m, ch) {
@@ -104,6 +106,6 @@ export function spawnRole(
 }
 
 /** The answer to a message type a role does not serve. */
-export function unknownType(role: string, m: Message): AllotError {
+export function unknownType(role: string, m: Inbound): AllotError {
   return new AllotError(ErrorCode.UNKNOWN_TYPE, `a ${role} node does not handle ${m.type}`);
 }

@@ -1,7 +1,7 @@
-import type { Message } from "../protocol/index.js";
+import type { Inbound, Message, MessageType } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
-import { RoundRobinSet, budgetFor, stampClient } from "./forward.js";
+import { RoundRobinSet, readsBody, stampClient } from "./forward.js";
 
 export interface VipConfig {
   /** The set behind this address: tier-1 or tier-2 distributors. */
@@ -11,16 +11,22 @@ export interface VipConfig {
 
 /**
  * The virtual-IP box: one address in front of a distributor set. Every request goes to the next
- * member in sequence, whatever it holds; the answer comes back the same way.
+ * member in sequence, whatever it holds and without reading its body (but for a client's
+ * address); the answer comes back the same way.
  */
 export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
   const set = new RoundRobinSet(ctx, config.to);
   let forwarded = 0;
+  const forward = (m: Inbound, ch: Channel): void => {
+    forwarded++;
+    set.forward(m, ch, config.requestTimeoutMs);
+  };
   return {
+    opaque: (type: MessageType, ch: Channel) => !readsBody(type, ch),
+    handleOpaque: forward,
     handle(m: Message, ch: Channel) {
       stampClient(m, ch);
-      forwarded++;
-      set.forward(m, ch, budgetFor(m, ctx.now(), config.requestTimeoutMs));
+      forward(m, ch);
     },
     stats: () => ({ forwarded, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
     stop: () => set.close(),

@@ -38,7 +38,7 @@ export interface CommonConfig {
 }
 
 export type VipNodeConfig = CommonConfig & { role: "vip" } & Omit<VipConfig, "requestTimeoutMs">;
-export type Tier1NodeConfig = CommonConfig & { role: "tier1" } & Tier1Config;
+export type Tier1NodeConfig = CommonConfig & { role: "tier1" } & Omit<Tier1Config, "requestTimeoutMs">;
 export type Tier2NodeConfig = CommonConfig & { role: "tier2" } & Tier2Config;
 export type AppNodeConfig = CommonConfig & { role: "app" } & AppServerConfig;
 export type ClientNodeConfig = CommonConfig & { role: "client" } & ClientConfig;

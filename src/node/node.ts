@@ -34,7 +34,7 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
     case "vip":
       return createVip(ctx, { to: config.to, requestTimeoutMs });
     case "tier1":
-      return createTier1(ctx, { to: config.to });
+      return createTier1(ctx, { to: config.to, requestTimeoutMs });
     case "tier2":
       return createTier2(ctx, config.policy === undefined ? {} : { policy: config.policy });
     case "app":
@@ -86,6 +86,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     now,
     log: logger,
     onMessage: (m, ch) => actor.deliver(m, ch),
+    opaque: (type, ch) => behaviour?.opaque?.(type, ch) === true,
     onHello: (ch) => logger.info({ peer: ch.peerId, peerRole: ch.peerRole, addr: ch.remoteAddress }, "peer connected"),
     onClose: (ch, reason) => {
       channels.delete(ch);

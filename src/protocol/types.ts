@@ -86,3 +86,23 @@ export interface Envelope<T extends MessageType = MessageType> {
 
 /** Every message, discriminated by `type`. */
 export type Message = { [K in MessageType]: Envelope<K> }[MessageType];
+
+/**
+ * A message a forwarding node passes on without reading its body: the header is checked, the
+ * body stays the msgpack bytes it arrived as, to be validated by the node that consumes it.
+ */
+export interface OpaqueMessage {
+  v: number;
+  type: MessageType;
+  id: number;
+  re: number;
+  from: string;
+  raw: Uint8Array;
+}
+
+/** What a node receives: a validated message, or (forwarders only) an opaque one. */
+export type Inbound = Message | OpaqueMessage;
+
+export function isOpaque(m: Inbound): m is OpaqueMessage {
+  return "raw" in m;
+}

@@ -181,13 +181,19 @@ const reject = (code: ErrorCode, message: string, ids: number, re = 0): Rejected
   re,
 });
 
-/**
- * The decode boundary: turns one decoded wire value (`[v, type, id, re, from, body]`) into a
- * typed message, or a rejection carrying the ids needed to answer it.
- */
-export function toMessage(raw: unknown): Message | Rejected {
+/** An envelope whose header checked out; its body is not yet looked at. */
+export interface Header {
+  v: number;
+  type: MessageType;
+  id: number;
+  re: number;
+  from: string;
+}
+
+/** Checks the header of one wire envelope `[v, type, id, re, from, body]`. */
+export function checkHeader(raw: unknown): Header | Rejected {
   if (!Array.isArray(raw) || raw.length !== 6) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body]", 0);
-  const [v, type, rid, re, from, body] = raw as unknown[];
+  const [v, type, rid, re, from] = raw as unknown[];
   const mid = Number.isSafeInteger(rid) && (rid as number) > 0 ? (rid as number) : 0;
   const mre = Number.isSafeInteger(re) && (re as number) >= 0 ? (re as number) : 0;
   if (mid === 0 && mre === 0 && type !== "ping" && type !== "pong" && type !== "error")
@@ -196,14 +202,28 @@ export function toMessage(raw: unknown): Message | Rejected {
   if (v !== PROTOCOL_VERSION) return reject(ErrorCode.VERSION_MISMATCH, `protocol version ${describe(v)} is not ${PROTOCOL_VERSION}`, mid, mre);
   if (!isMessageType(type)) return reject(ErrorCode.UNKNOWN_TYPE, `unknown message type ${describe(type)}`, mid, mre);
   if (typeof from !== "string" || from.length > MAX_ID) return reject(ErrorCode.INVALID, `${type}: from: expected a string`, mid, mre);
-  if (!isPlainObject(body)) return reject(ErrorCode.INVALID, `${type}: body: expected an object`, mid, mre);
+  return { v, type, id: mid, re: mre, from };
+}
+
+/** Checks a decoded body against its header's type: a typed message, or INVALID naming the field. */
+export function checkBody(h: Header, body: unknown): Message | Rejected {
+  if (!isPlainObject(body)) return reject(ErrorCode.INVALID, `${h.type}: body: expected an object`, h.id, h.re);
   try {
-    const checked = BODY[type](body);
-    return { v, type, id: mid, re: mre, from, body: checked } as Message;
+    const checked = BODY[h.type](body);
+    return { v: h.v, type: h.type, id: h.id, re: h.re, from: h.from, body: checked } as Message;
   } catch (err) {
-    if (err instanceof Invalid) return reject(ErrorCode.INVALID, `${type}: ${err.message}`, mid, mre);
+    if (err instanceof Invalid) return reject(ErrorCode.INVALID, `${h.type}: ${err.message}`, h.id, h.re);
     throw err;
   }
+}
+
+/**
+ * The decode boundary: turns one decoded wire value (`[v, type, id, re, from, body]`, the body
+ * already decoded) into a typed message, or a rejection carrying the ids needed to answer it.
+ */
+export function toMessage(raw: unknown): Message | Rejected {
+  const h = checkHeader(raw);
+  return isRejected(h) ? h : checkBody(h, (raw as unknown[])[5]);
 }
 
 function describe(x: unknown): string {
@@ -212,6 +232,6 @@ function describe(x: unknown): string {
   return Array.isArray(x) ? "an array" : typeof x;
 }
 
-export function isRejected(x: Message | Rejected): x is Rejected {
+export function isRejected<T extends object>(x: T | Rejected): x is Rejected {
   return "error" in x;
 }

@@ -1,6 +1,6 @@
-import { AllotError, ErrorCode, PROTOCOL_VERSION, isRejected } from "../protocol/index.js";
-import type { Bodies, Message, MessageType, Rejected, Role } from "../protocol/index.js";
-import { FrameError, decodeFrame, encodeFrame, encodeOne, toWire } from "./codec.js";
+import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected } from "../protocol/index.js";
+import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Rejected, Role } from "../protocol/index.js";
+import { FrameError, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
 import { CloseCode } from "./wire.js";
 import type { Wire } from "./wire.js";
@@ -43,21 +43,27 @@ export interface ChannelOptions {
   log: Log;
   counters?: TrafficCounters;
   /** Requests and notices from the peer (never replies: those settle `request` promises). */
-  onMessage(m: Message, ch: Channel): void;
+  onMessage(m: Inbound, ch: Channel): void;
+  /** Requests whose body this node passes on unread (forwarders); they arrive as OpaqueMessages. */
+  opaque?(type: MessageType, ch: Channel): boolean;
   onClose?(ch: Channel, reason: AllotError): void;
   onHello?(ch: Channel): void;
 }
 
 interface Pending {
-  resolve(m: Message): void;
+  resolve(m: Inbound): void;
+  /** Forwarded: the answer is relayed unread, whatever its type, error included. */
+  raw: boolean;
   reject(e: AllotError): void;
   deadline: number;
   type: MessageType;
 }
 
 const SWEEP_MS = 20;
+/** Types the channel itself answers; never opaque. */
+const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
 /** Envelopes per frame before it leaves without waiting for the end of the turn (measured: 128 best). */
-const MAX_BATCH = 128;
+const MAX_BATCH = Number(process.env.ALLOT_MAX_BATCH ?? 128);
 
 /**
  * A multiplexed, correlated conversation over one wire: many requests in flight matched by id,
@@ -114,10 +120,14 @@ export class Channel {
 
   /** Sends a request and resolves with its answer; an `error` answer rejects with the rebuilt AllotError. */
   request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
+    return this.send(type, body, timeoutMs, false) as Promise<Message>;
+  }
+
+  private send(type: MessageType, body: unknown, timeoutMs: number, raw: boolean): Promise<Inbound> {
     if (this.closed) return Promise.reject(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} is closed`));
     const id = this.nextId++;
-    return new Promise<Message>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: this.opts.now() + timeoutMs, type });
+    return new Promise<Inbound>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, deadline: this.opts.now() + timeoutMs, type, raw });
       if (this.sweepTimer === undefined) {
         this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
         this.sweepTimer.unref();
@@ -126,22 +136,29 @@ export class Channel {
     });
   }
 
-  /** Sends another node's message on as a request of this channel (forwarding hops). */
-  forward(m: Message, timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
-    return this.request(m.type, m.body, timeoutMs);
+  /**
+   * Sends another node's message on as a request of this channel (forwarding hops). An opaque
+   * body goes on as the bytes it came in; the answer comes back unread, errors included.
+   */
+  forward(m: Inbound, timeoutMs = this.opts.requestTimeoutMs): Promise<Inbound> {
+    return this.send(m.type, isOpaque(m) ? m.raw : m.body, timeoutMs, true);
   }
 
   /** Answers request `to` with a reply that came from another node, unchanged. */
-  relay(to: Message, answer: Message): void {
-    this.reply(to, answer.type, answer.body);
+  relay(to: Inbound, answer: Inbound): void {
+    this.answerWith(to, answer.type, isOpaque(answer) ? answer.raw : answer.body);
   }
 
   /** Answers request `to` with a message. */
-  reply<T extends MessageType>(to: Message | Rejected, type: T, body: Bodies[T]): void {
+  reply<T extends MessageType>(to: Inbound | Rejected, type: T, body: Bodies[T]): void {
+    this.answerWith(to, type, body);
+  }
+
+  private answerWith(to: Inbound | Rejected, type: MessageType, body: unknown): void {
     if (this.answering.delete(to.id) || type === "error" || type === "pong" || type === "welcome") this.enqueue(type, this.nextId++, to.id, body);
   }
 
-  replyError(to: Message | Rejected, err: AllotError): void {
+  replyError(to: Inbound | Rejected, err: AllotError): void {
     this.reply(to, "error", err.toWire());
   }
 
@@ -219,9 +236,9 @@ export class Channel {
       this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, `frame of ${bytes.length} bytes exceeds ${this.opts.maxFrameBytes}`));
       return;
     }
-    let items: Array<Message | Rejected>;
+    let items: Array<Message | OpaqueMessage | Rejected>;
     try {
-      items = decodeFrame(bytes);
+      items = decodeFrame(bytes, this.opaqueFilter);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       this.opts.log.warn({ peer: this.label(), err: err.message }, "bad frame");
@@ -248,11 +265,18 @@ export class Channel {
     else this.sendNotice(r.error);
   }
 
-  private onMessage(m: Message): void {
+  /** Leaves undecoded the answers to forwarded requests and the requests the node forwards. */
+  private readonly opaqueFilter = (type: MessageType, re: number): boolean => {
+    if (re > 0) return this.pending.get(re)?.raw === true;
+    return !CHANNEL_TYPES.has(type) && this.peerId !== "" && this.opts.opaque?.(type, this) === true;
+  };
+
+  private onMessage(m: Inbound): void {
     if (m.re > 0) {
       this.settle(m.re, m, undefined);
       return;
     }
+    if (isOpaque(m)) return this.admit(m);
     if (m.type === "error") {
       this.opts.log.warn({ peer: this.label(), code: m.body.code, err: m.body.message }, "peer reported an error");
       return;
@@ -264,6 +288,10 @@ export class Channel {
       this.greeted(m.body.node, m.body.role);
       return this.reply(m, "welcome", { node: this.opts.node, role: this.opts.role });
     }
+    this.admit(m);
+  }
+
+  private admit(m: Inbound): void {
     if (!this.opts.dialer && this.peerId === "") {
       return this.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "say hello first"));
     }
@@ -274,12 +302,13 @@ export class Channel {
     this.opts.onMessage(m, this);
   }
 
-  private settle(id: number, m: Message | undefined, err: AllotError | undefined): void {
+  private settle(id: number, m: Inbound | undefined, err: AllotError | undefined): void {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
     if (err) p.reject(err);
-    else if (m?.type === "error") p.reject(AllotError.fromWire(m.body));
+    else if (m && p.raw) p.resolve(m);
+    else if (m?.type === "error" && !isOpaque(m)) p.reject(AllotError.fromWire(m.body));
     else if (m) p.resolve(m);
   }
 

@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Bodies, Message, MessageType } from "../protocol/index.js";
+import type { Bodies, Inbound, Message, MessageType } from "../protocol/index.js";
 import { Channel } from "./channel.js";
 import type { ChannelOptions } from "./channel.js";
 import type { Transport } from "./wire.js";
@@ -49,7 +49,7 @@ export class Peer {
     return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.request(type, body, timeoutMs));
   }
 
-  forward(m: Message, timeoutMs?: number): Promise<Message> {
+  forward(m: Inbound, timeoutMs?: number): Promise<Inbound> {
     const ch = this.current;
     if (ch) return ch.forward(m, timeoutMs);
     return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.forward(m, timeoutMs));
