@@ -61,6 +61,9 @@ export function spawnRole(
           ch.replyError(m, new AllotError(ErrorCode.INTERNAL, `${m.type} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         }
       }
+      // Replies to this batch leave now, not one loop iteration later.
+      let last: Channel | undefined;
+      for (const [, ch] of mail.items) if (ch !== last) (last = ch).flushNow();
       if (crash !== undefined) throw crash;
       return state;
     },

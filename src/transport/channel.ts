@@ -196,6 +196,17 @@ export class Channel {
     }
   }
 
+  /**
+   * Writes everything queued so far as one frame now, instead of at the end of the event-loop
+   * turn: an actor calls it after a batch, saving a loop iteration of latency per hop.
+   */
+  flushNow(): void {
+    if (this.queue.length === 0 || this.closed) return;
+    const batch = this.queue;
+    this.queue = [];
+    this.writeBatch(batch);
+  }
+
   /** Writes everything queued this turn as one frame: system calls, not encoding, dominate here. */
   private flush(): void {
     this.flushScheduled = false;
