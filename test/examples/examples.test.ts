@@ -1,0 +1,34 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+/** Runs a built example as its own process; the test suite builds first (npm test). */
+async function run(name: string): Promise<{ code: number | null; out: string; err: string }> {
+  const file = fileURLToPath(new URL(`../../dist/examples/${name}.js`, import.meta.url));
+  const proc = spawn(process.execPath, [file], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  proc.stdout.setEncoding("utf8").on("data", (d: string) => (out += d));
+  proc.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
+  const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+  const [code] = (await once(proc, "exit")) as [number | null];
+  clearTimeout(timer);
+  return { code, out, err };
+}
+
+describe("examples", () => {
+  it("embed-app-server runs the custom word-count handler on the app server", async () => {
+    const r = await run("embed-app-server");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/counted \{ words: 5 \}/);
+    expect(r.out).toContain("[ { words: 2 }, { words: 3 }, { words: 1 } ]");
+  });
+
+  it("tiered-cluster places the gpu task on the gpu server and the us client's task in the us", async () => {
+    const r = await run("tiered-cluster");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain("gpu task ran on big-eu");
+    expect(r.out).toContain("us client's task ran on mid-us");
+  });
+});
