@@ -2,14 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, runCli, startProc } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
 
-interface Summary {
-  completed: number;
-  failed: number;
-  byServer: Record<string, number>;
-  p50Ms: number;
-  p99Ms: number;
-  tasksPerSec: number;
-}
+import type { Summary } from "../../src/cli/load.js";
 
 /** Waits (bounded) until `cond` holds on a process's stderr; event-driven on its output. */
 function waitForLog(p: NodeProc, cond: (stderr: string) => boolean, timeoutMs = 10_000): Promise<void> {
