@@ -56,6 +56,8 @@ const invalidBody = (type: string, id: number, re: number, why: string): Rejecte
  * filter says to pass on undecoded) or rejections. A frame is an array of envelopes; anything
  * else, or bytes that are not one msgpack value, throws FrameError.
  */
+export function decodeFrame(bytes: Uint8Array): Array<Message | Rejected>;
+export function decodeFrame(bytes: Uint8Array, opaque: OpaqueFilter | undefined): Array<Message | OpaqueMessage | Rejected>;
 export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter): Array<Message | OpaqueMessage | Rejected> {
   let raw: unknown;
   try {

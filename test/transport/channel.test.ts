@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { AllotError, ErrorCode } from "../../src/protocol/index.js";
+import { AllotError, ErrorCode, isOpaque } from "../../src/protocol/index.js";
 import type { Bodies, Message } from "../../src/protocol/index.js";
 import { Channel } from "../../src/transport/channel.js";
 import type { ChannelOptions } from "../../src/transport/channel.js";
@@ -39,7 +39,11 @@ async function failure(p: Promise<unknown>, timeoutMs = 5000): Promise<AllotErro
   return err as AllotError;
 }
 
-function options(over: Partial<ChannelOptions>): ChannelOptions {
+/** Channel options as these tests give them: no role here forwards, so every message is read. */
+type Over = Partial<Omit<ChannelOptions, "onMessage">> & { onMessage?: (m: Message, ch: Channel) => void };
+
+function options(over: Over): ChannelOptions {
+  const { onMessage, ...rest } = over;
   return {
     node: "server",
     role: "tier2",
@@ -51,8 +55,10 @@ function options(over: Partial<ChannelOptions>): ChannelOptions {
     heartbeatMs: 0,
     now: Date.now,
     log: silent,
-    onMessage: () => {},
-    ...over,
+    ...rest,
+    onMessage: (m, ch) => {
+      if (!isOpaque(m)) onMessage?.(m, ch);
+    },
   };
 }
 
@@ -94,7 +100,7 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function serve(t: Transport, over: Partial<ChannelOptions> = {}, hostPort = "127.0.0.1:0"): Promise<Server> {
+async function serve(t: Transport, over: Over = {}, hostPort = "127.0.0.1:0"): Promise<Server> {
   const channels: Channel[] = [];
   const listener = await t.listen(hostPort, (wire) => channels.push(new Channel(wire, options({ ...over, dialer: false }))));
   let stopped = false;
@@ -109,7 +115,7 @@ async function serve(t: Transport, over: Partial<ChannelOptions> = {}, hostPort 
 }
 
 /** Dials `url` and resolves once the peer has answered hello with welcome. */
-async function dial(t: Transport, url: string, over: Partial<ChannelOptions> = {}): Promise<Channel> {
+async function dial(t: Transport, url: string, over: Over = {}): Promise<Channel> {
   const wire = await t.connect(url);
   let welcomed: () => void = () => {};
   const ok = new Promise<void>((r) => (welcomed = r));
@@ -120,7 +126,7 @@ async function dial(t: Transport, url: string, over: Partial<ChannelOptions> = {
 }
 
 /** A listening server and one client connected to it, both past the handshake. */
-async function pair(t: Transport, serverOver: Partial<ChannelOptions> = {}, clientOver: Partial<ChannelOptions> = {}) {
+async function pair(t: Transport, serverOver: Over = {}, clientOver: Over = {}) {
   let greet: (ch: Channel) => void = () => {};
   const greeted = new Promise<Channel>((r) => (greet = r));
   const srv = await serve(t, { ...serverOver, onHello: (ch) => greet(ch) });
