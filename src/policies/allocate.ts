@@ -10,11 +10,18 @@ export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason
 const eligible: ServerEntry[] = [];
 
 /**
+ * Reservations a server has not yet acknowledged past which it takes no more: the allocator
+ * answers before the server's ack, and without a bound a burst would queue expects faster than
+ * the server's connection admits them (it answers OVERLOADED past its in-flight limit).
+ */
+export const MAX_UNCONFIRMED = 1024;
+
+/**
  * Chooses a server for `task` and reserves a slot on it: hard constraints filter (application,
  * status, free slot, every `require`), client attributes and user preferences score, and the
  * policy picks among the best-scoring. Says why when nothing fits.
  */
-export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext): Allocation {
+export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED): Allocation {
   const offering = table.offering(task.app);
   eligible.length = 0;
   let alive = 0;
@@ -25,7 +32,7 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
     alive++;
     if (!meetsAll(e, task.require)) continue;
     meeting++;
-    if (freeSlots(e) <= 0) continue;
+    if (freeSlots(e) <= 0 || e.reserved >= maxUnconfirmed) continue;
     const score = preferenceScore(e, task.clientAttrs, task.prefs);
     if (score < bestScore) continue;
     if (score > bestScore) {
@@ -40,10 +47,10 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
     table.reserve(server);
     return { ok: true, server };
   }
-  return { ok: false, reason: explain(offering, task, alive, meeting), full: meeting > 0 };
+  return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 };
 }
 
-function explain(offering: readonly ServerEntry[], task: Task, alive: number, meeting: number): string {
+function explain(offering: readonly ServerEntry[], task: Task, alive: number, meeting: number, maxUnconfirmed: number): string {
   if (offering.length === 0) return `no server offers application ${JSON.stringify(task.app)}`;
   if (alive === 0) return `no live server offers application ${JSON.stringify(task.app)}`;
   if (meeting === 0) {
@@ -52,5 +59,6 @@ function explain(offering: readonly ServerEntry[], task: Task, alive: number, me
       ? `no server for ${JSON.stringify(task.app)} meets constraint ${formatConstraint(failing)}`
       : `no server for ${JSON.stringify(task.app)} meets all of ${task.require.map(formatConstraint).join(", ")}`;
   }
-  return `all ${meeting} eligible servers for ${JSON.stringify(task.app)} are at capacity`;
+  const waiting = offering.some((e) => e.status === "alive" && e.reserved >= maxUnconfirmed && freeSlots(e) > 0);
+  return `all ${meeting} eligible servers for ${JSON.stringify(task.app)} are at capacity${waiting ? ` or have ${maxUnconfirmed} reservations not yet acknowledged` : ""}`;
 }

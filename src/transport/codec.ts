@@ -30,15 +30,117 @@ export function opaqueToWire(m: OpaqueMessage): WireEnvelope {
   return [m.v, m.type, m.id, m.re, m.from, m.raw];
 }
 
-/** Encodes a batch of envelopes as one frame, encoding each body that is not bytes already. */
+/** Encoded msgpack strings of the few header strings there are (message types, node ids). */
+const headerStrings = new Map<string, Uint8Array>();
+
+function headerString(s: string): Uint8Array {
+  let b = headerStrings.get(s);
+  if (b === undefined) {
+    b = packr.pack(s).slice();
+    if (headerStrings.size >= 256) headerStrings.clear();
+    headerStrings.set(s, b);
+  }
+  return b;
+}
+
+/** A header field as msgpack: a non-negative safe integer written here, anything else by msgpackr. */
+function headerValue(x: unknown): Uint8Array | number {
+  if (typeof x === "number" && Number.isSafeInteger(x) && x >= 0) return x;
+  return typeof x === "string" && x.length <= 64 ? headerString(x) : packr.pack(x);
+}
+
+const intSize = (n: number): number => (n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
+
+function writeInt(out: Buffer, at: number, n: number): number {
+  if (n < 0x80) {
+    out[at] = n;
+    return at + 1;
+  }
+  if (n < 0x100) {
+    out[at] = 0xcc;
+    out[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    out[at] = 0xcd;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  if (n < 0x100000000) {
+    out[at] = 0xce;
+    out.writeUInt32BE(n, at + 1);
+    return at + 5;
+  }
+  out[at] = 0xcf;
+  out.writeUInt32BE(Math.floor(n / 0x100000000), at + 1);
+  out.writeUInt32BE(n >>> 0, at + 5);
+  return at + 9;
+}
+
+const fieldSize = (f: Uint8Array | number): number => (typeof f === "number" ? intSize(f) : f.length);
+const arrayHeaderSize = (n: number): number => (n < 0x10 ? 1 : n < 0x10000 ? 3 : 5);
+const binHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+
+/**
+ * Encodes a batch of envelopes as one frame, encoding each body that is not bytes already. The
+ * frame around the bodies (array headers, small header fields, bin headers) is written here into
+ * one buffer: packing it with msgpackr would walk and copy every body a second time.
+ */
 export function encodeFrame(batch: readonly WireEnvelope[]): Uint8Array {
-  const out: unknown[] = new Array(batch.length);
-  for (let i = 0; i < batch.length; i++) {
+  const n = batch.length;
+  const fields: Array<Uint8Array | number> = new Array(n * 6);
+  let size = arrayHeaderSize(n);
+  for (let i = 0; i < n; i++) {
     const e = batch[i] as WireEnvelope;
     const body = e[5];
-    out[i] = body instanceof Uint8Array ? e : [e[0], e[1], e[2], e[3], e[4], packr.pack(body)];
+    const bytes = body instanceof Uint8Array ? body : packr.pack(body);
+    const k = i * 6;
+    for (let j = 0; j < 5; j++) size += fieldSize((fields[k + j] = headerValue(e[j])));
+    fields[k + 5] = bytes;
+    size += 1 + binHeaderSize(bytes.length) + bytes.length;
   }
-  return packr.pack(out);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (n < 0x10) out[at++] = 0x90 | n;
+  else if (n < 0x10000) {
+    out[at] = 0xdc;
+    out.writeUInt16BE(n, at + 1);
+    at += 3;
+  } else {
+    out[at] = 0xdd;
+    out.writeUInt32BE(n, at + 1);
+    at += 5;
+  }
+  for (let i = 0; i < n; i++) {
+    out[at++] = 0x96;
+    const k = i * 6;
+    for (let j = 0; j < 5; j++) {
+      const f = fields[k + j] as Uint8Array | number;
+      if (typeof f === "number") at = writeInt(out, at, f);
+      else {
+        out.set(f, at);
+        at += f.length;
+      }
+    }
+    const b = fields[k + 5] as Uint8Array;
+    const len = b.length;
+    if (len < 0x100) {
+      out[at] = 0xc4;
+      out[at + 1] = len;
+      at += 2;
+    } else if (len < 0x10000) {
+      out[at] = 0xc5;
+      out.writeUInt16BE(len, at + 1);
+      at += 3;
+    } else {
+      out[at] = 0xc6;
+      out.writeUInt32BE(len, at + 1);
+      at += 5;
+    }
+    out.set(b, at);
+    at += len;
+  }
+  return out;
 }
 
 /** Thrown when a whole frame cannot be decoded; the connection answers BAD_FRAME and carries on. */

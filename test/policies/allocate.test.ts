@@ -363,3 +363,20 @@ describe("policies/allocate", () => {
     });
   });
 });
+
+describe("policies/allocate backpressure", () => {
+  it("takes no server with maxUnconfirmed reservations not yet acknowledged, and says so", async () => {
+    const { ServerTable } = await import("../../src/state/index.js");
+    const { allocate, resolvePolicy } = await import("../../src/policies/index.js");
+    const table = new ServerTable();
+    table.apply({ id: "s", url: "ws://s", apps: ["echo"], capacity: 1000, power: 1, load: 0, attrs: {}, version: [1, 1] }, 0);
+    const task = { id: "t", key: "t", app: "echo", deadline: 1e12, require: [], clientAttrs: {}, prefs: {}, payload: null };
+    const ctx = { random: () => 0.5, now: () => 0 };
+    const policy = resolvePolicy("most-idle");
+    for (let i = 0; i < 3; i++) expect(allocate(table, task, policy, ctx, 3).ok).toBe(true);
+    const refused = allocate(table, task, policy, ctx, 3);
+    expect(refused).toEqual({ ok: false, full: true, reason: expect.stringContaining("3 reservations not yet acknowledged") });
+    table.confirm("s", 1, [1, 2], 0);
+    expect(allocate(table, task, policy, ctx, 3).ok).toBe(true);
+  });
+});
