@@ -27,14 +27,11 @@ export class RoundRobinSet {
   private attempt(m: Inbound, ch: Channel, timeoutMs: number, triesLeft: number): void {
     const member = this.members[this.next] as Peer;
     this.next = (this.next + 1) % this.members.length;
-    member.forward(m, timeoutMs).then(
-      (answer) => ch.relay(m, answer),
-      (err: unknown) => {
-        const e = AllotError.from(err);
-        if (tryNext(e) && triesLeft > 1) this.attempt(m, ch, timeoutMs, triesLeft - 1);
-        else ch.replyError(m, e);
-      },
-    );
+    member.forward(m, timeoutMs, (err, answer) => {
+      if (answer) ch.relay(m, answer);
+      else if (err && tryNext(err) && triesLeft > 1) this.attempt(m, ch, timeoutMs, triesLeft - 1);
+      else ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "forward ended with neither answer nor error"));
+    });
   }
 
   close(): void {

@@ -50,11 +50,13 @@ export interface ChannelOptions {
   onHello?(ch: Channel): void;
 }
 
+/** Called once, with the error or the answer of a request. */
+export type Answer = (err: AllotError | undefined, answer: Inbound | undefined) => void;
+
 interface Pending {
-  resolve(m: Inbound): void;
+  done: Answer;
   /** Forwarded: the answer is relayed unread, whatever its type, error included. */
   raw: boolean;
-  reject(e: AllotError): void;
   deadline: number;
   type: MessageType;
 }
@@ -120,28 +122,32 @@ export class Channel {
 
   /** Sends a request and resolves with its answer; an `error` answer rejects with the rebuilt AllotError. */
   request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
-    return this.send(type, body, timeoutMs, false) as Promise<Message>;
-  }
-
-  private send(type: MessageType, body: unknown, timeoutMs: number, raw: boolean): Promise<Inbound> {
-    if (this.closed) return Promise.reject(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} is closed`));
-    const id = this.nextId++;
-    return new Promise<Inbound>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: this.opts.now() + timeoutMs, type, raw });
-      if (this.sweepTimer === undefined) {
-        this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-        this.sweepTimer.unref();
-      }
-      this.enqueue(type, id, 0, body);
-    });
+    // Not raw, so the answer is a read message (an `error` answer arrives as err).
+    return new Promise<Message>((resolve, reject) => this.post(type, body, timeoutMs, false, (err, m) => (err ? reject(err) : resolve(m as Message))));
   }
 
   /**
    * Sends another node's message on as a request of this channel (forwarding hops). An opaque
-   * body goes on as the bytes it came in; the answer comes back unread, errors included.
+   * body goes on as the bytes it came in; the answer comes back unread, errors included. A
+   * callback, not a promise: a forwarder does this for every message, on every hop.
    */
-  forward(m: Inbound, timeoutMs = this.opts.requestTimeoutMs): Promise<Inbound> {
-    return this.send(m.type, isOpaque(m) ? m.raw : m.body, timeoutMs, true);
+  forward(m: Inbound, timeoutMs: number, done: Answer): void {
+    this.post(m.type, isOpaque(m) ? m.raw : m.body, timeoutMs, true, done);
+  }
+
+  private post(type: MessageType, body: unknown, timeoutMs: number, raw: boolean, done: Answer): void {
+    if (this.closed) {
+      const err = new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} is closed`);
+      queueMicrotask(() => done(err, undefined));
+      return;
+    }
+    const id = this.nextId++;
+    this.pending.set(id, { done, deadline: this.opts.now() + timeoutMs, type, raw });
+    if (this.sweepTimer === undefined) {
+      this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweepTimer.unref();
+    }
+    this.enqueue(type, id, 0, body);
   }
 
   /** Answers request `to` with a reply that came from another node, unchanged. */
@@ -317,10 +323,10 @@ export class Channel {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
-    if (err) p.reject(err);
-    else if (m && p.raw) p.resolve(m);
-    else if (m?.type === "error" && !isOpaque(m)) p.reject(AllotError.fromWire(m.body));
-    else if (m) p.resolve(m);
+    if (err) p.done(err, undefined);
+    else if (m && p.raw) p.done(undefined, m);
+    else if (m?.type === "error" && !isOpaque(m)) p.done(AllotError.fromWire(m.body), undefined);
+    else if (m) p.done(undefined, m);
   }
 
   private sendNotice(err: AllotError): void {
@@ -332,7 +338,7 @@ export class Channel {
     for (const [id, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(id);
-        p.reject(new AllotError(ErrorCode.TIMEOUT, `${p.type} to ${this.label()} got no answer in time`));
+        p.done(new AllotError(ErrorCode.TIMEOUT, `${p.type} to ${this.label()} got no answer in time`), undefined);
       }
     }
     if (this.pending.size === 0 && this.sweepTimer !== undefined) {
@@ -366,7 +372,7 @@ export class Channel {
     this.pending.clear();
     this.answering.clear();
     this.queue = [];
-    for (const p of pending) p.reject(err);
+    for (const p of pending) p.done(err, undefined);
     this.opts.onClose?.(this, err);
   }
 }

@@ -1,6 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Bodies, Inbound, Message, MessageType } from "../protocol/index.js";
 import { Channel } from "./channel.js";
+import type { Answer } from "./channel.js";
 import type { ChannelOptions } from "./channel.js";
 import type { Transport } from "./wire.js";
 
@@ -49,10 +50,13 @@ export class Peer {
     return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.request(type, body, timeoutMs));
   }
 
-  forward(m: Inbound, timeoutMs?: number): Promise<Inbound> {
+  forward(m: Inbound, timeoutMs: number, done: Answer): void {
     const ch = this.current;
-    if (ch) return ch.forward(m, timeoutMs);
-    return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.forward(m, timeoutMs));
+    if (ch) return ch.forward(m, timeoutMs, done);
+    this.ready(timeoutMs).then(
+      (c) => c.forward(m, timeoutMs, done),
+      (err: unknown) => done(AllotError.from(err), undefined),
+    );
   }
 
   /** Resolves with an open channel, waiting for a connection attempt in progress. */
