@@ -77,6 +77,18 @@ function writeInt(out: Buffer, at: number, n: number): number {
   return at + 9;
 }
 
+/** A msgpack length header in its 16- or 32-bit form; returns the position after it. */
+function writeSized(out: Buffer, at: number, n: number, tag16: number, tag32: number): number {
+  if (n < 0x10000) {
+    out[at] = tag16;
+    out.writeUInt16BE(n, at + 1);
+    return at + 3;
+  }
+  out[at] = tag32;
+  out.writeUInt32BE(n, at + 1);
+  return at + 5;
+}
+
 const fieldSize = (f: Uint8Array | number): number => (typeof f === "number" ? intSize(f) : f.length);
 const arrayHeaderSize = (n: number): number => (n < 0x10 ? 1 : n < 0x10000 ? 3 : 5);
 const binHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
@@ -100,17 +112,7 @@ export function encodeFrame(batch: readonly WireEnvelope[]): Uint8Array {
     size += 1 + binHeaderSize(bytes.length) + bytes.length;
   }
   const out = Buffer.allocUnsafe(size);
-  let at = 0;
-  if (n < 0x10) out[at++] = 0x90 | n;
-  else if (n < 0x10000) {
-    out[at] = 0xdc;
-    out.writeUInt16BE(n, at + 1);
-    at += 3;
-  } else {
-    out[at] = 0xdd;
-    out.writeUInt32BE(n, at + 1);
-    at += 5;
-  }
+  let at = n < 0x10 ? ((out[0] = 0x90 | n), 1) : writeSized(out, 0, n, 0xdc, 0xdd);
   for (let i = 0; i < n; i++) {
     out[at++] = 0x96;
     const k = i * 6;
@@ -128,15 +130,7 @@ export function encodeFrame(batch: readonly WireEnvelope[]): Uint8Array {
       out[at] = 0xc4;
       out[at + 1] = len;
       at += 2;
-    } else if (len < 0x10000) {
-      out[at] = 0xc5;
-      out.writeUInt16BE(len, at + 1);
-      at += 3;
-    } else {
-      out[at] = 0xc6;
-      out.writeUInt32BE(len, at + 1);
-      at += 5;
-    }
+    } else at = writeSized(out, at, len, 0xc5, 0xc6);
     out.set(b, at);
     at += len;
   }

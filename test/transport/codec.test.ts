@@ -131,6 +131,19 @@ function decodeOrFrameError(bytes: Uint8Array): unknown {
 
 describe("transport/codec", () => {
   describe("encodeFrame / decodeFrame", () => {
+    it("round-trips every length form: 20 envelopes (array16), bodies of 10 B, 300 B (bin16) and 70 kB (bin32), big ids", () => {
+      const sizes = [10, 300, 70_000];
+      const ms: Message[] = Array.from({ length: 20 }, (_, i) => ({
+        v: PROTOCOL_VERSION,
+        type: "task.run",
+        id: [1, 200, 70_000, 2 ** 33][i % 4] as number,
+        re: 0,
+        from: i % 2 ? "n" : "a-node-id-longer-than-sixty-four-characters-so-it-goes-through-msgpackr-itself",
+        body: { taskId: `t${i}`, key: `k${i}`, app: "echo", ticket: "K", payload: "x".repeat(sizes[i % 3] as number) },
+      }));
+      expect(decodeFrame(encodeFrame(ms.map(toWire)))).toEqual(ms);
+    });
+
     it("round-trips one message", () => {
       expect(decodeFrame(encodeFrame([toWire(hello)]))).toEqual([hello]);
     });
