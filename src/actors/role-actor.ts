@@ -110,5 +110,5 @@ export function spawnRole(
 
 /** The answer to a message type a role does not serve. */
 export function unknownType(role: string, m: Inbound): AllotError {
-  return new AllotError(ErrorCode.UNKNOWN_TYPE, `a ${role} node does not handle ${m.type}`);
+  return new AllotError(ErrorCode.UNKNOWN_TYPE, `this ${role} does not handle ${m.type}`);
 }

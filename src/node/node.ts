@@ -113,14 +113,23 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     enqueue: (fn) => actor.enqueue(fn),
   };
 
-  if (role !== "client") {
-    listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => {
-      channels.add(new Channel(wire, { ...channelOptions, dialer: false }));
-    });
-    url ||= listener.url;
+  try {
+    if (role !== "client") {
+      listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => {
+        channels.add(new Channel(wire, { ...channelOptions, dialer: false }));
+      });
+      url ||= listener.url;
+    }
+    // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
+    behaviour = behaviourFor(config, ctx, requestTimeoutMs);
+  } catch (err) {
+    // Nothing started may outlive a failed start, or the process would not exit.
+    for (const p of peers) p.close();
+    for (const ch of channels) ch.close(4003, "node failed to start");
+    await listener?.close();
+    stopSystem(system);
+    throw err;
   }
-  // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
-  behaviour = behaviourFor(config, ctx, requestTimeoutMs);
   const b = behaviour;
 
   const node: RunningNode = {

@@ -103,6 +103,10 @@ describe("allot CLI, every role in its own process", () => {
     const s = await runCli(["start", "--role", "distributor", "--tier", "3"]);
     expect(s.code).toBe(2);
     expect(s.stderr).toContain("--tier");
+    // A configuration that fails after the listener is bound still exits, leaving nothing behind.
+    const a = await runCli(["start", "--role", "app", "--join", entry, "--apps", "render"], 15_000);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/no handler for application "render"/);
   });
 
   it("completes every task when an app server is SIGKILLed mid-run", async () => {
