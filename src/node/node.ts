@@ -62,8 +62,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     config.onFatal ??
     ((err: unknown) => {
       logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "restart budget exhausted; exiting");
-      logger.flush();
-      process.exit(70);
+      // The log is written asynchronously: exit once it is flushed (or after 1 s at the latest).
+      setTimeout(() => process.exit(70), 1000).unref();
+      logger.flush(() => process.exit(70));
     });
 
   const system = start();

@@ -109,6 +109,14 @@ describe("allot CLI, every role in its own process", () => {
     expect(a.stderr).toMatch(/no handler for application "render"/);
   });
 
+  it("stops cleanly with exit code 0 on SIGTERM", async () => {
+    const p = await startProc(["--role", "vip", "--listen", "127.0.0.1:0", "--to", entry]);
+    procs.push(p);
+    const exited = new Promise<number | null>((resolve) => p.proc.once("exit", (code) => resolve(code)));
+    p.proc.kill("SIGTERM");
+    expect(await exited).toBe(0);
+  });
+
   it("completes every task when an app server is SIGKILLed mid-run", async () => {
     const victim = apps[0] as NodeProc;
     const before = (victim.stderr().match(/"peerRole":"client"/g) ?? []).length;
