@@ -65,7 +65,7 @@ const SWEEP_MS = 20;
 /** Types the channel itself answers; never opaque. */
 const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
 /** Envelopes per frame before it leaves without waiting for the end of the turn (measured: 128 best). */
-const MAX_BATCH = Number(process.env.ALLOT_MAX_BATCH ?? 128);
+const MAX_BATCH = 128;
 
 /**
  * A multiplexed, correlated conversation over one wire: many requests in flight matched by id,
