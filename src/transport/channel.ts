@@ -64,7 +64,7 @@ interface Pending {
 const SWEEP_MS = 20;
 /** Types the channel itself answers; never opaque. */
 const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
-/** Envelopes per frame before it leaves without waiting for the end of the turn (measured: 128 best). */
+/** Envelopes per frame before it leaves without waiting for the end of the turn (16-256 measured within noise). */
 const MAX_BATCH = 128;
 
 /**
