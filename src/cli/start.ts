@@ -117,8 +117,9 @@ export async function start(argv: string[]): Promise<number> {
   } catch (err) {
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
   }
-  process.stdout.write(`ready ${node.role} ${node.id} ${node.url}\n`);
-  await new Promise<void>((resolve) => {
+  // Handlers go in before the ready line: whoever reads it may signal at once, and a signal that
+  // arrives before a handler is installed kills the process with the default disposition.
+  const stopped = new Promise<void>((resolve) => {
     const stop = (): void => {
       process.off("SIGTERM", stop);
       process.off("SIGINT", stop);
@@ -127,6 +128,8 @@ export async function start(argv: string[]): Promise<number> {
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
   });
+  process.stdout.write(`ready ${node.role} ${node.id} ${node.url}\n`);
+  await stopped;
   await node.stop();
   return 0;
 }
