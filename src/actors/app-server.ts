@@ -116,7 +116,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     seq++;
     sendReport(ch);
   };
-  const peers: Peer[] = config.join.map((url) => ctx.connect(url, register));
+  const peers: Peer[] = config.join.map((url) => ctx.connect(url, { onOpen: register }));
 
   /** Load changed: one report per turn however many tasks started or ended in it. */
   function changed(): void {

@@ -55,9 +55,17 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   let seq = 0;
   const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
 
+  function dropServer(url: string, p: Peer): void {
+    if (servers.get(url) !== p) return;
+    servers.delete(url);
+    p.close();
+  }
+
   function serverPeer(url: string): Peer {
     let p = servers.get(url);
-    if (!p || p.state === "closed") servers.set(url, (p = ctx.connect(url)));
+    // A server connection that is lost is dropped from the pool rather than redialled forever:
+    // the next task placed on that server opens a fresh one.
+    if (!p || p.state === "closed") servers.set(url, (p = ctx.connect(url, { onDown: (peer) => dropServer(url, peer) })));
     return p;
   }
 

@@ -19,7 +19,7 @@ export interface RoleContext {
   now(): number;
   random(): number;
   /** A long-lived, reconnecting connection whose incoming requests reach this role's actor. */
-  connect(url: string, onOpen?: (ch: Channel) => void): Peer;
+  connect(url: string, hooks?: { onOpen?(ch: Channel): void; onDown?(peer: Peer): void }): Peer;
   /** Runs `fn` inside this role's actor, after the messages already queued. */
   enqueue(fn: () => void): void;
 }

@@ -106,8 +106,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     log: logger,
     now,
     random,
-    connect(target, onOpen) {
-      const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...(onOpen ? { onOpen } : {}) });
+    connect(target, hooks = {}) {
+      const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...hooks });
       peers.add(p);
       return p;
     },

@@ -12,6 +12,8 @@ export interface PeerOptions {
   random: () => number;
   /** Called on every (re)connection, e.g. to register again. */
   onOpen?(ch: Channel): void;
+  /** Called when an open connection is lost or a (re)connection attempt fails. */
+  onDown?(peer: Peer): void;
 }
 
 export const DEFAULT_PEER: Omit<PeerOptions, "random"> = { backoffMinMs: 50, backoffMaxMs: 2000 };
@@ -120,6 +122,8 @@ export class Peer {
 
   private retry(): void {
     this.state = "down";
+    this.opts.onDown?.(this);
+    if (this.state !== "down") return; // closed by onDown
     const ceiling = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** this.attempt++);
     const delay = ceiling / 2 + (this.opts.random() * ceiling) / 2;
     this.timer = setTimeout(() => this.dial(), delay);

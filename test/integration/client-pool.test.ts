@@ -1,0 +1,32 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startNode } from "../../src/index.js";
+import type { RunningNode } from "../../src/index.js";
+import { eventually } from "../helpers/raw-client.js";
+
+const started: RunningNode[] = [];
+afterEach(async () => {
+  for (const n of started.splice(0).reverse()) await n.stop();
+});
+async function track<T extends RunningNode>(p: Promise<T>): Promise<T> {
+  const n = await p;
+  started.push(n);
+  return n;
+}
+
+describe("client connection pool", () => {
+  it("forgets the connection to an app server that went away, and keeps running tasks on the others", async () => {
+    const common = { logLevel: "silent" as const };
+    const tier2 = await track(startNode({ ...common, role: "tier2", policy: "round-robin" }));
+    const a = await track(startNode({ ...common, role: "app", id: "a", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url] }));
+    const b = await startNode({ ...common, role: "app", id: "b", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url] });
+    await eventually(() => (tier2.stats().servers as unknown[]).length === 2, 5000, "both servers to join");
+    const client = await track(startNode({ ...common, role: "client", entries: [tier2.url] }));
+    const first = await Promise.all(Array.from({ length: 8 }, () => client.submit({ app: "echo" })));
+    expect(new Set(first.map((r) => r.serverId))).toEqual(new Set(["a", "b"]));
+    expect(client.stats().servers).toBe(2);
+    await b.stop();
+    await eventually(() => client.stats().servers === 1, 5000, "the client to drop the lost server's connection");
+    const after = await Promise.all(Array.from({ length: 8 }, () => client.submit({ app: "echo" })));
+    expect(after.every((r) => r.serverId === a.id)).toBe(true);
+  });
+});
