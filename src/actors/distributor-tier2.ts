@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message } from "../protocol/index.js";
+import type { Message, ServerStatusRow } from "../protocol/index.js";
 import { allocate, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import { ServerTable } from "../state/index.js";
@@ -15,20 +15,6 @@ export interface Tier2Config {
   policy?: string;
 }
 
-/** One row of `status`: an allocator's view of a server. */
-export interface ServerView {
-  id: string;
-  url: string;
-  apps: string[];
-  load: number;
-  reserved: number;
-  capacity: number;
-  power: number;
-  attrs: Record<string, string | number | boolean>;
-  status: string;
-  version: [number, number];
-}
-
 /**
  * A second-tier distributor, the allocator of the tiered design: it holds the attribute database
  * of the app servers that joined it, selects a server for each task by matching the task's
@@ -40,6 +26,10 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const policy: Policy = resolvePolicy(config.policy);
   const links = new Map<string, Channel>();
   const pctx = { random: ctx.random, now: ctx.now };
+  const rows = (): ServerStatusRow[] => {
+    const now = ctx.now();
+    return [...table.all()].map((e) => row(e, now));
+  };
   let placed = 0;
   let refused = 0;
   let expectRefused = 0;
@@ -99,6 +89,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report") return onReport(m, ch);
+      if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: rows() });
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },
     onClose(ch: Channel) {
@@ -109,21 +100,22 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
         ctx.log.info({ server: id }, "server left");
       }
     },
-    stats: () => ({ placed, refused, expectRefused, policy: policy.name, servers: [...table.all()].map(view) }),
+    stats: () => ({ placed, refused, expectRefused, policy: policy.name, servers: rows() }),
   };
 }
 
-function view(e: ServerEntry): ServerView {
+function row(e: ServerEntry, now: number): ServerStatusRow {
   return {
     id: e.id,
     url: e.url,
     apps: e.apps,
-    load: e.load,
-    reserved: e.reserved,
     capacity: e.capacity,
     power: e.power,
+    load: e.load,
     attrs: e.attrs,
-    status: e.status,
     version: e.version,
+    status: e.status,
+    reserved: e.reserved,
+    ageMs: Math.max(0, now - e.updatedAt),
   };
 }

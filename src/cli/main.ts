@@ -2,6 +2,7 @@ import { AllotError } from "../protocol/index.js";
 import { DEMO_HELP, demo } from "./demo.js";
 import { CliError } from "./errors.js";
 import { START_HELP, start } from "./start.js";
+import { STATUS_HELP, status } from "./status.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
@@ -10,6 +11,7 @@ Usage:
   allot start --role vip|distributor|app …   start one node (allot start --help)
   allot submit --entry URL --app NAME …        submit tasks (allot submit --help)
   allot demo [--tasks N] [--json]              a whole tiered cluster in one process
+  allot status --entry URL [--json]            an allocator's server database
   allot help [COMMAND]
 `;
 
@@ -17,6 +19,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   start: { run: start, help: START_HELP },
   submit: { run: submit, help: SUBMIT_HELP },
   demo: { run: demo, help: DEMO_HELP },
+  status: { run: status, help: STATUS_HELP },
 };
 
 /** Runs the CLI; resolves with the exit code (0 ok, 1 failed tasks or runtime error, 2 usage). */

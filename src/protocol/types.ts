@@ -56,6 +56,18 @@ export interface ServerReport {
 
 import type { WireError } from "./errors.js";
 
+export const SERVER_STATUSES = ["alive", "suspect", "dead", "draining"] as const;
+export type ServerStatus = (typeof SERVER_STATUSES)[number];
+
+/** One server as an allocator's database holds it, for `allot status`. */
+export interface ServerStatusRow extends ServerReport {
+  status: ServerStatus;
+  /** Slots this allocator reserved that the server has not yet acknowledged. */
+  reserved: number;
+  /** Time since the newest report was applied, ms. */
+  ageMs: number;
+}
+
 /** Body of each message type. The keys are the wire names. */
 export interface Bodies {
   hello: { node: string; role: Role };
@@ -71,6 +83,8 @@ export interface Bodies {
   "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown };
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
   "server.report": { server: ServerReport };
+  "status.get": Record<string, never>;
+  status: { node: string; servers: ServerStatusRow[] };
 }
 export type MessageType = keyof Bodies;
 

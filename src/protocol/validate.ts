@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
-import { CONSTRAINT_OPS, Role } from "./types.js";
-import type { Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, Task } from "./types.js";
+import { CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
+import type { Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -169,6 +169,20 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     cached: bool(b.cached, "cached"),
   }),
   "server.report": (b) => ({ server: server(b.server, "server") }),
+  "status.get": (b) => empty(b, "body"),
+  status: (b) => {
+    const rows = b.servers;
+    if (!Array.isArray(rows) || rows.length > 1_000_000) fail("servers", "an array");
+    return {
+      node: id(b.node, "node"),
+      servers: (rows as unknown[]).map((x, i) => {
+        const o = obj(x, `servers[${i}]`);
+        const st = o.status;
+        if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`servers[${i}].status`, SERVER_STATUSES.join("|"));
+        return { ...server(o, `servers[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `servers[${i}].reserved`), ageMs: num(o.ageMs, `servers[${i}].ageMs`) };
+      }),
+    };
+  },
 };
 
 export function isMessageType(x: unknown): x is MessageType {

@@ -1,6 +1,6 @@
-import type { ServerReport } from "../protocol/index.js";
+import type { ServerReport, ServerStatus } from "../protocol/index.js";
 
-export type ServerStatus = "alive" | "suspect" | "dead" | "draining";
+export type { ServerStatus };
 
 /** An app server as an allocator knows it: the newest report plus local bookkeeping. */
 export interface ServerEntry extends ServerReport {

@@ -109,6 +109,30 @@ describe("allot CLI, every role in its own process", () => {
     expect(a.stderr).toMatch(/no handler for application "render"/);
   });
 
+  it("shows a tier-2 distributor's server database with allot status, as text and as JSON", async () => {
+    const t2 = tier2[0] as NodeProc;
+    const j = await runCli(["status", "--entry", t2.url, "--json"]);
+    expect(j.code, j.stderr).toBe(0);
+    const db = JSON.parse(j.stdout) as { node: string; servers: Array<{ id: string; apps: string[]; status: string; capacity: number; version: [number, number]; attrs: Record<string, unknown> }>; clients: unknown[]; users: unknown[]; taskTypes: unknown[] };
+    expect(db.node).toBe(t2.id);
+    const live = apps.filter((a) => a.proc.exitCode === null && a.proc.signalCode === null).map((a) => a.id);
+    for (const id of live) {
+      const row = db.servers.find((r) => r.id === id);
+      expect(row).toMatchObject({ status: "alive", capacity: 8, apps: ["echo", "sleep"] });
+      expect(row?.version[1]).toBeGreaterThan(0);
+    }
+    expect(db.servers.find((r) => r.id === "app-2")?.attrs).toEqual({ region: "us" });
+    expect(db).toMatchObject({ clients: [], users: [], taskTypes: [] });
+    const t = await runCli(["status", "--entry", t2.url]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stdout).toContain(`allocator ${t2.id}`);
+    expect(t.stdout).toMatch(/app-2\s+alive\s+load \d+\/8/);
+    // A node that keeps no database says so with a typed error, exit 1.
+    const v = await runCli(["status", "--entry", entry]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toMatch(/UNKNOWN_TYPE.*status\.get/);
+  });
+
   it("stops cleanly with exit code 0 on SIGTERM", async () => {
     const p = await startProc(["--role", "vip", "--listen", "127.0.0.1:0", "--to", entry]);
     procs.push(p);

@@ -50,6 +50,8 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "task.run": { taskId: "t1", key: "k1", app: "echo", ticket: "K1", payload: [1, { a: "b" }] },
   "task.result": { taskId: "t1", serverId: "s1", result: { digest: "abc" }, cached: false },
   "server.report": { server: report() },
+  "status.get": {},
+  status: { node: "d2", servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }] },
 };
 
 function accepted(raw: unknown): Message {

@@ -75,6 +75,14 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "task.run": fc.record({ taskId: name, key: name, app: name, ticket: name, payload }),
   "task.result": fc.record({ taskId: name, serverId: name, result: payload, cached: fc.boolean() }),
   "server.report": fc.record({ server: serverArb }),
+  "status.get": fc.constant({}),
+  status: fc.record({
+    node: name,
+    servers: fc.array(
+      fc.tuple(serverArb, fc.constantFrom("alive", "suspect", "dead", "draining") as fc.Arbitrary<"alive" | "suspect" | "dead" | "draining">, safeNat, fc.nat()).map(([s, status, reserved, ageMs]) => ({ ...s, status, reserved, ageMs })),
+      { maxLength: 4 },
+    ),
+  }),
 };
 
 /** Notices may have no ids; everything else carries a positive id. */
@@ -105,6 +113,8 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   envelopeArb("task.run"),
   envelopeArb("task.result"),
   envelopeArb("server.report"),
+  envelopeArb("status.get"),
+  envelopeArb("status"),
 );
 
 // ---- helpers ----------------------------------------------------------------------------------

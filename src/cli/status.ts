@@ -1,0 +1,47 @@
+import { queryStatus } from "../node/query.js";
+import { CliError, parseIntFlag, urls } from "./errors.js";
+import { parseFlags } from "./flags.js";
+
+export const STATUS_HELP = `allot status --entry URL [--json]
+
+Prints an allocator's (a tier-2 distributor's) database: every server with its applications,
+load, reservations, capacity, power, attributes, status, version and the age of its last report.
+
+  --json          print {"node":…,"servers":[{"id","url","apps","load","capacity","power",
+                  "attrs","status","version":[inc,seq],"reserved","ageMs"}],"clients":[],
+                  "users":[],"taskTypes":[]}
+  --timeout-ms N  default 5000
+`;
+
+const OPTIONS = {
+  entry: { type: "string" },
+  json: { type: "boolean" },
+  "timeout-ms": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export async function status(argv: string[]): Promise<number> {
+  const { values: v } = parseFlags(argv, OPTIONS);
+  if (v.help) {
+    process.stdout.write(STATUS_HELP);
+    return 0;
+  }
+  const entry = urls("--entry", v.entry, true);
+  if (entry.length !== 1) throw new CliError("takes one allocator URL", "--entry");
+  const s = await queryStatus(entry[0] as string, { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000) });
+  if (v.json) {
+    // Client, user and task-type tables arrive with issue 3; the keys are here so the shape is stable.
+    process.stdout.write(`${JSON.stringify({ node: s.node, servers: s.servers, clients: [], users: [], taskTypes: [] })}\n`);
+    return 0;
+  }
+  const lines = [`allocator ${s.node}: ${s.servers.length} server(s)`];
+  for (const r of [...s.servers].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const attrs = Object.entries(r.attrs).map(([k, x]) => `${k}=${String(x)}`).join(",");
+    lines.push(
+      `  ${r.id.padEnd(14)} ${r.status.padEnd(8)} load ${r.load}/${r.capacity}${r.reserved ? ` (+${r.reserved} reserved)` : ""}  power ${r.power}  apps ${r.apps.join(",")}` +
+        `${attrs ? `  ${attrs}` : ""}  v${r.version[0]}.${r.version[1]}  ${(r.ageMs / 1000).toFixed(1)}s ago  ${r.url}`,
+    );
+  }
+  process.stdout.write(`${lines.join("\n")}\n`);
+  return 0;
+}
