@@ -21,7 +21,18 @@ export interface AppServerConfig {
   handlers?: Readonly<Record<string, Handler>>;
   /** How long a run may wait for its ticket's expect to arrive. */
   parkMs?: number;
+  /** When to report: on load changes (`event`), every `periodicMs` (0: never), or both. Default both, 1000 ms. */
+  report?: ReportModes;
 }
+
+export interface ReportModes {
+  /** Report after every turn in which a task started or ended (coalesced). */
+  event: boolean;
+  /** Report at least this often, so allocators can tell a silent server from an idle one; 0 = off. */
+  periodicMs: number;
+}
+
+export const DEFAULT_REPORT: ReportModes = { event: true, periodicMs: 1000 };
 
 interface Expected {
   taskId: string;
@@ -45,6 +56,9 @@ export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
+  const r = c.report ?? DEFAULT_REPORT;
+  if (!Number.isInteger(r.periodicMs) || r.periodicMs < 0) throw new RangeError(`periodic report interval must be a whole number of ms >= 0, got ${r.periodicMs}`);
+  if (!r.event && r.periodicMs === 0) throw new TypeError("an app server must report on events, periodically, or both");
   const handlers = { ...builtinHandlers, ...c.handlers };
   for (const app of c.apps) if (!handlers[app]) throw new TypeError(`no handler for application ${JSON.stringify(app)}; built in: ${Object.keys(builtinHandlers).join(", ")}`);
 }
@@ -59,6 +73,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
   const handlers: Readonly<Record<string, Handler>> = { ...builtinHandlers, ...config.handlers };
   const apps = new Set(config.apps);
   const parkMs = config.parkMs ?? 1000;
+  const reportModes = config.report ?? DEFAULT_REPORT;
   const expected = new Map<string, Expected>();
   const parked = new Map<string, Parked>();
   const used = new BoundedMap<string, true>(100_000);
@@ -84,6 +99,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     load: load(),
     attrs: config.attrs ?? {},
     version: [incarnation, seq],
+    ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
   });
 
   // At most one report in flight per distributor: a newer report supersedes an older one, so
@@ -121,7 +137,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
   /** Load changed: one report per turn however many tasks started or ended in it. */
   function changed(): void {
     seq++;
-    if (reportScheduled) return;
+    if (reportScheduled || !reportModes.event) return;
     reportScheduled = true;
     setImmediate(() => {
       reportScheduled = false;
@@ -225,6 +241,23 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
   }
   const sweeper = setInterval(() => ctx.enqueue(sweep), Math.max(10, Math.min(250, parkMs / 4)));
   sweeper.unref();
+  // A periodic report carries a new seq even when nothing changed: it is what tells an
+  // allocator the server is still there.
+  const ticker =
+    reportModes.periodicMs > 0
+      ? setInterval(
+          () =>
+            ctx.enqueue(() => {
+              seq++;
+              for (const p of peers) {
+                const ch = p.current;
+                if (ch) sendReport(ch);
+              }
+            }),
+          reportModes.periodicMs,
+        )
+      : undefined;
+  ticker?.unref();
 
   return {
     handle(m: Message, ch: Channel) {
@@ -235,6 +268,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     stats: () => ({ running, expected: expected.size, parked: parked.size, completed, load: load(), capacity: config.capacity, version: [incarnation, seq] }),
     stop: () => {
       clearInterval(sweeper);
+      clearInterval(ticker);
       for (const p of peers) p.close();
     },
   };

@@ -10,6 +10,9 @@ import { stampClient } from "./forward.js";
 import { unknownType } from "./role-actor.js";
 import { newTicket } from "./ticket.js";
 
+/** How often a tier-2 ages its entries; a full scan of the table, so not per task. */
+const EXPIRY_CHECK_MS = 100;
+
 export interface Tier2Config {
   /** Selection policy name (see the policy registry). */
   policy?: string;
@@ -84,8 +87,19 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     ch.reply(m, "task.placed", { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket });
   }
 
+  // Servers that promised periodic reports and went silent turn suspect, then dead.
+  const expiry = setInterval(
+    () =>
+      ctx.enqueue(() => {
+        for (const e of table.expire(ctx.now())) ctx.log.info({ server: e.id, status: e.status, silentMs: ctx.now() - e.updatedAt }, "server status changed");
+      }),
+    EXPIRY_CHECK_MS,
+  );
+  expiry.unref();
+
   return {
     table,
+    stop: () => clearInterval(expiry),
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report") return onReport(m, ch);

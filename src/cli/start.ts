@@ -5,6 +5,7 @@ import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, list, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import type { ReportModes } from "../actors/app-server.js";
 
 export const START_HELP = `allot start --role ROLE [options]
 
@@ -16,6 +17,7 @@ Roles:
   --role distributor --tier 1     --to URL[,URL…]     a vip over tier 2, or the tier-2 distributors
   --role distributor --tier 2     [--peers URL,…]     the allocator (holds the server database)
   --role app --join URL[,URL…] --apps echo,hash --capacity 4 --power 2 [--attr key=value]…
+                  [--report event,periodic:MS]  when to report load (default event,periodic:1000)
 
 Common:
   --listen HOST:PORT    address to bind (default 127.0.0.1:0, a free port)
@@ -44,8 +46,21 @@ const OPTIONS = {
   capacity: { type: "string" },
   power: { type: "string" },
   attr: { type: "string", multiple: true },
+  report: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+/** `event`, `periodic:MS`, or both comma-separated. */
+export function parseReport(s: string): ReportModes {
+  const modes: ReportModes = { event: false, periodicMs: 0 };
+  for (const item of list("--report", s, true)) {
+    const periodic = /^periodic:(\d+)$/.exec(item);
+    if (item === "event") modes.event = true;
+    else if (periodic) modes.periodicMs = parseIntFlag("--report", periodic[1], 0, 10, 3_600_000);
+    else throw new CliError(`expected event and/or periodic:MS, got ${JSON.stringify(item)}`, "--report");
+  }
+  return modes;
+}
 
 export function parseAttrs(flag: string, items: readonly string[] | undefined): Attrs {
   const out: Attrs = {};
@@ -99,6 +114,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
         capacity: parseIntFlag("--capacity", v.capacity, 4, 1, 1_000_000),
         power: parseNumberFlag("--power", v.power, 1),
         attrs: parseAttrs("--attr", v.attr),
+        ...(v.report !== undefined ? { report: parseReport(v.report) } : {}),
       };
     default:
       throw new CliError(`expected vip, distributor or app, got ${JSON.stringify(role ?? "")}`, "--role");

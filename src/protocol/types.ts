@@ -52,6 +52,12 @@ export interface ServerReport {
   attrs: Attrs;
   /** (incarnation, seq): a higher version wins, so stale reports never roll an entry back. */
   version: [number, number];
+  /**
+   * The server reports at least this often (ms); an allocator that hears nothing for 2 periods
+   * marks it suspect, for 5 dead. Absent or 0: no periodic reports, so no expiry by age (a
+   * closed connection still marks it dead).
+   */
+  periodMs?: number;
 }
 
 import type { WireError } from "./errors.js";

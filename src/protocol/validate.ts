@@ -124,6 +124,7 @@ function server(x: unknown, p: string): ServerReport {
     load: nat(o.load, `${p}.load`),
     attrs: attrs(o.attrs, `${p}.attrs`),
     version: version(o.version, `${p}.version`),
+    ...(o.periodMs === undefined ? {} : { periodMs: nat(o.periodMs, `${p}.periodMs`) }),
   };
 }
 

@@ -62,6 +62,7 @@ export class ServerTable {
     if (cur) {
       if (!sameApps(cur.apps, r.apps)) this.unindex(cur);
       Object.assign(cur, r);
+      if (r.periodMs === undefined) delete cur.periodMs;
       cur.status = "alive";
       cur.updatedAt = now;
     } else {
@@ -69,6 +70,26 @@ export class ServerTable {
     }
     this.index(entry);
     return cur ? "updated" : "new";
+  }
+
+  /**
+   * Ages entries of servers that promised periodic reports: silent for more than 2 periods →
+   * `suspect`, more than 5 → `dead`. Neither is ever selected; a newer report revives either.
+   * Returns the entries whose status changed. Scans the table: run it on a timer, not per task.
+   */
+  expire(now: number): ServerEntry[] {
+    const changed: ServerEntry[] = [];
+    for (const e of this.byId.values()) {
+      const period = e.periodMs ?? 0;
+      if (period <= 0 || e.status === "dead" || e.status === "draining") continue;
+      const age = now - e.updatedAt;
+      const next: ServerStatus = age > 5 * period ? "dead" : age > 2 * period ? "suspect" : "alive";
+      if (next !== e.status) {
+        e.status = next;
+        changed.push(e);
+      }
+    }
+    return changed;
   }
 
   setStatus(id: string, status: ServerStatus): void {

@@ -277,3 +277,45 @@ describe("state/server-table", () => {
     });
   });
 });
+
+describe("state/server-table expiry", () => {
+  const periodic = (over: Partial<ServerReport> = {}): ServerReport => ({ id: "p", url: "ws://p", apps: ["echo"], capacity: 4, power: 1, load: 0, attrs: {}, version: [1, 1], periodMs: 100, ...over });
+
+  describe("ServerTable.expire", () => {
+    it("turns a server silent for more than 2 periods suspect, more than 5 dead, and says which changed", () => {
+      const t = new ServerTable();
+      t.apply(periodic(), 1000);
+      expect(t.expire(1200)).toEqual([]);
+      expect(t.expire(1201).map((e) => [e.id, e.status])).toEqual([["p", "suspect"]]);
+      expect(t.expire(1300)).toEqual([]);
+      expect(t.expire(1501).map((e) => [e.id, e.status])).toEqual([["p", "dead"]]);
+      expect(t.expire(9999)).toEqual([]);
+    });
+
+    it("revives a suspect or dead server on a newer report", () => {
+      const t = new ServerTable();
+      t.apply(periodic(), 0);
+      t.expire(10_000);
+      expect(t.get("p")?.status).toBe("dead");
+      t.apply(periodic({ version: [1, 2] }), 10_000);
+      expect(t.get("p")?.status).toBe("alive");
+      expect(t.expire(10_100)).toEqual([]);
+    });
+
+    it("never ages a server that promised no periodic reports", () => {
+      const t = new ServerTable();
+      const { periodMs: _, ...eventOnly } = periodic();
+      t.apply(eventOnly, 0);
+      expect(t.expire(1e9)).toEqual([]);
+      expect(t.get("p")?.status).toBe("alive");
+    });
+
+    it("forgets the period when a newer report no longer promises one", () => {
+      const t = new ServerTable();
+      t.apply(periodic(), 0);
+      const { periodMs: _, ...eventOnly } = periodic({ version: [1, 2] });
+      t.apply(eventOnly, 0);
+      expect(t.expire(1e9)).toEqual([]);
+    });
+  });
+});

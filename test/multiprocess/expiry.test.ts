@@ -1,0 +1,48 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { killAll, runCli, startProc } from "../helpers/proc.js";
+import type { NodeProc } from "../helpers/proc.js";
+
+interface Row {
+  id: string;
+  status: string;
+}
+
+/** Polls `allot status --json` (bounded) until the server's status is `want`. */
+async function statusBecomes(entry: string, id: string, want: string, timeoutMs = 15_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < until) {
+    const r = await runCli(["status", "--entry", entry, "--json"], 10_000);
+    last = (JSON.parse(r.stdout) as { servers: Row[] }).servers.find((s) => s.id === id)?.status ?? "absent";
+    if (last === want) return;
+  }
+  throw new Error(`${id} still ${last}, not ${want}, after ${timeoutMs} ms`);
+}
+
+describe("server expiry by periodic reports, across processes", () => {
+  const procs: NodeProc[] = [];
+  afterAll(async () => {
+    for (const p of procs) if (p.proc.signalCode === null && p.proc.exitCode === null) p.proc.kill("SIGCONT");
+    await killAll(procs);
+  });
+
+  it("marks a SIGSTOPped app server suspect, then dead, places nothing on it, and revives it on SIGCONT", async () => {
+    const t2 = await startProc(["--role", "distributor", "--tier", "2", "--listen", "127.0.0.1:0"]);
+    procs.push(t2);
+    const app = await startProc(["--role", "app", "--id", "paused", "--listen", "127.0.0.1:0", "--join", t2.url, "--apps", "echo", "--report", "event,periodic:100"]);
+    procs.push(app);
+    await statusBecomes(t2.url, "paused", "alive");
+    // Stopped, its socket stays open: only the missing periodic reports can tell.
+    app.proc.kill("SIGSTOP");
+    await statusBecomes(t2.url, "paused", "suspect");
+    await statusBecomes(t2.url, "paused", "dead");
+    const none = await runCli(["submit", "--entry", t2.url, "--app", "echo", "--timeout-ms", "300"]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no live server offers application "echo"/);
+    app.proc.kill("SIGCONT");
+    await statusBecomes(t2.url, "paused", "alive");
+    const ok = await runCli(["submit", "--entry", t2.url, "--app", "echo", "--payload", "1"]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ serverId: "paused", result: 1 });
+  }, 60_000);
+});
