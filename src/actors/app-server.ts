@@ -21,6 +21,8 @@ export interface AppServerConfig {
   handlers?: Readonly<Record<string, Handler>>;
   /** How long a run may wait for its ticket's expect to arrive. */
   parkMs?: number;
+  /** `broadcast` (default): report to every distributor in `join`; `registered`: to one, which relays. */
+  mode?: "broadcast" | "registered";
   /** When to report: on load changes (`event`), every `periodicMs` (0: never), or both. Default both, 1000 ms. */
   report?: ReportModes;
 }
@@ -132,7 +134,26 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     seq++;
     sendReport(ch);
   };
-  const peers: Peer[] = config.join.map((url) => ctx.connect(url, { onOpen: register }));
+  // broadcast: report to every distributor joined. registered: to one at a time (the next on
+  // the list when it is lost), which relays to its peers.
+  let peers: Peer[] = [];
+  let registeredAt = 0;
+  let stopped = false;
+  const joinNext = (): void => {
+    const url = config.join[registeredAt++ % config.join.length] as string;
+    const p = ctx.connect(url, {
+      onOpen: register,
+      onDown: (down) => {
+        if (stopped || !peers.includes(down)) return;
+        down.close();
+        peers = [];
+        joinNext();
+      },
+    });
+    peers = [p];
+  };
+  if ((config.mode ?? "broadcast") === "registered") joinNext();
+  else peers = config.join.map((url) => ctx.connect(url, { onOpen: register }));
 
   /** Load changed: one report per turn however many tasks started or ended in it. */
   function changed(): void {
@@ -150,6 +171,10 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
 
   function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
     const b = m.body;
+    if (ch.peerRole !== "tier2") {
+      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor may announce tickets, not a ${ch.peerRole || "stranger"}`));
+      return;
+    }
     if (load() >= config.capacity) {
       const err = new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
       refused.set(b.ticket, true);
@@ -269,6 +294,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     stop: () => {
       clearInterval(sweeper);
       clearInterval(ticker);
+      stopped = true;
       for (const p of peers) p.close();
     },
   };

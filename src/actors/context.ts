@@ -31,6 +31,8 @@ export interface Behaviour {
   opaque?(type: MessageType, ch: Channel): boolean;
   /** Handles a request whose body was left unread (only those `opaque` chose). */
   handleOpaque?(m: OpaqueMessage, ch: Channel): void;
+  /** A connection to this node finished its handshake (inbound or outbound). */
+  onHello?(ch: Channel): void;
   /** A connection to this node closed (inbound or outbound). */
   onClose?(ch: Channel): void;
   /** Counters and state for `status` and tests. */

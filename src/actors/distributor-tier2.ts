@@ -4,7 +4,8 @@ import { allocate, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import { ServerTable } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
-import type { Channel } from "../transport/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import { PeerSync } from "./peer-sync.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { stampClient } from "./forward.js";
 import { unknownType } from "./role-actor.js";
@@ -16,6 +17,8 @@ const EXPIRY_CHECK_MS = 100;
 export interface Tier2Config {
   /** Selection policy name (see the policy registry). */
   policy?: string;
+  /** The other tier-2 distributors of the set, to exchange server entries with. */
+  peers?: readonly string[];
 }
 
 /**
@@ -28,6 +31,9 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const table = new ServerTable();
   const policy: Policy = resolvePolicy(config.policy);
   const links = new Map<string, Channel>();
+  // Servers known only through a peer are told to expect a client over a connection we open.
+  const dialed = new Map<string, Peer>();
+  const sync = new PeerSync(ctx, table, config.peers ?? []);
   const pctx = { random: ctx.random, now: ctx.now };
   const rows = (): ServerStatusRow[] => {
     const now = ctx.now();
@@ -50,7 +56,15 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       ctx.log.info({ server: r.id, url: r.url, apps: r.apps }, "server joined");
     }
     if (result === "stale") ctx.log.debug({ server: r.id, version: r.version }, "stale report ignored");
+    else sync.changed(r.id);
     ch.reply(m, "ack", {});
+  }
+
+  /** A connection of our own to a server that registered with a peer. */
+  function viaDial(url: string): Peer {
+    let p = dialed.get(url);
+    if (!p || p.state === "closed") dialed.set(url, (p = ctx.connect(url, { onDown: (peer) => dialed.get(url) === peer && (dialed.delete(url), peer.close()) })));
+    return p;
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
@@ -65,16 +79,18 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     }
     const server = a.server;
     const link = links.get(server.id);
-    if (!link || link.closed) {
+    const direct = link !== undefined && !link.closed;
+    if (link !== undefined && !direct) {
       table.release(server.id);
       table.setStatus(server.id, "dead");
-      ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`));
+      ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
       return;
     }
     const ticket = newTicket();
     // The answer does not wait for the server's ack: the expect is sent first on a connection the
     // client's run cannot overtake by much, and the server holds an early run for a short while.
-    link.request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
+    const expect = { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline };
+    (direct ? link.request("task.expect", expect) : viaDial(server.url).request("task.expect", expect)).then(
       (ack) => ctx.enqueue(() => (ack.type === "task.expected" ? table.confirm(server.id, ack.body.load, ack.body.version, ctx.now()) : table.release(server.id))),
       (err: unknown) =>
         ctx.enqueue(() => {
@@ -104,9 +120,15 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report") return onReport(m, ch);
       if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: rows() });
+      if (m.type === "peer.sync") {
+        if (ch.peerRole !== "tier2") return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor may sync server entries, not a ${ch.peerRole || "stranger"}`));
+        return sync.onSync(m, ch);
+      }
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },
+    onHello: (ch: Channel) => sync.onHello(ch),
     onClose(ch: Channel) {
+      sync.onClose(ch);
       for (const [id, c] of links) {
         if (c !== ch) continue;
         links.delete(id);
@@ -114,7 +136,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
         ctx.log.info({ server: id }, "server left");
       }
     },
-    stats: () => ({ placed, refused, expectRefused, policy: policy.name, servers: rows() }),
+    stats: () => ({ placed, refused, expectRefused, policy: policy.name, syncReceived: sync.received, syncSent: sync.sent, servers: rows() }),
   };
 }
 

@@ -18,6 +18,8 @@ Roles:
   --role distributor --tier 2     [--peers URL,…]     the allocator (holds the server database)
   --role app --join URL[,URL…] --apps echo,hash --capacity 4 --power 2 [--attr key=value]…
                   [--report event,periodic:MS]  when to report load (default event,periodic:1000)
+                  [--mode broadcast|registered] report to every --join URL (default), or to one
+                                                at a time, which relays to its --peers
 
 Common:
   --listen HOST:PORT    address to bind (default 127.0.0.1:0, a free port)
@@ -27,7 +29,8 @@ Common:
   --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
 Distributor tier 2:
   --policy NAME         selection policy: most-idle (default), least-loaded, round-robin, random
-  --peers URL,…         the other tier-2 distributors of the set (state exchange: issue 3, not yet)
+  --peers URL,…         the other tier-2 distributors of the set: server entries are exchanged
+                        (whole table on connect, changes after); list every peer on every member
 `;
 
 const OPTIONS = {
@@ -47,8 +50,14 @@ const OPTIONS = {
   power: { type: "string" },
   attr: { type: "string", multiple: true },
   report: { type: "string" },
+  mode: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+function parseMode(s: string): "broadcast" | "registered" {
+  if (s === "broadcast" || s === "registered") return s;
+  throw new CliError(`expected broadcast or registered, got ${JSON.stringify(s)}`, "--mode");
+}
 
 /** `event`, `periodic:MS`, or both comma-separated. */
 export function parseReport(s: string): ReportModes {
@@ -100,8 +109,8 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
             throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
           }
         }
-        urls("--peers", v.peers, false);
-        return { ...common, role: "tier2", ...(v.policy !== undefined ? { policy: v.policy } : {}) };
+        const peers = urls("--peers", v.peers, false);
+        return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...(v.policy !== undefined ? { policy: v.policy } : {}) };
       }
       throw new CliError(`expected 1 or 2, got ${JSON.stringify(v.tier ?? "")}`, "--tier");
     }
@@ -115,6 +124,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
         power: parseNumberFlag("--power", v.power, 1),
         attrs: parseAttrs("--attr", v.attr),
         ...(v.report !== undefined ? { report: parseReport(v.report) } : {}),
+        ...(v.mode !== undefined ? { mode: parseMode(v.mode) } : {}),
       };
     default:
       throw new CliError(`expected vip, distributor or app, got ${JSON.stringify(role ?? "")}`, "--role");

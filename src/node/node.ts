@@ -36,7 +36,7 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
     case "tier1":
       return createTier1(ctx, { to: config.to, requestTimeoutMs });
     case "tier2":
-      return createTier2(ctx, config.policy === undefined ? {} : { policy: config.policy });
+      return createTier2(ctx, { ...(config.policy === undefined ? {} : { policy: config.policy }), ...(config.peers === undefined ? {} : { peers: config.peers }) });
     case "app":
       return createAppServer(ctx, config);
     case "client":
@@ -88,7 +88,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     log: logger,
     onMessage: (m, ch) => actor.deliver(m, ch),
     opaque: (type, ch) => behaviour?.opaque?.(type, ch) === true,
-    onHello: (ch) => logger.info({ peer: ch.peerId, peerRole: ch.peerRole, addr: ch.remoteAddress }, "peer connected"),
+    onHello: (ch) => {
+      logger.info({ peer: ch.peerId, peerRole: ch.peerRole, addr: ch.remoteAddress }, "peer connected");
+      actor.enqueue(() => behaviour?.onHello?.(ch));
+    },
     onClose: (ch, reason) => {
       channels.delete(ch);
       logger.debug({ peer: ch.label(), reason: reason.message }, "connection closed");

@@ -90,6 +90,8 @@ export interface Bodies {
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
   "server.report": { server: ServerReport };
   "status.get": Record<string, never>;
+  /** Tier-2 to tier-2: server entries (a full table when a peer connects, then changes). */
+  "peer.sync": { servers: ServerReport[] };
   status: { node: string; servers: ServerStatusRow[] };
 }
 export type MessageType = keyof Bodies;

@@ -171,6 +171,11 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   "server.report": (b) => ({ server: server(b.server, "server") }),
   "status.get": (b) => empty(b, "body"),
+  "peer.sync": (b) => {
+    const rows = b.servers;
+    if (!Array.isArray(rows) || rows.length > 100_000) fail("servers", "an array of at most 100000 server reports");
+    return { servers: (rows as unknown[]).map((x, i) => server(x, `servers[${i}]`)) };
+  },
   status: (b) => {
     const rows = b.servers;
     if (!Array.isArray(rows) || rows.length > 1_000_000) fail("servers", "an array");

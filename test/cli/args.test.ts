@@ -31,7 +31,15 @@ describe("cli/start", () => {
         ...COMMON,
         role: "tier2",
         policy: "least-loaded",
+        peers: ["ws://d2:1", "ws://d3:1"],
       });
+    });
+
+    it("builds an app server that reports periodically to one distributor at a time", () => {
+      const c = startConfig(["--role", "app", "--join", "ws://d1:1,ws://d2:1", "--apps", "echo", "--report", "periodic:250", "--mode", "registered"]);
+      expect(c).toMatchObject({ role: "app", report: { event: false, periodicMs: 250 }, mode: "registered" });
+      expect(() => startConfig(["--role", "app", "--join", "ws://d1:1", "--apps", "echo", "--mode", "gossip"])).toThrow(/--mode/);
+      expect(() => startConfig(["--role", "app", "--join", "ws://d1:1", "--apps", "echo", "--report", "hourly"])).toThrow(/--report/);
     });
 
     it("builds an app server with typed attributes", () => {

@@ -76,6 +76,7 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "task.result": fc.record({ taskId: name, serverId: name, result: payload, cached: fc.boolean() }),
   "server.report": fc.record({ server: serverArb }),
   "status.get": fc.constant({}),
+  "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }) }),
   status: fc.record({
     node: name,
     servers: fc.array(
@@ -114,6 +115,7 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   envelopeArb("task.result"),
   envelopeArb("server.report"),
   envelopeArb("status.get"),
+  envelopeArb("peer.sync"),
   envelopeArb("status"),
 );
 

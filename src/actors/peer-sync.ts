@@ -1,0 +1,103 @@
+import { AllotError } from "../protocol/index.js";
+import type { Message, ServerReport } from "../protocol/index.js";
+import type { ServerEntry, ServerTable } from "../state/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import type { RoleContext } from "./context.js";
+
+/** Reports per `peer.sync` message, so a full table never needs one giant frame. */
+const CHUNK = 1000;
+
+export function toReport(e: ServerEntry): ServerReport {
+  return {
+    id: e.id,
+    url: e.url,
+    apps: e.apps,
+    capacity: e.capacity,
+    power: e.power,
+    load: e.load,
+    attrs: e.attrs,
+    version: e.version,
+    ...(e.periodMs !== undefined ? { periodMs: e.periodMs } : {}),
+  };
+}
+
+/**
+ * Keeps the server tables of a tier-2 set converging: the whole table goes over every connection
+ * with another tier-2 as soon as it is up, in either direction (so a restarted peer rebuilds its
+ * state from whoever it reaches or is reached by), and each entry that a server's own report
+ * changed goes over every such connection, coalesced per turn. Entries learned from a peer are
+ * not relayed again, so an update travels one hop: every member must be connected to every
+ * other (list the set in --peers; one side is enough). The versioned merge makes duplicates and
+ * reordering harmless.
+ */
+export class PeerSync {
+  private readonly peers: Peer[];
+  /** Every live connection with another tier-2, dialled or accepted. */
+  private readonly links = new Set<Channel>();
+  private readonly dirty = new Set<string>();
+  private scheduled = false;
+  received = 0;
+  sent = 0;
+
+  constructor(
+    private readonly ctx: RoleContext,
+    private readonly table: ServerTable,
+    urls: readonly string[],
+  ) {
+    this.peers = urls.map((u) => ctx.connect(u));
+  }
+
+  /** A connection finished its handshake: if it is with another tier-2, sync over it. */
+  onHello(ch: Channel): void {
+    if (ch.peerRole !== "tier2" || this.links.has(ch)) return;
+    this.links.add(ch);
+    this.sendAll(ch);
+  }
+
+  onClose(ch: Channel): void {
+    this.links.delete(ch);
+  }
+
+  /** A server's own report changed entry `id`: tell the peers (once per turn). */
+  changed(id: string): void {
+    if (this.links.size === 0) return;
+    this.dirty.add(id);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.ctx.enqueue(() => this.flush()));
+  }
+
+  /** Applies a peer's entries; newer versions win, so nothing here can roll state back. */
+  onSync(m: Extract<Message, { type: "peer.sync" }>, ch: Channel): void {
+    const now = this.ctx.now();
+    for (const r of m.body.servers) {
+      if (this.table.apply(r, now) !== "stale") this.received++;
+    }
+    ch.reply(m, "ack", {});
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const servers: ServerReport[] = [];
+    for (const id of this.dirty) {
+      const e = this.table.get(id);
+      if (e) servers.push(toReport(e));
+    }
+    this.dirty.clear();
+    for (const ch of this.links) if (!ch.closed) this.send(ch, servers);
+  }
+
+  private sendAll(ch: Channel): void {
+    this.send(ch, [...this.table.all()].map(toReport));
+  }
+
+  private send(ch: Channel, servers: ServerReport[]): void {
+    for (let i = 0; i < servers.length; i += CHUNK) {
+      const chunk = servers.slice(i, i + CHUNK);
+      this.sent += chunk.length;
+      ch.request("peer.sync", { servers: chunk }).catch((err: unknown) => {
+        this.ctx.log.warn({ peer: ch.label(), err: AllotError.from(err).message }, "peer sync not acknowledged");
+      });
+    }
+  }
+}

@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startNode } from "../../src/index.js";
+import type { RunningNode } from "../../src/index.js";
+import { eventually } from "../helpers/raw-client.js";
+
+const started: RunningNode[] = [];
+afterEach(async () => {
+  for (const n of started.splice(0).reverse()) await n.stop();
+});
+async function track<T extends RunningNode>(p: Promise<T>): Promise<T> {
+  const n = await p;
+  started.push(n);
+  return n;
+}
+
+interface Row {
+  id: string;
+  status: string;
+  version: [number, number];
+}
+const rowOf = (n: RunningNode, id: string): Row | undefined => (n.stats().servers as Row[]).find((r) => r.id === id);
+const common = { logLevel: "silent" as const };
+
+describe("tier-2 peers", () => {
+  it("relays a registered server to a peer it never contacted, which then places tasks on it", async () => {
+    const t2b = await track(startNode({ ...common, role: "tier2", id: "t2b" }));
+    const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a", peers: [t2b.url] }));
+    const app = await track(startNode({ ...common, role: "app", id: "solo", apps: ["echo"], capacity: 8, power: 1, join: [t2a.url], mode: "registered" }));
+    await eventually(() => rowOf(t2b, "solo")?.status === "alive", 5000, "t2b to learn of the server through t2a");
+    // The server's only connection to a distributor is to t2a.
+    expect(app.stats().connections).toBe(0);
+    const client = await track(startNode({ ...common, role: "client", entries: [t2b.url] }));
+    const r = await client.submit({ app: "echo", payload: "via a peer" });
+    expect(r).toMatchObject({ serverId: "solo", result: "via a peer" });
+  });
+
+  it("converges: after updates stop, every peer holds the server's newest version", async () => {
+    const t2b = await track(startNode({ ...common, role: "tier2", id: "t2b" }));
+    const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a", peers: [t2b.url] }));
+    await track(startNode({ ...common, role: "app", id: "busy", apps: ["echo"], capacity: 8, power: 1, join: [t2a.url], mode: "registered", report: { event: true, periodicMs: 0 } }));
+    await eventually(() => rowOf(t2b, "busy") !== undefined, 5000, "t2b to learn of the server");
+    const client = await track(startNode({ ...common, role: "client", entries: [t2a.url, t2b.url] }));
+    await Promise.all(Array.from({ length: 40 }, (_, i) => client.submit({ app: "echo", payload: i })));
+    await eventually(
+      () => {
+        const a = rowOf(t2a, "busy");
+        const b = rowOf(t2b, "busy");
+        return a !== undefined && b !== undefined && a.version[1] === b.version[1];
+      },
+      5000,
+      "both distributors to hold the same newest version",
+    );
+    expect(rowOf(t2a, "busy")?.version[1]).toBeGreaterThan(1);
+  });
+
+  it("rebuilds a restarted distributor's empty database from its peer", async () => {
+    const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a" }));
+    await track(startNode({ ...common, role: "app", id: "kept", apps: ["echo"], capacity: 8, power: 1, join: [t2a.url] }));
+    await eventually(() => rowOf(t2a, "kept") !== undefined, 5000, "t2a to know the server");
+    // A distributor that starts empty and names t2a as its peer gets t2a's whole table.
+    const fresh = await track(startNode({ ...common, role: "tier2", id: "t2-restarted", peers: [t2a.url] }));
+    await eventually(() => rowOf(fresh, "kept")?.status === "alive", 5000, "the restarted distributor to rebuild its table");
+    const client = await track(startNode({ ...common, role: "client", entries: [fresh.url] }));
+    expect((await client.submit({ app: "echo", payload: 7 })).serverId).toBe("kept");
+  });
+});
