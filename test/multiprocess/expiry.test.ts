@@ -19,6 +19,25 @@ async function statusBecomes(entry: string, id: string, want: string, timeoutMs 
   throw new Error(`${id} still ${last}, not ${want}, after ${timeoutMs} ms`);
 }
 
+/** Waits (bounded) for a line matching `re` on a node's stderr; event-driven. */
+function logShows(p: NodeProc, re: RegExp, timeoutMs = 15_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): boolean => {
+      if (!re.test(p.stderr())) return false;
+      clearTimeout(timer);
+      p.proc.stderr?.off("data", onData);
+      resolve();
+      return true;
+    };
+    const onData = (): void => void check();
+    const timer = setTimeout(() => {
+      p.proc.stderr?.off("data", onData);
+      reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    if (!check()) p.proc.stderr?.on("data", onData);
+  });
+}
+
 describe("server expiry by periodic reports, across processes", () => {
   const procs: NodeProc[] = [];
   afterAll(async () => {
@@ -34,7 +53,9 @@ describe("server expiry by periodic reports, across processes", () => {
     await statusBecomes(t2.url, "paused", "alive");
     // Stopped, its socket stays open: only the missing periodic reports can tell.
     app.proc.kill("SIGSTOP");
-    await statusBecomes(t2.url, "paused", "suspect");
+    // The distributor logs each change of status; polling could miss the short suspect window.
+    await logShows(t2, /"server":"paused","status":"suspect"/);
+    await logShows(t2, /"server":"paused","status":"dead"/);
     await statusBecomes(t2.url, "paused", "dead");
     const none = await runCli(["submit", "--entry", t2.url, "--app", "echo", "--timeout-ms", "300"]);
     expect(none.code).toBe(1);
