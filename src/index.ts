@@ -1,6 +1,7 @@
 // The public API for embedding Allot. Re-exports only.
 export { startNode } from "./node/node.js";
-export type { RunningClient, RunningNode } from "./node/node.js";
+export type { RunningApp, RunningClient, RunningNode } from "./node/node.js";
+export { queryStatus, setAttrs } from "./node/query.js";
 export type { AppNodeConfig, ClientNodeConfig, CommonConfig, NodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";
 export { createLogger } from "./node/logger.js";
 export type { LogLevel } from "./node/logger.js";

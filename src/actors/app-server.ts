@@ -70,12 +70,19 @@ export function validateAppServerConfig(c: AppServerConfig): void {
  * a ticket a distributor issued for that task, and never more than its capacity at once. It
  * registers with its distributors and reports its load on every task start and end.
  */
-export function createAppServer(ctx: RoleContext, config: AppServerConfig): Behaviour {
+export interface AppServerBehaviour extends Behaviour {
+  /** Changes attributes at run time (call inside the actor). */
+  setAttrs(attrs: Attrs): void;
+}
+
+export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppServerBehaviour {
   validateAppServerConfig(config);
   const handlers: Readonly<Record<string, Handler>> = { ...builtinHandlers, ...config.handlers };
   const apps = new Set(config.apps);
   const parkMs = config.parkMs ?? 1000;
   const reportModes = config.report ?? DEFAULT_REPORT;
+  // Attributes can change at run time (attrs.set); every report carries the current set.
+  let attrs: Attrs = { ...config.attrs };
   const expected = new Map<string, Expected>();
   const parked = new Map<string, Parked>();
   const used = new BoundedMap<string, true>(100_000);
@@ -99,7 +106,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     capacity: config.capacity,
     power: config.power,
     load: load(),
-    attrs: config.attrs ?? {},
+    attrs,
     version: [incarnation, seq],
     ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
   });
@@ -246,6 +253,17 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
     );
   }
 
+  /** Merges `next` into the attributes; a change is a triggering event in any mode: report now. */
+  function setAttrs(next: Attrs): void {
+    attrs = { ...attrs, ...next };
+    ctx.log.info({ attrs }, "attributes changed");
+    seq++;
+    for (const p of peers) {
+      const c = p.current;
+      if (c) sendReport(c);
+    }
+  }
+
   function sweep(): void {
     const now = ctx.now();
     if (nextExpiry <= now) {
@@ -285,9 +303,17 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): Beha
   ticker?.unref();
 
   return {
+    setAttrs,
     handle(m: Message, ch: Channel) {
       if (m.type === "task.run") return onRun(m, ch);
       if (m.type === "task.expect") return onExpect(m, ch);
+      if (m.type === "attrs.set") {
+        if (m.body.table !== "server" || m.body.id !== ctx.id) {
+          return ch.replyError(m, new AllotError(ErrorCode.INVALID, `this app server is ${ctx.id}; it sets only its own server attributes, not ${m.body.table} ${m.body.id}`));
+        }
+        setAttrs(m.body.attrs);
+        return ch.reply(m, "ack", {});
+      }
       ch.replyError(m, unknownType("app server", m));
     },
     stats: () => ({ running, expected: expected.size, parked: parked.size, completed, load: load(), capacity: config.capacity, version: [incarnation, seq] }),

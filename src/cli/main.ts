@@ -3,6 +3,7 @@ import { DEMO_HELP, demo } from "./demo.js";
 import { CliError } from "./errors.js";
 import { START_HELP, start } from "./start.js";
 import { STATUS_HELP, status } from "./status.js";
+import { ATTRS_HELP, attrs } from "./attrs.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
@@ -12,6 +13,7 @@ Usage:
   allot submit --entry URL --app NAME …        submit tasks (allot submit --help)
   allot demo [--tasks N] [--json]              a whole tiered cluster in one process
   allot status --entry URL [--json]            an allocator's server database
+  allot attrs set --entry URL server ID k=v…   change an app server's attributes at run time
   allot help [COMMAND]
 `;
 
@@ -20,6 +22,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   submit: { run: submit, help: SUBMIT_HELP },
   demo: { run: demo, help: DEMO_HELP },
   status: { run: status, help: STATUS_HELP },
+  attrs: { run: attrs, help: ATTRS_HELP },
 };
 
 /** Runs the CLI; resolves with the exit code (0 ok, 1 failed tasks or runtime error, 2 usage). */

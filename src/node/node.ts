@@ -9,10 +9,11 @@ import { createTier2 } from "../actors/distributor-tier2.js";
 import { spawnRole } from "../actors/role-actor.js";
 import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
 import { createVip } from "../actors/vip.js";
-import type { Role } from "../protocol/index.js";
+import type { Attrs, Role } from "../protocol/index.js";
 import { Channel, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
-import type { ClientNodeConfig, NodeConfig } from "./config.js";
+import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
+import type { AppServerBehaviour } from "../actors/app-server.js";
 import { createLogger } from "./logger.js";
 
 /** A started node. */
@@ -27,6 +28,11 @@ export interface RunningNode {
 
 export interface RunningClient extends RunningNode {
   submit(spec: TaskSpec): Promise<TaskResult>;
+}
+
+export interface RunningApp extends RunningNode {
+  /** Changes the server's attributes while it runs; the distributors hear of it at once. */
+  setAttrs(attrs: Attrs): void;
 }
 
 function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: number): Behaviour {
@@ -49,8 +55,9 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
  * and its outbound connections. Resolves once it accepts connections.
  */
 export async function startNode(config: ClientNodeConfig): Promise<RunningClient>;
+export async function startNode(config: AppNodeConfig): Promise<RunningApp>;
 export async function startNode(config: NodeConfig): Promise<RunningNode>;
-export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient> {
+export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
   const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
   const logger = (config.logger ?? createLogger(config.logLevel)).child({ node: id, role });
@@ -150,5 +157,6 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     },
   };
   if (config.role === "client") return { ...node, submit: (spec: TaskSpec) => (b as ClientBehaviour).submit(spec) };
+  if (config.role === "app") return { ...node, setAttrs: (attrs: Attrs) => actor.enqueue(() => (b as AppServerBehaviour).setAttrs(attrs)) };
   return node;
 }

@@ -1,19 +1,24 @@
 import { randomBytes } from "node:crypto";
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Bodies } from "../protocol/index.js";
+import type { AttrTable, Attrs, Bodies, Message, MessageType } from "../protocol/index.js";
 import { DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
 import type { Transport } from "../transport/index.js";
 
 const silent = { warn: () => {}, debug: () => {} };
 
-/** Asks an allocator (a tier-2 distributor) for its attribute database. */
-export async function queryStatus(url: string, options: { timeoutMs?: number; transport?: Transport } = {}): Promise<Bodies["status"]> {
+export interface QueryOptions {
+  timeoutMs?: number;
+  transport?: Transport;
+}
+
+/** One request to one node over a connection opened for it, for the operator commands. */
+async function ask<T extends MessageType>(url: string, type: T, body: Bodies[T], options: QueryOptions): Promise<Message> {
   const timeoutMs = options.timeoutMs ?? 5000;
   const peer = new Peer(
     url,
     options.transport ?? createWsTransport(),
     {
-      node: `status-${randomBytes(3).toString("hex")}`,
+      node: `cli-${randomBytes(3).toString("hex")}`,
       role: "client",
       maxFrameBytes: 64 * 1024 * 1024,
       maxInFlight: 16,
@@ -22,15 +27,26 @@ export async function queryStatus(url: string, options: { timeoutMs?: number; tr
       heartbeatMs: 0,
       now: Date.now,
       log: silent,
-      onMessage: (m, ch) => ch.replyError(m, new AllotError(ErrorCode.UNKNOWN_TYPE, "a status query serves nothing")),
+      onMessage: (m, ch) => ch.replyError(m, new AllotError(ErrorCode.UNKNOWN_TYPE, "an operator command serves nothing")),
     },
     { ...DEFAULT_PEER, random: Math.random },
   );
   try {
-    const answer = await peer.request("status.get", {}, timeoutMs);
-    if (answer.type !== "status") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to status.get`);
-    return answer.body;
+    return await peer.request(type, body, timeoutMs);
   } finally {
     peer.close();
   }
+}
+
+/** Asks an allocator (a tier-2 distributor) for its attribute database. */
+export async function queryStatus(url: string, options: QueryOptions = {}): Promise<Bodies["status"]> {
+  const answer = await ask(url, "status.get", {}, options);
+  if (answer.type !== "status") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to status.get`);
+  return answer.body;
+}
+
+/** Sets attributes of an entry at a node: `server` at the app server itself. */
+export async function setAttrs(url: string, table: AttrTable, id: string, attrs: Attrs, options: QueryOptions = {}): Promise<void> {
+  const answer = await ask(url, "attrs.set", { table, id, attrs }, options);
+  if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.set`);
 }

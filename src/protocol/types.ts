@@ -62,6 +62,9 @@ export interface ServerReport {
 
 import type { WireError } from "./errors.js";
 
+export const ATTR_TABLES = ["server", "client", "user", "task-type"] as const;
+export type AttrTable = (typeof ATTR_TABLES)[number];
+
 export const SERVER_STATUSES = ["alive", "suspect", "dead", "draining"] as const;
 export type ServerStatus = (typeof SERVER_STATUSES)[number];
 
@@ -90,6 +93,11 @@ export interface Bodies {
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
   "server.report": { server: ServerReport };
   "status.get": Record<string, never>;
+  /**
+   * Sets attributes of an entry: of the app server itself (`table: "server"`, sent to that
+   * server), or of a client, user or task type (sent to a tier-2; issue 3, not yet).
+   */
+  "attrs.set": { table: AttrTable; id: string; attrs: Attrs };
   /** Tier-2 to tier-2: server entries (a full table when a peer connects, then changes). */
   "peer.sync": { servers: ServerReport[] };
   status: { node: string; servers: ServerStatusRow[] };

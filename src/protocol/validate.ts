@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
-import { CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
-import type { Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, Task } from "./types.js";
+import { ATTR_TABLES, CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
+import type { AttrTable, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -171,6 +171,11 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   "server.report": (b) => ({ server: server(b.server, "server") }),
   "status.get": (b) => empty(b, "body"),
+  "attrs.set": (b) => {
+    const table = b.table;
+    if (typeof table !== "string" || !(ATTR_TABLES as readonly string[]).includes(table)) fail("table", ATTR_TABLES.join("|"));
+    return { table: table as AttrTable, id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
+  },
   "peer.sync": (b) => {
     const rows = b.servers;
     if (!Array.isArray(rows) || rows.length > 100_000) fail("servers", "an array of at most 100000 server reports");

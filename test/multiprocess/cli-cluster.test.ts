@@ -133,6 +133,25 @@ describe("allot CLI, every role in its own process", () => {
     expect(v.stderr).toMatch(/UNKNOWN_TYPE.*status\.get/);
   });
 
+  it("changes an app server's attributes at run time with allot attrs set", async () => {
+    const app2 = apps[1] as NodeProc;
+    const r = await runCli(["attrs", "set", "--entry", app2.url, "server", app2.id, "region=ap", "tier=2"]);
+    expect(r.code, r.stderr).toBe(0);
+    const t2 = tier2[0] as NodeProc;
+    // Bounded: a handful of status reads, each its own process.
+    let seen: Record<string, unknown> | undefined;
+    for (let i = 0; i < 20 && seen?.region !== "ap"; i++) {
+      const s = await runCli(["status", "--entry", t2.url, "--json"]);
+      seen = (JSON.parse(s.stdout) as { servers: Array<{ id: string; attrs: Record<string, unknown> }> }).servers.find((x) => x.id === app2.id)?.attrs;
+    }
+    expect(seen).toEqual({ region: "ap", tier: 2 });
+    const bad = await runCli(["attrs", "set", "--entry", app2.url, "server", app2.id, "no-equals-sign"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("key=value");
+    // Back as it was, for the tests after this one.
+    expect((await runCli(["attrs", "set", "--entry", app2.url, "server", app2.id, "region=us"])).code).toBe(0);
+  });
+
   it("stops cleanly with exit code 0 on SIGTERM", async () => {
     const p = await startProc(["--role", "vip", "--listen", "127.0.0.1:0", "--to", entry]);
     procs.push(p);

@@ -51,6 +51,7 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "task.result": { taskId: "t1", serverId: "s1", result: { digest: "abc" }, cached: false },
   "server.report": { server: report() },
   "status.get": {},
+  "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true } },
   "peer.sync": { servers: [report(), report({ id: "s2" })] },
   status: { node: "d2", servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }] },
 };

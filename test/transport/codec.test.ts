@@ -76,6 +76,7 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "task.result": fc.record({ taskId: name, serverId: name, result: payload, cached: fc.boolean() }),
   "server.report": fc.record({ server: serverArb }),
   "status.get": fc.constant({}),
+  "attrs.set": fc.record({ table: fc.constantFrom("server", "client", "user", "task-type") as fc.Arbitrary<"server" | "client" | "user" | "task-type">, id: name, attrs }),
   "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }) }),
   status: fc.record({
     node: name,
@@ -115,6 +116,7 @@ const messageArb: fc.Arbitrary<Message> = fc.oneof(
   envelopeArb("task.result"),
   envelopeArb("server.report"),
   envelopeArb("status.get"),
+  envelopeArb("attrs.set"),
   envelopeArb("peer.sync"),
   envelopeArb("status"),
 );

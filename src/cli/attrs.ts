@@ -1,0 +1,48 @@
+import { ATTR_TABLES } from "../protocol/index.js";
+import type { AttrTable } from "../protocol/index.js";
+import { setAttrs } from "../node/query.js";
+import { CliError, parseIntFlag, urls } from "./errors.js";
+import { parseFlagsAndArgs } from "./flags.js";
+import { parseAttrs } from "./start.js";
+
+export const ATTRS_HELP = `allot attrs set --entry URL TABLE ID key=value…
+
+Sets attributes of an entry at the node at URL. TABLE is one of:
+  server      the app server at URL itself (ID is its id); the change reaches the
+              distributors with its next report, sent at once
+  client, user, task-type
+              entries of an allocator's tables (issue 3: not yet served)
+
+Values are typed: numbers and true/false become numbers and booleans.
+  --timeout-ms N  default 5000
+`;
+
+const OPTIONS = {
+  entry: { type: "string" },
+  "timeout-ms": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export async function attrs(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === "--help" || verb === "-h") {
+    process.stdout.write(ATTRS_HELP);
+    return 0;
+  }
+  if (verb !== "set") throw new CliError(`unknown subcommand ${JSON.stringify(verb)}; expected set`);
+  const { values: v, positionals } = parseFlagsAndArgs(rest, OPTIONS);
+  if (v.help) {
+    process.stdout.write(ATTRS_HELP);
+    return 0;
+  }
+  const entry = urls("--entry", v.entry, true);
+  if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
+  const [table, id, ...pairs] = positionals;
+  if (table === undefined || !(ATTR_TABLES as readonly string[]).includes(table)) throw new CliError(`TABLE must be one of ${ATTR_TABLES.join(", ")}, got ${JSON.stringify(table ?? "")}`);
+  if (id === undefined || id === "") throw new CliError("ID is required");
+  if (pairs.length === 0) throw new CliError("at least one key=value is required");
+  const values = parseAttrs("key=value", pairs);
+  await setAttrs(entry[0] as string, table as AttrTable, id, values, { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000) });
+  process.stdout.write(`set ${table} ${id} ${pairs.join(" ")}\n`);
+  return 0;
+}
