@@ -11,6 +11,8 @@ export interface TaskSpec {
   require?: Constraint[];
   clientAttrs?: Attrs;
   prefs?: Attrs;
+  /** The user the task runs for; their stored preferences (at the allocators) join `prefs`. */
+  user?: string;
   /** Idempotency key; defaults to the task id. Give the same key to make a resubmission return the first result. */
   key?: string;
   /** Total time allowed, retries included. */
@@ -82,6 +84,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     const task: Task = {
       id,
       key: spec.key ?? id,
+      ...(spec.user !== undefined ? { user: spec.user } : {}),
       app: spec.app,
       deadline,
       require: spec.require ?? [],

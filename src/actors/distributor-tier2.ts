@@ -1,11 +1,12 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Message, ServerStatusRow } from "../protocol/index.js";
-import { allocate, resolvePolicy } from "../policies/index.js";
+import { allocate, effectiveTask, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
-import { ServerTable } from "../state/index.js";
+import { AttrTable, ServerTable } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import { PeerSync } from "./peer-sync.js";
+import type { Tables } from "./peer-sync.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { stampClient } from "./forward.js";
 import { unknownType } from "./role-actor.js";
@@ -33,7 +34,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const links = new Map<string, Channel>();
   // Servers known only through a peer are told to expect a client over a connection we open.
   const dialed = new Map<string, Peer>();
-  const sync = new PeerSync(ctx, table, config.peers ?? []);
+  const tables: Tables = { client: new AttrTable(), user: new AttrTable(), "task-type": new AttrTable() };
+  const sync = new PeerSync(ctx, table, tables, config.peers ?? []);
   const pctx = { random: ctx.random, now: ctx.now };
   const rows = (): ServerStatusRow[] => {
     const now = ctx.now();
@@ -69,7 +71,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
     stampClient(m, ch);
-    const { task, client } = m.body;
+    const { client } = m.body;
+    const task = effectiveTask(m.body.task, tables.client.get(client.id), m.body.task.user === undefined ? undefined : tables.user.get(m.body.task.user), tables["task-type"].get(m.body.task.app));
     const a = allocate(table, task, policy, pctx);
     if (!a.ok) {
       refused++;
@@ -119,7 +122,13 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report") return onReport(m, ch);
-      if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: rows() });
+      if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: rows(), tables: { client: tables.client.all(), user: tables.user.all(), "task-type": tables["task-type"].all() } });
+      if (m.type === "attrs.set") {
+        const t = m.body.table;
+        if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, "server attributes belong to the app server: send attrs.set to it"));
+        sync.changedEntry(t, tables[t].set(m.body.id, m.body.attrs, ctx.now(), ctx.id));
+        return ch.reply(m, "ack", {});
+      }
       if (m.type === "peer.sync") {
         if (ch.peerRole !== "tier2") return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor may sync server entries, not a ${ch.peerRole || "stranger"}`));
         return sync.onSync(m, ch);

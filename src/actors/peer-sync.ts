@@ -1,6 +1,10 @@
 import { AllotError } from "../protocol/index.js";
-import type { Message, ServerReport } from "../protocol/index.js";
-import type { ServerEntry, ServerTable } from "../state/index.js";
+import type { AttrEntry, AttrTables, Message, ServerReport } from "../protocol/index.js";
+import type { AttrTable, ServerEntry, ServerTable } from "../state/index.js";
+
+/** The client, user and task-type tables of an allocator, by their wire names. */
+export type Tables = Record<keyof AttrTables, AttrTable>;
+const TABLE_NAMES = ["client", "user", "task-type"] as const;
 import type { Channel, Peer } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
 
@@ -35,6 +39,7 @@ export class PeerSync {
   /** Every live connection with another tier-2, dialled or accepted. */
   private readonly links = new Set<Channel>();
   private readonly dirty = new Set<string>();
+  private readonly dirtyEntries: AttrTables = { client: [], user: [], "task-type": [] };
   private scheduled = false;
   received = 0;
   sent = 0;
@@ -42,6 +47,7 @@ export class PeerSync {
   constructor(
     private readonly ctx: RoleContext,
     private readonly table: ServerTable,
+    private readonly tables: Tables,
     urls: readonly string[],
   ) {
     this.peers = urls.map((u) => ctx.connect(u));
@@ -62,6 +68,17 @@ export class PeerSync {
   changed(id: string): void {
     if (this.links.size === 0) return;
     this.dirty.add(id);
+    this.schedule();
+  }
+
+  /** An entry of a client, user or task-type table was set here: tell the peers. */
+  changedEntry(table: keyof AttrTables, e: AttrEntry): void {
+    if (this.links.size === 0) return;
+    this.dirtyEntries[table].push(e);
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => this.ctx.enqueue(() => this.flush()));
@@ -73,6 +90,8 @@ export class PeerSync {
     for (const r of m.body.servers) {
       if (this.table.apply(r, now) !== "stale") this.received++;
     }
+    const t = m.body.tables;
+    if (t) for (const name of TABLE_NAMES) for (const e of t[name]) if (this.tables[name].merge(e)) this.received++;
     ch.reply(m, "ack", {});
   }
 
@@ -84,18 +103,23 @@ export class PeerSync {
       if (e) servers.push(toReport(e));
     }
     this.dirty.clear();
-    for (const ch of this.links) if (!ch.closed) this.send(ch, servers);
+    const tables: AttrTables = { client: this.dirtyEntries.client.splice(0), user: this.dirtyEntries.user.splice(0), "task-type": this.dirtyEntries["task-type"].splice(0) };
+    for (const ch of this.links) if (!ch.closed) this.send(ch, servers, tables);
   }
 
   private sendAll(ch: Channel): void {
-    this.send(ch, [...this.table.all()].map(toReport));
+    const tables: AttrTables = { client: this.tables.client.all(), user: this.tables.user.all(), "task-type": this.tables["task-type"].all() };
+    this.send(ch, [...this.table.all()].map(toReport), tables);
   }
 
-  private send(ch: Channel, servers: ServerReport[]): void {
-    for (let i = 0; i < servers.length; i += CHUNK) {
+  /** Server entries in chunks of CHUNK; the (small) attribute tables ride with the first. */
+  private send(ch: Channel, servers: ServerReport[], tables: AttrTables): void {
+    const hasTables = tables.client.length + tables.user.length + tables["task-type"].length > 0;
+    for (let i = 0; i === 0 || i < servers.length; i += CHUNK) {
       const chunk = servers.slice(i, i + CHUNK);
+      if (chunk.length === 0 && !hasTables) return;
       this.sent += chunk.length;
-      ch.request("peer.sync", { servers: chunk }).catch((err: unknown) => {
+      ch.request("peer.sync", i === 0 && hasTables ? { servers: chunk, tables } : { servers: chunk }).catch((err: unknown) => {
         this.ctx.log.warn({ peer: ch.label(), err: AllotError.from(err).message }, "peer sync not acknowledged");
       });
     }

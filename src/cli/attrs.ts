@@ -10,8 +10,11 @@ export const ATTRS_HELP = `allot attrs set --entry URL TABLE ID key=value…
 Sets attributes of an entry at the node at URL. TABLE is one of:
   server      the app server at URL itself (ID is its id); the change reaches the
               distributors with its next report, sent at once
-  client, user, task-type
-              entries of an allocator's tables (issue 3: not yet served)
+  client      a client's attributes (matched as soft preferences for its tasks)
+  user        a user's preferences (soft; tasks name their user with --user)
+  task-type   defaults for tasks of application ID: minPower=N adds power>=N unless the
+              task constrains power itself
+              these three are set at a tier-2 distributor and spread to its peers
 
 Values are typed: numbers and true/false become numbers and booleans.
   --timeout-ms N  default 5000

@@ -8,8 +8,8 @@ Prints an allocator's (a tier-2 distributor's) database: every server with its a
 load, reservations, capacity, power, attributes, status, version and the age of its last report.
 
   --json          print {"node":…,"servers":[{"id","url","apps","load","capacity","power",
-                  "attrs","status","version":[inc,seq],"reserved","ageMs"}],"clients":[],
-                  "users":[],"taskTypes":[]}
+                  "attrs","status","version":[inc,seq],"reserved","ageMs"}],"clients":[{"id",
+                  "attrs","version":[time,node]}],"users":[…],"taskTypes":[…]}
   --timeout-ms N  default 5000
 `;
 
@@ -30,8 +30,8 @@ export async function status(argv: string[]): Promise<number> {
   if (entry.length !== 1) throw new CliError("takes one allocator URL", "--entry");
   const s = await queryStatus(entry[0] as string, { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000) });
   if (v.json) {
-    // Client, user and task-type tables arrive with issue 3; the keys are here so the shape is stable.
-    process.stdout.write(`${JSON.stringify({ node: s.node, servers: s.servers, clients: [], users: [], taskTypes: [] })}\n`);
+    const t = s.tables ?? { client: [], user: [], "task-type": [] };
+    process.stdout.write(`${JSON.stringify({ node: s.node, servers: s.servers, clients: t.client, users: t.user, taskTypes: t["task-type"] })}\n`);
     return 0;
   }
   const lines = [`allocator ${s.node}: ${s.servers.length} server(s)`];
@@ -41,6 +41,12 @@ export async function status(argv: string[]): Promise<number> {
       `  ${r.id.padEnd(14)} ${r.status.padEnd(8)} load ${r.load}/${r.capacity}${r.reserved ? ` (+${r.reserved} reserved)` : ""}  power ${r.power}  apps ${r.apps.join(",")}` +
         `${attrs ? `  ${attrs}` : ""}  v${r.version[0]}.${r.version[1]}  ${(r.ageMs / 1000).toFixed(1)}s ago  ${r.url}`,
     );
+  }
+  const t = s.tables;
+  if (t) {
+    for (const [name, entries] of [["client", t.client], ["user", t.user], ["task-type", t["task-type"]]] as const) {
+      for (const e of entries) lines.push(`  ${name} ${e.id}: ${Object.entries(e.attrs).map(([k, x]) => `${k}=${String(x)}`).join(" ")}`);
+    }
   }
   process.stdout.write(`${lines.join("\n")}\n`);
   return 0;

@@ -15,6 +15,7 @@ it over a direct connection, and prints the result (one task) or a summary (seve
 
   --payload JSON        the task's payload (default null)
   --require EXPR        hard constraint, repeatable: key=value, key!=value, key>=N, key<=N
+  --user ID             the user the tasks run for (their stored preferences apply)
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
   --timeout-ms N        deadline per task, retries included (default 30000)
@@ -32,6 +33,7 @@ const OPTIONS = {
   count: { type: "string" },
   concurrency: { type: "string" },
   "timeout-ms": { type: "string" },
+  user: { type: "string" },
   json: { type: "boolean" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -68,7 +70,7 @@ export async function submit(argv: string[]): Promise<number> {
 
   const client = await startNode({ role: "client", entries, logLevel, timeoutMs });
   try {
-    const spec: TaskSpec = { app: v.app, payload, require, timeoutMs };
+    const spec: TaskSpec = { app: v.app, payload, require, timeoutMs, ...(v.user !== undefined ? { user: v.user } : {}) };
     if (count === 1 && !v.json) {
       const r = await client.submit(spec);
       process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);

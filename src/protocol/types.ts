@@ -32,6 +32,8 @@ export interface Task {
   id: string;
   /** Idempotency key: a retried task with the same key returns the first run's result. */
   key: string;
+  /** The user the task runs for: their stored preferences join the task's own. */
+  user?: string;
   app: string;
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
@@ -64,6 +66,20 @@ import type { WireError } from "./errors.js";
 
 export const ATTR_TABLES = ["server", "client", "user", "task-type"] as const;
 export type AttrTable = (typeof ATTR_TABLES)[number];
+
+/** An entry of a client, user or task-type table, stamped (time, node) for last-writer-wins. */
+export interface AttrEntry {
+  id: string;
+  attrs: Attrs;
+  version: [number, string];
+}
+
+/** The attribute tables an allocator set keeps besides its servers. */
+export interface AttrTables {
+  client: AttrEntry[];
+  user: AttrEntry[];
+  "task-type": AttrEntry[];
+}
 
 export const SERVER_STATUSES = ["alive", "suspect", "dead", "draining"] as const;
 export type ServerStatus = (typeof SERVER_STATUSES)[number];
@@ -99,8 +115,8 @@ export interface Bodies {
    */
   "attrs.set": { table: AttrTable; id: string; attrs: Attrs };
   /** Tier-2 to tier-2: server entries (a full table when a peer connects, then changes). */
-  "peer.sync": { servers: ServerReport[] };
-  status: { node: string; servers: ServerStatusRow[] };
+  "peer.sync": { servers: ServerReport[]; tables?: AttrTables };
+  status: { node: string; servers: ServerStatusRow[]; tables?: AttrTables };
 }
 export type MessageType = keyof Bodies;
 

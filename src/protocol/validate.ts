@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { ATTR_TABLES, CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
-import type { AttrTable, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, Task } from "./types.js";
+import type { AttrEntry, AttrTable, AttrTables, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -86,6 +86,24 @@ function constraint(x: unknown, p: string): Constraint {
   return { key: id(o.key, `${p}.key`), op: op as Constraint["op"], value: value as Constraint["value"] };
 }
 
+function attrEntry(x: unknown, p: string): AttrEntry {
+  const o = obj(x, p);
+  const v = o.version;
+  if (!Array.isArray(v) || v.length !== 2) fail(`${p}.version`, "[time, node]");
+  const [t, n] = v as unknown[];
+  return { id: id(o.id, `${p}.id`), attrs: attrs(o.attrs, `${p}.attrs`), version: [num(t, `${p}.version[0]`), id(n, `${p}.version[1]`)] };
+}
+
+function tables(x: unknown, p: string): AttrTables {
+  const o = obj(x, p);
+  const list = (k: string): AttrEntry[] => {
+    const a = o[k] ?? [];
+    if (!Array.isArray(a) || a.length > 100_000) fail(`${p}.${k}`, "an array of at most 100000 entries");
+    return (a as unknown[]).map((e, i) => attrEntry(e, `${p}.${k}[${i}]`));
+  };
+  return { client: list("client"), user: list("user"), "task-type": list("task-type") };
+}
+
 function task(x: unknown, p: string): Task {
   const o = obj(x, p);
   const req = o.require;
@@ -93,6 +111,7 @@ function task(x: unknown, p: string): Task {
   return {
     id: id(o.id, `${p}.id`),
     key: id(o.key, `${p}.key`),
+    ...(o.user === undefined ? {} : { user: id(o.user, `${p}.user`) }),
     app: id(o.app, `${p}.app`),
     deadline: num(o.deadline, `${p}.deadline`),
     require: (req as unknown[]).map((c, i) => constraint(c, `${p}.require[${i}]`)),
@@ -179,7 +198,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   "peer.sync": (b) => {
     const rows = b.servers;
     if (!Array.isArray(rows) || rows.length > 100_000) fail("servers", "an array of at most 100000 server reports");
-    return { servers: (rows as unknown[]).map((x, i) => server(x, `servers[${i}]`)) };
+    return { servers: (rows as unknown[]).map((x, i) => server(x, `servers[${i}]`)), ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }) };
   },
   status: (b) => {
     const rows = b.servers;
@@ -192,6 +211,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
         if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`servers[${i}].status`, SERVER_STATUSES.join("|"));
         return { ...server(o, `servers[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `servers[${i}].reserved`), ageMs: num(o.ageMs, `servers[${i}].ageMs`) };
       }),
+      ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
     };
   },
 };

@@ -1,1 +1,2 @@
+export * from "./attr-table.js";
 export * from "./server-table.js";

@@ -41,6 +41,6 @@ describe("run-time attribute changes", () => {
     const wrong = await setAttrs(app.url, "server", "someone-else", { region: "us" }).catch((e: unknown) => e);
     expect(wrong).toBeInstanceOf(AllotError);
     expect(wrong).toMatchObject({ code: ErrorCode.INVALID, message: expect.stringContaining("someone-else") });
-    await expect(setAttrs(tier2.url, "client", "c1", { region: "eu" })).rejects.toMatchObject({ code: ErrorCode.UNKNOWN_TYPE });
+    await expect(setAttrs(tier2.url, "server", "me", { region: "eu" })).rejects.toMatchObject({ code: ErrorCode.INVALID, message: expect.stringContaining("app server") });
   });
 });

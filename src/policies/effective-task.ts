@@ -1,0 +1,20 @@
+import type { Attrs, Constraint, Task } from "../protocol/index.js";
+
+/**
+ * The task as the allocator matches it: the client's stored attributes under the task's own,
+ * the user's stored preferences under the task's, and the task type's defaults where the task
+ * says nothing — `minPower` becomes `power>=N` unless the task constrains power itself. The task
+ * is returned unchanged (no copy) when nothing is stored.
+ */
+export function effectiveTask(task: Task, client: Attrs | undefined, user: Attrs | undefined, taskType: Attrs | undefined): Task {
+  if (client === undefined && user === undefined && taskType === undefined) return task;
+  let require: Constraint[] = task.require;
+  const minPower = taskType?.minPower;
+  if (typeof minPower === "number" && !task.require.some((c) => c.key === "power")) require = [...require, { key: "power", op: ">=", value: minPower }];
+  return {
+    ...task,
+    require,
+    clientAttrs: client === undefined ? task.clientAttrs : { ...client, ...task.clientAttrs },
+    prefs: user === undefined ? task.prefs : { ...user, ...task.prefs },
+  };
+}

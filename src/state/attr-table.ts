@@ -1,0 +1,45 @@
+import type { AttrEntry, Attrs } from "../protocol/index.js";
+
+/** Last-writer-wins order of entry versions: by time, then by the writing node's id. */
+export function compareStamp(a: AttrEntry["version"], b: AttrEntry["version"]): number {
+  return a[0] !== b[0] ? Math.sign(a[0] - b[0]) : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
+}
+
+/**
+ * A table of attribute entries — clients, users or task types — that the members of an
+ * allocator set keep converging: a set stamps the whole entry with (time, node), and a merge
+ * keeps the entry with the higher stamp, so merges commute and repeat harmlessly. Two sets of
+ * the same entry at once on different members: one wins whole (last writer wins).
+ */
+export class AttrTable {
+  private readonly entries = new Map<string, AttrEntry>();
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(id: string): Attrs | undefined {
+    return this.entries.get(id)?.attrs;
+  }
+
+  all(): AttrEntry[] {
+    return [...this.entries.values()];
+  }
+
+  /** Merges `attrs` into entry `id` here, stamped after anything seen; returns the new entry. */
+  set(id: string, attrs: Attrs, now: number, node: string): AttrEntry {
+    const cur = this.entries.get(id);
+    const time = Math.max(now, cur ? cur.version[0] + 1 : 0);
+    const e: AttrEntry = { id, attrs: { ...cur?.attrs, ...attrs }, version: [time, node] };
+    this.entries.set(id, e);
+    return e;
+  }
+
+  /** Takes a peer's entry if its stamp is higher; says whether it did. */
+  merge(e: AttrEntry): boolean {
+    const cur = this.entries.get(e.id);
+    if (cur && compareStamp(e.version, cur.version) <= 0) return false;
+    this.entries.set(e.id, { id: e.id, attrs: { ...e.attrs }, version: [e.version[0], e.version[1]] });
+    return true;
+  }
+}

@@ -1,0 +1,67 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { AttrEntry } from "../../src/protocol/index.js";
+import { AttrTable, compareStamp } from "../../src/state/index.js";
+
+const entryArb: fc.Arbitrary<AttrEntry> = fc.record({
+  id: fc.constantFrom("a", "b", "c"),
+  attrs: fc.dictionary(fc.constantFrom("region", "gpu", "tier"), fc.oneof(fc.string({ maxLength: 4 }), fc.integer(), fc.boolean()), { maxKeys: 3 }),
+  version: fc.tuple(fc.integer({ min: 0, max: 20 }), fc.constantFrom("n1", "n2", "n3")),
+});
+
+const snapshot = (t: AttrTable): AttrEntry[] => [...t.all()].sort((x, y) => (x.id < y.id ? -1 : 1));
+function mergedFrom(entries: readonly AttrEntry[]): AttrTable {
+  const t = new AttrTable();
+  for (const e of entries) t.merge(e);
+  return t;
+}
+
+describe("state/attr-table", () => {
+  describe("AttrTable.set", () => {
+    it("merges keys into the entry and stamps it after anything seen", () => {
+      const t = new AttrTable();
+      const first = t.set("c1", { region: "eu" }, 100, "n1");
+      const second = t.set("c1", { gpu: true }, 50, "n1");
+      expect(second.attrs).toEqual({ region: "eu", gpu: true });
+      expect(compareStamp(second.version, first.version)).toBe(1);
+    });
+  });
+
+  describe("AttrTable.merge", () => {
+    it("converges to the same table whatever order, duplication or grouping the entries arrive in (property)", () => {
+      // Equal stamps with different contents cannot happen (a stamp names its writer), so one entry per stamp.
+      const uniqueArb = fc.uniqueArray(entryArb, { maxLength: 12, selector: (e) => `${e.id}/${e.version[0]}/${e.version[1]}` });
+      const caseArb = uniqueArb.chain((es) =>
+        fc.tuple(fc.constant(es), fc.shuffledSubarray([...es, ...es], { minLength: es.length * 2, maxLength: es.length * 2 }), fc.nat({ max: es.length })),
+      );
+      fc.assert(
+        fc.property(caseArb, ([unique, reordered, cut]) => {
+          const reference = snapshot(mergedFrom(unique));
+          // Another order, every entry twice.
+          expect(snapshot(mergedFrom(reordered))).toEqual(reference);
+          // Grouping: merging one table into another equals merging everything at once.
+          const left = mergedFrom(unique.slice(0, cut));
+          for (const e of mergedFrom(unique.slice(cut)).all()) left.merge(e);
+          expect(snapshot(left)).toEqual(reference);
+        }),
+        { numRuns: 200 },
+      );
+    });
+
+    it("never lowers an entry's stamp (property)", () => {
+      fc.assert(
+        fc.property(fc.array(entryArb, { maxLength: 12 }), (entries) => {
+          const t = new AttrTable();
+          const best = new Map<string, AttrEntry["version"]>();
+          for (const e of entries) {
+            t.merge(e);
+            const b = best.get(e.id);
+            if (!b || compareStamp(e.version, b) > 0) best.set(e.id, e.version);
+            for (const [id, v] of best) expect(compareStamp(t.all().find((x) => x.id === id)?.version ?? [0, ""], v)).toBe(0);
+          }
+        }),
+        { numRuns: 200 },
+      );
+    });
+  });
+});
