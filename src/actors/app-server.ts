@@ -32,6 +32,10 @@ export interface ReportModes {
   event: boolean;
   /** Report at least this often, so allocators can tell a silent server from an idle one; 0 = off. */
   periodicMs: number;
+  /** Event mode: at least this long between two event reports (default 0). */
+  eventMinMs?: number;
+  /** Event mode: report only when the load moved by at least this much since the last (default 0: any change). */
+  eventThreshold?: number;
 }
 
 export const DEFAULT_REPORT: ReportModes = { event: true, periodicMs: 1000 };
@@ -162,18 +166,30 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   if ((config.mode ?? "broadcast") === "registered") joinNext();
   else peers = config.join.map((url) => ctx.connect(url, { onOpen: register }));
 
-  /** Load changed: one report per turn however many tasks started or ended in it. */
+  let lastEventAt = -Infinity;
+  let lastEventLoad = 0;
+  /**
+   * Load changed: one report per turn however many tasks started or ended in it, and none
+   * sooner than `eventMinMs` after the last, nor for a change of load under `eventThreshold`
+   * (the periodic report carries those). So a busy server does not flood its distributors.
+   */
   function changed(): void {
     seq++;
     if (reportScheduled || !reportModes.event) return;
+    const wait = lastEventAt + (reportModes.eventMinMs ?? 0) - ctx.now();
     reportScheduled = true;
-    setImmediate(() => {
+    const fire = (): void => {
       reportScheduled = false;
+      if (Math.abs(load() - lastEventLoad) < (reportModes.eventThreshold ?? 0)) return;
+      lastEventAt = ctx.now();
+      lastEventLoad = load();
       for (const p of peers) {
         const ch = p.current;
         if (ch) sendReport(ch);
       }
-    });
+    };
+    if (wait > 0) setTimeout(() => ctx.enqueue(fire), wait).unref();
+    else setImmediate(fire);
   }
 
   function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {

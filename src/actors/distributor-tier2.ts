@@ -44,6 +44,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   let placed = 0;
   let refused = 0;
   let expectRefused = 0;
+  let reports = 0;
+  let staleReports = 0;
 
   function onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): void {
     const r = m.body.server;
@@ -52,12 +54,16 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       return;
     }
     const result = table.apply(r, ctx.now());
+    reports++;
     if (links.get(r.id) !== ch) {
       links.set(r.id, ch);
       table.setStatus(r.id, "alive");
       ctx.log.info({ server: r.id, url: r.url, apps: r.apps }, "server joined");
     }
-    if (result === "stale") ctx.log.debug({ server: r.id, version: r.version }, "stale report ignored");
+    if (result === "stale") {
+      staleReports++;
+      ctx.log.debug({ server: r.id, version: r.version }, "stale report ignored");
+    }
     else sync.changed(r.id);
     ch.reply(m, "ack", {});
   }
@@ -145,7 +151,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
         ctx.log.info({ server: id }, "server left");
       }
     },
-    stats: () => ({ placed, refused, expectRefused, policy: policy.name, syncReceived: sync.received, syncSent: sync.sent, servers: rows() }),
+    stats: () => ({ placed, refused, expectRefused, reports, staleReports, policy: policy.name, syncReceived: sync.received, syncSent: sync.sent, servers: rows() }),
   };
 }
 

@@ -17,7 +17,10 @@ Roles:
   --role distributor --tier 1     --to URL[,URL…]     a vip over tier 2, or the tier-2 distributors
   --role distributor --tier 2     [--peers URL,…]     the allocator (holds the server database)
   --role app --join URL[,URL…] --apps echo,hash --capacity 4 --power 2 [--attr key=value]…
-                  [--report event,periodic:MS]  when to report load (default event,periodic:1000)
+                  [--report event[:MIN_MS[:THRESHOLD]],periodic:MS]  when to report load: on a
+                                                change (at most every MIN_MS, only when the load
+                                                moved by THRESHOLD), every MS; default
+                                                event,periodic:1000
                   [--mode broadcast|registered] report to every --join URL (default), or to one
                                                 at a time, which relays to its --peers
 
@@ -59,14 +62,18 @@ function parseMode(s: string): "broadcast" | "registered" {
   throw new CliError(`expected broadcast or registered, got ${JSON.stringify(s)}`, "--mode");
 }
 
-/** `event`, `periodic:MS`, or both comma-separated. */
+/** `event[:MIN_MS[:THRESHOLD]]`, `periodic:MS`, or both comma-separated. */
 export function parseReport(s: string): ReportModes {
   const modes: ReportModes = { event: false, periodicMs: 0 };
   for (const item of list("--report", s, true)) {
     const periodic = /^periodic:(\d+)$/.exec(item);
-    if (item === "event") modes.event = true;
-    else if (periodic) modes.periodicMs = parseIntFlag("--report", periodic[1], 0, 10, 3_600_000);
-    else throw new CliError(`expected event and/or periodic:MS, got ${JSON.stringify(item)}`, "--report");
+    const event = /^event(?::(\d+)(?::(\d+))?)?$/.exec(item);
+    if (event) {
+      modes.event = true;
+      if (event[1] !== undefined) modes.eventMinMs = parseIntFlag("--report", event[1], 0, 0, 3_600_000);
+      if (event[2] !== undefined) modes.eventThreshold = parseIntFlag("--report", event[2], 0, 0, 1_000_000);
+    } else if (periodic) modes.periodicMs = parseIntFlag("--report", periodic[1], 0, 10, 3_600_000);
+    else throw new CliError(`expected event[:MIN_MS[:THRESHOLD]] and/or periodic:MS, got ${JSON.stringify(item)}`, "--report");
   }
   return modes;
 }

@@ -1,0 +1,53 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { startNode } from "../../src/index.js";
+import type { RunningNode } from "../../src/index.js";
+import { eventually } from "../helpers/raw-client.js";
+
+const started: RunningNode[] = [];
+afterEach(async () => {
+  for (const n of started.splice(0).reverse()) await n.stop();
+});
+async function track<T extends RunningNode>(p: Promise<T>): Promise<T> {
+  const n = await p;
+  started.push(n);
+  return n;
+}
+const common = { logLevel: "silent" as const };
+const reportsAt = (n: RunningNode): number => n.stats().reports as number;
+const loadAt = (n: RunningNode, id: string): number | undefined => (n.stats().servers as Array<{ id: string; load: number }>).find((s) => s.id === id)?.load;
+
+describe("report modes", () => {
+  it("event mode reports a load change at once", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    const app = await track(startNode({ ...common, role: "app", id: "ev", apps: ["sleep"], capacity: 4, power: 1, join: [tier2.url], report: { event: true, periodicMs: 0 } }));
+    await eventually(() => loadAt(tier2, "ev") === 0, 5000, "registration");
+    const client = await track(startNode({ ...common, role: "client", entries: [tier2.url] }));
+    const run = client.submit({ app: "sleep", payload: { ms: 300 } });
+    await eventually(() => loadAt(tier2, "ev") === 1, 2000, "the running task to show as load 1");
+    await run;
+    await eventually(() => loadAt(tier2, "ev") === 0, 2000, "the finished task to show as load 0");
+    expect(app.stats().completed).toBe(1);
+  });
+
+  it("periodic mode alone refreshes the entry without any task", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    await track(startNode({ ...common, role: "app", id: "tick", apps: ["echo"], capacity: 4, power: 1, join: [tier2.url], report: { event: false, periodicMs: 50 } }));
+    await eventually(() => reportsAt(tier2) >= 1, 5000, "registration");
+    const first = reportsAt(tier2);
+    await eventually(() => reportsAt(tier2) >= first + 3, 5000, "three periodic reports");
+  });
+
+  it("a minimum interval and a threshold keep a busy server from flooding its distributor", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    const flood = await track(startNode({ ...common, role: "tier2" }));
+    await track(startNode({ ...common, role: "app", id: "calm", apps: ["echo"], capacity: 64, power: 1, join: [tier2.url], report: { event: true, periodicMs: 0, eventMinMs: 10_000, eventThreshold: 1000 } }));
+    await track(startNode({ ...common, role: "app", id: "chatty", apps: ["echo"], capacity: 64, power: 1, join: [flood.url], report: { event: true, periodicMs: 0 } }));
+    await eventually(() => reportsAt(tier2) >= 1 && reportsAt(flood) >= 1, 5000, "registration");
+    const [calm0, chatty0] = [reportsAt(tier2), reportsAt(flood)];
+    const calmClient = await track(startNode({ ...common, role: "client", entries: [tier2.url] }));
+    const chattyClient = await track(startNode({ ...common, role: "client", entries: [flood.url] }));
+    for (let i = 0; i < 20; i++) await Promise.all([calmClient.submit({ app: "echo" }), chattyClient.submit({ app: "echo" })]);
+    expect(reportsAt(flood) - chatty0).toBeGreaterThanOrEqual(10);
+    expect(reportsAt(tier2) - calm0).toBe(0);
+  });
+});
