@@ -185,6 +185,47 @@ describe("state/server-table", () => {
     });
   });
 
+  describe("ServerTable merged across allocators", () => {
+    it("converges: two allocators that each saw any part of the reports, in any order, agree after syncing both ways (property)", () => {
+      const reportArb = fc.record({
+        id: fc.constantFrom("s1", "s2", "s3"),
+        url: fc.constant("ws://h:1"),
+        apps: fc.constant(["a"] as string[]),
+        capacity: fc.constant(8),
+        power: fc.constant(1),
+        load: fc.integer({ min: 0, max: 8 }),
+        attrs: fc.constant({}),
+        version: fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 6 })),
+      });
+      const caseArb = fc
+        .uniqueArray(reportArb, { minLength: 1, maxLength: 12, selector: (r) => `${r.id}@${r.version.join(".")}` })
+        // Each report reaches allocator A, B or both (a loss at one side is made good by the other).
+        .chain((rs) => fc.tuple(fc.constant(rs), fc.array(fc.constantFrom("A", "B", "AB"), { minLength: rs.length, maxLength: rs.length }), fc.boolean()));
+      const rows = (t: ServerTable) => [...t.all()].map((e) => [e.id, e.load, e.version.join(".")]).sort();
+      fc.assert(
+        fc.property(caseArb, ([rs, where, aFirst]) => {
+          const a = new ServerTable();
+          const b = new ServerTable();
+          rs.forEach((r, i) => {
+            if (where[i]?.includes("A")) a.apply(r, i);
+            if (where[i]?.includes("B")) b.apply(r, i);
+          });
+          const all = new ServerTable();
+          for (const r of rs) all.apply(r, 0);
+          // A full sync each way, in either order: entries travel as reports.
+          const sync = (from: ServerTable, to: ServerTable) => {
+            for (const e of [...from.all()]) to.apply({ id: e.id, url: e.url, apps: e.apps, capacity: e.capacity, power: e.power, load: e.load, attrs: e.attrs, version: e.version }, 99);
+          };
+          if (aFirst) (sync(a, b), sync(b, a));
+          else (sync(b, a), sync(a, b));
+          expect(rows(a)).toEqual(rows(all));
+          expect(rows(b)).toEqual(rows(all));
+        }),
+        { numRuns: 200 },
+      );
+    });
+  });
+
   describe("ServerTable.reserve / confirm / release", () => {
     it("counts a reservation as a taken slot", () => {
       const t = new ServerTable();
