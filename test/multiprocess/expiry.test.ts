@@ -45,6 +45,26 @@ describe("server expiry by periodic reports, across processes", () => {
     await killAll(procs);
   });
 
+  it("marks a SIGKILLed app server dead and places no task on it after", async () => {
+    const t2 = await startProc(["--role", "distributor", "--tier", "2", "--listen", "127.0.0.1:0"]);
+    procs.push(t2);
+    const start = async (id: string): Promise<NodeProc> => {
+      const p = await startProc(["--role", "app", "--id", id, "--listen", "127.0.0.1:0", "--join", t2.url, "--apps", "echo", "--power", id === "doomed" ? "8" : "1", "--report", "event,periodic:200"]);
+      procs.push(p);
+      return p;
+    };
+    const doomed = await start("doomed");
+    await start("spare");
+    await statusBecomes(t2.url, "doomed", "alive");
+    await statusBecomes(t2.url, "spare", "alive");
+    doomed.proc.kill("SIGKILL");
+    await logShows(t2, /"server":"doomed","msg":"server left"|"server":"doomed","status":"dead"/);
+    await statusBecomes(t2.url, "doomed", "dead");
+    const r = await runCli(["submit", "--entry", t2.url, "--app", "echo", "--count", "20", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { byServer: Record<string, number> }).byServer).toEqual({ spare: 20 });
+  }, 60_000);
+
   it("marks a SIGSTOPped app server suspect, then dead, places nothing on it, and revives it on SIGCONT", async () => {
     const t2 = await startProc(["--role", "distributor", "--tier", "2", "--listen", "127.0.0.1:0"]);
     procs.push(t2);
