@@ -1,0 +1,109 @@
+// Attribute-state costs: (a) how long a change on a server takes to be visible at every
+// allocator of a set of 3 (event mode; broadcast, and registered with relay); (b) what periodic
+// reports from 1,000 servers cost one allocator, in messages and CPU.
+//   npm run build && node dist/bench/attr-state.js
+import { readFileSync } from "node:fs";
+import { percentile } from "../src/cli/load.js";
+import { startNode } from "../src/node/node.js";
+import type { RunningApp, RunningNode } from "../src/node/node.js";
+import { DEFAULT_PEER, Peer, createWsTransport } from "../src/transport/index.js";
+import { killAll, spawnReady } from "./procs.js";
+
+const quietLog = { warn: () => {}, debug: () => {} };
+const attrsAt = (n: RunningNode, id: string): Record<string, unknown> | undefined => (n.stats().servers as Array<{ id: string; attrs: Record<string, unknown> }>).find((s) => s.id === id)?.attrs;
+
+/** Changes an attribute N times and times each change until all allocators show it. */
+async function propagation(mode: "broadcast" | "registered", changes: number): Promise<{ p50: number; p99: number }> {
+  const common = { logLevel: "silent" as const };
+  const t2: RunningNode[] = [];
+  t2.push(await startNode({ ...common, role: "tier2", id: "t2-1" }));
+  t2.push(await startNode({ ...common, role: "tier2", id: "t2-2", peers: [(t2[0] as RunningNode).url] }));
+  t2.push(await startNode({ ...common, role: "tier2", id: "t2-3", peers: t2.map((n) => n.url) }));
+  const join = mode === "broadcast" ? t2.map((n) => n.url) : [(t2[0] as RunningNode).url];
+  const app: RunningApp = await startNode({ ...common, role: "app", id: "src", apps: ["echo"], capacity: 4, power: 1, join, mode, report: { event: true, periodicMs: 0 } });
+  try {
+    const seen = (i: number): boolean => t2.every((n) => attrsAt(n, "src")?.n === i);
+    const times: number[] = [];
+    for (let i = 1; i <= changes; i++) {
+      const t0 = performance.now();
+      app.setAttrs({ n: i });
+      // Checked every turn of the event loop: the resolution is a few tens of µs.
+      for (let spins = 0; !seen(i); spins++) {
+        if (spins > 1_000_000) throw new Error(`change ${i} never reached every allocator`);
+        await new Promise((r) => setImmediate(r));
+      }
+      times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: percentile(times, 50), p99: percentile(times, 99) };
+  } finally {
+    await app.stop();
+    for (const n of t2.reverse()) await n.stop();
+  }
+}
+
+function cpuMicros(pid: number): number {
+  const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** 1,000 simulated servers (connections from this process) reporting every `periodMs` to one allocator process. */
+async function periodicCost(servers: number, periodMs: number, seconds: number): Promise<{ reportsPerSec: number; cpuPercent: number }> {
+  const t2 = await spawnReady(["--role", "distributor", "--tier", "2", "--log-level", "warn"]);
+  const peers: Peer[] = [];
+  try {
+    const transport = createWsTransport();
+    let version = 1;
+    const report = (i: number) => ({ id: `sim-${i}`, url: `ws://127.0.0.1:${20000 + i}`, apps: ["echo"], capacity: 8, power: 1 + (i % 8), load: i % 8, attrs: { region: i % 2 ? "eu" : "us" }, version: [1, version] as [number, number], periodMs: periodMs });
+    for (let i = 0; i < servers; i++) {
+      peers.push(
+        new Peer(t2.url, transport, { node: `sim-${i}`, role: "app", maxFrameBytes: 1 << 20, maxInFlight: 16, requestTimeoutMs: 10_000, handshakeMs: 10_000, heartbeatMs: 0, now: Date.now, log: quietLog, onMessage: () => {} }, { ...DEFAULT_PEER, random: Math.random }),
+      );
+    }
+    await Promise.all(peers.map((p) => p.ready(10_000)));
+    let sent = 0;
+    // Each server reports once a period, spread evenly over it, as independent servers would.
+    const tick = setInterval(() => {
+      version++;
+      const slice = Math.ceil(servers / (periodMs / 10));
+      for (let k = 0; k < slice; k++) {
+        const i = (sent + k) % servers;
+        void peers[i]?.request("server.report", { server: report(i) }).catch(() => {});
+      }
+      sent += slice;
+    }, 10);
+    await new Promise((r) => setTimeout(r, 1000));
+    const pid = t2.proc.pid as number;
+    const [c0, s0, t0] = [cpuMicros(pid), sent, performance.now()];
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const [c1, s1, t1] = [cpuMicros(pid), sent, performance.now()];
+    clearInterval(tick);
+    const elapsed = (t1 - t0) / 1000;
+    return { reportsPerSec: Math.round((s1 - s0) / elapsed), cpuPercent: Math.round(((c1 - c0) / 1e6 / elapsed) * 1000) / 10 };
+  } finally {
+    for (const p of peers) p.close();
+    killAll([t2]);
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === "periodic") {
+    console.log(JSON.stringify(await periodicCost(1000, 1000, 5)));
+    return;
+  }
+  const broadcast = await propagation("broadcast", 300);
+  console.log(`propagation to all 3 allocators, event mode, broadcast:  p50 ${broadcast.p50.toFixed(2)} ms  p99 ${broadcast.p99.toFixed(2)} ms  (target p99 < 5 ms)`);
+  const registered = await propagation("registered", 300);
+  console.log(`propagation to all 3 allocators, event mode, registered (one relay hop):  p50 ${registered.p50.toFixed(2)} ms  p99 ${registered.p99.toFixed(2)} ms`);
+  const cost = await periodicCost(1000, 1000, 5);
+  console.log(`periodic mode, 1000 servers at 1 s: ${cost.reportsPerSec} reports/s into one allocator, allocator CPU ${cost.cpuPercent}% of a core (target < 5%)`);
+  console.log(JSON.stringify({ broadcast, registered, periodic: cost }));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
