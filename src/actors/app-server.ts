@@ -34,7 +34,7 @@ export interface ReportModes {
   periodicMs: number;
   /** Event mode: at least this long between two event reports (default 0). */
   eventMinMs?: number;
-  /** Event mode: report only when the load moved by at least this much since the last (default 0: any change). */
+  /** Event mode: report only when the load moved by at least this much since the last (default 0: every change). */
   eventThreshold?: number;
 }
 
