@@ -5,7 +5,7 @@ import type { Policy } from "../policies/index.js";
 import { AttrTable, ServerTable } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 import type { Channel, Peer } from "../transport/index.js";
-import { PeerSync } from "./peer-sync.js";
+import { PeerSync, toReport } from "./peer-sync.js";
 import type { Tables } from "./peer-sync.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { stampClient } from "./forward.js";
@@ -156,17 +156,5 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
 }
 
 function row(e: ServerEntry, now: number): ServerStatusRow {
-  return {
-    id: e.id,
-    url: e.url,
-    apps: e.apps,
-    capacity: e.capacity,
-    power: e.power,
-    load: e.load,
-    attrs: e.attrs,
-    version: e.version,
-    status: e.status,
-    reserved: e.reserved,
-    ageMs: Math.max(0, now - e.updatedAt),
-  };
+  return { ...toReport(e), status: e.status, reserved: e.reserved, ageMs: Math.max(0, now - e.updatedAt) };
 }

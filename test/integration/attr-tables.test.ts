@@ -1,17 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { queryStatus, setAttrs, startNode } from "../../src/index.js";
-import type { Attrs, RunningNode } from "../../src/index.js";
+import type { Attrs } from "../../src/index.js";
 import { eventually } from "../helpers/raw-client.js";
+import { trackNodes } from "../helpers/nodes.js";
 
-const started: RunningNode[] = [];
-afterEach(async () => {
-  for (const n of started.splice(0).reverse()) await n.stop();
-});
-async function track<T extends RunningNode>(p: Promise<T>): Promise<T> {
-  const n = await p;
-  started.push(n);
-  return n;
-}
+const track = trackNodes();
 const common = { logLevel: "silent" as const };
 
 /** A tier-2 with three echo servers: eu power 1, us power 1, eu power 4 (the default choice). */

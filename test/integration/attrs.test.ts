@@ -1,17 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { AllotError, ErrorCode, setAttrs, startNode } from "../../src/index.js";
 import type { RunningNode } from "../../src/index.js";
 import { eventually } from "../helpers/raw-client.js";
+import { trackNodes } from "../helpers/nodes.js";
 
-const started: RunningNode[] = [];
-afterEach(async () => {
-  for (const n of started.splice(0).reverse()) await n.stop();
-});
-async function track<T extends RunningNode>(p: Promise<T>): Promise<T> {
-  const n = await p;
-  started.push(n);
-  return n;
-}
+const track = trackNodes();
 const common = { logLevel: "silent" as const };
 const attrsOf = (n: RunningNode, id: string): Record<string, unknown> | undefined =>
   (n.stats().servers as Array<{ id: string; attrs: Record<string, unknown> }>).find((r) => r.id === id)?.attrs;

@@ -1,16 +1,9 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
-import type { Handler, RunningNode } from "../../src/index.js";
+import type { Handler } from "../../src/index.js";
+import { trackNodes } from "../helpers/nodes.js";
 
-const started: RunningNode[] = [];
-afterEach(async () => {
-  for (const n of started.splice(0).reverse()) await n.stop();
-});
-async function track<T extends RunningNode>(p: Promise<T>): Promise<T> {
-  const n = await p;
-  started.push(n);
-  return n;
-}
+const track = trackNodes();
 
 describe("app server capacity", () => {
   it("never runs more tasks at once than its capacity, even when two distributors with separate views place on it", async () => {
