@@ -5,7 +5,7 @@ import type { AttrTable, ServerEntry, ServerTable } from "../state/index.js";
 /** The client, user and task-type tables of an allocator, by their wire names. */
 export type Tables = Record<keyof AttrTables, AttrTable>;
 const TABLE_NAMES = ["client", "user", "task-type"] as const;
-import type { Channel, Peer } from "../transport/index.js";
+import type { Channel } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
 
 /** Reports per `peer.sync` message, so a full table never needs one giant frame. */
@@ -35,7 +35,6 @@ export function toReport(e: ServerEntry): ServerReport {
  * reordering harmless.
  */
 export class PeerSync {
-  private readonly peers: Peer[];
   /** Every live connection with another tier-2, dialled or accepted. */
   private readonly links = new Set<Channel>();
   private readonly dirty = new Set<string>();
@@ -50,7 +49,8 @@ export class PeerSync {
     private readonly tables: Tables,
     urls: readonly string[],
   ) {
-    this.peers = urls.map((u) => ctx.connect(u));
+    // Dialled only: whichever side dials, onHello picks the connection up (the node closes them).
+    for (const u of urls) ctx.connect(u);
   }
 
   /** A connection finished its handshake: if it is with another tier-2, sync over it. */

@@ -10,7 +10,7 @@ import { spawnRole } from "../actors/role-actor.js";
 import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
 import { createVip } from "../actors/vip.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/app-server.js";
@@ -136,7 +136,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   } catch (err) {
     // Nothing started may outlive a failed start, or the process would not exit.
     for (const p of peers) p.close();
-    for (const ch of channels) ch.close(4003, "node failed to start");
+    for (const ch of channels) ch.close(CloseCode.shutdown, "node failed to start");
     await listener?.close();
     stopSystem(system);
     throw err;
@@ -151,7 +151,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     async stop() {
       b.stop?.();
       for (const p of peers) p.close();
-      for (const ch of channels) ch.close(4003, "node stopping");
+      for (const ch of channels) ch.close(CloseCode.shutdown, "node stopping");
       await listener?.close();
       stopSystem(system);
     },

@@ -26,10 +26,6 @@ export function toWire(m: Message): WireEnvelope {
   return [m.v, m.type, m.id, m.re, m.from, m.body];
 }
 
-export function opaqueToWire(m: OpaqueMessage): WireEnvelope {
-  return [m.v, m.type, m.id, m.re, m.from, m.raw];
-}
-
 /** Encoded msgpack strings of the few header strings there are (message types, node ids). */
 const headerStrings = new Map<string, Uint8Array>();
 
