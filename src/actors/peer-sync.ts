@@ -21,7 +21,7 @@ export function toReport(e: ServerEntry): ServerReport {
     load: e.load,
     attrs: e.attrs,
     version: e.version,
-    ...(e.periodMs !== undefined ? { periodMs: e.periodMs } : {}),
+    ...(e.periodMs > 0 ? { periodMs: e.periodMs } : {}),
   };
 }
 

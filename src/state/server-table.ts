@@ -2,8 +2,14 @@ import type { ServerReport, ServerStatus } from "../protocol/index.js";
 
 export type { ServerStatus };
 
-/** An app server as an allocator knows it: the newest report plus local bookkeeping. */
-export interface ServerEntry extends ServerReport {
+/**
+ * An app server as an allocator knows it: the newest report plus local bookkeeping. Every entry
+ * has the same fields (`periodMs` 0 where the server promised no period), so V8 keeps one shape
+ * for all of them and the hot path reads them with monomorphic loads.
+ */
+export interface ServerEntry extends Omit<ServerReport, "periodMs"> {
+  /** The promised report period, 0 for none. */
+  periodMs: number;
   status: ServerStatus;
   /** Slots this allocator handed out that the server's reports may not show yet. */
   reserved: number;
@@ -35,6 +41,12 @@ export function idlePower(e: ServerEntry): number {
 export class ServerTable {
   private readonly byId = new Map<string, ServerEntry>();
   private readonly byApp = new Map<string, ServerEntry[]>();
+  /**
+   * Entries that promised a period, grouped by period, each group in the order of last refresh
+   * (a refresh moves the entry to the end). `expire` then reads only the entries old enough to
+   * change status, not the whole table.
+   */
+  private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
 
   get size(): number {
     return this.byId.size;
@@ -55,46 +67,65 @@ export class ServerTable {
 
   /** Applies a report if it is newer than what is held; an older or equal version changes nothing. */
   apply(r: ServerReport, now: number): ApplyResult {
+    const periodMs = r.periodMs ?? 0;
     const cur = this.byId.get(r.id);
-    if (cur && compareVersion(r.version, cur.version) <= 0) return "stale";
-    if (cur && cur.version[0] !== r.version[0]) cur.reserved = 0; // a new incarnation holds none of our reservations
-    const entry: ServerEntry = cur ?? { ...r, status: "alive", reserved: 0, updatedAt: now };
-    if (cur) {
-      if (!sameApps(cur.apps, r.apps)) this.unindex(cur);
-      Object.assign(cur, r);
-      if (r.periodMs === undefined) delete cur.periodMs;
-      cur.status = "alive";
-      cur.updatedAt = now;
-    } else {
-      this.byId.set(r.id, entry);
+    if (!cur) {
+      const e: ServerEntry = { id: r.id, url: r.url, apps: r.apps, capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now };
+      this.byId.set(r.id, e);
+      this.index(e);
+      this.refreshed(e, 0);
+      return "new";
     }
-    this.index(entry);
-    return cur ? "updated" : "new";
+    if (compareVersion(r.version, cur.version) <= 0) return "stale";
+    if (cur.version[0] !== r.version[0]) cur.reserved = 0; // a new incarnation holds none of our reservations
+    if (!sameApps(cur.apps, r.apps)) {
+      this.unindex(cur);
+      cur.apps = r.apps;
+      this.index(cur);
+    }
+    const oldPeriod = cur.status === "dead" ? 0 : cur.periodMs;
+    cur.url = r.url;
+    cur.capacity = r.capacity;
+    cur.power = r.power;
+    cur.load = r.load;
+    cur.attrs = r.attrs;
+    cur.version = r.version;
+    cur.periodMs = periodMs;
+    cur.status = "alive";
+    cur.updatedAt = now;
+    this.refreshed(cur, oldPeriod);
+    return "updated";
   }
 
   /**
    * Ages entries of servers that promised periodic reports: silent for more than 2 periods →
    * `suspect`, more than 5 → `dead`. Neither is ever selected; a newer report revives either.
-   * Returns the entries whose status changed. Scans the table: run it on a timer, not per task.
+   * Returns the entries whose status changed. Reads only the entries past 2 periods (plus one
+   * per period group), so it may run often.
    */
   expire(now: number): ServerEntry[] {
     const changed: ServerEntry[] = [];
-    for (const e of this.byId.values()) {
-      const period = e.periodMs ?? 0;
-      if (period <= 0 || e.status === "dead" || e.status === "draining") continue;
-      const age = now - e.updatedAt;
-      const next: ServerStatus = age > 5 * period ? "dead" : age > 2 * period ? "suspect" : "alive";
-      if (next !== e.status) {
+    for (const [period, group] of this.byPeriod) {
+      for (const e of group.values()) {
+        const age = now - e.updatedAt;
+        if (age <= 2 * period) break; // the rest of the group was refreshed later
+        const next: ServerStatus = age > 5 * period ? "dead" : "suspect";
+        if (next === "dead") group.delete(e.id);
+        if (e.status === "draining" || next === e.status) continue;
         e.status = next;
         changed.push(e);
       }
+      if (group.size === 0) this.byPeriod.delete(period);
     }
     return changed;
   }
 
   setStatus(id: string, status: ServerStatus): void {
     const e = this.byId.get(id);
-    if (e) e.status = status;
+    if (!e) return;
+    if (status === "dead" && e.status !== "dead") this.byPeriod.get(e.periodMs)?.delete(id);
+    else if (status !== "dead" && e.status === "dead") this.refreshed(e, 0);
+    e.status = status;
   }
 
   /** Records that this allocator sent a task to `id`, so the next decision sees the slot taken. */
@@ -114,6 +145,8 @@ export class ServerTable {
       e.load = load;
       e.version = [version[0], version[1]];
       e.updatedAt = now;
+      if (e.status === "suspect") e.status = "alive"; // it answered, so it is not silent
+      if (e.status !== "dead") this.refreshed(e, e.periodMs);
     }
   }
 
@@ -123,11 +156,23 @@ export class ServerTable {
     if (e && e.reserved > 0) e.reserved--;
   }
 
+  /** Moves `e` to the end of its period group (out of `oldPeriod`'s), as the newest refreshed. */
+  private refreshed(e: ServerEntry, oldPeriod: number): void {
+    if (oldPeriod > 0) this.byPeriod.get(oldPeriod)?.delete(e.id);
+    if (e.periodMs <= 0) return;
+    let group = this.byPeriod.get(e.periodMs);
+    if (!group) this.byPeriod.set(e.periodMs, (group = new Map()));
+    group.delete(e.id);
+    group.set(e.id, e);
+  }
+
   private index(e: ServerEntry): void {
-    for (const app of e.apps) {
+    for (let i = 0; i < e.apps.length; i++) {
+      const app = e.apps[i] as string;
+      if (e.apps.indexOf(app) < i) continue; // listed twice in the report: indexed once
       let list = this.byApp.get(app);
       if (!list) this.byApp.set(app, (list = []));
-      if (!list.includes(e)) list.push(e);
+      list.push(e);
     }
   }
 

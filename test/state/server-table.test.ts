@@ -40,7 +40,7 @@ describe("state/server-table", () => {
       const t = new ServerTable();
       expect(t.apply(report(), 100)).toBe("new");
       expect(t.size).toBe(1);
-      expect(entry(t)).toEqual({ ...report(), status: "alive", reserved: 0, updatedAt: 100 });
+      expect(entry(t)).toEqual({ ...report(), periodMs: 0, status: "alive", reserved: 0, updatedAt: 100 });
     });
 
     it("updates the entry when the seq is higher", () => {
@@ -349,6 +349,41 @@ describe("state/server-table expiry", () => {
       t.apply(eventOnly, 0);
       expect(t.expire(1e9)).toEqual([]);
       expect(t.get("p")?.status).toBe("alive");
+    });
+
+    it("agrees with a full scan for any reports, periods, closes and checks (property)", () => {
+      // The model recomputes every status from scratch; the table reads only its oldest entries.
+      type Op = { kind: "report"; id: number; periodMs: number } | { kind: "close"; id: number } | { kind: "tick"; ms: number };
+      const op: fc.Arbitrary<Op> = fc.oneof(
+        fc.record({ kind: fc.constant("report" as const), id: fc.nat(4), periodMs: fc.constantFrom(0, 10, 25, 100) }),
+        fc.record({ kind: fc.constant("close" as const), id: fc.nat(4) }),
+        fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(300) }),
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+          const t = new ServerTable();
+          const model = new Map<string, { periodMs: number; at: number; status: string }>();
+          let now = 0;
+          let seq = 0;
+          for (const o of ops) {
+            if (o.kind === "tick") now += o.ms;
+            else if (o.kind === "close") {
+              t.setStatus(`s${o.id}`, "dead");
+              const m = model.get(`s${o.id}`);
+              if (m) m.status = "dead";
+            } else {
+              t.apply(periodic({ id: `s${o.id}`, periodMs: o.periodMs, version: [1, ++seq] }), now);
+              model.set(`s${o.id}`, { periodMs: o.periodMs, at: now, status: "alive" });
+            }
+            t.expire(now);
+            for (const m of model.values()) {
+              const age = now - m.at;
+              if (m.periodMs > 0 && m.status !== "dead") m.status = age > 5 * m.periodMs ? "dead" : age > 2 * m.periodMs ? "suspect" : "alive";
+            }
+            for (const [id, m] of model) expect([id, t.get(id)?.status]).toEqual([id, m.status]);
+          }
+        }),
+      );
     });
 
     it("forgets the period when a newer report no longer promises one", () => {
