@@ -301,7 +301,9 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   const sweeper = setInterval(() => ctx.enqueue(sweep), Math.max(10, Math.min(250, parkMs / 4)));
   sweeper.unref();
   // A periodic report carries a new seq even when nothing changed: it is what tells an
-  // allocator the server is still there.
+  // allocator the server is still there. It goes as a notice, unanswered: the next period
+  // repeats it, and an answer would cost each allocator a write per report. While an
+  // acknowledged report is in flight, its answer sends the newest state instead.
   const ticker =
     reportModes.periodicMs > 0
       ? setInterval(
@@ -310,7 +312,9 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
               seq++;
               for (const p of peers) {
                 const ch = p.current;
-                if (ch) sendReport(ch);
+                if (!ch) continue;
+                if (inFlight.has(ch)) dirty.add(ch);
+                else ch.notify("server.report", { server: report() });
               }
             }),
           reportModes.periodicMs,

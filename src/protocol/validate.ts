@@ -236,12 +236,19 @@ export interface Header {
 }
 
 /** Checks the header of one wire envelope `[v, type, id, re, from, body]`. */
+/**
+ * Types that may travel as notices (`id = re = 0`): nothing answers them, and an error they
+ * cause comes back as an `error` notice. A periodic report is one: the next period repeats it,
+ * so an acknowledgement would cost the allocator a write per report for nothing.
+ */
+export const NOTICE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error", "server.report"]);
+
 export function checkHeader(raw: unknown): Header | Rejected {
   if (!Array.isArray(raw) || raw.length !== 6) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body]", 0);
   const [v, type, rid, re, from] = raw as unknown[];
   const mid = Number.isSafeInteger(rid) && (rid as number) > 0 ? (rid as number) : 0;
   const mre = Number.isSafeInteger(re) && (re as number) >= 0 ? (re as number) : 0;
-  if (mid === 0 && mre === 0 && type !== "ping" && type !== "pong" && type !== "error")
+  if (mid === 0 && mre === 0 && !NOTICE_TYPES.has(type as MessageType))
     return reject(ErrorCode.BAD_FRAME, "envelope: id must be a positive integer", 0);
   // Described without recursing: a peer-chosen value may be nested thousands deep.
   if (v !== PROTOCOL_VERSION) return reject(ErrorCode.VERSION_MISMATCH, `protocol version ${describe(v)} is not ${PROTOCOL_VERSION}`, mid, mre);

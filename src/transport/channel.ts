@@ -2,6 +2,7 @@ import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected } from ".
 import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Rejected, Role } from "../protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
+import { onTick } from "./ticker.js";
 import { CloseCode } from "./wire.js";
 import type { Wire } from "./wire.js";
 
@@ -85,8 +86,8 @@ export class Channel {
   private readonly answering = new Set<number>();
   private queue: WireEnvelope[] = [];
   private flushScheduled = false;
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private stopSweep: (() => void) | undefined;
+  private stopHeartbeat: (() => void) | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lastHeard: number;
   private pinging = false;
@@ -110,8 +111,8 @@ export class Channel {
       this.handshakeTimer.unref();
     }
     if (opts.heartbeatMs > 0) {
-      this.heartbeatTimer = setInterval(() => this.heartbeat(), opts.heartbeatMs);
-      this.heartbeatTimer.unref();
+      // Checked twice a period, so a silent peer is pinged within 1.5 periods of its last word.
+      this.stopHeartbeat = onTick(Math.max(1, opts.heartbeatMs >> 1), () => this.heartbeat());
     }
   }
 
@@ -143,11 +144,13 @@ export class Channel {
     }
     const id = this.nextId++;
     this.pending.set(id, { done, deadline: this.opts.now() + timeoutMs, type, raw });
-    if (this.sweepTimer === undefined) {
-      this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
-      this.sweepTimer.unref();
-    }
+    this.stopSweep ??= onTick(SWEEP_MS, () => this.sweep());
     this.enqueue(type, id, 0, body);
+  }
+
+  /** Sends a notice: no answer, no deadline (only types in NOTICE_TYPES). */
+  notify<T extends MessageType>(type: T, body: Bodies[T]): void {
+    this.enqueue(type, 0, 0, body);
   }
 
   /** Answers request `to` with a reply that came from another node, unchanged. */
@@ -161,6 +164,10 @@ export class Channel {
   }
 
   private answerWith(to: Inbound | Rejected, type: MessageType, body: unknown): void {
+    if (to.id === 0 && to.re === 0) {
+      if (type === "error") this.enqueue(type, 0, 0, body); // what a notice caused comes back as one
+      return;
+    }
     if (this.answering.delete(to.id) || type === "error" || type === "pong" || type === "welcome") this.enqueue(type, this.nextId++, to.id, body);
   }
 
@@ -312,6 +319,7 @@ export class Channel {
     if (!this.opts.dialer && this.peerId === "") {
       return this.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "say hello first"));
     }
+    if (m.id === 0) return this.opts.onMessage(m, this); // a notice: nothing will answer it
     if (this.answering.size >= this.opts.maxInFlight) {
       return this.replyError(m, new AllotError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInFlight} requests in flight on this connection`));
     }
@@ -341,9 +349,9 @@ export class Channel {
         p.done(new AllotError(ErrorCode.TIMEOUT, `${p.type} to ${this.label()} got no answer in time`), undefined);
       }
     }
-    if (this.pending.size === 0 && this.sweepTimer !== undefined) {
-      clearInterval(this.sweepTimer);
-      this.sweepTimer = undefined;
+    if (this.pending.size === 0 && this.stopSweep !== undefined) {
+      this.stopSweep();
+      this.stopSweep = undefined;
     }
   }
 
@@ -365,8 +373,10 @@ export class Channel {
   private shutdown(err: AllotError): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.sweepTimer);
-    clearInterval(this.heartbeatTimer);
+    this.stopSweep?.();
+    this.stopSweep = undefined;
+    this.stopHeartbeat?.();
+    this.stopHeartbeat = undefined;
     clearTimeout(this.handshakeTimer);
     const pending = [...this.pending.values()];
     this.pending.clear();

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
 import type { RunningNode } from "../../src/index.js";
-import { eventually } from "../helpers/raw-client.js";
+import { ErrorCode, PROTOCOL_VERSION } from "../../src/protocol/index.js";
+import { RawClient, eventually } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
 const track = trackNodes();
@@ -28,6 +29,32 @@ describe("report modes", () => {
     await eventually(() => reportsAt(tier2) >= 1, 5000, "registration");
     const first = reportsAt(tier2);
     await eventually(() => reportsAt(tier2) >= first + 3, 5000, "three periodic reports");
+  });
+
+  it("periodic reports are notices: the allocator applies them and writes nothing back", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    const app = await track(startNode({ ...common, role: "app", id: "quiet", apps: ["echo"], capacity: 4, power: 1, join: [tier2.url], report: { event: false, periodicMs: 40 } }));
+    // Registration is a request: it is acknowledged.
+    await eventually(() => reportsAt(tier2) >= 1 && (app.stats().traffic as { envelopesIn: number }).envelopesIn >= 2, 5000, "registration and its ack");
+    const [reports0, in0] = [reportsAt(tier2), (app.stats().traffic as { envelopesIn: number }).envelopesIn];
+    await eventually(() => reportsAt(tier2) >= reports0 + 5, 5000, "five periodic reports");
+    expect((app.stats().traffic as { envelopesIn: number }).envelopesIn).toBe(in0);
+  });
+
+  it("a notice report for another server is refused with an error notice, and the link keeps working", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    const raw = await RawClient.open(tier2.url, "srv-a");
+    try {
+      await raw.hello("app");
+      const server = { id: "srv-b", url: "ws://127.0.0.1:1", apps: ["echo"], capacity: 1, power: 1, load: 0, attrs: {}, version: [1, 1], periodMs: 1000 };
+      raw.send([[PROTOCOL_VERSION, "server.report", 0, 0, "srv-a", { server }]]);
+      expect((await raw.waitForError(0, 5000)).code).toBe(ErrorCode.UNAUTHORIZED);
+      raw.send([[PROTOCOL_VERSION, "server.report", 0, 0, "srv-a", { server: { ...server, id: "srv-a" } }]]);
+      await eventually(() => loadAt(tier2, "srv-a") === 0, 5000, "the valid notice to be applied");
+      expect(loadAt(tier2, "srv-b")).toBeUndefined();
+    } finally {
+      await raw.close();
+    }
   });
 
   it("a minimum interval and a threshold keep a busy server from flooding its distributor", async () => {

@@ -90,10 +90,14 @@ describe("protocol/validate", () => {
       expect(m).toEqual({ v: PROTOCOL_VERSION, type, id: 9, re: 4, from: "n1", body });
     });
 
-    it("accepts ping, pong and error without ids (notices)", () => {
-      for (const type of ["ping", "pong", "error"] as const) {
+    it("accepts ping, pong, error and server.report without ids (notices), and no other type", () => {
+      for (const type of ["ping", "pong", "error", "server.report"] as const) {
         const m = accepted(wire(type, VALID[type], 0, 0));
         expect([m.id, m.re]).toEqual([0, 0]);
+      }
+      for (const type of ["task.place", "task.run", "attrs.set", "peer.sync"] as const) {
+        const r = toMessage(wire(type, VALID[type], 0, 0));
+        expect(isRejected(r) && r.error.code).toBe("BAD_FRAME");
       }
     });
 
