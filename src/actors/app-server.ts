@@ -115,6 +115,10 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
     ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
   });
 
+  // Registered with one allocator, the server asks it to pass each report on to its peers.
+  const relay = (config.mode ?? "broadcast") === "registered";
+  const reportBody = (): Bodies["server.report"] => (relay ? { server: report(), relay: true } : { server: report() });
+
   // At most one report in flight per distributor: a newer report supersedes an older one, so
   // while one is unanswered the next waits and carries the latest load (backpressure, no flood).
   const inFlight = new Set<Channel>();
@@ -126,7 +130,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
     }
     inFlight.add(ch);
     dirty.delete(ch);
-    ch.request("server.report", { server: report() }).then(
+    ch.request("server.report", reportBody()).then(
       () => {
         inFlight.delete(ch);
         if (dirty.has(ch) && !ch.closed) sendReport(ch);
@@ -163,7 +167,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
     });
     peers = [p];
   };
-  if ((config.mode ?? "broadcast") === "registered") joinNext();
+  if (relay) joinNext();
   else peers = config.join.map((url) => ctx.connect(url, { onOpen: register }));
 
   let lastEventAt = -Infinity;
@@ -314,7 +318,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
                 const ch = p.current;
                 if (!ch) continue;
                 if (inFlight.has(ch)) dirty.add(ch);
-                else ch.notify("server.report", { server: report() });
+                else ch.notify("server.report", reportBody());
               }
             }),
           reportModes.periodicMs,

@@ -64,7 +64,9 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       staleReports++;
       ctx.log.debug({ server: r.id, version: r.version }, "stale report ignored");
     }
-    else sync.changed(r.id);
+    // A broadcasting server reports to every allocator itself: relaying it too would only
+    // send each peer a copy it already has (or soon will).
+    else if (m.body.relay === true) sync.changed(r.id);
     ch.reply(m, "ack", {});
   }
 
@@ -151,7 +153,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
         ctx.log.info({ server: id }, "server left");
       }
     },
-    stats: () => ({ placed, refused, expectRefused, reports, staleReports, policy: policy.name, syncReceived: sync.received, syncSent: sync.sent, servers: rows() }),
+    stats: () => ({ placed, refused, expectRefused, reports, staleReports, policy: policy.name, syncReceived: sync.received, syncSent: sync.sent, syncLinks: sync.linked, servers: rows() }),
   };
 }
 

@@ -64,6 +64,11 @@ export class PeerSync {
     this.links.delete(ch);
   }
 
+  /** Peers currently synced with. */
+  get linked(): number {
+    return this.links.size;
+  }
+
   /** A server's own report changed entry `id`: tell the peers (once per turn). */
   changed(id: string): void {
     if (this.links.size === 0) return;

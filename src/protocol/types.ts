@@ -107,7 +107,8 @@ export interface Bodies {
   "task.expected": { load: number; version: [number, number] };
   "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown };
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
-  "server.report": { server: ServerReport };
+  /** `relay`: the server reports to this allocator alone (registered mode), which passes it on to its peers. */
+  "server.report": { server: ServerReport; relay?: boolean };
   "status.get": Record<string, never>;
   /**
    * Sets attributes of an entry: of the app server itself (`table: "server"`, sent to that

@@ -188,7 +188,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     result: checkPlainData(b.result, "result"),
     cached: bool(b.cached, "cached"),
   }),
-  "server.report": (b) => ({ server: server(b.server, "server") }),
+  "server.report": (b) => ({ server: server(b.server, "server"), ...(b.relay === undefined ? {} : { relay: bool(b.relay, "relay") }) }),
   "status.get": (b) => empty(b, "body"),
   "attrs.set": (b) => {
     const table = b.table;

@@ -46,6 +46,16 @@ describe("tier-2 peers", () => {
     expect(rowOf(t2a, "busy")?.version[1]).toBeGreaterThan(1);
   });
 
+  it("does not relay a broadcasting server's reports: each peer already hears them from the server", async () => {
+    const t2b = await track(startNode({ ...common, role: "tier2", id: "t2b" }));
+    const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a", peers: [t2b.url] }));
+    await eventually(() => t2a.stats().syncLinks === 1 && t2b.stats().syncLinks === 1, 5000, "the peers to link");
+    const app = await track(startNode({ ...common, role: "app", id: "loud", apps: ["echo"], capacity: 8, power: 1, join: [t2a.url, t2b.url], mode: "broadcast", report: { event: true, periodicMs: 0 } }));
+    for (let n = 1; n <= 5; n++) app.setAttrs({ n });
+    await eventually(() => [t2a, t2b].every((t) => (t.stats().servers as Array<{ id: string; attrs: { n?: number } }>).find((r) => r.id === "loud")?.attrs.n === 5), 5000, "both to see the last change");
+    expect([t2a.stats().syncReceived, t2b.stats().syncReceived]).toEqual([0, 0]);
+  });
+
   it("rebuilds a restarted distributor's empty database from its peer", async () => {
     const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a" }));
     await track(startNode({ ...common, role: "app", id: "kept", apps: ["echo"], capacity: 8, power: 1, join: [t2a.url] }));
