@@ -5,6 +5,8 @@ export const Role = {
   tier2: "tier2",
   app: "app",
   client: "client",
+  master: "master",
+  slave: "slave",
 } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
@@ -67,6 +69,16 @@ import type { WireError } from "./errors.js";
 export const ATTR_TABLES = ["server", "client", "user", "task-type"] as const;
 export type AttrTable = (typeof ATTR_TABLES)[number];
 
+/** The load a slave reports with each processing-server request. */
+export interface SlaveMetrics {
+  /** Requests the slave holds now (received, not yet answered). */
+  queue: number;
+  /** The task's expected cost (task-type default `cost`, or the task's own), when known. */
+  cost?: number;
+  /** The slave's (incarnation, seq) for this figure: ordered with its reports. */
+  version: [number, number];
+}
+
 /** An entry of a client, user or task-type table, stamped (time, node) for last-writer-wins. */
 export interface AttrEntry {
   id: string;
@@ -115,9 +127,25 @@ export interface Bodies {
    * server), or of a client, user or task type (sent to a tier-2; issue 3, not yet).
    */
   "attrs.set": { table: AttrTable; id: string; attrs: Attrs };
-  /** Tier-2 to tier-2: server entries (a full table when a peer connects, then changes). */
-  "peer.sync": { servers: ServerReport[]; tables?: AttrTables };
-  status: { node: string; servers: ServerStatusRow[]; tables?: AttrTables };
+  /**
+   * Allocator to allocator of one set (tier-2s, or masters): server entries (a full table when
+   * a peer connects, then changes); masters add their slaves' entries.
+   */
+  "peer.sync": { servers: ServerReport[]; tables?: AttrTables; slaves?: ServerReport[] };
+  status: { node: string; servers: ServerStatusRow[]; tables?: AttrTables; slaves?: ServerStatusRow[] };
+  /** A master's answer to `task.place`: send the task to this slave, with this pick. */
+  "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };
+  /**
+   * Client to the slave a master picked: the whole task. Answered `task.result` by a proxying
+   * slave, `task.placed` by a directing one (the client then runs it on the server).
+   */
+  "task.submit": { task: Task; pick: string };
+  /**
+   * Slave to master: a processing server for this task (payload left out), with the slave's load
+   * metrics: its queue, the task's expected cost when known, and the version of that queue figure.
+   * Answered `task.placed`.
+   */
+  "server.request": { task: Task; client: ClientRef; metrics: SlaveMetrics };
 }
 export type MessageType = keyof Bodies;
 

@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { ATTR_TABLES, CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
-import type { AttrEntry, AttrTable, AttrTables, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, Task } from "./types.js";
+import type { AttrEntry, AttrTable, AttrTables, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -195,26 +195,47 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     if (typeof table !== "string" || !(ATTR_TABLES as readonly string[]).includes(table)) fail("table", ATTR_TABLES.join("|"));
     return { table: table as AttrTable, id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
   },
-  "peer.sync": (b) => {
-    const rows = b.servers;
-    if (!Array.isArray(rows) || rows.length > 100_000) fail("servers", "an array of at most 100000 server reports");
-    return { servers: (rows as unknown[]).map((x, i) => server(x, `servers[${i}]`)), ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }) };
-  },
-  status: (b) => {
-    const rows = b.servers;
-    if (!Array.isArray(rows) || rows.length > 1_000_000) fail("servers", "an array");
-    return {
-      node: id(b.node, "node"),
-      servers: (rows as unknown[]).map((x, i) => {
-        const o = obj(x, `servers[${i}]`);
-        const st = o.status;
-        if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`servers[${i}].status`, SERVER_STATUSES.join("|"));
-        return { ...server(o, `servers[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `servers[${i}].reserved`), ageMs: num(o.ageMs, `servers[${i}].ageMs`) };
-      }),
-      ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
-    };
-  },
+  "peer.sync": (b) => ({
+    servers: reports(b.servers, "servers"),
+    ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
+    ...(b.slaves === undefined ? {} : { slaves: reports(b.slaves, "slaves") }),
+  }),
+  status: (b) => ({
+    node: id(b.node, "node"),
+    servers: statusRows(b.servers, "servers"),
+    ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
+    ...(b.slaves === undefined ? {} : { slaves: statusRows(b.slaves, "slaves") }),
+  }),
+  "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
+  "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick") }),
+  "server.request": (b) => ({ task: task(b.task, "task"), client: client(b.client, "client"), metrics: metrics(b.metrics, "metrics") }),
 };
+
+function reports(x: unknown, p: string): ServerReport[] {
+  if (!Array.isArray(x) || x.length > 100_000) fail(p, "an array of at most 100000 server reports");
+  return (x as unknown[]).map((r, i) => server(r, `${p}[${i}]`));
+}
+
+function statusRows(x: unknown, p: string): ServerStatusRow[] {
+  if (!Array.isArray(x) || x.length > 1_000_000) fail(p, "an array");
+  return (x as unknown[]).map((r, i) => {
+    const o = obj(r, `${p}[${i}]`);
+    const st = o.status;
+    if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`${p}[${i}].status`, SERVER_STATUSES.join("|"));
+    return { ...server(o, `${p}[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `${p}[${i}].reserved`), ageMs: num(o.ageMs, `${p}[${i}].ageMs`) };
+  });
+}
+
+function metrics(x: unknown, p: string): SlaveMetrics {
+  const o = obj(x, p);
+  return {
+    queue: nat(o.queue, `${p}.queue`),
+    ...(o.cost === undefined ? {} : { cost: nonNegative(o.cost, `${p}.cost`) }),
+    version: version(o.version, `${p}.version`),
+  };
+}
+
+const nonNegative = (x: unknown, p: string): number => (num(x, p) >= 0 ? (x as number) : fail(p, "a number >= 0"));
 
 export function isMessageType(x: unknown): x is MessageType {
   return typeof x === "string" && Object.hasOwn(BODY, x);

@@ -52,8 +52,11 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "server.report": { server: report(), relay: true },
   "status.get": {},
   "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true } },
-  "peer.sync": { servers: [report(), report({ id: "s2" })] },
-  status: { node: "d2", servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }] },
+  "peer.sync": { servers: [report(), report({ id: "s2" })], slaves: [report({ id: "sl1", apps: ["slave"] })] },
+  status: { node: "d2", servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }], slaves: [{ ...report({ id: "sl1" }), status: "alive", reserved: 0, ageMs: 3 }] },
+  "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
+  "task.submit": { task: task(), pick: "P1" },
+  "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] } },
 };
 
 function accepted(raw: unknown): Message {
@@ -194,6 +197,12 @@ describe("protocol/validate", () => {
       ["task.expected with a negative incarnation", "task.expected", { load: 1, version: [-1, 0] }, "version[0]"],
       ["task.run without app", "task.run", { ...VALID["task.run"], app: undefined }, "app"],
       ["task.result with a numeric cached", "task.result", { ...VALID["task.result"], cached: 1 }, "cached"],
+      ["server.request without metrics", "server.request", { task: task(), client: { id: "c1", addr: "" } }, "metrics"],
+      ["server.request with a negative queue", "server.request", { task: task(), client: { id: "c1", addr: "" }, metrics: { queue: -1, version: [1, 1] } }, "metrics.queue"],
+      ["server.request with a negative cost", "server.request", { task: task(), client: { id: "c1", addr: "" }, metrics: { queue: 0, cost: -2, version: [1, 1] } }, "metrics.cost"],
+      ["task.submit without a pick", "task.submit", { task: task() }, "pick"],
+      ["slave.picked with an empty slave id", "slave.picked", { taskId: "t1", slaveId: "", slaveUrl: "ws://x", pick: "P" }, "slaveId"],
+      ["peer.sync with a bad slave entry", "peer.sync", { servers: [], slaves: [report({ capacity: 0 })] }, "slaves[0].capacity"],
       ["server.report with a string relay flag", "server.report", { server: report(), relay: "yes" }, "relay"],
       ["server.report without apps", "server.report", { server: report({ apps: [] }) }, "server.apps"],
       ["server.report with an empty app name", "server.report", { server: report({ apps: ["echo", ""] }) }, "server.apps[1]"],

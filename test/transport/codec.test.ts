@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { CONSTRAINT_OPS, ErrorCode, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
+import { CONSTRAINT_OPS, ErrorCode, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
 import type { AttrValue, Attrs, Bodies, Constraint, Envelope, Message, MessageType, ServerReport, Task } from "../../src/protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transport/codec.js";
 
@@ -61,6 +61,11 @@ const serverArb: fc.Arbitrary<ServerReport> = fc.record({
   version,
 });
 
+const statusRows = fc.array(
+  fc.tuple(serverArb, fc.constantFrom("alive", "suspect", "dead", "draining") as fc.Arbitrary<"alive" | "suspect" | "dead" | "draining">, safeNat, fc.nat()).map(([s, status, reserved, ageMs]) => ({ ...s, status, reserved, ageMs })),
+  { maxLength: 4 },
+);
+
 const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   hello: fc.record({ node: name, role }),
   welcome: fc.record({ node: name, role }),
@@ -77,18 +82,19 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "server.report": fc.record({ server: serverArb }),
   "status.get": fc.constant({}),
   "attrs.set": fc.record({ table: fc.constantFrom("server", "client", "user", "task-type") as fc.Arbitrary<"server" | "client" | "user" | "task-type">, id: name, attrs }),
-  "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }) }),
-  status: fc.record({
-    node: name,
-    servers: fc.array(
-      fc.tuple(serverArb, fc.constantFrom("alive", "suspect", "dead", "draining") as fc.Arbitrary<"alive" | "suspect" | "dead" | "draining">, safeNat, fc.nat()).map(([s, status, reserved, ageMs]) => ({ ...s, status, reserved, ageMs })),
-      { maxLength: 4 },
-    ),
+  "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }), slaves: fc.array(serverArb, { maxLength: 2 }) }, { requiredKeys: ["servers"] }),
+  status: fc.record({ node: name, servers: statusRows, slaves: statusRows }, { requiredKeys: ["node", "servers"] }),
+  "slave.picked": fc.record({ taskId: name, slaveId: name, slaveUrl: fc.string({ maxLength: 64 }), pick: name }),
+  "task.submit": fc.record({ task: taskArb, pick: name }),
+  "server.request": fc.record({
+    task: taskArb,
+    client: clientRef,
+    metrics: fc.record({ queue: safeNat, cost: fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero), version }, { requiredKeys: ["queue", "version"] }),
   }),
 };
 
 /** Notices may have no ids; everything else carries a positive id. */
-const NOTICES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error"]);
+const NOTICES = NOTICE_TYPES;
 
 function envelopeArb<T extends MessageType>(type: T): fc.Arbitrary<Envelope<T>> {
   return fc.record({
@@ -101,25 +107,8 @@ function envelopeArb<T extends MessageType>(type: T): fc.Arbitrary<Envelope<T>> 
   });
 }
 
-const messageArb: fc.Arbitrary<Message> = fc.oneof(
-  envelopeArb("hello"),
-  envelopeArb("welcome"),
-  envelopeArb("ping"),
-  envelopeArb("pong"),
-  envelopeArb("ack"),
-  envelopeArb("error"),
-  envelopeArb("task.place"),
-  envelopeArb("task.placed"),
-  envelopeArb("task.expect"),
-  envelopeArb("task.expected"),
-  envelopeArb("task.run"),
-  envelopeArb("task.result"),
-  envelopeArb("server.report"),
-  envelopeArb("status.get"),
-  envelopeArb("attrs.set"),
-  envelopeArb("peer.sync"),
-  envelopeArb("status"),
-);
+// Every type, from the table the type checker holds complete.
+const messageArb: fc.Arbitrary<Message> = fc.oneof(...(Object.keys(BODY_ARBS) as MessageType[]).map((t) => envelopeArb(t) as fc.Arbitrary<Message>));
 
 // ---- helpers ----------------------------------------------------------------------------------
 
