@@ -1,11 +1,16 @@
 import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
-import type { Attrs, Bodies, Message, ServerReport } from "../protocol/index.js";
-import type { Channel, Peer } from "../transport/index.js";
+import type { Attrs, Bodies, Message, Role } from "../protocol/index.js";
+import type { Channel } from "../transport/index.js";
 import { BoundedMap } from "./bounded-map.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { builtinHandlers } from "./handlers.js";
 import type { Handler } from "./handlers.js";
+import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
+import type { ReportModes } from "./reporter.js";
 import { unknownType } from "./role-actor.js";
+
+export type { ReportModes };
+export { DEFAULT_REPORT };
 
 export interface AppServerConfig {
   apps: readonly string[];
@@ -27,19 +32,6 @@ export interface AppServerConfig {
   report?: ReportModes;
 }
 
-export interface ReportModes {
-  /** Report after every turn in which a task started or ended (coalesced). */
-  event: boolean;
-  /** Report at least this often, so allocators can tell a silent server from an idle one; 0 = off. */
-  periodicMs: number;
-  /** Event mode: at least this long between two event reports (default 0). */
-  eventMinMs?: number;
-  /** Event mode: report only when the load moved by at least this much since the last (default 0: every change). */
-  eventThreshold?: number;
-}
-
-export const DEFAULT_REPORT: ReportModes = { event: true, periodicMs: 1000 };
-
 interface Expected {
   taskId: string;
   key: string;
@@ -54,6 +46,9 @@ interface Parked {
 
 type Run = Extract<Message, { type: "task.run" }>;
 
+/** Roles that may announce a ticket: the allocators, and a slave linking a client to this server. */
+const ANNOUNCERS: ReadonlySet<Role> = new Set<Role>(["tier2", "master", "slave"]);
+
 function isThenable(x: unknown): x is PromiseLike<unknown> {
   return typeof x === "object" && x !== null && typeof (x as { then?: unknown }).then === "function";
 }
@@ -62,9 +57,7 @@ export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
-  const r = c.report ?? DEFAULT_REPORT;
-  if (!Number.isInteger(r.periodicMs) || r.periodicMs < 0) throw new RangeError(`periodic report interval must be a whole number of ms >= 0, got ${r.periodicMs}`);
-  if (!r.event && r.periodicMs === 0) throw new TypeError("an app server must report on events, periodically, or both");
+  validateReportModes(c.report ?? DEFAULT_REPORT, "an app server");
   const handlers = { ...builtinHandlers, ...c.handlers };
   for (const app of c.apps) if (!handlers[app]) throw new TypeError(`no handler for application ${JSON.stringify(app)}; built in: ${Object.keys(builtinHandlers).join(", ")}`);
 }
@@ -93,113 +86,36 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   // Tickets whose expect was refused: their run is answered OVERLOADED so the client places again.
   const refused = new BoundedMap<string, true>(10_000);
   const results = new BoundedMap<string, unknown>(10_000);
-  const incarnation = ctx.now();
-  let seq = 0;
   let running = 0;
   let completed = 0;
-  let reportScheduled = false;
   // No expected ticket expires before this (a lower bound): the sweep skips the walk over all of
   // them until then, instead of walking every expected ticket four times a second.
   let nextExpiry = Infinity;
 
   const load = (): number => running + expected.size;
-  const report = (): ServerReport => ({
-    id: ctx.id,
-    url: ctx.url,
-    apps: [...config.apps],
-    capacity: config.capacity,
-    power: config.power,
-    load: load(),
-    attrs,
-    version: [incarnation, seq],
-    ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
+  const reporter = createReporter(ctx, {
+    join: config.join,
+    mode: config.mode ?? "broadcast",
+    modes: reportModes,
+    load,
+    build: (version) => ({
+      id: ctx.id,
+      url: ctx.url,
+      apps: [...config.apps],
+      capacity: config.capacity,
+      power: config.power,
+      load: load(),
+      attrs,
+      version,
+      ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
+    }),
   });
-
-  // Registered with one allocator, the server asks it to pass each report on to its peers.
-  const relay = (config.mode ?? "broadcast") === "registered";
-  const reportBody = (): Bodies["server.report"] => (relay ? { server: report(), relay: true } : { server: report() });
-
-  // At most one report in flight per distributor: a newer report supersedes an older one, so
-  // while one is unanswered the next waits and carries the latest load (backpressure, no flood).
-  const inFlight = new Set<Channel>();
-  const dirty = new Set<Channel>();
-  function sendReport(ch: Channel): void {
-    if (inFlight.has(ch)) {
-      dirty.add(ch);
-      return;
-    }
-    inFlight.add(ch);
-    dirty.delete(ch);
-    ch.request("server.report", reportBody()).then(
-      () => {
-        inFlight.delete(ch);
-        if (dirty.has(ch) && !ch.closed) sendReport(ch);
-      },
-      (err: unknown) => {
-        inFlight.delete(ch);
-        dirty.delete(ch);
-        const e = AllotError.from(err);
-        if (e.code !== ErrorCode.UNREACHABLE) ctx.log.warn({ to: ch.label(), err: e.message }, "load report not acknowledged");
-      },
-    );
-  }
-  // A (re)connection registers with a fresh seq: a distributor that marked this server dead when
-  // the old link dropped must see a newer version, or it would ignore the report as stale.
-  const register = (ch: Channel): void => {
-    seq++;
-    sendReport(ch);
-  };
-  // broadcast: report to every distributor joined. registered: to one at a time (the next on
-  // the list when it is lost), which relays to its peers.
-  let peers: Peer[] = [];
-  let registeredAt = 0;
-  let stopped = false;
-  const joinNext = (): void => {
-    const url = config.join[registeredAt++ % config.join.length] as string;
-    const p = ctx.connect(url, {
-      onOpen: register,
-      onDown: (down) => {
-        if (stopped || !peers.includes(down)) return;
-        down.close();
-        peers = [];
-        joinNext();
-      },
-    });
-    peers = [p];
-  };
-  if (relay) joinNext();
-  else peers = config.join.map((url) => ctx.connect(url, { onOpen: register }));
-
-  let lastEventAt = -Infinity;
-  let lastEventLoad = 0;
-  /**
-   * Load changed: one report per turn however many tasks started or ended in it, and none
-   * sooner than `eventMinMs` after the last, nor for a change of load under `eventThreshold`
-   * (the periodic report carries those). So a busy server does not flood its distributors.
-   */
-  function changed(): void {
-    seq++;
-    if (reportScheduled || !reportModes.event) return;
-    const wait = lastEventAt + (reportModes.eventMinMs ?? 0) - ctx.now();
-    reportScheduled = true;
-    const fire = (): void => {
-      reportScheduled = false;
-      if (Math.abs(load() - lastEventLoad) < (reportModes.eventThreshold ?? 0)) return;
-      lastEventAt = ctx.now();
-      lastEventLoad = load();
-      for (const p of peers) {
-        const ch = p.current;
-        if (ch) sendReport(ch);
-      }
-    };
-    if (wait > 0) setTimeout(() => ctx.enqueue(fire), wait).unref();
-    else setImmediate(fire);
-  }
+  const changed = (): void => reporter.changed();
 
   function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
     const b = m.body;
-    if (ch.peerRole !== "tier2") {
-      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor may announce tickets, not a ${ch.peerRole || "stranger"}`));
+    if (!ANNOUNCERS.has(ch.peerRole as Role)) {
+      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor, a master or a slave may announce tickets, not a ${ch.peerRole || "stranger"}`));
       return;
     }
     if (load() >= config.capacity) {
@@ -216,7 +132,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
     expected.set(b.ticket, { taskId: b.taskId, key: b.key, expiresAt: b.expiresAt });
     if (b.expiresAt < nextExpiry) nextExpiry = b.expiresAt;
     changed();
-    ch.reply(m, "task.expected", { load: load(), version: [incarnation, seq] });
+    ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
     const early = parked.get(b.ticket);
     if (early) {
       parked.delete(b.ticket);
@@ -277,11 +193,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   function setAttrs(next: Attrs): void {
     attrs = { ...attrs, ...next };
     ctx.log.info({ attrs }, "attributes changed");
-    seq++;
-    for (const p of peers) {
-      const c = p.current;
-      if (c) sendReport(c);
-    }
+    reporter.urgent();
   }
 
   function sweep(): void {
@@ -304,28 +216,6 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   }
   const sweeper = setInterval(() => ctx.enqueue(sweep), Math.max(10, Math.min(250, parkMs / 4)));
   sweeper.unref();
-  // A periodic report carries a new seq even when nothing changed: it is what tells an
-  // allocator the server is still there. It goes as a notice, unanswered: the next period
-  // repeats it, and an answer would cost each allocator a write per report. While an
-  // acknowledged report is in flight, its answer sends the newest state instead.
-  const ticker =
-    reportModes.periodicMs > 0
-      ? setInterval(
-          () =>
-            ctx.enqueue(() => {
-              seq++;
-              for (const p of peers) {
-                const ch = p.current;
-                if (!ch) continue;
-                if (inFlight.has(ch)) dirty.add(ch);
-                else ch.notify("server.report", reportBody());
-              }
-            }),
-          reportModes.periodicMs,
-        )
-      : undefined;
-  ticker?.unref();
-
   return {
     setAttrs,
     handle(m: Message, ch: Channel) {
@@ -340,12 +230,10 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
       }
       ch.replyError(m, unknownType("app server", m));
     },
-    stats: () => ({ running, expected: expected.size, parked: parked.size, completed, load: load(), capacity: config.capacity, version: [incarnation, seq] }),
+    stats: () => ({ running, expected: expected.size, parked: parked.size, completed, load: load(), capacity: config.capacity, version: reporter.version() }),
     stop: () => {
       clearInterval(sweeper);
-      clearInterval(ticker);
-      stopped = true;
-      for (const p of peers) p.close();
+      reporter.stop();
     },
   };
 }

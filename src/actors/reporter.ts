@@ -1,0 +1,168 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Bodies, ServerReport } from "../protocol/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import type { RoleContext } from "./context.js";
+
+export interface ReportModes {
+  /** Report after every turn in which a task started or ended (coalesced). */
+  event: boolean;
+  /** Report at least this often, so allocators can tell a silent server from an idle one; 0 = off. */
+  periodicMs: number;
+  /** Event mode: at least this long between two event reports (default 0). */
+  eventMinMs?: number;
+  /** Event mode: report only when the load moved by at least this much since the last (default 0: every change). */
+  eventThreshold?: number;
+}
+
+export const DEFAULT_REPORT: ReportModes = { event: true, periodicMs: 1000 };
+
+export function validateReportModes(r: ReportModes, who: string): void {
+  if (!Number.isInteger(r.periodicMs) || r.periodicMs < 0) throw new RangeError(`periodic report interval must be a whole number of ms >= 0, got ${r.periodicMs}`);
+  if (!r.event && r.periodicMs === 0) throw new TypeError(`${who} must report on events, periodically, or both`);
+}
+
+export interface ReporterConfig {
+  /** Allocators to register with and report to. */
+  join: readonly string[];
+  /** `broadcast`: report to every allocator in `join`; `registered`: to one at a time, which relays to its peers. */
+  mode: "broadcast" | "registered";
+  modes: ReportModes;
+  /** The node's current state as a report, stamped with `version`. */
+  build(version: [number, number]): ServerReport;
+  /** The load figure the event threshold compares. */
+  load(): number;
+}
+
+export interface Reporter {
+  /** (incarnation, seq) of the newest state. */
+  version(): [number, number];
+  /** The load changed: an event report, coalesced per turn and held to the interval and threshold. */
+  changed(): void;
+  /** Something that must reach the allocators now changed (attributes): report at once. */
+  urgent(): void;
+  stop(): void;
+}
+
+/**
+ * Keeps a node's entry current at its allocators: it registers on every (re)connection, reports
+ * events and periods as configured, and keeps at most one acknowledged report in flight per
+ * allocator (a newer one supersedes, so a busy node does not flood them). Used by the app server
+ * (to tier-2s or masters) and the slave (to masters).
+ */
+export function createReporter(ctx: RoleContext, config: ReporterConfig): Reporter {
+  const modes = config.modes;
+  const incarnation = ctx.now();
+  let seq = 0;
+  const relay = config.mode === "registered";
+  const version = (): [number, number] => [incarnation, seq];
+  const body = (): Bodies["server.report"] => (relay ? { server: config.build(version()), relay: true } : { server: config.build(version()) });
+
+  const inFlight = new Set<Channel>();
+  const dirty = new Set<Channel>();
+  function send(ch: Channel): void {
+    if (inFlight.has(ch)) {
+      dirty.add(ch);
+      return;
+    }
+    inFlight.add(ch);
+    dirty.delete(ch);
+    ch.request("server.report", body()).then(
+      () => {
+        inFlight.delete(ch);
+        if (dirty.has(ch) && !ch.closed) send(ch);
+      },
+      (err: unknown) => {
+        inFlight.delete(ch);
+        dirty.delete(ch);
+        const e = AllotError.from(err);
+        if (e.code !== ErrorCode.UNREACHABLE) ctx.log.warn({ to: ch.label(), err: e.message }, "load report not acknowledged");
+      },
+    );
+  }
+  const sendAll = (): void => {
+    for (const p of peers) {
+      const ch = p.current;
+      if (ch) send(ch);
+    }
+  };
+  // A (re)connection registers with a fresh seq: an allocator that marked this node dead when
+  // the old link dropped must see a newer version, or it would ignore the report as stale.
+  const register = (ch: Channel): void => {
+    seq++;
+    send(ch);
+  };
+
+  let peers: Peer[] = [];
+  let registeredAt = 0;
+  let stopped = false;
+  const joinNext = (): void => {
+    const url = config.join[registeredAt++ % config.join.length] as string;
+    const p = ctx.connect(url, {
+      onOpen: register,
+      onDown: (down) => {
+        if (stopped || !peers.includes(down)) return;
+        down.close();
+        peers = [];
+        joinNext();
+      },
+    });
+    peers = [p];
+  };
+  if (relay) joinNext();
+  else peers = config.join.map((url) => ctx.connect(url, { onOpen: register }));
+
+  let scheduled = false;
+  let lastEventAt = -Infinity;
+  let lastEventLoad = 0;
+  function changed(): void {
+    seq++;
+    if (scheduled || !modes.event) return;
+    const wait = lastEventAt + (modes.eventMinMs ?? 0) - ctx.now();
+    scheduled = true;
+    const fire = (): void => {
+      scheduled = false;
+      if (Math.abs(config.load() - lastEventLoad) < (modes.eventThreshold ?? 0)) return;
+      lastEventAt = ctx.now();
+      lastEventLoad = config.load();
+      sendAll();
+    };
+    if (wait > 0) setTimeout(() => ctx.enqueue(fire), wait).unref();
+    else setImmediate(fire);
+  }
+
+  // A periodic report carries a new seq even when nothing changed: it is what tells an
+  // allocator the node is still there. It goes as a notice, unanswered: the next period
+  // repeats it, and an answer would cost each allocator a write per report. While an
+  // acknowledged report is in flight, its answer sends the newest state instead.
+  const ticker =
+    modes.periodicMs > 0
+      ? setInterval(
+          () =>
+            ctx.enqueue(() => {
+              seq++;
+              for (const p of peers) {
+                const ch = p.current;
+                if (!ch) continue;
+                if (inFlight.has(ch)) dirty.add(ch);
+                else ch.notify("server.report", body());
+              }
+            }),
+          modes.periodicMs,
+        )
+      : undefined;
+  ticker?.unref();
+
+  return {
+    version,
+    changed,
+    urgent() {
+      seq++;
+      sendAll();
+    },
+    stop() {
+      clearInterval(ticker);
+      stopped = true;
+      for (const p of peers) p.close();
+    },
+  };
+}
