@@ -1,5 +1,5 @@
-import { AllotError } from "../protocol/index.js";
-import type { AttrEntry, AttrTables, Message, ServerReport } from "../protocol/index.js";
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../protocol/index.js";
 import type { AttrTable, ServerEntry, ServerTable } from "../state/index.js";
 
 /** The client, user and task-type tables of an allocator, by their wire names. */
@@ -26,18 +26,19 @@ export function toReport(e: ServerEntry): ServerReport {
 }
 
 /**
- * Keeps the server tables of a tier-2 set converging: the whole table goes over every connection
- * with another tier-2 as soon as it is up, in either direction (so a restarted peer rebuilds its
- * state from whoever it reaches or is reached by), and each entry that a server's own report
- * changed goes over every such connection, coalesced per turn. Entries learned from a peer are
- * not relayed again, so an update travels one hop: every member must be connected to every
- * other (list the set in --peers; one side is enough). The versioned merge makes duplicates and
- * reordering harmless.
+ * Keeps the tables of an allocator set (tier-2 distributors, or masters) converging: the whole
+ * table goes over every connection with another member as soon as it is up, in either direction
+ * (so a restarted member rebuilds its state from whoever it reaches or is reached by), and each
+ * entry that a node's own report changed goes over every such connection, coalesced per turn.
+ * Entries learned from a peer are not relayed again, so an update travels one hop: every member
+ * must be connected to every other (list the set in --peers; one side is enough). The versioned
+ * merge makes duplicates and reordering harmless. Masters also share their slaves' entries.
  */
 export class PeerSync {
-  /** Every live connection with another tier-2, dialled or accepted. */
+  /** Every live connection with another member, dialled or accepted. */
   private readonly links = new Set<Channel>();
   private readonly dirty = new Set<string>();
+  private readonly dirtySlaves = new Set<string>();
   private readonly dirtyEntries: AttrTables = { client: [], user: [], "task-type": [] };
   private scheduled = false;
   received = 0;
@@ -48,14 +49,15 @@ export class PeerSync {
     private readonly table: ServerTable,
     private readonly tables: Tables,
     urls: readonly string[],
+    private readonly slaves?: ServerTable,
   ) {
     // Dialled only: whichever side dials, onHello picks the connection up (the node closes them).
     for (const u of urls) ctx.connect(u);
   }
 
-  /** A connection finished its handshake: if it is with another tier-2, sync over it. */
+  /** A connection finished its handshake: if it is with another member of the set, sync over it. */
   onHello(ch: Channel): void {
-    if (ch.peerRole !== "tier2" || this.links.has(ch)) return;
+    if (ch.peerRole !== this.ctx.role || this.links.has(ch)) return;
     this.links.add(ch);
     this.sendAll(ch);
   }
@@ -76,6 +78,13 @@ export class PeerSync {
     this.schedule();
   }
 
+  /** A slave's own report changed its entry: tell the peers (once per turn). */
+  changedSlave(id: string): void {
+    if (this.links.size === 0) return;
+    this.dirtySlaves.add(id);
+    this.schedule();
+  }
+
   /** An entry of a client, user or task-type table was set here: tell the peers. */
   changedEntry(table: keyof AttrTables, e: AttrEntry): void {
     if (this.links.size === 0) return;
@@ -89,12 +98,17 @@ export class PeerSync {
     setImmediate(() => this.ctx.enqueue(() => this.flush()));
   }
 
-  /** Applies a peer's entries; newer versions win, so nothing here can roll state back. */
+  /** Answers a peer.sync: only from a member of the set; newer versions win, so nothing here can roll state back. */
   onSync(m: Extract<Message, { type: "peer.sync" }>, ch: Channel): void {
+    if (ch.peerRole !== this.ctx.role) {
+      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only another ${this.ctx.role} may sync entries here, not a ${ch.peerRole || "stranger"}`));
+      return;
+    }
     const now = this.ctx.now();
     for (const r of m.body.servers) {
       if (this.table.apply(r, now) !== "stale") this.received++;
     }
+    if (m.body.slaves && this.slaves) for (const r of m.body.slaves) if (this.slaves.apply(r, now) !== "stale") this.received++;
     const t = m.body.tables;
     if (t) for (const name of TABLE_NAMES) for (const e of t[name]) if (this.tables[name].merge(e)) this.received++;
     ch.reply(m, "ack", {});
@@ -102,31 +116,43 @@ export class PeerSync {
 
   private flush(): void {
     this.scheduled = false;
-    const servers: ServerReport[] = [];
-    for (const id of this.dirty) {
-      const e = this.table.get(id);
-      if (e) servers.push(toReport(e));
-    }
-    this.dirty.clear();
+    const servers = reportsOf(this.table, this.dirty);
+    const slaves = this.slaves ? reportsOf(this.slaves, this.dirtySlaves) : [];
     const tables: AttrTables = { client: this.dirtyEntries.client.splice(0), user: this.dirtyEntries.user.splice(0), "task-type": this.dirtyEntries["task-type"].splice(0) };
-    for (const ch of this.links) if (!ch.closed) this.send(ch, servers, tables);
+    for (const ch of this.links) if (!ch.closed) this.send(ch, servers, tables, slaves);
   }
 
   private sendAll(ch: Channel): void {
     const tables: AttrTables = { client: this.tables.client.all(), user: this.tables.user.all(), "task-type": this.tables["task-type"].all() };
-    this.send(ch, [...this.table.all()].map(toReport), tables);
+    this.send(ch, [...this.table.all()].map(toReport), tables, this.slaves ? [...this.slaves.all()].map(toReport) : []);
   }
 
-  /** Server entries in chunks of CHUNK; the (small) attribute tables ride with the first. */
-  private send(ch: Channel, servers: ServerReport[], tables: AttrTables): void {
-    const hasTables = tables.client.length + tables.user.length + tables["task-type"].length > 0;
+  /** Server entries in chunks of CHUNK; the (small) attribute tables and slave entries ride with the first. */
+  private send(ch: Channel, servers: ServerReport[], tables: AttrTables, slaves: ServerReport[]): void {
+    const extras = tables.client.length + tables.user.length + tables["task-type"].length > 0 || slaves.length > 0;
     for (let i = 0; i === 0 || i < servers.length; i += CHUNK) {
       const chunk = servers.slice(i, i + CHUNK);
-      if (chunk.length === 0 && !hasTables) return;
+      if (chunk.length === 0 && !extras) return;
       this.sent += chunk.length;
-      ch.request("peer.sync", i === 0 && hasTables ? { servers: chunk, tables } : { servers: chunk }).catch((err: unknown) => {
+      const body: Bodies["peer.sync"] = { servers: chunk };
+      if (i === 0 && extras) {
+        body.tables = tables;
+        if (slaves.length > 0) body.slaves = slaves;
+        this.sent += slaves.length;
+      }
+      ch.request("peer.sync", body).catch((err: unknown) => {
         this.ctx.log.warn({ peer: ch.label(), err: AllotError.from(err).message }, "peer sync not acknowledged");
       });
     }
   }
+}
+
+function reportsOf(table: ServerTable, ids: Set<string>): ServerReport[] {
+  const out: ServerReport[] = [];
+  for (const id of ids) {
+    const e = table.get(id);
+    if (e) out.push(toReport(e));
+  }
+  ids.clear();
+  return out;
 }

@@ -1,0 +1,132 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { AttrTables, Message, Role, ServerStatusRow } from "../protocol/index.js";
+import { AttrTable, ServerTable } from "../state/index.js";
+import type { ApplyResult, ServerEntry } from "../state/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import type { RoleContext } from "./context.js";
+import { toReport } from "./peer-sync.js";
+import type { PeerSync, Tables } from "./peer-sync.js";
+
+/** How often an allocator ages its entries; expiry reads only stale entries, so this is cheap. */
+const EXPIRY_CHECK_MS = 100;
+
+/**
+ * The members an allocator knows and the links to them: app servers at a tier-2 or a master,
+ * slaves at a master. A member registers with its first `server.report` on a connection; that
+ * connection is its link until it closes (the member is then dead until it reports again).
+ * Members known only through a peer are reached over a connection this node opens.
+ */
+export class Registry {
+  readonly table = new ServerTable();
+  private readonly links = new Map<string, Channel>();
+  private readonly dialed = new Map<string, Peer>();
+  private readonly expiry: NodeJS.Timeout;
+  reports = 0;
+  staleReports = 0;
+
+  constructor(
+    private readonly ctx: RoleContext,
+    /** The role a member's connection says hello with. */
+    readonly memberRole: Role,
+    private readonly noun: string,
+  ) {
+    // Members that promised periodic reports and went silent turn suspect, then dead.
+    this.expiry = setInterval(
+      () =>
+        ctx.enqueue(() => {
+          for (const e of this.table.expire(ctx.now())) ctx.log.info({ [noun]: e.id, status: e.status, silentMs: ctx.now() - e.updatedAt }, `${noun} status changed`);
+        }),
+      EXPIRY_CHECK_MS,
+    );
+    this.expiry.unref();
+  }
+
+  /**
+   * Applies a member's own report and acknowledges it; refuses one about another member. Returns
+   * what the report did, or undefined when it was refused.
+   */
+  onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): ApplyResult | undefined {
+    const r = m.body.server;
+    if (ch.peerRole !== this.memberRole || ch.peerId !== r.id) {
+      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `node ${ch.label()} may not report for ${this.noun} ${r.id}`));
+      return undefined;
+    }
+    const result = this.table.apply(r, this.ctx.now());
+    this.reports++;
+    if (this.links.get(r.id) !== ch) {
+      this.links.set(r.id, ch);
+      this.table.setStatus(r.id, "alive");
+      this.ctx.log.info({ [this.noun]: r.id, url: r.url, apps: r.apps }, `${this.noun} joined`);
+    }
+    if (result === "stale") {
+      this.staleReports++;
+      this.ctx.log.debug({ [this.noun]: r.id, version: r.version }, "stale report ignored");
+    }
+    ch.reply(m, "ack", {});
+    return result;
+  }
+
+  /** The member registered on this very connection. */
+  registeredOn(ch: Channel): boolean {
+    return this.links.get(ch.peerId) === ch && !ch.closed;
+  }
+
+  /**
+   * Where to send a member a request: its own link, or a connection of ours when a peer told us
+   * of it. undefined when its link has closed (it is then marked dead and its slot released).
+   */
+  reach(e: ServerEntry): Channel | Peer | undefined {
+    const link = this.links.get(e.id);
+    if (link === undefined) return this.viaDial(e.url);
+    if (!link.closed) return link;
+    this.table.release(e.id);
+    this.table.setStatus(e.id, "dead");
+    return undefined;
+  }
+
+  private viaDial(url: string): Peer {
+    let p = this.dialed.get(url);
+    if (!p || p.state === "closed") {
+      p = this.ctx.connect(url, { onDown: (peer) => this.dialed.get(url) === peer && (this.dialed.delete(url), peer.close()) });
+      this.dialed.set(url, p);
+    }
+    return p;
+  }
+
+  /** A connection closed: the members registered on it are dead until they report again. */
+  onClose(ch: Channel): void {
+    for (const [id, c] of this.links) {
+      if (c !== ch) continue;
+      this.links.delete(id);
+      this.table.setStatus(id, "dead");
+      this.ctx.log.info({ [this.noun]: id }, `${this.noun} left`);
+    }
+  }
+
+  rows(): ServerStatusRow[] {
+    const now = this.ctx.now();
+    return [...this.table.all()].map((e) => ({ ...toReport(e), status: e.status, reserved: e.reserved, ageMs: Math.max(0, now - e.updatedAt) }));
+  }
+
+  stop(): void {
+    clearInterval(this.expiry);
+    for (const p of this.dialed.values()) p.close();
+  }
+}
+
+/** Fresh client, user and task-type tables. */
+export function newTables(): Tables {
+  return { client: new AttrTable(), user: new AttrTable(), "task-type": new AttrTable() };
+}
+
+export function allEntries(tables: Tables): AttrTables {
+  return { client: tables.client.all(), user: tables.user.all(), "task-type": tables["task-type"].all() };
+}
+
+/** `attrs.set` at an allocator: stamp the entry, tell the set's peers, ack. */
+export function onAttrsSet(m: Extract<Message, { type: "attrs.set" }>, ch: Channel, ctx: RoleContext, tables: Tables, sync: PeerSync): void {
+  const t = m.body.table;
+  if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, "server attributes belong to the app server: send attrs.set to it"));
+  sync.changedEntry(t, tables[t].set(m.body.id, m.body.attrs, ctx.now(), ctx.id));
+  ch.reply(m, "ack", {});
+}
