@@ -2,7 +2,11 @@
 export { startNode } from "./node/node.js";
 export type { RunningApp, RunningClient, RunningNode } from "./node/node.js";
 export { queryStatus, setAttrs } from "./node/query.js";
-export type { AppNodeConfig, ClientNodeConfig, CommonConfig, NodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";
+export type { AppNodeConfig, ClientNodeConfig, CommonConfig, MasterNodeConfig, NodeConfig, SlaveNodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";
+export { ASSIGN_MODES } from "./actors/master.js";
+export type { AssignMode } from "./actors/master.js";
+export { LINK_MODES } from "./actors/slave.js";
+export type { LinkMode } from "./actors/slave.js";
 export { createLogger } from "./node/logger.js";
 export type { LogLevel } from "./node/logger.js";
 export type { TaskResult, TaskSpec } from "./actors/client.js";

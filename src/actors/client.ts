@@ -17,6 +17,8 @@ export interface TaskSpec {
   key?: string;
   /** Total time allowed, retries included. */
   timeoutMs?: number;
+  /** Expected cost in work units, when known: a master sends it to a server with that much idle power. */
+  cost?: number;
 }
 
 export interface TaskResult {
@@ -26,10 +28,12 @@ export interface TaskResult {
   /** true when the server returned a stored result for the key instead of running again. */
   cached: boolean;
   attempts: number;
+  /** The slave that took the task, in the master/slave design. */
+  slaveId?: string;
 }
 
 export interface ClientConfig {
-  /** Entry points: vips or distributors of one set; the client rotates through them. */
+  /** Entry points: vips or distributors of one set, or masters; the client rotates through them. */
   entries: readonly string[];
   timeoutMs?: number;
   backoffMinMs?: number;
@@ -43,31 +47,42 @@ export interface ClientBehaviour extends Behaviour {
 
 /**
  * The client: places a task through an entry, then runs it on the chosen server over a direct,
- * pooled connection. A retryable failure (no server yet, overloaded, a member down, a lost
- * connection) is retried with backoff, through the next entry, until the task's deadline.
+ * pooled connection. When the entry is a master, its answer names a slave instead: the task goes
+ * to that slave, which either relays the result (proxy) or names the server to run it on
+ * (direct). A retryable failure (no server yet, overloaded, a member down, a lost connection) is
+ * retried with backoff, through the next entry, until the task's deadline.
  */
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
   const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
   const servers = new Map<string, Peer>();
+  const slaves = new Map<string, Peer>();
   const timeoutMs = config.timeoutMs ?? 30_000;
   const backoffMin = config.backoffMinMs ?? 20;
   const backoffMax = config.backoffMaxMs ?? 1000;
   let next = 0;
   let seq = 0;
+  const bySlave = new Map<string, number>();
   const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
 
-  function dropServer(url: string, p: Peer): void {
-    if (servers.get(url) !== p) return;
-    servers.delete(url);
+  function drop(pool: Map<string, Peer>, url: string, p: Peer): void {
+    if (pool.get(url) !== p) return;
+    pool.delete(url);
     p.close();
   }
 
-  function serverPeer(url: string): Peer {
-    let p = servers.get(url);
-    // A server connection that is lost is dropped from the pool rather than redialled forever:
-    // the next task placed on that server opens a fresh one.
-    if (!p || p.state === "closed") servers.set(url, (p = ctx.connect(url, { onDown: (peer) => dropServer(url, peer) })));
+  async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number): Promise<Extract<Message, { type: "task.result" }>["body"]> {
+    const { serverId, serverUrl, ticket } = placed;
+    const res: Message = await pooled(servers, serverUrl).request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));
+    if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
+    return res.body;
+  }
+
+  // A connection that is lost is dropped from its pool rather than redialled forever: the next
+  // task sent that way opens a fresh one.
+  function pooled(pool: Map<string, Peer>, url: string): Peer {
+    let p = pool.get(url);
+    if (!p || p.state === "closed") pool.set(url, (p = ctx.connect(url, { onDown: (peer) => drop(pool, url, peer) })));
     return p;
   }
 
@@ -86,6 +101,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       key: spec.key ?? id,
       ...(spec.user !== undefined ? { user: spec.user } : {}),
       app: spec.app,
+      ...(spec.cost !== undefined ? { cost: spec.cost } : {}),
       deadline,
       require: spec.require ?? [],
       clientAttrs: { ...config.attrs, ...spec.clientAttrs },
@@ -102,11 +118,18 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
         const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, remaining);
-        if (placed.type !== "task.placed") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
-        const { serverId, serverUrl, ticket } = placed.body;
-        const res: Message = await serverPeer(serverUrl).request("task.run", { taskId: id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));
-        if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
-        return { taskId: id, serverId: res.body.serverId, result: res.body.result, cached: res.body.cached, attempts: attempt };
+        if (placed.type === "task.placed") {
+          const r = await run(placed.body, task, deadline);
+          return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt };
+        }
+        if (placed.type !== "slave.picked") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
+        // A master picked a slave: the task (with its payload) goes there.
+        const { slaveId, slaveUrl, pick } = placed.body;
+        const answer = await pooled(slaves, slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
+        const r = answer.type === "task.placed" ? await run(answer.body, task, deadline) : answer.type === "task.result" ? answer.body : undefined;
+        if (!r) throw new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`);
+        bySlave.set(slaveId, (bySlave.get(slaveId) ?? 0) + 1);
+        return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt, slaveId };
       } catch (err) {
         lastError = AllotError.from(err);
         if (!lastError.retryable) throw lastError;
@@ -121,10 +144,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     handle(m: Message, ch: Channel) {
       ch.replyError(m, unknownType("client", m));
     },
-    stats: () => ({ submitted: seq, servers: servers.size }),
+    stats: () => ({ submitted: seq, servers: servers.size, slaves: slaves.size, bySlave: Object.fromEntries(bySlave) }),
     stop: () => {
       for (const p of entries) p.close();
       for (const p of servers.values()) p.close();
+      for (const p of slaves.values()) p.close();
     },
   };
 }

@@ -36,6 +36,8 @@ export interface ReporterConfig {
 export interface Reporter {
   /** (incarnation, seq) of the newest state. */
   version(): [number, number];
+  /** The connections to the allocators, on which this node is registered. */
+  links(): readonly Peer[];
   /** The load changed: an event report, coalesced per turn and held to the interval and threshold. */
   changed(): void;
   /** Something that must reach the allocators now changed (attributes): report at once. */
@@ -154,6 +156,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
 
   return {
     version,
+    links: () => peers,
     changed,
     urgent() {
       seq++;

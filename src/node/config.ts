@@ -4,6 +4,8 @@ import type { AppServerConfig } from "../actors/app-server.js";
 import type { ClientConfig } from "../actors/client.js";
 import type { Tier1Config } from "../actors/distributor-tier1.js";
 import type { Tier2Config } from "../actors/distributor-tier2.js";
+import type { MasterConfig } from "../actors/master.js";
+import type { SlaveConfig } from "../actors/slave.js";
 import type { VipConfig } from "../actors/vip.js";
 import type { Transport } from "../transport/index.js";
 import type { Logger } from "pino";
@@ -42,8 +44,10 @@ export type Tier1NodeConfig = CommonConfig & { role: "tier1" } & Omit<Tier1Confi
 export type Tier2NodeConfig = CommonConfig & { role: "tier2" } & Tier2Config;
 export type AppNodeConfig = CommonConfig & { role: "app" } & AppServerConfig;
 export type ClientNodeConfig = CommonConfig & { role: "client" } & ClientConfig;
+export type MasterNodeConfig = CommonConfig & { role: "master" } & MasterConfig;
+export type SlaveNodeConfig = CommonConfig & { role: "slave" } & SlaveConfig;
 
 /** One node's configuration, discriminated by role. */
-export type NodeConfig = VipNodeConfig | Tier1NodeConfig | Tier2NodeConfig | AppNodeConfig | ClientNodeConfig;
+export type NodeConfig = VipNodeConfig | Tier1NodeConfig | Tier2NodeConfig | AppNodeConfig | ClientNodeConfig | MasterNodeConfig | SlaveNodeConfig;
 
 export type BehaviourFactory = (ctx: RoleContext) => Behaviour;

@@ -6,6 +6,8 @@ import type { ClientBehaviour, TaskResult, TaskSpec } from "../actors/client.js"
 import type { Behaviour, RoleContext } from "../actors/context.js";
 import { createTier1 } from "../actors/distributor-tier1.js";
 import { createTier2 } from "../actors/distributor-tier2.js";
+import { createMaster } from "../actors/master.js";
+import { createSlave } from "../actors/slave.js";
 import { spawnRole } from "../actors/role-actor.js";
 import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
 import { createVip } from "../actors/vip.js";
@@ -47,6 +49,10 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
       return createAppServer(ctx, config);
     case "client":
       return createClient(ctx, config);
+    case "master":
+      return createMaster(ctx, config);
+    case "slave":
+      return createSlave(ctx, config);
   }
 }
 

@@ -34,17 +34,25 @@ export const mostIdle: Policy = {
   },
 };
 
-/** Fewest running plus reserved tasks relative to capacity. */
+/**
+ * Fewest running plus reserved tasks relative to capacity. A task with an expected cost goes to
+ * the least loaded of the servers whose idle power covers it, when any does.
+ */
 export const leastLoaded: Policy = {
   name: "least-loaded",
-  select(cs) {
+  select(cs, task) {
     let best: ServerEntry | undefined;
     let bestRatio = Infinity;
+    let bestCovers = false;
+    const cost = task.cost;
     for (const e of cs) {
+      const covers = cost !== undefined && idlePower(e) >= cost;
+      if (bestCovers && !covers) continue;
       const ratio = (e.load + e.reserved) / e.capacity;
-      if (ratio < bestRatio) {
+      if (ratio < bestRatio || (covers && !bestCovers)) {
         best = e;
         bestRatio = ratio;
+        bestCovers = covers;
       }
     }
     return best;

@@ -37,6 +37,12 @@ export interface Task {
   /** The user the task runs for: their stored preferences join the task's own. */
   user?: string;
   app: string;
+  /**
+   * Expected cost in work units (a server of power P does P units a second), when the client
+   * knows it; a task type's `cost` default applies otherwise. A costly task goes to a server with
+   * that much idle power when there is one.
+   */
+  cost?: number;
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
   require: Constraint[];
@@ -114,7 +120,12 @@ export interface Bodies {
   error: WireError;
   ack: Record<string, never>;
   "task.place": { task: Task; client: ClientRef };
-  "task.placed": { taskId: string; serverId: string; serverUrl: string; ticket: string };
+  /**
+   * Where to run a task, and the ticket for it. `announce: true` (a master in grant mode) means
+   * the server has not been told of the ticket: the receiver (a slave) announces it with
+   * `task.expect` before the task is run.
+   */
+  "task.placed": { taskId: string; serverId: string; serverUrl: string; ticket: string; announce?: boolean };
   "task.expect": { taskId: string; key: string; ticket: string; client: ClientRef; expiresAt: number };
   "task.expected": { load: number; version: [number, number] };
   "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown };
@@ -143,9 +154,10 @@ export interface Bodies {
   /**
    * Slave to master: a processing server for this task (payload left out), with the slave's load
    * metrics: its queue, the task's expected cost when known, and the version of that queue figure.
-   * Answered `task.placed`.
+   * `pick` is the master's pick the client brought, so the master that issued it can let go of
+   * the place it held for the task. Answered `task.placed`.
    */
-  "server.request": { task: Task; client: ClientRef; metrics: SlaveMetrics };
+  "server.request": { task: Task; client: ClientRef; metrics: SlaveMetrics; pick?: string };
 }
 export type MessageType = keyof Bodies;
 

@@ -113,6 +113,7 @@ function task(x: unknown, p: string): Task {
     key: id(o.key, `${p}.key`),
     ...(o.user === undefined ? {} : { user: id(o.user, `${p}.user`) }),
     app: id(o.app, `${p}.app`),
+    ...(o.cost === undefined ? {} : { cost: nonNegative(o.cost, `${p}.cost`) }),
     deadline: num(o.deadline, `${p}.deadline`),
     require: (req as unknown[]).map((c, i) => constraint(c, `${p}.require[${i}]`)),
     clientAttrs: attrs(o.clientAttrs, `${p}.clientAttrs`),
@@ -166,6 +167,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     serverId: id(b.serverId, "serverId"),
     serverUrl: str(b.serverUrl, "serverUrl", 2048),
     ticket: id(b.ticket, "ticket"),
+    ...(b.announce === undefined ? {} : { announce: bool(b.announce, "announce") }),
   }),
   "task.expect": (b) => ({
     taskId: id(b.taskId, "taskId"),
@@ -208,7 +210,12 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
   "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick") }),
-  "server.request": (b) => ({ task: task(b.task, "task"), client: client(b.client, "client"), metrics: metrics(b.metrics, "metrics") }),
+  "server.request": (b) => ({
+    task: task(b.task, "task"),
+    client: client(b.client, "client"),
+    metrics: metrics(b.metrics, "metrics"),
+    ...(b.pick === undefined ? {} : { pick: id(b.pick, "pick") }),
+  }),
 };
 
 function reports(x: unknown, p: string): ServerReport[] {

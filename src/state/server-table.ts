@@ -141,6 +141,13 @@ export class ServerTable {
     const e = this.byId.get(id);
     if (!e) return;
     if (e.reserved > 0) e.reserved--;
+    this.observe(id, load, version, now);
+  }
+
+  /** A load figure the member sent outside a report (a slave's queue with its request): taken if it is the newest seen. */
+  observe(id: string, load: number, version: readonly [number, number], now: number): void {
+    const e = this.byId.get(id);
+    if (!e) return;
     if (compareVersion(version, e.version) > 0) {
       e.load = load;
       e.version = [version[0], version[1]];

@@ -136,6 +136,11 @@ export class Channel {
     this.post(m.type, isOpaque(m) ? m.raw : m.body, timeoutMs, true, done);
   }
 
+  /** Sends a request whose answer comes back unread, errors too: for a hop that only relays it. */
+  requestUnread<T extends MessageType>(type: T, body: Bodies[T], timeoutMs: number, done: Answer): void {
+    this.post(type, body, timeoutMs, true, done);
+  }
+
   private post(type: MessageType, body: unknown, timeoutMs: number, raw: boolean, done: Answer): void {
     if (this.closed) {
       const err = new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} is closed`);

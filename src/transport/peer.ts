@@ -61,6 +61,15 @@ export class Peer {
     );
   }
 
+  requestUnread<T extends MessageType>(type: T, body: Bodies[T], timeoutMs: number, done: Answer): void {
+    const ch = this.current;
+    if (ch) return ch.requestUnread(type, body, timeoutMs, done);
+    this.ready(timeoutMs).then(
+      (c) => c.requestUnread(type, body, timeoutMs, done),
+      (err: unknown) => done(AllotError.from(err), undefined),
+    );
+  }
+
   /** Resolves with an open channel, waiting for a connection attempt in progress. */
   ready(timeoutMs: number): Promise<Channel> {
     if (this.state === "open" && this.channel) return Promise.resolve(this.channel);

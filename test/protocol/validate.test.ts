@@ -56,7 +56,7 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   status: { node: "d2", servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }], slaves: [{ ...report({ id: "sl1" }), status: "alive", reserved: 0, ageMs: 3 }] },
   "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
   "task.submit": { task: task(), pick: "P1" },
-  "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] } },
+  "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] }, pick: "P1" },
 };
 
 function accepted(raw: unknown): Message {

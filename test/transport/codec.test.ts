@@ -39,16 +39,20 @@ const constraint: fc.Arbitrary<Constraint> = fc.record({ key: name, op: fc.const
 const role = fc.constantFrom(...Object.values(Role));
 const clientRef = fc.record({ id: name, addr: fc.string({ maxLength: 40 }) });
 
-const taskArb: fc.Arbitrary<Task> = fc.record({
-  id: name,
-  key: name,
-  app: name,
-  deadline: finite,
-  require: fc.array(constraint, { maxLength: 4 }),
-  clientAttrs: attrs,
-  prefs: attrs,
-  payload,
-});
+const taskArb: fc.Arbitrary<Task> = fc.record(
+  {
+    id: name,
+    key: name,
+    app: name,
+    cost: fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero),
+    deadline: finite,
+    require: fc.array(constraint, { maxLength: 4 }),
+    clientAttrs: attrs,
+    prefs: attrs,
+    payload,
+  },
+  { requiredKeys: ["id", "key", "app", "deadline", "require", "clientAttrs", "prefs", "payload"] },
+);
 
 const serverArb: fc.Arbitrary<ServerReport> = fc.record({
   id: name,
@@ -74,7 +78,7 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   ack: fc.constant({}),
   error: fc.record({ code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string({ maxLength: 200 }), retryable: fc.boolean() }),
   "task.place": fc.record({ task: taskArb, client: clientRef }),
-  "task.placed": fc.record({ taskId: name, serverId: name, serverUrl: fc.string({ maxLength: 64 }), ticket: name }),
+  "task.placed": fc.record({ taskId: name, serverId: name, serverUrl: fc.string({ maxLength: 64 }), ticket: name, announce: fc.boolean() }, { requiredKeys: ["taskId", "serverId", "serverUrl", "ticket"] }),
   "task.expect": fc.record({ taskId: name, key: name, ticket: name, client: clientRef, expiresAt: finite }),
   "task.expected": fc.record({ load: safeNat, version }),
   "task.run": fc.record({ taskId: name, key: name, app: name, ticket: name, payload }),
@@ -90,7 +94,8 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
     task: taskArb,
     client: clientRef,
     metrics: fc.record({ queue: safeNat, cost: fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero), version }, { requiredKeys: ["queue", "version"] }),
-  }),
+    pick: name,
+  }, { requiredKeys: ["task", "client", "metrics"] }),
 };
 
 /** Notices may have no ids; everything else carries a positive id. */

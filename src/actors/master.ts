@@ -1,0 +1,231 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Message, Task } from "../protocol/index.js";
+import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../policies/index.js";
+import type { Policy } from "../policies/index.js";
+import type { ServerTable } from "../state/index.js";
+import type { Channel } from "../transport/index.js";
+import type { Behaviour, RoleContext } from "./context.js";
+import { stampClient } from "./forward.js";
+import { PeerSync } from "./peer-sync.js";
+import { Registry, allEntries, newTables, onAttrsSet } from "./registry.js";
+import { unknownType } from "./role-actor.js";
+import { newTicket } from "./ticket.js";
+
+export const ASSIGN_MODES = ["grant", "indicate"] as const;
+export type AssignMode = (typeof ASSIGN_MODES)[number];
+
+export interface MasterConfig {
+  /**
+   * `grant` (default): the master identifies the chosen server to the slave, which links the
+   * client to it. `indicate`: the master first tells the server to perform the task (the server
+   * accepts and reserves it), and identifies it to the slave only after the server accepted.
+   */
+  assign?: AssignMode;
+  /** Server selection policy (see the policy registry); default least-loaded. */
+  policy?: string;
+  /** The other masters of the set, to share server and slave entries with. */
+  peers?: readonly string[];
+  /** How long a pick holds a place in a slave's load until the slave's request for it arrives. Default 2 000 ms. */
+  pickHoldMs?: number;
+}
+
+/** The application name slaves register under: a slave is a member offering "slave". */
+export const SLAVE_APP = "slave";
+
+/** The question "which slave?" put to the slave table (no constraints: any live slave with room). */
+const PICK: Task = { id: "pick", key: "pick", app: SLAVE_APP, deadline: 0, require: [], clientAttrs: {}, prefs: {}, payload: null };
+
+const PICK_SWEEP_MS = 250;
+
+export interface MasterBehaviour extends Behaviour {
+  servers: ServerTable;
+  slaves: ServerTable;
+}
+
+/**
+ * A master, the allocator of the master/slave design (file 004). Processing servers (app
+ * servers) and slaves register with it and report their load. A client asks it which slave should
+ * take a task (`task.place` → `slave.picked`): the slave with the least load, counting the picks
+ * not yet followed by the slave's request. The slave asks it for a processing server
+ * (`server.request`, carrying the slave's queue): it matches the task to the servers' attributes,
+ * takes the least loaded and either identifies it at once (grant) or first has the server accept
+ * the task and then identifies it (indicate).
+ */
+export function createMaster(ctx: RoleContext, config: MasterConfig = {}): MasterBehaviour {
+  const assign: AssignMode = config.assign ?? "grant";
+  if (!ASSIGN_MODES.includes(assign)) throw new TypeError(`assign must be one of ${ASSIGN_MODES.join(", ")}, got ${JSON.stringify(assign)}`);
+  const pickHoldMs = config.pickHoldMs ?? 2000;
+  const servers = new Registry(ctx, "app", "server");
+  const slaves = new Registry(ctx, "slave", "slave");
+  const policy: Policy = resolvePolicy(config.policy ?? "least-loaded");
+  const tables = newTables();
+  const sync = new PeerSync(ctx, servers.table, tables, config.peers ?? [], slaves.table);
+  const pctx = { random: ctx.random, now: ctx.now };
+  // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
+  const picks = new Map<string, { slaveId: string; expiresAt: number }>();
+  // Grant mode: slots reserved on servers that the server's next report will account for.
+  const granted = new Map<string, number>();
+  let picked = 0;
+  let placed = 0;
+  let refused = 0;
+  let indicated = 0;
+  let indicateRefused = 0;
+
+  function onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): void {
+    const isSlave = ch.peerRole === "slave";
+    const result = (isSlave ? slaves : servers).onReport(m, ch);
+    if (result === undefined || result === "stale") return;
+    const id = m.body.server.id;
+    if (!isSlave) {
+      // The server's own figure now counts whatever it was granted: stop counting it twice.
+      const n = granted.get(id);
+      if (n !== undefined) {
+        granted.delete(id);
+        for (let i = 0; i < n; i++) servers.table.release(id);
+      }
+    }
+    if (m.body.relay !== true) return;
+    if (isSlave) sync.changedSlave(id);
+    else sync.changed(id);
+  }
+
+  function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
+    stampClient(m, ch);
+    const task = m.body.task;
+    if (servers.table.offering(task.app).length === 0) {
+      refused++;
+      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `no server offers application ${JSON.stringify(task.app)}`, { retryable: false }));
+    }
+    const a = allocate(slaves.table, PICK, leastLoaded, pctx);
+    if (!a.ok) {
+      refused++;
+      const why = slaves.table.size === 0 ? `no slave is registered with master ${ctx.id}` : a.reason.replace(/servers/g, "slaves");
+      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, why, { retryable: true }));
+    }
+    const slave = a.server;
+    const pick = `${slave.id}/${task.id}/${newTicket()}`;
+    picks.set(pick, { slaveId: slave.id, expiresAt: ctx.now() + pickHoldMs });
+    picked++;
+    ch.reply(m, "slave.picked", { taskId: task.id, slaveId: slave.id, slaveUrl: slave.url, pick });
+  }
+
+  function onServerRequest(m: Extract<Message, { type: "server.request" }>, ch: Channel): void {
+    if (ch.peerRole !== "slave" || !slaves.registeredOn(ch)) {
+      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `${ch.peerRole || "a stranger"} ${ch.label()} is not a slave registered with master ${ctx.id}: a slave reports (registers) before it asks for servers`));
+    }
+    const { client, metrics } = m.body;
+    const held = m.body.pick === undefined ? undefined : picks.get(m.body.pick);
+    if (held !== undefined && m.body.pick !== undefined) {
+      picks.delete(m.body.pick);
+      slaves.table.release(held.slaveId);
+    }
+    // The slave's queue as of this request is newer than its last report: the next pick sees it.
+    slaves.table.observe(ch.peerId, metrics.queue, metrics.version, ctx.now());
+    const t = m.body.task;
+    const task = effectiveTask(t, tables.client.get(client.id), t.user === undefined ? undefined : tables.user.get(t.user), tables["task-type"].get(t.app));
+    const a = allocate(servers.table, task, policy, pctx);
+    if (!a.ok) {
+      refused++;
+      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
+    }
+    const server = a.server;
+    const to = servers.reach(server);
+    if (to === undefined) {
+      refused++;
+      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
+    }
+    const ticket = newTicket();
+    const answer = { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket };
+    if (assign === "grant") {
+      granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
+      placed++;
+      // The slave tells the server of the ticket: it is the one that links client and server.
+      return ch.reply(m, "task.placed", { ...answer, announce: true });
+    }
+    // Indicate: the server is told to perform the task, and accepts it, before the slave hears of it.
+    to.request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
+      (ack) =>
+        ctx.enqueue(() => {
+          if (ack.type === "task.expected") servers.table.confirm(server.id, ack.body.load, ack.body.version, ctx.now());
+          else servers.table.release(server.id);
+          indicated++;
+          placed++;
+          ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
+          ch.reply(m, "task.placed", answer);
+        }),
+      (err: unknown) =>
+        ctx.enqueue(() => {
+          servers.table.release(server.id);
+          indicateRefused++;
+          const e = AllotError.from(err);
+          ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${e.message}`, { retryable: true }));
+        }),
+    );
+  }
+
+  // A pick whose client never reached the slave stops holding the slave's slot.
+  const pickSweep = setInterval(
+    () =>
+      ctx.enqueue(() => {
+        const now = ctx.now();
+        for (const [pick, p] of picks) {
+          if (p.expiresAt > now) break; // later picks expire later
+          picks.delete(pick);
+          slaves.table.release(p.slaveId);
+        }
+      }),
+    PICK_SWEEP_MS,
+  );
+  pickSweep.unref();
+
+  return {
+    servers: servers.table,
+    slaves: slaves.table,
+    handle(m: Message, ch: Channel) {
+      switch (m.type) {
+        case "task.place":
+          return onPlace(m, ch);
+        case "server.request":
+          return onServerRequest(m, ch);
+        case "server.report":
+          return onReport(m, ch);
+        case "status.get":
+          return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows() });
+        case "attrs.set":
+          return onAttrsSet(m, ch, ctx, tables, sync);
+        case "peer.sync":
+          return sync.onSync(m, ch);
+        default:
+          ch.replyError(m, unknownType("master", m));
+      }
+    },
+    onHello: (ch: Channel) => sync.onHello(ch),
+    onClose(ch: Channel) {
+      sync.onClose(ch);
+      servers.onClose(ch);
+      slaves.onClose(ch);
+    },
+    stats: () => ({
+      assign,
+      policy: policy.name,
+      picked,
+      placed,
+      refused,
+      indicated,
+      indicateRefused,
+      heldPicks: picks.size,
+      reports: servers.reports + slaves.reports,
+      staleReports: servers.staleReports + slaves.staleReports,
+      syncReceived: sync.received,
+      syncSent: sync.sent,
+      syncLinks: sync.linked,
+      servers: servers.rows(),
+      slaves: slaves.rows(),
+    }),
+    stop() {
+      clearInterval(pickSweep);
+      servers.stop();
+      slaves.stop();
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import { AllotError, ErrorCode } from "../protocol/index.js";
+import type { Bodies, ClientRef, Message } from "../protocol/index.js";
+import type { Channel, Peer } from "../transport/index.js";
+import type { Behaviour, RoleContext } from "./context.js";
+import { SLAVE_APP } from "./master.js";
+import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
+import type { ReportModes } from "./reporter.js";
+import { unknownType } from "./role-actor.js";
+
+export const LINK_MODES = ["proxy", "direct"] as const;
+export type LinkMode = (typeof LINK_MODES)[number];
+
+export interface SlaveConfig {
+  /** Masters to register with and ask for servers; the slave fails over between them. */
+  masters: readonly string[];
+  /**
+   * `proxy` (default): client ⇄ slave ⇄ server, the slave relaying the task and its result.
+   * `direct`: the slave hands the client the server's address and ticket.
+   */
+  link?: LinkMode;
+  /** Requests held at once; past it a client is answered OVERLOADED. Default 1024. */
+  capacity?: number;
+  /** How the slave reports its queue to the masters; default on every change and every second. */
+  report?: ReportModes;
+  /** Longest wait for one master's answer before asking the next. Default 2 000 ms. */
+  masterTimeoutMs?: number;
+}
+
+type Submit = Extract<Message, { type: "task.submit" }>;
+type Placed = Bodies["task.placed"];
+
+/** Errors after which the same request may go to another master: it never reached this one, or this one did not answer. */
+const nextMaster = (e: AllotError): boolean => e.code === ErrorCode.UNREACHABLE || e.code === ErrorCode.DRAINING || e.code === ErrorCode.TIMEOUT;
+
+/**
+ * A slave of the master/slave design (file 004). It registers with every master and reports its
+ * queue. A client brings it a task with the pick a master made; it asks a master for a processing
+ * server, sending its queue (and the task's expected cost) as load metrics, and then links client
+ * and server: as a proxy that relays the task and its result, or by handing the client the
+ * server's address and ticket (direct). A master that stops answering is skipped for the next.
+ */
+export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
+  if (config.masters.length === 0) throw new TypeError("a slave needs at least one master URL (--master)");
+  const link: LinkMode = config.link ?? "proxy";
+  if (!LINK_MODES.includes(link)) throw new TypeError(`link must be one of ${LINK_MODES.join(", ")}, got ${JSON.stringify(link)}`);
+  const capacity = config.capacity ?? 1024;
+  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${capacity}`);
+  const modes = config.report ?? DEFAULT_REPORT;
+  validateReportModes(modes, "a slave");
+  const masterTimeoutMs = config.masterTimeoutMs ?? 2000;
+  let queue = 0;
+  const reporter = createReporter(ctx, {
+    join: config.masters,
+    mode: "broadcast",
+    modes,
+    load: () => queue,
+    build: (version) => ({
+      id: ctx.id,
+      url: ctx.url,
+      apps: [SLAVE_APP],
+      capacity,
+      power: 1,
+      load: queue,
+      attrs: { link },
+      version,
+      ...(modes.periodicMs > 0 ? { periodMs: modes.periodicMs } : {}),
+    }),
+  });
+  const servers = new Map<string, Peer>();
+  let nextMasterAt = 0;
+  let received = 0;
+  let answered = 0;
+  let misdirected = 0;
+  let failovers = 0;
+
+  function serverPeer(url: string): Peer {
+    let p = servers.get(url);
+    if (!p || p.state === "closed") {
+      p = ctx.connect(url, { onDown: (peer) => servers.get(url) === peer && (servers.delete(url), peer.close()) });
+      servers.set(url, p);
+    }
+    return p;
+  }
+
+  /** Asks the masters in turn, starting with a connected one, until one answers or all failed. */
+  function askMaster(body: Bodies["server.request"], deadline: number, done: (err: AllotError | undefined, placed: Placed | undefined) => void): void {
+    const masters = reporter.links();
+    let tries = masters.length;
+    const attempt = (): void => {
+      const remaining = deadline - ctx.now();
+      if (remaining <= 0) return done(new AllotError(ErrorCode.TIMEOUT, `no master found a server for task ${body.task.id} before its deadline`), undefined);
+      // Prefer a master that is connected: one that is down would only cost its timeout.
+      let at = nextMasterAt;
+      for (let i = 0; i < masters.length; i++) {
+        const k = (nextMasterAt + i) % masters.length;
+        if (masters[k]?.current) {
+          at = k;
+          break;
+        }
+      }
+      nextMasterAt = (at + 1) % masters.length;
+      const master = masters[at] as Peer;
+      master.request("server.request", body, Math.min(remaining, masterTimeoutMs)).then(
+        (m) => ctx.enqueue(() => (m.type === "task.placed" ? done(undefined, m.body) : done(new AllotError(ErrorCode.INVALID, `master answered ${m.type} to server.request`), undefined))),
+        (err: unknown) =>
+          ctx.enqueue(() => {
+            const e = AllotError.from(err);
+            if (nextMaster(e) && --tries > 0) {
+              failovers++;
+              ctx.log.info({ master: master.url, err: e.message }, "master did not answer; asking the next");
+              return attempt();
+            }
+            done(e, undefined);
+          }),
+      );
+    };
+    attempt();
+  }
+
+  function finish(): void {
+    queue--;
+    answered++;
+    reporter.changed();
+  }
+
+  function onSubmit(m: Submit, ch: Channel): void {
+    const { task, pick } = m.body;
+    const [pickedSlave, pickedTask] = pick.split("/");
+    if (pickedSlave !== ctx.id || pickedTask !== task.id) {
+      misdirected++;
+      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `slave ${ctx.id} was not picked for task ${task.id} (the pick names slave ${pickedSlave ?? "?"}); ask a master again`, { retryable: true }));
+    }
+    if (queue >= capacity) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `slave ${ctx.id} holds ${capacity} requests`));
+    queue++;
+    received++;
+    reporter.changed();
+    const client: ClientRef = { id: ch.peerId, addr: ch.remoteAddress };
+    const metrics = { queue, version: reporter.version(), ...(task.cost === undefined ? {} : { cost: task.cost }) };
+    // The master needs the task's attributes, not its payload.
+    askMaster({ task: { ...task, payload: null }, client, metrics, pick }, task.deadline, (err, placed) => {
+      if (!placed) {
+        finish();
+        return ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "no answer and no error from the masters"));
+      }
+      const server = serverPeer(placed.serverUrl);
+      const remaining = Math.max(1, task.deadline - ctx.now());
+      const expect = { taskId: task.id, key: task.key, ticket: placed.ticket, client, expiresAt: task.deadline };
+      if (link === "direct") {
+        const toClient = (): void => {
+          finish();
+          ch.reply(m, "task.placed", { taskId: task.id, serverId: placed.serverId, serverUrl: placed.serverUrl, ticket: placed.ticket });
+        };
+        if (!placed.announce) return toClient();
+        // The server learns of the client's ticket before the client learns of the server.
+        server.request("task.expect", expect, remaining).then(
+          () => ctx.enqueue(toClient),
+          (e: unknown) =>
+            ctx.enqueue(() => {
+              finish();
+              ch.replyError(m, AllotError.from(e));
+            }),
+        );
+        return;
+      }
+      // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
+      if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
+      server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload }, remaining, (e, answer) =>
+        ctx.enqueue(() => {
+          finish();
+          if (answer) ch.relay(m, answer);
+          else ch.replyError(m, e ?? new AllotError(ErrorCode.INTERNAL, "run ended with neither answer nor error"));
+        }),
+      );
+    });
+  }
+
+  return {
+    handle(m: Message, ch: Channel) {
+      if (m.type === "task.submit") return onSubmit(m, ch);
+      ch.replyError(m, unknownType("slave", m));
+    },
+    stats: () => ({ link, queue, capacity, received, answered, misdirected, failovers, servers: servers.size, version: reporter.version() }),
+    stop() {
+      reporter.stop();
+      for (const p of servers.values()) p.close();
+    },
+  };
+}
