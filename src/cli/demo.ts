@@ -1,5 +1,5 @@
 import type { TaskSpec } from "../actors/client.js";
-import { startTieredCluster } from "../node/cluster.js";
+import { startMasterSlaveCluster, startTieredCluster } from "../node/cluster.js";
 import type { AppSpec } from "../node/cluster.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
@@ -8,12 +8,17 @@ import { CliError, parseIntFlag } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
-export const DEMO_HELP = `allot demo [--tasks N] [--concurrency C] [--json]
+export const DEMO_HELP = `allot demo [--topology tiered|master-slave] [--tasks N] [--concurrency C] [--json]
 
-Starts a whole tiered cluster in this process on loopback — 2 vips, 2 tier-1 and 2 tier-2
-distributors, 4 app servers with mixed applications and power — submits N tasks (default 1000;
-a mix of echo and hash) through the entry vip, shows progress, and prints a summary.
+Starts a whole cluster in this process on loopback, submits N tasks (default 1000; a mix of echo
+and hash) through its entry, shows progress, and prints a summary.
 
+  --topology tiered        (default) 2 vips, 2 tier-1 and 2 tier-2 distributors and 4 app
+                           servers with mixed applications and power; the entry is vip-1
+  --topology master-slave  2 peered masters, 2 slaves (one proxy, one direct) and the same 4
+                           app servers; the entry is master-1, and the summary counts tasks per
+                           slave too
+  --assign grant|indicate  master-slave: how masters hand out servers (default grant)
   --tasks N          tasks to submit (default 1000)
   --concurrency C    tasks in flight (default 64)
   --json             print the summary as JSON (the shape of submit --json)
@@ -32,6 +37,8 @@ const OPTIONS = {
   tasks: { type: "string" },
   concurrency: { type: "string" },
   json: { type: "boolean" },
+  topology: { type: "string" },
+  assign: { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -47,10 +54,14 @@ export async function demo(argv: string[]): Promise<number> {
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
 
-  const cluster = await startTieredCluster({ apps: DEMO_APPS, common: { logLevel } });
+  const topology = v.topology ?? "tiered";
+  if (topology !== "tiered" && topology !== "master-slave") throw new CliError(`expected tiered or master-slave, got ${JSON.stringify(topology)}`, "--topology");
+  const assign = v.assign ?? "grant";
+  if (assign !== "grant" && assign !== "indicate") throw new CliError(`expected grant or indicate, got ${JSON.stringify(assign)}`, "--assign");
+  const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: { logLevel } }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: { logLevel } });
   const client = await startNode({ role: "client", entries: [cluster.entry], logLevel });
   try {
-    if (!v.json) process.stderr.write(`cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
+    if (!v.json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
     const spec = (i: number): TaskSpec => (i % 4 === 3 ? { app: "hash", payload: { rounds: 200, data: `task-${i}` } } : { app: "echo", payload: { i } });
     const progress = progressLine(tasks, "tasks");
     const run = await runLoad(client.submit, tasks, concurrency, spec, progress.update);

@@ -5,6 +5,8 @@ export interface Summary {
   completed: number;
   failed: number;
   byServer: Record<string, number>;
+  /** Tasks per slave, when the entry was a master (master/slave design). */
+  bySlave?: Record<string, number>;
   p50Ms: number;
   p99Ms: number;
   tasksPerSec: number;
@@ -38,6 +40,8 @@ export async function runLoad(
 ): Promise<LoadRun> {
   const latencies: number[] = [];
   const byServer: Record<string, number> = {};
+  const bySlave: Record<string, number> = {};
+  let viaSlaves = false;
   const errors = new Map<string, number>();
   const results: TaskResult[] = [];
   let next = 0;
@@ -51,6 +55,10 @@ export async function runLoad(
         const r = await submit(spec(i));
         latencies.push(performance.now() - t0);
         byServer[r.serverId] = (byServer[r.serverId] ?? 0) + 1;
+        if (r.slaveId !== undefined) {
+          viaSlaves = true;
+          bySlave[r.slaveId] = (bySlave[r.slaveId] ?? 0) + 1;
+        }
         if (keep) results.push(r);
       } catch (err) {
         failed++;
@@ -68,6 +76,7 @@ export async function runLoad(
       completed: latencies.length,
       failed,
       byServer,
+      ...(viaSlaves ? { bySlave } : {}),
       p50Ms: round(percentile(latencies, 50)),
       p99Ms: round(percentile(latencies, 99)),
       tasksPerSec: round(seconds > 0 ? latencies.length / seconds : 0),
@@ -106,16 +115,15 @@ export function progressLine(total: number, label: string): { update(done: numbe
 }
 
 export function formatSummary(s: Summary): string {
-  const servers = Object.entries(s.byServer)
+  const servers = table(s.byServer);
+  const lines = [`completed  ${s.completed}`, `failed     ${s.failed}`, `tasks/s    ${s.tasksPerSec}`, `latency    p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`, `tasks per server:`, servers || "  (none)"];
+  if (s.bySlave) lines.push("tasks per slave:", table(s.bySlave) || "  (none)");
+  return lines.join("\n");
+}
+
+function table(counts: Record<string, number>): string {
+  return Object.entries(counts)
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([id, n]) => `  ${id.padEnd(12)} ${n}`)
     .join("\n");
-  return [
-    `completed  ${s.completed}`,
-    `failed     ${s.failed}`,
-    `tasks/s    ${s.tasksPerSec}`,
-    `latency    p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`,
-    `tasks per server:`,
-    servers || "  (none)",
-  ].join("\n");
 }

@@ -5,7 +5,9 @@ import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, list, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
-import type { ReportModes } from "../actors/app-server.js";
+import type { ReportModes } from "../actors/reporter.js";
+import { ASSIGN_MODES } from "../actors/master.js";
+import { LINK_MODES } from "../actors/slave.js";
 
 export const START_HELP = `allot start --role ROLE [options]
 
@@ -23,6 +25,15 @@ Roles:
                                                 event,periodic:1000
                   [--mode broadcast|registered] report to every --join URL (default), or to one
                                                 at a time, which relays to its --peers
+                                                (--join takes tier-2 distributors or masters)
+  --role master [--peers URL,…] [--assign grant|indicate]
+                                                the allocator of the master/slave design: picks
+                                                a slave for each client, a server for each slave
+  --role slave --master URL[,URL…] [--link proxy|direct]
+                                                takes a client's task, asks a master for a
+                                                server, then relays the task (proxy, default) or
+                                                hands the client the server (direct); fails over
+                                                between masters
 
 Common:
   --listen HOST:PORT    address to bind (default 127.0.0.1:0, a free port)
@@ -30,10 +41,22 @@ Common:
   --id ID               node id (default ROLE-xxxxxx)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
-Distributor tier 2:
-  --policy NAME         selection policy: most-idle (default), least-loaded, round-robin, random
-  --peers URL,…         the other tier-2 distributors of the set: server entries are exchanged
+Distributor tier 2 and master:
+  --policy NAME         server selection policy: most-idle (tier-2 default), least-loaded
+                        (master default), round-robin, random
+  --peers URL,…         the other members of the set: server (and slave) entries are exchanged
                         (whole table on connect, changes after); list every peer on every member
+Master:
+  --assign grant        identify the chosen server to the slave, which announces the ticket
+                        (default)
+  --assign indicate     tell the chosen server to perform the task first; identify it to the
+                        slave once it accepted
+Slave:
+  --master URL,…        the masters to register with; a master that stops answering is skipped
+  --link proxy|direct   relay the run through this slave (default), or send the client to the server
+  --capacity N          requests held at once; more are refused OVERLOADED (default 1024)
+  --report …            when to report the queue to the masters, as for app (default
+                        event,periodic:1000)
 `;
 
 const OPTIONS = {
@@ -54,8 +77,27 @@ const OPTIONS = {
   attr: { type: "string", multiple: true },
   report: { type: "string" },
   mode: { type: "string" },
+  assign: { type: "string" },
+  master: { type: "string" },
+  link: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+function oneOf<T extends string>(flag: string, allowed: readonly T[], s: string | undefined): T | undefined {
+  if (s === undefined) return undefined;
+  if ((allowed as readonly string[]).includes(s)) return s as T;
+  throw new CliError(`expected ${allowed.join(" or ")}, got ${JSON.stringify(s)}`, flag);
+}
+
+function checkedPolicy(name: string | undefined): { policy?: string } {
+  if (name === undefined) return {};
+  try {
+    resolvePolicy(name);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
+  }
+  return { policy: name };
+}
 
 function parseMode(s: string): "broadcast" | "registered" {
   if (s === "broadcast" || s === "registered") return s;
@@ -109,15 +151,8 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     case "distributor": {
       if (v.tier === "1") return { ...common, role: "tier1", to: urls("--to", v.to, true) };
       if (v.tier === "2") {
-        if (v.policy !== undefined) {
-          try {
-            resolvePolicy(v.policy);
-          } catch (err) {
-            throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
-          }
-        }
         const peers = urls("--peers", v.peers, false);
-        return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...(v.policy !== undefined ? { policy: v.policy } : {}) };
+        return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy) };
       }
       throw new CliError(`expected 1 or 2, got ${JSON.stringify(v.tier ?? "")}`, "--tier");
     }
@@ -133,8 +168,24 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
         ...(v.report !== undefined ? { report: parseReport(v.report) } : {}),
         ...(v.mode !== undefined ? { mode: parseMode(v.mode) } : {}),
       };
+    case "master": {
+      const peers = urls("--peers", v.peers, false);
+      const assign = oneOf("--assign", ASSIGN_MODES, v.assign);
+      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}) };
+    }
+    case "slave": {
+      const link = oneOf("--link", LINK_MODES, v.link);
+      return {
+        ...common,
+        role: "slave",
+        masters: urls("--master", v.master, true),
+        ...(link ? { link } : {}),
+        ...(v.capacity !== undefined ? { capacity: parseIntFlag("--capacity", v.capacity, 1024, 1, 1_000_000) } : {}),
+        ...(v.report !== undefined ? { report: parseReport(v.report) } : {}),
+      };
+    }
     default:
-      throw new CliError(`expected vip, distributor or app, got ${JSON.stringify(role ?? "")}`, "--role");
+      throw new CliError(`expected vip, distributor, app, master or slave, got ${JSON.stringify(role ?? "")}`, "--role");
   }
 }
 

@@ -3,15 +3,16 @@ import type { Constraint } from "../protocol/index.js";
 import { parseConstraint } from "../policies/index.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, parseIntFlag, urls } from "./errors.js";
+import { CliError, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
 export const SUBMIT_HELP = `allot submit --entry URL[,URL…] --app NAME [options]
 
-Submits tasks through an entry (a vip, a tier-1 or a tier-2 distributor; with several, the
-client rotates through them and moves on when one fails), runs each on the server chosen for
-it over a direct connection, and prints the result (one task) or a summary (several).
+Submits tasks through an entry (a vip, a tier-1 or a tier-2 distributor, or a master; with
+several, the client rotates through them and moves on when one fails), runs each on the server
+chosen for it over a direct connection — or, through a master, sends it to the slave the master
+picked — and prints the result (one task) or a summary (several).
 
   --payload JSON        the task's payload (default null)
   --require EXPR        hard constraint, repeatable: key=value, key!=value, key>=N, key<=N
@@ -19,8 +20,11 @@ it over a direct connection, and prints the result (one task) or a summary (seve
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
   --timeout-ms N        deadline per task, retries included (default 30000)
+  --cost N              the task's expected cost in work units (masters prefer servers with
+                        that much idle power)
   --json                print one JSON summary:
-                        {"completed","failed","byServer","p50Ms","p99Ms","tasksPerSec"}
+                        {"completed","failed","byServer","p50Ms","p99Ms","tasksPerSec"},
+                        plus "bySlave" {SLAVE_ID: N} through a master
   --log-level LEVEL     default warn
 Exits 1 if any task failed, 2 on a usage error.
 `;
@@ -34,6 +38,7 @@ const OPTIONS = {
   concurrency: { type: "string" },
   "timeout-ms": { type: "string" },
   user: { type: "string" },
+  cost: { type: "string" },
   json: { type: "boolean" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -70,7 +75,8 @@ export async function submit(argv: string[]): Promise<number> {
 
   const client = await startNode({ role: "client", entries, logLevel, timeoutMs });
   try {
-    const spec: TaskSpec = { app: v.app, payload, require, timeoutMs, ...(v.user !== undefined ? { user: v.user } : {}) };
+    const cost = v.cost === undefined ? undefined : parseNumberFlag("--cost", v.cost, 0);
+    const spec: TaskSpec = { app: v.app, payload, require, timeoutMs, ...(v.user !== undefined ? { user: v.user } : {}), ...(cost !== undefined ? { cost } : {}) };
     if (count === 1 && !v.json) {
       const r = await client.submit(spec);
       process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);

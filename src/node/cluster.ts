@@ -50,7 +50,7 @@ export async function startTieredCluster(o: TieredClusterOptions): Promise<Tiere
     const tier1: RunningNode[] = [];
     for (let i = 1; i <= (o.tier1 ?? 2); i++) tier1.push(await add(startNode({ ...common, role: "tier1", id: `tier1-${i}`, to: [vip2.url] })));
     const vip1 = await add(startNode({ ...common, role: "vip", id: "vip-1", to: tier1.map((n) => n.url) }));
-    await waitFor(() => tier2.every((t) => knownServers(t) >= o.apps.length), 10_000, "app servers to register with every tier-2 distributor");
+    await waitFor(() => tier2.every((t) => known(t, "servers") >= o.apps.length), 10_000, "app servers to register with every tier-2 distributor");
     return {
       entry: vip1.url,
       nodes,
@@ -64,8 +64,59 @@ export async function startTieredCluster(o: TieredClusterOptions): Promise<Tiere
   }
 }
 
-function knownServers(n: RunningNode): number {
-  const s = n.stats().servers;
+export interface MasterSlaveClusterOptions {
+  /** Masters (peered with each other); default 2. */
+  masters?: number;
+  /** One slave per entry, with its link mode; default one proxy and one direct. */
+  slaves?: Array<"proxy" | "direct">;
+  assign?: "grant" | "indicate";
+  apps: AppSpec[];
+  common?: Omit<CommonConfig, "id" | "listen" | "advertise">;
+}
+
+/**
+ * Starts the master/slave design in this process: masters peered into one set, app servers and
+ * slaves registered with every master. Clients use any master as their entry. Waits until every
+ * master knows every server and slave.
+ */
+export async function startMasterSlaveCluster(o: MasterSlaveClusterOptions): Promise<TieredCluster & { masters: string[] }> {
+  const common = o.common ?? {};
+  const nodes: RunningNode[] = [];
+  const add = async (n: Promise<RunningNode>): Promise<RunningNode> => {
+    const node = await n;
+    nodes.push(node);
+    return node;
+  };
+  try {
+    const masters: RunningNode[] = [];
+    for (let i = 1; i <= (o.masters ?? 2); i++) {
+      const peers = masters.map((m) => m.url);
+      masters.push(await add(startNode({ ...common, role: "master", id: `master-${i}`, ...(o.assign ? { assign: o.assign } : {}), ...(peers.length > 0 ? { peers } : {}) })));
+    }
+    const urls = masters.map((m) => m.url);
+    for (const [i, a] of o.apps.entries()) {
+      await add(startNode({ ...common, role: "app", id: a.id ?? `app-${i + 1}`, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join: urls }));
+    }
+    const links = o.slaves ?? ["proxy", "direct"];
+    for (const [i, link] of links.entries()) await add(startNode({ ...common, role: "slave", id: `slave-${i + 1}-${link}`, masters: urls, link }));
+    await waitFor(() => masters.every((m) => known(m, "servers") >= o.apps.length && known(m, "slaves") >= links.length), 10_000, "app servers and slaves to register with every master");
+    return {
+      entry: urls[0] as string,
+      masters: urls,
+      nodes,
+      async stop() {
+        for (const n of [...nodes].reverse()) await n.stop();
+      },
+    };
+  } catch (err) {
+    for (const n of nodes.reverse()) await n.stop();
+    throw err;
+  }
+}
+
+/** Members of `key` a node's stats show alive. */
+function known(n: RunningNode, key: "servers" | "slaves"): number {
+  const s = n.stats()[key];
   return Array.isArray(s) ? s.filter((e: { status?: unknown }) => e.status === "alive").length : 0;
 }
 
