@@ -130,6 +130,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
       return;
     }
     expected.set(b.ticket, { taskId: b.taskId, key: b.key, expiresAt: b.expiresAt });
+    ctx.log.debug({ task: b.taskId, by: ch.peerId }, "ticket announced");
     if (b.expiresAt < nextExpiry) nextExpiry = b.expiresAt;
     changed();
     ch.reply(m, "task.expected", { load: load(), version: reporter.version() });

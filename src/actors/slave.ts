@@ -142,6 +142,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
         finish();
         return ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "no answer and no error from the masters"));
       }
+      ctx.log.debug({ task: task.id, server: placed.serverId }, "master identified a server");
       const server = serverPeer(placed.serverUrl);
       const remaining = Math.max(1, task.deadline - ctx.now());
       const expect = { taskId: task.id, key: task.key, ticket: placed.ticket, client, expiresAt: task.deadline };
