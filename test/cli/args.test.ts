@@ -59,6 +59,29 @@ describe("cli/start", () => {
       expect(startConfig(["--role", "app", "--join", "ws://d:1", "--apps", "echo"])).toMatchObject({ capacity: 4, power: 1, attrs: {} });
     });
 
+    it("builds a master, with its peers, policy and assign mode", () => {
+      expect(startConfig(["--role", "master"])).toEqual({ ...COMMON, role: "master" });
+      expect(startConfig(["--role", "master", "--peers", "ws://m2:1", "--assign", "indicate", "--policy", "round-robin"])).toEqual({
+        ...COMMON,
+        role: "master",
+        peers: ["ws://m2:1"],
+        assign: "indicate",
+        policy: "round-robin",
+      });
+    });
+
+    it("builds a slave with its masters, link mode, capacity and report modes", () => {
+      expect(startConfig(["--role", "slave", "--master", "ws://m1:1,ws://m2:1"])).toEqual({ ...COMMON, role: "slave", masters: ["ws://m1:1", "ws://m2:1"] });
+      expect(startConfig(["--role", "slave", "--master", "ws://m1:1", "--link", "direct", "--capacity", "32", "--report", "periodic:500"])).toEqual({
+        ...COMMON,
+        role: "slave",
+        masters: ["ws://m1:1"],
+        link: "direct",
+        capacity: 32,
+        report: { event: false, periodicMs: 500 },
+      });
+    });
+
     it("takes the common flags", () => {
       const argv = ["--role", "vip", "--to", "ws://a:1", "--listen", "0.0.0.0:7000", "--advertise", "ws://host.example:7000", "--id", "vip-1", "--log-level", "debug", "--heartbeat-ms", "250"];
       expect(startConfig(argv)).toEqual({
@@ -112,6 +135,12 @@ describe("cli/start", () => {
       ["--heartbeat-ms 5", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "5"], "--heartbeat-ms"],
       ["--policy nope", ["--role", "distributor", "--tier", "2", "--policy", "nope"], "--policy"],
       ["--role without a value", ["--role"], "--role"],
+      ["--assign maybe", ["--role", "master", "--assign", "maybe"], "--assign"],
+      ["a master with --policy nope", ["--role", "master", "--policy", "nope"], "--policy"],
+      ["a slave without --master", ["--role", "slave"], "--master"],
+      ["--master http://m", ["--role", "slave", "--master", "http://m"], "--master"],
+      ["--link tunnel", ["--role", "slave", "--master", "ws://m:1", "--link", "tunnel"], "--link"],
+      ["a slave with --capacity 0", ["--role", "slave", "--master", "ws://m:1", "--capacity", "0"], "--capacity"],
     ])("throws a CliError naming the flag for %s", (_what, argv, flag) => {
       const err = usageError(argv);
       expect(err.message).toContain(flag);
