@@ -31,4 +31,12 @@ describe("examples", () => {
     expect(r.out).toContain("gpu task ran on big-eu");
     expect(r.out).toContain("us client's task ran on mid-us");
   });
+
+  it("master-slave sends the costly task to the server whose idle power covers it, and uses both slaves", async () => {
+    const r = await run("master-slave");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/costly task ran on big via slave-\d-(proxy|direct)/);
+    expect(r.out).toMatch(/'slave-1-proxy': \d+/);
+    expect(r.out).toMatch(/'slave-2-direct': \d+/);
+  });
 });
