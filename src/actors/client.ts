@@ -38,6 +38,11 @@ export interface ClientConfig {
   timeoutMs?: number;
   backoffMinMs?: number;
   backoffMaxMs?: number;
+  /**
+   * Longest wait for an entry's answer to a placement before asking the next entry (a hung
+   * entry must not hold a task to its deadline). Default 5 000 ms.
+   */
+  entryTimeoutMs?: number;
   attrs?: Attrs;
 }
 
@@ -58,6 +63,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const servers = new Map<string, Peer>();
   const slaves = new Map<string, Peer>();
   const timeoutMs = config.timeoutMs ?? 30_000;
+  const entryTimeoutMs = config.entryTimeoutMs ?? 5000;
   const backoffMin = config.backoffMinMs ?? 20;
   const backoffMax = config.backoffMaxMs ?? 1000;
   let next = 0;
@@ -117,7 +123,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       next = (next + 1) % entries.length;
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
-        const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, remaining);
+        const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, Math.min(remaining, entryTimeoutMs));
         if (placed.type === "task.placed") {
           const r = await run(placed.body, task, deadline);
           return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt };

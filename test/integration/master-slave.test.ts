@@ -1,9 +1,13 @@
+import { once } from "node:events";
 import { Writable } from "node:stream";
 import { pino } from "pino";
+import { WebSocketServer } from "ws";
 import { describe, expect, it } from "vitest";
 import { AllotError, ErrorCode, startNode } from "../../src/index.js";
 import type { RunningApp, RunningNode } from "../../src/index.js";
+import { PROTOCOL_VERSION, isRejected } from "../../src/protocol/index.js";
 import type { ServerReport } from "../../src/protocol/index.js";
+import { decodeFrame, encodeFrame } from "../../src/transport/codec.js";
 import { RawClient, eventually, within } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
@@ -59,6 +63,39 @@ async function cluster(o: { assign?: "grant" | "indicate"; links: Array<"proxy" 
   await eventually(() => masters.every((m) => alive(m, "servers") === apps.length && alive(m, "slaves") === slaves.length), 5000, "every server and slave to register");
   const client = await track(startNode({ ...common, role: "client", entries: urls }));
   return { masters, master: masters[0] as RunningNode, apps, slaves, client };
+}
+
+/** A "master" that says hello and then never answers anything: hung, but with its sockets open. */
+async function hungMaster(): Promise<{ url: string; hellos(): number; requests(): number; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await once(wss, "listening");
+  let hellos = 0;
+  let requests = 0;
+  wss.on("connection", (ws) => {
+    ws.on("error", () => {});
+    ws.on("message", (data: Buffer) => {
+      for (const m of decodeFrame(new Uint8Array(data))) {
+        if (isRejected(m)) continue;
+        if (m.type !== "hello") {
+          requests++;
+          continue;
+        }
+        hellos++;
+        ws.send(encodeFrame([[PROTOCOL_VERSION, "welcome", 1, m.id, "hung", { node: "hung", role: "master" }]]));
+      }
+    });
+  });
+  const { port } = wss.address() as { port: number };
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    hellos: () => hellos,
+    requests: () => requests,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  };
 }
 
 /** A logger whose lines land in `lines`, in the order the nodes of this process wrote them. */
@@ -204,6 +241,23 @@ describe("master/slave", () => {
       await eventually(() => rowOf(m2, "servers", "only-m1")?.status === "alive" && rowOf(m1, "slaves", "sl") !== undefined, 5000, "each master to learn the other's member");
       const client = await track(startNode({ ...common, role: "client", entries: [m2.url] }));
       expect(await client.submit({ app: "echo", payload: "shared" })).toMatchObject({ serverId: "only-m1", result: "shared", slaveId: "sl" });
+    });
+
+    it("a master that stops answering but keeps its connections is skipped by clients and slaves after their timeouts", async () => {
+      const hung = await hungMaster();
+      try {
+        const master = await track(startNode({ ...common, role: "master", id: "m-ok" }));
+        await track(startNode({ ...common, role: "app", id: "app1", apps: ["echo"], capacity: 8, power: 1, join: [master.url] }));
+        const slave = await track(startNode({ ...common, role: "slave", id: "sl", masters: [hung.url, master.url], link: "proxy", masterTimeoutMs: 300 }));
+        await eventually(() => alive(master, "servers") === 1 && alive(master, "slaves") === 1 && hung.hellos() >= 1, 5000, "registration");
+        const client = await track(startNode({ ...common, role: "client", entries: [hung.url, master.url], entryTimeoutMs: 300 }));
+        const results = await within(Promise.all(Array.from({ length: 6 }, (_, i) => client.submit({ app: "echo", payload: i, timeoutMs: 10_000 }))), 10_000, "every task");
+        expect(results.map((r) => r.result)).toEqual([0, 1, 2, 3, 4, 5]);
+        expect(hung.requests()).toBeGreaterThan(0);
+        expect(slave.stats().failovers).toBeGreaterThanOrEqual(1);
+      } finally {
+        await hung.close();
+      }
     });
 
     it("a master that stops is failed over by clients and slaves, and no task is lost", async () => {
