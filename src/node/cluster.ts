@@ -34,34 +34,17 @@ export interface TieredCluster {
  */
 export async function startTieredCluster(o: TieredClusterOptions): Promise<TieredCluster> {
   const common = o.common ?? {};
-  const nodes: RunningNode[] = [];
-  const add = async (n: Promise<RunningNode>): Promise<RunningNode> => {
-    const node = await n;
-    nodes.push(node);
-    return node;
-  };
-  try {
+  return startGroup(async (add) => {
     const tier2: RunningNode[] = [];
     for (let i = 1; i <= (o.tier2 ?? 2); i++) tier2.push(await add(startNode({ ...common, role: "tier2", id: `tier2-${i}` })));
-    for (const [i, a] of o.apps.entries()) {
-      await add(startNode({ ...common, role: "app", id: a.id ?? `app-${i + 1}`, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join: tier2.map((n) => n.url) }));
-    }
+    await startApps(add, o.apps, common, tier2.map((n) => n.url));
     const vip2 = await add(startNode({ ...common, role: "vip", id: "vip-2", to: tier2.map((n) => n.url) }));
     const tier1: RunningNode[] = [];
     for (let i = 1; i <= (o.tier1 ?? 2); i++) tier1.push(await add(startNode({ ...common, role: "tier1", id: `tier1-${i}`, to: [vip2.url] })));
     const vip1 = await add(startNode({ ...common, role: "vip", id: "vip-1", to: tier1.map((n) => n.url) }));
     await waitFor(() => tier2.every((t) => known(t, "servers") >= o.apps.length), 10_000, "app servers to register with every tier-2 distributor");
-    return {
-      entry: vip1.url,
-      nodes,
-      async stop() {
-        for (const n of [...nodes].reverse()) await n.stop();
-      },
-    };
-  } catch (err) {
-    for (const n of nodes.reverse()) await n.stop();
-    throw err;
-  }
+    return { entry: vip1.url };
+  });
 }
 
 export interface MasterSlaveClusterOptions {
@@ -81,36 +64,48 @@ export interface MasterSlaveClusterOptions {
  */
 export async function startMasterSlaveCluster(o: MasterSlaveClusterOptions): Promise<TieredCluster & { masters: string[] }> {
   const common = o.common ?? {};
-  const nodes: RunningNode[] = [];
-  const add = async (n: Promise<RunningNode>): Promise<RunningNode> => {
-    const node = await n;
-    nodes.push(node);
-    return node;
-  };
-  try {
+  return startGroup(async (add) => {
     const masters: RunningNode[] = [];
     for (let i = 1; i <= (o.masters ?? 2); i++) {
       const peers = masters.map((m) => m.url);
       masters.push(await add(startNode({ ...common, role: "master", id: `master-${i}`, ...(o.assign ? { assign: o.assign } : {}), ...(peers.length > 0 ? { peers } : {}) })));
     }
     const urls = masters.map((m) => m.url);
-    for (const [i, a] of o.apps.entries()) {
-      await add(startNode({ ...common, role: "app", id: a.id ?? `app-${i + 1}`, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join: urls }));
-    }
+    await startApps(add, o.apps, common, urls);
     const links = o.slaves ?? ["proxy", "direct"];
     for (const [i, link] of links.entries()) await add(startNode({ ...common, role: "slave", id: `slave-${i + 1}-${link}`, masters: urls, link }));
     await waitFor(() => masters.every((m) => known(m, "servers") >= o.apps.length && known(m, "slaves") >= links.length), 10_000, "app servers and slaves to register with every master");
-    return {
-      entry: urls[0] as string,
-      masters: urls,
-      nodes,
-      async stop() {
-        for (const n of [...nodes].reverse()) await n.stop();
-      },
-    };
+    return { entry: urls[0] as string, masters: urls };
+  });
+}
+
+type Add = (n: Promise<RunningNode>) => Promise<RunningNode>;
+
+/**
+ * Runs `build`, which starts nodes through `add`; the nodes then stop together, newest first —
+ * also when starting the rest fails, so nothing started outlives a failed start.
+ */
+async function startGroup<T extends object>(build: (add: Add) => Promise<T>): Promise<T & { nodes: RunningNode[]; stop(): Promise<void> }> {
+  const nodes: RunningNode[] = [];
+  const stop = async (): Promise<void> => {
+    for (const n of [...nodes].reverse()) await n.stop();
+  };
+  try {
+    const built = await build(async (p) => {
+      const node = await p;
+      nodes.push(node);
+      return node;
+    });
+    return { ...built, nodes, stop };
   } catch (err) {
-    for (const n of nodes.reverse()) await n.stop();
+    await stop();
     throw err;
+  }
+}
+
+async function startApps(add: Add, apps: readonly AppSpec[], common: Omit<CommonConfig, "id" | "listen" | "advertise">, join: string[]): Promise<void> {
+  for (const [i, a] of apps.entries()) {
+    await add(startNode({ ...common, role: "app", id: a.id ?? `app-${i + 1}`, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join }));
   }
 }
 

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
 import type { RunningClient, RunningNode } from "../../src/index.js";
+import { plainPayload } from "../helpers/payload.js";
 import { eventually } from "../helpers/raw-client.js";
 
 // One app server behind two masters: one whose only slave proxies, one whose only slave directs.
@@ -34,18 +35,7 @@ afterAll(async () => {
   for (const n of nodes.reverse()) await n.stop();
 });
 
-/** Plain data as a payload can be: JSON values without -0 or "__proto__" keys, and bytes. */
-function plain(v: unknown): unknown {
-  if (typeof v === "number") return Object.is(v, -0) ? 0 : v;
-  if (Array.isArray(v)) return v.map(plain);
-  if (v !== null && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "__proto__" && x !== undefined) out[k] = plain(x);
-    return out;
-  }
-  return v;
-}
-const payload = fc.oneof({ arbitrary: fc.jsonValue({ maxDepth: 4 }).map(plain), weight: 4 }, { arbitrary: fc.uint8Array({ maxLength: 2048 }), weight: 1 });
+const payload = fc.oneof({ arbitrary: plainPayload, weight: 4 }, { arbitrary: fc.uint8Array({ maxLength: 2048 }), weight: 1 });
 
 describe("master/slave links (property)", () => {
   it("the result through a proxying slave equals the result through a direct link, for any payload", async () => {

@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { CONSTRAINT_OPS, ErrorCode, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
 import type { AttrValue, Attrs, Bodies, Constraint, Envelope, Message, MessageType, ServerReport, Task } from "../../src/protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transport/codec.js";
+import { noNegZero, plainPayload } from "../helpers/payload.js";
 
 // ---- arbitraries for valid messages ---------------------------------------------------------
 
@@ -13,23 +14,10 @@ import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transpor
  */
 const safeKey = (min: number): fc.Arbitrary<string> => fc.string({ minLength: min, maxLength: 12 }).filter((k) => k !== "__proto__");
 
-/** msgpack has no -0: it arrives as 0. */
-const noNegZero = (x: number): number => (Object.is(x, -0) ? 0 : x);
 const finite = fc.double({ noNaN: true, noDefaultInfinity: true }).map(noNegZero);
 const safeNat = fc.maxSafeNat();
 
-/** Plain data as a payload: JSON values without -0 and without "__proto__" keys. */
-function plain(v: fc.JsonValue): unknown {
-  if (typeof v === "number") return noNegZero(v);
-  if (Array.isArray(v)) return v.map(plain);
-  if (v !== null && typeof v === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) if (k !== "__proto__" && x !== undefined) out[k] = plain(x);
-    return out;
-  }
-  return v;
-}
-const payload = fc.jsonValue({ maxDepth: 4 }).map(plain);
+const payload = plainPayload;
 
 const name = fc.string({ minLength: 1, maxLength: 24 });
 const attrValue: fc.Arbitrary<AttrValue> = fc.oneof(fc.string({ maxLength: 12 }), finite, fc.integer(), fc.boolean());
