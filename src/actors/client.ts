@@ -2,6 +2,7 @@ import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
 import type { Attrs, Constraint, Message, Task } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
+import { firstConnected } from "./forward.js";
 import { unknownType } from "./role-actor.js";
 
 /** What a caller asks for; everything but `app` has a default. */
@@ -92,6 +93,14 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     return p;
   }
 
+  // Round robin over the entries, skipping those whose connection is down while one is up: a
+  // dead entry would only fail at once, and cost the task a backoff.
+  function nextEntry(): Peer {
+    const at = firstConnected(entries, next);
+    next = (at + 1) % entries.length;
+    return entries[at] as Peer;
+  }
+
   const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
   async function submit(spec: TaskSpec): Promise<TaskResult> {
@@ -119,8 +128,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     for (let attempt = 1; ; attempt++) {
       const remaining = deadline - ctx.now();
       if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
-      const entry = entries[next] as Peer;
-      next = (next + 1) % entries.length;
+      const entry = nextEntry();
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
         const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, Math.min(remaining, entryTimeoutMs));

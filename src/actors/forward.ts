@@ -54,3 +54,15 @@ export function readsBody(type: MessageType, ch: Channel): boolean {
 export function stampClient(m: Message, ch: Channel): void {
   if (m.type === "task.place" && ch.peerRole === "client") m.body.client.addr = ch.remoteAddress;
 }
+
+/**
+ * The index of the first member, from `start` on in turn, whose connection is up; `start` when
+ * none is. A member that is down would only fail at once (or cost its timeout).
+ */
+export function firstConnected(members: readonly Peer[], start: number): number {
+  for (let i = 0; i < members.length; i++) {
+    const k = (start + i) % members.length;
+    if (members[k]?.current) return k;
+  }
+  return start;
+}

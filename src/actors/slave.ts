@@ -2,6 +2,7 @@ import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Bodies, ClientRef, Message } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
+import { firstConnected } from "./forward.js";
 import { SLAVE_APP } from "./master.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
 import type { ReportModes } from "./reporter.js";
@@ -89,15 +90,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     const attempt = (): void => {
       const remaining = deadline - ctx.now();
       if (remaining <= 0) return done(new AllotError(ErrorCode.TIMEOUT, `no master found a server for task ${body.task.id} before its deadline`), undefined);
-      // Prefer a master that is connected: one that is down would only cost its timeout.
-      let at = nextMasterAt;
-      for (let i = 0; i < masters.length; i++) {
-        const k = (nextMasterAt + i) % masters.length;
-        if (masters[k]?.current) {
-          at = k;
-          break;
-        }
-      }
+      const at = firstConnected(masters, nextMasterAt);
       nextMasterAt = (at + 1) % masters.length;
       const master = masters[at] as Peer;
       master.request("server.request", body, Math.min(remaining, masterTimeoutMs)).then(

@@ -64,3 +64,24 @@ export async function killAll(procs: Iterable<NodeProc>): Promise<void> {
     }),
   );
 }
+
+/** Waits (bounded) until `cond` holds, checking it whenever one of `procs` writes to stderr. */
+export function whenLogged(procs: readonly NodeProc[], cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const detach = (): void => {
+      clearTimeout(timer);
+      for (const p of procs) p.proc.stderr?.off("data", onData);
+    };
+    const onData = (): void => {
+      if (!cond()) return;
+      detach();
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      detach();
+      reject(new Error(`${what}: not seen within ${timeoutMs} ms`));
+    }, timeoutMs);
+    for (const p of procs) p.proc.stderr?.on("data", onData);
+    onData();
+  });
+}

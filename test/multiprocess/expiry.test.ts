@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { killAll, runCli, startProc } from "../helpers/proc.js";
+import { killAll, runCli, startProc, whenLogged } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
 
 interface Row {
@@ -20,23 +20,7 @@ async function statusBecomes(entry: string, id: string, want: string, timeoutMs 
 }
 
 /** Waits (bounded) for a line matching `re` on a node's stderr; event-driven. */
-function logShows(p: NodeProc, re: RegExp, timeoutMs = 15_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const check = (): boolean => {
-      if (!re.test(p.stderr())) return false;
-      clearTimeout(timer);
-      p.proc.stderr?.off("data", onData);
-      resolve();
-      return true;
-    };
-    const onData = (): void => void check();
-    const timer = setTimeout(() => {
-      p.proc.stderr?.off("data", onData);
-      reject(new Error(`no log line matching ${re} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    if (!check()) p.proc.stderr?.on("data", onData);
-  });
-}
+const logShows = (p: NodeProc, re: RegExp, timeoutMs = 15_000): Promise<void> => whenLogged([p], () => re.test(p.stderr()), `a log line matching ${re}`, timeoutMs);
 
 describe("server expiry by periodic reports, across processes", () => {
   const procs: NodeProc[] = [];
