@@ -9,11 +9,17 @@ export interface Figure {
   p99Ms: number;
 }
 
+/** Called when the timed window opens and when it closes (after the warm-up, before the drain). */
+export interface Window {
+  start(): void;
+  end(ops: number, seconds: number): void;
+}
+
 /**
  * Keeps `inFlight` operations running for `seconds` after a warm-up and reports throughput and
  * latency percentiles. `op(i)` resolves when operation i completes.
  */
-export async function closedLoop(name: string, inFlight: number, seconds: number, warmupSeconds: number, op: (i: number) => Promise<unknown>): Promise<Figure> {
+export async function closedLoop(name: string, inFlight: number, seconds: number, warmupSeconds: number, op: (i: number) => Promise<unknown>, window?: Window): Promise<Figure> {
   const latencies: number[] = [];
   let i = 0;
   let measuring = false;
@@ -31,11 +37,13 @@ export async function closedLoop(name: string, inFlight: number, seconds: number
   }
   const workers = Array.from({ length: inFlight }, worker);
   await new Promise((r) => setTimeout(r, warmupSeconds * 1000));
+  window?.start();
   measuring = true;
   const t0 = performance.now();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   stop = true;
   const elapsed = (performance.now() - t0) / 1000;
+  window?.end(ops, elapsed);
   await Promise.all(workers);
   latencies.sort((a, b) => a - b);
   const r2 = (x: number): number => Math.round(x * 100) / 100;

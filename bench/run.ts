@@ -1,11 +1,14 @@
-// `npm run bench`: the tiered path, the direct link and a plain ws + msgpackr baseline, measured
-// in one run on this machine, each role in its own process. Prints figures and ratios.
+// `npm run bench`: the tiered path, the direct link, master/slave (proxy and direct links, each
+// beside a raw ws + msgpackr chain with the same hops) and a plain ws + msgpackr baseline,
+// measured in one run on this machine, each role in its own process. Prints figures and ratios.
 import { fileURLToPath } from "node:url";
 import { Packr } from "msgpackr";
 import { WebSocket } from "ws";
 import { startNode } from "../src/node/node.js";
 import { Peer, createWsTransport, nativeCodec } from "../src/transport/index.js";
 import type { Message } from "../src/protocol/index.js";
+import { allotMs, cpuLine, rawChain } from "./master-slave.js";
+import type { Link, MsFigure } from "./master-slave.js";
 import { closedLoop } from "./measure.js";
 import type { Figure } from "./measure.js";
 import { killAll, spawnReady } from "./procs.js";
@@ -145,9 +148,10 @@ async function tieredPath(): Promise<Figure> {
 }
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MS_APPS = Number(process.env.BENCH_MS_APPS ?? 2);
 
-function row(f: Figure, base: Figure): string {
-  return `  ${f.perSec.toString().padStart(7)} ops/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${(f.perSec / base.perSec).toFixed(2)}× baseline  ${f.name}`;
+function row(f: Figure, base: Figure, baseName = "baseline"): string {
+  return `  ${f.perSec.toString().padStart(7)} ops/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${(f.perSec / base.perSec).toFixed(2)}× ${baseName}  ${f.name}`;
 }
 
 const median = (xs: number[]): number => {
@@ -155,40 +159,107 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
+const SECTIONS = ["direct", "tiered", "ms-proxy", "ms-direct"] as const;
+type Section = (typeof SECTIONS)[number];
+
+/** BENCH_ONLY: a comma-separated list of sections; `ms` means both master/slave links; empty means all. */
+function wanted(only: string): Set<Section> {
+  const items = only.split(",").map((x) => x.trim()).filter(Boolean);
+  if (items.length === 0) return new Set(SECTIONS);
+  const out = new Set<Section>();
+  for (const x of items) {
+    if (x === "ms") {
+      out.add("ms-proxy");
+      out.add("ms-direct");
+    } else if ((SECTIONS as readonly string[]).includes(x)) out.add(x as Section);
+    else throw new Error(`BENCH_ONLY: expected a comma-separated list of ${[...SECTIONS, "ms"].join(", ")}, got ${JSON.stringify(x)}`);
+  }
+  return out;
+}
+
+interface Round {
+  base: Figure;
+  direct?: Figure;
+  tiered?: Figure;
+  ms: Partial<Record<Link, { raw: MsFigure; allot: MsFigure }>>;
+}
+
 /**
- * Rounds interleave the three figures, so a slow spell of this shared machine hits all of them:
- * each round's ratios compare figures taken minutes apart at most, and the medians are reported.
+ * Rounds interleave the figures, so a slow spell of this shared machine hits all of them: each
+ * round's ratios compare figures taken minutes apart at most, and the medians are reported. A
+ * master/slave figure is taken right after its raw chain, and compared with it.
  */
 async function main(): Promise<void> {
-  console.log(`allot bench: ${IN_FLIGHT} in flight, ${SECONDS} s per figure after ${WARMUP} s warm-up, ${ROUNDS} interleaved rounds; node ${process.version}; msgpackr native ${nativeCodec ? "on" : "off"}`);
-  const only = process.env.BENCH_ONLY ?? "";
-  const rounds: Array<{ base: Figure; direct?: Figure; tiered?: Figure }> = [];
+  const want = wanted(process.env.BENCH_ONLY ?? "");
+  console.log(`allot bench: ${IN_FLIGHT} in flight, ${SECONDS} s per figure after ${WARMUP} s warm-up, ${ROUNDS} interleaved rounds; sections ${[...want].join(", ")}; node ${process.version}; msgpackr native ${nativeCodec ? "on" : "off"}`);
+  const msOpts = { inFlight: IN_FLIGHT, seconds: SECONDS, warmup: WARMUP, apps: MS_APPS };
+  const rounds: Round[] = [];
   for (let r = 1; r <= ROUNDS; r++) {
     console.log(`round ${r}`);
     const base = await baseline();
     console.log(row(base, base));
-    const round: { base: Figure; direct?: Figure; tiered?: Figure } = { base };
-    if (only === "" || only === "direct") {
+    const round: Round = { base, ms: {} };
+    if (want.has("direct")) {
       round.direct = await directLink();
       console.log(row(round.direct, base));
     }
-    if (only === "" || only === "tiered") {
+    if (want.has("tiered")) {
       round.tiered = await tieredPath();
       console.log(row(round.tiered, base));
     }
+    for (const link of ["proxy", "direct"] as const) {
+      if (!want.has(`ms-${link}`)) continue;
+      const raw = await rawChain(link, msOpts);
+      console.log(row(raw, base));
+      if (raw.cpu) console.log(cpuLine(raw));
+      const allot = await allotMs(link, msOpts);
+      console.log(row(allot, raw, `raw ${link} chain`));
+      if (allot.cpu) console.log(cpuLine(allot));
+      round.ms[link] = { raw, allot };
+    }
     rounds.push(round);
   }
-  const summary = {
-    baselinePerSec: median(rounds.map((r) => r.base.perSec)),
-    directPerSec: median(rounds.flatMap((r) => (r.direct ? [r.direct.perSec] : []))),
-    tieredPerSec: median(rounds.flatMap((r) => (r.tiered ? [r.tiered.perSec] : []))),
-    directRatio: median(rounds.flatMap((r) => (r.direct ? [r.direct.perSec / r.base.perSec] : []))),
-    tieredRatio: median(rounds.flatMap((r) => (r.tiered ? [r.tiered.perSec / r.base.perSec] : []))),
-    directP99Ms: median(rounds.flatMap((r) => (r.direct ? [r.direct.p99Ms] : []))),
-    tieredP50Ms: median(rounds.flatMap((r) => (r.tiered ? [r.tiered.p50Ms] : []))),
-    tieredP99Ms: median(rounds.flatMap((r) => (r.tiered ? [r.tiered.p99Ms] : []))),
-  };
-  console.log(`medians over ${ROUNDS} rounds: baseline ${summary.baselinePerSec} ops/s; direct link ${summary.directPerSec} ops/s = ${summary.directRatio.toFixed(2)}× (target ≥ 1.0×); tiered path ${summary.tieredPerSec} tasks/s = ${summary.tieredRatio.toFixed(2)}× (target ≥ 0.25×)`);
+  const pick = <T>(f: (r: Round) => T | undefined): T[] => rounds.flatMap((r) => {
+    const x = f(r);
+    return x === undefined ? [] : [x];
+  });
+  const summary: Record<string, number> = { baselinePerSec: median(rounds.map((r) => r.base.perSec)) };
+  const parts = [`baseline ${summary.baselinePerSec} ops/s`];
+  if (want.has("direct")) {
+    Object.assign(summary, {
+      directPerSec: median(pick((r) => r.direct?.perSec)),
+      directRatio: median(pick((r) => r.direct && r.direct.perSec / r.base.perSec)),
+      directP99Ms: median(pick((r) => r.direct?.p99Ms)),
+    });
+    parts.push(`direct link ${summary.directPerSec} ops/s = ${summary.directRatio?.toFixed(2)}× (target ≥ 1.0×)`);
+  }
+  if (want.has("tiered")) {
+    Object.assign(summary, {
+      tieredPerSec: median(pick((r) => r.tiered?.perSec)),
+      tieredRatio: median(pick((r) => r.tiered && r.tiered.perSec / r.base.perSec)),
+      tieredP50Ms: median(pick((r) => r.tiered?.p50Ms)),
+      tieredP99Ms: median(pick((r) => r.tiered?.p99Ms)),
+    });
+    parts.push(`tiered path ${summary.tieredPerSec} tasks/s = ${summary.tieredRatio?.toFixed(2)}× (target ≥ 0.25×)`);
+  }
+  for (const link of ["proxy", "direct"] as const) {
+    if (!want.has(`ms-${link}`)) continue;
+    const k = link === "proxy" ? "msProxy" : "msDirect";
+    const s = {
+      [`${k}PerSec`]: median(pick((r) => r.ms[link]?.allot.perSec)),
+      [`${k}P50Ms`]: median(pick((r) => r.ms[link]?.allot.p50Ms)),
+      [`${k}P99Ms`]: median(pick((r) => r.ms[link]?.allot.p99Ms)),
+      [`${k}RawPerSec`]: median(pick((r) => r.ms[link]?.raw.perSec)),
+      [`${k}RawP50Ms`]: median(pick((r) => r.ms[link]?.raw.p50Ms)),
+      [`${k}RawP99Ms`]: median(pick((r) => r.ms[link]?.raw.p99Ms)),
+      [`${k}Ratio`]: median(pick((r) => r.ms[link] && r.ms[link].allot.perSec / r.ms[link].raw.perSec)),
+    };
+    Object.assign(summary, s);
+    parts.push(
+      `master/slave ${link} ${s[`${k}PerSec`]} tasks/s (p50 ${s[`${k}P50Ms`]} / p99 ${s[`${k}P99Ms`]} ms) = ${s[`${k}Ratio`]?.toFixed(2)}× its raw chain's ${s[`${k}RawPerSec`]}${link === "proxy" ? " (target ≥ 0.5×)" : ""}`,
+    );
+  }
+  console.log(`medians over ${ROUNDS} rounds: ${parts.join("; ")}`);
   console.log(JSON.stringify(summary));
 }
 
