@@ -3,6 +3,7 @@
 // reports from 1,000 servers cost one allocator, in messages and CPU.
 //   npm run build && node dist/bench/attr-state.js
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { percentile } from "../src/cli/load.js";
 import { startNode } from "../src/node/node.js";
 import type { RunningApp, RunningNode } from "../src/node/node.js";
@@ -84,9 +85,12 @@ function cpuMicros(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-/** 1,000 simulated servers (connections from this process) reporting every `periodMs` to one allocator process. */
-async function periodicCost(servers: number, periodMs: number, seconds: number, warmupSeconds: number): Promise<{ reportsPerSec: number; cpuPercent: number }> {
-  const t2 = await spawnReady(["--role", "distributor", "--tier", "2", "--log-level", "warn"]);
+/**
+ * 1,000 simulated servers (connections from this process) reporting every `periodMs` to one
+ * process: a tier-2 allocator, or the raw baseline (plain ws + msgpackr, `raw-report-sink.ts`).
+ */
+async function periodicCost(target: "allocator" | "raw", servers: number, periodMs: number, seconds: number, warmupSeconds: number): Promise<{ reportsPerSec: number; cpuPercent: number }> {
+  const t2 = target === "raw" ? await spawnReady([], fileURLToPath(new URL("./raw-report-sink.js", import.meta.url))) : await spawnReady(["--role", "distributor", "--tier", "2", "--log-level", "warn"]);
   const peers: Peer[] = [];
   try {
     const transport = createWsTransport();
@@ -129,7 +133,9 @@ async function periodicCost(servers: number, periodMs: number, seconds: number, 
 
 async function main(): Promise<void> {
   if (process.env.BENCH_ONLY === "periodic") {
-    console.log(JSON.stringify(await periodicCost(1000, 1000, 10, 10)));
+    const raw = await periodicCost("raw", 1000, 1000, 10, 10);
+    const allocator = await periodicCost("allocator", 1000, 1000, 10, 10);
+    console.log(JSON.stringify({ raw, allocator }));
     return;
   }
   if (process.env.BENCH_ONLY === "propagation") {
@@ -142,9 +148,11 @@ async function main(): Promise<void> {
   console.log(`propagation to all 3 allocators, event mode, broadcast:  p50 ${broadcast.p50.toFixed(2)} ms  p99 ${broadcast.p99.toFixed(2)} ms  (target p99 < 5 ms)`);
   const registered = await propagation("registered", 300);
   console.log(`propagation to all 3 allocators, event mode, registered (one relay hop):  p50 ${registered.p50.toFixed(2)} ms  p99 ${registered.p99.toFixed(2)} ms`);
-  const cost = await periodicCost(1000, 1000, 10, 10);
-  console.log(`periodic mode, 1000 servers at 1 s: ${cost.reportsPerSec} reports/s into one allocator, allocator CPU ${cost.cpuPercent}% of a core (target < 5%)`);
-  console.log(JSON.stringify({ separate, broadcast, registered, periodic: cost }));
+  const raw = await periodicCost("raw", 1000, 1000, 10, 10);
+  console.log(`periodic mode, 1000 servers at 1 s: ${raw.reportsPerSec} reports/s into a raw ws+msgpackr sink (baseline), its CPU ${raw.cpuPercent}% of a core`);
+  const cost = await periodicCost("allocator", 1000, 1000, 10, 10);
+  console.log(`periodic mode, 1000 servers at 1 s: ${cost.reportsPerSec} reports/s into one allocator, allocator CPU ${cost.cpuPercent}% of a core (target < 5%; ${(cost.cpuPercent / raw.cpuPercent).toFixed(2)}× the baseline)`);
+  console.log(JSON.stringify({ separate, broadcast, registered, periodicRaw: raw, periodic: cost }));
 }
 
 main().then(
