@@ -3,3 +3,8 @@ export * from "./effective-task.js";
 export * from "./match.js";
 export * from "./policy.js";
 export * from "./registry.js";
+export * from "./best-fit.js";
+export * from "./hash.js";
+export * from "./options.js";
+export * from "./p2c.js";
+export * from "./weighted.js";

@@ -1,17 +1,59 @@
+import { bestFit } from "./best-fit.js";
+import { createHash } from "./hash.js";
+import { OptionReader, parsePolicySpec } from "./options.js";
+import type { PolicyOptions } from "./options.js";
+import { createP2c } from "./p2c.js";
 import { createRoundRobin, leastLoaded, mostIdle, random } from "./policy.js";
 import type { Policy } from "./policy.js";
+import { weighted } from "./weighted.js";
 
-const factories = new Map<string, () => Policy>([
-  ["most-idle", () => mostIdle],
-  ["least-loaded", () => leastLoaded],
-  ["random", () => random],
-  ["round-robin", createRoundRobin],
+/**
+ * Makes a policy from its options (`NAME:k=v,…` on the command line). It runs once per
+ * allocator, so a stateful policy's state is that allocator's own. It throws a TypeError naming
+ * a bad option; an OptionReader does that for you.
+ */
+export type PolicyFactory = (options: PolicyOptions) => Policy;
+
+/** A policy that takes no options. */
+const plain =
+  (name: string, make: () => Policy): PolicyFactory =>
+  (options) => {
+    new OptionReader(name, options).done();
+    return make();
+  };
+
+const factories = new Map<string, PolicyFactory>([
+  ["most-idle", plain("most-idle", () => mostIdle)],
+  ["least-loaded", plain("least-loaded", () => leastLoaded)],
+  ["random", plain("random", () => random)],
+  ["round-robin", plain("round-robin", createRoundRobin)],
+  ["weighted", plain("weighted", () => weighted)],
+  ["best-fit", plain("best-fit", () => bestFit)],
+  [
+    "p2c",
+    (options) => {
+      const o = new OptionReader("p2c", options);
+      const d = o.number("d", 2, 1, 64, true);
+      o.done();
+      return createP2c(d);
+    },
+  ],
+  [
+    "hash",
+    (options) => {
+      const o = new OptionReader("hash", options);
+      const key = o.string("key", "user", (v) => v === "user" || /^attr:.+$/.test(v), "user or attr:NAME");
+      const bound = o.number("bound", 1.25, 1, 1000);
+      o.done();
+      return createHash(key, bound);
+    },
+  ],
 ]);
 
 export const DEFAULT_POLICY = "most-idle";
 
-/** Adds a policy under `name`; a factory runs once per allocator, so stateful policies are per allocator. */
-export function registerPolicy(name: string, factory: () => Policy): void {
+/** Adds a policy under `name`. */
+export function registerPolicy(name: string, factory: PolicyFactory): void {
   if (!/^[a-z][a-z0-9-]*$/.test(name)) throw new TypeError(`policy name ${JSON.stringify(name)} must be lower-case letters, digits and dashes`);
   factories.set(name, factory);
 }
@@ -20,9 +62,13 @@ export function policyNames(): string[] {
   return [...factories.keys()];
 }
 
-/** Resolves a policy by name, with an error that lists the known ones. */
-export function resolvePolicy(name: string = DEFAULT_POLICY): Policy {
+/**
+ * Resolves `NAME[:k=v,…]` (e.g. `p2c:d=3`) to a policy, with an error that lists the known
+ * names for an unknown one and names the option that is wrong.
+ */
+export function resolvePolicy(spec: string = DEFAULT_POLICY): Policy {
+  const { name, options } = parsePolicySpec(spec);
   const f = factories.get(name);
   if (!f) throw new TypeError(`unknown policy ${JSON.stringify(name)}; known: ${policyNames().join(", ")}`);
-  return f();
+  return f(options);
 }

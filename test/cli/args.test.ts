@@ -59,6 +59,11 @@ describe("cli/start", () => {
       expect(startConfig(["--role", "app", "--join", "ws://d:1", "--apps", "echo"])).toMatchObject({ capacity: 4, power: 1, attrs: {} });
     });
 
+    it("takes a policy with options", () => {
+      expect(startConfig(["--role", "distributor", "--tier", "2", "--policy", "p2c:d=3"])).toMatchObject({ role: "tier2", policy: "p2c:d=3" });
+      expect(startConfig(["--role", "master", "--policy", "hash:key=attr:tenant,bound=1.5"])).toMatchObject({ role: "master", policy: "hash:key=attr:tenant,bound=1.5" });
+    });
+
     it("builds a master, with its peers, policy and assign mode", () => {
       expect(startConfig(["--role", "master"])).toEqual({ ...COMMON, role: "master" });
       expect(startConfig(["--role", "master", "--peers", "ws://m2:1", "--assign", "indicate", "--policy", "round-robin"])).toEqual({
@@ -136,6 +141,8 @@ describe("cli/start", () => {
       ["--policy nope", ["--role", "distributor", "--tier", "2", "--policy", "nope"], "--policy"],
       ["--role without a value", ["--role"], "--role"],
       ["--assign maybe", ["--role", "master", "--assign", "maybe"], "--assign"],
+      ["--policy p2c:d=0", ["--role", "master", "--policy", "p2c:d=0"], "option d"],
+      ["--policy hash:size=3", ["--role", "distributor", "--tier", "2", "--policy", "hash:size=3"], "unknown option size"],
       ["a master with --policy nope", ["--role", "master", "--policy", "nope"], "--policy"],
       ["a slave without --master", ["--role", "slave"], "--master"],
       ["--master http://m", ["--role", "slave", "--master", "http://m"], "--master"],

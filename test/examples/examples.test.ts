@@ -39,4 +39,12 @@ describe("examples", () => {
     expect(r.out).toMatch(/'slave-1-proxy': \d+/);
     expect(r.out).toMatch(/'slave-2-direct': \d+/);
   });
+
+  it("custom-policy registers a policy with an option, prefers the labelled server, and names a bad option", async () => {
+    const r = await run("custom-policy");
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain("a lone task ran on ssd");
+    expect(r.out).toContain("six at once ran on: disk, ssd");
+    expect(r.out).toContain("bad option: policy prefer-label: unknown option colour; it takes label");
+  });
 });

@@ -6,7 +6,7 @@ import type { Attrs, Constraint, ServerReport, Task } from "../../src/protocol/i
 import { ServerTable } from "../../src/state/index.js";
 import type { ServerEntry, ServerStatus } from "../../src/state/index.js";
 
-const BUILTIN = ["most-idle", "least-loaded", "round-robin", "random"];
+const BUILTIN = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash"];
 
 /** A seeded context: a tiny LCG for randomness and a fixed clock, so every run is reproducible. */
 function seededCtx(seed: number): PolicyContext {
@@ -138,7 +138,8 @@ describe("policies/allocate", () => {
     });
 
     it.each(["dead", "suspect", "draining"] as const)("never chooses a %s server", (status: ServerStatus) => {
-      const t = table(report({ id: "a", power: 100 }), report({ id: "b", power: 1 }));
+      // Room for one task per policy: every policy reserves a slot on the server it chooses.
+      const t = table(report({ id: "a", power: 100, capacity: 64 }), report({ id: "b", power: 1, capacity: 64 }));
       t.setStatus("a", status);
       for (const n of BUILTIN) expect(chosen(allocate(t, task(), resolvePolicy(n), seededCtx(3)))).toBe("b");
       t.setStatus("b", status);
