@@ -16,36 +16,52 @@ const eligible: ServerEntry[] = [];
  */
 export const MAX_UNCONFIRMED = 1024;
 
+/** Eligible candidates a decision gathers before the policy chooses among them. */
+export const DEFAULT_CANDIDATES = 32;
+
 /**
  * Chooses a server for `task` and reserves a slot on it: hard constraints filter (application,
  * status, free slot, every `require`), client attributes and user preferences score, and the
  * policy picks among the best-scoring. Says why when nothing fits.
+ *
+ * It reads the application's available servers (live, with a free slot) idlest first and stops
+ * once it holds the policy's number of candidates (`policy.candidates`, default 32; Infinity for
+ * all), so a decision costs about the same at 100 servers as at 100,000. With fewer eligible
+ * servers than that, the policy sees all of them. It reads everything only to refuse: it never
+ * refuses while an eligible server has room.
  */
 export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED): Allocation {
-  const offering = table.offering(task.app);
+  const wanted = policy.candidates ?? DEFAULT_CANDIDATES;
   eligible.length = 0;
-  let alive = 0;
-  let meeting = 0;
   let bestScore = -1;
-  for (const e of offering) {
-    if (e.status !== "alive") continue;
-    alive++;
-    if (!meetsAll(e, task.require)) continue;
-    meeting++;
-    if (freeSlots(e) <= 0 || e.reserved >= maxUnconfirmed) continue;
+  table.available(task.app)?.visit((e) => {
+    if (e.reserved >= maxUnconfirmed || !meetsAll(e, task.require)) return true;
     const score = preferenceScore(e, task.clientAttrs, task.prefs);
-    if (score < bestScore) continue;
+    if (score < bestScore) return true;
     if (score > bestScore) {
       bestScore = score;
       eligible.length = 0;
     }
     eligible.push(e);
-  }
+    return eligible.length < wanted;
+  });
   const server = eligible.length > 0 ? policy.select(eligible, task, ctx) : undefined;
   eligible.length = 0;
   if (server) {
     table.reserve(server);
     return { ok: true, server };
+  }
+  return failure(table.offering(task.app), task, maxUnconfirmed);
+}
+
+/** Why nothing fits: read on refusal only, so a scan of the application's servers is fine here. */
+function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: number): Allocation {
+  let alive = 0;
+  let meeting = 0;
+  for (const e of offering) {
+    if (e.status !== "alive") continue;
+    alive++;
+    if (meetsAll(e, task.require)) meeting++;
   }
   return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 };
 }

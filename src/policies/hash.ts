@@ -40,6 +40,8 @@ export function createHash(from = "user", bound = 1.25): Policy {
   if (!(bound >= 1) || !Number.isFinite(bound)) throw new TypeError(`hash: bound must be a number >= 1, got ${bound}`);
   return {
     name: "hash",
+    // Affinity needs the same view of every server whatever their load: a sample would move keys.
+    candidates: Infinity,
     select(cs, task) {
       const key = keyOf(task, from);
       let load = 0;

@@ -14,6 +14,11 @@ export interface PolicyContext {
  */
 export interface Policy {
   readonly name: string;
+  /**
+   * How many eligible candidates it wants to choose among (default 32, idlest first); Infinity
+   * for a policy that must see every eligible server (its decisions then cost a scan).
+   */
+  readonly candidates?: number;
   select(candidates: readonly ServerEntry[], task: Task, ctx: PolicyContext): ServerEntry | undefined;
 }
 

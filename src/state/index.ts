@@ -1,2 +1,3 @@
 export * from "./attr-table.js";
 export * from "./server-table.js";
+export * from "./free-index.js";

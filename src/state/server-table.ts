@@ -1,4 +1,5 @@
 import type { ServerReport, ServerStatus } from "../protocol/index.js";
+import { FreeIndex } from "./free-index.js";
 
 export type { ServerStatus };
 
@@ -47,6 +48,8 @@ export class ServerTable {
    * change status, not the whole table.
    */
   private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
+  /** Per application, the live entries with a free slot, by free share of capacity. */
+  private readonly free = new Map<string, FreeIndex<ServerEntry>>();
 
   get size(): number {
     return this.byId.size;
@@ -65,6 +68,11 @@ export class ServerTable {
     return this.byApp.get(app) ?? [];
   }
 
+  /** The live servers offering `app` that have a free slot, idlest first: what a decision reads. */
+  available(app: string): FreeIndex<ServerEntry> | undefined {
+    return this.free.get(app);
+  }
+
   /** Applies a report if it is newer than what is held; an older or equal version changes nothing. */
   apply(r: ServerReport, now: number): ApplyResult {
     const periodMs = r.periodMs ?? 0;
@@ -74,6 +82,7 @@ export class ServerTable {
       this.byId.set(r.id, e);
       this.index(e);
       this.refreshed(e, 0);
+      this.place(e);
       return "new";
     }
     if (compareVersion(r.version, cur.version) <= 0) return "stale";
@@ -94,6 +103,7 @@ export class ServerTable {
     cur.status = "alive";
     cur.updatedAt = now;
     this.refreshed(cur, oldPeriod);
+    this.place(cur);
     return "updated";
   }
 
@@ -113,6 +123,7 @@ export class ServerTable {
         if (next === "dead") group.delete(e.id);
         if (e.status === "draining" || next === e.status) continue;
         e.status = next;
+        this.place(e);
         changed.push(e);
       }
       if (group.size === 0) this.byPeriod.delete(period);
@@ -126,11 +137,13 @@ export class ServerTable {
     if (status === "dead" && e.status !== "dead") this.byPeriod.get(e.periodMs)?.delete(id);
     else if (status !== "dead" && e.status === "dead") this.refreshed(e, 0);
     e.status = status;
+    this.place(e);
   }
 
   /** Records that this allocator sent a task to `id`, so the next decision sees the slot taken. */
   reserve(e: ServerEntry): void {
     e.reserved++;
+    this.place(e);
   }
 
   /**
@@ -142,6 +155,7 @@ export class ServerTable {
     if (!e) return;
     if (e.reserved > 0) e.reserved--;
     this.observe(id, load, version, now);
+    this.place(e);
   }
 
   /** A load figure the member sent outside a report (a slave's queue with its request): taken if it is the newest seen. */
@@ -154,13 +168,30 @@ export class ServerTable {
       e.updatedAt = now;
       if (e.status === "suspect") e.status = "alive"; // it answered, so it is not silent
       if (e.status !== "dead") this.refreshed(e, e.periodMs);
+      this.place(e);
     }
   }
 
   /** A reservation that will not reach the server (it refused or could not be told). */
   release(id: string): void {
     const e = this.byId.get(id);
-    if (e && e.reserved > 0) e.reserved--;
+    if (e && e.reserved > 0) {
+      e.reserved--;
+      this.place(e);
+    }
+  }
+
+  /** Files `e` under each of its applications as available (alive, a free slot) or not. */
+  private place(e: ServerEntry): void {
+    const available = e.status === "alive" && freeSlots(e) > 0;
+    for (const app of e.apps) {
+      let idx = this.free.get(app);
+      if (!idx) {
+        if (!available) continue;
+        this.free.set(app, (idx = new FreeIndex()));
+      }
+      idx.place(e, available);
+    }
   }
 
   /** Moves `e` to the end of its period group (out of `oldPeriod`'s), as the newest refreshed. */
@@ -185,6 +216,7 @@ export class ServerTable {
 
   private unindex(e: ServerEntry): void {
     for (const app of e.apps) {
+      this.free.get(app)?.remove(e);
       const list = this.byApp.get(app);
       if (!list) continue;
       const i = list.indexOf(e);

@@ -122,12 +122,13 @@ describe("policies/allocate", () => {
     });
 
     it("picks by ctx.random with random", () => {
-      const t = table(report({ id: "a" }), report({ id: "b" }), report({ id: "c" }));
+      // A fresh table each time: every decision sees the three servers in the same order.
+      const fresh = (): ServerTable => table(report({ id: "a" }), report({ id: "b" }), report({ id: "c" }));
       const p = resolvePolicy("random");
       const at = (r: number): PolicyContext => ({ random: () => r, now: () => 0 });
-      expect(chosen(allocate(t, task(), p, at(0)))).toBe("a");
-      expect(chosen(allocate(t, task(), p, at(0.5)))).toBe("b");
-      expect(chosen(allocate(t, task(), p, at(0.999)))).toBe("c");
+      expect(chosen(allocate(fresh(), task(), p, at(0)))).toBe("a");
+      expect(chosen(allocate(fresh(), task(), p, at(0.5)))).toBe("b");
+      expect(chosen(allocate(fresh(), task(), p, at(0.999)))).toBe("c");
     });
 
     it("says no server offers the app when none does", () => {

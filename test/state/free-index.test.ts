@@ -1,0 +1,86 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { FreeIndex, ServerTable, bucketOf, freeSlots } from "../../src/state/index.js";
+import type { ServerEntry } from "../../src/state/index.js";
+
+const APPS = ["echo", "hash", "render"];
+
+type Op =
+  | { kind: "report"; id: number; apps: string[]; capacity: number; load: number; periodMs: number }
+  | { kind: "reserve"; id: number }
+  | { kind: "release"; id: number }
+  | { kind: "confirm"; id: number; load: number }
+  | { kind: "status"; id: number; status: "alive" | "dead" | "draining" | "suspect" }
+  | { kind: "tick"; ms: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  fc.record({ kind: fc.constant("report" as const), id: fc.nat(5), apps: fc.subarray(APPS, { minLength: 1 }), capacity: fc.integer({ min: 1, max: 6 }), load: fc.nat(7), periodMs: fc.constantFrom(0, 50) }),
+  fc.record({ kind: fc.constant("reserve" as const), id: fc.nat(5) }),
+  fc.record({ kind: fc.constant("release" as const), id: fc.nat(5) }),
+  fc.record({ kind: fc.constant("confirm" as const), id: fc.nat(5), load: fc.nat(7) }),
+  fc.record({ kind: fc.constant("status" as const), id: fc.nat(5), status: fc.constantFrom("alive" as const, "dead" as const, "draining" as const, "suspect" as const) }),
+  fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(200) }),
+);
+
+function visited(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
+  const out: ServerEntry[] = [];
+  idx?.visit((e) => (out.push(e), true));
+  return out;
+}
+
+describe("state/free-index", () => {
+  it("always holds exactly the live entries with a free slot of each application, idlest buckets first (property)", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+        const t = new ServerTable();
+        let now = 0;
+        let seq = 0;
+        for (const o of ops) {
+          const id = o.kind === "tick" ? "" : `s${o.id}`;
+          const e = t.get(id);
+          switch (o.kind) {
+            case "report":
+              t.apply({ id, url: "ws://x", apps: o.apps, capacity: o.capacity, power: 1, load: o.load, attrs: {}, version: [1, ++seq], periodMs: o.periodMs }, now);
+              break;
+            case "reserve":
+              if (e) t.reserve(e);
+              break;
+            case "release":
+              t.release(id);
+              break;
+            case "confirm":
+              t.confirm(id, o.load, [1, ++seq], now);
+              break;
+            case "status":
+              t.setStatus(id, o.status);
+              break;
+            case "tick":
+              now += o.ms;
+              t.expire(now);
+              break;
+          }
+          for (const app of APPS) {
+            const want = [...t.all()].filter((x) => x.apps.includes(app) && x.status === "alive" && freeSlots(x) > 0);
+            const got = visited(t.available(app));
+            expect(got.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            const buckets = got.map(bucketOf);
+            for (let i = 1; i < buckets.length; i++) expect(buckets[i]).toBeLessThanOrEqual(buckets[i - 1] as number);
+          }
+        }
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("lets equal entries take turns being read first", () => {
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
+    const es = ["a", "b", "c"].map((id) => ({ id, capacity: 4, load: 0, reserved: 0 }));
+    for (const e of es) idx.place(e, true);
+    const firsts = Array.from({ length: 3 }, () => {
+      let first = "";
+      idx.visit((e) => ((first = e.id), false));
+      return first;
+    });
+    expect(new Set(firsts).size).toBe(3);
+  });
+});
