@@ -1,6 +1,7 @@
 // `npm run bench`: the tiered path, the direct link, master/slave (proxy and direct links, each
 // beside a raw ws + msgpackr chain with the same hops) and a plain ws + msgpackr baseline,
 // measured in one run on this machine, each role in its own process. Prints figures and ratios.
+import { formatDecisions, runDecisions } from "./decisions.js";
 import { fileURLToPath } from "node:url";
 import { Packr } from "msgpackr";
 import { WebSocket } from "ws";
@@ -159,7 +160,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
-const SECTIONS = ["direct", "tiered", "ms-proxy", "ms-direct"] as const;
+const SECTIONS = ["direct", "tiered", "ms-proxy", "ms-direct", "decisions"] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** BENCH_ONLY: a comma-separated list of sections; `ms` means both master/slave links; empty means all. */
@@ -260,6 +261,12 @@ async function main(): Promise<void> {
     );
   }
   console.log(`medians over ${ROUNDS} rounds: ${parts.join("; ")}`);
+  if (want.has("decisions")) {
+    // Pure and in this process: each policy's 100-server figure is its own baseline.
+    const d = runDecisions();
+    console.log(formatDecisions(d));
+    Object.assign(summary, { decisions: d });
+  }
   console.log(JSON.stringify(summary));
 }
 

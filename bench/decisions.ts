@@ -1,0 +1,80 @@
+// Decisions per second of every policy at 100, 1,000, 10,000 and 100,000 servers, with
+// constraints on, and the memory one server entry takes. Pure: allocate() against a ServerTable,
+// one process, no I/O. The 100-server figure is each policy's own baseline.
+//   npm run build && node --expose-gc dist/bench/decisions.js
+import { allocate, resolvePolicy } from "../src/policies/index.js";
+import type { Task } from "../src/protocol/index.js";
+import { ServerTable } from "../src/state/index.js";
+
+const POLICIES = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash"];
+const SIZES = [100, 1_000, 10_000, 100_000];
+const REGIONS = ["eu", "us", "ap"];
+
+function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+/** n servers: power 1-8, capacity 8, a random load, one of three regions, a gpu on a quarter. */
+export function fleet(n: number, seed = 1): ServerTable {
+  const random = lcg(seed);
+  const t = new ServerTable();
+  for (let i = 0; i < n; i++) {
+    const attrs = { region: REGIONS[i % 3] as string, gpu: i % 4 === 0 };
+    t.apply({ id: `s${i}`, url: `ws://10.0.${i >> 8}.${i & 255}:7000`, apps: ["echo", "hash"], capacity: 8, power: 1 + (i % 8), load: Math.floor(random() * 7), attrs, version: [1, 1] }, 0);
+  }
+  return t;
+}
+
+// A third of the servers are in the eu, seven eighths have power >= 2: ~29% are eligible.
+const task: Task = { id: "t", key: "t", app: "echo", user: "u42", deadline: 1, require: [{ key: "region", op: "=", value: "eu" }, { key: "power", op: ">=", value: 2 }], clientAttrs: {}, prefs: {}, payload: null };
+
+/** Decisions per second for `ms` milliseconds; each decision's slot is released again so loads hold still. */
+function rate(t: ServerTable, policyName: string, ms: number): number {
+  const policy = resolvePolicy(policyName);
+  const ctx = { random: lcg(7), now: () => 0 };
+  let n = 0;
+  const until = performance.now() + ms;
+  while (performance.now() < until) {
+    for (let i = 0; i < 100; i++) {
+      const a = allocate(t, task, policy, ctx);
+      if (!a.ok) throw new Error(`${policyName}: ${a.reason}`);
+      t.release(a.server.id);
+    }
+    n += 100;
+  }
+  return n / (ms / 1000);
+}
+
+function heapAfterGc(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+export function runDecisions(ms = Number(process.env.BENCH_DECISION_MS ?? 300)): { bytesPerEntry: number; rows: Array<{ policy: string; perSec: number[]; ratio: number }> } {
+  const before = heapAfterGc();
+  const big = fleet(100_000);
+  const bytesPerEntry = Math.round((heapAfterGc() - before) / 100_000);
+  const tables = new Map<number, ServerTable>(SIZES.map((n) => [n, n === 100_000 ? big : fleet(n)]));
+  const rows = POLICIES.map((policy) => {
+    rate(tables.get(100) as ServerTable, policy, 50); // warm-up
+    const perSec = SIZES.map((n) => rate(tables.get(n) as ServerTable, policy, ms));
+    return { policy, perSec, ratio: (perSec[3] as number) / (perSec[0] as number) };
+  });
+  return { bytesPerEntry, rows };
+}
+
+export function formatDecisions(r: ReturnType<typeof runDecisions>): string {
+  const head = `decisions/s with constraints (region=eu, power>=2; ~29% eligible)   ${SIZES.map((n) => String(n).padStart(10)).join("")}   100k ÷ 100 (target ≥ 0.5)`;
+  const lines = r.rows.map((x) => `  ${x.policy.padEnd(14)}${" ".repeat(52)}${x.perSec.map((v) => String(Math.round(v)).padStart(10)).join("")}   ${x.ratio.toFixed(2)}`);
+  return [head, ...lines, `memory per server entry (tables, indexes, attributes): ~${r.bytesPerEntry} bytes`].join("\n");
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const r = runDecisions();
+  console.log(formatDecisions(r));
+  console.log(JSON.stringify(r));
+}
