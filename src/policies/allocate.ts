@@ -31,6 +31,13 @@ export const DEFAULT_CANDIDATES = 32;
  * refuses while an eligible server has room.
  */
 export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED): Allocation {
+  if (policy.locate) {
+    const found = policy.locate(table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsAll(e, task.require));
+    if (found) {
+      table.reserve(found);
+      return { ok: true, server: found };
+    }
+  }
   const wanted = policy.candidates ?? DEFAULT_CANDIDATES;
   eligible.length = 0;
   let bestScore = -1;

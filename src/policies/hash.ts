@@ -1,21 +1,7 @@
 import type { Task } from "../protocol/index.js";
+import { hash32 } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 import type { Policy } from "./policy.js";
-
-/** 32-bit FNV-1a of a string, then a murmur finaliser so near keys spread apart. */
-export function hash32(s: string, seed = 0x811c9dc5): number {
-  let h = seed >>> 0;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** What the key is read from: the task's user, or one of the client's attributes. */
 export function keyOf(task: Task, from: string): string | undefined {
@@ -28,8 +14,9 @@ const ratio = (e: ServerEntry): number => (e.load + e.reserved) / e.capacity;
 
 /**
  * Affinity: a key (the task's user, or a client attribute) goes to the same server as long as
- * that server is there, by rendezvous hashing (the highest hash of key and server id wins), so a
- * server joining or leaving moves only the keys it wins or held — about 1/n of them. A bound on
+ * that server is there, by consistent hashing on the application's ring (in `allocate`; among
+ * bare candidates, by rendezvous hashing: the highest hash of key and server id wins), so a
+ * server joining or leaving moves only the keys it takes or held — about 1/n of them. A bound on
  * load keeps one hot key from overloading its server (consistent hashing with bounded loads): a
  * server may hold at most ceil(bound × (total load + 1) × its share of the capacity) tasks, and
  * one that would pass that is passed over for the next in the key's order. A task with no key,
@@ -40,8 +27,22 @@ export function createHash(from = "user", bound = 1.25): Policy {
   if (!(bound >= 1) || !Number.isFinite(bound)) throw new TypeError(`hash: bound must be a number >= 1, got ${bound}`);
   return {
     name: "hash",
-    // Affinity needs the same view of every server whatever their load: a sample would move keys.
-    candidates: Infinity,
+    // The key's place on the application's ring: the first server clockwise that is eligible and
+    // under the bound, with the bound taken from the application's available servers.
+    locate(table, task, _ctx, eligible) {
+      const key = keyOf(task, from);
+      const avail = table.available(task.app);
+      if (key === undefined || !avail || avail.capacity === 0) return undefined;
+      const perCapacity = (bound * (avail.used + 1)) / avail.capacity;
+      let found: ServerEntry | undefined;
+      table.ring(task.app).walk(hash32(key), (e) => {
+        if (!eligible(e) || e.load + e.reserved + 1 > Math.ceil(perCapacity * e.capacity)) return true;
+        found = e;
+        return false;
+      });
+      return found;
+    },
+    // Without a key, or when no server is under the bound: rendezvous hashing among the candidates.
     select(cs, task) {
       const key = keyOf(task, from);
       let load = 0;
@@ -68,3 +69,5 @@ export function createHash(from = "user", bound = 1.25): Policy {
     },
   };
 }
+
+export { hash32 };

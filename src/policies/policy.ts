@@ -1,6 +1,6 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots, idlePower } from "../state/index.js";
-import type { ServerEntry } from "../state/index.js";
+import type { ServerEntry, ServerTable } from "../state/index.js";
 
 /** What a policy may use besides the candidates: injected randomness and clock. */
 export interface PolicyContext {
@@ -19,6 +19,12 @@ export interface Policy {
    * for a policy that must see every eligible server (its decisions then cost a scan).
    */
   readonly candidates?: number;
+  /**
+   * For a policy that finds its server through the table's own indexes (hash: the key's place on
+   * the application's ring) instead of among gathered candidates: the first server it likes that
+   * `eligible` accepts, or undefined to fall back to choosing among candidates.
+   */
+  locate?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined;
   select(candidates: readonly ServerEntry[], task: Task, ctx: PolicyContext): ServerEntry | undefined;
 }
 

@@ -22,7 +22,10 @@ export function bucketOf(e: Sized): number {
  */
 export class FreeIndex<E extends Sized> {
   private readonly buckets: E[][] = Array.from({ length: FREE_BUCKETS }, () => []);
-  private readonly at = new Map<E, { b: number; i: number }>();
+  private readonly at = new Map<E, { b: number; i: number; used: number; capacity: number }>();
+  /** Slots in use (load + reservations) and capacity, summed over the entries held. */
+  used = 0;
+  capacity = 0;
   /** Where the next read of each bucket starts, so equal entries take turns. */
   private readonly cursors = new Array<number>(FREE_BUCKETS).fill(0);
 
@@ -39,13 +42,30 @@ export class FreeIndex<E extends Sized> {
     const pos = this.at.get(e);
     const b = available ? bucketOf(e) : -1;
     if (pos !== undefined) {
-      if (pos.b === b) return;
+      this.used -= pos.used;
+      this.capacity -= pos.capacity;
+      if (pos.b === b) {
+        this.count(pos, e);
+        return;
+      }
       this.removeAt(pos);
-      this.at.delete(e);
+      if (b < 0) {
+        this.at.delete(e);
+        return;
+      }
+      // Moved, not re-added: the position record is reused, so the map sees no churn.
+      const to = this.buckets[b] as E[];
+      pos.b = b;
+      pos.i = to.length;
+      to.push(e);
+      this.count(pos, e);
+      return;
     }
     if (b < 0) return;
     const bucket = this.buckets[b] as E[];
-    this.at.set(e, { b, i: bucket.length });
+    const p = { b, i: bucket.length, used: 0, capacity: 0 };
+    this.count(p, e);
+    this.at.set(e, p);
     bucket.push(e);
   }
 
@@ -68,6 +88,13 @@ export class FreeIndex<E extends Sized> {
         if (!visit(bucket[(start + j) % n] as E)) return;
       }
     }
+  }
+
+  private count(p: { used: number; capacity: number }, e: E): void {
+    p.used = e.load + e.reserved;
+    p.capacity = e.capacity;
+    this.used += p.used;
+    this.capacity += p.capacity;
   }
 
   private removeAt(pos: { b: number; i: number }): void {

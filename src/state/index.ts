@@ -1,3 +1,4 @@
 export * from "./attr-table.js";
 export * from "./server-table.js";
 export * from "./free-index.js";
+export * from "./hash-ring.js";

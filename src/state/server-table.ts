@@ -1,5 +1,6 @@
 import type { ServerReport, ServerStatus } from "../protocol/index.js";
 import { FreeIndex } from "./free-index.js";
+import { HashRing } from "./hash-ring.js";
 
 export type { ServerStatus };
 
@@ -50,6 +51,8 @@ export class ServerTable {
   private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
   /** Per application, the live entries with a free slot, by free share of capacity. */
   private readonly free = new Map<string, FreeIndex<ServerEntry>>();
+  /** Per application, a consistent-hash ring of its servers, built when first asked for. */
+  private readonly rings = new Map<string, HashRing<ServerEntry>>();
 
   get size(): number {
     return this.byId.size;
@@ -66,6 +69,13 @@ export class ServerTable {
   /** Servers offering `app`, any status; callers filter. */
   offering(app: string): readonly ServerEntry[] {
     return this.byApp.get(app) ?? [];
+  }
+
+  /** Every server offering `app` on a consistent-hash ring (any status: callers filter). */
+  ring(app: string): HashRing<ServerEntry> {
+    let r = this.rings.get(app);
+    if (!r) this.rings.set(app, (r = HashRing.of(this.offering(app))));
+    return r;
   }
 
   /** The live servers offering `app` that have a free slot, idlest first: what a decision reads. */
@@ -211,12 +221,14 @@ export class ServerTable {
       let list = this.byApp.get(app);
       if (!list) this.byApp.set(app, (list = []));
       list.push(e);
+      this.rings.get(app)?.add(e);
     }
   }
 
   private unindex(e: ServerEntry): void {
     for (const app of e.apps) {
       this.free.get(app)?.remove(e);
+      this.rings.get(app)?.remove(e);
       const list = this.byApp.get(app);
       if (!list) continue;
       const i = list.indexOf(e);
