@@ -6,7 +6,7 @@ import { allocate, resolvePolicy } from "../src/policies/index.js";
 import type { Task } from "../src/protocol/index.js";
 import { ServerTable } from "../src/state/index.js";
 
-const POLICIES = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash"];
+const POLICIES = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash", "idle-queue"];
 const SIZES = [100, 1_000, 10_000, 100_000];
 const REGIONS = ["eu", "us", "ap"];
 

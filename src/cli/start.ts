@@ -47,7 +47,8 @@ Distributor tier 2 and master:
                         (tightest idle power for the task's cost), p2c[:d=N] (least loaded of
                         N sampled, default 2), hash[:key=user|attr:NAME,bound=B] (affinity by
                         rendezvous hashing, at most B × its share of the load; default user,
-                        1.25); custom policies registered through the API
+                        1.25), idle-queue[:look=N] (join-idle-queue: the server idle
+                        longest); custom policies registered through the API
   --peers URL,…         the other members of the set: server (and slave) entries are exchanged
                         (whole table on connect, changes after); list every peer on every member
 Master:

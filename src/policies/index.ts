@@ -8,3 +8,4 @@ export * from "./hash.js";
 export * from "./options.js";
 export * from "./p2c.js";
 export * from "./weighted.js";
+export * from "./idle-queue.js";

@@ -1,5 +1,6 @@
 import { bestFit } from "./best-fit.js";
 import { createHash } from "./hash.js";
+import { createIdleQueue } from "./idle-queue.js";
 import { OptionReader, parsePolicySpec } from "./options.js";
 import type { PolicyOptions } from "./options.js";
 import { createP2c } from "./p2c.js";
@@ -36,6 +37,15 @@ const factories = new Map<string, PolicyFactory>([
       const d = o.number("d", 2, 1, 64, true);
       o.done();
       return createP2c(d);
+    },
+  ],
+  [
+    "idle-queue",
+    (options) => {
+      const o = new OptionReader("idle-queue", options);
+      const look = o.number("look", 64, 1, 100_000, true);
+      o.done();
+      return createIdleQueue(look);
     },
   ],
   [

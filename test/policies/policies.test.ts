@@ -34,7 +34,7 @@ function entries(specs: readonly Spec[], prefix = "s"): ServerEntry[] {
   return [...t.all()];
 }
 
-const ALL = ["most-idle", "least-loaded", "random", "round-robin", "weighted", "best-fit", "p2c", "p2c:d=3", "hash", "hash:key=attr:tenant,bound=2"];
+const ALL = ["most-idle", "least-loaded", "random", "round-robin", "weighted", "best-fit", "p2c", "p2c:d=3", "hash", "hash:key=attr:tenant,bound=2", "idle-queue", "idle-queue:look=4"];
 
 describe("policies", () => {
   describe("registry and options", () => {
@@ -52,6 +52,7 @@ describe("policies", () => {
       ["most-idle:x=1", /most-idle: unknown option x; it takes none/],
       ["hash:key=client", /hash: option key must be user or attr:NAME/],
       ["hash:bound=0.5", /hash: option bound must be a number from 1/],
+      ["idle-queue:look=0", /idle-queue: option look must be an integer from 1/],
       ["nope:d=1", /unknown policy "nope"; known: .*p2c/],
     ])("refuses %s with an error naming what is wrong", (spec, why) => {
       expect(() => resolvePolicy(spec)).toThrow(TypeError);
@@ -186,6 +187,32 @@ describe("policies", () => {
       ]);
       expect(resolvePolicy("hash").select(cs, task(), ctxOf(0))?.id).toBe("s1");
       expect(hash32("a")).not.toBe(hash32("b"));
+    });
+  });
+
+  describe("idle-queue", () => {
+    const report = (id: string, load: number, region = "eu") => ({ id, url: "ws://x", apps: ["echo"], capacity: 2, power: 1, load, attrs: { region }, version: [1, load + 10] as [number, number] });
+
+    it("sends each task to the server idle longest that meets its constraints, then the next", () => {
+      const t = new ServerTable();
+      t.apply(report("busy", 1), 0);
+      t.apply(report("first", 0), 0);
+      t.apply(report("us", 0, "us"), 0);
+      t.apply(report("second", 0), 0);
+      const policy = resolvePolicy("idle-queue");
+      const eu = task({ require: [{ key: "region", op: "=", value: "eu" }] });
+      const pick = (tk: Task): string | undefined => {
+        const a = allocate(t, tk, policy, ctxOf(1));
+        return a.ok ? a.server.id : undefined;
+      };
+      expect(pick(eu)).toBe("first");
+      expect(pick(eu)).toBe("second");
+      // "busy" finishes its task and is idle: it joins the back of the queue, behind "us".
+      t.apply({ ...report("busy", 0), version: [1, 99] }, 0);
+      expect(pick(task())).toBe("us");
+      expect(pick(task())).toBe("busy");
+      // Nobody is idle now: a random candidate with room takes it.
+      expect(["busy", "first", "second", "us"]).toContain(pick(task()));
     });
   });
 

@@ -35,7 +35,11 @@ describe("state/free-index", () => {
         const t = new ServerTable();
         let now = 0;
         let seq = 0;
+        // The model of the idle queue: per app, the step at which each entry last went idle.
+        const idleSince = new Map<string, number>();
+        let step = 0;
         for (const o of ops) {
+          step++;
           const id = o.kind === "tick" ? "" : `s${o.id}`;
           const e = t.get(id);
           switch (o.kind) {
@@ -60,6 +64,14 @@ describe("state/free-index", () => {
               break;
           }
           for (const app of APPS) {
+            for (const x of t.all()) {
+              const k = `${app}/${x.id}`;
+              const idle = x.apps.includes(app) && x.status === "alive" && freeSlots(x) > 0 && x.load + x.reserved === 0;
+              if (!idle) idleSince.delete(k);
+              else if (!idleSince.has(k)) idleSince.set(k, step);
+            }
+            const longest = [...idleSince].filter(([k]) => k.startsWith(`${app}/`)).sort((a, b) => a[1] - b[1])[0]?.[0];
+            expect(t.available(app)?.longestIdle(() => true, 1000)?.id).toBe(longest?.slice(app.length + 1));
             const want = [...t.all()].filter((x) => x.apps.includes(app) && x.status === "alive" && freeSlots(x) > 0);
             const got = visited(t.available(app));
             expect(got.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());

@@ -1,0 +1,20 @@
+import type { ServerEntry } from "../state/index.js";
+import type { Policy } from "./policy.js";
+
+/**
+ * Join-idle-queue (JIQ): the allocator keeps, per application, a queue of the servers that went
+ * idle (nothing running or reserved), in the order they did; a task goes to the longest idle one
+ * that meets its constraints, with no comparison of loads at decision time. When no server is
+ * idle it goes to a random candidate, as in JIQ. `look` bounds how many idle servers a decision
+ * reads for one that meets the task's constraints.
+ */
+export function createIdleQueue(look = 64): Policy {
+  if (!Number.isInteger(look) || look < 1) throw new TypeError(`idle-queue: look must be an integer >= 1, got ${look}`);
+  return {
+    name: "idle-queue",
+    locate: (table, task, _ctx, eligible) => table.available(task.app)?.longestIdle(eligible, look),
+    select(cs, _task, ctx): ServerEntry | undefined {
+      return cs.length === 0 ? undefined : cs[Math.floor(ctx.random() * cs.length) % cs.length];
+    },
+  };
+}
