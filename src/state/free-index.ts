@@ -1,7 +1,8 @@
 /** Buckets of free capacity: bucket b holds entries whose free share of capacity is in [b/B, (b+1)/B). */
 export const FREE_BUCKETS = 16;
 
-interface Slot {
+interface Slot<E = unknown> {
+  e: E;
   b: number;
   i: number;
   used: number;
@@ -31,15 +32,17 @@ export function bucketOf(e: Sized): number {
  */
 export class FreeIndex<E extends Sized> {
   private readonly buckets: E[][] = Array.from({ length: FREE_BUCKETS }, () => []);
-  private readonly at = new Map<E, Slot>();
+  private readonly at = new Map<E, Slot<E>>();
   /**
    * Join-idle-queue: entries in the order they went idle (nothing running or reserved). Stale
    * items (the entry got busy, or left and came back) are skipped by their stamp, not removed.
    */
-  private readonly idleEntries: E[] = [];
+  private readonly idleSlots: Array<Slot<E>> = [];
   private readonly idleStamps: number[] = [];
   private idleHead = 0;
   private stamp = 0;
+  /** Entries idle now; the queue is rebuilt when its stale items far outnumber them. */
+  private liveIdle = 0;
   /** Slots in use (load + reservations) and capacity, summed over the entries held. */
   used = 0;
   capacity = 0;
@@ -63,7 +66,7 @@ export class FreeIndex<E extends Sized> {
     let pos = this.at.get(e);
     if (pos === undefined) {
       if (b < 0) return;
-      pos = { b: -1, i: 0, used: 0, capacity: 0, idle: 0 };
+      pos = { e, b: -1, i: 0, used: 0, capacity: 0, idle: 0 };
       this.at.set(e, pos);
     }
     if (pos.b >= 0) {
@@ -78,7 +81,7 @@ export class FreeIndex<E extends Sized> {
     }
     pos.b = b;
     if (b < 0) {
-      pos.idle = 0;
+      this.notIdle(pos);
       return;
     }
     const to = this.buckets[b] as E[];
@@ -93,6 +96,7 @@ export class FreeIndex<E extends Sized> {
     this.place(e, false);
     this.at.delete(e);
   }
+
 
   /**
    * Visits entries from the idlest bucket down, each bucket from a rotating start, until `visit`
@@ -111,49 +115,76 @@ export class FreeIndex<E extends Sized> {
     }
   }
 
-  private count(p: Slot, e: E): void {
+  private count(p: Slot<E>, e: E): void {
     p.used = e.load + e.reserved;
     p.capacity = e.capacity;
     this.used += p.used;
     this.capacity += p.capacity;
-    if (p.used > 0) p.idle = 0;
+    if (p.used > 0) this.notIdle(p);
     else if (p.idle === 0) {
       p.idle = ++this.stamp;
-      this.idleEntries.push(e);
+      this.liveIdle++;
+      this.idleSlots.push(p);
       this.idleStamps.push(p.idle);
+      if (this.idleSlots.length - this.idleHead > 2 * this.liveIdle + 64) this.compactIdle();
     }
+  }
+
+  private notIdle(p: Slot<E>): void {
+    if (p.idle === 0) return;
+    p.idle = 0;
+    this.liveIdle--;
+  }
+
+  /** Keeps only the queue's live items, in order. */
+  private compactIdle(): void {
+    let w = 0;
+    for (let k = this.idleHead; k < this.idleSlots.length; k++) {
+      const slot = this.idleSlots[k] as Slot<E>;
+      const stamp = this.idleStamps[k] as number;
+      if (slot.b < 0 || slot.idle !== stamp) continue;
+      this.idleSlots[w] = slot;
+      this.idleStamps[w] = stamp;
+      w++;
+    }
+    this.idleSlots.length = w;
+    this.idleStamps.length = w;
+    this.idleHead = 0;
   }
 
   /**
    * The longest-idle entry that `accept` takes, looking at no more than `limit` idle entries;
-   * undefined when none. The entry stays queued until it gets busy.
+   * undefined when none. The entry stays queued until it gets busy. An idle entry `accept`
+   * refused goes to the back of the queue, so entries that few tasks can use do not pile up at
+   * the front and make every decision read past them.
    */
   longestIdle(accept: (e: E) => boolean, limit: number): E | undefined {
     let looked = 0;
-    for (let k = this.idleHead; k < this.idleEntries.length && looked < limit; k++) {
-      const e = this.idleEntries[k] as E;
-      const slot = this.at.get(e);
-      if (slot === undefined || slot.b < 0 || slot.idle !== this.idleStamps[k]) {
+    const end = this.idleSlots.length; // entries requeued during this call are not read again
+    for (let k = this.idleHead; k < end && looked < limit; k++) {
+      const slot = this.idleSlots[k] as Slot<E>;
+      const e = slot.e;
+      // A slot dropped by remove() keeps b < 0, so it reads as stale here too.
+      if (slot.b < 0 || slot.idle !== this.idleStamps[k]) {
         if (k === this.idleHead) this.idleHead++; // stale at the front: drop it for good
         continue;
       }
       looked++;
       if (accept(e)) return e;
-    }
-    if (this.idleHead > 1024 && this.idleHead * 2 > this.idleEntries.length) {
-      this.idleEntries.splice(0, this.idleHead);
-      this.idleStamps.splice(0, this.idleHead);
-      this.idleHead = 0;
+      slot.idle = ++this.stamp;
+      this.idleSlots.push(slot);
+      this.idleStamps.push(slot.idle);
+      if (k === this.idleHead) this.idleHead++;
     }
     return undefined;
   }
 
-  private removeAt(pos: Slot): void {
+  private removeAt(pos: Slot<E>): void {
     const bucket = this.buckets[pos.b] as E[];
     const last = bucket.pop() as E;
     if (pos.i < bucket.length) {
       bucket[pos.i] = last;
-      (this.at.get(last) as Slot).i = pos.i;
+      (this.at.get(last) as Slot<E>).i = pos.i;
     }
   }
 }
