@@ -10,6 +10,8 @@ export interface TaskSpec {
   app: string;
   payload?: unknown;
   require?: Constraint[];
+  /** Weighted soft constraints: a server meeting one scores its `weight` (default 1) more. */
+  prefer?: Array<Constraint & { weight?: number }>;
   clientAttrs?: Attrs;
   prefs?: Attrs;
   /** The user the task runs for; their stored preferences (at the allocators) join `prefs`. */
@@ -119,6 +121,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       ...(spec.cost !== undefined ? { cost: spec.cost } : {}),
       deadline,
       require: spec.require ?? [],
+      ...(spec.prefer !== undefined && spec.prefer.length > 0 ? { prefer: spec.prefer.map((p) => ({ key: p.key, op: p.op, value: p.value, weight: p.weight ?? 1 })) } : {}),
       clientAttrs: { ...config.attrs, ...spec.clientAttrs },
       prefs: spec.prefs ?? {},
       payload: spec.payload ?? null,

@@ -1,7 +1,8 @@
 import type { TaskSpec } from "../actors/client.js";
-import type { Constraint } from "../protocol/index.js";
-import { parseConstraint } from "../policies/index.js";
+import type { Constraint, Preference } from "../protocol/index.js";
+import { ConstraintSyntaxError, parseConstraint, parsePreference } from "../policies/index.js";
 import { isLogLevel } from "../node/logger.js";
+import type { LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
@@ -15,7 +16,15 @@ chosen for it over a direct connection — or, through a master, sends it to the
 picked — and prints the result (one task) or a summary (several).
 
   --payload JSON        the task's payload (default null)
-  --require EXPR        hard constraint, repeatable: key=value, key!=value, key>=N, key<=N
+  --require EXPR        hard constraint, repeatable: key=value, key!=value, key>=N, key<=N,
+                        key>N, key<N, key in (a,b,c). Keys: a server's attributes, or id,
+                        app (any application it offers), power, capacity, load, free.
+                        Numbers and true/false are typed; "quoted" values are strings.
+                        Quote it for the shell: --require 'region in (eu,us)'
+  --prefer EXPR[:W]     soft constraint with weight W (a finite number >= 0, default 1),
+                        repeatable: servers meeting it score W more, and the best-scoring
+                        eligible servers are chosen among: region=eu:2,
+                        'region in (eu,us):0.5'. W follows the last ":"
   --user ID             the user the tasks run for (their stored preferences apply)
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
@@ -34,6 +43,7 @@ const OPTIONS = {
   app: { type: "string" },
   payload: { type: "string" },
   require: { type: "string", multiple: true },
+  prefer: { type: "string", multiple: true },
   count: { type: "string" },
   concurrency: { type: "string" },
   "timeout-ms": { type: "string" },
@@ -44,12 +54,30 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-export async function submit(argv: string[]): Promise<number> {
-  const { values: v } = parseFlags(argv, OPTIONS);
-  if (v.help) {
-    process.stdout.write(SUBMIT_HELP);
-    return 0;
+/** What `allot submit` was asked to do. */
+export interface SubmitConfig {
+  entries: string[];
+  spec: TaskSpec;
+  count: number;
+  concurrency: number;
+  json: boolean;
+  logLevel: LogLevel;
+}
+
+/** One --require or --prefer value parsed, or a CliError naming the flag, the position and the token. */
+function expression<T>(flag: string, text: string, parse: (s: string) => T): T {
+  try {
+    return parse(text);
+  } catch (err) {
+    if (err instanceof ConstraintSyntaxError) throw new CliError(`${err.message}\n${err.pointer()}`, flag);
+    throw new CliError(err instanceof Error ? err.message : String(err), flag);
   }
+}
+
+/** Turns `allot submit` flags into what to submit, or a CliError naming the bad flag. */
+export function submitConfig(argv: string[]): SubmitConfig | "help" {
+  const { values: v } = parseFlags(argv, OPTIONS);
+  if (v.help) return "help";
   const entries = urls("--entry", v.entry, true);
   if (!v.app) throw new CliError("is required", "--app");
   let payload: unknown = null;
@@ -60,33 +88,45 @@ export async function submit(argv: string[]): Promise<number> {
       throw new CliError(`not valid JSON: ${err instanceof Error ? err.message : String(err)}`, "--payload");
     }
   }
-  const require: Constraint[] = (v.require ?? []).map((r) => {
-    try {
-      return parseConstraint(r);
-    } catch (err) {
-      throw new CliError(err instanceof Error ? err.message : String(err), "--require");
-    }
-  });
+  const require: Constraint[] = (v.require ?? []).map((r) => expression("--require", r, parseConstraint));
+  const prefer: Preference[] = (v.prefer ?? []).map((r) => expression("--prefer", r, parsePreference));
   const count = parseIntFlag("--count", v.count, 1, 1, 100_000_000);
   const concurrency = parseIntFlag("--concurrency", v.concurrency, 16, 1, 100_000);
   const timeoutMs = parseIntFlag("--timeout-ms", v["timeout-ms"], 30_000, 1, 86_400_000);
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
+  const cost = v.cost === undefined ? undefined : parseNumberFlag("--cost", v.cost, 0);
+  const spec: TaskSpec = {
+    app: v.app,
+    payload,
+    require,
+    ...(prefer.length > 0 ? { prefer } : {}),
+    timeoutMs,
+    ...(v.user !== undefined ? { user: v.user } : {}),
+    ...(cost !== undefined ? { cost } : {}),
+  };
+  return { entries, spec, count, concurrency, json: v.json === true, logLevel };
+}
 
-  const client = await startNode({ role: "client", entries, logLevel, timeoutMs });
+export async function submit(argv: string[]): Promise<number> {
+  const config = submitConfig(argv);
+  if (config === "help") {
+    process.stdout.write(SUBMIT_HELP);
+    return 0;
+  }
+  const { entries, spec, count, concurrency, json, logLevel } = config;
+  const client = await startNode({ role: "client", entries, logLevel, timeoutMs: spec.timeoutMs ?? 30_000 });
   try {
-    const cost = v.cost === undefined ? undefined : parseNumberFlag("--cost", v.cost, 0);
-    const spec: TaskSpec = { app: v.app, payload, require, timeoutMs, ...(v.user !== undefined ? { user: v.user } : {}), ...(cost !== undefined ? { cost } : {}) };
-    if (count === 1 && !v.json) {
+    if (count === 1 && !json) {
       const r = await client.submit(spec);
       process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);
       return 0;
     }
-    const progress = v.json ? undefined : progressLine(count, "submitted");
+    const progress = json ? undefined : progressLine(count, "submitted");
     const run = await runLoad(client.submit, count, concurrency, () => spec, progress?.update);
     progress?.end();
     for (const e of run.errors) process.stderr.write(`error: ${e}\n`);
-    process.stdout.write(v.json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
+    process.stdout.write(json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
     return run.summary.failed > 0 ? 1 : 0;
   } finally {
     await client.stop();

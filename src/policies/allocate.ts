@@ -43,7 +43,7 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
   let bestScore = -1;
   table.available(task.app)?.visit((e) => {
     if (e.reserved >= maxUnconfirmed || !meetsAll(e, task.require)) return true;
-    const score = preferenceScore(e, task.clientAttrs, task.prefs);
+    const score = preferenceScore(e, task.clientAttrs, task.prefs, task.prefer);
     if (score < bestScore) return true;
     if (score > bestScore) {
       bestScore = score;

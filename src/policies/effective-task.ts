@@ -4,7 +4,8 @@ import type { Attrs, Constraint, Task } from "../protocol/index.js";
  * The task as the allocator matches it: the client's stored attributes under the task's own,
  * the user's stored preferences under the task's, and the task type's defaults where the task
  * says nothing — `minPower` becomes `power>=N` unless the task constrains power itself, and `cost`
- * becomes the task's expected cost unless it has one. The task
+ * becomes the task's expected cost unless it has one. The task's weighted `prefer` list is kept
+ * as it is: its weights add to the points the stored attributes and preferences score. The task
  * is returned unchanged (no copy) when nothing is stored.
  */
 export function effectiveTask(task: Task, client: Attrs | undefined, user: Attrs | undefined, taskType: Attrs | undefined): Task {

@@ -1,6 +1,9 @@
 export * from "./allocate.js";
 export * from "./effective-task.js";
 export * from "./match.js";
+// parseConstraint, formatConstraint and parseValue come through match.js.
+export { ConstraintSyntaxError, Tokenizer, formatNumber, formatPreference, parsePreference } from "./constraint-parser.js";
+export type { Token, TokenKind } from "./constraint-parser.js";
 export * from "./policy.js";
 export * from "./registry.js";
 export * from "./best-fit.js";

@@ -1,12 +1,23 @@
-import type { AttrValue, Attrs, Constraint } from "../protocol/index.js";
+import type { AttrValue, Attrs, Constraint, Preference } from "../protocol/index.js";
 import { freeSlots } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 
-/** A server's value for a constraint key: built-in fields first, then its free-form attributes. */
-export function valueOf(e: ServerEntry, key: string): AttrValue | undefined {
+// The constraint language lives in its own module; these names stay importable from here.
+export { formatConstraint, parseConstraint, parseValue } from "./constraint-parser.js";
+
+/** What a constraint compares against: one value, or a server's list of applications (`app`). */
+export type ServerValue = AttrValue | readonly string[];
+
+/**
+ * A server's value for a constraint key: built-in fields first (`id`, `app` — the list of
+ * applications it offers, `power`, `capacity`, `load`, `free`), then its free-form attributes.
+ */
+export function valueOf(e: ServerEntry, key: string): ServerValue | undefined {
   switch (key) {
     case "id":
       return e.id;
+    case "app":
+      return e.apps;
     case "power":
       return e.power;
     case "capacity":
@@ -20,17 +31,37 @@ export function valueOf(e: ServerEntry, key: string): AttrValue | undefined {
   }
 }
 
-/** Whether a value meets one hard constraint; a missing value meets only `!=`. */
-export function meets(v: AttrValue | undefined, c: Constraint): boolean {
+/**
+ * Whether a value meets one constraint. `=`, `!=` and `in` compare as strings, the ordering ops
+ * as numbers; a missing value meets only `!=`. A list of values (a server's applications) meets
+ * a constraint when one of them does, and `!=` when none is equal.
+ */
+export function meets(v: ServerValue | undefined, c: Constraint): boolean {
   if (v === undefined) return c.op === "!=";
+  if (typeof v === "object") {
+    if (c.op === "!=") {
+      for (const x of v) if (!meets(x, c)) return false;
+      return true;
+    }
+    for (const x of v) if (meets(x, c)) return true;
+    return false;
+  }
+  const want = c.value;
+  if (c.op === "in") {
+    const s = String(v);
+    if (!Array.isArray(want)) return String(want) === s;
+    for (const w of want) if (String(w) === s) return true;
+    return false;
+  }
+  if (Array.isArray(want)) return false; // a list belongs to `in` only
   switch (c.op) {
     case "=":
-      return String(v) === String(c.value);
+      return String(v) === String(want);
     case "!=":
-      return String(v) !== String(c.value);
+      return String(v) !== String(want);
     default: {
       const a = typeof v === "number" ? v : Number(v);
-      const b = typeof c.value === "number" ? c.value : Number(c.value);
+      const b = typeof want === "number" ? want : Number(want);
       if (Number.isNaN(a) || Number.isNaN(b)) return false;
       return c.op === ">=" ? a >= b : c.op === "<=" ? a <= b : c.op === ">" ? a > b : a < b;
     }
@@ -42,38 +73,15 @@ export function meetsAll(e: ServerEntry, cs: readonly Constraint[]): boolean {
   return true;
 }
 
-/** Soft score: one point per client attribute or user preference the server's attributes share. */
-export function preferenceScore(e: ServerEntry, clientAttrs: Attrs, prefs: Attrs): number {
+/**
+ * Soft score: one point per client attribute or user preference the server's attributes share
+ * (same key, same value and type), plus the weight of each of the task's weighted preferences
+ * (`prefer`) the server meets, judged as a hard constraint would be.
+ */
+export function preferenceScore(e: ServerEntry, clientAttrs: Attrs, prefs: Attrs, prefer?: readonly Preference[]): number {
   let score = 0;
   for (const k in clientAttrs) if (Object.hasOwn(e.attrs, k) && e.attrs[k] === clientAttrs[k]) score++;
   for (const k in prefs) if (Object.hasOwn(e.attrs, k) && e.attrs[k] === prefs[k]) score++;
+  if (prefer !== undefined) for (const p of prefer) if (meets(valueOf(e, p.key), p)) score += p.weight;
   return score;
-}
-
-export function formatConstraint(c: Constraint): string {
-  return `${c.key}${c.op}${String(c.value)}`;
-}
-
-const CONSTRAINT_RE = /^([A-Za-z_][\w.-]*)\s*(>=|<=|!=|=|>|<)\s*(.+)$/;
-
-/** Parses `key=value`, `key!=value`, `key>=N`, `key<=N`, `key>N`, `key<N`; numbers and true/false are typed. */
-export function parseConstraint(s: string): Constraint {
-  const m = CONSTRAINT_RE.exec(s.trim());
-  if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) {
-    throw new SyntaxError(`cannot parse constraint ${JSON.stringify(s)}: expected KEY=VALUE, KEY!=VALUE, KEY>=N or KEY<=N`);
-  }
-  const op = m[2] as Constraint["op"];
-  const value = parseValue(m[3].trim());
-  if ((op === ">=" || op === "<=" || op === ">" || op === "<") && typeof value !== "number") {
-    throw new SyntaxError(`cannot parse constraint ${JSON.stringify(s)}: ${op} needs a number, got ${JSON.stringify(m[3])}`);
-  }
-  return { key: m[1], op, value };
-}
-
-/** "4" → 4, "true" → true, anything else stays a string. */
-export function parseValue(s: string): AttrValue {
-  if (s === "true") return true;
-  if (s === "false") return false;
-  if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
-  return s;
 }

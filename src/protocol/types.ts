@@ -14,13 +14,25 @@ export type AttrValue = string | number | boolean;
 /** Free-form attributes: region, labels, gpu=true, … */
 export type Attrs = Record<string, AttrValue>;
 
-export const CONSTRAINT_OPS = ["=", "!=", ">=", "<=", ">", "<"] as const;
+export const CONSTRAINT_OPS = ["=", "!=", ">=", "<=", ">", "<", "in"] as const;
 export type ConstraintOp = (typeof CONSTRAINT_OPS)[number];
-/** A hard constraint a server must meet to be selected. */
+/**
+ * A condition on one server value: `key=value`, `key!=value`, `key>=N` … or `key in (a,b,c)`.
+ * `value` is a list for `in` (the set of accepted values, at least one) and a single value for
+ * every other op. In `require` it is a hard constraint a server must meet to be selected.
+ */
 export interface Constraint {
   key: string;
   op: ConstraintOp;
-  value: AttrValue;
+  value: AttrValue | AttrValue[];
+}
+
+/**
+ * A soft constraint: a server that meets it scores `weight` (a finite number >= 0) more; the
+ * best-scoring eligible servers are the ones the policy chooses among.
+ */
+export interface Preference extends Constraint {
+  weight: number;
 }
 
 /** Who asked for a task: the id it chose and the address the first hop saw it at. */
@@ -46,6 +58,11 @@ export interface Task {
   /** Absolute deadline, ms since the epoch. */
   deadline: number;
   require: Constraint[];
+  /**
+   * Weighted soft constraints: each one a server meets adds its weight to the server's score
+   * (on top of one point per matching client attribute or user preference).
+   */
+  prefer?: Preference[];
   clientAttrs: Attrs;
   prefs: Attrs;
   payload: unknown;

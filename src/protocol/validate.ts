@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { ATTR_TABLES, CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
-import type { AttrEntry, AttrTable, AttrTables, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, Task } from "./types.js";
+import type { AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, Preference, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -14,6 +14,10 @@ const MAX_ID = 256;
 const MAX_PAYLOAD_DEPTH = 32;
 const ROLES: ReadonlySet<string> = new Set(Object.values(Role));
 const OPS: ReadonlySet<string> = new Set(CONSTRAINT_OPS);
+/** Constraints in a task's `require`, and preferences in its `prefer`, at most. */
+const MAX_CONSTRAINTS = 64;
+/** Values in the list of an `in` constraint, at most. */
+const MAX_SET = 256;
 
 /** Thrown inside body checks; caught at the boundary and turned into INVALID. */
 class Invalid extends Error {}
@@ -75,15 +79,30 @@ export function checkPlainData(x: unknown, p = "payload", depth = 0): unknown {
   return fail(p, "plain data (null, boolean, number, string, bytes, array, object)");
 }
 
-function constraint(x: unknown, p: string): Constraint {
-  const o = obj(x, p);
+const attrValue = (x: unknown, p: string): AttrValue =>
+  typeof x === "string" || typeof x === "boolean" || (typeof x === "number" && Number.isFinite(x)) ? x : fail(p, "a string, finite number or boolean");
+
+function constraint(o: Obj, p: string): Constraint {
   const op = o.op;
   if (typeof op !== "string" || !OPS.has(op)) fail(`${p}.op`, CONSTRAINT_OPS.join(" "));
+  const key = id(o.key, `${p}.key`);
   const value = o.value;
-  if (!(typeof value === "string" || typeof value === "boolean" || (typeof value === "number" && Number.isFinite(value)))) {
-    fail(`${p}.value`, "a string, finite number or boolean");
+  if (op !== "in") {
+    if (Array.isArray(value)) fail(`${p}.value`, `a string, finite number or boolean (a list only with in)`);
+    return { key, op: op as Constraint["op"], value: attrValue(value, `${p}.value`) };
   }
-  return { key: id(o.key, `${p}.key`), op: op as Constraint["op"], value: value as Constraint["value"] };
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_SET) fail(`${p}.value`, `a list of 1 to ${MAX_SET} values for in`);
+  return { key, op: "in", value: (value as unknown[]).map((v, i) => attrValue(v, `${p}.value[${i}]`)) };
+}
+
+function preference(o: Obj, p: string): Preference {
+  return { ...constraint(o, p), weight: nonNegative(o.weight, `${p}.weight`) };
+}
+
+/** A list of at most MAX_CONSTRAINTS constraints (`require`) or preferences (`prefer`). */
+function constraints<T>(x: unknown, p: string, what: string, one: (o: Obj, p: string) => T): T[] {
+  if (!Array.isArray(x) || x.length > MAX_CONSTRAINTS) fail(p, `an array of at most ${MAX_CONSTRAINTS} ${what}`);
+  return (x as unknown[]).map((c, i) => one(obj(c, `${p}[${i}]`), `${p}[${i}]`));
 }
 
 function attrEntry(x: unknown, p: string): AttrEntry {
@@ -106,8 +125,6 @@ function tables(x: unknown, p: string): AttrTables {
 
 function task(x: unknown, p: string): Task {
   const o = obj(x, p);
-  const req = o.require;
-  if (!Array.isArray(req) || req.length > 64) fail(`${p}.require`, "an array of at most 64 constraints");
   return {
     id: id(o.id, `${p}.id`),
     key: id(o.key, `${p}.key`),
@@ -115,7 +132,8 @@ function task(x: unknown, p: string): Task {
     app: id(o.app, `${p}.app`),
     ...(o.cost === undefined ? {} : { cost: nonNegative(o.cost, `${p}.cost`) }),
     deadline: num(o.deadline, `${p}.deadline`),
-    require: (req as unknown[]).map((c, i) => constraint(c, `${p}.require[${i}]`)),
+    require: constraints(o.require, `${p}.require`, "constraints", constraint),
+    ...(o.prefer === undefined ? {} : { prefer: constraints(o.prefer, `${p}.prefer`, "preferences", preference) }),
     clientAttrs: attrs(o.clientAttrs, `${p}.clientAttrs`),
     prefs: attrs(o.prefs, `${p}.prefs`),
     payload: checkPlainData(o.payload, `${p}.payload`),

@@ -1,6 +1,8 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { CliError } from "../../src/cli/errors.js";
+import { main } from "../../src/cli/main.js";
 import { startConfig } from "../../src/cli/start.js";
+import { SUBMIT_HELP, submitConfig } from "../../src/cli/submit.js";
 
 const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 5000 };
 
@@ -157,6 +159,128 @@ describe("cli/start", () => {
     it("records the flag on the error", () => {
       expect(usageError(["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--capacity", "0"]).flag).toBe("--capacity");
       expect(usageError(["--role", "distributor", "--tier", "2", "--policy", "nope"]).message).toMatch(/most-idle/);
+    });
+  });
+});
+
+/** Runs submitConfig and hands back the CliError it must throw. */
+function submitError(argv: string[]): CliError {
+  try {
+    submitConfig(argv);
+  } catch (err) {
+    if (err instanceof CliError) return err;
+    throw new Error(`expected a CliError, got ${String(err)}`, { cause: err });
+  }
+  throw new Error(`expected a CliError for ${argv.join(" ")}`);
+}
+
+describe("cli/submit", () => {
+  const BASE = ["--entry", "ws://e:1", "--app", "render"];
+
+  describe("submitConfig", () => {
+    it("builds the task spec with its defaults", () => {
+      expect(submitConfig(BASE)).toEqual({
+        entries: ["ws://e:1"],
+        spec: { app: "render", payload: null, require: [], timeoutMs: 30_000 },
+        count: 1,
+        concurrency: 16,
+        json: false,
+        logLevel: "warn",
+      });
+    });
+
+    it("parses every --require, in included, and every --prefer with its weight (default 1)", () => {
+      const c = submitConfig([
+        ...BASE,
+        "--require", "app=render",
+        "--require", "power>=4",
+        "--require", "region in (eu, us)",
+        "--require", "gpu=true",
+        "--require", "label!=canary",
+        "--prefer", "region=eu:2",
+        "--prefer", "disk in (ssd,nvme)",
+        "--prefer", "power>8:0.5",
+      ]);
+      if (c === "help") throw new Error("help");
+      expect(c.spec.require).toEqual([
+        { key: "app", op: "=", value: "render" },
+        { key: "power", op: ">=", value: 4 },
+        { key: "region", op: "in", value: ["eu", "us"] },
+        { key: "gpu", op: "=", value: true },
+        { key: "label", op: "!=", value: "canary" },
+      ]);
+      expect(c.spec.prefer).toEqual([
+        { key: "region", op: "=", value: "eu", weight: 2 },
+        { key: "disk", op: "in", value: ["ssd", "nvme"], weight: 1 },
+        { key: "power", op: ">", value: 8, weight: 0.5 },
+      ]);
+    });
+
+    it("takes the other flags", () => {
+      const c = submitConfig([...BASE, "--payload", '{"w":64}', "--user", "u1", "--cost", "2.5", "--count", "10", "--concurrency", "4", "--timeout-ms", "500", "--json", "--log-level", "info"]);
+      expect(c).toEqual({
+        entries: ["ws://e:1"],
+        spec: { app: "render", payload: { w: 64 }, require: [], timeoutMs: 500, user: "u1", cost: 2.5 },
+        count: 10,
+        concurrency: 4,
+        json: true,
+        logLevel: "info",
+      });
+    });
+
+    it("returns help for --help, and the help names --require's in and --prefer", () => {
+      expect(submitConfig(["--help"])).toBe("help");
+      expect(SUBMIT_HELP).toContain("key in (a,b,c)");
+      expect(SUBMIT_HELP).toContain("--prefer EXPR[:W]");
+    });
+
+    it.each<[string, string[], string, RegExp]>([
+      ["an unfinished in list", ["--require", "region in (eu,"], "--require", /expected a value or "\)" at 14/],
+      ["an ordering op without a number", ["--require", "power>=high"], "--require", />= needs a number, got "high" at 7/],
+      ["a missing operator", ["--require", "region"], "--require", /expected an operator .* at 6/],
+      ["an in without a list", ["--require", "region in eu"], "--require", /expected "\(" .* at 10/],
+      ["a weight that is not a number", ["--prefer", "region=eu:abc"], "--prefer", /expected a weight \(a finite number >= 0\), got "abc" at 10/],
+      ["an infinite weight", ["--prefer", "region=eu:1e999"], "--prefer", /weight .*got "1e999" at 10/],
+      ["a negative weight", ["--prefer", "region=eu:-2"], "--prefer", /weight .*got "-2" at 10/],
+      ["an empty weight", ["--prefer", "region in (eu):"], "--prefer", /expected a weight .* at 15/],
+      ["a bad preference", ["--prefer", "region in ()"], "--prefer", /expected a value, got "\)" at 11/],
+    ])("throws a CliError naming the flag and the position for %s", (_what, argv, flag, problem) => {
+      const err = submitError([...BASE, ...argv]);
+      expect(err.flag).toBe(flag);
+      expect(err.code).toBe("USAGE");
+      expect(err.message.startsWith(`${flag}: cannot parse ${JSON.stringify(argv[1])}`)).toBe(true);
+      expect(err.message).toMatch(problem);
+    });
+
+    it("points at the offending token under the message", () => {
+      const lines = submitError([...BASE, "--require", "power>=4", "--require", "region in (eu,,us)"]).message.split("\n");
+      expect(lines).toEqual(['--require: cannot parse "region in (eu,,us)": expected a value or ")", got "," at 14', "  region in (eu,,us)", "                ^"]);
+    });
+
+    it.each<[string, string[], string]>([
+      ["no --entry", ["--app", "echo"], "--entry"],
+      ["no --app", ["--entry", "ws://e:1"], "--app"],
+      ["bad JSON", [...BASE, "--payload", "{"], "--payload"],
+      ["--cost 0", [...BASE, "--cost", "0"], "--cost"],
+      ["--count 0", [...BASE, "--count", "0"], "--count"],
+      ["--log-level loud", [...BASE, "--log-level", "loud"], "--log-level"],
+      ["--prefer without a value", [...BASE, "--prefer"], "--prefer"],
+    ])("throws a CliError naming the flag for %s", (_what, argv, flag) => {
+      expect(submitError(argv).message).toContain(flag);
+    });
+
+    it("exits 2 from allot submit, naming the flag and the position, before it connects to anything", async () => {
+      const written: string[] = [];
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+        written.push(String(chunk));
+        return true;
+      });
+      try {
+        expect(await main(["submit", ...BASE, "--prefer", "region=eu:heavy"])).toBe(2);
+      } finally {
+        spy.mockRestore();
+      }
+      expect(written.join("")).toContain('allot submit: --prefer: cannot parse "region=eu:heavy": expected a weight (a finite number >= 0), got "heavy" at 10\n  region=eu:heavy\n            ^\n');
     });
   });
 });

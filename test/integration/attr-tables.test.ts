@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { queryStatus, setAttrs, startNode } from "../../src/index.js";
+import { parseConstraint, parsePreference, queryStatus, setAttrs, startNode } from "../../src/index.js";
 import type { Attrs } from "../../src/index.js";
 import { eventually } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
@@ -46,6 +46,19 @@ describe("client, user and task-type tables", () => {
     expect(new Set(runs.map((r) => r.serverId))).toEqual(new Set(["eu-4"]));
     // A task that constrains power itself is not overridden.
     expect((await client.submit({ app: "echo", require: [{ key: "power", op: ">=", value: 1 }], clientAttrs: { region: "us" } })).serverId).toBe("us-1");
+  });
+
+  it("weighs the task's weighted preferences against the stored attributes, and filters by in, over the wire", async () => {
+    const tier2 = await fleet();
+    const client = await track(startNode({ ...common, role: "client", id: "c-eu", entries: [tier2.url] }));
+    expect((await client.submit({ app: "echo", prefer: [parsePreference("disk=ssd")] })).serverId).toBe("us-1");
+    expect((await client.submit({ app: "echo", require: [parseConstraint("region in (eu, ap)")], prefer: [{ key: "disk", op: "=", value: "ssd" }] })).serverId).toBe("eu-4");
+    // Stored: the client is in the eu, one point for eu-1 and eu-4; ssd at 0.5 weighs less, at 2 more.
+    await setAttrs(tier2.url, "client", "c-eu", { region: "eu" });
+    expect((await client.submit({ app: "echo", prefer: [parsePreference("disk=ssd:0.5")] })).serverId).toBe("eu-4");
+    expect((await client.submit({ app: "echo", prefer: [parsePreference("disk=ssd:2")] })).serverId).toBe("us-1");
+    // A preference on a built-in field: eu-1 scores 1 + 0.75, us-1 0.5 + 0.75, eu-4 1.
+    expect((await client.submit({ app: "echo", prefer: [parsePreference("disk=ssd:0.5"), parsePreference("power<=1:0.75")] })).serverId).toBe("eu-1");
   });
 
   it("spreads table entries to peers and shows them in status", async () => {

@@ -17,6 +17,14 @@ describe("policies/effective-task", () => {
       expect(t.prefs).toEqual({ disk: "hdd", gpu: true });
     });
 
+    it("keeps the task's weighted preferences beside the stored attributes and preferences", () => {
+      const prefer = [{ key: "region", op: "in" as const, value: ["eu", "us"], weight: 2 }];
+      const t = effectiveTask(task({ prefer, prefs: { disk: "hdd" } }), { region: "us" }, { gpu: true }, { minPower: 2 });
+      expect(t.prefer).toEqual(prefer);
+      expect(t.clientAttrs).toEqual({ region: "us" });
+      expect(t.prefs).toEqual({ disk: "hdd", gpu: true });
+    });
+
     it("adds the task type's minPower as power>=N unless the task constrains power", () => {
       expect(effectiveTask(task(), undefined, undefined, { minPower: 4 }).require).toEqual([{ key: "power", op: ">=", value: 4 }]);
       const own = [{ key: "power", op: "<=" as const, value: 2 }];

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { formatConstraint, meets, meetsAll, parseConstraint, parseValue, preferenceScore, valueOf } from "../../src/policies/index.js";
-import type { Constraint, ServerReport } from "../../src/protocol/index.js";
+import type { Constraint, Preference, ServerReport } from "../../src/protocol/index.js";
 import { ServerTable } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
@@ -33,6 +33,9 @@ describe("policies/match", () => {
       ["node.label_x=a b", c("node.label_x", "=", "a b")],
       ["  power >= 2  ", c("power", ">=", 2)],
       ["_k=v", c("_k", "=", "v")],
+      ["region in (eu,us)", c("region", "in", ["eu", "us"])],
+      ["cores in ( 8, 16 )", c("cores", "in", [8, 16])],
+      ["app=render", c("app", "=", "render")],
     ])("parses %j", (input, want) => {
       expect(parseConstraint(input)).toEqual(want);
     });
@@ -60,7 +63,11 @@ describe("policies/match", () => {
     });
 
     it("round-trips through formatConstraint", () => {
-      for (const s of ["region=eu", "power>=2", "gpu!=false", "load<3"]) expect(formatConstraint(parseConstraint(s))).toBe(s);
+      for (const s of ["region=eu", "power>=2", "gpu!=false", "load<3", "region in (eu,us)", "cores in (8,16,true)"]) expect(formatConstraint(parseConstraint(s))).toBe(s);
+    });
+
+    it("says where it failed", () => {
+      expect(() => parseConstraint("region in (eu,")).toThrow('cannot parse "region in (eu,": expected a value or ")" at 14');
     });
   });
 
@@ -94,6 +101,11 @@ describe("policies/match", () => {
 
     it("prefers a built-in field over an attribute of the same name", () => {
       expect(valueOf(server({ power: 4, attrs: { power: 100 } }), "power")).toBe(4);
+      expect(valueOf(server({ apps: ["echo"], attrs: { app: "other" } }), "app")).toEqual(["echo"]);
+    });
+
+    it("reads app as the list of applications the server offers", () => {
+      expect(valueOf(server({ apps: ["echo", "render"] }), "app")).toEqual(["echo", "render"]);
     });
 
     it("is undefined for a missing attribute, including inherited names", () => {
@@ -134,6 +146,33 @@ describe("policies/match", () => {
     it("lets a missing value meet only !=", () => {
       expect(meets(undefined, c("zone", "!=", "a"))).toBe(true);
       for (const op of ["=", ">=", "<=", ">", "<"] as const) expect(meets(undefined, c("zone", op, 1))).toBe(false);
+      expect(meets(undefined, c("zone", "in", ["a", "b"]))).toBe(false);
+    });
+
+    it("meets in when the value is one of the list, compared as strings", () => {
+      expect(meets("eu", c("region", "in", ["eu", "us"]))).toBe(true);
+      expect(meets("us", c("region", "in", ["eu", "us"]))).toBe(true);
+      expect(meets("ap", c("region", "in", ["eu", "us"]))).toBe(false);
+      expect(meets(16, c("cores", "in", [8, 16]))).toBe(true);
+      expect(meets("16", c("cores", "in", [8, 16]))).toBe(true);
+      expect(meets(true, c("gpu", "in", [true]))).toBe(true);
+      expect(meets(false, c("gpu", "in", [true]))).toBe(false);
+      expect(meets("eu", c("region", "in", "eu"))).toBe(true); // a single value, as a list of one
+    });
+
+    it("meets no op but in with a list value", () => {
+      for (const op of ["=", "!=", ">=", "<=", ">", "<"] as const) expect(meets(1, c("k", op, [1]))).toBe(false);
+    });
+
+    it("matches a list of applications when one of them meets it, != when none is equal", () => {
+      const apps = ["echo", "render"];
+      expect(meets(apps, c("app", "=", "render"))).toBe(true);
+      expect(meets(apps, c("app", "=", "hash"))).toBe(false);
+      expect(meets(apps, c("app", "in", ["hash", "echo"]))).toBe(true);
+      expect(meets(apps, c("app", "in", ["hash"]))).toBe(false);
+      expect(meets(apps, c("app", "!=", "hash"))).toBe(true);
+      expect(meets(apps, c("app", "!=", "render"))).toBe(false);
+      expect(meets(apps, c("app", ">", 1))).toBe(false);
     });
   });
 
@@ -144,6 +183,9 @@ describe("policies/match", () => {
       expect(meetsAll(e, [c("power", ">=", 2), c("region", "=", "eu")])).toBe(true);
       expect(meetsAll(e, [c("power", ">=", 2), c("region", "=", "us")])).toBe(false);
       expect(meetsAll(e, [c("zone", "!=", "x"), c("free", ">", 0)])).toBe(true);
+      expect(meetsAll(e, [c("region", "in", ["us", "eu"]), c("app", "=", "echo")])).toBe(true);
+      expect(meetsAll(e, [c("region", "in", ["us", "ap"])])).toBe(false);
+      expect(meetsAll(e, [c("app", "=", "render")])).toBe(false);
     });
   });
 
@@ -165,6 +207,18 @@ describe("policies/match", () => {
     it("ignores built-in fields and inherited names", () => {
       const e = server({ power: 4, attrs: {} });
       expect(preferenceScore(e, { power: 4 }, { toString: "x" })).toBe(0);
+    });
+
+    it("adds the weight of each weighted preference the server meets, built-in fields included", () => {
+      const e = server({ power: 4, apps: ["echo", "render"], attrs: { region: "eu", gpu: true } });
+      const p = (key: string, op: Constraint["op"], value: Constraint["value"], weight: number): Preference => ({ key, op, value, weight });
+      expect(preferenceScore(e, {}, {}, [])).toBe(0);
+      expect(preferenceScore(e, {}, {}, [p("region", "=", "eu", 2)])).toBe(2);
+      expect(preferenceScore(e, {}, {}, [p("region", "in", ["us", "eu"], 0.5), p("power", ">=", 4, 3), p("app", "=", "render", 1)])).toBe(4.5);
+      expect(preferenceScore(e, {}, {}, [p("region", "=", "us", 5), p("zone", "=", "a", 5), p("power", ">", 4, 5)])).toBe(0);
+      expect(preferenceScore(e, {}, {}, [p("zone", "!=", "a", 1.5)])).toBe(1.5); // missing meets !=, as for a hard constraint
+      // On top of one point per client attribute and stored preference.
+      expect(preferenceScore(e, { region: "eu" }, { gpu: true }, [p("gpu", "=", true, 2)])).toBe(4);
     });
   });
 });

@@ -43,7 +43,20 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   pong: {},
   ack: {},
   error: { code: "NO_SERVER", message: "none fits", retryable: true },
-  "task.place": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" } },
+  "task.place": {
+    task: task({
+      require: [
+        { key: "region", op: "=", value: "eu" },
+        { key: "cores", op: "in", value: [8, "16", true] },
+      ],
+      prefer: [
+        { key: "region", op: "in", value: ["eu", "us"], weight: 2 },
+        { key: "power", op: ">=", value: 4, weight: 0.5 },
+        { key: "label", op: "!=", value: "canary", weight: 0 },
+      ],
+    }),
+    client: { id: "c1", addr: "127.0.0.1:5555" },
+  },
   "task.placed": { taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "K1" },
   "task.expect": { taskId: "t1", key: "k1", ticket: "K1", client: { id: "c1", addr: "127.0.0.1:5555" }, expiresAt: 1_700_000_000_500 },
   "task.expected": { load: 2, version: [1, 4] },
@@ -185,6 +198,24 @@ describe("protocol/validate", () => {
       ["task.place with a bad op", "task.place", { task: task({ require: [{ key: "a", op: "~", value: 1 }] }), client: { id: "c", addr: "a" } }, "task.require[0].op"],
       ["task.place with an object constraint value", "task.place", { task: task({ require: [{ key: "a", op: "=", value: {} }] }), client: { id: "c", addr: "a" } }, "task.require[0].value"],
       ["task.place with an empty constraint key", "task.place", { task: task({ require: [{ key: "", op: "=", value: 1 }] }), client: { id: "c", addr: "a" } }, "task.require[0].key"],
+      ["task.place with a constraint that is not an object", "task.place", { task: task({ require: ["region=eu"] }), client: { id: "c", addr: "a" } }, "task.require[0]: expected an object"],
+      ["task.place with in and a single value", "task.place", { task: task({ require: [{ key: "region", op: "in", value: "eu" }] }), client: { id: "c", addr: "a" } }, "task.require[0].value: expected a list of 1 to 256 values for in"],
+      ["task.place with in and an empty list", "task.place", { task: task({ require: [{ key: "region", op: "in", value: [] }] }), client: { id: "c", addr: "a" } }, "task.require[0].value"],
+      ["task.place with in and 257 values", "task.place", { task: task({ require: [{ key: "n", op: "in", value: new Array(257).fill(1) }] }), client: { id: "c", addr: "a" } }, "task.require[0].value"],
+      ["task.place with in and an object in its list", "task.place", { task: task({ require: [{ key: "region", op: "in", value: ["eu", { a: 1 }] }] }), client: { id: "c", addr: "a" } }, "task.require[0].value[1]"],
+      ["task.place with in and a NaN in its list", "task.place", { task: task({ require: [{ key: "n", op: "in", value: [1, NaN] }] }), client: { id: "c", addr: "a" } }, "task.require[0].value[1]"],
+      ["task.place with = and a list", "task.place", { task: task({ require: [{ key: "region", op: "=", value: ["eu"] }] }), client: { id: "c", addr: "a" } }, "task.require[0].value: expected a string, finite number or boolean (a list only with in)"],
+      ["task.place with prefer not an array", "task.place", { task: task({ prefer: { region: "eu" } }), client: { id: "c", addr: "a" } }, "task.prefer: expected an array of at most 64 preferences"],
+      ["task.place with 65 preferences", "task.place", { task: task({ prefer: new Array(65).fill({ key: "a", op: "=", value: 1, weight: 1 }) }), client: { id: "c", addr: "a" } }, "task.prefer"],
+      ["task.place with a preference without a weight", "task.place", { task: task({ prefer: [{ key: "a", op: "=", value: 1 }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].weight: expected a finite number"],
+      ["task.place with a string weight", "task.place", { task: task({ prefer: [{ key: "a", op: "=", value: 1, weight: "2" }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].weight: expected a finite number"],
+      ["task.place with an infinite weight", "task.place", { task: task({ prefer: [{ key: "a", op: "=", value: 1, weight: Infinity }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].weight: expected a finite number"],
+      ["task.place with a NaN weight", "task.place", { task: task({ prefer: [{ key: "a", op: "=", value: 1, weight: NaN }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].weight: expected a finite number"],
+      ["task.place with a negative weight", "task.place", { task: task({ prefer: [{ key: "a", op: "=", value: 1, weight: -1 }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].weight: expected a number >= 0"],
+      ["task.place with a preference's bad op", "task.place", { task: task({ prefer: [{ key: "a", op: "~", value: 1, weight: 1 }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].op: expected = != >= <= > < in"],
+      ["task.place with a preference's in and a single value", "task.place", { task: task({ prefer: [{ key: "a", op: "in", value: 1, weight: 1 }] }), client: { id: "c", addr: "a" } }, "task.prefer[0].value"],
+      ["task.submit with a preference's empty key", "task.submit", { task: task({ prefer: [{ key: "", op: "=", value: 1, weight: 1 }] }), pick: "P" }, "task.prefer[0].key"],
+      ["server.request with in and a non-array", "server.request", { task: task({ require: [{ key: "a", op: "in", value: true }] }), client: { id: "c1", addr: "" }, metrics: { queue: 0, version: [1, 1] } }, "task.require[0].value"],
       ["task.place with an object attribute", "task.place", { task: task({ clientAttrs: { zone: { a: 1 } } }), client: { id: "c", addr: "a" } }, "task.clientAttrs.zone"],
       ["task.place with a NaN preference", "task.place", { task: task({ prefs: { speed: NaN } }), client: { id: "c", addr: "a" } }, "task.prefs.speed"],
       ["task.place with an empty attribute key", "task.place", { task: task({ prefs: { "": 1 } }), client: { id: "c", addr: "a" } }, "task.prefs"],
@@ -273,6 +304,9 @@ describe("protocol/validate", () => {
       expect(Object.keys(m.body).sort()).toEqual(["client", "task"]);
       expect(Object.keys(m.body.task).sort()).toEqual(["app", "clientAttrs", "deadline", "id", "key", "payload", "prefs", "require"]);
       expect(m.body.task.require).toEqual([{ key: "a", op: "=", value: 1 }]);
+      const p = accepted(wire("task.place", { task: task({ prefer: [{ key: "a", op: "in", value: [1], weight: 2, note: "x" }] }), client: { id: "c1", addr: "a" } }));
+      if (p.type !== "task.place") throw new Error("wrong type");
+      expect(p.body.task.prefer).toEqual([{ key: "a", op: "in", value: [1], weight: 2 }]);
       expect(m.body.client).toEqual({ id: "c1", addr: "a" });
     });
 

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import { CONSTRAINT_OPS, ErrorCode, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
-import type { AttrValue, Attrs, Bodies, Constraint, Envelope, Message, MessageType, ServerReport, Task } from "../../src/protocol/index.js";
+import type { AttrValue, Attrs, Bodies, Constraint, Envelope, Message, MessageType, Preference, ServerReport, Task } from "../../src/protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transport/codec.js";
 import { noNegZero, plainPayload } from "../helpers/payload.js";
 
@@ -23,7 +23,13 @@ const name = fc.string({ minLength: 1, maxLength: 24 });
 const attrValue: fc.Arbitrary<AttrValue> = fc.oneof(fc.string({ maxLength: 12 }), finite, fc.integer(), fc.boolean());
 const attrs: fc.Arbitrary<Attrs> = fc.dictionary(safeKey(1), attrValue, { maxKeys: 4 });
 const version = fc.tuple(safeNat, safeNat);
-const constraint: fc.Arbitrary<Constraint> = fc.record({ key: name, op: fc.constantFrom(...CONSTRAINT_OPS), value: attrValue });
+const constraint: fc.Arbitrary<Constraint> = fc.oneof(
+  fc.record({ key: name, op: fc.constantFrom(...CONSTRAINT_OPS.filter((op) => op !== "in")), value: attrValue }),
+  fc.record({ key: name, op: fc.constant("in" as const), value: fc.array(attrValue, { minLength: 1, maxLength: 4 }) }),
+);
+const preference: fc.Arbitrary<Preference> = fc
+  .tuple(constraint, fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero))
+  .map(([c, weight]) => ({ ...c, weight }));
 const role = fc.constantFrom(...Object.values(Role));
 const clientRef = fc.record({ id: name, addr: fc.string({ maxLength: 40 }) });
 
@@ -35,6 +41,7 @@ const taskArb: fc.Arbitrary<Task> = fc.record(
     cost: fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero),
     deadline: finite,
     require: fc.array(constraint, { maxLength: 4 }),
+    prefer: fc.array(preference, { maxLength: 3 }),
     clientAttrs: attrs,
     prefs: attrs,
     payload,
