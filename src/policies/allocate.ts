@@ -20,6 +20,22 @@ export const MAX_UNCONFIRMED = 1024;
 export const DEFAULT_CANDIDATES = 32;
 
 /**
+ * With soft preferences no candidate fully meets, a decision reads up to this many times its
+ * number of candidates for better-scoring ones: preferences count among the idlest 256 eligible
+ * servers, not across a whole large fleet.
+ */
+export const PREFERENCE_READS = 8;
+
+/** The score of a server that meets every soft preference of the task. */
+function maxScore(task: Task): number {
+  let s = 0;
+  for (const k in task.clientAttrs) if (Object.hasOwn(task.clientAttrs, k)) s++;
+  for (const k in task.prefs) if (Object.hasOwn(task.prefs, k)) s++;
+  if (task.prefer !== undefined) for (const p of task.prefer) s += p.weight;
+  return s;
+}
+
+/**
  * Chooses a server for `task` and reserves a slot on it: hard constraints filter (application,
  * status, free slot, every `require`), client attributes and user preferences score, and the
  * policy picks among the best-scoring. Says why when nothing fits.
@@ -39,18 +55,22 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
     }
   }
   const wanted = policy.candidates ?? DEFAULT_CANDIDATES;
+  // Enough candidates of the best score any server could have end the search at once; short of
+  // that, it reads on (up to PREFERENCE_READS eligible servers) for servers that score higher.
+  const topScore = maxScore(task);
   eligible.length = 0;
   let bestScore = -1;
+  let read = 0;
   table.available(task.app)?.visit((e) => {
     if (e.reserved >= maxUnconfirmed || !meetsAll(e, task.require)) return true;
+    read++;
     const score = preferenceScore(e, task.clientAttrs, task.prefs, task.prefer);
-    if (score < bestScore) return true;
     if (score > bestScore) {
       bestScore = score;
       eligible.length = 0;
     }
-    eligible.push(e);
-    return eligible.length < wanted;
+    if (score === bestScore) eligible.push(e);
+    return eligible.length < wanted || (bestScore < topScore && read < wanted * PREFERENCE_READS);
   });
   const server = eligible.length > 0 ? policy.select(eligible, task, ctx) : undefined;
   eligible.length = 0;

@@ -177,6 +177,14 @@ describe("policies/allocate", () => {
       expect(t.get("b")?.reserved).toBe(1);
     });
 
+    it("finds the one server a preference favours among many more than it gathers as candidates", () => {
+      const many = Array.from({ length: 200 }, (_, i) => report({ id: `s${String(i).padStart(3, "0")}`, capacity: 8, attrs: { region: i === 137 ? "eu" : "us" } }));
+      for (const n of STEERED) {
+        const t = table(...many);
+        expect(chosen(allocate(t, task({ clientAttrs: { region: "eu" } }), resolvePolicy(n), seededCtx(9)))).toBe("s137");
+      }
+    });
+
     it("steers the choice towards servers sharing the client's attributes", () => {
       const t = table(report({ id: "big", power: 64, attrs: { region: "us" } }), report({ id: "near", power: 1, attrs: { region: "eu" } }));
       for (const n of STEERED) {
