@@ -1,13 +1,20 @@
 import type { Inbound, Message, MessageType } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
+import { resolvePolicy } from "../policies/index.js";
 import { RoundRobinSet, readsBody, stampClient } from "./forward.js";
+import { PolicySet } from "./policy-set.js";
 import { unknownType } from "./role-actor.js";
 
 export interface Tier1Config {
   /** A vip in front of the tier-2 set, or the tier-2 distributors themselves. */
   to: readonly string[];
   requestTimeoutMs: number;
+  /**
+   * How to choose among `to` (`NAME[:k=v,…]`, see the policy registry); each member's load is the
+   * requests in flight to it. Default: in sequence (round robin), skipping unreachable members.
+   */
+  policy?: string;
 }
 
 /**
@@ -16,7 +23,7 @@ export interface Tier1Config {
  * relays the answer back.
  */
 export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
-  const set = new RoundRobinSet(ctx, config.to);
+  const set = config.policy === undefined ? new RoundRobinSet(ctx, config.to) : new PolicySet(ctx, config.to, resolvePolicy(config.policy));
   let redirected = 0;
   const redirect = (m: Inbound, ch: Channel): void => {
     if (m.type !== "task.place") return ch.replyError(m, unknownType("tier-1 distributor", m));
@@ -30,7 +37,7 @@ export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
       stampClient(m, ch);
       redirect(m, ch);
     },
-    stats: () => ({ redirected, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
+    stats: () => ({ redirected, policy: set instanceof PolicySet ? set.policy.name : "sequence", members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
     stop: () => set.close(),
   };
 }

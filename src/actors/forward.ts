@@ -4,7 +4,7 @@ import type { Channel, Peer } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
 
 /** A connection failure that means the request never reached (or never left) the member. */
-const tryNext = (err: AllotError): boolean => err.code === ErrorCode.UNREACHABLE || err.code === ErrorCode.DRAINING;
+export const tryNext = (err: AllotError): boolean => err.code === ErrorCode.UNREACHABLE || err.code === ErrorCode.DRAINING;
 
 /**
  * Sequential round robin over a set of members: each request goes to the next member in turn; a

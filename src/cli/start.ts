@@ -17,6 +17,8 @@ logs go to stderr as pino JSON. SIGTERM or SIGINT stops it.
 Roles:
   --role vip                      --to URL[,URL…]     round-robin front over a distributor set
   --role distributor --tier 1     --to URL[,URL…]     a vip over tier 2, or the tier-2 distributors
+                  [--policy NAME]               choose among --to by a policy (load = requests in
+                                                flight to each) instead of in sequence
   --role distributor --tier 2     [--peers URL,…]     the allocator (holds the server database)
   --role app --join URL[,URL…] --apps echo,hash --capacity 4 --power 2 [--attr key=value]…
                   [--report event[:MIN_MS[:THRESHOLD]],periodic:MS]  when to report load: on a
@@ -154,7 +156,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     case "vip":
       return { ...common, role: "vip", to: urls("--to", v.to, true) };
     case "distributor": {
-      if (v.tier === "1") return { ...common, role: "tier1", to: urls("--to", v.to, true) };
+      if (v.tier === "1") return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
       if (v.tier === "2") {
         const peers = urls("--peers", v.peers, false);
         return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy) };

@@ -42,7 +42,7 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
     case "vip":
       return createVip(ctx, { to: config.to, requestTimeoutMs });
     case "tier1":
-      return createTier1(ctx, { to: config.to, requestTimeoutMs });
+      return createTier1(ctx, { to: config.to, requestTimeoutMs, ...(config.policy === undefined ? {} : { policy: config.policy }) });
     case "tier2":
       return createTier2(ctx, { ...(config.policy === undefined ? {} : { policy: config.policy }), ...(config.peers === undefined ? {} : { peers: config.peers }) });
     case "app":

@@ -62,6 +62,7 @@ describe("cli/start", () => {
     });
 
     it("takes a policy with options", () => {
+      expect(startConfig(["--role", "distributor", "--tier", "1", "--to", "ws://t2:1", "--policy", "least-loaded"])).toMatchObject({ role: "tier1", policy: "least-loaded" });
       expect(startConfig(["--role", "distributor", "--tier", "2", "--policy", "p2c:d=3"])).toMatchObject({ role: "tier2", policy: "p2c:d=3" });
       expect(startConfig(["--role", "master", "--policy", "hash:key=attr:tenant,bound=1.5"])).toMatchObject({ role: "master", policy: "hash:key=attr:tenant,bound=1.5" });
     });
