@@ -5,12 +5,17 @@ export function hash32(s: string, seed = 0x811c9dc5): number {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h);
+}
+
+/** murmur3's finaliser: every input bit flips about half the output bits. */
+function fmix32(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
 }
 
 /** Points each member has on the ring: more spread keys more evenly, and cost memory. */
@@ -18,13 +23,7 @@ export const VNODES = 16;
 
 /** The v-th point of a member whose id hashes to `h`. */
 function pointOf(h: number, v: number): number {
-  let x = (h ^ Math.imul(v + 1, 0x9e3779b9)) >>> 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  x ^= x >>> 16;
-  return x >>> 0;
+  return fmix32(h ^ Math.imul(v + 1, 0x9e3779b9));
 }
 
 const INDEX_BITS = 2 ** 21;

@@ -4,57 +4,12 @@ import { DEFAULT_POLICY, allocate, policyNames, resolvePolicy } from "../../src/
 import type { Allocation, Policy, PolicyContext } from "../../src/policies/index.js";
 import type { Attrs, Constraint, ServerReport, Task } from "../../src/protocol/index.js";
 import { ServerTable } from "../../src/state/index.js";
+import { chosen, report, seededCtx, table, task } from "../helpers/policy.js";
 import type { ServerEntry, ServerStatus } from "../../src/state/index.js";
 
 const BUILTIN = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash", "idle-queue"];
 /** The policies that weigh soft preferences; hash (by key) and idle-queue (by idleness) locate their server otherwise. */
 const STEERED = BUILTIN.filter((n) => n !== "hash" && n !== "idle-queue");
-
-/** A seeded context: a tiny LCG for randomness and a fixed clock, so every run is reproducible. */
-function seededCtx(seed: number): PolicyContext {
-  let s = seed >>> 0;
-  return {
-    random: () => {
-      s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
-      return s / 2 ** 32;
-    },
-    now: () => 1_000_000,
-  };
-}
-
-const report = (over: Partial<ServerReport> & { id: string }): ServerReport => ({
-  url: `ws://h/${over.id}`,
-  apps: ["echo"],
-  capacity: 4,
-  power: 4,
-  load: 0,
-  attrs: {},
-  version: [1, 1],
-  ...over,
-});
-
-const task = (over: Partial<Task> = {}): Task => ({
-  id: "t1",
-  key: "k1",
-  app: "echo",
-  deadline: 2_000_000,
-  require: [],
-  clientAttrs: {},
-  prefs: {},
-  payload: null,
-  ...over,
-});
-
-function table(...rs: ServerReport[]): ServerTable {
-  const t = new ServerTable();
-  for (const r of rs) t.apply(r, 0);
-  return t;
-}
-
-function chosen(a: Allocation): string {
-  if (!a.ok) throw new Error(`expected a server, got: ${a.reason}`);
-  return a.server.id;
-}
 
 function refused(a: Allocation): { reason: string; full: boolean } {
   if (a.ok) throw new Error(`expected no server, got ${a.server.id}`);

@@ -1,47 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { allocate, effectiveTask, parseConstraint, parsePreference, resolvePolicy } from "../../src/policies/index.js";
-import type { Allocation, PolicyContext } from "../../src/policies/index.js";
-import type { AttrValue, Attrs, Constraint, Preference, ServerReport, Task } from "../../src/protocol/index.js";
-import { ServerTable } from "../../src/state/index.js";
+import type { AttrValue, Attrs, Constraint, Preference, Task } from "../../src/protocol/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
+import { chosen, report, seededCtx, table, task } from "../helpers/policy.js";
 
 // `in` constraints and weighted preferences, through allocate().
 
-const ctx = (seed = 1): PolicyContext => {
-  let s = seed >>> 0;
-  return {
-    random: () => {
-      s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
-      return s / 2 ** 32;
-    },
-    now: () => 1_000_000,
-  };
-};
-
-const report = (over: Partial<ServerReport> & { id: string }): ServerReport => ({
-  url: `ws://h/${over.id}`,
-  apps: ["echo"],
-  capacity: 4,
-  power: 4,
-  load: 0,
-  attrs: {},
-  version: [1, 1],
-  ...over,
-});
-
-const task = (over: Partial<Task> = {}): Task => ({ id: "t1", key: "k1", app: "echo", deadline: 2_000_000, require: [], clientAttrs: {}, prefs: {}, payload: null, ...over });
-
-function table(...rs: ServerReport[]): ServerTable {
-  const t = new ServerTable();
-  for (const r of rs) t.apply(r, 0);
-  return t;
-}
-
-function chosen(a: Allocation): string {
-  if (!a.ok) throw new Error(`expected a server, got: ${a.reason}`);
-  return a.server.id;
-}
+const ctx = seededCtx;
 
 const prefer = (...ps: string[]): Preference[] => ps.map(parsePreference);
 const require = (...cs: string[]): Constraint[] => cs.map(parseConstraint);
