@@ -32,7 +32,7 @@ export interface MasterConfig {
 /** The application name slaves register under: a slave is a member offering "slave". */
 export const SLAVE_APP = "slave";
 
-/** The question "which slave?" put to the slave table (no constraints: any live slave with room). */
+/** The question "which slave?" put to the slave table: no constraints, every live slave with room qualifies. */
 const PICK: Task = { id: "pick", key: "pick", app: SLAVE_APP, deadline: 0, require: [], clientAttrs: {}, prefs: {}, payload: null };
 
 const PICK_SWEEP_MS = 250;
