@@ -4,6 +4,7 @@ import { CliError } from "./errors.js";
 import { START_HELP, start } from "./start.js";
 import { STATUS_HELP, status } from "./status.js";
 import { ATTRS_HELP, attrs } from "./attrs.js";
+import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
@@ -14,6 +15,7 @@ Usage:
   allot demo [--tasks N] [--json]              a whole tiered cluster in one process
   allot status --entry URL [--json]            an allocator's server database
   allot attrs set --entry URL server ID k=v…   change an app server's attributes at run time
+  allot sim [--servers N] [--load L,…] …       simulate the policies with stale views (allot sim --help)
   allot help [COMMAND]
 `;
 
@@ -23,6 +25,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   demo: { run: demo, help: DEMO_HELP },
   status: { run: status, help: STATUS_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
+  sim: { run: sim, help: SIM_HELP },
 };
 
 /** Runs the CLI; resolves with the exit code (0 ok, 1 failed tasks or runtime error, 2 usage). */

@@ -1,0 +1,150 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it, vi } from "vitest";
+import { CliError } from "../../src/cli/errors.js";
+import { main } from "../../src/cli/main.js";
+import { SIM_HELP, defaultSimPolicies, simConfig, splitPolicies } from "../../src/cli/sim.js";
+import { DEFAULT_POLICY } from "../../src/policies/index.js";
+
+/** Runs simConfig and hands back the CliError it must throw. */
+function usageError(argv: string[]): CliError {
+  try {
+    simConfig(argv);
+  } catch (err) {
+    if (err instanceof CliError) return err;
+    throw new Error(`expected a CliError, got ${String(err)}`, { cause: err });
+  }
+  throw new Error(`expected a CliError for ${argv.join(" ")}`);
+}
+
+/** Runs the CLI with stdout and stderr captured. */
+async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const o = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
+  const e = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
+  try {
+    const code = await main(argv);
+    return { code, out: out.join(""), err: err.join("") };
+  } finally {
+    o.mockRestore();
+    e.mockRestore();
+  }
+}
+
+describe("cli/sim", () => {
+  it("has defaults: 1000 servers, 4 allocators, load 0.9, the references and the registered policies", () => {
+    const c = simConfig([]);
+    expect(c).toEqual({
+      servers: 1000,
+      allocators: 4,
+      loads: [0.9],
+      rows: ["oracle", "random", ...defaultSimPolicies()],
+      tasks: 200_000,
+      delayMs: 10,
+      service: "exp",
+      seed: 1,
+      warmup: 0.1,
+      capacity: 1000,
+      json: false,
+    });
+    expect(defaultSimPolicies()).toContain(DEFAULT_POLICY);
+    expect(defaultSimPolicies()).not.toContain("random");
+  });
+
+  it("reads every flag", () => {
+    const c = simConfig(["--servers", "10", "--allocators", "2", "--load", "0.5, 0.95", "--policy", "p2c:d=3,least-loaded", "--policy", "random", "--tasks", "500", "--delay-ms", "0", "--service", "pareto", "--seed", "9", "--warmup", "0", "--json", "--svg", "x.svg"]);
+    expect(c).toEqual({ servers: 10, allocators: 2, loads: [0.5, 0.95], rows: ["oracle", "random", "p2c:d=3", "least-loaded"], tasks: 500, delayMs: 0, service: "pareto", seed: 9, warmup: 0, capacity: 1000, json: true, svg: "x.svg" });
+    expect(simConfig(["--help"])).toBe("help");
+  });
+
+  it("keeps a policy's own comma-separated options together", () => {
+    expect(splitPolicies(["hash:key=user,bound=1.5,p2c", "most-idle"])).toEqual(["hash:key=user,bound=1.5", "p2c", "most-idle"]);
+    expect(simConfig(["--policy", "hash:key=user,bound=1.5,p2c:d=4"])).toMatchObject({ rows: ["oracle", "random", "hash:key=user,bound=1.5", "p2c:d=4"] });
+  });
+
+  it.each([
+    [["--servers", "ten"], "--servers"],
+    [["--servers", "0"], "--servers"],
+    [["--allocators", "1.5"], "--allocators"],
+    [["--load", "1"], "--load"],
+    [["--load", "0"], "--load"],
+    [["--load", "0.5,,0.9"], "--load"],
+    [["--load", "high"], "--load"],
+    [["--tasks", "-3"], "--tasks"],
+    [["--delay-ms", "-1"], "--delay-ms"],
+    [["--delay-ms", "soon"], "--delay-ms"],
+    [["--service", "gamma"], "--service"],
+    [["--seed", "x"], "--seed"],
+    [["--warmup", "1"], "--warmup"],
+    [["--capacity", "0"], "--capacity"],
+    [["--policy", "nope"], "--policy"],
+    [["--policy", "p2c:d=0"], "--policy"],
+    [["--policy", ","], "--policy"],
+    [["--svg", ""], "--svg"],
+    [["--bogus"], "--bogus"],
+  ])("refuses %j naming %s", (argv, flag) => {
+    const e = usageError(argv);
+    expect(e.flag).toBe(flag);
+    expect(e.message).toContain(flag);
+  });
+
+  it("says which policies exist when asked for an unknown one", () => {
+    expect(usageError(["--policy", "p2c,fastest"]).message).toMatch(/--policy: unknown policy "fastest"; known: most-idle, least-loaded/);
+  });
+
+  it("exits 2 from allot sim, naming the flag", async () => {
+    const r = await run(["sim", "--load", "1.5"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("allot sim: --load: expected a number > 0 and < 1, got \"1.5\"");
+    const u = await run(["sim", "--policy", "nope"]);
+    expect(u.code).toBe(2);
+    expect(u.err).toContain('allot sim: --policy: unknown policy "nope"');
+    expect(u.out).toBe("");
+  });
+
+  it("prints one JSON line per load in the exact shape, and writes the SVG", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "allot-sim-"));
+    try {
+      const svg = join(dir, "plot.svg");
+      const r = await run(["sim", "--servers", "20", "--tasks", "3000", "--load", "0.5,0.9", "--policy", "least-loaded,p2c", "--json", "--svg", svg]);
+      expect(r.code).toBe(0);
+      expect(r.err).toBe("");
+      const lines = r.out.trimEnd().split("\n");
+      expect(lines).toHaveLength(2);
+      const first = JSON.parse(lines[0] as string) as Record<string, unknown>;
+      expect(Object.keys(first)).toEqual(["defaultPolicy", "load", "policies"]);
+      expect(first.defaultPolicy).toBe(DEFAULT_POLICY);
+      expect(first.load).toBe(0.5);
+      const rows = first.policies as Array<Record<string, unknown>>;
+      expect(rows.map((p) => p.policy)).toEqual(["oracle", "random", "least-loaded", "p2c"]);
+      for (const p of rows) {
+        expect(Object.keys(p)).toEqual(["policy", "meanMs", "p99Ms", "p999Ms"]);
+        expect(p.meanMs).toBeGreaterThan(0);
+        expect(p.p999Ms).toBeGreaterThanOrEqual(p.p99Ms as number);
+      }
+      expect((JSON.parse(lines[1] as string) as { load: number }).load).toBe(0.9);
+      const plot = readFileSync(svg, "utf8");
+      expect(plot.startsWith("<svg ")).toBe(true);
+      expect(plot.match(/<polyline /g)).toHaveLength(8);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("prints a readable table and the targets it can judge", async () => {
+    const r = await run(["sim", "--servers", "20", "--tasks", "2000", "--load", "0.9,0.95", "--policy", DEFAULT_POLICY]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/load 0\.9: .*\n +policy +mean ms/);
+    expect(r.out).toContain(`${DEFAULT_POLICY} (default)`);
+    expect(r.out).toMatch(/target: .* within 1\.3× of the oracle's mean at load 0\.9: [\d.]+× — (met|not met)/);
+    expect(r.out).toMatch(/target: .* at least 3× better than random's mean at load 0\.95: [\d.]+× — (met|not met)/);
+  });
+
+  it("is listed in allot help and has its own", async () => {
+    expect((await run(["help"])).out).toContain("allot sim");
+    expect((await run(["help", "sim"])).out).toBe(SIM_HELP);
+    expect((await run(["sim", "--help"])).out).toBe(SIM_HELP);
+  });
+});
