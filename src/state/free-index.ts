@@ -55,6 +55,11 @@ export class FreeIndex<E extends Sized> {
   /** Where the next read of each bucket starts, so equal entries take turns. */
   private readonly cursors = new Array<number>(FREE_BUCKETS).fill(0);
 
+  /** Items in the idle queue, stale ones included: for tests, which check it stays bounded. */
+  get idleQueueLength(): number {
+    return this.idleSlots.length;
+  }
+
   /** Entries held (available). */
   size = 0;
 
@@ -132,8 +137,13 @@ export class FreeIndex<E extends Sized> {
       this.liveIdle++;
       this.idleSlots.push(p);
       this.idleStamps.push(p.idle);
-      if (this.idleSlots.length - this.idleHead > 2 * this.liveIdle + 64) this.compactIdle();
+      this.compactIfStale();
     }
+  }
+
+  /** Rebuilds the queue once stale items (before or after the head) far outnumber the live ones. */
+  private compactIfStale(): void {
+    if (this.idleSlots.length > 2 * this.liveIdle + 64) this.compactIdle();
   }
 
   private notIdle(p: Slot<E>): void {
@@ -182,6 +192,7 @@ export class FreeIndex<E extends Sized> {
       this.idleStamps.push(slot.idle);
       if (k === this.idleHead) this.idleHead++;
     }
+    this.compactIfStale();
     return undefined;
   }
 

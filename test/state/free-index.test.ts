@@ -84,6 +84,21 @@ describe("state/free-index", () => {
     );
   });
 
+  it("keeps the idle queue bounded however many tasks come and go, refused or not", () => {
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
+    const es = Array.from({ length: 50 }, (_, i) => ({ id: `s${i}`, capacity: 4, load: 0, reserved: 0 }));
+    for (const e of es) idx.place(e, true);
+    for (let i = 0; i < 20_000; i++) {
+      const e = idx.longestIdle(() => true, 64) as (typeof es)[number];
+      e.reserved++;
+      idx.place(e, true);
+      e.reserved--;
+      idx.place(e, true);
+      idx.longestIdle(() => false, 64); // a task no idle server can take
+    }
+    expect(idx.idleQueueLength).toBeLessThan(2 * 50 + 64 + 1);
+  });
+
   it("lets equal entries take turns being read first", () => {
     const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
     const es = ["a", "b", "c"].map((id) => ({ id, capacity: 4, load: 0, reserved: 0 }));
