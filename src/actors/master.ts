@@ -59,12 +59,19 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   const slaves = new Registry(ctx, "slave", "slave");
   const policy: Policy = resolvePolicy(config.policy ?? "least-loaded");
   const tables = newTables();
-  const sync = new PeerSync(ctx, servers.table, tables, config.peers ?? [], slaves.table);
+  // Grant mode: slots reserved on servers that the server's next report will account for.
+  const granted = new Map<string, number>();
+  // A server's newer figure, from itself or through a peer, counts whatever was granted on it.
+  const settleGrants = (id: string): void => {
+    const n = granted.get(id);
+    if (n === undefined) return;
+    granted.delete(id);
+    for (let i = 0; i < n; i++) servers.table.release(id);
+  };
+  const sync = new PeerSync(ctx, servers.table, tables, config.peers ?? [], slaves.table, settleGrants);
   const pctx = { random: ctx.random, now: ctx.now };
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
-  // Grant mode: slots reserved on servers that the server's next report will account for.
-  const granted = new Map<string, number>();
   let picked = 0;
   let placed = 0;
   let refused = 0;
@@ -76,14 +83,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     const result = (isSlave ? slaves : servers).onReport(m, ch);
     if (result === undefined || result === "stale") return;
     const id = m.body.server.id;
-    if (!isSlave) {
-      // The server's own figure now counts whatever it was granted: stop counting it twice.
-      const n = granted.get(id);
-      if (n !== undefined) {
-        granted.delete(id);
-        for (let i = 0; i < n; i++) servers.table.release(id);
-      }
-    }
+    if (!isSlave) settleGrants(id);
     if (m.body.relay !== true) return;
     if (isSlave) sync.changedSlave(id);
     else sync.changed(id);
@@ -103,7 +103,9 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, why, { retryable: true }));
     }
     const slave = a.server;
-    const pick = `${slave.id}/${task.id}/${newTicket()}`;
+    // SLAVE/TASK/MASTER/nonce: the slave checks the prefix and asks this master first, so the
+    // pick's hold is let go where it was taken. The nonce (base64url) has no "/".
+    const pick = `${slave.id}/${task.id}/${ctx.id}/${newTicket()}`;
     picks.set(pick, { slaveId: slave.id, expiresAt: ctx.now() + pickHoldMs });
     picked++;
     ch.reply(m, "slave.picked", { taskId: task.id, slaveId: slave.id, slaveUrl: slave.url, pick });
@@ -129,7 +131,9 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
     }
     const server = a.server;
-    const to = servers.reach(server);
+    // Grant mode leaves the server to the slave: no connection of ours is needed, only a check
+    // that its own link has not closed.
+    const to = assign === "grant" ? (servers.disconnected(server) ? undefined : null) : servers.reach(server);
     if (to === undefined) {
       refused++;
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
@@ -143,7 +147,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       return ch.reply(m, "task.placed", { ...answer, announce: true });
     }
     // Indicate: the server is told to perform the task, and accepts it, before the slave hears of it.
-    to.request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
+    (to as NonNullable<typeof to>).request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
       (ack) =>
         ctx.enqueue(() => {
           if (ack.type === "task.expected") servers.table.confirm(server.id, ack.body.load, ack.body.version, ctx.now());

@@ -50,6 +50,8 @@ export class PeerSync {
     private readonly tables: Tables,
     urls: readonly string[],
     private readonly slaves?: ServerTable,
+    /** Called for each server entry a peer's sync made newer (a master settles its grants there). */
+    private readonly onServerApplied?: (id: string) => void,
   ) {
     // Dialled only: whichever side dials, onHello picks the connection up (the node closes them).
     for (const u of urls) ctx.connect(u);
@@ -106,7 +108,9 @@ export class PeerSync {
     }
     const now = this.ctx.now();
     for (const r of m.body.servers) {
-      if (this.table.apply(r, now) !== "stale") this.received++;
+      if (this.table.apply(r, now) === "stale") continue;
+      this.received++;
+      this.onServerApplied?.(r.id);
     }
     if (m.body.slaves && this.slaves) for (const r of m.body.slaves) if (this.slaves.apply(r, now) !== "stale") this.received++;
     const t = m.body.tables;

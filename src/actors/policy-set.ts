@@ -44,7 +44,8 @@ export class PolicySet {
   }
 
   private attempt(m: Inbound, ch: Channel, timeoutMs: number, triesLeft: number): void {
-    const a = allocate(this.table, ANY, this.policy, this.pctx);
+    // A member's "reservations" are its requests in flight: no cap of its own beyond the channel's.
+    const a = allocate(this.table, ANY, this.policy, this.pctx, Infinity);
     if (!a.ok) return ch.replyError(m, new AllotError(ErrorCode.UNREACHABLE, "no member of the set is reachable", { retryable: true }));
     const url = a.server.id;
     (this.byUrl.get(url) as Peer).forward(m, timeoutMs, (err, answer) => {

@@ -84,6 +84,15 @@ export class Registry {
     return undefined;
   }
 
+  /** Its own link has closed: it is marked dead and its slot released. */
+  disconnected(e: ServerEntry): boolean {
+    const link = this.links.get(e.id);
+    if (link === undefined || !link.closed) return false;
+    this.table.release(e.id);
+    this.table.setStatus(e.id, "dead");
+    return true;
+  }
+
   private viaDial(url: string): Peer {
     let p = this.dialed.get(url);
     if (!p || p.state === "closed") {
@@ -95,6 +104,7 @@ export class Registry {
 
   /** A connection closed: the members registered on it are dead until they report again. */
   onClose(ch: Channel): void {
+    if (ch.peerRole !== this.memberRole) return; // only a member's connection holds links
     for (const [id, c] of this.links) {
       if (c !== ch) continue;
       this.links.delete(id);

@@ -84,14 +84,18 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   }
 
   /** Asks the masters in turn, starting with a connected one, until one answers or all failed. */
-  function askMaster(body: Bodies["server.request"], deadline: number, done: (err: AllotError | undefined, placed: Placed | undefined) => void): void {
+  /** Asks `first` (the master that made the pick, while it is connected), then the masters in turn, until one answers or all failed. */
+  function askMaster(body: Bodies["server.request"], first: string, deadline: number, done: (err: AllotError | undefined, placed: Placed | undefined) => void): void {
     const masters = reporter.links();
     let tries = masters.length;
+    let preferred = masters.findIndex((p) => p.current?.peerId === first);
     const attempt = (): void => {
       const remaining = deadline - ctx.now();
       if (remaining <= 0) return done(new AllotError(ErrorCode.TIMEOUT, `no master found a server for task ${body.task.id} before its deadline`), undefined);
-      const at = firstConnected(masters, nextMasterAt);
-      nextMasterAt = (at + 1) % masters.length;
+      // The master that picked this slave holds a place for the task until it hears of it.
+      const at = preferred >= 0 ? preferred : firstConnected(masters, nextMasterAt);
+      preferred = -1;
+      if (at === nextMasterAt) nextMasterAt = (at + 1) % masters.length;
       const master = masters[at] as Peer;
       master.request("server.request", body, Math.min(remaining, masterTimeoutMs)).then(
         (m) => ctx.enqueue(() => (m.type === "task.placed" ? done(undefined, m.body) : done(new AllotError(ErrorCode.INVALID, `master answered ${m.type} to server.request`), undefined))),
@@ -118,11 +122,14 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
 
   function onSubmit(m: Submit, ch: Channel): void {
     const { task, pick } = m.body;
-    const [pickedSlave, pickedTask] = pick.split("/");
-    if (pickedSlave !== ctx.id || pickedTask !== task.id) {
+    // SLAVE/TASK/MASTER/nonce, compared as a prefix: ids may hold a "/" themselves.
+    const mine = `${ctx.id}/${task.id}/`;
+    if (!pick.startsWith(mine)) {
       misdirected++;
-      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `slave ${ctx.id} was not picked for task ${task.id} (the pick names slave ${pickedSlave ?? "?"}); ask a master again`, { retryable: true }));
+      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `slave ${ctx.id} was not picked for task ${task.id} (pick ${JSON.stringify(pick.slice(0, 200))}); ask a master again`, { retryable: true }));
     }
+    const rest = pick.slice(mine.length);
+    const pickedBy = rest.slice(0, Math.max(0, rest.lastIndexOf("/")));
     if (queue >= capacity) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `slave ${ctx.id} holds ${capacity} requests`));
     queue++;
     received++;
@@ -130,13 +137,12 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     const client: ClientRef = { id: ch.peerId, addr: ch.remoteAddress };
     const metrics = { queue, version: reporter.version(), ...(task.cost === undefined ? {} : { cost: task.cost }) };
     // The master needs the task's attributes, not its payload.
-    askMaster({ task: { ...task, payload: null }, client, metrics, pick }, task.deadline, (err, placed) => {
+    askMaster({ task: { ...task, payload: null }, client, metrics, pick }, pickedBy, task.deadline, (err, placed) => {
       if (!placed) {
         finish();
         return ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "no answer and no error from the masters"));
       }
       ctx.log.debug({ task: task.id, server: placed.serverId }, "master identified a server");
-      const server = serverPeer(placed.serverUrl);
       const remaining = Math.max(1, task.deadline - ctx.now());
       const expect = { taskId: task.id, key: task.key, ticket: placed.ticket, client, expiresAt: task.deadline };
       if (link === "direct") {
@@ -144,9 +150,9 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
           finish();
           ch.reply(m, "task.placed", { taskId: task.id, serverId: placed.serverId, serverUrl: placed.serverUrl, ticket: placed.ticket });
         };
-        if (!placed.announce) return toClient();
+        if (!placed.announce) return toClient(); // the master told the server already
         // The server learns of the client's ticket before the client learns of the server.
-        server.request("task.expect", expect, remaining).then(
+        serverPeer(placed.serverUrl).request("task.expect", expect, remaining).then(
           () => ctx.enqueue(toClient),
           (e: unknown) =>
             ctx.enqueue(() => {
@@ -157,6 +163,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
         return;
       }
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
+      const server = serverPeer(placed.serverUrl);
       if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
       server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload }, remaining, (e, answer) =>
         ctx.enqueue(() => {

@@ -243,6 +243,19 @@ describe("master/slave", () => {
       expect(await client.submit({ app: "echo", payload: "shared" })).toMatchObject({ serverId: "only-m1", result: "shared", slaveId: "sl" });
     });
 
+    it("lets go of every pick and every grant once the tasks are done, at each master", async () => {
+      // Picks from either master; a server that reports to m1 only, so m2 hears of it by sync.
+      const m1 = await track(startNode({ ...common, role: "master", id: "m1" }));
+      const m2 = await track(startNode({ ...common, role: "master", id: "m2", peers: [m1.url] }));
+      await track(startNode({ ...common, role: "app", id: "app1", apps: ["echo"], capacity: 64, power: 1, join: [m1.url], mode: "registered" }));
+      await track(startNode({ ...common, role: "slave", id: "sl", masters: [m1.url, m2.url], link: "proxy" }));
+      await eventually(() => [m1, m2].every((m) => alive(m, "servers") === 1 && alive(m, "slaves") === 1), 5000, "both masters to know the server and the slave");
+      const client = await track(startNode({ ...common, role: "client", entries: [m1.url, m2.url] }));
+      await Promise.all(Array.from({ length: 40 }, (_, i) => client.submit({ app: "echo", payload: i })));
+      const held = (m: RunningNode): number[] => [m.stats().heldPicks as number, (m.stats().slaves as Array<{ reserved: number }>)[0]?.reserved ?? -1, (m.stats().servers as Array<{ reserved: number }>)[0]?.reserved ?? -1];
+      await eventually(() => [m1, m2].every((m) => held(m).every((n) => n === 0)), 5000, `no pick or grant left held (m1 ${held(m1).join("/")}, m2 ${held(m2).join("/")})`);
+    });
+
     it("a master that stops answering but keeps its connections is skipped by clients and slaves after their timeouts", async () => {
       const hung = await hungMaster();
       try {
@@ -254,6 +267,15 @@ describe("master/slave", () => {
         const results = await within(Promise.all(Array.from({ length: 6 }, (_, i) => client.submit({ app: "echo", payload: i, timeoutMs: 10_000 }))), 10_000, "every task");
         expect(results.map((r) => r.result)).toEqual([0, 1, 2, 3, 4, 5]);
         expect(hung.requests()).toBeGreaterThan(0);
+        // A pick made by the hung master: the slave asks it first, then, after its timeout, the other.
+        const raw = await RawClient.open(slave.url, "raw-client");
+        try {
+          await raw.hello("client");
+          const answer = await raw.call("task.submit", { task: { ...task("via-hung"), payload: "late but done" }, pick: "sl/via-hung/hung/nonce" }, 5000);
+          expect(answer).toMatchObject({ type: "task.result", body: { result: "late but done" } });
+        } finally {
+          await raw.close();
+        }
         expect(slave.stats().failovers).toBeGreaterThanOrEqual(1);
       } finally {
         await hung.close();
