@@ -123,7 +123,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     now,
     random,
     connect(target, hooks = {}) {
-      const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...hooks });
+      // Pools drop peers whose connection is lost and dial afresh: the node forgets closed ones.
+      const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...hooks, onClosed: (closed) => peers.delete(closed) });
       peers.add(p);
       return p;
     },
@@ -153,7 +154,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     id,
     role,
     url,
-    stats: () => ({ id, role, url, connections: channels.size, traffic: { ...traffic }, ...b.stats?.() }),
+    stats: () => ({ id, role, url, connections: channels.size, outbound: peers.size, traffic: { ...traffic }, ...b.stats?.() }),
     async stop() {
       b.stop?.();
       for (const p of peers) p.close();

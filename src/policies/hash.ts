@@ -10,6 +10,9 @@ export function keyOf(task: Task, from: string): string | undefined {
   return v === undefined ? undefined : String(v);
 }
 
+/** Servers a decision reads on the ring from the key's point before it falls back. */
+const RING_LOOK = 64;
+
 const ratio = (e: ServerEntry): number => (e.load + e.reserved) / e.capacity;
 
 /**
@@ -35,11 +38,17 @@ export function createHash(from = "user", bound = 1.25): Policy {
       if (key === undefined || !avail || avail.capacity === 0) return undefined;
       const perCapacity = (bound * (avail.used + 1)) / avail.capacity;
       let found: ServerEntry | undefined;
-      table.ring(task.app).walk(hash32(key), (e) => {
-        if (!eligible(e) || e.load + e.reserved + 1 > Math.ceil(perCapacity * e.capacity)) return true;
-        found = e;
-        return false;
-      });
+      // At most RING_LOOK servers from the key's point: past them (a saturated or very selective
+      // fleet) the candidates' fallback decides, instead of a walk round the whole ring.
+      table.ring(task.app).walk(
+        hash32(key),
+        (e) => {
+          if (!eligible(e) || e.load + e.reserved + 1 > Math.ceil(perCapacity * e.capacity)) return true;
+          found = e;
+          return false;
+        },
+        RING_LOOK,
+      );
       return found;
     },
     // Without a key, or when no server is under the bound: rendezvous hashing among the candidates.

@@ -89,13 +89,16 @@ export class HashRing<E extends { id: string }> {
     }
   }
 
-  /** Visits members clockwise from the first point at or after `h`, each once, until `visit` returns false. */
-  walk(h: number, visit: (e: E) => boolean): void {
+  /**
+   * Visits members clockwise from the first point at or after `h`, each once, until `visit`
+   * returns false or `limit` members were visited.
+   */
+  walk(h: number, visit: (e: E) => boolean, limit = Infinity): void {
     const n = this.points.length;
     if (n === 0) return;
     const seen = new Set<E>();
     const start = this.lowerBound(h >>> 0) % n;
-    for (let j = 0; j < n; j++) {
+    for (let j = 0; j < n && seen.size < limit; j++) {
       const e = this.owners[(start + j) % n] as E;
       if (seen.has(e)) continue;
       seen.add(e);

@@ -14,6 +14,8 @@ export interface PeerOptions {
   onOpen?(ch: Channel): void;
   /** Called when an open connection is lost or a (re)connection attempt fails. */
   onDown?(peer: Peer): void;
+  /** Called once, when the peer is closed for good. */
+  onClosed?(peer: Peer): void;
 }
 
 export const DEFAULT_PEER: Omit<PeerOptions, "random"> = { backoffMinMs: 50, backoffMaxMs: 2000 };
@@ -87,7 +89,9 @@ export class Peer {
   }
 
   close(): void {
+    if (this.state === "closed") return;
     this.state = "closed";
+    this.opts.onClosed?.(this);
     clearTimeout(this.timer);
     this.channel?.close();
     this.failWaiters(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.url} closed`));

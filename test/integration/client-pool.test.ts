@@ -16,8 +16,11 @@ describe("client connection pool", () => {
     const first = await Promise.all(Array.from({ length: 8 }, () => client.submit({ app: "echo" })));
     expect(new Set(first.map((r) => r.serverId))).toEqual(new Set(["a", "b"]));
     expect(client.stats().servers).toBe(2);
+    // The entry and two servers; the node forgets a peer once its pool closed it.
+    expect(client.stats().outbound).toBe(3);
     await b.stop();
     await eventually(() => client.stats().servers === 1, 5000, "the client to drop the lost server's connection");
+    expect(client.stats().outbound).toBe(2);
     const after = await Promise.all(Array.from({ length: 8 }, () => client.submit({ app: "echo" })));
     expect(after.every((r) => r.serverId === a.id)).toBe(true);
   });
