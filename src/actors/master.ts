@@ -84,9 +84,9 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     if (result === undefined || result === "stale") return;
     const id = m.body.server.id;
     if (!isSlave) settleGrants(id);
-    if (m.body.relay !== true) return;
-    if (isSlave) sync.changedSlave(id);
-    else sync.changed(id);
+    // A server registered with this master alone asks it to pass its reports on; slaves report
+    // to every master themselves.
+    if (m.body.relay === true && !isSlave) sync.changed(id);
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {

@@ -38,7 +38,6 @@ export class PeerSync {
   /** Every live connection with another member, dialled or accepted. */
   private readonly links = new Set<Channel>();
   private readonly dirty = new Set<string>();
-  private readonly dirtySlaves = new Set<string>();
   private readonly dirtyEntries: AttrTables = { client: [], user: [], "task-type": [] };
   private scheduled = false;
   received = 0;
@@ -80,13 +79,6 @@ export class PeerSync {
     this.schedule();
   }
 
-  /** A slave's own report changed its entry: tell the peers (once per turn). */
-  changedSlave(id: string): void {
-    if (this.links.size === 0) return;
-    this.dirtySlaves.add(id);
-    this.schedule();
-  }
-
   /** An entry of a client, user or task-type table was set here: tell the peers. */
   changedEntry(table: keyof AttrTables, e: AttrEntry): void {
     if (this.links.size === 0) return;
@@ -121,9 +113,9 @@ export class PeerSync {
   private flush(): void {
     this.scheduled = false;
     const servers = reportsOf(this.table, this.dirty);
-    const slaves = this.slaves ? reportsOf(this.slaves, this.dirtySlaves) : [];
     const tables: AttrTables = { client: this.dirtyEntries.client.splice(0), user: this.dirtyEntries.user.splice(0), "task-type": this.dirtyEntries["task-type"].splice(0) };
-    for (const ch of this.links) if (!ch.closed) this.send(ch, servers, tables, slaves);
+    // Slaves report to every master themselves: only a full sync carries their entries.
+    for (const ch of this.links) if (!ch.closed) this.send(ch, servers, tables, []);
   }
 
   private sendAll(ch: Channel): void {

@@ -2,7 +2,7 @@ import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Bodies, ClientRef, Message } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
-import { firstConnected } from "./forward.js";
+import { firstConnected, tryNext } from "./forward.js";
 import { SLAVE_APP } from "./master.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
 import type { ReportModes } from "./reporter.js";
@@ -31,7 +31,7 @@ type Submit = Extract<Message, { type: "task.submit" }>;
 type Placed = Bodies["task.placed"];
 
 /** Errors after which the same request may go to another master: it never reached this one, or this one did not answer. */
-const nextMaster = (e: AllotError): boolean => e.code === ErrorCode.UNREACHABLE || e.code === ErrorCode.DRAINING || e.code === ErrorCode.TIMEOUT;
+const nextMaster = (e: AllotError): boolean => tryNext(e) || e.code === ErrorCode.TIMEOUT;
 
 /**
  * A slave of the master/slave design (file 004). It registers with every master and reports its

@@ -1,4 +1,4 @@
-import type { ServerEntry } from "../state/index.js";
+import { random } from "./policy.js";
 import type { Policy } from "./policy.js";
 
 /**
@@ -13,8 +13,6 @@ export function createIdleQueue(look = 64): Policy {
   return {
     name: "idle-queue",
     locate: (table, task, _ctx, eligible) => table.available(task.app)?.longestIdle(eligible, look),
-    select(cs, _task, ctx): ServerEntry | undefined {
-      return cs.length === 0 ? undefined : cs[Math.floor(ctx.random() * cs.length) % cs.length];
-    },
+    select: random.select,
   };
 }
