@@ -1,14 +1,39 @@
 import { idlePower } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
+import type { Task } from "../protocol/index.js";
 import type { Policy } from "./policy.js";
+
+/** Eligible servers a decision reads, fullest first, for the tightest fit. */
+const FIT_LOOK = 64;
 
 /**
  * The server whose idle computing power covers the task's expected cost most tightly, so big
  * servers stay free for big tasks; when none covers it, the one with the most idle power. A task
- * without a cost fits anywhere: the least idle server takes it (packing).
+ * without a cost fits anywhere: the least idle server takes it (packing). It reads the
+ * application's servers fullest first (up to 64 eligible ones), so it packs at any fleet size;
+ * when none of those covers the cost, or the task has soft preferences (which only the scored
+ * candidates weigh), the idlest candidates decide.
  */
 export const bestFit: Policy = {
   name: "best-fit",
+  locate(table, task, _ctx, eligible) {
+    if (hasPreferences(task)) return undefined;
+    const cost = task.cost ?? 0;
+    let fit: ServerEntry | undefined;
+    let fitIdle = Infinity;
+    let read = 0;
+    table.available(task.app)?.visit((e) => {
+      if (!eligible(e)) return true;
+      read++;
+      const idle = idlePower(e);
+      if (idle >= cost && idle < fitIdle) {
+        fit = e;
+        fitIdle = idle;
+      }
+      return read < FIT_LOOK;
+    }, true);
+    return fit;
+  },
   select(cs, task) {
     const cost = task.cost ?? 0;
     let fit: ServerEntry | undefined;
@@ -29,3 +54,9 @@ export const bestFit: Policy = {
     return fit ?? roomiest;
   },
 };
+
+function hasPreferences(task: Task): boolean {
+  for (const k in task.clientAttrs) if (Object.hasOwn(task.clientAttrs, k)) return true;
+  for (const k in task.prefs) if (Object.hasOwn(task.prefs, k)) return true;
+  return (task.prefer?.length ?? 0) > 0;
+}

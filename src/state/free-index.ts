@@ -110,11 +110,13 @@ export class FreeIndex<E extends Sized> {
 
 
   /**
-   * Visits entries from the idlest bucket down, each bucket from a rotating start, until `visit`
-   * returns false. Every entry is visited at most once per call.
+   * Visits entries from the idlest bucket down (or, `fullestFirst`, from the fullest up), each
+   * bucket from a rotating start, until `visit` returns false. Every entry is visited at most
+   * once per call.
    */
-  visit(visit: (e: E) => boolean): void {
-    for (let b = FREE_BUCKETS - 1; b >= 0; b--) {
+  visit(visit: (e: E) => boolean, fullestFirst = false): void {
+    for (let k = 0; k < FREE_BUCKETS; k++) {
+      const b = fullestFirst ? k : FREE_BUCKETS - 1 - k;
       const bucket = this.buckets[b] as E[];
       const n = bucket.length;
       if (n === 0) continue;

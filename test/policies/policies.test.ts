@@ -231,6 +231,14 @@ describe("policies", () => {
     expect((counts.get("s2") ?? 0) / draws).toBeCloseTo(5 / 8, 1);
   });
 
+  it("best-fit packs on a fleet far larger than the candidates it gathers", () => {
+    // 200 servers of power 4 and capacity 8 (0.5 idle power per free slot); one in 50 has a single free slot.
+    const t = new ServerTable();
+    for (let i = 0; i < 200; i++) t.apply({ id: `s${i}`, url: "ws://x", apps: ["echo"], capacity: 8, power: 4, load: i % 50 === 7 ? 7 : i % 5, attrs: {}, version: [1, 1] }, 0);
+    const a = allocate(t, task({ cost: 0.5 }), resolvePolicy("best-fit"), ctxOf(3));
+    expect(a.ok && idlePower({ ...a.server, reserved: a.server.reserved - 1 })).toBe(0.5);
+  });
+
   it("best-fit takes the server whose idle power covers the cost most tightly, else the roomiest (property)", () => {
     fc.assert(
       fc.property(fc.array(specArb, { minLength: 1, maxLength: 10 }), fc.integer({ min: 0, max: 12 }), (specs, cost) => {
