@@ -164,22 +164,25 @@ export class ServerTable {
     const e = this.byId.get(id);
     if (!e) return;
     if (e.reserved > 0) e.reserved--;
-    this.observe(id, load, version, now);
-    this.place(e);
+    this.take(e, load, version, now);
+    this.place(e); // once, for both changes
   }
 
   /** A load figure the member sent outside a report (a slave's queue with its request): taken if it is the newest seen. */
   observe(id: string, load: number, version: readonly [number, number], now: number): void {
     const e = this.byId.get(id);
-    if (!e) return;
-    if (compareVersion(version, e.version) > 0) {
-      e.load = load;
-      e.version = [version[0], version[1]];
-      e.updatedAt = now;
-      if (e.status === "suspect") e.status = "alive"; // it answered, so it is not silent
-      if (e.status !== "dead") this.refreshed(e, e.periodMs);
-      this.place(e);
-    }
+    if (e && this.take(e, load, version, now)) this.place(e);
+  }
+
+  /** Takes a newer load figure into `e`; says whether it was newer. The caller re-files `e`. */
+  private take(e: ServerEntry, load: number, version: readonly [number, number], now: number): boolean {
+    if (compareVersion(version, e.version) <= 0) return false;
+    e.load = load;
+    e.version = [version[0], version[1]];
+    e.updatedAt = now;
+    if (e.status === "suspect") e.status = "alive"; // it answered, so it is not silent
+    if (e.status !== "dead") this.refreshed(e, e.periodMs);
+    return true;
   }
 
   /** A reservation that will not reach the server (it refused or could not be told). */
