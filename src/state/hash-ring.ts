@@ -31,7 +31,7 @@ const INDEX_BITS = 2 ** 21;
 /**
  * A consistent-hash ring: each member at VNODES points; a key belongs to the first member at or
  * after its hash. A member joining or leaving moves only the keys it takes or held. Adding or
- * removing one member costs a binary search and a copy of the arrays (native memmove).
+ * removing one member costs one pass over the ring.
  */
 export class HashRing<E extends { id: string }> {
   private points: number[] = [];
@@ -66,27 +66,39 @@ export class HashRing<E extends { id: string }> {
     return this.points.length / VNODES;
   }
 
+  /** Merges the member's points in, in one pass over the ring (not one copy per point). */
   add(e: E): void {
     const h = hash32(e.id);
-    for (let v = 0; v < VNODES; v++) {
-      const p = pointOf(h, v);
-      const at = this.lowerBound(p);
-      this.points.splice(at, 0, p);
-      this.owners.splice(at, 0, e);
-    }
-  }
-
-  remove(e: E): void {
-    const h = hash32(e.id);
-    for (let v = 0; v < VNODES; v++) {
-      const p = pointOf(h, v);
-      for (let at = this.lowerBound(p); at < this.points.length && this.points[at] === p; at++) {
-        if (this.owners[at] !== e) continue;
-        this.points.splice(at, 1);
-        this.owners.splice(at, 1);
-        break;
+    const mine: number[] = [];
+    for (let v = 0; v < VNODES; v++) mine.push(pointOf(h, v));
+    mine.sort((a, b) => a - b);
+    const n = this.points.length;
+    const points = new Array<number>(n + VNODES);
+    const owners = new Array<E>(n + VNODES);
+    for (let i = 0, j = 0, k = 0; k < n + VNODES; k++) {
+      if (j < VNODES && (i >= n || (mine[j] as number) < (this.points[i] as number))) {
+        points[k] = mine[j++] as number;
+        owners[k] = e;
+      } else {
+        points[k] = this.points[i] as number;
+        owners[k] = this.owners[i++] as E;
       }
     }
+    this.points = points;
+    this.owners = owners;
+  }
+
+  /** Takes the member's points out, in one pass over the ring. */
+  remove(e: E): void {
+    let k = 0;
+    for (let i = 0; i < this.points.length; i++) {
+      if (this.owners[i] === e) continue;
+      this.points[k] = this.points[i] as number;
+      this.owners[k] = this.owners[i] as E;
+      k++;
+    }
+    this.points.length = k;
+    this.owners.length = k;
   }
 
   /**
