@@ -101,7 +101,7 @@ export class ServerTable {
       this.unindex(cur);
       cur.apps = r.apps;
       this.index(cur);
-    }
+    } else cur.apps = r.apps; // the same set, maybe in another order: its places in the indexes stand
     const oldPeriod = cur.status === "dead" ? 0 : cur.periodMs;
     cur.url = r.url;
     cur.capacity = r.capacity;
@@ -241,6 +241,7 @@ export class ServerTable {
   }
 }
 
+/** The same applications, whatever the order or repeats (a report's list is small). */
 function sameApps(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
+  return a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
 }

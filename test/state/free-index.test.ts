@@ -84,6 +84,15 @@ describe("state/free-index", () => {
     );
   });
 
+  it("keeps a server's place in the idle queue when a report lists its applications in another order", () => {
+    const t = new ServerTable();
+    const r = (id: string, apps: string[], seq: number) => ({ id, url: "ws://x", apps, capacity: 4, power: 1, load: 0, attrs: {}, version: [1, seq] as [number, number] });
+    t.apply(r("a", ["echo", "hash"], 1), 0);
+    t.apply(r("b", ["echo"], 1), 0);
+    t.apply(r("a", ["hash", "echo"], 2), 0);
+    expect(t.available("echo")?.longestIdle(() => true, 10)?.id).toBe("a");
+  });
+
   it("keeps the idle queue bounded however many tasks come and go, refused or not", () => {
     const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
     const es = Array.from({ length: 50 }, (_, i) => ({ id: `s${i}`, capacity: 4, load: 0, reserved: 0 }));
