@@ -3,6 +3,7 @@ import type { Attrs, Constraint, Message, Task } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { firstConnected } from "./forward.js";
+import { PeerPool } from "./peer-pool.js";
 import { unknownType } from "./role-actor.js";
 
 /** What a caller asks for; everything but `app` has a default. */
@@ -63,8 +64,8 @@ export interface ClientBehaviour extends Behaviour {
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
   const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
-  const servers = new Map<string, Peer>();
-  const slaves = new Map<string, Peer>();
+  const servers = new PeerPool(ctx);
+  const slaves = new PeerPool(ctx);
   const timeoutMs = config.timeoutMs ?? 30_000;
   const entryTimeoutMs = config.entryTimeoutMs ?? 5000;
   const backoffMin = config.backoffMinMs ?? 20;
@@ -74,25 +75,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const bySlave = new Map<string, number>();
   const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
 
-  function drop(pool: Map<string, Peer>, url: string, p: Peer): void {
-    if (pool.get(url) !== p) return;
-    pool.delete(url);
-    p.close();
-  }
-
   async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number): Promise<Extract<Message, { type: "task.result" }>["body"]> {
     const { serverId, serverUrl, ticket } = placed;
-    const res: Message = await pooled(servers, serverUrl).request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));
+    const res: Message = await servers.get(serverUrl).request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));
     if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
     return res.body;
-  }
-
-  // A connection that is lost is dropped from its pool rather than redialled forever: the next
-  // task sent that way opens a fresh one.
-  function pooled(pool: Map<string, Peer>, url: string): Peer {
-    let p = pool.get(url);
-    if (!p || p.state === "closed") pool.set(url, (p = ctx.connect(url, { onDown: (peer) => drop(pool, url, peer) })));
-    return p;
   }
 
   // Round robin over the entries, skipping those whose connection is down while one is up: a
@@ -142,7 +129,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
         if (placed.type !== "slave.picked") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
         // A master picked a slave: the task (with its payload) goes there.
         const { slaveId, slaveUrl, pick } = placed.body;
-        const answer = await pooled(slaves, slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
+        const answer = await slaves.get(slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
         const r = answer.type === "task.placed" ? await run(answer.body, task, deadline) : answer.type === "task.result" ? answer.body : undefined;
         if (!r) throw new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`);
         bySlave.set(slaveId, (bySlave.get(slaveId) ?? 0) + 1);
@@ -164,8 +151,8 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     stats: () => ({ submitted: seq, servers: servers.size, slaves: slaves.size, bySlave: Object.fromEntries(bySlave) }),
     stop: () => {
       for (const p of entries) p.close();
-      for (const p of servers.values()) p.close();
-      for (const p of slaves.values()) p.close();
+      servers.close();
+      slaves.close();
     },
   };
 }

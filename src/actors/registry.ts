@@ -4,6 +4,7 @@ import { AttrTable, ServerTable } from "../state/index.js";
 import type { ApplyResult, ServerEntry } from "../state/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
+import { PeerPool } from "./peer-pool.js";
 import { toReport } from "./peer-sync.js";
 import type { PeerSync, Tables } from "./peer-sync.js";
 
@@ -19,7 +20,7 @@ const EXPIRY_CHECK_MS = 100;
 export class Registry {
   readonly table = new ServerTable();
   private readonly links = new Map<string, Channel>();
-  private readonly dialed = new Map<string, Peer>();
+  private readonly dialed: PeerPool;
   private readonly expiry: NodeJS.Timeout;
   reports = 0;
   staleReports = 0;
@@ -30,6 +31,7 @@ export class Registry {
     readonly memberRole: Role,
     private readonly noun: string,
   ) {
+    this.dialed = new PeerPool(ctx);
     // Members that promised periodic reports and went silent turn suspect, then dead.
     this.expiry = setInterval(
       () =>
@@ -77,7 +79,7 @@ export class Registry {
    */
   reach(e: ServerEntry): Channel | Peer | undefined {
     const link = this.links.get(e.id);
-    if (link === undefined) return this.viaDial(e.url);
+    if (link === undefined) return this.dialed.get(e.url);
     if (!link.closed) return link;
     this.table.release(e.id);
     this.table.setStatus(e.id, "dead");
@@ -91,15 +93,6 @@ export class Registry {
     this.table.release(e.id);
     this.table.setStatus(e.id, "dead");
     return true;
-  }
-
-  private viaDial(url: string): Peer {
-    let p = this.dialed.get(url);
-    if (!p || p.state === "closed") {
-      p = this.ctx.connect(url, { onDown: (peer) => this.dialed.get(url) === peer && (this.dialed.delete(url), peer.close()) });
-      this.dialed.set(url, p);
-    }
-    return p;
   }
 
   /** A connection closed: the members registered on it are dead until they report again. */
@@ -120,7 +113,7 @@ export class Registry {
 
   stop(): void {
     clearInterval(this.expiry);
-    for (const p of this.dialed.values()) p.close();
+    this.dialed.close();
   }
 }
 

@@ -3,6 +3,7 @@ import type { Bodies, ClientRef, Message } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { firstConnected, tryNext } from "./forward.js";
+import { PeerPool } from "./peer-pool.js";
 import { SLAVE_APP } from "./master.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
 import type { ReportModes } from "./reporter.js";
@@ -67,21 +68,12 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       ...(modes.periodicMs > 0 ? { periodMs: modes.periodicMs } : {}),
     }),
   });
-  const servers = new Map<string, Peer>();
+  const servers = new PeerPool(ctx);
   let nextMasterAt = 0;
   let received = 0;
   let answered = 0;
   let misdirected = 0;
   let failovers = 0;
-
-  function serverPeer(url: string): Peer {
-    let p = servers.get(url);
-    if (!p || p.state === "closed") {
-      p = ctx.connect(url, { onDown: (peer) => servers.get(url) === peer && (servers.delete(url), peer.close()) });
-      servers.set(url, p);
-    }
-    return p;
-  }
 
   /** Asks the masters in turn, starting with a connected one, until one answers or all failed. */
   /** Asks `first` (the master that made the pick, while it is connected), then the masters in turn, until one answers or all failed. */
@@ -152,7 +144,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
         };
         if (!placed.announce) return toClient(); // the master told the server already
         // The server learns of the client's ticket before the client learns of the server.
-        serverPeer(placed.serverUrl).request("task.expect", expect, remaining).then(
+        servers.get(placed.serverUrl).request("task.expect", expect, remaining).then(
           () => ctx.enqueue(toClient),
           (e: unknown) =>
             ctx.enqueue(() => {
@@ -163,7 +155,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
         return;
       }
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
-      const server = serverPeer(placed.serverUrl);
+      const server = servers.get(placed.serverUrl);
       if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
       server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload }, remaining, (e, answer) =>
         ctx.enqueue(() => {
@@ -183,7 +175,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     stats: () => ({ link, queue, capacity, received, answered, misdirected, failovers, servers: servers.size, version: reporter.version() }),
     stop() {
       reporter.stop();
-      for (const p of servers.values()) p.close();
+      servers.close();
     },
   };
 }
