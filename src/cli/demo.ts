@@ -4,7 +4,8 @@ import type { AppSpec } from "../node/cluster.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { nativeCodec } from "../transport/index.js";
-import { CliError, parseIntFlag } from "./errors.js";
+import { CliError, oneOf, parseIntFlag } from "./errors.js";
+import { ASSIGN_MODES } from "../actors/master.js";
 import { parseFlags } from "./flags.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
@@ -54,10 +55,8 @@ export async function demo(argv: string[]): Promise<number> {
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
 
-  const topology = v.topology ?? "tiered";
-  if (topology !== "tiered" && topology !== "master-slave") throw new CliError(`expected tiered or master-slave, got ${JSON.stringify(topology)}`, "--topology");
-  const assign = v.assign ?? "grant";
-  if (assign !== "grant" && assign !== "indicate") throw new CliError(`expected grant or indicate, got ${JSON.stringify(assign)}`, "--assign");
+  const topology = oneOf("--topology", ["tiered", "master-slave"] as const, v.topology) ?? "tiered";
+  const assign = oneOf("--assign", ASSIGN_MODES, v.assign) ?? "grant";
   const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: { logLevel } }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: { logLevel } });
   const client = await startNode({ role: "client", entries: [cluster.entry], logLevel });
   try {

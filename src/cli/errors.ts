@@ -1,3 +1,5 @@
+import { resolvePolicy } from "../policies/index.js";
+
 /** A usage error: names the flag, exits with code 2. */
 export class CliError extends Error {
   override readonly name = "CliError";
@@ -36,4 +38,21 @@ export function urls(flag: string, v: string | undefined, required: boolean): st
   const items = list(flag, v, required);
   for (const u of items) if (!/^(ws|wss|mem):\/\/[^/\s]+/.test(u)) throw new CliError(`expected ws://HOST:PORT, got ${JSON.stringify(u)}`, flag);
   return items;
+}
+
+/** The flag's value if it is one of `allowed`, undefined when the flag was not given. */
+export function oneOf<T extends string>(flag: string, allowed: readonly T[], s: string | undefined): T | undefined {
+  if (s === undefined) return undefined;
+  if ((allowed as readonly string[]).includes(s)) return s as T;
+  throw new CliError(`expected ${allowed.join(" or ")}, got ${JSON.stringify(s)}`, flag);
+}
+
+/** Checks a `--policy NAME[:k=v,…]` at start-up, so a bad name or option is a usage error. */
+export function checkPolicyFlag(spec: string): string {
+  try {
+    resolvePolicy(spec);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
+  }
+  return spec;
 }

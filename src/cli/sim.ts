@@ -1,8 +1,8 @@
 import { writeFileSync } from "node:fs";
-import { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
+import { DEFAULT_POLICY, policyNames } from "../policies/index.js";
 import { MEAN_SIZE_MS, REPORT_CAPACITY, arrivalRate, makeWorkload, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
 import type { LoadResult, PolicyResult, RunConfig, ServiceModel, Workload } from "../sim/index.js";
-import { CliError, parseIntFlag } from "./errors.js";
+import { CliError, checkPolicyFlag, oneOf, parseIntFlag } from "./errors.js";
 import { parseFlags } from "./flags.js";
 
 /** Registered policies left out of the default list: `random` is a reference row, and `hash` without a user key is least-loaded. */
@@ -122,19 +122,11 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
     delayMs = Number(v["delay-ms"]);
     if (v["delay-ms"].trim() === "" || !Number.isFinite(delayMs) || delayMs < 0) throw new CliError(`expected a number of ms >= 0, got ${JSON.stringify(v["delay-ms"])}`, "--delay-ms");
   }
-  const service = v.service ?? "exp";
-  if (service !== "exp" && service !== "pareto") throw new CliError(`expected exp or pareto, got ${JSON.stringify(service)}`, "--service");
+  const service = oneOf("--service", ["exp", "pareto"] as const, v.service) ?? "exp";
   const warmup = v.warmup === undefined ? 0.1 : fraction("--warmup", v.warmup, 0, true);
   const asked = v.policy === undefined ? defaultSimPolicies() : splitPolicies(v.policy);
   if (v.policy !== undefined && asked.length === 0) throw new CliError("expected P[,P…]", "--policy");
-  for (const spec of asked) {
-    if (spec === "oracle" || spec === "random") continue;
-    try {
-      resolvePolicy(spec);
-    } catch (err) {
-      throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
-    }
-  }
+  for (const spec of asked) if (spec !== "oracle" && spec !== "random") checkPolicyFlag(spec);
   if (v.svg !== undefined && v.svg.trim() === "") throw new CliError("expected a file name", "--svg");
   const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, delayMs, service, seed, warmup, capacity, json: v.json === true };
   if (v.svg !== undefined) config.svg = v.svg;

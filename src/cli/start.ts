@@ -1,9 +1,9 @@
 import type { Attrs } from "../protocol/index.js";
-import { parseValue, resolvePolicy } from "../policies/index.js";
+import { parseValue } from "../policies/index.js";
 import type { NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, list, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, checkPolicyFlag, list, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import type { ReportModes } from "../actors/reporter.js";
 import { ASSIGN_MODES } from "../actors/master.js";
@@ -90,21 +90,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-function oneOf<T extends string>(flag: string, allowed: readonly T[], s: string | undefined): T | undefined {
-  if (s === undefined) return undefined;
-  if ((allowed as readonly string[]).includes(s)) return s as T;
-  throw new CliError(`expected ${allowed.join(" or ")}, got ${JSON.stringify(s)}`, flag);
-}
-
-function checkedPolicy(name: string | undefined): { policy?: string } {
-  if (name === undefined) return {};
-  try {
-    resolvePolicy(name);
-  } catch (err) {
-    throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
-  }
-  return { policy: name };
-}
+const checkedPolicy = (name: string | undefined): { policy?: string } => (name === undefined ? {} : { policy: checkPolicyFlag(name) });
 
 function parseMode(s: string): "broadcast" | "registered" {
   if (s === "broadcast" || s === "registered") return s;
