@@ -82,6 +82,35 @@ describe("actors/role-actor", () => {
       expect(failed?.status === "rejected" && (failed.reason as AllotError).code).toBe(ErrorCode.INTERNAL);
     });
 
+    it("takes everything received before it runs as one actor message, keeping envelopes and calls in order", async () => {
+      const system = start();
+      const seen: string[] = [];
+      let actorMessages = 0;
+      const behaviour: Behaviour = {
+        handle(m: Message) {
+          if (m.type === "task.place") seen.push(m.body.task.id);
+        },
+      };
+      const actor = spawnRole(system, "role", () => (actorMessages++, behaviour), { name: "one-for-one", maxRestarts: 5, withinMs: 60_000 }, quiet, Date.now, () => {});
+      close = async () => stop(system);
+      // What a connection's frames arrive as: one message each, in separate callbacks.
+      const ch = { flushNow() {} } as unknown as Channel;
+      const msg = (id: string): Message => ({ v: 1, type: "task.place", id: 0, re: 0, from: "c", body: { ...place, task: { ...place.task, id } } });
+      let done!: () => void;
+      const finished = new Promise<void>((r) => (done = r));
+      actor.deliver(msg("a"), ch);
+      await Promise.resolve(); // another callback's turn, before the actor has run
+      actor.deliver(msg("b"), ch);
+      actor.enqueue(() => seen.push("call 1"));
+      actor.deliver(msg("c"), ch);
+      actor.enqueue(() => seen.push("call 2"));
+      actor.enqueue(done);
+      await finished;
+      expect(seen).toEqual(["a", "b", "call 1", "c", "call 2"]);
+      // [a, b], [call 1], [c], [call 2, done]: a run of one kind is one actor message.
+      expect(actorMessages).toBe(4);
+    });
+
     it("gives up, calling the node's fatal handler, once crashes exceed the restart budget", async () => {
       const behaviour: Behaviour = {
         handle() {
