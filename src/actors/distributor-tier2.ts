@@ -35,11 +35,11 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   let refused = 0;
   let expectRefused = 0;
 
-  function onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): void {
-    const result = servers.onReport(m, ch);
+  function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
+    const result = m.type === "server.report" ? servers.onReport(m, ch) : servers.onLoad(m, ch);
     // A broadcasting server reports to every allocator itself: relaying it too would only
     // send each peer a copy it already has (or soon will).
-    if (result !== undefined && result !== "stale" && m.body.relay === true) sync.changed(m.body.server.id);
+    if (result !== undefined && result !== "stale" && m.body.relay === true) sync.changed(m.type === "server.report" ? m.body.server.id : m.body.id);
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
@@ -81,7 +81,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     stop: () => servers.stop(),
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
-      if (m.type === "server.report") return onReport(m, ch);
+      if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
       if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables) });
       if (m.type === "attrs.set") return onAttrsSet(m, ch, ctx, tables, sync);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
@@ -98,6 +98,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       expectRefused,
       reports: servers.reports,
       staleReports: servers.staleReports,
+      refusedReports: servers.refusedReports,
+      loadReports: servers.loadReports,
       policy: policy.name,
       syncReceived: sync.received,
       syncSent: sync.sent,

@@ -78,11 +78,12 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   let indicated = 0;
   let indicateRefused = 0;
 
-  function onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): void {
+  function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
     const isSlave = ch.peerRole === "slave";
-    const result = (isSlave ? slaves : servers).onReport(m, ch);
+    const registry = isSlave ? slaves : servers;
+    const result = m.type === "server.report" ? registry.onReport(m, ch) : registry.onLoad(m, ch);
     if (result === undefined || result === "stale") return;
-    const id = m.body.server.id;
+    const id = m.type === "server.report" ? m.body.server.id : m.body.id;
     if (!isSlave) settleGrants(id);
     // A server registered with this master alone asks it to pass its reports on; slaves report
     // to every master themselves.
@@ -192,6 +193,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         case "server.request":
           return onServerRequest(m, ch);
         case "server.report":
+        case "server.load":
           return onReport(m, ch);
         case "status.get":
           return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows() });
@@ -220,6 +222,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       heldPicks: picks.size,
       reports: servers.reports + slaves.reports,
       staleReports: servers.staleReports + slaves.staleReports,
+      refusedReports: servers.refusedReports + slaves.refusedReports,
+      loadReports: servers.loadReports + slaves.loadReports,
       syncReceived: sync.received,
       syncSent: sync.sent,
       syncLinks: sync.linked,

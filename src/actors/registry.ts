@@ -24,6 +24,10 @@ export class Registry {
   private readonly expiry: NodeJS.Timeout;
   reports = 0;
   staleReports = 0;
+  /** Of `reports`, the load-only ones (`server.load`). */
+  loadReports = 0;
+  /** Reports refused: about another member, or a load-only one the table cannot place. */
+  refusedReports = 0;
 
   constructor(
     private readonly ctx: RoleContext,
@@ -49,10 +53,7 @@ export class Registry {
    */
   onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): ApplyResult | undefined {
     const r = m.body.server;
-    if (ch.peerRole !== this.memberRole || ch.peerId !== r.id) {
-      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `node ${ch.label()} may not report for ${this.noun} ${r.id}`));
-      return undefined;
-    }
+    if (!this.mayReport(m, ch, r.id)) return undefined;
     const result = this.table.apply(r, this.ctx.now());
     this.reports++;
     if (this.links.get(r.id) !== ch) {
@@ -66,6 +67,33 @@ export class Registry {
     }
     ch.reply(m, "ack", {});
     return result;
+  }
+
+  /**
+   * Applies a member's load-only report (`server.load`, a notice). It must come on the connection
+   * the member registered on with a full report, of the same incarnation; otherwise it is refused
+   * with an error notice and the entry keeps its last good state.
+   */
+  onLoad(m: Extract<Message, { type: "server.load" }>, ch: Channel): ApplyResult | undefined {
+    const b = m.body;
+    if (!this.mayReport(m, ch, b.id)) return undefined;
+    const result = this.links.get(b.id) === ch ? this.table.refresh(b.id, b.load, b.version, this.ctx.now()) : undefined;
+    if (result === undefined) {
+      this.refusedReports++;
+      ch.replyError(m, new AllotError(ErrorCode.INVALID, `${this.noun} ${b.id} sent its load without a full report of incarnation ${b.version[0]} on this connection first`));
+      return undefined;
+    }
+    this.reports++;
+    this.loadReports++;
+    if (result === "stale") this.staleReports++;
+    return result;
+  }
+
+  private mayReport(m: Message, ch: Channel, id: string): boolean {
+    if (ch.peerRole === this.memberRole && ch.peerId === id) return true;
+    this.refusedReports++;
+    ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `node ${ch.label()} may not report for ${this.noun} ${id}`));
+    return false;
   }
 
   /** The member registered on this very connection. */

@@ -149,6 +149,11 @@ export interface Bodies {
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
   /** `relay`: the server reports to this allocator alone (registered mode), which passes it on to its peers. */
   "server.report": { server: ServerReport; relay?: boolean };
+  /**
+   * A periodic report that changes only the load (a notice): everything else stands as the last
+   * full report this connection had acknowledged. It refreshes the entry as a report does.
+   */
+  "server.load": { id: string; load: number; version: [number, number]; relay?: boolean };
   "status.get": Record<string, never>;
   /**
    * Sets attributes of an entry: of the app server itself (`table: "server"`, sent to that

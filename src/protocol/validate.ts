@@ -209,6 +209,12 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     cached: bool(b.cached, "cached"),
   }),
   "server.report": (b) => ({ server: server(b.server, "server"), ...(b.relay === undefined ? {} : { relay: bool(b.relay, "relay") }) }),
+  "server.load": (b) => ({
+    id: id(b.id, "id"),
+    load: nat(b.load, "load"),
+    version: version(b.version, "version"),
+    ...(b.relay === undefined ? {} : { relay: bool(b.relay, "relay") }),
+  }),
   "status.get": (b) => empty(b, "body"),
   "attrs.set": (b) => {
     const table = b.table;
@@ -287,7 +293,7 @@ export interface Header {
  * cause comes back as an `error` notice. A periodic report is one: the next period repeats it,
  * so an acknowledgement would cost the allocator a write per report for nothing.
  */
-export const NOTICE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error", "server.report"]);
+export const NOTICE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error", "server.report", "server.load"]);
 
 export function checkHeader(raw: unknown): Header | Rejected {
   if (!Array.isArray(raw) || raw.length !== 6) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body]", 0);

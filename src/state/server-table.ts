@@ -118,6 +118,26 @@ export class ServerTable {
   }
 
   /**
+   * A report of the load alone (`server.load`): everything else stays as the entry's last full
+   * report, of the same incarnation. Like `apply`, it revives a suspect or dead entry and
+   * refreshes its expiry. undefined when there is no entry, or it is of another incarnation: only
+   * a full report can tell what that one offers.
+   */
+  refresh(id: string, load: number, version: readonly [number, number], now: number): ApplyResult | undefined {
+    const e = this.byId.get(id);
+    if (!e || e.version[0] !== version[0]) return undefined;
+    if (version[1] <= e.version[1]) return "stale";
+    const oldPeriod = e.status === "dead" ? 0 : e.periodMs;
+    e.load = load;
+    e.version = [version[0], version[1]];
+    e.status = "alive";
+    e.updatedAt = now;
+    this.refreshed(e, oldPeriod);
+    this.place(e);
+    return "updated";
+  }
+
+  /**
    * Ages entries of servers that promised periodic reports: silent for more than 2 periods →
    * `suspect`, more than 5 → `dead`. Neither is ever selected; a newer report revives either.
    * Returns the entries whose status changed. Reads only the entries past 2 periods (plus one

@@ -57,6 +57,51 @@ describe("report modes", () => {
     }
   });
 
+  it("periodic reports after an acknowledged full one carry the load alone, and keep the entry current", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    await track(startNode({ ...common, role: "app", id: "lean", apps: ["sleep"], capacity: 4, power: 1, join: [tier2.url], report: { event: false, periodicMs: 40 } }));
+    await eventually(() => loadAt(tier2, "lean") === 0, 5000, "registration");
+    await eventually(() => (tier2.stats().loadReports as number) >= 3, 5000, "three load-only reports");
+    // With event reports off, only a periodic report can tell the allocator of the running task.
+    const client = await track(startNode({ ...common, role: "client", entries: [tier2.url] }));
+    const run = client.submit({ app: "sleep", payload: { ms: 400 } });
+    await eventually(() => loadAt(tier2, "lean") === 1, 5000, "the running task, from a load-only report");
+    await run;
+    await eventually(() => loadAt(tier2, "lean") === 0, 5000, "the finished task");
+    expect(tier2.stats().refusedReports).toBe(0);
+  });
+
+  it("a load-only report is refused, with an error notice, unless its server registered in full on that connection", async () => {
+    const tier2 = await track(startNode({ ...common, role: "tier2" }));
+    const raw = await RawClient.open(tier2.url, "srv-a");
+    try {
+      await raw.hello("app");
+      const load = (id: string, n: number, version: [number, number]) => raw.send([[PROTOCOL_VERSION, "server.load", 0, 0, "srv-a", { id, load: n, version }]]);
+      let since = raw.mark();
+      load("srv-a", 1, [1, 2]);
+      expect((await raw.waitForError(0, 5000, since)).code).toBe(ErrorCode.INVALID);
+      const server = { id: "srv-a", url: "ws://127.0.0.1:1", apps: ["echo"], capacity: 4, power: 1, load: 0, attrs: { region: "eu" }, version: [1, 3], periodMs: 1000 };
+      raw.send([[PROTOCOL_VERSION, "server.report", 0, 0, "srv-a", { server }]]);
+      await eventually(() => loadAt(tier2, "srv-a") === 0, 5000, "the full report");
+      load("srv-a", 2, [1, 4]);
+      await eventually(() => loadAt(tier2, "srv-a") === 2, 5000, "the load-only report");
+      since = raw.mark();
+      load("srv-a", 3, [2, 1]); // another incarnation: only a full report can say what it offers
+      expect((await raw.waitForError(0, 5000, since)).code).toBe(ErrorCode.INVALID);
+      since = raw.mark();
+      load("srv-b", 3, [1, 9]);
+      expect((await raw.waitForError(0, 5000, since)).code).toBe(ErrorCode.UNAUTHORIZED);
+      // The entry kept its last good state, and the link still works.
+      load("srv-a", 1, [1, 5]);
+      await eventually(() => loadAt(tier2, "srv-a") === 1, 5000, "a later load-only report");
+      const row = (tier2.stats().servers as Array<{ id: string; attrs: unknown; version: unknown }>).find((s) => s.id === "srv-a");
+      expect(row).toMatchObject({ attrs: { region: "eu" }, version: [1, 5] });
+      expect(tier2.stats()).toMatchObject({ refusedReports: 3, loadReports: 2 });
+    } finally {
+      await raw.close();
+    }
+  });
+
   it("a minimum interval and a threshold keep a busy server from flooding its distributor", async () => {
     const tier2 = await track(startNode({ ...common, role: "tier2" }));
     const flood = await track(startNode({ ...common, role: "tier2" }));

@@ -63,6 +63,7 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "task.run": { taskId: "t1", key: "k1", app: "echo", ticket: "K1", payload: [1, { a: "b" }] },
   "task.result": { taskId: "t1", serverId: "s1", result: { digest: "abc" }, cached: false },
   "server.report": { server: report(), relay: true },
+  "server.load": { id: "s1", load: 2, version: [1, 7], relay: true },
   "status.get": {},
   "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true } },
   "peer.sync": { servers: [report(), report({ id: "s2" })], slaves: [report({ id: "sl1", apps: ["slave"] })] },
@@ -106,8 +107,8 @@ describe("protocol/validate", () => {
       expect(m).toEqual({ v: PROTOCOL_VERSION, type, id: 9, re: 4, from: "n1", body });
     });
 
-    it("accepts ping, pong, error and server.report without ids (notices), and no other type", () => {
-      for (const type of ["ping", "pong", "error", "server.report"] as const) {
+    it("accepts ping, pong, error, server.report and server.load without ids (notices), and no other type", () => {
+      for (const type of ["ping", "pong", "error", "server.report", "server.load"] as const) {
         const m = accepted(wire(type, VALID[type], 0, 0));
         expect([m.id, m.re]).toEqual([0, 0]);
       }
@@ -243,6 +244,11 @@ describe("protocol/validate", () => {
       ["server.report with a string load", "server.report", { server: report({ load: "1" }) }, "server.load"],
       ["server.report without version", "server.report", { server: report({ version: undefined }) }, "server.version"],
       ["server.report with a string seq", "server.report", { server: report({ version: [1, "2"] }) }, "server.version[1]"],
+      ["server.load without an id", "server.load", { load: 1, version: [1, 2] }, "id"],
+      ["server.load with a negative load", "server.load", { id: "s1", load: -1, version: [1, 2] }, "load"],
+      ["server.load with a fractional load", "server.load", { id: "s1", load: 1.5, version: [1, 2] }, "load"],
+      ["server.load without version", "server.load", { id: "s1", load: 1 }, "version"],
+      ["server.load with a string relay flag", "server.load", { id: "s1", load: 1, version: [1, 2], relay: "yes" }, "relay"],
     ])("rejects %s with INVALID naming the field", (_what, type, body, field) => {
       const r = rejected(wire(type, body, 11), ErrorCode.INVALID);
       expect(r.error.message).toContain(`${type}: ${field}`);

@@ -226,6 +226,34 @@ describe("state/server-table", () => {
     });
   });
 
+  describe("ServerTable.refresh (a load-only report)", () => {
+    it("takes a newer load and version, keeps everything else, and re-files the entry in the free index", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 2, load: 0 }), 0);
+      expect(t.available("echo")?.has(entry(t))).toBe(true);
+      expect(t.refresh("s1", 2, [1, 2], 50)).toBe("updated");
+      expect(entry(t)).toMatchObject({ load: 2, version: [1, 2], updatedAt: 50, url: "ws://127.0.0.1:4001", attrs: { region: "eu" }, power: 8 });
+      expect(t.available("echo")?.has(entry(t))).toBe(false); // full now
+    });
+
+    it("ignores an older or equal seq", () => {
+      const t = new ServerTable();
+      t.apply(report({ version: [1, 5], load: 1 }), 0);
+      expect(t.refresh("s1", 3, [1, 5], 10)).toBe("stale");
+      expect(t.refresh("s1", 3, [1, 4], 10)).toBe("stale");
+      expect(entry(t)).toMatchObject({ load: 1, version: [1, 5], updatedAt: 0 });
+    });
+
+    it("knows nothing of an unknown server or another incarnation: those need a full report", () => {
+      const t = new ServerTable();
+      expect(t.refresh("nobody", 1, [1, 1], 0)).toBeUndefined();
+      t.apply(report({ version: [1, 5] }), 0);
+      expect(t.refresh("s1", 3, [2, 1], 10)).toBeUndefined();
+      expect(t.refresh("s1", 3, [0, 9], 10)).toBeUndefined();
+      expect(entry(t).version).toEqual([1, 5]);
+    });
+  });
+
   describe("ServerTable.reserve / confirm / release", () => {
     it("counts a reservation as a taken slot", () => {
       const t = new ServerTable();
@@ -353,9 +381,10 @@ describe("state/server-table expiry", () => {
 
     it("agrees with a full scan for any reports, periods, closes and checks (property)", () => {
       // The model recomputes every status from scratch; the table reads only its oldest entries.
-      type Op = { kind: "report"; id: number; periodMs: number } | { kind: "close"; id: number } | { kind: "tick"; ms: number };
+      type Op = { kind: "report"; id: number; periodMs: number } | { kind: "load"; id: number } | { kind: "close"; id: number } | { kind: "tick"; ms: number };
       const op: fc.Arbitrary<Op> = fc.oneof(
         fc.record({ kind: fc.constant("report" as const), id: fc.nat(4), periodMs: fc.constantFrom(0, 10, 25, 100) }),
+        fc.record({ kind: fc.constant("load" as const), id: fc.nat(4) }),
         fc.record({ kind: fc.constant("close" as const), id: fc.nat(4) }),
         fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(300) }),
       );
@@ -371,6 +400,11 @@ describe("state/server-table expiry", () => {
               t.setStatus(`s${o.id}`, "dead");
               const m = model.get(`s${o.id}`);
               if (m) m.status = "dead";
+            } else if (o.kind === "load") {
+              // A load-only report refreshes a known entry under the period of its last full report.
+              t.refresh(`s${o.id}`, 1, [1, ++seq], now);
+              const m = model.get(`s${o.id}`);
+              if (m) Object.assign(m, { at: now, status: "alive" });
             } else {
               t.apply(periodic({ id: `s${o.id}`, periodMs: o.periodMs, version: [1, ++seq] }), now);
               model.set(`s${o.id}`, { periodMs: o.periodMs, at: now, status: "alive" });
@@ -384,6 +418,15 @@ describe("state/server-table expiry", () => {
           }
         }),
       );
+    });
+
+    it("revives a dead server on a newer load-only report, which keeps its period", () => {
+      const t = new ServerTable();
+      t.apply(periodic(), 0);
+      t.expire(10_000);
+      expect(t.refresh("p", 3, [1, 2], 10_000)).toBe("updated");
+      expect(t.get("p")?.status).toBe("alive");
+      expect(t.expire(10_201).map((e) => [e.id, e.status])).toEqual([["p", "suspect"]]);
     });
 
     it("forgets the period when a newer report no longer promises one", () => {

@@ -79,6 +79,7 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "task.run": fc.record({ taskId: name, key: name, app: name, ticket: name, payload }),
   "task.result": fc.record({ taskId: name, serverId: name, result: payload, cached: fc.boolean() }),
   "server.report": fc.record({ server: serverArb }),
+  "server.load": fc.record({ id: name, load: safeNat, version, relay: fc.boolean() }, { requiredKeys: ["id", "load", "version"] }),
   "status.get": fc.constant({}),
   "attrs.set": fc.record({ table: fc.constantFrom("server", "client", "user", "task-type") as fc.Arbitrary<"server" | "client" | "user" | "task-type">, id: name, attrs }),
   "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }), slaves: fc.array(serverArb, { maxLength: 2 }) }, { requiredKeys: ["servers"] }),
