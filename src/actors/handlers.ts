@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
+import { AllotError, ErrorCode } from "../protocol/index.js";
 
 /** What a handler learns about the task it runs. */
 export interface TaskInfo {
@@ -14,8 +15,9 @@ export type Handler = (payload: unknown, info: TaskInfo) => unknown;
 const field = (payload: unknown, name: string): unknown =>
   typeof payload === "object" && payload !== null && !Array.isArray(payload) ? (payload as Record<string, unknown>)[name] : undefined;
 
+/** A bad payload is the caller's mistake: INVALID (not retried), not the server's INTERNAL. */
 function count(x: unknown, name: string, max: number): number {
-  if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x > max) throw new RangeError(`${name} must be an integer from 0 to ${max}, got ${JSON.stringify(x)}`);
+  if (typeof x !== "number" || !Number.isInteger(x) || x < 0 || x > max) throw new AllotError(ErrorCode.INVALID, `${name} must be an integer from 0 to ${max}, got ${JSON.stringify(x)}`);
   return x;
 }
 

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { builtinHandlers } from "../../src/actors/handlers.js";
 import type { Handler, TaskInfo } from "../../src/actors/handlers.js";
+import { ErrorCode } from "../../src/protocol/index.js";
 
 const info: TaskInfo = { taskId: "t1", key: "k1", app: "test" };
 
@@ -34,8 +35,8 @@ describe("actors/handlers", () => {
       await expect(handler("sleep")({ ms: 0 }, info)).resolves.toEqual({ slept: 0 });
     });
 
-    it.each([-1, 1.5, "5", null, [1], { ms: "1" }, {}, 600_001])("rejects with a RangeError for %j", async (payload) => {
-      await expect(Promise.resolve().then(() => handler("sleep")(payload, info))).rejects.toThrow(RangeError);
+    it.each([-1, 1.5, "5", null, [1], { ms: "1" }, {}, 600_001])("rejects as INVALID for %j", async (payload) => {
+      await expect(Promise.resolve().then(() => handler("sleep")(payload, info))).rejects.toMatchObject({ code: ErrorCode.INVALID });
     });
   });
 
@@ -60,8 +61,8 @@ describe("actors/handlers", () => {
       expect(handler("hash")({ rounds: 50, data: "seed2" }, info)).not.toEqual(a);
     });
 
-    it.each([-1, 2.5, "3", null, undefined, [2], { data: "x" }, { rounds: "2" }, 10_000_001, NaN, Infinity])("throws a RangeError for %j", (payload) => {
-      expect(() => handler("hash")(payload, info)).toThrow(RangeError);
+    it.each([-1, 2.5, "3", null, undefined, [2], { data: "x" }, { rounds: "2" }, 10_000_001, NaN, Infinity])("throws INVALID for %j", (payload) => {
+      expect(() => handler("hash")(payload, info)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID }));
       expect(() => handler("hash")(payload, info)).toThrow(/hash rounds/);
     });
   });

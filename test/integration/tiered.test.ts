@@ -203,6 +203,24 @@ describe("tiered path over WebSockets", () => {
       expect(sum(c.tier2, "refused")).toBe(1);
     });
 
+    it("answers a payload the handler cannot take with INVALID, once, and the server keeps serving", async () => {
+      const c = await startCluster(APPS, ["sleep"]);
+      const cl = await client([c.vip1.url]);
+      const err = await within(
+        cl.submit({ app: "sleep", payload: { ms: "soon" } }).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+        15_000,
+        "the refusal",
+      );
+      expect(err).toMatchObject({ code: ErrorCode.INVALID, message: expect.stringContaining("sleep ms") });
+      // Not retried: INVALID is the caller's mistake, so exactly one server ran it once.
+      const completed = [...c.apps.values()].reduce((n, a) => n + (a.stats().completed as number), 0);
+      expect(completed).toBe(1);
+      expect(await within(cl.submit({ app: "sleep", payload: { ms: 1 } }), 10_000, "a good task")).toMatchObject({ result: { slept: 1 } });
+    });
+
     it("steers tasks to servers sharing the client's attributes (region)", async () => {
       const c = await startCluster();
       const us = await client([c.vip1.url], { region: "us" });
