@@ -6,6 +6,7 @@ import type { PolicyOptions } from "./options.js";
 import { createP2c } from "./p2c.js";
 import { createRoundRobin, leastLoaded, mostIdle, random } from "./policy.js";
 import type { Policy } from "./policy.js";
+import { HOME_LOOK, HOME_READS, SHORTEST_DELAY_LOOK, SHORTEST_DELAY_MARGIN, createShortestDelay } from "./shortest-delay.js";
 import { weighted } from "./weighted.js";
 
 /**
@@ -46,6 +47,18 @@ const factories = new Map<string, PolicyFactory>([
       const look = o.number("look", 64, 1, 100_000, true);
       o.done();
       return createIdleQueue(look);
+    },
+  ],
+  [
+    "shortest-delay",
+    (options) => {
+      const o = new OptionReader("shortest-delay", options);
+      const look = o.number("look", SHORTEST_DELAY_LOOK, 1, 100_000, true);
+      const margin = o.number("margin", SHORTEST_DELAY_MARGIN, 0, 1_000_000);
+      const homes = o.number("homes", HOME_LOOK, 1, 100_000, true);
+      const reads = o.number("reads", HOME_READS, 1, 1000, true);
+      o.done();
+      return createShortestDelay(look, margin, homes, reads);
     },
   ],
   [
