@@ -73,7 +73,11 @@ const factories = new Map<string, PolicyFactory>([
   ],
 ]);
 
-export const DEFAULT_POLICY = "most-idle";
+/**
+ * Shortest expected delay with home servers: in \`allot sim\` it is the closest to the oracle at
+ * every task scale measured (docs/benchmarks.md, "Simulator (issue 5)").
+ */
+export const DEFAULT_POLICY = "shortest-delay";
 
 /** Adds a policy under `name`. */
 export function registerPolicy(name: string, factory: PolicyFactory): void {
