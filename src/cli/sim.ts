@@ -22,10 +22,11 @@ distributor (allocate() on its own ServerTable) from views that servers' reports
 Each server is one FIFO queue served at a rate proportional to its power (1–8): a task of size s
 takes s × M ms / power. Servers report (queue length as load, capacity ${CAPACITY_PER_POWER} × power, power,
 version) to every allocator on every arrival and completion; an allocator drops its reservation
-when the report sent on that task's arrival reaches it. Allocators are a0…a{K-1} and each knows
-the others' ids, for policies with home servers (shortest-delay). Two reference rows are always shown:
-oracle (perfect instantaneous knowledge: the server minimising (queue + 1) / power) and random
-(a uniformly random server). Every row runs over the same servers, arrivals and task sizes.
+when the report sent on that task's arrival reaches it. Allocators are a0…a{K-1}, and each
+knows every allocator's id, for policies with home servers (shortest-delay). Two reference rows
+are always shown: oracle (perfect instantaneous knowledge: the server minimising
+(queue + 1) / power) and random (a uniformly random server). Every row runs over the same
+servers, arrivals and task sizes.
 
   --servers N       servers (default 1000)
   --allocators K    allocators, each with its own view (default 4)

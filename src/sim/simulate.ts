@@ -6,28 +6,27 @@
  *
  * - **Servers.** N servers, each one FIFO queue served at a rate proportional to its power (an
  *   integer from 1 to 8, uniform, drawn from the seed): a task of size s (work units, mean 1)
- *   takes s × MEAN_SIZE_MS / power ms once it reaches the head of the queue. The queue length
- *   (waiting plus in service) is the server's `load`.
+ *   takes s × taskMs / power ms once it reaches the head of the queue (taskMs: the workload's,
+ *   default DEFAULT_TASK_MS). The queue length (waiting plus in service) is the server's `load`.
  * - **Tasks.** A Poisson process at `load` × the total capacity, where the total capacity is
- *   Σ power / MEAN_SIZE_MS tasks per ms; each task goes to one of K allocators, uniformly. Sizes
+ *   Σ power / taskMs tasks per ms; each task goes to one of K allocators, uniformly. Sizes
  *   are exponential or bounded Pareto (`PARETO_SERVICE`), mean 1 either way.
- * - **Allocators.** Each has its own `ServerTable`, its own instance of the policy and decides
- *   with the same code as a tier-2 distributor: `allocate(view, task, policy, ctx)`, with a
- *   seeded `ctx.random` and the virtual clock as `ctx.now`. The task reaches the chosen server at
- *   once (no network delay on the task's path).
+ * - **Allocators.** a0…a{K-1}. Each has its own `ServerTable`, its own instance of the policy and
+ *   decides with the same code as a tier-2 distributor: `allocate(view, task, policy, ctx)`, with
+ *   a seeded `ctx.random`, the virtual clock as `ctx.now` and `ctx.allocator` = its id and the
+ *   set's ids. The task reaches the chosen server at once (no network delay on the task's path).
  * - **Reports.** On every change of its queue (a task arrives, a task completes) a server sends
- *   every allocator a report: its id, `load` = queue length, `capacity` (REPORT_CAPACITY, 1000,
- *   unless the run says otherwise),
- *   `power` and version (1, seq) with seq counting the changes. Each arrives `delayMs` later
- *   (fixed, so reports arrive in the order they were sent) and is applied with
- *   `ServerTable.apply`.
+ *   every allocator a report: its id, `load` = queue length, `capacity` (CAPACITY_PER_POWER ×
+ *   power, unless the run fixes one for all), `power` and version (1, seq) with seq counting the
+ *   changes. Each arrives `delayMs` later (fixed, so reports arrive in the order they were sent)
+ *   and is applied with `ServerTable.apply`.
  * - **Reservations.** `allocate` reserves a slot on the allocator's view. The allocator releases
  *   it when the report the server sent on that task's arrival reaches it — the first report from
  *   that server sent after the task got there, which is the first to count the task. The report
  *   is applied first, then the reservation released, so no decision sees the task counted twice
- *   or not at all. When `allocate` refuses (every server in the view at capacity: not seen with
- *   capacity 1000 in practice) the task goes to a uniformly random server, no reservation is
- *   made, and the run counts it as `refused`.
+ *   or not at all. When `allocate` refuses (every server in the view at capacity: not seen in
+ *   practice but with best-fit, which packs) the task goes to a uniformly random server, no
+ *   reservation is made, and the run counts it as `refused`.
  * - **References.** `oracle`: centralised join-the-shortest-expected-completion with perfect,
  *   instantaneous knowledge of every queue length (not of task sizes): the server minimising
  *   (queue + 1) / power, ties to the lower index. `random`: a uniformly random server, no views.
