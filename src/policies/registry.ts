@@ -74,8 +74,9 @@ const factories = new Map<string, PolicyFactory>([
 ]);
 
 /**
- * Shortest expected delay with home servers: in \`allot sim\` it is the closest to the oracle at
- * every task scale measured (docs/benchmarks.md, "Simulator (issue 5)").
+ * Shortest expected delay with home servers. In `allot sim` it is the closest to the oracle at
+ * every load with tasks of 100 ms and 1 s. With 10 ms tasks (views several tasks stale) it is
+ * the best at loads 0.8 and 0.95 only (docs/benchmarks.md, "Simulator (issue 5)").
  */
 export const DEFAULT_POLICY = "shortest-delay";
 
