@@ -6,7 +6,14 @@ import { allocate, resolvePolicy } from "../src/policies/index.js";
 import type { Task } from "../src/protocol/index.js";
 import { ServerTable } from "../src/state/index.js";
 
-const POLICIES = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash", "idle-queue"];
+const POLICIES = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash", "idle-queue", "shortest-delay", "shortest-delay@a1/4"];
+/** NAME@ID/K: the policy decided by allocator ID of a set of K (a0…a{K-1}), for policies with home servers. */
+function parseRow(row: string): { policy: string; allocator?: { id: string; members: string[] } } {
+  const at = row.indexOf("@");
+  if (at < 0) return { policy: row };
+  const [id, k] = row.slice(at + 1).split("/") as [string, string];
+  return { policy: row.slice(0, at), allocator: { id, members: Array.from({ length: Number(k) }, (_, i) => `a${i}`) } };
+}
 const SIZES = [100, 1_000, 10_000, 100_000];
 const REGIONS = ["eu", "us", "ap"];
 
@@ -34,8 +41,9 @@ const task: Task = { id: "t", key: "t", app: "echo", user: "u42", deadline: 1, r
 
 /** Decisions per second for `ms` milliseconds; each decision's slot is released again so loads hold still. */
 function rate(t: ServerTable, policyName: string, ms: number): number {
-  const policy = resolvePolicy(policyName);
-  const ctx = { random: lcg(7), now: () => 0 };
+  const row = parseRow(policyName);
+  const policy = resolvePolicy(row.policy);
+  const ctx = { random: lcg(7), now: () => 0, ...(row.allocator ? { allocator: row.allocator } : {}) };
   let n = 0;
   const until = performance.now() + ms;
   while (performance.now() < until) {
@@ -69,7 +77,7 @@ export function runDecisions(ms = Number(process.env.BENCH_DECISION_MS ?? 300)):
 
 export function formatDecisions(r: ReturnType<typeof runDecisions>): string {
   const head = `decisions/s with constraints (region=eu, power>=2; ~29% eligible)   ${SIZES.map((n) => String(n).padStart(10)).join("")}   100k ÷ 100 (target ≥ 0.5)`;
-  const lines = r.rows.map((x) => `  ${x.policy.padEnd(14)}${" ".repeat(52)}${x.perSec.map((v) => String(Math.round(v)).padStart(10)).join("")}   ${x.ratio.toFixed(2)}`);
+  const lines = r.rows.map((x) => `  ${x.policy.padEnd(20)}${" ".repeat(46)}${x.perSec.map((v) => String(Math.round(v)).padStart(10)).join("")}   ${x.ratio.toFixed(2)}`);
   return [head, ...lines, `memory per server entry (tables, indexes, attributes): ~${r.bytesPerEntry} bytes`].join("\n");
 }
 

@@ -1,6 +1,6 @@
 import { writeFileSync } from "node:fs";
 import { DEFAULT_POLICY, policyNames } from "../policies/index.js";
-import { MEAN_SIZE_MS, REPORT_CAPACITY, arrivalRate, makeWorkload, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
+import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, arrivalRate, makeWorkload, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
 import type { LoadResult, PolicyResult, RunConfig, ServiceModel, Workload } from "../sim/index.js";
 import { CliError, checkPolicyFlag, oneOf, parseIntFlag } from "./errors.js";
 import { parseFlags } from "./flags.js";
@@ -13,18 +13,20 @@ export function defaultSimPolicies(): string[] {
 }
 
 export const SIM_HELP = `allot sim [--servers N] [--allocators K] [--load L[,L…]] [--policy P,…] [--tasks T]
-          [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F] [--capacity C]
-          [--json] [--svg FILE]
+          [--task-ms M] [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F]
+          [--capacity C] [--json] [--svg FILE]
 
 A deterministic discrete-event simulation (virtual time, seeded) of K allocators placing a
 Poisson stream of tasks on N servers, each allocator deciding with the policy code of a tier-2
 distributor (allocate() on its own ServerTable) from views that servers' reports reach D ms late.
 Each server is one FIFO queue served at a rate proportional to its power (1–8): a task of size s
-takes s × ${MEAN_SIZE_MS} ms / power. Servers report (queue length as load, capacity ${REPORT_CAPACITY}, power,
+takes s × M ms / power. Servers report (queue length as load, capacity ${CAPACITY_PER_POWER} × power, power,
 version) to every allocator on every arrival and completion; an allocator drops its reservation
-when the report sent on that task's arrival reaches it. Two reference rows are always shown:
-oracle (perfect instantaneous knowledge: the server minimising (queue + 1) / power) and random
-(a uniformly random server). Every row runs over the same servers, arrivals and task sizes.
+when the report sent on that task's arrival reaches it. Allocators are a0…a{K-1}, and each
+knows every allocator's id, for policies with home servers (shortest-delay). Two reference rows
+are always shown: oracle (perfect instantaneous knowledge: the server minimising
+(queue + 1) / power) and random (a uniformly random server). Every row runs over the same
+servers, arrivals and task sizes.
 
   --servers N       servers (default 1000)
   --allocators K    allocators, each with its own view (default 4)
@@ -33,14 +35,18 @@ oracle (perfect instantaneous knowledge: the server minimising (queue + 1) / pow
                     policy but random and hash (${defaultSimPolicies().join(", ")}).
                     "oracle" and "random" name the reference rows
   --tasks T         tasks per run (default 200000)
+  --task-ms M       work in a task of mean size on a power-1 server, virtual ms, > 0
+                    (default ${DEFAULT_TASK_MS}: computing tasks, so that reports 10 ms late are
+                    slightly stale; at 10 they are several tasks late)
   --delay-ms D      how late reports reach the allocators, virtual ms, >= 0 (default 10)
   --service exp|pareto  task sizes, mean 1: exponential (default) or bounded Pareto
                     (alpha 1.5, max/min 1000)
   --seed S          seed (default 1)
   --warmup F        share of tasks, first by arrival, left out of the statistics, 0 <= F < 1
                     (default 0.1)
-  --capacity C      the capacity servers report (default ${REPORT_CAPACITY}: queues never reach it, so
-                    allocate() never refuses; a task it refuses goes to a random server)
+  --capacity C      a capacity every server reports alike (default ${CAPACITY_PER_POWER} × its power: the same
+                    backlog in time on every server, and queues never reach it, so allocate()
+                    never refuses in practice; a task it refuses goes to a random server)
   --json            one JSON line per load:
                     {"defaultPolicy":NAME,"load":L,"policies":[{"policy","meanMs","p99Ms","p999Ms"},…]}
   --svg FILE        write an SVG plot of mean and p99 response time against load per policy
@@ -52,6 +58,7 @@ const OPTIONS = {
   load: { type: "string" },
   policy: { type: "string", multiple: true },
   tasks: { type: "string" },
+  "task-ms": { type: "string" },
   "delay-ms": { type: "string" },
   service: { type: "string" },
   seed: { type: "string" },
@@ -70,13 +77,23 @@ export interface SimCliConfig {
   /** The rows, in order: oracle, random, then the policies asked for. */
   rows: string[];
   tasks: number;
+  taskMs: number;
   delayMs: number;
   service: ServiceModel;
   seed: number;
   warmup: number;
-  capacity: number;
+  /** A capacity every server reports alike; absent: CAPACITY_PER_POWER × power. */
+  capacity?: number;
   json: boolean;
   svg?: string;
+}
+
+/** A finite number of ms, > 0 (or >= 0 with `zeroOk`). */
+function positiveMs(flag: string, text: string | undefined, dflt: number, zeroOk: boolean): number {
+  if (text === undefined) return dflt;
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n) || n < 0 || (n === 0 && !zeroOk)) throw new CliError(`expected a number of ms ${zeroOk ? ">=" : ">"} 0, got ${JSON.stringify(text)}`, flag);
+  return n;
 }
 
 function fraction(flag: string, text: string, min: number, minIncluded: boolean): number {
@@ -113,22 +130,20 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   const allocators = parseIntFlag("--allocators", v.allocators, 4, 1, 1000);
   const tasks = parseIntFlag("--tasks", v.tasks, 200_000, 1, 50_000_000);
   const seed = parseIntFlag("--seed", v.seed, 1, 0, 2 ** 31 - 1);
-  const capacity = parseIntFlag("--capacity", v.capacity, REPORT_CAPACITY, 1, 1_000_000_000);
+  const capacity = v.capacity === undefined ? undefined : parseIntFlag("--capacity", v.capacity, 1, 1, 1_000_000_000);
+  const taskMs = positiveMs("--task-ms", v["task-ms"], DEFAULT_TASK_MS, false);
   const loadItems = (v.load ?? "0.9").split(",").map((s) => s.trim());
   if (loadItems.some((s) => s === "")) throw new CliError(`expected L[,L…], got ${JSON.stringify(v.load)}`, "--load");
   const loads = loadItems.map((s) => fraction("--load", s, 0, false));
-  let delayMs = 10;
-  if (v["delay-ms"] !== undefined) {
-    delayMs = Number(v["delay-ms"]);
-    if (v["delay-ms"].trim() === "" || !Number.isFinite(delayMs) || delayMs < 0) throw new CliError(`expected a number of ms >= 0, got ${JSON.stringify(v["delay-ms"])}`, "--delay-ms");
-  }
+  const delayMs = positiveMs("--delay-ms", v["delay-ms"], 10, true);
   const service = oneOf("--service", ["exp", "pareto"] as const, v.service) ?? "exp";
   const warmup = v.warmup === undefined ? 0.1 : fraction("--warmup", v.warmup, 0, true);
   const asked = v.policy === undefined ? defaultSimPolicies() : splitPolicies(v.policy);
   if (v.policy !== undefined && asked.length === 0) throw new CliError("expected P[,P…]", "--policy");
   for (const spec of asked) if (spec !== "oracle" && spec !== "random") checkPolicyFlag(spec);
   if (v.svg !== undefined && v.svg.trim() === "") throw new CliError("expected a file name", "--svg");
-  const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, delayMs, service, seed, warmup, capacity, json: v.json === true };
+  const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, taskMs, delayMs, service, seed, warmup, json: v.json === true };
+  if (capacity !== undefined) config.capacity = capacity;
   if (v.svg !== undefined) config.svg = v.svg;
   return config;
 }
@@ -145,7 +160,7 @@ function header(c: SimCliConfig, w: Workload): string {
   }
   return (
     `allot sim: ${c.servers} servers (power ${minP}–${maxP}, total ${w.totalPower}), ${c.allocators} allocator(s), ${c.tasks} tasks, ` +
-    `${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${MEAN_SIZE_MS} ms at power 1), reports ${c.delayMs} ms late${c.capacity !== REPORT_CAPACITY ? ` with capacity ${c.capacity}` : ""}, seed ${c.seed}, ` +
+    `${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), reports ${c.delayMs} ms late, capacity ${c.capacity ?? `${CAPACITY_PER_POWER} × power`}, seed ${c.seed}, ` +
     `first ${Math.round(c.warmup * 100)}% of tasks left out`
   );
 }
@@ -205,13 +220,14 @@ export async function sim(argv: string[]): Promise<number> {
     return 0;
   }
   const started = performance.now();
-  const w = makeWorkload({ servers: c.servers, allocators: c.allocators, tasks: c.tasks, service: c.service, seed: c.seed });
+  const w = makeWorkload({ servers: c.servers, allocators: c.allocators, tasks: c.tasks, service: c.service, seed: c.seed, taskMs: c.taskMs });
   if (!c.json) process.stdout.write(`${header(c, w)}\n`);
   const results: LoadResult[] = [];
   for (const load of c.loads) {
     const walls = new Map<string, number>();
     const rows: PolicyResult[] = [];
-    const run: RunConfig = { load, delayMs: c.delayMs, warmup: c.warmup, capacity: c.capacity };
+    const run: RunConfig = { load, delayMs: c.delayMs, warmup: c.warmup };
+    if (c.capacity !== undefined) run.capacity = c.capacity;
     for (const spec of c.rows) {
       const t0 = performance.now();
       rows.push(runPolicy(w, spec, run));
@@ -228,7 +244,7 @@ export async function sim(argv: string[]): Promise<number> {
     }
   }
   if (c.svg !== undefined) {
-    const subtitle = `${c.servers.toLocaleString("en-US")} servers (power 1–8), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.tasks.toLocaleString("en-US")} tasks, ${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${MEAN_SIZE_MS} ms at power 1), seed ${c.seed}`;
+    const subtitle = `${c.servers.toLocaleString("en-US")} servers (power 1–8), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.tasks.toLocaleString("en-US")} tasks, ${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
     try {
       writeFileSync(c.svg, responsePlot(results, { title: "allot sim: response time against load", subtitle }, DEFAULT_POLICY));
     } catch (err) {

@@ -44,8 +44,10 @@ Common:
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
 Distributor tier 2 and master:
-  --policy NAME[:k=v,…] server selection policy: most-idle (tier-2 default), least-loaded
-                        (master default), round-robin, random, weighted (by power), best-fit
+  --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
+                        default: least (load + reserved + 1) / power, preferring this
+                        distributor's home servers unless another's is M shorter), most-idle,
+                        least-loaded (master default), round-robin, random, weighted (by power), best-fit
                         (tightest idle power for the task's cost), p2c[:d=N] (least loaded of
                         N sampled, default 2), hash[:key=user|attr:NAME,bound=B] (affinity by
                         rendezvous hashing, at most B × its share of the load; default user,

@@ -40,7 +40,8 @@ function maxScore(task: Task): number {
  * status, free slot, every `require`), client attributes and user preferences score, and the
  * policy picks among the best-scoring. Says why when nothing fits.
  *
- * It reads the application's available servers (live, with a free slot) idlest first and stops
+ * It reads the application's available servers (live, with a free slot) idlest first (or
+ * shortest expected delay first, for a policy whose `order` is `delay`) and stops
  * once it holds the policy's number of candidates (`policy.candidates`, default 32; Infinity for
  * all), so a decision costs about the same at 100 servers as at 100,000. With fewer eligible
  * servers than that, the policy sees all of them. It reads everything only to refuse: it never
@@ -61,7 +62,8 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
   eligible.length = 0;
   let bestScore = -1;
   let read = 0;
-  table.available(task.app)?.visit((e) => {
+  const index = policy.order === "delay" ? table.availableByDelay(task.app) : table.available(task.app);
+  index?.visit((e) => {
     if (e.reserved >= maxUnconfirmed || !meetsAll(e, task.require)) return true;
     read++;
     const score = preferenceScore(e, task.clientAttrs, task.prefs, task.prefer);

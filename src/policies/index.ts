@@ -12,3 +12,5 @@ export * from "./options.js";
 export * from "./p2c.js";
 export * from "./weighted.js";
 export * from "./idle-queue.js";
+export * from "./home-servers.js";
+export * from "./shortest-delay.js";

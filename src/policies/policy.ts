@@ -1,11 +1,20 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots, idlePower } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
+import type { AllocatorIdentity } from "./home-servers.js";
 
-/** What a policy may use besides the candidates: injected randomness and clock. */
+/** What a policy may use besides the candidates: injected randomness and clock, and who decides. */
 export interface PolicyContext {
   random(): number;
   now(): number;
+  /**
+   * The deciding allocator and the members of its allocator set, for policies that split the
+   * servers among the members (`shortest-delay`'s home servers). Optional: without it such a
+   * policy acts as if alone. An actor that passes it must pass its own id and the ids of every
+   * live member of its set (itself included), the same list on every member, as a new array
+   * whenever membership changes (the array may be reused between decisions while it does not).
+   */
+  allocator?: AllocatorIdentity;
 }
 
 /**
@@ -19,6 +28,11 @@ export interface Policy {
    * for a policy that must see every eligible server (its decisions then cost a scan).
    */
   readonly candidates?: number;
+  /**
+   * The order candidates are read in: `free`, idlest first by free share of capacity (default),
+   * or `delay`, shortest expected delay ((load + reserved + 1) / power) first.
+   */
+  readonly order?: "free" | "delay";
   /**
    * For a policy that finds its server through the table's own indexes (hash: the key's place on
    * the application's ring) instead of among gathered candidates: the first server it likes that

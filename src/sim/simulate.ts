@@ -6,28 +6,27 @@
  *
  * - **Servers.** N servers, each one FIFO queue served at a rate proportional to its power (an
  *   integer from 1 to 8, uniform, drawn from the seed): a task of size s (work units, mean 1)
- *   takes s × MEAN_SIZE_MS / power ms once it reaches the head of the queue. The queue length
- *   (waiting plus in service) is the server's `load`.
+ *   takes s × taskMs / power ms once it reaches the head of the queue (taskMs: the workload's,
+ *   default DEFAULT_TASK_MS). The queue length (waiting plus in service) is the server's `load`.
  * - **Tasks.** A Poisson process at `load` × the total capacity, where the total capacity is
- *   Σ power / MEAN_SIZE_MS tasks per ms; each task goes to one of K allocators, uniformly. Sizes
+ *   Σ power / taskMs tasks per ms; each task goes to one of K allocators, uniformly. Sizes
  *   are exponential or bounded Pareto (`PARETO_SERVICE`), mean 1 either way.
- * - **Allocators.** Each has its own `ServerTable`, its own instance of the policy and decides
- *   with the same code as a tier-2 distributor: `allocate(view, task, policy, ctx)`, with a
- *   seeded `ctx.random` and the virtual clock as `ctx.now`. The task reaches the chosen server at
- *   once (no network delay on the task's path).
+ * - **Allocators.** a0…a{K-1}. Each has its own `ServerTable`, its own instance of the policy and
+ *   decides with the same code as a tier-2 distributor: `allocate(view, task, policy, ctx)`, with
+ *   a seeded `ctx.random`, the virtual clock as `ctx.now` and `ctx.allocator` = its id and the
+ *   set's ids. The task reaches the chosen server at once (no network delay on the task's path).
  * - **Reports.** On every change of its queue (a task arrives, a task completes) a server sends
- *   every allocator a report: its id, `load` = queue length, `capacity` (REPORT_CAPACITY, 1000,
- *   unless the run says otherwise),
- *   `power` and version (1, seq) with seq counting the changes. Each arrives `delayMs` later
- *   (fixed, so reports arrive in the order they were sent) and is applied with
- *   `ServerTable.apply`.
+ *   every allocator a report: its id, `load` = queue length, `capacity` (CAPACITY_PER_POWER ×
+ *   power, unless the run fixes one for all), `power` and version (1, seq) with seq counting the
+ *   changes. Each arrives `delayMs` later (fixed, so reports arrive in the order they were sent)
+ *   and is applied with `ServerTable.apply`.
  * - **Reservations.** `allocate` reserves a slot on the allocator's view. The allocator releases
  *   it when the report the server sent on that task's arrival reaches it — the first report from
  *   that server sent after the task got there, which is the first to count the task. The report
  *   is applied first, then the reservation released, so no decision sees the task counted twice
- *   or not at all. When `allocate` refuses (every server in the view at capacity: not seen with
- *   capacity 1000 in practice) the task goes to a uniformly random server, no reservation is
- *   made, and the run counts it as `refused`.
+ *   or not at all. When `allocate` refuses (every server in the view at capacity: not seen in
+ *   practice but with best-fit, which packs) the task goes to a uniformly random server, no
+ *   reservation is made, and the run counts it as `refused`.
  * - **References.** `oracle`: centralised join-the-shortest-expected-completion with perfect,
  *   instantaneous knowledge of every queue length (not of task sizes): the server minimising
  *   (queue + 1) / power, ties to the lower index. `random`: a uniformly random server, no views.
@@ -44,10 +43,23 @@ import { ServerTable } from "../state/index.js";
 import { DelayQueue, EventHeap, IndexedMinHeap } from "./events.js";
 import { PARETO_SERVICE, Rng } from "./rng.js";
 
-/** Virtual ms of work in a task of mean size on a power-1 server. */
-export const MEAN_SIZE_MS = 10;
-/** The capacity every server reports: large, so that a queue never fills it in practice. */
+/**
+ * Virtual ms of work in a task of mean size on a power-1 server, unless the workload says
+ * otherwise: computing tasks of about a second, so that reports 10 ms late are slightly stale
+ * (a hundredth of a task) as the issue has it.
+ */
+export const DEFAULT_TASK_MS = 1000;
+/**
+ * The capacity every server reports when a run asks for a fixed one: large, so that a queue never
+ * fills it in practice.
+ */
 export const REPORT_CAPACITY = 1000;
+/**
+ * By default a server reports a capacity of this many slots per unit of power (125 to 1,000), so
+ * that every server accepts the same backlog in time and the free index's order (free share of
+ * capacity) is an order by expected delay. Queues never fill it in practice.
+ */
+export const CAPACITY_PER_POWER = 125;
 /** The application every simulated server offers and every task asks for. */
 export const SIM_APP = "sim";
 /** Rows every run has, besides the policies asked for. */
@@ -64,6 +76,8 @@ export interface WorkloadConfig {
   tasks: number;
   service: ServiceModel;
   seed: number;
+  /** Virtual ms of work in a task of mean size on a power-1 server (default DEFAULT_TASK_MS). */
+  taskMs?: number;
   /** Each server's power; default: an integer from 1 to 8, uniform, from the seed. */
   powers?: readonly number[];
 }
@@ -73,6 +87,8 @@ export interface Workload {
   readonly config: Readonly<WorkloadConfig>;
   readonly powers: Float64Array;
   readonly totalPower: number;
+  /** Virtual ms of work in a task of size 1 on a power-1 server. */
+  readonly taskMs: number;
   /** Gaps between arrivals at rate 1 (exponential, mean 1); a run divides them by its rate. */
   readonly gaps: Float64Array;
   /** Task sizes in work units, mean 1. */
@@ -86,6 +102,8 @@ export function makeWorkload(config: WorkloadConfig): Workload {
   if (!Number.isInteger(servers) || servers < 1) throw new RangeError(`servers must be an integer >= 1, got ${servers}`);
   if (!Number.isInteger(allocators) || allocators < 1 || allocators > 65535) throw new RangeError(`allocators must be an integer from 1 to 65535, got ${allocators}`);
   if (!Number.isInteger(tasks) || tasks < 1) throw new RangeError(`tasks must be an integer >= 1, got ${tasks}`);
+  const taskMs = config.taskMs ?? DEFAULT_TASK_MS;
+  if (!(taskMs > 0) || !Number.isFinite(taskMs)) throw new RangeError(`taskMs must be a finite number > 0, got ${taskMs}`);
   if (config.powers !== undefined && config.powers.length !== servers) throw new RangeError(`powers must list ${servers} servers, got ${config.powers.length}`);
   const powers = new Float64Array(servers);
   const pr = new Rng(seed, STREAM.powers);
@@ -106,7 +124,7 @@ export function makeWorkload(config: WorkloadConfig): Workload {
   const via = new Uint16Array(tasks);
   const vr = new Rng(seed, STREAM.via);
   for (let i = 0; i < tasks; i++) via[i] = vr.int(allocators);
-  return { config: { ...config }, powers, totalPower, gaps, sizes, via };
+  return { config: { ...config }, powers, totalPower, taskMs, gaps, sizes, via };
 }
 
 export interface RunConfig {
@@ -116,7 +134,10 @@ export interface RunConfig {
   delayMs?: number;
   /** Share of the tasks, first by arrival, left out of the statistics (default 0.1). */
   warmup?: number;
-  /** The capacity servers report (default REPORT_CAPACITY). */
+  /**
+   * The capacity every server reports; default: CAPACITY_PER_POWER × its power, the same backlog
+   * in time on every server.
+   */
   capacity?: number;
   /** Called once every task has completed and every report arrived, with the allocators' views (none for the references). */
   atEnd?: (views: readonly ServerTable[]) => void;
@@ -148,7 +169,7 @@ const ATTRS = {};
 
 /** The offered arrival rate of a run, tasks per virtual ms. */
 export function arrivalRate(w: Workload, load: number): number {
-  return (load * w.totalPower) / MEAN_SIZE_MS;
+  return (load * w.totalPower) / w.taskMs;
 }
 
 /**
@@ -159,11 +180,11 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
   const { load } = run;
   const delayMs = run.delayMs ?? 10;
   const warmup = run.warmup ?? 0.1;
-  const capacity = run.capacity ?? REPORT_CAPACITY;
+  const fixedCapacity = run.capacity;
   if (!(load > 0 && load < 1)) throw new RangeError(`load must be > 0 and < 1, got ${load}`);
   if (!(delayMs >= 0) || !Number.isFinite(delayMs)) throw new RangeError(`delayMs must be a finite number >= 0, got ${delayMs}`);
   if (!(warmup >= 0 && warmup < 1)) throw new RangeError(`warmup must be >= 0 and < 1, got ${warmup}`);
-  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${capacity}`);
+  if (fixedCapacity !== undefined && (!Number.isInteger(fixedCapacity) || fixedCapacity < 1)) throw new RangeError(`capacity must be an integer >= 1, got ${fixedCapacity}`);
 
   const N = w.powers.length;
   const T = w.sizes.length;
@@ -172,6 +193,8 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
   const sizes = w.sizes;
   const gaps = w.gaps;
   const via = w.via;
+  const taskMs = w.taskMs;
+  const capacities = Array.from(powers, (p) => fixedCapacity ?? Math.max(1, Math.round(CAPACITY_PER_POWER * p)));
   const gapScale = 1 / arrivalRate(w, load);
 
   const mode = spec === "oracle" ? 0 : spec === "random" ? 1 : 2;
@@ -181,7 +204,7 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
   const ids: string[] = [];
   const urls: string[] = [];
   const indexOf = new Map<string, number>();
-  const report: ServerReport = { id: "", url: "", apps: APPS, capacity, power: 1, load: 0, attrs: ATTRS, version: [1, 0] };
+  const report: ServerReport = { id: "", url: "", apps: APPS, capacity: 1, power: 1, load: 0, attrs: ATTRS, version: [1, 0] };
   if (mode === 2) {
     for (let j = 0; j < N; j++) {
       ids.push(`s${j}`);
@@ -191,14 +214,18 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
     for (let k = 0; k < K; k++) {
       policies.push(resolvePolicy(spec));
       const t = new ServerTable();
-      for (let j = 0; j < N; j++) t.apply({ id: ids[j] as string, url: urls[j] as string, apps: APPS, capacity, power: powers[j] as number, load: 0, attrs: ATTRS, version: [1, 0] }, 0);
+      for (let j = 0; j < N; j++) t.apply({ id: ids[j] as string, url: urls[j] as string, apps: APPS, capacity: capacities[j] as number, power: powers[j] as number, load: 0, attrs: ATTRS, version: [1, 0] }, 0);
       views.push(t);
     }
   }
   const decide = new Rng(w.config.seed, STREAM.decide);
   const uniform = new Rng(w.config.seed, STREAM.uniform);
   let now = 0;
-  const ctx: PolicyContext = { random: () => decide.next(), now: () => now };
+  // Allocators a0…a{K-1}, each told who it is among the set, as a distributor is.
+  const members = Array.from({ length: K }, (_, k) => `a${k}`);
+  const random = (): number => decide.next();
+  const clock = (): number => now;
+  const ctxs: PolicyContext[] = members.map((id) => ({ random, now: clock, allocator: { id, members } }));
 
   // Servers: FIFO queues as linked lists of task indices.
   const qlen = new Int32Array(N);
@@ -243,7 +270,7 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
       head[j] = h;
       const q = (qlen[j] as number) - 1;
       qlen[j] = q;
-      if (q > 0) completions.push(now + ((sizes[h] as number) * MEAN_SIZE_MS) / (powers[j] as number), j);
+      if (q > 0) completions.push(now + ((sizes[h] as number) * taskMs) / (powers[j] as number), j);
       else tail[j] = -1;
       changed(j, q, -1);
     } else if (tr <= nextArrival) {
@@ -253,6 +280,7 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
       report.id = ids[j] as string;
       report.url = urls[j] as string;
       report.power = powers[j] as number;
+      report.capacity = capacities[j] as number;
       report.load = reports.field(1);
       report.version = [1, reports.field(2)]; // the table keeps this array: one per report
       reports.shift();
@@ -273,7 +301,7 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
       else if (mode === 1) j = uniform.int(N);
       else {
         const k = via[i] as number;
-        const a = allocate(views[k] as ServerTable, TASK, policies[k] as Policy, ctx);
+        const a = allocate(views[k] as ServerTable, TASK, policies[k] as Policy, ctxs[k] as PolicyContext);
         if (a.ok) {
           j = indexOf.get(a.server.id) as number;
           origin = k;
@@ -291,7 +319,7 @@ export function runPolicy(w: Workload, spec: string, run: RunConfig): PolicyResu
       const q = (qlen[j] as number) + 1;
       qlen[j] = q;
       if (q > maxQueue) maxQueue = q;
-      if (q === 1) completions.push(now + ((sizes[i] as number) * MEAN_SIZE_MS) / (powers[j] as number), j);
+      if (q === 1) completions.push(now + ((sizes[i] as number) * taskMs) / (powers[j] as number), j);
       changed(j, q, origin);
     }
   }

@@ -30,13 +30,36 @@ export function bucketOf(e: Sized): number {
   return Math.min(FREE_BUCKETS - 1, Math.floor(free * FREE_BUCKETS));
 }
 
+/** What the delay order needs to know of an entry besides its size. */
+export interface Powered extends Sized {
+  power: number;
+}
+
+/** Delay buckets per doubling of the expected delay: neighbours differ by 2^(1/16), about 4.4%. */
+export const DELAY_STEPS_PER_OCTAVE = 16;
+
+/**
+ * The bucket of an entry by a task's expected delay on it, (load + reserved + 1) / power, on a
+ * log scale: the shortest delay in the highest bucket, as the idlest are in the free order.
+ * Delays from 2^-8 to 2^8 mean-task times at power 1 get buckets of their own; shorter and longer
+ * ones share the end buckets.
+ */
+export function delayBucketOf(e: Powered): number {
+  const d = (e.load + e.reserved + 1) / e.power;
+  const r = Math.floor(DELAY_STEPS_PER_OCTAVE * Math.log2(d)) + FREE_BUCKETS / 2;
+  return FREE_BUCKETS - 1 - Math.min(FREE_BUCKETS - 1, Math.max(0, r));
+}
+
 /**
  * The live entries of one application that have a free slot, grouped by how much of their
- * capacity is free. Kept current on every change of load, reservation or status, so a decision
+ * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them). Kept current on every change of load, reservation or status, so a decision
  * reads the idlest entries first and stops after enough, instead of scanning every server.
  * Adding, moving and removing an entry are O(1) (swap-remove inside a bucket).
  */
 export class FreeIndex<E extends Sized> {
+  /** `bucket` files an entry: higher is read first. Default: by free share of capacity. */
+  constructor(private readonly bucket: (e: E) => number = bucketOf) {}
+
   private readonly buckets: E[][] = Array.from({ length: FREE_BUCKETS }, () => []);
   private readonly at = new Map<E, Slot<E>>();
   /**
@@ -73,7 +96,7 @@ export class FreeIndex<E extends Sized> {
    * task costs no map churn (which, at 100,000 entries, once cost ~50 µs a decision).
    */
   place(e: E, available: boolean): void {
-    const b = available ? bucketOf(e) : -1;
+    const b = available ? this.bucket(e) : -1;
     let pos = this.at.get(e);
     if (pos === undefined) {
       if (b < 0) return;

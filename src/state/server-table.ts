@@ -1,5 +1,5 @@
 import type { ServerReport, ServerStatus } from "../protocol/index.js";
-import { FreeIndex } from "./free-index.js";
+import { FreeIndex, delayBucketOf } from "./free-index.js";
 import { HashRing } from "./hash-ring.js";
 
 export type { ServerStatus };
@@ -51,6 +51,11 @@ export class ServerTable {
   private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
   /** Per application, the live entries with a free slot, by free share of capacity. */
   private readonly free = new Map<string, FreeIndex<ServerEntry>>();
+  /**
+   * Per application, the same entries as `free` by a task's expected delay, built when first
+   * asked for: a table no policy reads in that order pays nothing for it.
+   */
+  private readonly byDelay = new Map<string, FreeIndex<ServerEntry>>();
   /** Per application, a consistent-hash ring of its servers, built when first asked for. */
   private readonly rings = new Map<string, HashRing<ServerEntry>>();
 
@@ -81,6 +86,22 @@ export class ServerTable {
   /** The live servers offering `app` that have a free slot, idlest first: what a decision reads. */
   available(app: string): FreeIndex<ServerEntry> | undefined {
     return this.free.get(app);
+  }
+
+  /**
+   * The live servers offering `app` that have a free slot, shortest expected delay
+   * ((load + reserved + 1) / power) first. The first call for an application reads its servers
+   * once; after that the index is kept current like `available`'s.
+   */
+  availableByDelay(app: string): FreeIndex<ServerEntry> | undefined {
+    let idx = this.byDelay.get(app);
+    if (!idx) {
+      const offering = this.byApp.get(app);
+      if (!offering) return undefined;
+      this.byDelay.set(app, (idx = new FreeIndex<ServerEntry>(delayBucketOf)));
+      for (const e of offering) idx.place(e, isAvailable(e));
+    }
+    return idx;
   }
 
   /** Applies a report if it is newer than what is held; an older or equal version changes nothing. */
@@ -216,8 +237,9 @@ export class ServerTable {
 
   /** Files `e` under each of its applications as available (alive, a free slot) or not. */
   private place(e: ServerEntry): void {
-    const available = e.status === "alive" && freeSlots(e) > 0;
+    const available = isAvailable(e);
     for (const app of e.apps) {
+      this.byDelay.get(app)?.place(e, available);
       let idx = this.free.get(app);
       if (!idx) {
         if (!available) continue;
@@ -251,6 +273,7 @@ export class ServerTable {
   private unindex(e: ServerEntry): void {
     for (const app of e.apps) {
       this.free.get(app)?.remove(e);
+      this.byDelay.get(app)?.remove(e);
       this.rings.get(app)?.remove(e);
       const list = this.byApp.get(app);
       if (!list) continue;
@@ -259,6 +282,11 @@ export class ServerTable {
       if (list.length === 0) this.byApp.delete(app);
     }
   }
+}
+
+/** Live with a free slot: what a decision may choose. */
+function isAvailable(e: ServerEntry): boolean {
+  return e.status === "alive" && freeSlots(e) > 0;
 }
 
 /** The same applications, whatever the order or repeats (a report's list is small). */

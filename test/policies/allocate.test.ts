@@ -7,7 +7,7 @@ import { ServerTable } from "../../src/state/index.js";
 import { chosen, report, seededCtx, table, task } from "../helpers/policy.js";
 import type { ServerEntry, ServerStatus } from "../../src/state/index.js";
 
-const BUILTIN = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash", "idle-queue"];
+const BUILTIN = ["most-idle", "least-loaded", "round-robin", "random", "weighted", "best-fit", "p2c", "hash", "idle-queue", "shortest-delay"];
 /** The policies that weigh soft preferences; hash (by key) and idle-queue (by idleness) locate their server otherwise. */
 const STEERED = BUILTIN.filter((n) => n !== "hash" && n !== "idle-queue");
 

@@ -34,7 +34,7 @@ function entries(specs: readonly Spec[], prefix = "s"): ServerEntry[] {
   return [...t.all()];
 }
 
-const ALL = ["most-idle", "least-loaded", "random", "round-robin", "weighted", "best-fit", "p2c", "p2c:d=3", "hash", "hash:key=attr:tenant,bound=2", "idle-queue", "idle-queue:look=4"];
+const ALL = ["most-idle", "least-loaded", "random", "round-robin", "weighted", "best-fit", "p2c", "p2c:d=3", "hash", "hash:key=attr:tenant,bound=2", "idle-queue", "idle-queue:look=4", "shortest-delay", "shortest-delay:look=4,margin=0.5"];
 
 describe("policies", () => {
   describe("registry and options", () => {

@@ -42,11 +42,11 @@ describe("cli/sim", () => {
       loads: [0.9],
       rows: ["oracle", "random", ...defaultSimPolicies()],
       tasks: 200_000,
+      taskMs: 1000,
       delayMs: 10,
       service: "exp",
       seed: 1,
       warmup: 0.1,
-      capacity: 1000,
       json: false,
     });
     expect(defaultSimPolicies()).toContain(DEFAULT_POLICY);
@@ -54,8 +54,8 @@ describe("cli/sim", () => {
   });
 
   it("reads every flag", () => {
-    const c = simConfig(["--servers", "10", "--allocators", "2", "--load", "0.5, 0.95", "--policy", "p2c:d=3,least-loaded", "--policy", "random", "--tasks", "500", "--delay-ms", "0", "--service", "pareto", "--seed", "9", "--warmup", "0", "--json", "--svg", "x.svg"]);
-    expect(c).toEqual({ servers: 10, allocators: 2, loads: [0.5, 0.95], rows: ["oracle", "random", "p2c:d=3", "least-loaded"], tasks: 500, delayMs: 0, service: "pareto", seed: 9, warmup: 0, capacity: 1000, json: true, svg: "x.svg" });
+    const c = simConfig(["--servers", "10", "--allocators", "2", "--load", "0.5, 0.95", "--policy", "p2c:d=3,least-loaded", "--policy", "random", "--tasks", "500", "--task-ms", "10", "--delay-ms", "0", "--capacity", "64", "--service", "pareto", "--seed", "9", "--warmup", "0", "--json", "--svg", "x.svg"]);
+    expect(c).toEqual({ servers: 10, allocators: 2, loads: [0.5, 0.95], rows: ["oracle", "random", "p2c:d=3", "least-loaded"], tasks: 500, taskMs: 10, delayMs: 0, service: "pareto", seed: 9, warmup: 0, capacity: 64, json: true, svg: "x.svg" });
     expect(simConfig(["--help"])).toBe("help");
   });
 
@@ -75,6 +75,8 @@ describe("cli/sim", () => {
     [["--tasks", "-3"], "--tasks"],
     [["--delay-ms", "-1"], "--delay-ms"],
     [["--delay-ms", "soon"], "--delay-ms"],
+    [["--task-ms", "0"], "--task-ms"],
+    [["--task-ms", "long"], "--task-ms"],
     [["--service", "gamma"], "--service"],
     [["--seed", "x"], "--seed"],
     [["--warmup", "1"], "--warmup"],

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { PARETO_SERVICE } from "../../src/sim/rng.js";
-import { MEAN_SIZE_MS, makeWorkload, quantile, rowSpecs, runPolicy, simulate } from "../../src/sim/simulate.js";
+import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, makeWorkload, quantile, rowSpecs, runPolicy, simulate } from "../../src/sim/simulate.js";
 import type { SimConfig } from "../../src/sim/simulate.js";
 import { responsePlot } from "../../src/sim/svg.js";
 import type { ServerTable } from "../../src/state/index.js";
 
-const SMALL: SimConfig = { servers: 40, allocators: 3, tasks: 10_000, service: "exp", seed: 1, loads: [0.5, 0.9], policies: ["least-loaded", "p2c", "idle-queue"] };
+const SMALL: SimConfig = { servers: 40, allocators: 3, tasks: 10_000, service: "exp", seed: 1, loads: [0.5, 0.9], policies: ["least-loaded", "p2c", "idle-queue", "shortest-delay"] };
 
 describe("sim/simulate", () => {
   it("gives identical results for the same seed", () => {
@@ -25,7 +25,7 @@ describe("sim/simulate", () => {
   it("puts the references first, then each policy asked for once", () => {
     expect(rowSpecs(["p2c", "random", "oracle", "p2c", "most-idle"])).toEqual(["oracle", "random", "p2c", "most-idle"]);
     const r = simulate({ ...SMALL, loads: [0.5] });
-    expect(r[0]?.policies.map((p) => p.policy)).toEqual(["oracle", "random", "least-loaded", "p2c", "idle-queue"]);
+    expect(r[0]?.policies.map((p) => p.policy)).toEqual(["oracle", "random", "least-loaded", "p2c", "idle-queue", "shortest-delay"]);
   });
 
   it("shares servers, arrivals and sizes across loads and policies (common random numbers)", () => {
@@ -44,7 +44,7 @@ describe("sim/simulate", () => {
     // Poisson arrivals split uniformly at random over equal servers are independent M/M/1 queues.
     const servers = 20;
     const w = makeWorkload({ servers, allocators: 1, tasks: 400_000, service: "exp", seed: 11, powers: new Array<number>(servers).fill(1) });
-    const mu = 1 / MEAN_SIZE_MS; // per ms, power 1
+    const mu = 1 / DEFAULT_TASK_MS; // per ms, power 1
     for (const load of [0.5, 0.8]) {
       const lambda = load * mu; // per server
       const r = runPolicy(w, "random", { load });
@@ -60,7 +60,7 @@ describe("sim/simulate", () => {
     const servers = 10;
     const w = makeWorkload({ servers, allocators: 1, tasks: 400_000, service: "pareto", seed: 4, powers: new Array<number>(servers).fill(2) });
     const load = 0.3;
-    const meanS = MEAN_SIZE_MS / 2; // ms at power 2
+    const meanS = DEFAULT_TASK_MS / 2; // ms at power 2
     const s2 = PARETO_SERVICE.secondMoment() * meanS * meanS;
     const lambda = load / meanS;
     const expected = meanS + (lambda * s2) / (2 * (1 - load));
@@ -93,7 +93,7 @@ describe("sim/simulate", () => {
 
   it("views do not drift: when the run ends every view shows every server empty with no reservation", () => {
     const w = makeWorkload({ servers: 30, allocators: 3, tasks: 10_000, service: "exp", seed: 2 });
-    for (const spec of ["most-idle", "p2c", "idle-queue"]) {
+    for (const spec of ["most-idle", "p2c", "idle-queue", "shortest-delay"]) {
       let seen: readonly ServerTable[] = [];
       runPolicy(w, spec, { load: 0.9, delayMs: 5, atEnd: (views) => (seen = views) });
       expect(seen).toHaveLength(3);
@@ -105,6 +105,39 @@ describe("sim/simulate", () => {
         }
       }
     }
+  });
+
+  it("scales with the task's length: 10× the work and 10× the delay give 10× the response times", () => {
+    const base = { servers: 40, allocators: 3, tasks: 5000, service: "exp" as const, seed: 6 };
+    const short = makeWorkload({ ...base, taskMs: 10 });
+    const long = makeWorkload({ ...base, taskMs: 100 });
+    for (const spec of ["oracle", "random", "shortest-delay", "least-loaded"]) {
+      const a = runPolicy(short, spec, { load: 0.8, delayMs: 1 });
+      const b = runPolicy(long, spec, { load: 0.8, delayMs: 10 });
+      expect(b.meanMs / a.meanMs).toBeCloseTo(10, 6);
+      expect(b.p99Ms / a.p99Ms).toBeCloseTo(10, 6);
+    }
+    expect(() => makeWorkload({ ...base, taskMs: 0 })).toThrow(RangeError);
+  });
+
+  it("has servers report a capacity proportional to their power unless the run fixes one", () => {
+    const w = makeWorkload({ servers: 20, allocators: 2, tasks: 200, service: "exp", seed: 3 });
+    const capacities = (run: { capacity?: number }): Array<[number, number]> => {
+      let seen: readonly ServerTable[] = [];
+      runPolicy(w, "least-loaded", { load: 0.5, ...run, atEnd: (views) => (seen = views) });
+      return [...(seen[0] as ServerTable).all()].map((e) => [e.power, e.capacity]);
+    };
+    for (const [power, capacity] of capacities({})) expect(capacity).toBe(CAPACITY_PER_POWER * power);
+    for (const [, capacity] of capacities({ capacity: 7 })) expect(capacity).toBe(7);
+  });
+
+  it("home servers keep allocators off each other's servers: shortest-delay beats plain shortest delay with stale views", () => {
+    // margin=1000000 makes every allocator keep to its home servers; margin=0 lets it take any
+    // server as short as its best home one, which with views 10 ms late is plain shortest delay.
+    const w = makeWorkload({ servers: 200, allocators: 4, tasks: 40_000, service: "exp", seed: 2, taskMs: 100 });
+    const homed = runPolicy(w, "shortest-delay:margin=1000000", { load: 0.9 });
+    const plain = runPolicy(w, "shortest-delay:margin=0", { load: 0.9 });
+    expect(homed.meanMs).toBeLessThan(0.9 * plain.meanMs);
   });
 
   it("counts the response time of every task, after the warm-up share", () => {
@@ -136,7 +169,7 @@ describe("sim/simulate", () => {
     expect(svg.startsWith("<svg ")).toBe(true);
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);
     expect(svg).toContain("t &lt;&amp;&gt;");
-    expect(svg.match(/<polyline /g)).toHaveLength(2 * 5);
+    expect(svg.match(/<polyline /g)).toHaveLength(2 * 6);
     expect(svg).toContain("least-loaded (default)");
     expect(svg).not.toContain("NaN");
   });

@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FreeIndex, ServerTable, bucketOf, freeSlots } from "../../src/state/index.js";
+import { DELAY_STEPS_PER_OCTAVE, FreeIndex, ServerTable, bucketOf, delayBucketOf, freeSlots } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
 const APPS = ["echo", "hash", "render"];
 
 type Op =
-  | { kind: "report"; id: number; apps: string[]; capacity: number; load: number; periodMs: number }
+  | { kind: "report"; id: number; apps: string[]; capacity: number; load: number; periodMs: number; power: number }
   | { kind: "reserve"; id: number }
   | { kind: "release"; id: number }
   | { kind: "confirm"; id: number; load: number }
@@ -14,7 +14,7 @@ type Op =
   | { kind: "tick"; ms: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
-  fc.record({ kind: fc.constant("report" as const), id: fc.nat(5), apps: fc.subarray(APPS, { minLength: 1 }), capacity: fc.integer({ min: 1, max: 6 }), load: fc.nat(7), periodMs: fc.constantFrom(0, 50) }),
+  fc.record({ kind: fc.constant("report" as const), id: fc.nat(5), apps: fc.subarray(APPS, { minLength: 1 }), capacity: fc.integer({ min: 1, max: 6 }), load: fc.nat(7), periodMs: fc.constantFrom(0, 50), power: fc.integer({ min: 1, max: 8 }) }),
   fc.record({ kind: fc.constant("reserve" as const), id: fc.nat(5) }),
   fc.record({ kind: fc.constant("release" as const), id: fc.nat(5) }),
   fc.record({ kind: fc.constant("confirm" as const), id: fc.nat(5), load: fc.nat(7) }),
@@ -29,9 +29,9 @@ function visited(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
 }
 
 describe("state/free-index", () => {
-  it("always holds exactly the live entries with a free slot of each application, idlest buckets first (property)", () => {
+  it("always holds exactly the live entries with a free slot of each application, idlest buckets first, and by delay the shortest first once asked for (property)", () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 80 }), (ops) => {
+      fc.property(fc.array(op, { maxLength: 80 }), fc.nat(80), (ops, askAt) => {
         const t = new ServerTable();
         let now = 0;
         let seq = 0;
@@ -44,7 +44,7 @@ describe("state/free-index", () => {
           const e = t.get(id);
           switch (o.kind) {
             case "report":
-              t.apply({ id, url: "ws://x", apps: o.apps, capacity: o.capacity, power: 1, load: o.load, attrs: {}, version: [1, ++seq], periodMs: o.periodMs }, now);
+              t.apply({ id, url: "ws://x", apps: o.apps, capacity: o.capacity, power: o.power, load: o.load, attrs: {}, version: [1, ++seq], periodMs: o.periodMs }, now);
               break;
             case "reserve":
               if (e) t.reserve(e);
@@ -77,6 +77,16 @@ describe("state/free-index", () => {
             expect(got.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             const buckets = got.map(bucketOf);
             for (let i = 1; i < buckets.length; i++) expect(buckets[i]).toBeLessThanOrEqual(buckets[i - 1] as number);
+            // The delay order is built when first asked for (at a random step), then kept current.
+            if (step < askAt) continue;
+            const byDelay = visited(t.availableByDelay(app));
+            expect(byDelay.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            const delay = (x: ServerEntry): number => (x.load + x.reserved + 1) / x.power;
+            for (let i = 1; i < byDelay.length; i++) {
+              const [a, b] = [byDelay[i - 1] as ServerEntry, byDelay[i] as ServerEntry];
+              expect(delayBucketOf(b)).toBeLessThanOrEqual(delayBucketOf(a));
+              expect(delay(a)).toBeLessThan(delay(b) * 2 ** (1 / DELAY_STEPS_PER_OCTAVE));
+            }
           }
         }
       }),
