@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Message, Task } from "../protocol/index.js";
 import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../policies/index.js";
-import type { Policy } from "../policies/index.js";
+import type { Policy, PolicyContext } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
@@ -69,7 +69,14 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     for (let i = 0; i < n; i++) servers.table.release(id);
   };
   const sync = new PeerSync(ctx, servers.table, tables, config.peers ?? [], slaves.table, settleGrants);
-  const pctx = { random: ctx.random, now: ctx.now };
+  // Who decides, among the set's members: policies with home servers split the servers by it.
+  const pctx: PolicyContext = {
+    random: ctx.random,
+    now: ctx.now,
+    get allocator() {
+      return sync.identity;
+    },
+  };
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
   let picked = 0;
@@ -227,6 +234,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       syncReceived: sync.received,
       syncSent: sync.sent,
       syncLinks: sync.linked,
+      members: sync.identity.members,
       servers: servers.rows(),
       slaves: slaves.rows(),
     }),

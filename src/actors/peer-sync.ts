@@ -1,6 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../protocol/index.js";
 import type { AttrTable, ServerEntry, ServerTable } from "../state/index.js";
+import type { AllocatorIdentity } from "../policies/index.js";
 
 /** The client, user and task-type tables of an allocator, by their wire names. */
 export type Tables = Record<keyof AttrTables, AttrTable>;
@@ -42,6 +43,12 @@ export class PeerSync {
   private scheduled = false;
   received = 0;
   sent = 0;
+  /**
+   * This allocator and the members of its set it is linked with, itself included: what a policy
+   * splitting the servers among the members (home servers) needs. A new object whenever the set
+   * changes, so a policy may cache what it derived from one.
+   */
+  identity: AllocatorIdentity;
 
   constructor(
     private readonly ctx: RoleContext,
@@ -52,19 +59,29 @@ export class PeerSync {
     /** Called for each server entry a peer's sync made newer (a master settles its grants there). */
     private readonly onServerApplied?: (id: string) => void,
   ) {
+    this.identity = { id: ctx.id, members: [ctx.id] };
     // Dialled only: whichever side dials, onHello picks the connection up (the node closes them).
     for (const u of urls) ctx.connect(u);
+  }
+
+  private membersChanged(): void {
+    const ids = new Set<string>([this.ctx.id]);
+    for (const ch of this.links) ids.add(ch.peerId);
+    const members = [...ids].sort();
+    const old = this.identity.members;
+    if (members.length !== old.length || members.some((m, i) => m !== old[i])) this.identity = { id: this.ctx.id, members };
   }
 
   /** A connection finished its handshake: if it is with another member of the set, sync over it. */
   onHello(ch: Channel): void {
     if (ch.peerRole !== this.ctx.role || this.links.has(ch)) return;
     this.links.add(ch);
+    this.membersChanged();
     this.sendAll(ch);
   }
 
   onClose(ch: Channel): void {
-    this.links.delete(ch);
+    if (this.links.delete(ch)) this.membersChanged();
   }
 
   /** Peers currently synced with. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
 import type { RunningNode } from "../../src/index.js";
+import { ownerOf } from "../../src/policies/index.js";
 import { eventually } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
@@ -15,6 +16,25 @@ const rowOf = (n: RunningNode, id: string): Row | undefined => (n.stats().server
 const common = { logLevel: "silent" as const };
 
 describe("tier-2 peers", () => {
+  it("splits the servers among the set: with idle servers each tier-2 places on the ones it owns", async () => {
+    const a = await track(startNode({ ...common, role: "tier2", id: "t2-a" }));
+    const b = await track(startNode({ ...common, role: "tier2", id: "t2-b", peers: [a.url] }));
+    const c = await track(startNode({ ...common, role: "tier2", id: "t2-c", peers: [a.url, b.url] }));
+    const set = [a, b, c];
+    const ids = ["t2-a", "t2-b", "t2-c"];
+    await eventually(() => set.every((n) => JSON.stringify(n.stats().members) === JSON.stringify(ids)), 5000, "every member to know the whole set");
+    const servers = Array.from({ length: 12 }, (_, i) => `s${i}`);
+    for (const id of servers) await track(startNode({ ...common, role: "app", id, apps: ["echo"], capacity: 8, power: 2, join: set.map((n) => n.url) }));
+    await eventually(() => set.every((n) => servers.every((id) => rowOf(n, id)?.status === "alive")), 5000, "every server at every tier-2");
+    for (const [k, t2] of set.entries()) {
+      const own = servers.filter((id) => ownerOf(id, ids) === ids[k]);
+      if (own.length === 0) continue; // rendezvous hashing may leave a member none of 12
+      const client = await track(startNode({ ...common, role: "client", entries: [t2.url] }));
+      // One at a time, so every server is idle at every decision: a home server is as good as any.
+      for (let i = 0; i < 12; i++) expect(own).toContain((await client.submit({ app: "echo", payload: i })).serverId);
+    }
+  });
+
   it("relays a registered server to a peer it never contacted, which then places tasks on it", async () => {
     const t2b = await track(startNode({ ...common, role: "tier2", id: "t2b" }));
     const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a", peers: [t2b.url] }));
