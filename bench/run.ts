@@ -2,6 +2,7 @@
 // beside a raw ws + msgpackr chain with the same hops) and a plain ws + msgpackr baseline,
 // measured in one run on this machine, each role in its own process. Prints figures and ratios.
 import { formatDecisions, runDecisions } from "./decisions.js";
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Packr } from "msgpackr";
 import { WebSocket } from "ws";
@@ -160,7 +161,7 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
 };
 
-const SECTIONS = ["direct", "tiered", "ms-proxy", "ms-direct", "decisions"] as const;
+const SECTIONS = ["direct", "tiered", "ms-proxy", "ms-direct", "decisions", "attrs"] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** BENCH_ONLY: a comma-separated list of sections; `ms` means both master/slave links; empty means all. */
@@ -268,6 +269,16 @@ async function main(): Promise<void> {
     Object.assign(summary, { decisions: d });
   }
   console.log(JSON.stringify(summary));
+  if (want.has("attrs")) {
+    // Attribute state (propagation, periodic-report cost) in a process of its own: it measures
+    // other processes' CPU and must not share this one's heap and timers.
+    const code = await new Promise<number | null>((resolve) => {
+      const env = { ...process.env };
+      delete env.BENCH_ONLY;
+      spawn(process.execPath, [fileURLToPath(new URL("./attr-state.js", import.meta.url))], { stdio: "inherit", env }).once("exit", resolve);
+    });
+    if (code !== 0) throw new Error(`attribute-state bench exited ${code}`);
+  }
 }
 
 main().then(
