@@ -119,6 +119,16 @@ async function periodicCost(target: "allocator" | "raw", kind: "load" | "full", 
     }
     await Promise.all(peers.map((p) => p.ready(10_000)));
     await Promise.all(peers.map((p, i) => p.request("server.report", { server: report(i) })));
+    if (target === "allocator") {
+      // One decision, so the allocator keeps every index its default policy reads current on
+      // every report from here on, as a working tier-2 does (shortest-delay's delay order).
+      const client = new Peer(t2.url, transport, { node: "bench-client", role: "client", maxFrameBytes: 1 << 20, maxInFlight: 16, requestTimeoutMs: 10_000, handshakeMs: 10_000, heartbeatMs: 0, now: Date.now, log: quietLog, onMessage: () => {} }, { ...DEFAULT_PEER, random: Math.random });
+      await client.ready(10_000);
+      const task = { id: "t1", key: "t1", app: "echo", deadline: Date.now() + 60_000, require: [], clientAttrs: {}, prefs: {}, payload: null };
+      const placed = await client.request("task.place", { task, client: { id: "bench-client", addr: "" } });
+      if (placed.type !== "task.placed") throw new Error(`expected task.placed, got ${placed.type}`);
+      client.close();
+    }
     let sent = 0;
     // Each server reports once a period, spread evenly over it, as independent servers would.
     const tick = setInterval(() => {
