@@ -8,9 +8,15 @@ import { percentile } from "../src/cli/load.js";
 import { startNode } from "../src/node/node.js";
 import type { RunningApp, RunningNode } from "../src/node/node.js";
 import { DEFAULT_PEER, Peer, createWsTransport } from "../src/transport/index.js";
+import type { Transport } from "../src/transport/index.js";
+import type { Role } from "../src/protocol/index.js";
 import { killAll, spawnReady } from "./procs.js";
 
 const quietLog = { warn: () => {}, debug: () => {} };
+
+/** A connection this bench opens as node `node` of `role`: nothing logged, answers ignored. */
+const benchPeer = (url: string, transport: Transport, node: string, role: Role): Peer =>
+  new Peer(url, transport, { node, role, maxFrameBytes: 1 << 20, maxInFlight: 16, requestTimeoutMs: 10_000, handshakeMs: 10_000, heartbeatMs: 0, now: Date.now, log: quietLog, onMessage: () => {} }, { ...DEFAULT_PEER, random: Math.random });
 const attrsAt = (n: RunningNode, id: string): Record<string, unknown> | undefined => (n.stats().servers as Array<{ id: string; attrs: Record<string, unknown> }>).find((s) => s.id === id)?.attrs;
 
 /**
@@ -77,7 +83,7 @@ async function propagationAcrossProcesses(changes: number): Promise<Latency> {
     }
     const transport = createWsTransport();
     for (const p of t2) {
-      peers.push(new Peer(p.url, transport, { node: "src", role: "app", maxFrameBytes: 1 << 20, maxInFlight: 16, requestTimeoutMs: 10_000, handshakeMs: 10_000, heartbeatMs: 0, now: Date.now, log: quietLog, onMessage: () => {} }, { ...DEFAULT_PEER, random: Math.random }));
+      peers.push(benchPeer(p.url, transport, "src", "app"));
     }
     await Promise.all(peers.map((p) => p.ready(10_000)));
     const report = (n: number) => ({ id: "src", url: "ws://127.0.0.1:1", apps: ["echo"], capacity: 4, power: 1, load: n % 4, attrs: { n }, version: [1, n] as [number, number] });
@@ -114,7 +120,7 @@ async function periodicCost(target: "allocator" | "raw", kind: "load" | "full", 
     const report = (i: number) => ({ id: `sim-${i}`, url: `ws://127.0.0.1:${20000 + i}`, apps: ["echo"], capacity: 8, power: 1 + (i % 8), load: i % 8, attrs: { region: i % 2 ? "eu" : "us" }, version: [1, version] as [number, number], periodMs: periodMs });
     for (let i = 0; i < servers; i++) {
       peers.push(
-        new Peer(t2.url, transport, { node: `sim-${i}`, role: "app", maxFrameBytes: 1 << 20, maxInFlight: 16, requestTimeoutMs: 10_000, handshakeMs: 10_000, heartbeatMs: 0, now: Date.now, log: quietLog, onMessage: () => {} }, { ...DEFAULT_PEER, random: Math.random }),
+        benchPeer(t2.url, transport, `sim-${i}`, "app"),
       );
     }
     await Promise.all(peers.map((p) => p.ready(10_000)));
@@ -122,7 +128,7 @@ async function periodicCost(target: "allocator" | "raw", kind: "load" | "full", 
     if (target === "allocator") {
       // One decision, so the allocator keeps every index its default policy reads current on
       // every report from here on, as a working tier-2 does (shortest-delay's delay order).
-      const client = new Peer(t2.url, transport, { node: "bench-client", role: "client", maxFrameBytes: 1 << 20, maxInFlight: 16, requestTimeoutMs: 10_000, handshakeMs: 10_000, heartbeatMs: 0, now: Date.now, log: quietLog, onMessage: () => {} }, { ...DEFAULT_PEER, random: Math.random });
+      const client = benchPeer(t2.url, transport, "bench-client", "client");
       await client.ready(10_000);
       const task = { id: "t1", key: "t1", app: "echo", deadline: Date.now() + 60_000, require: [], clientAttrs: {}, prefs: {}, payload: null };
       const placed = await client.request("task.place", { task, client: { id: "bench-client", addr: "" } });

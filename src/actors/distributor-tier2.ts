@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Message } from "../protocol/index.js";
 import { allocate, effectiveTask, resolvePolicy } from "../policies/index.js";
-import type { Policy, PolicyContext } from "../policies/index.js";
+import type { Policy } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
 import type { Channel } from "../transport/index.js";
 import { PeerSync } from "./peer-sync.js";
@@ -31,13 +31,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const tables = newTables();
   const sync = new PeerSync(ctx, table, tables, config.peers ?? []);
   // Who decides, among the set's members: policies with home servers split the servers by it.
-  const pctx: PolicyContext = {
-    random: ctx.random,
-    now: ctx.now,
-    get allocator() {
-      return sync.identity;
-    },
-  };
+  const pctx = sync.policyContext();
   let placed = 0;
   let refused = 0;
   let expectRefused = 0;

@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Message, Task } from "../protocol/index.js";
 import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../policies/index.js";
-import type { Policy, PolicyContext } from "../policies/index.js";
+import type { Policy } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
@@ -70,13 +70,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   };
   const sync = new PeerSync(ctx, servers.table, tables, config.peers ?? [], slaves.table, settleGrants);
   // Who decides, among the set's members: policies with home servers split the servers by it.
-  const pctx: PolicyContext = {
-    random: ctx.random,
-    now: ctx.now,
-    get allocator() {
-      return sync.identity;
-    },
-  };
+  const pctx = sync.policyContext();
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
   let picked = 0;

@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../protocol/index.js";
 import type { AttrTable, ServerEntry, ServerTable } from "../state/index.js";
-import type { AllocatorIdentity } from "../policies/index.js";
+import type { AllocatorIdentity, PolicyContext } from "../policies/index.js";
 
 /** The client, user and task-type tables of an allocator, by their wire names. */
 export type Tables = Record<keyof AttrTables, AttrTable>;
@@ -62,6 +62,19 @@ export class PeerSync {
     this.identity = { id: ctx.id, members: [ctx.id] };
     // Dialled only: whichever side dials, onHello picks the connection up (the node closes them).
     for (const u of urls) ctx.connect(u);
+  }
+
+  /** A policy context whose `allocator` is always this set's current identity. */
+  policyContext(): PolicyContext {
+    const ctx = this.ctx;
+    const identity = (): AllocatorIdentity => this.identity;
+    return {
+      random: ctx.random,
+      now: ctx.now,
+      get allocator() {
+        return identity();
+      },
+    };
   }
 
   private membersChanged(): void {

@@ -148,12 +148,8 @@ export class ServerTable {
     const e = this.byId.get(id);
     if (!e || e.version[0] !== version[0]) return undefined;
     if (version[1] <= e.version[1]) return "stale";
-    const oldPeriod = e.status === "dead" ? 0 : e.periodMs;
-    e.load = load;
-    e.version = [version[0], version[1]];
-    e.status = "alive";
-    e.updatedAt = now;
-    this.refreshed(e, oldPeriod);
+    e.status = "alive"; // before take: it then files the entry under its period again
+    this.take(e, load, version, now);
     this.place(e);
     return "updated";
   }
