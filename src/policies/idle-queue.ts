@@ -12,7 +12,7 @@ export function createIdleQueue(look = 64): Policy {
   if (!Number.isInteger(look) || look < 1) throw new TypeError(`idle-queue: look must be an integer >= 1, got ${look}`);
   return {
     name: "idle-queue",
-    locate: (table, task, _ctx, eligible) => table.available(task.app)?.longestIdle(eligible, look),
+    locate: (table, task, _ctx, eligible) => table.idleQueue(task.app)?.longestIdle(eligible, look),
     select: random.select,
   };
 }

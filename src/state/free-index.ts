@@ -13,8 +13,6 @@ interface Slot<E = unknown> {
   i: number;
   used: number;
   capacity: number;
-  /** The stamp of its current item in the idle queue, 0 while it is not idle. */
-  idle: number;
 }
 
 /** What the index needs to know of an entry. */
@@ -61,27 +59,14 @@ export class FreeIndex<E extends Sized> {
   constructor(private readonly bucket: (e: E) => number = bucketOf) {}
 
   private readonly buckets: E[][] = Array.from({ length: FREE_BUCKETS }, () => []);
+  /** Bit b set while bucket b holds entries: a visit reads only those, not all 256. */
+  private readonly nonEmpty = new Uint32Array(FREE_BUCKETS / 32);
   private readonly at = new Map<E, Slot<E>>();
-  /**
-   * Join-idle-queue: entries in the order they went idle (nothing running or reserved). Stale
-   * items (the entry got busy, or left and came back) are skipped by their stamp, not removed.
-   */
-  private readonly idleSlots: Array<Slot<E>> = [];
-  private readonly idleStamps: number[] = [];
-  private idleHead = 0;
-  private stamp = 0;
-  /** Entries idle now; the queue is rebuilt when its stale items far outnumber them. */
-  private liveIdle = 0;
   /** Slots in use (load + reservations) and capacity, summed over the entries held. */
   used = 0;
   capacity = 0;
   /** Where the next read of each bucket starts, so equal entries take turns. */
   private readonly cursors = new Array<number>(FREE_BUCKETS).fill(0);
-
-  /** Items in the idle queue, stale ones included: for tests, which check it stays bounded. */
-  get idleQueueLength(): number {
-    return this.idleSlots.length;
-  }
 
   /** Entries held (available). */
   size = 0;
@@ -100,7 +85,7 @@ export class FreeIndex<E extends Sized> {
     let pos = this.at.get(e);
     if (pos === undefined) {
       if (b < 0) return;
-      pos = { e, b: -1, i: 0, used: 0, capacity: 0, idle: 0 };
+      pos = { e, b: -1, i: 0, used: 0, capacity: 0 };
       this.at.set(e, pos);
     }
     if (pos.b >= 0) {
@@ -114,13 +99,10 @@ export class FreeIndex<E extends Sized> {
       this.size--;
     }
     pos.b = b;
-    if (b < 0) {
-      this.notIdle(pos);
-      return;
-    }
+    if (b < 0) return;
     const to = this.buckets[b] as E[];
     pos.i = to.length;
-    to.push(e);
+    if (to.push(e) === 1) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) | (1 << (b & 31));
     this.size++;
     this.count(pos, e);
   }
@@ -131,24 +113,35 @@ export class FreeIndex<E extends Sized> {
     this.at.delete(e);
   }
 
-
   /**
    * Visits entries from the idlest bucket down (or, `fullestFirst`, from the fullest up), each
    * bucket from a rotating start, until `visit` returns false. Every entry is visited at most
-   * once per call.
+   * once per call. `visit` must not change the index.
    */
   visit(visit: (e: E) => boolean, fullestFirst = false): void {
-    for (let k = 0; k < FREE_BUCKETS; k++) {
-      const b = fullestFirst ? k : FREE_BUCKETS - 1 - k;
-      const bucket = this.buckets[b] as E[];
-      const n = bucket.length;
-      if (n === 0) continue;
-      const start = (this.cursors[b] as number) % n;
-      this.cursors[b] = start + 1;
-      for (let j = 0; j < n; j++) {
-        if (!visit(bucket[(start + j) % n] as E)) return;
+    const words = FREE_BUCKETS >>> 5;
+    for (let k = 0; k < words; k++) {
+      const w = fullestFirst ? k : words - 1 - k;
+      let bits = this.nonEmpty[w] as number;
+      while (bits !== 0) {
+        // The highest set bit first (idlest), or the lowest (fullest).
+        const bit = fullestFirst ? 31 - Math.clz32(bits & -bits) : 31 - Math.clz32(bits);
+        bits &= ~(1 << bit);
+        if (!this.visitBucket((w << 5) | bit, visit)) return;
       }
     }
+  }
+
+  /** Reads bucket `b` from its rotating start; false once `visit` has said stop. */
+  private visitBucket(b: number, visit: (e: E) => boolean): boolean {
+    const bucket = this.buckets[b] as E[];
+    const n = bucket.length;
+    let start = this.cursors[b] as number;
+    if (start >= n) start = 0;
+    this.cursors[b] = start + 1;
+    for (let j = start; j < n; j++) if (!visit(bucket[j] as E)) return false;
+    for (let j = 0; j < start; j++) if (!visit(bucket[j] as E)) return false;
+    return true;
   }
 
   private count(p: Slot<E>, e: E): void {
@@ -156,69 +149,6 @@ export class FreeIndex<E extends Sized> {
     p.capacity = e.capacity;
     this.used += p.used;
     this.capacity += p.capacity;
-    if (p.used > 0) this.notIdle(p);
-    else if (p.idle === 0) {
-      p.idle = ++this.stamp;
-      this.liveIdle++;
-      this.idleSlots.push(p);
-      this.idleStamps.push(p.idle);
-      this.compactIfStale();
-    }
-  }
-
-  /** Rebuilds the queue once stale items (before or after the head) far outnumber the live ones. */
-  private compactIfStale(): void {
-    if (this.idleSlots.length > 2 * this.liveIdle + 64) this.compactIdle();
-  }
-
-  private notIdle(p: Slot<E>): void {
-    if (p.idle === 0) return;
-    p.idle = 0;
-    this.liveIdle--;
-  }
-
-  /** Keeps only the queue's live items, in order. */
-  private compactIdle(): void {
-    let w = 0;
-    for (let k = this.idleHead; k < this.idleSlots.length; k++) {
-      const slot = this.idleSlots[k] as Slot<E>;
-      const stamp = this.idleStamps[k] as number;
-      if (slot.b < 0 || slot.idle !== stamp) continue;
-      this.idleSlots[w] = slot;
-      this.idleStamps[w] = stamp;
-      w++;
-    }
-    this.idleSlots.length = w;
-    this.idleStamps.length = w;
-    this.idleHead = 0;
-  }
-
-  /**
-   * The longest-idle entry that `accept` takes, looking at no more than `limit` idle entries;
-   * undefined when none. The entry stays queued until it gets busy. An idle entry `accept`
-   * refused goes to the back of the queue, so entries that few tasks can use do not pile up at
-   * the front and make every decision read past them.
-   */
-  longestIdle(accept: (e: E) => boolean, limit: number): E | undefined {
-    let looked = 0;
-    const end = this.idleSlots.length; // entries requeued during this call are not read again
-    for (let k = this.idleHead; k < end && looked < limit; k++) {
-      const slot = this.idleSlots[k] as Slot<E>;
-      const e = slot.e;
-      // A slot dropped by remove() keeps b < 0, so it reads as stale here too.
-      if (slot.b < 0 || slot.idle !== this.idleStamps[k]) {
-        if (k === this.idleHead) this.idleHead++; // stale at the front: drop it for good
-        continue;
-      }
-      looked++;
-      if (accept(e)) return e;
-      slot.idle = ++this.stamp;
-      this.idleSlots.push(slot);
-      this.idleStamps.push(slot.idle);
-      if (k === this.idleHead) this.idleHead++;
-    }
-    this.compactIfStale();
-    return undefined;
   }
 
   private removeAt(pos: Slot<E>): void {
@@ -227,6 +157,6 @@ export class FreeIndex<E extends Sized> {
     if (pos.i < bucket.length) {
       bucket[pos.i] = last;
       (this.at.get(last) as Slot<E>).i = pos.i;
-    }
+    } else if (bucket.length === 0) this.nonEmpty[pos.b >>> 5] = (this.nonEmpty[pos.b >>> 5] as number) & ~(1 << (pos.b & 31));
   }
 }

@@ -2,3 +2,4 @@ export * from "./attr-table.js";
 export * from "./server-table.js";
 export * from "./free-index.js";
 export * from "./hash-ring.js";
+export * from "./idle-queue.js";

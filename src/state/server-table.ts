@@ -1,6 +1,7 @@
 import type { ServerReport, ServerStatus } from "../protocol/index.js";
 import { FreeIndex, delayBucketOf } from "./free-index.js";
 import { HashRing } from "./hash-ring.js";
+import { IdleQueue } from "./idle-queue.js";
 
 export type { ServerStatus };
 
@@ -17,6 +18,11 @@ export interface ServerEntry extends Omit<ServerReport, "periodMs"> {
   reserved: number;
   /** When the newest report was applied (ms, from the injected clock). */
   updatedAt: number;
+  /**
+   * While it is idle (alive, nothing running or reserved): a stamp that orders it by when it
+   * went idle, for the idle queues. 0 while it is not.
+   */
+  idleSince: number;
 }
 
 export type ApplyResult = "new" | "updated" | "stale";
@@ -49,13 +55,17 @@ export class ServerTable {
    * change status, not the whole table.
    */
   private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
-  /** Per application, the live entries with a free slot, by free share of capacity. */
-  private readonly free = new Map<string, FreeIndex<ServerEntry>>();
   /**
-   * Per application, the same entries as `free` by a task's expected delay, built when first
-   * asked for: a table no policy reads in that order pays nothing for it.
+   * Per application, the live entries with a free slot, by free share of capacity; and the same
+   * entries by a task's expected delay; and the idle ones in the order they went idle. Each is
+   * built when a policy first asks for it, then kept current: a table pays only for the orders
+   * its policies read.
    */
+  private readonly free = new Map<string, FreeIndex<ServerEntry>>();
   private readonly byDelay = new Map<string, FreeIndex<ServerEntry>>();
+  private readonly idle = new Map<string, IdleQueue<ServerEntry>>();
+  /** The last idle stamp handed out. */
+  private idleStamp = 0;
   /** Per application, a consistent-hash ring of its servers, built when first asked for. */
   private readonly rings = new Map<string, HashRing<ServerEntry>>();
 
@@ -83,25 +93,44 @@ export class ServerTable {
     return r;
   }
 
-  /** The live servers offering `app` that have a free slot, idlest first: what a decision reads. */
+  /**
+   * The live servers offering `app` that have a free slot, idlest first: what a decision reads.
+   * The first call for an application reads its servers once; after that the index is kept
+   * current on every change.
+   */
   available(app: string): FreeIndex<ServerEntry> | undefined {
-    return this.free.get(app);
+    return this.freeIndex(this.free, app, undefined);
   }
 
-  /**
-   * The live servers offering `app` that have a free slot, shortest expected delay
-   * ((load + reserved + 1) / power) first. The first call for an application reads its servers
-   * once; after that the index is kept current like `available`'s.
-   */
+  /** The same servers as `available`, shortest expected delay ((load + reserved + 1) / power) first. */
   availableByDelay(app: string): FreeIndex<ServerEntry> | undefined {
-    let idx = this.byDelay.get(app);
+    return this.freeIndex(this.byDelay, app, delayBucketOf);
+  }
+
+  private freeIndex(built: Map<string, FreeIndex<ServerEntry>>, app: string, bucket: ((e: ServerEntry) => number) | undefined): FreeIndex<ServerEntry> | undefined {
+    let idx = built.get(app);
     if (!idx) {
       const offering = this.byApp.get(app);
       if (!offering) return undefined;
-      this.byDelay.set(app, (idx = new FreeIndex<ServerEntry>(delayBucketOf)));
+      built.set(app, (idx = new FreeIndex<ServerEntry>(bucket)));
       for (const e of offering) idx.place(e, isAvailable(e));
     }
     return idx;
+  }
+
+  /**
+   * The idle servers offering `app`, longest idle first (join-idle-queue). The first call for an
+   * application queues its idle servers by when they went idle; after that it is kept current.
+   */
+  idleQueue(app: string): IdleQueue<ServerEntry> | undefined {
+    let q = this.idle.get(app);
+    if (!q) {
+      const offering = this.byApp.get(app);
+      if (!offering) return undefined;
+      this.idle.set(app, (q = new IdleQueue<ServerEntry>()));
+      for (const e of offering.filter((x) => x.idleSince !== 0).sort((a, b) => a.idleSince - b.idleSince)) q.join(e);
+    }
+    return q;
   }
 
   /** Applies a report if it is newer than what is held; an older or equal version changes nothing. */
@@ -109,7 +138,7 @@ export class ServerTable {
     const periodMs = r.periodMs ?? 0;
     const cur = this.byId.get(r.id);
     if (!cur) {
-      const e: ServerEntry = { id: r.id, url: r.url, apps: r.apps, capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now };
+      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now, idleSince: 0 };
       this.byId.set(r.id, e);
       this.index(e);
       this.refreshed(e, 0);
@@ -120,9 +149,9 @@ export class ServerTable {
     if (cur.version[0] !== r.version[0]) cur.reserved = 0; // a new incarnation holds none of our reservations
     if (!sameApps(cur.apps, r.apps)) {
       this.unindex(cur);
-      cur.apps = r.apps;
+      cur.apps = distinct(r.apps);
       this.index(cur);
-    } else cur.apps = r.apps; // the same set, maybe in another order: its places in the indexes stand
+    } else cur.apps = distinct(r.apps); // the same set, maybe in another order: its places in the indexes stand
     const oldPeriod = cur.status === "dead" ? 0 : cur.periodMs;
     cur.url = r.url;
     cur.capacity = r.capacity;
@@ -231,17 +260,22 @@ export class ServerTable {
     }
   }
 
-  /** Files `e` under each of its applications as available (alive, a free slot) or not. */
+  /**
+   * Files `e` under each of its applications as available (alive, a free slot) or not, and as
+   * idle or not: an entry that goes idle gets a new stamp and joins the back of the idle queues.
+   */
   private place(e: ServerEntry): void {
     const available = isAvailable(e);
+    const idle = available && e.load + e.reserved === 0;
+    const joins = idle && e.idleSince === 0;
+    const leaves = !idle && e.idleSince !== 0;
+    if (joins) e.idleSince = ++this.idleStamp;
+    else if (leaves) e.idleSince = 0;
     for (const app of e.apps) {
+      this.free.get(app)?.place(e, available);
       this.byDelay.get(app)?.place(e, available);
-      let idx = this.free.get(app);
-      if (!idx) {
-        if (!available) continue;
-        this.free.set(app, (idx = new FreeIndex()));
-      }
-      idx.place(e, available);
+      if (joins) this.idle.get(app)?.join(e);
+      else if (leaves) this.idle.get(app)?.leave();
     }
   }
 
@@ -256,9 +290,7 @@ export class ServerTable {
   }
 
   private index(e: ServerEntry): void {
-    for (let i = 0; i < e.apps.length; i++) {
-      const app = e.apps[i] as string;
-      if (e.apps.indexOf(app) < i) continue; // listed twice in the report: indexed once
+    for (const app of e.apps) {
       let list = this.byApp.get(app);
       if (!list) this.byApp.set(app, (list = []));
       list.push(e);
@@ -266,7 +298,12 @@ export class ServerTable {
     }
   }
 
+  /** Takes `e` out of its applications' indexes; an idle entry joins its new ones' idle queues afresh. */
   private unindex(e: ServerEntry): void {
+    if (e.idleSince !== 0) {
+      for (const app of e.apps) this.idle.get(app)?.leave();
+      e.idleSince = 0;
+    }
     for (const app of e.apps) {
       this.free.get(app)?.remove(e);
       this.byDelay.get(app)?.remove(e);
@@ -283,6 +320,12 @@ export class ServerTable {
 /** Live with a free slot: what a decision may choose. */
 function isAvailable(e: ServerEntry): boolean {
   return e.status === "alive" && freeSlots(e) > 0;
+}
+
+/** The list without repeats (the same array when it has none), so each application indexes an entry once. */
+function distinct(apps: readonly string[]): string[] {
+  for (let i = 1; i < apps.length; i++) if (apps.indexOf(apps[i] as string) < i) return [...new Set(apps)];
+  return apps as string[];
 }
 
 /** The same applications, whatever the order or repeats (a report's list is small). */
