@@ -1,16 +1,21 @@
 import { idlePower } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 import type { Task } from "../protocol/index.js";
+import { DEFAULT_CANDIDATES } from "./allocate.js";
 import type { Policy } from "./policy.js";
 
-/** Eligible servers a decision reads, fullest first, for the tightest fit. */
-const FIT_LOOK = 64;
+/**
+ * Eligible servers a decision reads, fullest first, for the tightest fit: as many as the other
+ * policies gather, so it costs what they do at any fleet size. (At 64 a decision at 100,000
+ * servers cost twice one at 100, where fewer than 64 are eligible.)
+ */
+const FIT_LOOK = DEFAULT_CANDIDATES;
 
 /**
  * The server whose idle computing power covers the task's expected cost most tightly, so big
  * servers stay free for big tasks; when none covers it, the one with the most idle power. A task
  * without a cost fits anywhere: the least idle server takes it (packing). It reads the
- * application's servers fullest first (up to 64 eligible ones), so it packs at any fleet size;
+ * application's servers fullest first (up to 32 eligible ones), so it packs at any fleet size;
  * when none of those covers the cost, or the task has soft preferences (which only the scored
  * candidates weigh), the idlest candidates decide.
  */
