@@ -16,18 +16,22 @@ export class IdleQueue<E extends Idling> {
   /** The stamp each item was queued with; -1 for an item moved to the back. */
   private readonly stamps: number[] = [];
   private head = 0;
+  /**
+   * Items in use are [head, tail). The arrays never shrink: compaction rewrites them in place,
+   * so they are not reallocated (and regrown) every few thousand decisions at 100,000 servers.
+   */
+  private tail = 0;
   /** Live items: entries idle now. */
   private live = 0;
 
   /** Items queued, stale ones included: for tests, which check it stays bounded. */
   get length(): number {
-    return this.items.length - this.head;
+    return this.tail - this.head;
   }
 
   /** `e` went idle (its `idleSince` is set): it joins the back. */
   join(e: E): void {
-    this.items.push(e);
-    this.stamps.push(e.idleSince);
+    this.append(e, e.idleSince);
     this.live++;
     this.compactIfStale();
   }
@@ -45,7 +49,7 @@ export class IdleQueue<E extends Idling> {
    */
   longestIdle(accept: (e: E) => boolean, limit: number): E | undefined {
     let looked = 0;
-    const end = this.items.length; // entries moved back during this call are not read again
+    const end = this.tail; // entries moved back during this call are not read again
     for (let k = this.head; k < end && looked < limit; k++) {
       const e = this.items[k] as E;
       const stamp = this.stamps[k] as number;
@@ -56,23 +60,33 @@ export class IdleQueue<E extends Idling> {
       looked++;
       if (accept(e)) return e;
       this.stamps[k] = -1;
-      this.items.push(e);
-      this.stamps.push(stamp);
+      this.append(e, stamp);
       if (k === this.head) this.head++;
     }
     this.compactIfStale();
     return undefined;
   }
 
+  private append(e: E, stamp: number): void {
+    if (this.tail === this.items.length) {
+      this.items.push(e);
+      this.stamps.push(stamp);
+    } else {
+      this.items[this.tail] = e;
+      this.stamps[this.tail] = stamp;
+    }
+    this.tail++;
+  }
+
   /** Rebuilds the queue once stale items (before or after the head) far outnumber the live ones. */
   private compactIfStale(): void {
-    if (this.items.length > 2 * this.live + 64) this.compact();
+    if (this.tail > 2 * this.live + 64) this.compact();
   }
 
   /** Keeps only the live items, in order. */
   private compact(): void {
     let w = 0;
-    for (let k = this.head; k < this.items.length; k++) {
+    for (let k = this.head; k < this.tail; k++) {
       const e = this.items[k] as E;
       const stamp = this.stamps[k] as number;
       if (e.idleSince !== stamp) continue;
@@ -80,8 +94,7 @@ export class IdleQueue<E extends Idling> {
       this.stamps[w] = stamp;
       w++;
     }
-    this.items.length = w;
-    this.stamps.length = w;
+    this.tail = w;
     this.head = 0;
   }
 }
