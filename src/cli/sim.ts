@@ -14,7 +14,7 @@ export function defaultSimPolicies(): string[] {
 
 export const SIM_HELP = `allot sim [--servers N] [--allocators K] [--load L[,L…]] [--policy P,…] [--tasks T]
           [--task-ms M] [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F]
-          [--capacity C] [--json] [--svg FILE]
+          [--shares W,…] [--capacity C] [--json] [--svg FILE]
 
 A deterministic discrete-event simulation (virtual time, seeded) of K allocators placing a
 Poisson stream of tasks on N servers, each allocator deciding with the policy code of a tier-2
@@ -30,6 +30,8 @@ servers, arrivals and task sizes.
 
   --servers N       servers (default 1000)
   --allocators K    allocators, each with its own view (default 4)
+  --shares W,…      how the tasks split over the allocators, one weight >= 0 per allocator
+                    (default equal; 2,1,1,1 sends a0 twice the tasks of each other)
   --load L[,L…]     offered load as a share of total capacity, each > 0 and < 1 (default 0.9)
   --policy P,…      policies to run (NAME[:k=v,…]; repeatable). Default: every registered
                     policy but random and hash (${defaultSimPolicies().join(", ")}).
@@ -55,6 +57,7 @@ servers, arrivals and task sizes.
 const OPTIONS = {
   servers: { type: "string" },
   allocators: { type: "string" },
+  shares: { type: "string" },
   load: { type: "string" },
   policy: { type: "string", multiple: true },
   tasks: { type: "string" },
@@ -73,6 +76,8 @@ const OPTIONS = {
 export interface SimCliConfig {
   servers: number;
   allocators: number;
+  /** Weights of the allocators' shares of the tasks; absent: equal. */
+  shares?: number[];
   loads: number[];
   /** The rows, in order: oracle, random, then the policies asked for. */
   rows: string[];
@@ -102,6 +107,17 @@ function fraction(flag: string, text: string, min: number, minIncluded: boolean)
     throw new CliError(`expected a number ${minIncluded ? ">=" : ">"} ${min} and < 1, got ${JSON.stringify(text)}`, flag);
   }
   return n;
+}
+
+/** `--shares`: one finite weight >= 0 per allocator, not all 0. */
+function shareWeights(text: string, allocators: number): number[] {
+  const items = text.split(",").map((x) => x.trim());
+  const ws = items.map(Number);
+  if (items.some((x) => x === "") || !ws.every((x) => Number.isFinite(x) && x >= 0) || !ws.some((x) => x > 0)) {
+    throw new CliError(`expected weights >= 0, not all 0, got ${JSON.stringify(text)}`, "--shares");
+  }
+  if (ws.length !== allocators) throw new CliError(`expected ${allocators} weights (one per allocator), got ${ws.length}`, "--shares");
+  return ws;
 }
 
 /**
@@ -144,6 +160,7 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   if (v.svg !== undefined && v.svg.trim() === "") throw new CliError("expected a file name", "--svg");
   const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, taskMs, delayMs, service, seed, warmup, json: v.json === true };
   if (capacity !== undefined) config.capacity = capacity;
+  if (v.shares !== undefined) config.shares = shareWeights(v.shares, allocators);
   if (v.svg !== undefined) config.svg = v.svg;
   return config;
 }
@@ -159,7 +176,7 @@ function header(c: SimCliConfig, w: Workload): string {
     maxP = Math.max(maxP, p);
   }
   return (
-    `allot sim: ${c.servers} servers (power ${minP}–${maxP}, total ${w.totalPower}), ${c.allocators} allocator(s), ${c.tasks} tasks, ` +
+    `allot sim: ${c.servers} servers (power ${minP}–${maxP}, total ${w.totalPower}), ${c.allocators} allocator(s)${c.shares ? ` sharing tasks ${c.shares.join(":")}` : ""}, ${c.tasks} tasks, ` +
     `${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), reports ${c.delayMs} ms late, capacity ${c.capacity ?? `${CAPACITY_PER_POWER} × power`}, seed ${c.seed}, ` +
     `first ${Math.round(c.warmup * 100)}% of tasks left out`
   );
@@ -220,7 +237,7 @@ export async function sim(argv: string[]): Promise<number> {
     return 0;
   }
   const started = performance.now();
-  const w = makeWorkload({ servers: c.servers, allocators: c.allocators, tasks: c.tasks, service: c.service, seed: c.seed, taskMs: c.taskMs });
+  const w = makeWorkload({ servers: c.servers, allocators: c.allocators, tasks: c.tasks, service: c.service, seed: c.seed, taskMs: c.taskMs, ...(c.shares ? { shares: c.shares } : {}) });
   if (!c.json) process.stdout.write(`${header(c, w)}\n`);
   const results: LoadResult[] = [];
   for (const load of c.loads) {

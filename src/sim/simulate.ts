@@ -80,6 +80,12 @@ export interface WorkloadConfig {
   taskMs?: number;
   /** Each server's power; default: an integer from 1 to 8, uniform, from the seed. */
   powers?: readonly number[];
+  /**
+   * How the tasks split over the allocators, by weight, one per allocator; default equal. An
+   * allocator that gets more than its share of the tasks is what a policy's spill-over (the
+   * margin of shortest-delay) is for.
+   */
+  shares?: readonly number[];
 }
 
 /** What every run of one seed shares: the fleet and the task sequence. */
@@ -105,6 +111,10 @@ export function makeWorkload(config: WorkloadConfig): Workload {
   const taskMs = config.taskMs ?? DEFAULT_TASK_MS;
   if (!(taskMs > 0) || !Number.isFinite(taskMs)) throw new RangeError(`taskMs must be a finite number > 0, got ${taskMs}`);
   if (config.powers !== undefined && config.powers.length !== servers) throw new RangeError(`powers must list ${servers} servers, got ${config.powers.length}`);
+  const shares = config.shares;
+  if (shares !== undefined && (shares.length !== allocators || !shares.every((x) => x >= 0 && Number.isFinite(x)) || !shares.some((x) => x > 0))) {
+    throw new RangeError(`shares must be ${allocators} finite weights >= 0, not all 0, got ${shares.join(",")}`);
+  }
   const powers = new Float64Array(servers);
   const pr = new Rng(seed, STREAM.powers);
   let totalPower = 0;
@@ -123,7 +133,17 @@ export function makeWorkload(config: WorkloadConfig): Workload {
   else for (let i = 0; i < tasks; i++) sizes[i] = PARETO_SERVICE.sample(sr);
   const via = new Uint16Array(tasks);
   const vr = new Rng(seed, STREAM.via);
-  for (let i = 0; i < tasks; i++) via[i] = vr.int(allocators);
+  if (shares === undefined) for (let i = 0; i < tasks; i++) via[i] = vr.int(allocators);
+  else {
+    const total = shares.reduce((a, b) => a + b, 0);
+    const upTo = shares.map((_, k) => shares.slice(0, k + 1).reduce((a, b) => a + b, 0) / total);
+    for (let i = 0; i < tasks; i++) {
+      const u = vr.next();
+      let k = 0;
+      while (k < allocators - 1 && u >= (upTo[k] as number)) k++;
+      via[i] = k;
+    }
+  }
   return { config: { ...config }, powers, totalPower, taskMs, gaps, sizes, via };
 }
 

@@ -54,8 +54,8 @@ describe("cli/sim", () => {
   });
 
   it("reads every flag", () => {
-    const c = simConfig(["--servers", "10", "--allocators", "2", "--load", "0.5, 0.95", "--policy", "p2c:d=3,least-loaded", "--policy", "random", "--tasks", "500", "--task-ms", "10", "--delay-ms", "0", "--capacity", "64", "--service", "pareto", "--seed", "9", "--warmup", "0", "--json", "--svg", "x.svg"]);
-    expect(c).toEqual({ servers: 10, allocators: 2, loads: [0.5, 0.95], rows: ["oracle", "random", "p2c:d=3", "least-loaded"], tasks: 500, taskMs: 10, delayMs: 0, service: "pareto", seed: 9, warmup: 0, capacity: 64, json: true, svg: "x.svg" });
+    const c = simConfig(["--servers", "10", "--allocators", "2", "--shares", "3, 1", "--load", "0.5, 0.95", "--policy", "p2c:d=3,least-loaded", "--policy", "random", "--tasks", "500", "--task-ms", "10", "--delay-ms", "0", "--capacity", "64", "--service", "pareto", "--seed", "9", "--warmup", "0", "--json", "--svg", "x.svg"]);
+    expect(c).toEqual({ servers: 10, allocators: 2, shares: [3, 1], loads: [0.5, 0.95], rows: ["oracle", "random", "p2c:d=3", "least-loaded"], tasks: 500, taskMs: 10, delayMs: 0, service: "pareto", seed: 9, warmup: 0, capacity: 64, json: true, svg: "x.svg" });
     expect(simConfig(["--help"])).toBe("help");
   });
 
@@ -81,6 +81,11 @@ describe("cli/sim", () => {
     [["--seed", "x"], "--seed"],
     [["--warmup", "1"], "--warmup"],
     [["--capacity", "0"], "--capacity"],
+    [["--shares", "1,1"], "--shares"], // 4 allocators by default
+    [["--shares", "1,x,1,1"], "--shares"],
+    [["--shares", "0,0,0,0"], "--shares"],
+    [["--shares", "1,-1,1,1"], "--shares"],
+    [["--shares", "1,,1,1"], "--shares"],
     [["--policy", "nope"], "--policy"],
     [["--policy", "p2c:d=0"], "--policy"],
     [["--policy", ","], "--policy"],
