@@ -1,7 +1,7 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
-import { compileConstraint, compileRequire, formatConstraint, preferenceScore } from "./match.js";
+import { compileConstraint, compilePreferenceScore, compileRequire, formatConstraint } from "./match.js";
 import type { Policy, PolicyContext } from "./policy.js";
 
 export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason: string; full: boolean };
@@ -61,6 +61,7 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
   // Enough candidates of the best score any server could have end the search at once; short of
   // that, it reads on (up to PREFERENCE_READS eligible servers) for servers that score higher.
   const topScore = maxScore(task);
+  const scoreOf = compilePreferenceScore(task.clientAttrs, task.prefs, task.prefer);
   eligible.length = 0;
   let bestScore = -1;
   let read = 0;
@@ -68,7 +69,7 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
   index?.visit((e) => {
     if (e.reserved >= maxUnconfirmed || !meetsRequire(e)) return true;
     read++;
-    const score = preferenceScore(e, task.clientAttrs, task.prefs, task.prefer);
+    const score = scoreOf(e);
     if (score > bestScore) {
       bestScore = score;
       eligible.length = 0;

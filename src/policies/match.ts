@@ -295,3 +295,37 @@ export function preferenceScore(e: ServerEntry, clientAttrs: Attrs, prefs: Attrs
   if (prefer !== undefined) for (const p of prefer) if (meets(valueOf(e, p.key), p)) score += p.weight;
   return score;
 }
+
+const zero = (): number => 0;
+
+/**
+ * `preferenceScore(e, clientAttrs, prefs, prefer)` compiled for a decision: the attributes to
+ * share and the weighted preferences are read once, and the score sums the same terms in the
+ * same order (points, then weights), so it is the same number for every entry. No soft
+ * preferences at all: always 0.
+ */
+export function compilePreferenceScore(clientAttrs: Attrs, prefs: Attrs, prefer?: readonly Preference[]): (e: ServerEntry) => number {
+  const keys: string[] = [];
+  const values: AttrValue[] = [];
+  for (const k in clientAttrs) {
+    keys.push(k);
+    values.push(clientAttrs[k] as AttrValue);
+  }
+  for (const k in prefs) {
+    keys.push(k);
+    values.push(prefs[k] as AttrValue);
+  }
+  const tests = prefer === undefined ? [] : prefer.map(compileConstraint);
+  const weights = prefer === undefined ? [] : prefer.map((p) => p.weight);
+  if (keys.length === 0 && tests.length === 0) return zero;
+  return (e) => {
+    let score = 0;
+    const attrs = e.attrs;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      if (Object.hasOwn(attrs, k) && attrs[k] === values[i]) score++;
+    }
+    for (let i = 0; i < tests.length; i++) if ((tests[i] as (e: ServerEntry) => boolean)(e)) score += weights[i] as number;
+    return score;
+  };
+}

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import {
   compileConstraint,
+  compilePreferenceScore,
   compileRequire,
   formatConstraint,
   meets,
@@ -11,7 +12,7 @@ import {
   preferenceScore,
   valueOf,
 } from "../../src/policies/index.js";
-import type { AttrValue, Constraint, Preference, ServerReport } from "../../src/protocol/index.js";
+import type { AttrValue, Attrs, Constraint, Preference, ServerReport } from "../../src/protocol/index.js";
 import { ServerTable } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
@@ -300,6 +301,36 @@ describe("policies/match", () => {
       const compiled = compileRequire(cs);
       cs[0] = c("region", "=", "us");
       expect(compiled(server({ attrs: { region: "eu" } }))).toBe(true);
+    });
+  });
+
+  describe("compilePreferenceScore", () => {
+    const KEYS = ["region", "gpu", "cores", "zone", "power", "toString"];
+    const value = fc.oneof(fc.constantFrom<AttrValue>("eu", "us", "16", "true", "", 16, 0, true, false), fc.double({ noNaN: true }));
+    const attrs: fc.Arbitrary<Attrs> = fc.dictionary(fc.constantFrom(...KEYS), value, { maxKeys: 4 });
+    const preference: fc.Arbitrary<Preference> = fc.record({
+      key: fc.constantFrom(...KEYS, "app", "free", "load"),
+      op: fc.constantFrom("=", "!=", ">=", "<=", ">", "<", "in" as const),
+      value: fc.oneof(value, fc.array(value, { maxLength: 3 })),
+      weight: fc.oneof(fc.constantFrom(0, 0.1, 0.2, 0.5, 1, 3), fc.double({ min: 0, max: 1e6, noNaN: true })),
+    });
+
+    it("scores every entry as preferenceScore does, to the last bit (fast-check)", () => {
+      fc.assert(
+        fc.property(attrs, attrs, fc.option(fc.array(preference, { maxLength: 4 }), { nil: undefined }), fc.array(attrs, { minLength: 1, maxLength: 6 }), (client, prefs, prefer, servers) => {
+          const score = compilePreferenceScore(client, prefs, prefer);
+          for (const a of servers) {
+            const e = server({ apps: ["echo", "render"], attrs: a });
+            expect(Object.is(score(e), preferenceScore(e, client, prefs, prefer))).toBe(true);
+          }
+        }),
+        { numRuns: 1000 },
+      );
+    });
+
+    it("is 0 with no soft preferences", () => {
+      expect(compilePreferenceScore({}, {})(server())).toBe(0);
+      expect(compilePreferenceScore({}, {}, [])(server())).toBe(0);
     });
   });
 
