@@ -1,7 +1,7 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
-import { formatConstraint, meetsAll, preferenceScore, valueOf, meets } from "./match.js";
+import { compileConstraint, compilePreferenceScore, compileRequire, formatConstraint } from "./match.js";
 import type { Policy, PolicyContext } from "./policy.js";
 
 export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason: string; full: boolean };
@@ -48,8 +48,10 @@ function maxScore(task: Task): number {
  * refuses while an eligible server has room.
  */
 export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED): Allocation {
+  // The task's constraints, compiled once for every server this decision reads.
+  const meetsRequire = compileRequire(task.require);
   if (policy.locate) {
-    const found = policy.locate(table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsAll(e, task.require));
+    const found = policy.locate(table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsRequire(e));
     if (found) {
       table.reserve(found);
       return { ok: true, server: found };
@@ -59,14 +61,15 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
   // Enough candidates of the best score any server could have end the search at once; short of
   // that, it reads on (up to PREFERENCE_READS eligible servers) for servers that score higher.
   const topScore = maxScore(task);
+  const scoreOf = compilePreferenceScore(task.clientAttrs, task.prefs, task.prefer);
   eligible.length = 0;
   let bestScore = -1;
   let read = 0;
   const index = policy.order === "delay" ? table.availableByDelay(task.app) : table.available(task.app);
   index?.visit((e) => {
-    if (e.reserved >= maxUnconfirmed || !meetsAll(e, task.require)) return true;
+    if (e.reserved >= maxUnconfirmed || !meetsRequire(e)) return true;
     read++;
-    const score = preferenceScore(e, task.clientAttrs, task.prefs, task.prefer);
+    const score = scoreOf(e);
     if (score > bestScore) {
       bestScore = score;
       eligible.length = 0;
@@ -80,17 +83,17 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
     table.reserve(server);
     return { ok: true, server };
   }
-  return failure(table.offering(task.app), task, maxUnconfirmed);
+  return failure(table.offering(task.app), task, maxUnconfirmed, meetsRequire);
 }
 
 /** Why nothing fits: read on refusal only, so a scan of the application's servers is fine here. */
-function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: number): Allocation {
+function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean): Allocation {
   let alive = 0;
   let meeting = 0;
   for (const e of offering) {
     if (e.status !== "alive") continue;
     alive++;
-    if (meetsAll(e, task.require)) meeting++;
+    if (meetsRequire(e)) meeting++;
   }
   return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 };
 }
@@ -99,7 +102,10 @@ function explain(offering: readonly ServerEntry[], task: Task, alive: number, me
   if (offering.length === 0) return `no server offers application ${JSON.stringify(task.app)}`;
   if (alive === 0) return `no live server offers application ${JSON.stringify(task.app)}`;
   if (meeting === 0) {
-    const failing = task.require.find((c) => !offering.some((e) => e.status === "alive" && meets(valueOf(e, c.key), c)));
+    const failing = task.require.find((c) => {
+      const meetsOne = compileConstraint(c);
+      return !offering.some((e) => e.status === "alive" && meetsOne(e));
+    });
     return failing
       ? `no server for ${JSON.stringify(task.app)} meets constraint ${formatConstraint(failing)}`
       : `no server for ${JSON.stringify(task.app)} meets all of ${task.require.map(formatConstraint).join(", ")}`;

@@ -122,6 +122,24 @@ describe("policies/allocate", () => {
       expect(r.full).toBe(false);
     });
 
+    it.each(BUILTIN)("judges constraints by string form for = and in, by number for ordering ops, with %s", (name) => {
+      // Only c meets all three: cores is "16" or 16 (not "16.0"), gpu is true or "true", mem is >= 8 as a number.
+      const t = table(
+        report({ id: "a", attrs: { cores: "16.0", gpu: true, mem: 32 } }),
+        report({ id: "b", attrs: { cores: 16, gpu: "true", mem: "4" } }),
+        report({ id: "c", attrs: { cores: "16", gpu: "true", mem: "8" } }),
+        report({ id: "d", attrs: { cores: 16, gpu: "True", mem: 64 } }),
+      );
+      const require: Constraint[] = [
+        { key: "cores", op: "in", value: [8, 16] },
+        { key: "gpu", op: "=", value: true },
+        { key: "mem", op: ">=", value: 8 },
+      ];
+      expect(chosen(allocate(t, task({ require }), resolvePolicy(name), seededCtx(3)))).toBe("c");
+      const r = refused(allocate(t, task({ require: [...require, { key: "zone", op: "=", value: "a" }] }), resolvePolicy(name), seededCtx(3)));
+      expect(r.reason).toContain("zone=a");
+    });
+
     it("says full when every eligible server is at capacity", () => {
       const t = table(report({ id: "a", capacity: 2, load: 2 }), report({ id: "b", capacity: 1, load: 0 }));
       const p = resolvePolicy("most-idle");

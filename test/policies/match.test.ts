@@ -1,6 +1,18 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { formatConstraint, meets, meetsAll, parseConstraint, parseValue, preferenceScore, valueOf } from "../../src/policies/index.js";
-import type { Constraint, Preference, ServerReport } from "../../src/protocol/index.js";
+import {
+  compileConstraint,
+  compilePreferenceScore,
+  compileRequire,
+  formatConstraint,
+  meets,
+  meetsAll,
+  parseConstraint,
+  parseValue,
+  preferenceScore,
+  valueOf,
+} from "../../src/policies/index.js";
+import type { AttrValue, Attrs, Constraint, Preference, ServerReport } from "../../src/protocol/index.js";
 import { ServerTable } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
@@ -186,6 +198,139 @@ describe("policies/match", () => {
       expect(meetsAll(e, [c("region", "in", ["us", "eu"]), c("app", "=", "echo")])).toBe(true);
       expect(meetsAll(e, [c("region", "in", ["us", "ap"])])).toBe(false);
       expect(meetsAll(e, [c("app", "=", "render")])).toBe(false);
+    });
+  });
+
+  describe("compileRequire", () => {
+    // Values whose string and number forms disagree: a number's string form is canonical ("2",
+    // never "2.0" or " 2"), "" and " " are the number 0, "NaN" is NaN's string form, true is "true".
+    const TRICKY = ["1", "2", "2.0", "02", " 2", "", " ", "0", "-0", "NaN", "Infinity", "-Infinity", "1e3", "1000", "0x10", "16", "true", "false", "True", "eu", "us", "echo", "render"];
+    const KEYS = ["id", "app", "power", "capacity", "load", "free", "region", "gpu", "cores", "zone", "toString", "constructor"];
+    const OPS = ["=", "!=", ">=", "<=", ">", "<", "in"] as const;
+    const str = fc.oneof(fc.constantFrom(...TRICKY), fc.string({ maxLength: 4 }));
+    const num = fc.oneof(fc.integer({ min: -3, max: 20 }), fc.constantFrom(0, -0, 2, 2.5, 1000, 16, 0.1 + 0.2, 1e21, 1e-7, NaN, Infinity, -Infinity), fc.double());
+    const scalar: fc.Arbitrary<AttrValue> = fc.oneof(str, num, fc.boolean());
+    // Lists: empty, short (scanned) and longer than the scan limit (looked up in a Set).
+    const list = fc.oneof(fc.array(scalar, { maxLength: 4 }), fc.array(scalar, { minLength: 9, maxLength: 20 }));
+    const constraint: fc.Arbitrary<Constraint> = fc.record({ key: fc.constantFrom(...KEYS), op: fc.constantFrom(...OPS), value: fc.oneof(scalar, scalar, list) });
+    const entry: fc.Arbitrary<ServerEntry> = fc
+      .record({
+        id: str,
+        apps: fc.array(str, { maxLength: 4 }),
+        capacity: num,
+        power: num,
+        load: num,
+        reserved: fc.integer({ min: 0, max: 4 }),
+        attrs: fc.dictionary(fc.constantFrom(...KEYS), scalar, { maxKeys: 6 }),
+      })
+      .map((r) => ({ ...r, url: "ws://h:1", version: [1, 1] as [number, number], periodMs: 0, status: "alive" as const, updatedAt: 0 }));
+
+    it("judges every entry as meetsAll does (fast-check)", () => {
+      fc.assert(
+        fc.property(fc.array(constraint, { maxLength: 4 }), fc.array(entry, { minLength: 1, maxLength: 8 }), (cs, es) => {
+          const compiled = compileRequire(cs);
+          for (const e of es) expect(compiled(e)).toBe(meetsAll(e, cs));
+        }),
+        { numRuns: 2000 },
+      );
+    });
+
+    it("judges one constraint as meets(valueOf) does, for values the generators may miss (fast-check)", () => {
+      // Server values and wanted values drawn from one small pool, so they collide often.
+      const pool = fc.constantFrom<AttrValue>(...TRICKY, 1, 2, 16, 1000, 0, -0, NaN, Infinity, true, false);
+      fc.assert(
+        fc.property(fc.constantFrom(...OPS), fc.oneof(pool, fc.array(pool, { maxLength: 3 })), fc.option(pool, { nil: undefined }), fc.array(pool, { maxLength: 3 }), (op, value, v, apps) => {
+          const cs = [c("k", op, value), c("app", op, value)];
+          const e = { ...server({ apps: apps as string[], attrs: v === undefined ? {} : { k: v } }) };
+          for (const x of cs) expect(compileConstraint(x)(e)).toBe(meets(valueOf(e, x.key), x));
+        }),
+        { numRuns: 3000 },
+      );
+    });
+
+    it("is always true with no constraints", () => {
+      expect(compileRequire([])(server())).toBe(true);
+      expect(compileRequire([])(server({ attrs: {} }))).toBe(true);
+    });
+
+    it("keeps the string semantics of =, != and in for numbers, booleans and numeric strings", () => {
+      const e = server({ power: 2, attrs: { cores: 16, v: "2.0", gpu: true, t: "true", nan: "NaN", z: -0, blank: "" } });
+      const yes = (x: Constraint): void => expect([compileRequire([x])(e), meetsAll(e, [x])]).toEqual([true, true]);
+      const no = (x: Constraint): void => expect([compileRequire([x])(e), meetsAll(e, [x])]).toEqual([false, false]);
+      yes(c("power", "=", "2"));
+      no(c("power", "=", "2.0"));
+      no(c("v", "=", 2));
+      yes(c("v", "=", "2.0"));
+      yes(c("cores", "in", ["8", "16"]));
+      no(c("cores", "in", ["16.0", " 16", "0x10"]));
+      yes(c("gpu", "=", "true"));
+      yes(c("t", "=", true));
+      yes(c("gpu", "!=", "True"));
+      yes(c("nan", "=", NaN));
+      yes(c("z", "=", 0));
+      no(c("z", "=", "-0"));
+      no(c("blank", "=", 0));
+      yes(c("blank", "<=", 0)); // "" is the number 0 to an ordering op
+      no(c("cores", "in", []));
+    });
+
+    it("never meets an ordering op against a value that is not a number, on either side", () => {
+      const e = server({ power: 4, attrs: { nan: "NaN", region: "eu" } });
+      for (const op of [">=", "<=", ">", "<"] as const) {
+        expect(compileRequire([c("power", op, NaN)])(e)).toBe(false);
+        expect(compileRequire([c("power", op, "NaN")])(e)).toBe(false);
+        expect(compileRequire([c("power", op, "lots")])(e)).toBe(false);
+        expect(compileRequire([c("nan", op, 1)])(e)).toBe(false);
+        expect(compileRequire([c("region", op, 1)])(e)).toBe(false);
+      }
+    });
+
+    it("matches a list of applications when one meets it, != when none is equal, and an empty list only !=", () => {
+      const e = server({ apps: ["echo", "render"] });
+      expect(compileRequire([c("app", "=", "render")])(e)).toBe(true);
+      expect(compileRequire([c("app", "!=", "render")])(e)).toBe(false);
+      expect(compileRequire([c("app", "!=", "hash")])(e)).toBe(true);
+      const none = server({ apps: [] });
+      expect(compileRequire([c("app", "in", ["echo"])])(none)).toBe(false);
+      expect(compileRequire([c("app", "!=", "echo")])(none)).toBe(true);
+      expect(compileRequire([c("app", "!=", ["echo"])])(none)).toBe(meetsAll(none, [c("app", "!=", ["echo"])]));
+    });
+
+    it("reads the constraints when compiled", () => {
+      const cs = [c("region", "=", "eu")];
+      const compiled = compileRequire(cs);
+      cs[0] = c("region", "=", "us");
+      expect(compiled(server({ attrs: { region: "eu" } }))).toBe(true);
+    });
+  });
+
+  describe("compilePreferenceScore", () => {
+    const KEYS = ["region", "gpu", "cores", "zone", "power", "toString"];
+    const value = fc.oneof(fc.constantFrom<AttrValue>("eu", "us", "16", "true", "", 16, 0, true, false), fc.double({ noNaN: true }));
+    const attrs: fc.Arbitrary<Attrs> = fc.dictionary(fc.constantFrom(...KEYS), value, { maxKeys: 4 });
+    const preference: fc.Arbitrary<Preference> = fc.record({
+      key: fc.constantFrom(...KEYS, "app", "free", "load"),
+      op: fc.constantFrom("=", "!=", ">=", "<=", ">", "<", "in" as const),
+      value: fc.oneof(value, fc.array(value, { maxLength: 3 })),
+      weight: fc.oneof(fc.constantFrom(0, 0.1, 0.2, 0.5, 1, 3), fc.double({ min: 0, max: 1e6, noNaN: true })),
+    });
+
+    it("scores every entry as preferenceScore does, to the last bit (fast-check)", () => {
+      fc.assert(
+        fc.property(attrs, attrs, fc.option(fc.array(preference, { maxLength: 4 }), { nil: undefined }), fc.array(attrs, { minLength: 1, maxLength: 6 }), (client, prefs, prefer, servers) => {
+          const score = compilePreferenceScore(client, prefs, prefer);
+          for (const a of servers) {
+            const e = server({ apps: ["echo", "render"], attrs: a });
+            expect(Object.is(score(e), preferenceScore(e, client, prefs, prefer))).toBe(true);
+          }
+        }),
+        { numRuns: 1000 },
+      );
+    });
+
+    it("is 0 with no soft preferences", () => {
+      expect(compilePreferenceScore({}, {})(server())).toBe(0);
+      expect(compilePreferenceScore({}, {}, [])(server())).toBe(0);
     });
   });
 
