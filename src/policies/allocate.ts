@@ -1,7 +1,8 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
-import { compileConstraint, compilePreferenceScore, compileRequire, formatConstraint } from "./match.js";
+import { compileConstraint, compilePreferenceScore, compileRequire } from "./compiled-match.js";
+import { formatConstraint } from "./match.js";
 import type { Policy, PolicyContext } from "./policy.js";
 
 export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason: string; full: boolean };

@@ -1,6 +1,7 @@
 export * from "./allocate.js";
 export * from "./effective-task.js";
 export * from "./match.js";
+export * from "./compiled-match.js";
 // parseConstraint, formatConstraint and parseValue come through match.js.
 export { ConstraintSyntaxError, Tokenizer, formatNumber, formatPreference, parsePreference } from "./constraint-parser.js";
 export type { Token, TokenKind } from "./constraint-parser.js";
