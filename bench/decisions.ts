@@ -57,6 +57,13 @@ function rate(t: ServerTable, policyName: string, ms: number): number {
   return n / (ms / 1000);
 }
 
+const ROUNDS = 5;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] as number;
+}
+
 function heapAfterGc(): number {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed;
@@ -71,20 +78,21 @@ export function runDecisions(ms = Number(process.env.BENCH_DECISION_MS ?? 300)):
   big = undefined;
   const rows = POLICIES.map((policy) => {
     // Tables of its own, as a node running this policy has: each keeps only the indexes its policy reads.
-    const perSec = SIZES.map((n) => {
-      const t = fleet(n);
-      // A short run first: the JIT warms up, and the policy's index (hash: the ring) is built.
-      rate(t, policy, 30);
-      heapAfterGc(); // the tables of earlier rows are collected now, not during the timed run
-      return rate(t, policy, ms);
-    });
-    return { policy, perSec, ratio: (perSec[3] as number) / (perSec[0] as number) };
+    const tables = SIZES.map((n) => fleet(n));
+    // A short run first: the JIT warms up, and the policy's index (hash: the ring) is built.
+    for (const t of tables) rate(t, policy, 30);
+    heapAfterGc(); // the tables of earlier rows are collected now, not during the timed runs
+    // Sizes interleaved, ROUNDS times: this VM's speed drifts by 2x over seconds, and a ratio of
+    // figures taken moments apart drifts far less than one of figures taken a second apart.
+    const rounds = Array.from({ length: ROUNDS }, () => tables.map((t) => rate(t, policy, ms / ROUNDS)));
+    const perSec = SIZES.map((_, k) => median(rounds.map((r) => r[k] as number)));
+    return { policy, perSec, ratio: median(rounds.map((r) => (r[3] as number) / (r[0] as number))) };
   });
   return { bytesPerEntry, rows };
 }
 
 export function formatDecisions(r: ReturnType<typeof runDecisions>): string {
-  const head = `decisions/s with constraints (region=eu, power>=2; ~29% eligible)   ${SIZES.map((n) => String(n).padStart(10)).join("")}   100k ÷ 100 (target ≥ 0.5)`;
+  const head = `decisions/s with constraints (region=eu, power>=2; ~29% eligible)   ${SIZES.map((n) => String(n).padStart(10)).join("")}   100k ÷ 100 (target ≥ 0.5; median of ${ROUNDS} interleaved rounds)`;
   const lines = r.rows.map((x) => `  ${x.policy.padEnd(20)}${" ".repeat(46)}${x.perSec.map((v) => String(Math.round(v)).padStart(10)).join("")}   ${x.ratio.toFixed(2)}`);
   return [head, ...lines, `memory per server entry (tables, indexes, attributes): ~${r.bytesPerEntry} bytes`].join("\n");
 }
