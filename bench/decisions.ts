@@ -94,7 +94,7 @@ export function runDecisions(ms = Number(process.env.BENCH_DECISION_MS ?? 300)):
 export function formatDecisions(r: ReturnType<typeof runDecisions>): string {
   const head = `decisions/s with constraints (region=eu, power>=2; ~29% eligible)   ${SIZES.map((n) => String(n).padStart(10)).join("")}   100k ÷ 100 (target ≥ 0.5; median of ${ROUNDS} interleaved rounds)`;
   const lines = r.rows.map((x) => `  ${x.policy.padEnd(20)}${" ".repeat(46)}${x.perSec.map((v) => String(Math.round(v)).padStart(10)).join("")}   ${x.ratio.toFixed(2)}`);
-  return [head, ...lines, `memory per server entry (tables, indexes, attributes): ~${r.bytesPerEntry} bytes`].join("\n");
+  return [head, ...lines, `memory per server entry (tables, the default policy's index, attributes): ~${r.bytesPerEntry} bytes`].join("\n");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
