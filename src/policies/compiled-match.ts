@@ -146,34 +146,20 @@ export function compileConstraint(c: Constraint): (e: ServerEntry) => boolean {
     return (e) => meets(valueOf(e, k), copy);
   }
   const ne = c.op === "!=";
+  // The built-in fields are typed (a report is validated when decoded): a string or a number.
   switch (k) {
     case "id":
-      return (e) => {
-        const v = e.id;
-        return typeof v === "string" ? test(v) : valueMeets(test, ne, v);
-      };
+      return (e) => test(e.id);
     case "app":
       return (e) => valueMeets(test, ne, e.apps);
     case "power":
-      return (e) => {
-        const v = e.power;
-        return typeof v === "number" ? test(v) : valueMeets(test, ne, v);
-      };
+      return (e) => test(e.power);
     case "capacity":
-      return (e) => {
-        const v = e.capacity;
-        return typeof v === "number" ? test(v) : valueMeets(test, ne, v);
-      };
+      return (e) => test(e.capacity);
     case "load":
-      return (e) => {
-        const v = e.load;
-        return typeof v === "number" ? test(v) : valueMeets(test, ne, v);
-      };
+      return (e) => test(e.load);
     case "free":
-      return (e) => {
-        const v = freeSlots(e);
-        return typeof v === "number" ? test(v) : valueMeets(test, ne, v);
-      };
+      return (e) => test(freeSlots(e));
     default: {
       // valueOf's own attribute, without Object.hasOwn on every read: on an object whose
       // prototype is Object.prototype, a value under a key Object.prototype lacks is its own.
