@@ -50,7 +50,7 @@ function rate(t: ServerTable, policyName: string, ms: number): number {
     for (let i = 0; i < 100; i++) {
       const a = allocate(t, task, policy, ctx);
       if (!a.ok) throw new Error(`${policyName}: ${a.reason}`);
-      t.release(a.server.id);
+      t.release(a.server); // the entry, as a node releases the server a decision returned
     }
     n += 100;
   }

@@ -65,10 +65,10 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     // client's run cannot overtake by much, and the server holds an early run for a short while.
     const expect = { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline };
     to.request("task.expect", expect).then(
-      (ack) => ctx.enqueue(() => (ack.type === "task.expected" ? table.confirm(server.id, ack.body.load, ack.body.version, ctx.now()) : table.release(server.id))),
+      (ack) => ctx.enqueue(() => (ack.type === "task.expected" ? table.confirm(server, ack.body.load, ack.body.version, ctx.now()) : table.release(server))),
       (err: unknown) =>
         ctx.enqueue(() => {
-          table.release(server.id);
+          table.release(server);
           expectRefused++;
           ctx.log.debug({ server: server.id, task: task.id, err: AllotError.from(err).message }, "server did not accept expect");
         }),

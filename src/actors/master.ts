@@ -152,8 +152,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     (to as NonNullable<typeof to>).request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
       (ack) =>
         ctx.enqueue(() => {
-          if (ack.type === "task.expected") servers.table.confirm(server.id, ack.body.load, ack.body.version, ctx.now());
-          else servers.table.release(server.id);
+          if (ack.type === "task.expected") servers.table.confirm(server, ack.body.load, ack.body.version, ctx.now());
+          else servers.table.release(server);
           indicated++;
           placed++;
           ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
@@ -161,7 +161,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         }),
       (err: unknown) =>
         ctx.enqueue(() => {
-          servers.table.release(server.id);
+          servers.table.release(server);
           indicateRefused++;
           const e = AllotError.from(err);
           ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${e.message}`, { retryable: true }));

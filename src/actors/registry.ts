@@ -108,17 +108,14 @@ export class Registry {
   reach(e: ServerEntry): Channel | Peer | undefined {
     const link = this.links.get(e.id);
     if (link === undefined) return this.dialed.get(e.url);
-    if (!link.closed) return link;
-    this.table.release(e.id);
-    this.table.setStatus(e.id, "dead");
-    return undefined;
+    return this.disconnected(e) ? undefined : link;
   }
 
   /** Its own link has closed: it is marked dead and its slot released. */
   disconnected(e: ServerEntry): boolean {
     const link = this.links.get(e.id);
     if (link === undefined || !link.closed) return false;
-    this.table.release(e.id);
+    this.table.release(e);
     this.table.setStatus(e.id, "dead");
     return true;
   }

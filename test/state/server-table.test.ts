@@ -300,6 +300,19 @@ describe("state/server-table", () => {
       expect(freeSlots(entry(t))).toBe(1);
     });
 
+    it("takes the entry a decision returned as well as its id, to confirm or release", () => {
+      const t = new ServerTable();
+      t.apply(report({ capacity: 4, load: 0 }), 0);
+      const e = entry(t);
+      t.reserve(e);
+      t.reserve(e);
+      t.release(e);
+      expect(freeSlots(e)).toBe(3);
+      t.confirm(e, 2, [1, 2], 10);
+      expect(e).toMatchObject({ reserved: 0, load: 2, version: [1, 2], updatedAt: 10 });
+      expect(t.available("echo")?.has(e)).toBe(true);
+    });
+
     it("ignores confirm and release for an unknown server", () => {
       const t = new ServerTable();
       expect(() => {
