@@ -174,12 +174,18 @@ export function compileConstraint(c: Constraint): (e: ServerEntry) => boolean {
   }
 }
 
+const BUILTIN_KEYS: ReadonlySet<string> = new Set(["id", "app", "power", "capacity", "load", "free"]);
+const isBuiltin = (c: Constraint): boolean => BUILTIN_KEYS.has(c.key);
+
 /**
  * A task's hard constraints as one test of a server entry, equal to `meetsAll(e, cs)` for every
  * entry: compiled once, it judges each server without converting the wanted values again. No
  * constraints: always true. The constraints are read when it is compiled, not when it runs.
  */
 export function compileRequire(cs: readonly Constraint[]): (e: ServerEntry) => boolean {
+  // Built-in fields first: they are on the entry a decision has already read, while an attribute
+  // is one more object to fetch (at 100,000 servers, a cache miss), needed only if they pass.
+  if (cs.length > 1 && !isBuiltin(cs[0] as Constraint) && cs.some(isBuiltin)) cs = [...cs.filter(isBuiltin), ...cs.filter((c) => !isBuiltin(c))];
   switch (cs.length) {
     case 0:
       return always;
