@@ -81,6 +81,11 @@ describe("state/free-index", () => {
             expect(got.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             const buckets = got.map(bucketOf);
             for (let i = 1; i < buckets.length; i++) expect(buckets[i]).toBeLessThanOrEqual(buckets[i - 1] as number);
+            // Fullest first: the same entries, buckets the other way round.
+            const fullest: ServerEntry[] = [];
+            t.available(app)?.visit((x) => (fullest.push(x), true), true);
+            expect(fullest.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            for (let i = 1; i < fullest.length; i++) expect(bucketOf(fullest[i] as ServerEntry)).toBeGreaterThanOrEqual(bucketOf(fullest[i - 1] as ServerEntry));
             const byDelay = visited(t.availableByDelay(app));
             expect(byDelay.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             const delay = (x: ServerEntry): number => (x.load + x.reserved + 1) / x.power;
@@ -119,6 +124,23 @@ describe("state/free-index", () => {
       q.longestIdle(() => false, 64); // a task no idle server can take
     }
     expect(q.length).toBeLessThan(2 * 50 + 64 + 1);
+  });
+
+  it("reads buckets in order within a word of the bitmap and across words, either way round", () => {
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
+    // Free shares 5%, 10%, 15% (buckets 12, 25, 38: two in the first word), 50% and 100%.
+    const es = [95, 50, 85, 0, 90].map((load) => ({ id: `l${load}`, capacity: 100, load, reserved: 0 }));
+    for (const e of es) idx.place(e, true);
+    const order = (fullestFirst: boolean): string[] => {
+      const out: string[] = [];
+      idx.visit((e) => (out.push(e.id), true), fullestFirst);
+      return out;
+    };
+    expect(order(true)).toEqual(["l95", "l90", "l85", "l50", "l0"]);
+    expect(order(false)).toEqual(["l0", "l50", "l85", "l90", "l95"]);
+    // An entry taken out is no longer read, and its emptied bucket costs nothing.
+    idx.place(es[0] as (typeof es)[number], false);
+    expect(order(true)).toEqual(["l90", "l85", "l50", "l0"]);
   });
 
   it("lets equal entries take turns being read first", () => {
