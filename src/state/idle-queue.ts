@@ -13,7 +13,7 @@ export interface Idling {
  */
 export class IdleQueue<E extends Idling> {
   private readonly items: E[] = [];
-  /** The stamp each item was queued with; -1 for an item moved to the back. */
+  /** The stamp each item was queued with. */
   private readonly stamps: number[] = [];
   private head = 0;
   /**
@@ -50,18 +50,17 @@ export class IdleQueue<E extends Idling> {
   longestIdle(accept: (e: E) => boolean, limit: number): E | undefined {
     let looked = 0;
     const end = this.tail; // entries moved back during this call are not read again
-    for (let k = this.head; k < end && looked < limit; k++) {
-      const e = this.items[k] as E;
-      const stamp = this.stamps[k] as number;
+    while (this.head < end && looked < limit) {
+      const e = this.items[this.head] as E;
+      const stamp = this.stamps[this.head] as number;
       if (e.idleSince !== stamp) {
-        if (k === this.head) this.head++; // stale at the front: passed for good
+        this.head++; // stale: passed for good
         continue;
       }
       looked++;
-      if (accept(e)) return e;
-      this.stamps[k] = -1;
+      if (accept(e)) return e; // it stays at the front until it gets busy
+      this.head++;
       this.append(e, stamp);
-      if (k === this.head) this.head++;
     }
     this.compactIfStale();
     return undefined;
