@@ -1,11 +1,11 @@
-import type { TaskSpec } from "../actors/client.js";
+import type { TaskSpec } from "../node/config.js";
 import { startMasterSlaveCluster, startTieredCluster } from "../node/cluster.js";
 import type { AppSpec } from "../node/cluster.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { nativeCodec } from "../transport/index.js";
+import { nativeCodec } from "../node/config.js";
 import { CliError, oneOf, parseIntFlag } from "./errors.js";
-import { ASSIGN_MODES } from "../actors/master.js";
+import { ASSIGN_MODES } from "../node/config.js";
 import { parseFlags } from "./flags.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 

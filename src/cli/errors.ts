@@ -1,4 +1,4 @@
-import { resolvePolicy } from "../policies/index.js";
+import { resolvePolicy } from "../node/config.js";
 
 /** A usage error: names the flag, exits with code 2. */
 export class CliError extends Error {

@@ -1,4 +1,4 @@
-import type { TaskResult, TaskSpec } from "../actors/client.js";
+import type { TaskResult, TaskSpec } from "../node/config.js";
 
 /** The summary `submit --json` and `demo --json` print. */
 export interface Summary {

@@ -1,5 +1,5 @@
 import { writeFileSync } from "node:fs";
-import { DEFAULT_POLICY, policyNames } from "../policies/index.js";
+import { DEFAULT_POLICY, policyNames } from "../node/config.js";
 import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, arrivalRate, makeWorkload, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
 import type { LoadResult, PolicyResult, RunConfig, ServiceModel, Workload } from "../sim/index.js";
 import { CliError, checkPolicyFlag, oneOf, parseIntFlag } from "./errors.js";

@@ -1,13 +1,13 @@
 import type { Attrs } from "../protocol/index.js";
-import { parseValue } from "../policies/index.js";
+import { parseValue } from "../protocol/index.js";
 import type { NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, list, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
-import type { ReportModes } from "../actors/reporter.js";
-import { ASSIGN_MODES } from "../actors/master.js";
-import { LINK_MODES } from "../actors/slave.js";
+import type { ReportModes } from "../node/config.js";
+import { ASSIGN_MODES } from "../node/config.js";
+import { LINK_MODES } from "../node/config.js";
 
 export const START_HELP = `allot start --role ROLE [options]
 

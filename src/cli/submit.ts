@@ -1,6 +1,6 @@
-import type { TaskSpec } from "../actors/client.js";
+import type { TaskSpec } from "../node/config.js";
 import type { Constraint, Preference } from "../protocol/index.js";
-import { ConstraintSyntaxError, parseConstraint, parsePreference } from "../policies/index.js";
+import { ConstraintSyntaxError, parseConstraint, parsePreference } from "../protocol/index.js";
 import { isLogLevel } from "../node/logger.js";
 import type { LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";

@@ -51,3 +51,16 @@ export type SlaveNodeConfig = CommonConfig & { role: "slave" } & SlaveConfig;
 export type NodeConfig = VipNodeConfig | Tier1NodeConfig | Tier2NodeConfig | AppNodeConfig | ClientNodeConfig | MasterNodeConfig | SlaveNodeConfig;
 
 export type BehaviourFactory = (ctx: RoleContext) => Behaviour;
+
+// The configuration vocabulary, in one place for the CLI and for embedders. Each word is defined
+// beside the role code that enforces it (actors may not import node); this is where they are read.
+export type { TaskResult, TaskSpec } from "../actors/client.js";
+export { ASSIGN_MODES } from "../actors/master.js";
+export type { AssignMode } from "../actors/master.js";
+export { LINK_MODES } from "../actors/slave.js";
+export type { LinkMode } from "../actors/slave.js";
+export { DEFAULT_REPORT } from "../actors/reporter.js";
+export type { ReportModes } from "../actors/reporter.js";
+export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
+/** Whether the wire codec's native decoder loaded (the transport is chosen here, in node). */
+export { nativeCodec } from "../transport/index.js";

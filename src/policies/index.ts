@@ -2,9 +2,10 @@ export * from "./allocate.js";
 export * from "./effective-task.js";
 export * from "./match.js";
 export * from "./compiled-match.js";
-// parseConstraint, formatConstraint and parseValue come through match.js.
-export { ConstraintSyntaxError, Tokenizer, formatNumber, formatPreference, parsePreference } from "./constraint-parser.js";
-export type { Token, TokenKind } from "./constraint-parser.js";
+// The constraint language produces protocol types and lives in src/protocol; parseConstraint,
+// formatConstraint and parseValue also come through match.js, the rest from here, for embedders.
+export { ConstraintSyntaxError, Tokenizer, formatNumber, formatPreference, parsePreference } from "../protocol/index.js";
+export type { Token, TokenKind } from "../protocol/index.js";
 export * from "./policy.js";
 export * from "./registry.js";
 export * from "./best-fit.js";

@@ -3,7 +3,7 @@ import { freeSlots } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 
 // The constraint language lives in its own module; these names stay importable from here.
-export { formatConstraint, parseConstraint, parseValue } from "./constraint-parser.js";
+export { formatConstraint, parseConstraint, parseValue } from "../protocol/index.js";
 
 /** What a constraint compares against: one value, or a server's list of applications (`app`). */
 export type ServerValue = AttrValue | readonly string[];

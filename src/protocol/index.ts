@@ -2,3 +2,4 @@ export * from "./errors.js";
 export * from "./types.js";
 export * from "./validate.js";
 export * from "./version.js";
+export * from "./constraint-parser.js";
