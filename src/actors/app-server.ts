@@ -1,10 +1,11 @@
-import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
+import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Attrs, Bodies, Message, Role } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import { BoundedMap } from "./bounded-map.js";
 import type { Behaviour, RoleContext } from "./context.js";
-import { builtinHandlers } from "./handlers.js";
 import type { Handler } from "./handlers.js";
+import type { Outcome } from "./runtime/handler-boundary.js";
+import type { HandlerRunner } from "./runtime/handler-runner.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
 import type { ReportModes } from "./reporter.js";
 import { unknownType } from "./role-actor.js";
@@ -22,8 +23,16 @@ export interface AppServerConfig {
   attrs?: Attrs;
   /** Distributors to register with and report load to. */
   join: readonly string[];
-  /** Handlers by application; the built-ins (echo, sleep, hash) unless replaced. */
-  handlers?: Readonly<Record<string, Handler>>;
+  /**
+   * Handlers by application, run inline on the event loop; or the path of an ES or CommonJS
+   * module whose named exports are handlers by application (and optionally `setup`/`teardown`),
+   * run on worker threads. Applications without one use the built-in of that name (echo, sleep, hash).
+   */
+  handlers?: Readonly<Record<string, Handler>> | string;
+  /** Worker threads for a handler module and the CPU-bound built-in `hash`; 0 runs them inline. Default: the number of cores. */
+  workers?: number;
+  /** The longest a run may take whatever deadline its client asks for, ms. Default 3 600 000. */
+  maxRunMs?: number;
   /** How long a run may wait for its ticket's expect to arrive. */
   parkMs?: number;
   /** `broadcast` (default): report to every distributor in `join`; `registered`: to one, which relays. */
@@ -46,20 +55,29 @@ interface Parked {
 
 type Run = Extract<Message, { type: "task.run" }>;
 
+/** A run holding a slot: from its start until its handler has really stopped. */
+interface Running {
+  taskId: string;
+  app: string;
+  startedAt: number;
+  deadline: number;
+  /** The run's answer has gone (its result, or TIMEOUT / DRAINING before the handler stopped). */
+  answered: boolean;
+  abort: AbortController;
+  timer: NodeJS.Timeout;
+  m: Run;
+  ch: Channel;
+}
+
 /** Roles that may announce a ticket: the allocators, and a slave linking a client to this server. */
 const ANNOUNCERS: ReadonlySet<Role> = new Set<Role>(["tier2", "master", "slave"]);
-
-function isThenable(x: unknown): x is PromiseLike<unknown> {
-  return typeof x === "object" && x !== null && typeof (x as { then?: unknown }).then === "function";
-}
 
 export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
+  if (c.maxRunMs !== undefined && !(c.maxRunMs >= 1)) throw new RangeError(`maxRunMs must be at least 1, got ${c.maxRunMs}`);
   validateReportModes(c.report ?? DEFAULT_REPORT, "an app server");
-  const handlers = { ...builtinHandlers, ...c.handlers };
-  for (const app of c.apps) if (!handlers[app]) throw new TypeError(`no handler for application ${JSON.stringify(app)}; built in: ${Object.keys(builtinHandlers).join(", ")}`);
 }
 
 /**
@@ -72,10 +90,10 @@ export interface AppServerBehaviour extends Behaviour {
   setAttrs(attrs: Attrs): void;
 }
 
-export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppServerBehaviour {
+export function createAppServer(ctx: RoleContext, config: AppServerConfig, runner: HandlerRunner): AppServerBehaviour {
   validateAppServerConfig(config);
-  const handlers: Readonly<Record<string, Handler>> = { ...builtinHandlers, ...config.handlers };
   const apps = new Set(config.apps);
+  const maxRunMs = config.maxRunMs ?? 3_600_000;
   const parkMs = config.parkMs ?? 1000;
   const reportModes = config.report ?? DEFAULT_REPORT;
   // Attributes can change at run time (attrs.set); every report carries the current set.
@@ -86,13 +104,15 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   // Tickets whose expect was refused: their run is answered OVERLOADED so the client places again.
   const refused = new BoundedMap<string, true>(10_000);
   const results = new BoundedMap<string, unknown>(10_000);
-  let running = 0;
+  const runs = new Map<string, Running>();
   let completed = 0;
+  let timedOut = 0;
   // No expected ticket expires before this (a lower bound): the sweep skips the walk over all of
   // them until then, instead of walking every expected ticket four times a second.
   let nextExpiry = Infinity;
 
-  const load = (): number => running + expected.size;
+  // A slot is held from a run's start until its handler has stopped, answered or not.
+  const load = (): number => runs.size + expected.size;
   const reporter = createReporter(ctx, {
     join: config.join,
     mode: config.mode ?? "broadcast",
@@ -152,42 +172,71 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
       return;
     }
     if (exp.taskId !== b.taskId || exp.key !== b.key) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket was issued for another task"));
-    const handler = handlers[b.app];
-    if (!apps.has(b.app) || !handler) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
+    if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
     expected.delete(b.ticket);
     used.set(b.ticket, true);
     if (results.has(b.key)) {
       changed();
       return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(b.key), cached: true });
     }
-    running++;
-    changed();
-    const done = (type: "ok" | "err", value: unknown): void => {
-      running--;
-      completed++;
-      changed();
-      if (type === "err") return ch.replyError(m, AllotError.from(value));
-      let result: unknown;
-      try {
-        result = checkPlainData(value, "handler result");
-      } catch (err) {
-        return ch.replyError(m, new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err)));
-      }
-      results.set(b.key, result);
-      ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result, cached: false } satisfies Bodies["task.result"]);
+    start(m, ch);
+  }
+
+  /** Starts a run behind the handler boundary: whatever the handler does becomes this run's answer and nothing else. */
+  function start(m: Run, ch: Channel): void {
+    const b = m.body;
+    const now = ctx.now();
+    // The client's deadline, but never past what this server allows a run: a peer's number is not a promise.
+    const deadline = Math.min(b.deadline ?? now + maxRunMs, now + maxRunMs);
+    const abort = new AbortController();
+    const run: Running = {
+      taskId: b.taskId,
+      app: b.app,
+      startedAt: now,
+      deadline,
+      answered: false,
+      abort,
+      m,
+      ch,
+      timer: setTimeout(() => ctx.enqueue(() => overdue(run)), Math.max(0, deadline - now)),
     };
-    let out: unknown;
-    try {
-      out = handler(b.payload, { taskId: b.taskId, key: b.key, app: b.app });
-    } catch (err) {
-      return done("err", err);
+    run.timer.unref();
+    runs.set(b.ticket, run);
+    changed();
+    let sync = true;
+    runner.run(b.app, b.payload, { taskId: b.taskId, key: b.key, app: b.app, attempt: b.attempt ?? 1, deadline }, abort.signal, (o) => {
+      // A synchronous handler ends in this actor turn; anything later re-enters the actor.
+      if (sync) finish(b.ticket, run, o);
+      else ctx.enqueue(() => finish(b.ticket, run, o));
+    });
+    sync = false;
+  }
+
+  /** Answers a run that has not ended by its deadline, and aborts it; its slot stays taken until it stops. */
+  function overdue(run: Running): void {
+    if (run.answered) return;
+    timedOut++;
+    stopRun(run, new AllotError(ErrorCode.TIMEOUT, `${run.app} did not finish by its deadline on server ${ctx.id}`));
+  }
+
+  function stopRun(run: Running, err: AllotError): void {
+    if (!run.answered) {
+      run.answered = true;
+      run.ch.replyError(run.m, err);
     }
-    // A synchronous handler finishes in this actor turn; an async one re-enters the actor when done.
-    if (!isThenable(out)) return done("ok", out);
-    out.then(
-      (v) => ctx.enqueue(() => done("ok", v)),
-      (err: unknown) => ctx.enqueue(() => done("err", err)),
-    );
+    run.abort.abort(err);
+  }
+
+  function finish(ticket: string, run: Running, o: Outcome): void {
+    clearTimeout(run.timer);
+    runs.delete(ticket);
+    completed++;
+    changed();
+    if (o.ok) results.set(run.m.body.key, o.result);
+    if (run.answered) return;
+    run.answered = true;
+    if (!o.ok) return run.ch.replyError(run.m, o.error);
+    run.ch.reply(run.m, "task.result", { taskId: run.taskId, serverId: ctx.id, result: o.result, cached: false } satisfies Bodies["task.result"]);
   }
 
   /** Merges `next` into the attributes; a change is a triggering event in any mode: report now. */
@@ -231,10 +280,30 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
       }
       ch.replyError(m, unknownType("app server", m));
     },
-    stats: () => ({ running, expected: expected.size, parked: parked.size, completed, load: load(), capacity: config.capacity, version: reporter.version() }),
-    stop: () => {
+    stats: () => {
+      const now = ctx.now();
+      return {
+        running: runs.size,
+        // Overdue: answered TIMEOUT, but its handler has not stopped yet, so it keeps its slot.
+        runs: [...runs.values()].map((r) => ({ taskId: r.taskId, app: r.app, ageMs: now - r.startedAt, deadline: r.deadline, overdue: r.deadline <= now })),
+        expected: expected.size,
+        parked: parked.size,
+        completed,
+        timedOut,
+        load: load(),
+        capacity: config.capacity,
+        handlers: runner.placement,
+        pool: runner.stats(),
+        version: reporter.version(),
+      };
+    },
+    async stop() {
       clearInterval(sweeper);
       reporter.stop();
+      // Draining: every run still going is answered (retryable, so its client places it again
+      // elsewhere) and told to stop through its abort signal.
+      for (const run of runs.values()) stopRun(run, new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is stopping`));
+      await runner.close();
     },
   };
 }

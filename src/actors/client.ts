@@ -75,9 +75,9 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const bySlave = new Map<string, number>();
   const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
 
-  async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number): Promise<Extract<Message, { type: "task.result" }>["body"]> {
+  async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number, attempt: number): Promise<Extract<Message, { type: "task.result" }>["body"]> {
     const { serverId, serverUrl, ticket } = placed;
-    const res: Message = await servers.get(serverUrl).request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload }, Math.max(1, deadline - ctx.now()));
+    const res: Message = await servers.get(serverUrl).request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload, deadline, attempt }, Math.max(1, deadline - ctx.now()));
     if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
     return res.body;
   }
@@ -123,14 +123,14 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
         const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, Math.min(remaining, entryTimeoutMs));
         if (placed.type === "task.placed") {
-          const r = await run(placed.body, task, deadline);
+          const r = await run(placed.body, task, deadline, attempt);
           return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt };
         }
         if (placed.type !== "slave.picked") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
         // A master picked a slave: the task (with its payload) goes there.
         const { slaveId, slaveUrl, pick } = placed.body;
         const answer = await slaves.get(slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
-        const r = answer.type === "task.placed" ? await run(answer.body, task, deadline) : answer.type === "task.result" ? answer.body : undefined;
+        const r = answer.type === "task.placed" ? await run(answer.body, task, deadline, attempt) : answer.type === "task.result" ? answer.body : undefined;
         if (!r) throw new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`);
         bySlave.set(slaveId, (bySlave.get(slaveId) ?? 0) + 1);
         return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt, slaveId };

@@ -37,5 +37,6 @@ export interface Behaviour {
   onClose?(ch: Channel): void;
   /** Counters and state for `status` and tests. */
   stats?(): Record<string, unknown>;
-  stop?(): void;
+  /** Stops timers and outbound work; the node awaits it before closing its connections. */
+  stop?(): void | Promise<void>;
 }

@@ -11,6 +11,8 @@ import { createSlave } from "../actors/slave.js";
 import { spawnRole } from "../actors/role-actor.js";
 import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
 import { createVip } from "../actors/vip.js";
+import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
+import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { Attrs, Role } from "../protocol/index.js";
 import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
@@ -37,7 +39,7 @@ export interface RunningApp extends RunningNode {
   setAttrs(attrs: Attrs): void;
 }
 
-function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: number): Behaviour {
+function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: number, runner: HandlerRunner | undefined): Behaviour {
   switch (config.role) {
     case "vip":
       return createVip(ctx, { to: config.to, requestTimeoutMs });
@@ -46,7 +48,8 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
     case "tier2":
       return createTier2(ctx, { ...(config.policy === undefined ? {} : { policy: config.policy }), ...(config.peers === undefined ? {} : { peers: config.peers }) });
     case "app":
-      return createAppServer(ctx, config);
+      if (!runner) throw new Error("an app server needs its handler runner");
+      return createAppServer(ctx, config, runner);
     case "client":
       return createClient(ctx, config);
     case "master":
@@ -85,6 +88,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const peers = new Set<Peer>();
   let behaviour: Behaviour | undefined;
   let listener: Listener | undefined;
+  let runner: HandlerRunner | undefined;
 
   const actor = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal);
   const traffic = createCounters();
@@ -132,6 +136,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   };
 
   try {
+    // A handler module is loaded (and checked against the applications) before anything listens.
+    if (config.role === "app") {
+      runner = await createHandlerRunner({
+        apps: config.apps,
+        handlers: config.handlers,
+        workers: config.workers,
+        onPoolError: (err) => logger.error({ err: err instanceof Error ? err.message : String(err) }, "handler worker thread failed"),
+      });
+    }
     if (role !== "client") {
       listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => {
         channels.add(new Channel(wire, { ...channelOptions, dialer: false }));
@@ -139,8 +152,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       url ||= listener.url;
     }
     // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
-    behaviour = behaviourFor(config, ctx, requestTimeoutMs);
+    behaviour = behaviourFor(config, ctx, requestTimeoutMs, runner);
   } catch (err) {
+    await runner?.close();
     // Nothing started may outlive a failed start, or the process would not exit.
     for (const p of peers) p.close();
     for (const ch of channels) ch.close(CloseCode.shutdown, "node failed to start");
@@ -156,7 +170,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     url,
     stats: () => ({ id, role, url, connections: channels.size, outbound: peers.size, traffic: { ...traffic }, ...b.stats?.() }),
     async stop() {
-      b.stop?.();
+      await b.stop?.();
       for (const p of peers) p.close();
       for (const ch of channels) ch.close(CloseCode.shutdown, "node stopping");
       await listener?.close();

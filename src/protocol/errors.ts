@@ -11,6 +11,8 @@ export const ErrorCode = {
   INTERNAL: "INTERNAL",
   UNREACHABLE: "UNREACHABLE",
   VERSION_MISMATCH: "VERSION_MISMATCH",
+  /** The task's handler threw or rejected: its own failure, not the runtime's. Not retried unless the handler says so. */
+  TASK_FAILED: "TASK_FAILED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -145,7 +145,11 @@ export interface Bodies {
   "task.placed": { taskId: string; serverId: string; serverUrl: string; ticket: string; announce?: boolean };
   "task.expect": { taskId: string; key: string; ticket: string; client: ClientRef; expiresAt: number };
   "task.expected": { load: number; version: [number, number] };
-  "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown };
+  /**
+   * Run a task the ticket admits. `deadline` (ms since the epoch, the client's) bounds the run: the
+   * handler's abort signal fires then and the answer is TIMEOUT; `attempt` counts the client's tries.
+   */
+  "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown; deadline?: number; attempt?: number };
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
   /** `relay`: the server reports to this allocator alone (registered mode), which passes it on to its peers. */
   "server.report": { server: ServerReport; relay?: boolean };

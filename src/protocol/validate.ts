@@ -79,6 +79,37 @@ export function checkPlainData(x: unknown, p = "payload", depth = 0): unknown {
   return fail(p, "plain data (null, boolean, number, string, bytes, array, object)");
 }
 
+/**
+ * A plain-data copy of what user code returned, for the handler boundary: every property is read
+ * once, so a getter or proxy that answers differently later cannot change what is sent, and
+ * anything that is not plain data (a function, a BigInt, a cycle, a getter that throws) fails here,
+ * inside the boundary, instead of in the connection's write.
+ */
+export function copyPlainData(x: unknown, p = "result", depth = 0): unknown {
+  if (depth > MAX_PAYLOAD_DEPTH) fail(p, `data nested at most ${MAX_PAYLOAD_DEPTH} deep (a cycle?)`);
+  if (x === null || typeof x === "string" || typeof x === "boolean") return x;
+  if (typeof x === "number") return Number.isNaN(x) ? fail(p, "a number, not NaN") : x;
+  if (x === undefined) return null;
+  if (x instanceof Uint8Array) return new Uint8Array(x);
+  if (Array.isArray(x)) {
+    const n = x.length;
+    const out: unknown[] = new Array<unknown>(n);
+    for (let i = 0; i < n; i++) out[i] = copyPlainData(x[i], `${p}[${i}]`, depth + 1);
+    return out;
+  }
+  if (isPlainObject(x)) {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(x)) {
+      if (k === "__proto__") fail(p, "no key named __proto__");
+      const v = x[k];
+      // An undefined property is left out, as JSON and msgpack would.
+      if (v !== undefined) out[k] = copyPlainData(v, `${p}.${k}`, depth + 1);
+    }
+    return out;
+  }
+  return fail(p, `plain data (null, boolean, number, string, bytes, array, object), not ${typeof x === "object" ? "a class instance" : `a ${typeof x}`}`);
+}
+
 const attrValue = (x: unknown, p: string): AttrValue =>
   typeof x === "string" || typeof x === "boolean" || (typeof x === "number" && Number.isFinite(x)) ? x : fail(p, "a string, finite number or boolean");
 
@@ -201,6 +232,8 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     app: id(b.app, "app"),
     ticket: id(b.ticket, "ticket"),
     payload: checkPlainData(b.payload),
+    ...(b.deadline === undefined ? {} : { deadline: num(b.deadline, "deadline") }),
+    ...(b.attempt === undefined ? {} : { attempt: nat(b.attempt, "attempt") }),
   }),
   "task.result": (b) => ({
     taskId: id(b.taskId, "taskId"),

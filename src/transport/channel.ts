@@ -235,7 +235,25 @@ export class Channel {
   }
 
   private writeBatch(batch: WireEnvelope[]): void {
-    const frame = encodeFrame(batch);
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame(batch);
+    } catch (err) {
+      // A body that cannot be encoded must cost only its own envelope: this runs from a timer,
+      // where a throw would end the process. Halve until the culprit stands alone, then answer it.
+      if (batch.length > 1) {
+        const mid = batch.length >> 1;
+        this.writeBatch(batch.slice(0, mid));
+        this.writeBatch(batch.slice(mid));
+        return;
+      }
+      const [, type, id, re] = batch[0] as WireEnvelope;
+      const e = new AllotError(ErrorCode.INTERNAL, `${type} could not be encoded: ${err instanceof Error ? err.message : String(err)}`, { retryable: false });
+      this.opts.log.warn({ peer: this.label(), type, err: e.message }, "message could not be encoded");
+      if (re > 0) this.writeBatch([[PROTOCOL_VERSION, "error", id, re, this.opts.node, e.toWire()]]);
+      else this.settle(id, undefined, e);
+      return;
+    }
     if (frame.length <= this.opts.maxFrameBytes) {
       this.framesOut++;
       const c = this.opts.counters;

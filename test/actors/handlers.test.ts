@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { builtinHandlers } from "../../src/actors/handlers.js";
-import type { Handler, TaskInfo } from "../../src/actors/handlers.js";
+import type { Handler, TaskContext } from "../../src/actors/handlers.js";
 import { ErrorCode } from "../../src/protocol/index.js";
 
-const info: TaskInfo = { taskId: "t1", key: "k1", app: "test" };
+const info: TaskContext = { taskId: "t1", key: "k1", app: "test", attempt: 1, deadline: Date.now() + 60_000, signal: new AbortController().signal };
 
 function handler(name: string): Handler {
   const h = builtinHandlers[name];
@@ -35,6 +35,13 @@ describe("actors/handlers", () => {
       await expect(handler("sleep")({ ms: 0 }, info)).resolves.toEqual({ slept: 0 });
     });
 
+    it("stops early when its task is aborted", async () => {
+      const ac = new AbortController();
+      const p = Promise.resolve(handler("sleep")(60_000, { ...info, signal: ac.signal }));
+      ac.abort(new Error("deadline"));
+      await expect(p).rejects.toThrow();
+    });
+
     it.each([-1, 1.5, "5", null, [1], { ms: "1" }, {}, 600_001])("rejects as INVALID for %j", async (payload) => {
       await expect(Promise.resolve().then(() => handler("sleep")(payload, info))).rejects.toMatchObject({ code: ErrorCode.INVALID });
     });
@@ -56,12 +63,20 @@ describe("actors/handlers", () => {
 
     it("is deterministic", () => {
       const a = handler("hash")({ rounds: 50, data: "seed" }, info);
-      const b = handler("hash")({ rounds: 50, data: "seed" }, { taskId: "t2", key: "k2", app: "other" });
+      const b = handler("hash")({ rounds: 50, data: "seed" }, { ...info, taskId: "t2", key: "k2", app: "other" });
       expect(a).toEqual(b);
       expect(handler("hash")({ rounds: 50, data: "seed2" }, info)).not.toEqual(a);
     });
 
-    it.each([-1, 2.5, "3", null, undefined, [2], { data: "x" }, { rounds: "2" }, 10_000_001, NaN, Infinity])("throws INVALID for %j", (payload) => {
+    it("runs 1000 rounds when the payload names none (`allot submit --app hash` with no payload)", () => {
+      let d: Buffer = Buffer.from("allot");
+      for (let i = 0; i < 1000; i++) d = sha256(d);
+      expect(handler("hash")(null, info)).toEqual({ rounds: 1000, digest: d.toString("hex") });
+      expect(handler("hash")(undefined, info)).toEqual({ rounds: 1000, digest: d.toString("hex") });
+      expect(handler("hash")({ data: "allot" }, info)).toEqual({ rounds: 1000, digest: d.toString("hex") });
+    });
+
+    it.each([-1, 2.5, "3", [2], { rounds: "2" }, { rounds: null }, 10_000_001, NaN, Infinity])("throws INVALID for %j", (payload) => {
       expect(() => handler("hash")(payload, info)).toThrow(expect.objectContaining({ code: ErrorCode.INVALID }));
       expect(() => handler("hash")(payload, info)).toThrow(/hash rounds/);
     });

@@ -137,6 +137,24 @@ async function pair(t: Transport, serverOver: Over = {}, clientOver: Over = {}) 
 
 
 describe.each(kinds)("Channel over $name", (kind) => {
+  describe("write", () => {
+    it("answers a reply whose body cannot be encoded INTERNAL, and still sends the other replies of its batch", async () => {
+      // A BigInt past int64 fails inside msgpackr's encode, in the turn's flush, where a throw would end the process.
+      const { client } = await pair(kind.make(), {
+        onMessage: (m, ch) => {
+          if (m.type === "task.run") answer(m, ch, m.body.payload === "bad" ? { n: 2n ** 70n } : m.body.payload);
+        },
+      });
+      const sent = ["a", "bad", "c"].map((p, i) => client.request("task.run", run(i, p)));
+      const [a, bad, c] = sent;
+      expect(resultOf(await (a as Promise<Message>))).toBe("a");
+      expect(resultOf(await (c as Promise<Message>))).toBe("c");
+      expect(await failure(bad as Promise<Message>)).toMatchObject({ code: ErrorCode.INTERNAL, message: expect.stringMatching(/task\.result could not be encoded/) });
+      // The connection is still good.
+      expect(resultOf(await client.request("task.run", run(9, "after")))).toBe("after");
+    });
+  });
+
   describe("request", () => {
     it("matches 500 concurrent requests to their answers when the answers come in reverse order", async () => {
       const N = 500;
