@@ -1,8 +1,8 @@
 // A selection policy of your own: registered by name, it is used by a tier-2 distributor (or a
 // master) like a built-in one, options included: `--policy prefer-label:label=ssd`.
 //   npm run build && node dist/examples/custom-policy.js
-import { OptionReader, registerPolicy, startNode } from "../src/index.js";
-import type { Policy, ServerEntry } from "../src/index.js";
+import { OptionReader, registerPolicy, startNode } from "allot";
+import type { Policy, ServerEntry } from "allot";
 
 registerPolicy("prefer-label", (options) => {
   const o = new OptionReader("prefer-label", options);

@@ -1,8 +1,8 @@
 // An app server with a handler of your own, a tier-2 distributor for it to join, and a client
 // submitting tasks to it — all in this process, over real WebSockets on loopback.
 //   npm run build && node dist/examples/embed-app-server.js
-import { startNode } from "../src/index.js";
-import type { Handler } from "../src/index.js";
+import { startNode } from "allot";
+import type { Handler } from "allot";
 
 /** Counts the words of a text: the payload is `{ text }`, the result `{ words }`. */
 const wordCount: Handler = (payload) => {

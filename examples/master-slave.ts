@@ -2,8 +2,7 @@
 // registered with both, and a client whose entries are the masters. The masters hand out
 // servers by indication: the chosen server accepts a task before its slave hears which it is.
 //   npm run build && node dist/examples/master-slave.js
-import { startNode } from "../src/index.js";
-import { startMasterSlaveCluster } from "../src/node/cluster.js";
+import { startMasterSlaveCluster, startNode } from "allot";
 
 const cluster = await startMasterSlaveCluster({
   masters: 2,

@@ -1,8 +1,7 @@
 // The whole tiered design started from a script: app servers joined to a tier-2 set, a vip over
 // it, a tier-1 set behind a second vip that clients use as their one entry address.
 //   npm run build && node dist/examples/tiered-cluster.js
-import { startNode } from "../src/index.js";
-import { startTieredCluster } from "../src/node/cluster.js";
+import { startNode, startTieredCluster } from "allot";
 
 const cluster = await startTieredCluster({
   tier1: 2,

@@ -2,6 +2,8 @@
 export { startNode } from "./node/node.js";
 export type { RunningApp, RunningClient, RunningNode } from "./node/node.js";
 export { queryStatus, setAttrs } from "./node/query.js";
+export { startMasterSlaveCluster, startTieredCluster } from "./node/cluster.js";
+export type { AppSpec, MasterSlaveClusterOptions, TieredCluster, TieredClusterOptions } from "./node/cluster.js";
 export type { AppNodeConfig, ClientNodeConfig, CommonConfig, MasterNodeConfig, NodeConfig, SlaveNodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";
 export { ASSIGN_MODES } from "./actors/master.js";
 export type { AssignMode } from "./actors/master.js";

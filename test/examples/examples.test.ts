@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -18,6 +19,18 @@ async function run(name: string): Promise<{ code: number | null; out: string; er
 }
 
 describe("examples", () => {
+  it("every built example imports the package by its name, allot, so it can be copied into a project", () => {
+    const names = readdirSync(new URL("../../examples/", import.meta.url)).filter((f) => f.endsWith(".ts"));
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) {
+      const js = readFileSync(new URL(`../../dist/examples/${name.replace(/\.ts$/, ".js")}`, import.meta.url), "utf8");
+      // Static imports and re-exports (`… from "x"`, `import "x"`) start a line in tsc's output; dynamic ones are `import("x")`.
+      const specifiers = [...js.matchAll(/^(?:(?:import|export)\s[^;]*?\sfrom\s*|import\s*)"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/gm)].map((m) => m[1] ?? m[2]);
+      expect(specifiers, name).toContain("allot");
+      expect(specifiers.filter((s) => s !== "allot" && !s?.startsWith("node:")), name).toEqual([]);
+    }
+  });
+
   it("embed-app-server runs the custom word-count handler on the app server", async () => {
     const r = await run("embed-app-server");
     expect(r.code, r.err).toBe(0);
