@@ -271,6 +271,12 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     handle(m: Message, ch: Channel) {
       if (m.type === "task.run") return onRun(m, ch);
       if (m.type === "task.expect") return onExpect(m, ch);
+      if (m.type === "task.cancel") {
+        // Only the connection that sent the run may stop it: a ticket is not a secret from the allocators.
+        const run = runs.get(m.body.ticket);
+        if (run && run.taskId === m.body.taskId && run.ch === ch) stopRun(run, new AllotError(ErrorCode.CANCELLED, `the client cancelled ${run.app}`));
+        return;
+      }
       if (m.type === "attrs.set") {
         if (m.body.table !== "server" || m.body.id !== ctx.id) {
           return ch.replyError(m, new AllotError(ErrorCode.INVALID, `this app server is ${ctx.id}; it sets only its own server attributes, not ${m.body.table} ${m.body.id}`));

@@ -23,6 +23,11 @@ export interface TaskSpec {
   timeoutMs?: number;
   /** Expected cost in work units, when known: a master sends it to a server with that much idle power. */
   cost?: number;
+  /**
+   * Cancels the task: the submit rejects CANCELLED at once, and a server already running it is
+   * told to stop (its handler's signal fires). Through a proxying slave the run stops at its deadline.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TaskResult {
@@ -54,6 +59,10 @@ export interface ClientBehaviour extends Behaviour {
   submit(spec: TaskSpec): Promise<TaskResult>;
 }
 
+function cancelled(signal: AbortSignal): AllotError {
+  return new AllotError(ErrorCode.CANCELLED, "the task was cancelled", { cause: signal.reason, retryable: false });
+}
+
 /**
  * The client: places a task through an entry, then runs it on the chosen server over a direct,
  * pooled connection. When the entry is a master, its answer names a slave instead: the task goes
@@ -75,9 +84,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const bySlave = new Map<string, number>();
   const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
 
-  async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number, attempt: number): Promise<Extract<Message, { type: "task.result" }>["body"]> {
+  async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number, attempt: number, signal: AbortSignal | undefined): Promise<Extract<Message, { type: "task.result" }>["body"]> {
     const { serverId, serverUrl, ticket } = placed;
-    const res: Message = await servers.get(serverUrl).request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload, deadline, attempt }, Math.max(1, deadline - ctx.now()));
+    const server = servers.get(serverUrl);
+    const asked = server.request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload, deadline, attempt }, Math.max(1, deadline - ctx.now()));
+    const res: Message = await (signal ? cancellable(asked, signal, () => server.current?.notify("task.cancel", { taskId: task.id, ticket })) : asked);
     if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
     return res.body;
   }
@@ -91,6 +102,25 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   }
 
   const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  /** `p`, or a CANCELLED rejection as soon as `signal` fires (after `onCancel`, which tells the server). */
+  function cancellable<T>(p: Promise<T>, signal: AbortSignal, onCancel?: () => void): Promise<T> {
+    if (signal.aborted) {
+      onCancel?.();
+      return Promise.reject(cancelled(signal));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const abort = (): void => {
+        onCancel?.();
+        reject(cancelled(signal));
+      };
+      signal.addEventListener("abort", abort, { once: true });
+      p.then(
+        (v) => (signal.removeEventListener("abort", abort), resolve(v)),
+        (e: unknown) => (signal.removeEventListener("abort", abort), reject(e)),
+      );
+    });
+  }
 
   async function submit(spec: TaskSpec): Promise<TaskResult> {
     try {
@@ -114,23 +144,27 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       payload: spec.payload ?? null,
     };
     const placement: Task = { ...task, payload: null };
+    const signal = spec.signal;
     let lastError: AllotError | undefined;
     for (let attempt = 1; ; attempt++) {
+      if (signal?.aborted) throw cancelled(signal);
       const remaining = deadline - ctx.now();
       if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
       const entry = nextEntry();
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
-        const placed = await entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, Math.min(remaining, entryTimeoutMs));
+        const placing = entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, Math.min(remaining, entryTimeoutMs));
+        const placed = await (signal ? cancellable(placing, signal) : placing);
         if (placed.type === "task.placed") {
-          const r = await run(placed.body, task, deadline, attempt);
+          const r = await run(placed.body, task, deadline, attempt, signal);
           return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt };
         }
         if (placed.type !== "slave.picked") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
         // A master picked a slave: the task (with its payload) goes there.
         const { slaveId, slaveUrl, pick } = placed.body;
-        const answer = await slaves.get(slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
-        const r = answer.type === "task.placed" ? await run(answer.body, task, deadline, attempt) : answer.type === "task.result" ? answer.body : undefined;
+        const submitting = slaves.get(slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
+        const answer = await (signal ? cancellable(submitting, signal) : submitting);
+        const r = answer.type === "task.placed" ? await run(answer.body, task, deadline, attempt, signal) : answer.type === "task.result" ? answer.body : undefined;
         if (!r) throw new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`);
         bySlave.set(slaveId, (bySlave.get(slaveId) ?? 0) + 1);
         return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt, slaveId };
@@ -138,6 +172,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
         lastError = AllotError.from(err);
         if (!lastError.retryable) throw lastError;
         const ceiling = Math.min(backoffMax, backoffMin * 2 ** Math.min(attempt - 1, 16));
+        if (signal?.aborted) throw cancelled(signal);
         await delay(Math.min(Math.max(0, deadline - ctx.now()), ceiling / 2 + (ctx.random() * ceiling) / 2));
       }
     }

@@ -13,6 +13,8 @@ export const ErrorCode = {
   VERSION_MISMATCH: "VERSION_MISMATCH",
   /** The task's handler threw or rejected: its own failure, not the runtime's. Not retried unless the handler says so. */
   TASK_FAILED: "TASK_FAILED",
+  /** The client cancelled the task (its AbortSignal fired). */
+  CANCELLED: "CANCELLED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

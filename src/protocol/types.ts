@@ -150,6 +150,8 @@ export interface Bodies {
    * handler's abort signal fires then and the answer is TIMEOUT; `attempt` counts the client's tries.
    */
   "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown; deadline?: number; attempt?: number };
+  /** Client to the server running its task: stop it (a notice; the run is answered CANCELLED). Only the connection that sent the run may cancel it. */
+  "task.cancel": { taskId: string; ticket: string };
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };
   /** `relay`: the server reports to this allocator alone (registered mode), which passes it on to its peers. */
   "server.report": { server: ServerReport; relay?: boolean };

@@ -235,6 +235,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     ...(b.deadline === undefined ? {} : { deadline: num(b.deadline, "deadline") }),
     ...(b.attempt === undefined ? {} : { attempt: nat(b.attempt, "attempt") }),
   }),
+  "task.cancel": (b) => ({ taskId: id(b.taskId, "taskId"), ticket: id(b.ticket, "ticket") }),
   "task.result": (b) => ({
     taskId: id(b.taskId, "taskId"),
     serverId: id(b.serverId, "serverId"),
@@ -326,7 +327,7 @@ export interface Header {
  * cause comes back as an `error` notice. A periodic report is one: the next period repeats it,
  * so an acknowledgement would cost the allocator a write per report for nothing.
  */
-export const NOTICE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error", "server.report", "server.load"]);
+export const NOTICE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error", "server.report", "server.load", "task.cancel"]);
 
 export function checkHeader(raw: unknown): Header | Rejected {
   if (!Array.isArray(raw) || raw.length !== 6) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body]", 0);

@@ -91,6 +91,30 @@ describe("the handler boundary", () => {
     await expect(client.submit({ app: "echo", payload: "after" })).resolves.toMatchObject({ result: "after" });
   });
 
+  it("stops a run when its client cancels: the submit rejects CANCELLED and the handler's signal fires", async () => {
+    let aborted: unknown;
+    let started = false;
+    const waits: Handler = (_p, task) =>
+      new Promise((_resolve, reject) => {
+        started = true;
+        task.signal.addEventListener("abort", () => {
+          aborted = task.signal.reason;
+          reject(new Error("stopped"));
+        });
+      });
+    const { client, app } = await cluster({ apps: ["waits"], handlers: { waits } });
+    const ac = new AbortController();
+    const p = client.submit({ app: "waits", timeoutMs: 20_000, signal: ac.signal });
+    await eventually(() => started, 5000, "the run to start");
+    ac.abort();
+    expect(await failure(p)).toMatchObject({ code: ErrorCode.CANCELLED, retryable: false });
+    await eventually(() => aborted !== undefined, 5000, "the server to stop the run");
+    expect(aborted).toMatchObject({ code: ErrorCode.CANCELLED });
+    await eventually(() => app.stats().load === 0, 5000, "the slot to come back");
+    // A signal that has already fired cancels before anything is sent.
+    expect(await failure(client.submit({ app: "waits", signal: ac.signal }))).toMatchObject({ code: ErrorCode.CANCELLED });
+  });
+
   it("terminates a worker thread that spins past its deadline, and frees its slot once the thread has stopped", async () => {
     const { client, app } = await cluster({ apps: ["spin", "echo"], handlers: MISBEHAVE, workers: 1, capacity: 1 });
     const err = await failure(client.submit({ app: "spin", payload: 600_000, timeoutMs: 500 }));
