@@ -6,6 +6,7 @@ import type { LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
 export const SUBMIT_HELP = `allot submit --entry URL[,URL…] --app NAME [options]
@@ -31,7 +32,7 @@ picked — and prints the result (one task) or a summary (several).
   --timeout-ms N        deadline per task, retries included (default 30000)
   --cost N              the task's expected cost in work units (masters prefer servers with
                         that much idle power)
-  --json                print one JSON summary:
+  -o json, --json       print one JSON summary:
                         {"completed","failed","byServer","p50Ms","p99Ms","tasksPerSec"},
                         plus "bySlave" {SLAVE_ID: N} through a master
   --log-level LEVEL     default warn
@@ -49,7 +50,7 @@ const OPTIONS = {
   "timeout-ms": { type: "string" },
   user: { type: "string" },
   cost: { type: "string" },
-  json: { type: "boolean" },
+  ...OUTPUT_OPTIONS,
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -105,7 +106,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...(v.user !== undefined ? { user: v.user } : {}),
     ...(cost !== undefined ? { cost } : {}),
   };
-  return { entries, spec, count, concurrency, json: v.json === true, logLevel };
+  return { entries, spec, count, concurrency, json: outputFormat(v) === "json", logLevel };
 }
 
 export async function submit(argv: string[]): Promise<number> {
