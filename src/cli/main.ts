@@ -6,6 +6,7 @@ import { STATUS_HELP, status } from "./status.js";
 import { ATTRS_HELP, attrs } from "./attrs.js";
 import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
+import { VERSION_HELP, version } from "./version.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
 
@@ -16,6 +17,7 @@ Usage:
   allot status --entry URL [--json]            an allocator's server database
   allot attrs set --entry URL server ID k=v…   change an app server's attributes at run time
   allot sim [--servers N] [--load L,…] …       simulate the policies with stale views (allot sim --help)
+  allot version [-o json]                      the package and protocol versions (also --version, -V)
   allot help [COMMAND]
 `;
 
@@ -26,11 +28,16 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   status: { run: status, help: STATUS_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
   sim: { run: sim, help: SIM_HELP },
+  version: { run: version, help: VERSION_HELP },
 };
+
+/** Flags that stand for a command, as most CLIs spell them. */
+const ALIASES: Record<string, string> = { "--version": "version", "-V": "version" };
 
 /** Runs the CLI; resolves with the exit code (0 ok, 1 failed tasks or runtime error, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [given, ...rest] = argv;
+  const name = given === undefined ? undefined : (ALIASES[given] ?? given);
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
     const topic = name === "help" && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
     process.stdout.write(topic ? topic.help : HELP);
