@@ -27,6 +27,13 @@ export function parseNumberFlag(flag: string, v: string | undefined, dflt: numbe
   return n;
 }
 
+/** An id or key flag: non-empty and at most `max` characters (ids and keys travel in messages, which cap them). */
+export function idFlag(flag: string, v: string, max: number): string {
+  if (v.length === 0) throw new CliError("must not be empty", flag);
+  if (v.length > max) throw new CliError(`must be at most ${max} characters, got ${v.length}`, flag);
+  return v;
+}
+
 /** Splits "a,b,c" into non-empty items. */
 export function list(flag: string, v: string | undefined, required: boolean): string[] {
   const items = (v ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);

@@ -1,9 +1,9 @@
 import type { Attrs } from "../protocol/index.js";
-import { parseValue } from "../protocol/index.js";
+import { MAX_ID, parseValue } from "../protocol/index.js";
 import type { NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, checkPolicyFlag, list, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, checkPolicyFlag, idFlag, list, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import type { ReportModes } from "../node/config.js";
 import { ASSIGN_MODES } from "../node/config.js";
@@ -190,7 +190,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     listen: v.listen ?? "127.0.0.1:0",
     logLevel,
     heartbeatMs: parseIntFlag("--heartbeat-ms", v["heartbeat-ms"], 5000, 10, 3_600_000),
-    ...(v.id !== undefined ? { id: v.id } : {}),
+    ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : {}),
     ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),
   };
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(common.listen)) throw new CliError(`expected HOST:PORT, got ${JSON.stringify(common.listen)}`, "--listen");

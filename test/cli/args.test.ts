@@ -132,6 +132,8 @@ describe("cli/start", () => {
       ["no role", [], "--role"],
       ["--role bogus", ["--role", "bogus"], "--role"],
       ["--role tier3", ["--role", "tier3"], "--role"],
+      ["an empty --id", ["--role", "vip", "--to", "ws://a:1", "--id", ""], "--id"],
+      ["an --id longer than a message carries", ["--role", "vip", "--to", "ws://a:1", "--id", "v".repeat(257)], "--id"],
       ["--tier 3", ["--role", "distributor", "--tier", "3"], "--tier"],
       ["a distributor without --tier", ["--role", "distributor"], "--tier"],
       ["a vip without --to", ["--role", "vip"], "--to"],
