@@ -4,7 +4,7 @@ import type { AppSpec } from "../node/cluster.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { nativeCodec } from "../node/config.js";
-import { CliError, oneOf, parseIntFlag } from "./errors.js";
+import { CliError, logFormatFlag, oneOf, parseIntFlag } from "./errors.js";
 import { ASSIGN_MODES } from "../node/config.js";
 import { parseFlags } from "./flags.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
@@ -21,10 +21,12 @@ and hash) through its entry, shows progress, and prints a summary.
                            app servers; the entry is master-1, and the summary counts tasks per
                            slave too
   --assign grant|indicate  master-slave: how masters hand out servers (default grant)
-  --tasks N          tasks to submit (default 1000)
-  --concurrency C    tasks in flight (default 64)
-  -o json, --json    print the summary as JSON (the shape of submit -o json)
-  --log-level LEVEL  default warn
+  --tasks N                tasks to submit (default 1000)
+  --concurrency C          tasks in flight (default 64)
+  -o json, --json          print the summary as JSON (the shape of submit -o json)
+  --log-level LEVEL        default warn
+  --log-format FORMAT      json, pretty (human lines) or auto (default: pretty when stderr is
+                           a terminal, JSON otherwise)
 `;
 
 /** The demo fleet: different applications, power and regions, so selection has work to do. */
@@ -42,6 +44,7 @@ const OPTIONS = {
   topology: { type: "string" },
   assign: { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -57,10 +60,11 @@ export async function demo(argv: string[]): Promise<number> {
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
 
+  const logs = { logLevel, ...logFormatFlag(v["log-format"]) };
   const topology = oneOf("--topology", ["tiered", "master-slave"] as const, v.topology) ?? "tiered";
   const assign = oneOf("--assign", ASSIGN_MODES, v.assign) ?? "grant";
-  const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: { logLevel } }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: { logLevel } });
-  const client = await startNode({ role: "client", entries: [cluster.entry], logLevel });
+  const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: logs }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: logs });
+  const client = await startNode({ ...logs, role: "client", entries: [cluster.entry] });
   try {
     if (!json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
     const spec = (i: number): TaskSpec => (i % 4 === 3 ? { app: "hash", payload: { rounds: 200, data: `task-${i}` } } : { app: "echo", payload: { i } });

@@ -1,4 +1,6 @@
 import { resolvePolicy } from "../node/config.js";
+import { LOG_FORMATS } from "../node/logger.js";
+import type { LogFormat } from "../node/logger.js";
 
 /** A usage error: names the flag, exits with code 2. */
 export class CliError extends Error {
@@ -62,4 +64,10 @@ export function checkPolicyFlag(spec: string): string {
     throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
   }
   return spec;
+}
+
+/** `--log-format json|pretty|auto`, as a config fragment: empty when not given (the node's default is auto). */
+export function logFormatFlag(s: string | undefined): { logFormat?: LogFormat } {
+  const f = oneOf("--log-format", LOG_FORMATS, s);
+  return f === undefined ? {} : { logFormat: f };
 }

@@ -3,7 +3,7 @@ import { MAX_ID, parseValue } from "../protocol/index.js";
 import type { NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, checkPolicyFlag, idFlag, list, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import type { ReportModes } from "../node/config.js";
 import { ASSIGN_MODES } from "../node/config.js";
@@ -12,7 +12,7 @@ import { LINK_MODES } from "../node/config.js";
 export const START_HELP = `allot start --role ROLE [options]
 
 Starts one node. When it is ready it prints one line to stdout, "ready ROLE ID URL" (ROLE
-vip, tier1, tier2, app, master or slave); logs go to stderr as pino JSON. SIGTERM or
+vip, tier1, tier2, app, master or slave); logs go to stderr (see --log-format). SIGTERM or
 SIGINT stops it. Each role takes the common flags and its own below; a flag of another role is
 a usage error.
 
@@ -46,6 +46,8 @@ Common:
   --advertise URL       the URL other nodes should use (default: the bound ws://HOST:PORT)
   --id ID               node id (default ROLE-xxxxxx)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+  --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
+                        pretty when stderr is a terminal, JSON otherwise)
   --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
 Tier 2 and master (tier 1: --policy only):
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
@@ -79,6 +81,7 @@ const OPTIONS = {
   advertise: { type: "string" },
   id: { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   "heartbeat-ms": { type: "string" },
   to: { type: "string" },
   peers: { type: "string" },
@@ -102,7 +105,7 @@ type Flag = keyof typeof OPTIONS;
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "heartbeat-ms", "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -189,6 +192,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
   const common = {
     listen: v.listen ?? "127.0.0.1:0",
     logLevel,
+    ...logFormatFlag(v["log-format"]),
     heartbeatMs: parseIntFlag("--heartbeat-ms", v["heartbeat-ms"], 5000, 10, 3_600_000),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : {}),
     ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),

@@ -2,9 +2,9 @@ import type { TaskSpec } from "../node/config.js";
 import type { Constraint, Preference } from "../protocol/index.js";
 import { ConstraintSyntaxError, MAX_ID, parseConstraint, parsePreference } from "../protocol/index.js";
 import { isLogLevel } from "../node/logger.js";
-import type { LogLevel } from "../node/logger.js";
+import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, idFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
@@ -42,9 +42,10 @@ picked — and prints the result (one task) or a summary (several).
                         that much idle power)
   -o json, --json       print one JSON summary:
                         {"completed","failed","cached","byServer","p50Ms","p99Ms",
-                        "tasksPerSec"},
-                        plus "bySlave" {SLAVE_ID: N} through a master
+                        "tasksPerSec"}, plus "bySlave" {SLAVE_ID: N} through a master
   --log-level LEVEL     default warn
+  --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
+                        pretty when stderr is a terminal, JSON otherwise)
 Exits 1 if any task failed, 2 on a usage error.
 `;
 
@@ -63,6 +64,7 @@ const OPTIONS = {
   cost: { type: "string" },
   ...OUTPUT_OPTIONS,
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -74,6 +76,7 @@ export interface SubmitConfig {
   concurrency: number;
   json: boolean;
   logLevel: LogLevel;
+  logFormat?: LogFormat;
   /** The client node's id: stored client attributes are looked up by it. */
   id?: string;
   /** Idempotency key the tasks' keys derive from (taskKey). */
@@ -147,6 +150,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     concurrency,
     json: outputFormat(v) === "json",
     logLevel,
+    ...logFormatFlag(v["log-format"]),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
   };
@@ -159,7 +163,7 @@ export async function submit(argv: string[]): Promise<number> {
     return 0;
   }
   const { entries, spec, count, concurrency, json, logLevel } = config;
-  const client = await startNode({ role: "client", entries, logLevel, timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}) });
+  const client = await startNode({ role: "client", entries, logLevel, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}) });
   try {
     if (count === 1 && !json) {
       const r = await client.submit(specAt(config, 0));

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { CliError } from "../../src/cli/errors.js";
 import { main } from "../../src/cli/main.js";
+import { runMain } from "../helpers/capture.js";
 import { COMMON_FLAGS, ROLE_FLAGS, START_HELP, startConfig } from "../../src/cli/start.js";
 import type { StartRole } from "../../src/cli/start.js";
 import { SUBMIT_HELP, submitConfig } from "../../src/cli/submit.js";
@@ -115,6 +116,13 @@ describe("cli/start", () => {
         logLevel: "debug",
         heartbeatMs: 250,
       });
+    });
+
+    it("takes --log-format for every role, and leaves it to the node (auto) without it", () => {
+      expect(startConfig(["--role", "tier2", "--log-format", "pretty"])).toEqual({ ...COMMON, role: "tier2", logFormat: "pretty" });
+      expect(startConfig(["--role", "vip", "--to", "ws://a:1", "--log-format", "json"])).toMatchObject({ logFormat: "json" });
+      expect(startConfig(["--role", "tier2"])).not.toHaveProperty("logFormat");
+      expect(usageError(["--role", "tier2", "--log-format", "yaml"]).message).toBe('--log-format: expected json or pretty or auto, got "yaml"');
     });
 
     it("accepts a bracketed IPv6 listen address", () => {
@@ -281,6 +289,12 @@ describe("cli/submit", () => {
       });
     });
 
+    it("takes --log-format", () => {
+      expect(submitConfig([...BASE, "--log-format", "pretty"])).toMatchObject({ logFormat: "pretty" });
+      expect(submitConfig(BASE)).not.toHaveProperty("logFormat");
+      expect(submitError([...BASE, "--log-format", "yaml"]).flag).toBe("--log-format");
+    });
+
     it("returns help for --help, and the help names --require's in and --prefer", () => {
       expect(submitConfig(["--help"])).toBe("help");
       expect(SUBMIT_HELP).toContain("key in (a,b,c)");
@@ -335,5 +349,13 @@ describe("cli/submit", () => {
       }
       expect(written.join("")).toContain('allot submit: --prefer: cannot parse "region=eu:heavy": expected a weight (a finite number >= 0), got "heavy" at 10\n  region=eu:heavy\n            ^\n');
     });
+  });
+});
+
+describe("cli/demo", () => {
+  it("exits 2 on a bad --log-format, before it starts the cluster", async () => {
+    const r = await runMain(["demo", "--log-format", "loud"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('allot demo: --log-format: expected json or pretty or auto, got "loud"');
   });
 });
