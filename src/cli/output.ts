@@ -1,5 +1,6 @@
 import { CliError } from "./errors.js";
 
+/** What a command prints to stdout: lines for people (default) or JSON for programs. */
 export const OUTPUT_FORMATS = ["text", "json"] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 

@@ -13,6 +13,7 @@ speaking different protocol versions refuse each other (VERSION_MISMATCH).
   -o json, --json   print {"name","version","protocol"}
 `;
 
+/** What `allot version -o json` prints. */
 export interface VersionInfo {
   name: string;
   version: string;
