@@ -4,12 +4,13 @@ import type { AppSpec } from "../node/cluster.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { nativeCodec } from "../node/config.js";
-import { CliError, oneOf, parseIntFlag } from "./errors.js";
+import { CliError, logFormatFlag, oneOf, parseIntFlag } from "./errors.js";
 import { ASSIGN_MODES } from "../node/config.js";
 import { parseFlags } from "./flags.js";
+import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
-export const DEMO_HELP = `allot demo [--topology tiered|master-slave] [--tasks N] [--concurrency C] [--json]
+export const DEMO_HELP = `allot demo [--topology tiered|master-slave] [--tasks N] [--concurrency C] [-o text|json]
 
 Starts a whole cluster in this process on loopback, submits N tasks (default 1000; a mix of echo
 and hash) through its entry, shows progress, and prints a summary.
@@ -20,10 +21,12 @@ and hash) through its entry, shows progress, and prints a summary.
                            app servers; the entry is master-1, and the summary counts tasks per
                            slave too
   --assign grant|indicate  master-slave: how masters hand out servers (default grant)
-  --tasks N          tasks to submit (default 1000)
-  --concurrency C    tasks in flight (default 64)
-  --json             print the summary as JSON (the shape of submit --json)
-  --log-level LEVEL  default warn
+  --tasks N                tasks to submit (default 1000)
+  --concurrency C          tasks in flight (default 64)
+  -o json, --json          print the summary as JSON (the shape of submit -o json)
+  --log-level LEVEL        default warn
+  --log-format FORMAT      json, pretty (human lines) or auto (default: pretty when stderr is
+                           a terminal, JSON otherwise)
 `;
 
 /** The demo fleet: different applications, power and regions, so selection has work to do. */
@@ -37,10 +40,11 @@ export const DEMO_APPS: AppSpec[] = [
 const OPTIONS = {
   tasks: { type: "string" },
   concurrency: { type: "string" },
-  json: { type: "boolean" },
+  ...OUTPUT_OPTIONS,
   topology: { type: "string" },
   assign: { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -50,23 +54,25 @@ export async function demo(argv: string[]): Promise<number> {
     process.stdout.write(DEMO_HELP);
     return 0;
   }
+  const json = outputFormat(v) === "json";
   const tasks = parseIntFlag("--tasks", v.tasks, 1000, 1, 10_000_000);
   const concurrency = parseIntFlag("--concurrency", v.concurrency, 64, 1, 100_000);
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
 
+  const logs = { logLevel, ...logFormatFlag(v["log-format"]) };
   const topology = oneOf("--topology", ["tiered", "master-slave"] as const, v.topology) ?? "tiered";
   const assign = oneOf("--assign", ASSIGN_MODES, v.assign) ?? "grant";
-  const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: { logLevel } }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: { logLevel } });
-  const client = await startNode({ role: "client", entries: [cluster.entry], logLevel });
+  const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: logs }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: logs });
+  const client = await startNode({ ...logs, role: "client", entries: [cluster.entry] });
   try {
-    if (!v.json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
+    if (!json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
     const spec = (i: number): TaskSpec => (i % 4 === 3 ? { app: "hash", payload: { rounds: 200, data: `task-${i}` } } : { app: "echo", payload: { i } });
     const progress = progressLine(tasks, "tasks");
     const run = await runLoad(client.submit, tasks, concurrency, spec, progress.update);
     progress.end();
     for (const e of run.errors) process.stderr.write(`error: ${e}\n`);
-    process.stdout.write(v.json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
+    process.stdout.write(json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
     return run.summary.failed > 0 ? 1 : 0;
   } finally {
     await client.stop();

@@ -1,4 +1,6 @@
 import { resolvePolicy } from "../node/config.js";
+import { LOG_FORMATS } from "../node/logger.js";
+import type { LogFormat } from "../node/logger.js";
 
 /** A usage error: names the flag, exits with code 2. */
 export class CliError extends Error {
@@ -25,6 +27,13 @@ export function parseNumberFlag(flag: string, v: string | undefined, dflt: numbe
   const n = Number(v);
   if (v.trim() === "" || !Number.isFinite(n) || n <= 0) throw new CliError(`expected a positive number, got ${JSON.stringify(v)}`, flag);
   return n;
+}
+
+/** An id or key flag: non-empty and at most `max` characters (ids and keys travel in messages, which cap them). */
+export function idFlag(flag: string, v: string, max: number): string {
+  if (v.length === 0) throw new CliError("must not be empty", flag);
+  if (v.length > max) throw new CliError(`must be at most ${max} characters, got ${v.length}`, flag);
+  return v;
 }
 
 /** Splits "a,b,c" into non-empty items. */
@@ -55,4 +64,10 @@ export function checkPolicyFlag(spec: string): string {
     throw new CliError(err instanceof Error ? err.message : String(err), "--policy");
   }
   return spec;
+}
+
+/** `--log-format json|pretty|auto`, as a config fragment: empty when not given (the node's default is auto). */
+export function logFormatFlag(s: string | undefined): { logFormat?: LogFormat } {
+  const f = oneOf("--log-format", LOG_FORMATS, s);
+  return f === undefined ? {} : { logFormat: f };
 }

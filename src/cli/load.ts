@@ -4,6 +4,8 @@ import type { TaskResult, TaskSpec } from "../node/config.js";
 export interface Summary {
   completed: number;
   failed: number;
+  /** Completed tasks whose server returned the result stored for their idempotency key instead of running them again. */
+  cached: number;
   byServer: Record<string, number>;
   /** Tasks per slave, when the entry was a master (master/slave design). */
   bySlave?: Record<string, number>;
@@ -46,6 +48,7 @@ export async function runLoad(
   const results: TaskResult[] = [];
   let next = 0;
   let failed = 0;
+  let cached = 0;
   const start = performance.now();
   async function worker(): Promise<void> {
     while (next < count) {
@@ -55,6 +58,7 @@ export async function runLoad(
         const r = await submit(spec(i));
         latencies.push(performance.now() - t0);
         byServer[r.serverId] = (byServer[r.serverId] ?? 0) + 1;
+        if (r.cached) cached++;
         if (r.slaveId !== undefined) {
           viaSlaves = true;
           bySlave[r.slaveId] = (bySlave[r.slaveId] ?? 0) + 1;
@@ -75,6 +79,7 @@ export async function runLoad(
     summary: {
       completed: latencies.length,
       failed,
+      cached,
       byServer,
       ...(viaSlaves ? { bySlave } : {}),
       p50Ms: round(percentile(latencies, 50)),
@@ -116,7 +121,7 @@ export function progressLine(total: number, label: string): { update(done: numbe
 
 export function formatSummary(s: Summary): string {
   const servers = table(s.byServer);
-  const lines = [`completed  ${s.completed}`, `failed     ${s.failed}`, `tasks/s    ${s.tasksPerSec}`, `latency    p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`, `tasks per server:`, servers || "  (none)"];
+  const lines = [`completed  ${s.completed}`, `failed     ${s.failed}`, ...(s.cached > 0 ? [`cached     ${s.cached} (stored results, not run again)`] : []), `tasks/s    ${s.tasksPerSec}`, `latency    p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms`, `tasks per server:`, servers || "  (none)"];
   if (s.bySlave) lines.push("tasks per slave:", table(s.bySlave) || "  (none)");
   return lines.join("\n");
 }

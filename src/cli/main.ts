@@ -6,17 +6,28 @@ import { STATUS_HELP, status } from "./status.js";
 import { ATTRS_HELP, attrs } from "./attrs.js";
 import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
+import { VERSION_HELP, version } from "./version.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
 
 Usage:
-  allot start --role vip|distributor|app …   start one node (allot start --help)
-  allot submit --entry URL --app NAME …        submit tasks (allot submit --help)
-  allot demo [--tasks N] [--json]              a whole tiered cluster in one process
-  allot status --entry URL [--json]            an allocator's server database
-  allot attrs set --entry URL server ID k=v…   change an app server's attributes at run time
-  allot sim [--servers N] [--load L,…] …       simulate the policies with stale views (allot sim --help)
-  allot help [COMMAND]
+  allot start --role ROLE …                      start one node, ROLE one of (allot start --help):
+    vip                                          a front over a distributor set (--to URL,…)
+    tier1   (or distributor --tier 1)            sends tasks to tier-2 distributors (--to URL,…)
+    tier2   (or distributor --tier 2)            the allocator: picks an app server for each task
+    app                                          an application server (--join URL,… --apps A,…)
+    master                                       the allocator of the master/slave design
+    slave                                        runs clients' tasks on servers a master picks
+  allot submit --entry URL --app NAME …          submit tasks (allot submit --help)
+  allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
+  allot status --entry URL [--json]              an allocator's server database
+  allot attrs set|unset --entry URL TABLE ID …   change stored attributes at run time
+  allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
+  allot version [-o json]                        package and protocol versions (also --version, -V)
+  allot help [COMMAND]                           this, or a command's help (also COMMAND --help)
+
+Logs go to stderr: human lines at a terminal, JSON otherwise (--log-format json|pretty).
+A usage error exits 2 and names the flag.
 `;
 
 const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: string }> = {
@@ -26,13 +37,23 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   status: { run: status, help: STATUS_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
   sim: { run: sim, help: SIM_HELP },
+  version: { run: version, help: VERSION_HELP },
 };
+
+/** Flags that stand for a command, as most CLIs spell them. */
+const ALIASES: Record<string, string> = { "--version": "version", "-V": "version" };
 
 /** Runs the CLI; resolves with the exit code (0 ok, 1 failed tasks or runtime error, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [given, ...rest] = argv;
+  const name = given === undefined ? undefined : (ALIASES[given] ?? given);
   if (name === undefined || name === "help" || name === "--help" || name === "-h") {
-    const topic = name === "help" && rest[0] !== undefined ? COMMANDS[rest[0]] : undefined;
+    const asked = name === "help" ? rest[0] : undefined;
+    const topic = asked === undefined ? undefined : COMMANDS[ALIASES[asked] ?? asked];
+    if (asked !== undefined && !topic) {
+      process.stderr.write(`allot help: unknown command ${JSON.stringify(asked)}\n\n${HELP}`);
+      return 2;
+    }
     process.stdout.write(topic ? topic.help : HELP);
     return 0;
   }

@@ -4,6 +4,7 @@ import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, arrivalRate, makeWorkload, respons
 import type { LoadResult, PolicyResult, RunConfig, ServiceModel, Workload } from "../sim/index.js";
 import { CliError, checkPolicyFlag, oneOf, parseIntFlag } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 
 /** Registered policies left out of the default list: `random` is a reference row, and `hash` without a user key is least-loaded. */
 const NOT_BY_DEFAULT = ["random", "hash"];
@@ -14,7 +15,7 @@ export function defaultSimPolicies(): string[] {
 
 export const SIM_HELP = `allot sim [--servers N] [--allocators K] [--load L[,L…]] [--policy P,…] [--tasks T]
           [--task-ms M] [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F]
-          [--shares W,…] [--capacity C] [--json] [--svg FILE]
+          [--shares W,…] [--capacity C] [-o text|json] [--svg FILE]
 
 A deterministic discrete-event simulation (virtual time, seeded) of K allocators placing a
 Poisson stream of tasks on N servers, each allocator deciding with the policy code of a tier-2
@@ -49,7 +50,7 @@ servers, arrivals and task sizes.
   --capacity C      a capacity every server reports alike (default ${CAPACITY_PER_POWER} × its power: the same
                     backlog in time on every server, and queues never reach it, so allocate()
                     never refuses in practice; a task it refuses goes to a random server)
-  --json            one JSON line per load:
+  -o json, --json   one JSON line per load:
                     {"defaultPolicy":NAME,"load":L,"policies":[{"policy","meanMs","p99Ms","p999Ms"},…]}
   --svg FILE        write an SVG plot of mean and p99 response time against load per policy
 `;
@@ -67,7 +68,7 @@ const OPTIONS = {
   seed: { type: "string" },
   warmup: { type: "string" },
   capacity: { type: "string" },
-  json: { type: "boolean" },
+  ...OUTPUT_OPTIONS,
   svg: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -158,7 +159,7 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   if (v.policy !== undefined && asked.length === 0) throw new CliError("expected P[,P…]", "--policy");
   for (const spec of asked) if (spec !== "oracle" && spec !== "random") checkPolicyFlag(spec);
   if (v.svg !== undefined && v.svg.trim() === "") throw new CliError("expected a file name", "--svg");
-  const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, taskMs, delayMs, service, seed, warmup, json: v.json === true };
+  const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, taskMs, delayMs, service, seed, warmup, json: outputFormat(v) === "json" };
   if (capacity !== undefined) config.capacity = capacity;
   if (v.shares !== undefined) config.shares = shareWeights(v.shares, allocators);
   if (v.svg !== undefined) config.svg = v.svg;

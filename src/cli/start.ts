@@ -1,9 +1,9 @@
 import type { Attrs } from "../protocol/index.js";
-import { parseValue } from "../protocol/index.js";
+import { MAX_ID, parseValue } from "../protocol/index.js";
 import type { NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, checkPolicyFlag, list, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import type { ReportModes } from "../node/config.js";
 import { ASSIGN_MODES } from "../node/config.js";
@@ -11,15 +11,19 @@ import { LINK_MODES } from "../node/config.js";
 
 export const START_HELP = `allot start --role ROLE [options]
 
-Starts one node. When it is ready it prints one line to stdout, "ready ROLE ID URL";
-logs go to stderr as pino JSON. SIGTERM or SIGINT stops it.
+Starts one node. When it is ready it prints one line to stdout, "ready ROLE ID URL" (ROLE
+vip, tier1, tier2, app, master or slave); logs go to stderr (see --log-format). SIGTERM or
+SIGINT stops it. Each role takes the common flags and its own below; a flag of another role is
+a usage error.
 
 Roles:
-  --role vip                      --to URL[,URL…]     round-robin front over a distributor set
-  --role distributor --tier 1     --to URL[,URL…]     a vip over tier 2, or the tier-2 distributors
-                  [--policy NAME]               choose among --to by a policy (load = requests in
-                                                flight to each) instead of in sequence
-  --role distributor --tier 2     [--peers URL,…]     the allocator (holds the server database)
+  --role vip --to URL[,URL…]                    round-robin front over a distributor set
+  --role tier1 --to URL[,URL…] [--policy NAME]  (or --role distributor --tier 1) a vip over
+                                                tier 2, or the tier-2 distributors; --policy
+                                                chooses among --to by a policy (load = requests
+                                                in flight to each) instead of in sequence
+  --role tier2 [--peers URL,…] [--policy NAME]  (or --role distributor --tier 2) the allocator
+                                                (holds the server database)
   --role app --join URL[,URL…] --apps echo,hash --capacity 4 --power 2 [--attr key=value]…
                   [--report event[:MIN_MS[:THRESHOLD]],periodic:MS]  when to report load: on a
                                                 change (at most every MIN_MS, only when the load
@@ -28,7 +32,7 @@ Roles:
                   [--mode broadcast|registered] report to every --join URL (default), or to one
                                                 at a time, which relays to its --peers
                                                 (--join takes tier-2 distributors or masters)
-  --role master [--peers URL,…] [--assign grant|indicate]
+  --role master [--peers URL,…] [--policy NAME] [--assign grant|indicate]
                                                 the allocator of the master/slave design: picks
                                                 a slave for each client, a server for each slave
   --role slave --master URL[,URL…] [--link proxy|direct]
@@ -42,8 +46,10 @@ Common:
   --advertise URL       the URL other nodes should use (default: the bound ws://HOST:PORT)
   --id ID               node id (default ROLE-xxxxxx)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
+  --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
+                        pretty when stderr is a terminal, JSON otherwise)
   --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
-Distributor tier 2 and master:
+Tier 2 and master (tier 1: --policy only):
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
                         default: least (load + reserved + 1) / power, preferring this
                         distributor's home servers unless another's is M shorter), most-idle,
@@ -75,6 +81,7 @@ const OPTIONS = {
   advertise: { type: "string" },
   id: { type: "string" },
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   "heartbeat-ms": { type: "string" },
   to: { type: "string" },
   peers: { type: "string" },
@@ -91,6 +98,57 @@ const OPTIONS = {
   link: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+type Flag = keyof typeof OPTIONS;
+
+/** The roles `allot start` runs: every role but the client, which `allot submit` is. */
+export type StartRole = Exclude<NodeConfig["role"], "client">;
+
+/** Flags every role takes. */
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "help"] as const satisfies readonly Flag[];
+
+/**
+ * The flags each role takes besides the common ones; any other is a usage error naming the flag
+ * and the role. A new role-specific flag is one entry in OPTIONS and one here.
+ */
+export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
+  vip: ["to"],
+  tier1: ["tier", "to", "policy"],
+  tier2: ["tier", "peers", "policy"],
+  app: ["join", "apps", "capacity", "power", "attr", "report", "mode"],
+  master: ["peers", "policy", "assign"],
+  slave: ["master", "link", "capacity", "report"],
+};
+
+/** `--role tier1`/`tier2`, or `--role distributor --tier 1|2` (a `--tier` beside tier1/tier2 must agree). */
+export function startRole(role: string | undefined, tier: string | undefined): StartRole {
+  switch (role) {
+    case "distributor":
+      if (tier === "1" || tier === "2") return `tier${tier}`;
+      throw new CliError(`expected 1 or 2, got ${JSON.stringify(tier ?? "")}`, "--tier");
+    case "tier1":
+    case "tier2":
+      if (tier !== undefined && `tier${tier}` !== role) throw new CliError(`contradicts --role ${role}, got ${JSON.stringify(tier)}`, "--tier");
+      return role;
+    case "vip":
+    case "app":
+    case "master":
+    case "slave":
+      return role;
+    default:
+      throw new CliError(`expected vip, tier1, tier2 (or distributor --tier 1|2), app, master or slave, got ${JSON.stringify(role ?? "")}`, "--role");
+  }
+}
+
+/** Refuses the first of `given` that neither every role nor `role` takes. */
+export function checkFlagsApply(role: StartRole, given: readonly string[]): void {
+  const takes: readonly string[] = ROLE_FLAGS[role];
+  const common: readonly string[] = COMMON_FLAGS;
+  const stray = given.find((f) => !common.includes(f) && !takes.includes(f));
+  if (stray === undefined) return;
+  const own = takes.length > 0 ? ` (it takes ${takes.map((f) => `--${f}`).join(", ")} and the common flags)` : "";
+  throw new CliError(`does not apply to --role ${role}${own}`, `--${stray}`);
+}
 
 const checkedPolicy = (name: string | undefined): { policy?: string } => (name === undefined ? {} : { policy: checkPolicyFlag(name) });
 
@@ -134,22 +192,22 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
   const common = {
     listen: v.listen ?? "127.0.0.1:0",
     logLevel,
+    ...logFormatFlag(v["log-format"]),
     heartbeatMs: parseIntFlag("--heartbeat-ms", v["heartbeat-ms"], 5000, 10, 3_600_000),
-    ...(v.id !== undefined ? { id: v.id } : {}),
+    ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : {}),
     ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),
   };
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(common.listen)) throw new CliError(`expected HOST:PORT, got ${JSON.stringify(common.listen)}`, "--listen");
-  const role = v.role;
+  const role = startRole(v.role, v.tier);
+  checkFlagsApply(role, Object.keys(v));
   switch (role) {
     case "vip":
       return { ...common, role: "vip", to: urls("--to", v.to, true) };
-    case "distributor": {
-      if (v.tier === "1") return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
-      if (v.tier === "2") {
-        const peers = urls("--peers", v.peers, false);
-        return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy) };
-      }
-      throw new CliError(`expected 1 or 2, got ${JSON.stringify(v.tier ?? "")}`, "--tier");
+    case "tier1":
+      return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
+    case "tier2": {
+      const peers = urls("--peers", v.peers, false);
+      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy) };
     }
     case "app":
       return {
@@ -179,8 +237,6 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
         ...(v.report !== undefined ? { report: parseReport(v.report) } : {}),
       };
     }
-    default:
-      throw new CliError(`expected vip, distributor, app, master or slave, got ${JSON.stringify(role ?? "")}`, "--role");
   }
 }
 

@@ -1,11 +1,12 @@
 import type { TaskSpec } from "../node/config.js";
 import type { Constraint, Preference } from "../protocol/index.js";
-import { ConstraintSyntaxError, parseConstraint, parsePreference } from "../protocol/index.js";
+import { ConstraintSyntaxError, MAX_ID, parseConstraint, parsePreference } from "../protocol/index.js";
 import { isLogLevel } from "../node/logger.js";
-import type { LogLevel } from "../node/logger.js";
+import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
 export const SUBMIT_HELP = `allot submit --entry URL[,URL…] --app NAME [options]
@@ -26,15 +27,25 @@ picked — and prints the result (one task) or a summary (several).
                         eligible servers are chosen among: region=eu:2,
                         'region in (eu,us):0.5'. W follows the last ":"
   --user ID             the user the tasks run for (their stored preferences apply)
+  --id CLIENT           this client's id (default client-xxxxxx): the attributes stored for it
+                        at the allocators (allot attrs set … client CLIENT k=v) apply to its
+                        tasks
+  --key K               idempotency key: a task whose key already ran on the server chosen
+                        returns the stored result (cached) instead of running again. With
+                        --count N the tasks get K-1 … K-N, so the same command run again
+                        returns the stored results (from one server, or as long as each task
+                        lands where it ran; a server keeps its last 10,000 results)
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
   --timeout-ms N        deadline per task, retries included (default 30000)
   --cost N              the task's expected cost in work units (masters prefer servers with
                         that much idle power)
-  --json                print one JSON summary:
-                        {"completed","failed","byServer","p50Ms","p99Ms","tasksPerSec"},
-                        plus "bySlave" {SLAVE_ID: N} through a master
+  -o json, --json       print one JSON summary:
+                        {"completed","failed","cached","byServer","p50Ms","p99Ms",
+                        "tasksPerSec"}, plus "bySlave" {SLAVE_ID: N} through a master
   --log-level LEVEL     default warn
+  --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
+                        pretty when stderr is a terminal, JSON otherwise)
 Exits 1 if any task failed, 2 on a usage error.
 `;
 
@@ -48,9 +59,12 @@ const OPTIONS = {
   concurrency: { type: "string" },
   "timeout-ms": { type: "string" },
   user: { type: "string" },
+  id: { type: "string" },
+  key: { type: "string" },
   cost: { type: "string" },
-  json: { type: "boolean" },
+  ...OUTPUT_OPTIONS,
   "log-level": { type: "string" },
+  "log-format": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -62,6 +76,28 @@ export interface SubmitConfig {
   concurrency: number;
   json: boolean;
   logLevel: LogLevel;
+  logFormat?: LogFormat;
+  /** The client node's id: stored client attributes are looked up by it. */
+  id?: string;
+  /** Idempotency key the tasks' keys derive from (taskKey). */
+  key?: string;
+}
+
+/** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
+const MAX_CLIENT_ID = 128;
+
+/**
+ * The idempotency key of task `index` (from 0) of `count` submitted with `--key key`: the key
+ * itself for a single task, `key-1` … `key-N` for N, so that the same command gives the same
+ * keys every time it runs.
+ */
+export function taskKey(key: string, index: number, count: number): string {
+  return count === 1 ? key : `${key}-${index + 1}`;
+}
+
+/** Task `index`'s spec: the shared one, with its own idempotency key when --key was given. */
+export function specAt(config: SubmitConfig, index: number): TaskSpec {
+  return config.key === undefined ? config.spec : { ...config.spec, key: taskKey(config.key, index, config.count) };
 }
 
 /** One --require or --prefer value parsed, or a CliError naming the flag, the position and the token. */
@@ -105,7 +141,19 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...(v.user !== undefined ? { user: v.user } : {}),
     ...(cost !== undefined ? { cost } : {}),
   };
-  return { entries, spec, count, concurrency, json: v.json === true, logLevel };
+  // The longest derived key, K-N, must fit in a message too.
+  const key = v.key === undefined ? undefined : idFlag("--key", v.key, MAX_ID - (count === 1 ? 0 : `-${count}`.length));
+  return {
+    entries,
+    spec,
+    count,
+    concurrency,
+    json: outputFormat(v) === "json",
+    logLevel,
+    ...logFormatFlag(v["log-format"]),
+    ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
+    ...(key !== undefined ? { key } : {}),
+  };
 }
 
 export async function submit(argv: string[]): Promise<number> {
@@ -115,15 +163,15 @@ export async function submit(argv: string[]): Promise<number> {
     return 0;
   }
   const { entries, spec, count, concurrency, json, logLevel } = config;
-  const client = await startNode({ role: "client", entries, logLevel, timeoutMs: spec.timeoutMs ?? 30_000 });
+  const client = await startNode({ role: "client", entries, logLevel, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}) });
   try {
     if (count === 1 && !json) {
-      const r = await client.submit(spec);
+      const r = await client.submit(specAt(config, 0));
       process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);
       return 0;
     }
     const progress = json ? undefined : progressLine(count, "submitted");
-    const run = await runLoad(client.submit, count, concurrency, () => spec, progress?.update);
+    const run = await runLoad(client.submit, count, concurrency, (i) => specAt(config, i), progress?.update);
     progress?.end();
     for (const e of run.errors) process.stderr.write(`error: ${e}\n`);
     process.stdout.write(json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);

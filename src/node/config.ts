@@ -9,7 +9,7 @@ import type { SlaveConfig } from "../actors/slave.js";
 import type { VipConfig } from "../actors/vip.js";
 import type { Transport } from "../transport/index.js";
 import type { Logger } from "pino";
-import type { LogLevel } from "./logger.js";
+import type { LogFormat, LogLevel } from "./logger.js";
 
 /** Settings every node shares; each has a default. */
 export interface CommonConfig {
@@ -20,6 +20,8 @@ export interface CommonConfig {
   /** The URL others should use to reach this node (needed across hosts); default the bound URL. */
   advertise?: string;
   logLevel?: LogLevel;
+  /** Log lines as pino JSON, as human lines, or `auto` (default): human iff stderr is a terminal. */
+  logFormat?: LogFormat;
   /** Use this pino logger instead of one on stderr. */
   logger?: Logger;
   /** WebSockets unless given (tests pass an in-memory transport). */

@@ -18,7 +18,7 @@ import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTranspo
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/app-server.js";
-import { createLogger } from "./logger.js";
+import { createLogger, exitWhenFlushed } from "./logger.js";
 
 /** A started node. */
 export interface RunningNode {
@@ -69,7 +69,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode>;
 export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
   const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
-  const logger = (config.logger ?? createLogger(config.logLevel)).child({ node: id, role });
+  const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
   const random = config.random ?? Math.random;
   const transport = config.transport ?? createWsTransport();
@@ -78,9 +78,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     config.onFatal ??
     ((err: unknown) => {
       logger.fatal({ err: err instanceof Error ? err.message : String(err) }, "restart budget exhausted; exiting");
-      // The log is written asynchronously: exit once it is flushed (or after 1 s at the latest).
-      setTimeout(() => process.exit(70), 1000).unref();
-      logger.flush(() => process.exit(70));
+      exitWhenFlushed(logger, 70);
     });
 
   const system = start();

@@ -10,7 +10,8 @@ export interface Rejected {
   readonly re: number;
 }
 
-const MAX_ID = 256;
+/** The longest id, key or short string a message may carry: node, task and table ids, idempotency keys. */
+export const MAX_ID = 256;
 const MAX_PAYLOAD_DEPTH = 32;
 const ROLES: ReadonlySet<string> = new Set(Object.values(Role));
 const OPS: ReadonlySet<string> = new Set(CONSTRAINT_OPS);

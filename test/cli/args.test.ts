@@ -1,7 +1,9 @@
 import { describe, expect, it, vi } from "vitest";
 import { CliError } from "../../src/cli/errors.js";
 import { main } from "../../src/cli/main.js";
-import { startConfig } from "../../src/cli/start.js";
+import { runMain } from "../helpers/capture.js";
+import { COMMON_FLAGS, ROLE_FLAGS, START_HELP, startConfig } from "../../src/cli/start.js";
+import type { StartRole } from "../../src/cli/start.js";
 import { SUBMIT_HELP, submitConfig } from "../../src/cli/submit.js";
 
 const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 5000 };
@@ -35,6 +37,19 @@ describe("cli/start", () => {
         policy: "least-loaded",
         peers: ["ws://d2:1", "ws://d3:1"],
       });
+    });
+
+    it("takes --role tier1 and --role tier2 as --role distributor --tier 1 and 2", () => {
+      expect(startConfig(["--role", "tier1", "--to", "ws://v2:9000", "--policy", "least-loaded"])).toEqual(startConfig(["--role", "distributor", "--tier", "1", "--to", "ws://v2:9000", "--policy", "least-loaded"]));
+      expect(startConfig(["--role", "tier2", "--peers", "ws://d2:1"])).toEqual({ ...COMMON, role: "tier2", peers: ["ws://d2:1"] });
+      expect(startConfig(["--role", "tier2"])).toEqual(startConfig(["--role", "distributor", "--tier", "2"]));
+    });
+
+    it("accepts a --tier that agrees with --role tier1/tier2, and refuses one that contradicts it", () => {
+      expect(startConfig(["--role", "tier2", "--tier", "2"])).toEqual({ ...COMMON, role: "tier2" });
+      expect(startConfig(["--role", "tier1", "--tier", "1", "--to", "ws://t2:1"])).toMatchObject({ role: "tier1" });
+      expect(usageError(["--role", "tier2", "--tier", "1"]).message).toBe('--tier: contradicts --role tier2, got "1"');
+      expect(usageError(["--role", "tier1", "--tier", "2", "--to", "ws://t2:1"]).flag).toBe("--tier");
     });
 
     it("builds an app server that reports periodically to one distributor at a time", () => {
@@ -103,6 +118,13 @@ describe("cli/start", () => {
       });
     });
 
+    it("takes --log-format for every role, and leaves it to the node (auto) without it", () => {
+      expect(startConfig(["--role", "tier2", "--log-format", "pretty"])).toEqual({ ...COMMON, role: "tier2", logFormat: "pretty" });
+      expect(startConfig(["--role", "vip", "--to", "ws://a:1", "--log-format", "json"])).toMatchObject({ logFormat: "json" });
+      expect(startConfig(["--role", "tier2"])).not.toHaveProperty("logFormat");
+      expect(usageError(["--role", "tier2", "--log-format", "yaml"]).message).toBe('--log-format: expected json or pretty or auto, got "yaml"');
+    });
+
     it("accepts a bracketed IPv6 listen address", () => {
       expect(startConfig(["--role", "distributor", "--tier", "2", "--listen", "[::1]:7000"])).toMatchObject({ listen: "[::1]:7000" });
     });
@@ -117,6 +139,9 @@ describe("cli/start", () => {
       ["a positional argument", ["--role", "vip", "--to", "ws://a:1", "extra"], "extra"],
       ["no role", [], "--role"],
       ["--role bogus", ["--role", "bogus"], "--role"],
+      ["--role tier3", ["--role", "tier3"], "--role"],
+      ["an empty --id", ["--role", "vip", "--to", "ws://a:1", "--id", ""], "--id"],
+      ["an --id longer than a message carries", ["--role", "vip", "--to", "ws://a:1", "--id", "v".repeat(257)], "--id"],
       ["--tier 3", ["--role", "distributor", "--tier", "3"], "--tier"],
       ["a distributor without --tier", ["--role", "distributor"], "--tier"],
       ["a vip without --to", ["--role", "vip"], "--to"],
@@ -155,6 +180,41 @@ describe("cli/start", () => {
       const err = usageError(argv);
       expect(err.message).toContain(flag);
       expect(err.code).toBe("USAGE");
+    });
+
+    it.each<[string, string[], string]>([
+      ["vip", ["--role", "vip", "--to", "ws://a:1", "--apps", "echo"], "--apps"],
+      ["vip", ["--role", "vip", "--to", "ws://a:1", "--tier", "2"], "--tier"],
+      ["vip", ["--role", "vip", "--to", "ws://a:1", "--policy", "random"], "--policy"],
+      ["tier1", ["--role", "tier1", "--to", "ws://a:1", "--peers", "ws://b:1"], "--peers"],
+      ["tier1", ["--role", "distributor", "--tier", "1", "--to", "ws://a:1", "--capacity", "4"], "--capacity"],
+      ["tier2", ["--role", "tier2", "--to", "ws://a:1"], "--to"],
+      ["tier2", ["--role", "distributor", "--tier", "2", "--join", "ws://a:1"], "--join"],
+      ["app", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--policy", "random"], "--policy"],
+      ["app", ["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--link", "proxy"], "--link"],
+      ["master", ["--role", "master", "--to", "ws://a:1"], "--to"],
+      ["master", ["--role", "master", "--capacity", "3"], "--capacity"],
+      ["slave", ["--role", "slave", "--master", "ws://m:1", "--assign", "grant"], "--assign"],
+      ["slave", ["--role", "slave", "--master", "ws://m:1", "--attr", "a=1"], "--attr"],
+    ])("refuses a flag that does not apply to --role %s, naming the flag and the role", (role, argv, flag) => {
+      const err = usageError(argv);
+      expect(err.flag).toBe(flag);
+      expect(err.message).toMatch(new RegExp(`^${flag}: does not apply to --role ${role} \\(it takes `));
+    });
+
+    it("checks whether a flag applies before the role's own flags, so the wrong role is named first", () => {
+      // No --to either: the stray --apps says more about what went wrong.
+      expect(usageError(["--role", "vip", "--apps", "echo"]).message).toMatch(/^--apps: does not apply to --role vip/);
+    });
+
+    it("has one table of flags per role, and the help names every role and each of its flags", () => {
+      const roles: StartRole[] = ["vip", "tier1", "tier2", "app", "master", "slave"];
+      expect(Object.keys(ROLE_FLAGS).sort()).toEqual([...roles].sort());
+      for (const r of roles) {
+        expect(START_HELP).toContain(`--role ${r}`);
+        for (const f of ROLE_FLAGS[r]) expect(START_HELP).toContain(`--${f}`);
+      }
+      for (const f of COMMON_FLAGS) if (f !== "role" && f !== "help") expect(START_HELP).toContain(`--${f}`);
     });
 
     it("records the flag on the error", () => {
@@ -229,6 +289,12 @@ describe("cli/submit", () => {
       });
     });
 
+    it("takes --log-format", () => {
+      expect(submitConfig([...BASE, "--log-format", "pretty"])).toMatchObject({ logFormat: "pretty" });
+      expect(submitConfig(BASE)).not.toHaveProperty("logFormat");
+      expect(submitError([...BASE, "--log-format", "yaml"]).flag).toBe("--log-format");
+    });
+
     it("returns help for --help, and the help names --require's in and --prefer", () => {
       expect(submitConfig(["--help"])).toBe("help");
       expect(SUBMIT_HELP).toContain("key in (a,b,c)");
@@ -283,5 +349,13 @@ describe("cli/submit", () => {
       }
       expect(written.join("")).toContain('allot submit: --prefer: cannot parse "region=eu:heavy": expected a weight (a finite number >= 0), got "heavy" at 10\n  region=eu:heavy\n            ^\n');
     });
+  });
+});
+
+describe("cli/demo", () => {
+  it("exits 2 on a bad --log-format, before it starts the cluster", async () => {
+    const r = await runMain(["demo", "--log-format", "loud"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain('allot demo: --log-format: expected json or pretty or auto, got "loud"');
   });
 });

@@ -10,8 +10,10 @@ export interface NodeProc {
   role: string;
   id: string;
   url: string;
-  /** Everything the process wrote to stderr so far (pino JSON lines). */
+  /** Everything the process wrote to stderr so far (pino JSON lines, or human lines with --log-format pretty). */
   stderr(): string;
+  /** Everything it wrote to stdout so far (the ready line, and nothing else). */
+  stdout(): string;
 }
 
 /** Starts `allot start …` as a child process and resolves on its `ready ROLE ID URL` line. */
@@ -30,7 +32,7 @@ export function startProc(args: string[], timeoutMs = 15_000): Promise<NodeProc>
       const m = /^ready (\S+) (\S+) (\S+)$/m.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve({ proc, role: m[1] as string, id: m[2] as string, url: m[3] as string, stderr: () => err });
+        resolve({ proc, role: m[1] as string, id: m[2] as string, url: m[3] as string, stderr: () => err, stdout: () => out });
       }
     });
     proc.once("exit", (code) => {

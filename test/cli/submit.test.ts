@@ -1,0 +1,106 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { setAttrs, startNode } from "../../src/index.js";
+import type { Attrs } from "../../src/index.js";
+import { specAt, submitConfig, taskKey } from "../../src/cli/submit.js";
+import type { SubmitConfig } from "../../src/cli/submit.js";
+import type { Summary } from "../../src/cli/load.js";
+import { runMain } from "../helpers/capture.js";
+import { trackNodes } from "../helpers/nodes.js";
+import { eventually } from "../helpers/raw-client.js";
+
+const track = trackNodes();
+const silent = { logLevel: "silent" as const };
+
+function config(argv: string[]): SubmitConfig {
+  const c = submitConfig(["--entry", "ws://e:1", "--app", "echo", ...argv]);
+  if (c === "help") throw new Error("help");
+  return c;
+}
+
+/** A tier-2 with echo servers; resolves with its URL once they have all registered. */
+async function fleet(servers: Array<[string, number, Attrs]>): Promise<string> {
+  const tier2 = await track(startNode({ ...silent, role: "tier2" }));
+  for (const [id, power, attrs] of servers) await track(startNode({ ...silent, role: "app", id, apps: ["echo"], capacity: 8, power, attrs, join: [tier2.url] }));
+  await eventually(() => (tier2.stats().servers as unknown[]).length === servers.length, 5000, "the servers to register");
+  return tier2.url;
+}
+
+/** `allot submit … -o json` in this process: its exit code and summary. */
+async function submitJson(argv: string[]): Promise<Summary> {
+  const r = await runMain(["submit", ...argv, "-o", "json"]);
+  expect(r.code, r.err).toBe(0);
+  return JSON.parse(r.out) as Summary;
+}
+
+describe("cli/submit", () => {
+  describe("taskKey", () => {
+    it("is the key itself for one task, and K-1 … K-N for N", () => {
+      expect(taskKey("K", 0, 1)).toBe("K");
+      expect([0, 1, 2].map((i) => taskKey("K", i, 3))).toEqual(["K-1", "K-2", "K-3"]);
+    });
+
+    it("gives N distinct keys, the same ones every time", () => {
+      fc.assert(
+        fc.property(fc.string({ minLength: 1 }), fc.integer({ min: 1, max: 200 }), (key, n) => {
+          const keys = Array.from({ length: n }, (_, i) => taskKey(key, i, n));
+          expect(new Set(keys).size).toBe(n);
+          expect(Array.from({ length: n }, (_, i) => taskKey(key, i, n))).toEqual(keys);
+          for (const k of keys) expect(k.startsWith(key)).toBe(true);
+        }),
+      );
+    });
+  });
+
+  describe("submitConfig", () => {
+    it("takes the client's id and the idempotency key", () => {
+      expect(config(["--id", "c-us", "--key", "batch-7", "--count", "3"])).toMatchObject({ id: "c-us", key: "batch-7", count: 3 });
+      expect(config([])).not.toHaveProperty("id");
+      expect(config([])).not.toHaveProperty("key");
+    });
+
+    it.each<[string, string[], RegExp]>([
+      ["an empty --id", ["--id", ""], /^--id: must not be empty/],
+      ["an --id too long for the task ids made from it", ["--id", "c".repeat(129)], /^--id: must be at most 128 characters/],
+      ["an empty --key", ["--key", ""], /^--key: must not be empty/],
+      ["a --key too long for a message", ["--key", "k".repeat(257)], /^--key: must be at most 256 characters/],
+      ["a --key whose derived keys would be too long", ["--key", "k".repeat(254), "--count", "100"], /^--key: must be at most 252 characters/],
+    ])("refuses %s", (_what, argv, message) => {
+      expect(() => config(argv)).toThrow(message);
+    });
+  });
+
+  describe("specAt", () => {
+    it("gives each task its own key derived from --key, and leaves the key to the client without it", () => {
+      const c = config(["--key", "K", "--count", "2"]);
+      expect([specAt(c, 0).key, specAt(c, 1).key]).toEqual(["K-1", "K-2"]);
+      expect(specAt(config(["--key", "K"]), 0).key).toBe("K");
+      expect(specAt(config([]), 0)).not.toHaveProperty("key");
+    });
+  });
+
+  describe("submit", () => {
+    it("returns the stored results when the same command runs again with the same --key", async () => {
+      const entry = await fleet([["app-1", 1, {}]]);
+      const argv = ["--entry", entry, "--app", "echo", "--payload", '{"n":1}', "--count", "5", "--key", `run-${process.pid}`];
+      expect(await submitJson(argv)).toMatchObject({ completed: 5, failed: 0, cached: 0 });
+      expect(await submitJson(argv)).toMatchObject({ completed: 5, failed: 0, cached: 5 });
+      // Another key is another set of tasks: they run.
+      expect(await submitJson([...argv, "--key", "other"])).toMatchObject({ completed: 5, cached: 0 });
+      // One task with --key, text output: its key is K itself.
+      const one = ["submit", "--entry", entry, "--app", "echo", "--key", "single"];
+      expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: false, result: null });
+      expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: true, result: null });
+    });
+
+    it("submits as the client --id names, so the attributes stored for that client steer its tasks", async () => {
+      // eu-4 is everyone's choice (power 4); a client stored as in the us prefers us-1.
+      const entry = await fleet([["eu-1", 1, { region: "eu" }], ["us-1", 1, { region: "us" }], ["eu-4", 4, { region: "eu" }]]);
+      await setAttrs(entry, "client", "c-us", { region: "us" });
+      const argv = ["--entry", entry, "--app", "echo", "--count", "6", "--concurrency", "1"];
+      expect((await submitJson(argv)).byServer).toEqual({ "eu-4": 6 });
+      expect((await submitJson([...argv, "--id", "c-us"])).byServer).toEqual({ "us-1": 6 });
+      expect((await submitJson([...argv, "--id", "c-other"])).byServer).toEqual({ "eu-4": 6 });
+    });
+  });
+});
