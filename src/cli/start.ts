@@ -6,7 +6,7 @@ import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import type { ReportModes } from "../node/config.js";
-import { ASSIGN_MODES } from "../node/config.js";
+import { ASSIGN_MODES, HandlerModuleError } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 
 export const START_HELP = `allot start --role ROLE [options]
@@ -32,6 +32,18 @@ Roles:
                   [--mode broadcast|registered] report to every --join URL (default), or to one
                                                 at a time, which relays to its --peers
                                                 (--join takes tier-2 distributors or masters)
+                  [--handlers FILE]             an ES or CommonJS module whose named exports are
+                                                handlers by application name (and optionally
+                                                setup/teardown); an application in --apps uses
+                                                the module's export of that name, else the
+                                                built-in (echo, sleep, hash). A missing file, a
+                                                module that does not load or an export that is
+                                                not a function exits 2. Handlers' console output
+                                                goes to stderr
+                  [--workers N]                 worker threads running the module's handlers
+                                                and the built-in hash, so CPU-bound work never
+                                                blocks the server (default: the number of
+                                                cores); 0 runs them inline, on the event loop
   --role master [--peers URL,…] [--policy NAME] [--assign grant|indicate]
                                                 the allocator of the master/slave design: picks
                                                 a slave for each client, a server for each slave
@@ -96,6 +108,8 @@ const OPTIONS = {
   assign: { type: "string" },
   master: { type: "string" },
   link: { type: "string" },
+  handlers: { type: "string" },
+  workers: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -115,7 +129,7 @@ export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
   tier2: ["tier", "peers", "policy"],
-  app: ["join", "apps", "capacity", "power", "attr", "report", "mode"],
+  app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers"],
   master: ["peers", "policy", "assign"],
   slave: ["master", "link", "capacity", "report"],
 };
@@ -220,6 +234,8 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
         attrs: parseAttrs("--attr", v.attr),
         ...(v.report !== undefined ? { report: parseReport(v.report) } : {}),
         ...(v.mode !== undefined ? { mode: parseMode(v.mode) } : {}),
+        ...(v.handlers !== undefined ? { handlers: nonEmpty("--handlers", v.handlers) } : {}),
+        ...(v.workers !== undefined ? { workers: parseIntFlag("--workers", v.workers, 0, 0, 1024) } : {}),
       };
     case "master": {
       const peers = urls("--peers", v.peers, false);
@@ -240,16 +256,26 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
   }
 }
 
+function nonEmpty(flag: string, v: string): string {
+  if (v.trim() === "") throw new CliError("expected a file path", flag);
+  return v;
+}
+
 export async function start(argv: string[]): Promise<number> {
   const config = startConfig(argv);
   if (config === "help") {
     process.stdout.write(START_HELP);
     return 0;
   }
+  // Anything this process writes to stdout — a user's handler's console.log, above all — goes to
+  // stderr: stdout carries the one ready line, which whoever started the node reads.
+  const out = process.stdout.write.bind(process.stdout);
+  process.stdout.write = process.stderr.write.bind(process.stderr);
   let node;
   try {
     node = await startNode(config);
   } catch (err) {
+    if (err instanceof HandlerModuleError) throw new CliError(err.message, "--handlers");
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
   }
   // Handlers go in before the ready line: whoever reads it may signal at once, and a signal that
@@ -263,7 +289,7 @@ export async function start(argv: string[]): Promise<number> {
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
   });
-  process.stdout.write(`ready ${node.role} ${node.id} ${node.url}\n`);
+  out(`ready ${node.role} ${node.id} ${node.url}\n`);
   await stopped;
   await node.stop();
   return 0;

@@ -64,5 +64,6 @@ export type { LinkMode } from "../actors/slave.js";
 export { DEFAULT_REPORT } from "../actors/reporter.js";
 export type { ReportModes } from "../actors/reporter.js";
 export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
+export { HandlerModuleError } from "../actors/runtime/handler-module.js";
 /** Whether the wire codec's native decoder loaded (the transport is chosen here, in node). */
 export { nativeCodec } from "../transport/index.js";
