@@ -149,6 +149,17 @@ describe("the handler boundary", () => {
     await expect(within(long, 30_000, "the spin")).resolves.toMatchObject({ result: { spun: true } });
   }, 60_000);
 
+  it("survives a pooled handler that ends its thread or throws from a timer: the task fails, the server serves on", async () => {
+    const { client, app } = await cluster({ apps: ["exits", "throwsLater", "spin"], handlers: MISBEHAVE, workers: 1 });
+    const err = await failure(client.submit({ app: "exits", timeoutMs: 10_000 }));
+    expect(err.code).toBe(ErrorCode.TASK_FAILED);
+    expect(err.message).toMatch(/exits: its worker thread failed/);
+    await expect(client.submit({ app: "throwsLater" })).resolves.toMatchObject({ result: "answered first" });
+    // The thread that threw is replaced; the next task runs on a fresh one.
+    await expect(client.submit({ app: "spin", payload: 1, timeoutMs: 10_000 })).resolves.toMatchObject({ result: { spun: true } });
+    await eventually(() => app.stats().load === 0, 5000, "every slot to be released");
+  });
+
   it("runs the built-in hash on the pool, and inline with workers 0", async () => {
     const pooled = await cluster({ apps: ["hash"], workers: 1 });
     await expect(pooled.client.submit({ app: "hash", payload: { rounds: 10 } })).resolves.toMatchObject({ result: { rounds: 10 } });
