@@ -15,7 +15,7 @@ export type { Handler, TaskInfo } from "./actors/handlers.js";
 export { DEFAULT_SUPERVISION } from "./actors/supervision.js";
 export type { SupervisionStrategy } from "./actors/supervision.js";
 export { AllotError, ErrorCode } from "./protocol/index.js";
-export type { Attrs, Constraint, Message, Preference, Task } from "./protocol/index.js";
+export type { AllocatorStatus, AppStatus, Attrs, Constraint, ForwarderStatus, LinkStatus, Message, Preference, RunningTaskRow, SlaveStatus, StatusBody, Task } from "./protocol/index.js";
 export { ConstraintSyntaxError, OptionReader, formatConstraint, formatPreference, parseConstraint, parsePreference, registerPolicy, resolvePolicy, policyNames, DEFAULT_POLICY } from "./policies/index.js";
 export type { Policy, PolicyContext, PolicyFactory, PolicyOptions } from "./policies/index.js";
 export type { ServerEntry } from "./state/index.js";

@@ -1,9 +1,10 @@
 import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
-import type { Attrs, Bodies, Message, Role } from "../protocol/index.js";
+import type { Attrs, Bodies, Message, Role, StatusBody } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import { BoundedMap } from "./bounded-map.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { builtinHandlers } from "./handlers.js";
+import { linkStatus } from "./link-status.js";
 import type { Handler } from "./handlers.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
 import type { ReportModes } from "./reporter.js";
@@ -228,6 +229,12 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
         }
         setAttrs(m.body.attrs);
         return ch.reply(m, "ack", {});
+      }
+      // issue 11 (status branch): answered from what exists today; `running` rows are the lead's to fill.
+      if (m.type === "status.get") {
+        const registrations = reporter.links().map((p) => linkStatus(p));
+        const body: StatusBody = { role: "app", node: ctx.id, url: ctx.url, apps: [...config.apps], capacity: config.capacity, power: config.power, load: load(), runningCount: running, expected: expected.size, completed, attrs, version: reporter.version(), registrations, running: [] };
+        return ch.reply(m, "status", body);
       }
       ch.replyError(m, unknownType("app server", m));
     },

@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message } from "../protocol/index.js";
+import type { Message, StatusBody } from "../protocol/index.js";
 import { allocate, effectiveTask, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
@@ -83,7 +83,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
-      if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables) });
+      if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables) } satisfies StatusBody);
       if (m.type === "attrs.set") return onAttrsSet(m, ch, ctx, tables, sync);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));

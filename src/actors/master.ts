@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message, Task } from "../protocol/index.js";
+import type { Message, StatusBody, Task } from "../protocol/index.js";
 import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
@@ -197,7 +197,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         case "server.load":
           return onReport(m, ch);
         case "status.get":
-          return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows() });
+          return ch.reply(m, "status", { role: "master", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows() } satisfies StatusBody);
         case "attrs.set":
           return onAttrsSet(m, ch, ctx, tables, sync);
         case "peer.sync":

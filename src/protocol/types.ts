@@ -128,6 +128,97 @@ export interface ServerStatusRow extends ServerReport {
   ageMs: number;
 }
 
+/** The states of a connection a node dialled (a `Peer`): up, being (re)opened, backing off, or given up. */
+export const LINK_STATES = ["connecting", "open", "down", "closed"] as const;
+export type LinkState = (typeof LINK_STATES)[number];
+
+/** One connection a node dialled, as `allot status` shows it. */
+export interface LinkStatus {
+  url: string;
+  /** The node id at the other end, while the connection is open. */
+  id?: string;
+  state: LinkState;
+  /** Requests this node sent on it that await an answer. */
+  inFlight: number;
+  /** Requests passed on to it since this node started (forwarders). */
+  forwarded?: number;
+}
+
+/** One task an app server is running: how long it has run, its deadline and whether it is past it. */
+export interface RunningTaskRow {
+  taskId: string;
+  app: string;
+  /** Time since the run started, ms. */
+  ageMs: number;
+  /** The task's deadline, ms since the epoch. */
+  deadline: number;
+  overdue: boolean;
+}
+
+/** A tier-2's or a master's answer: its database (a master's slaves too) and its attribute tables. */
+export interface AllocatorStatus {
+  role: "tier2" | "master";
+  node: string;
+  servers: ServerStatusRow[];
+  tables?: AttrTables;
+  slaves?: ServerStatusRow[];
+  /** How long a dead entry stays before it is dropped, ms. */
+  deadRetentionMs?: number;
+}
+
+/** A vip's or a tier-1's answer: the members it passes requests to. */
+export interface ForwarderStatus {
+  role: "vip" | "tier1";
+  node: string;
+  /** Requests passed on (a vip) or redirected (a tier-1) since it started. */
+  forwarded: number;
+  /** How a tier-1 chooses among its members: a policy name, or "sequence". */
+  policy?: string;
+  members: LinkStatus[];
+}
+
+/** A slave's answer: its link mode and queue, the masters it registered with, the servers it reaches. */
+export interface SlaveStatus {
+  role: "slave";
+  node: string;
+  /** `proxy` or `direct`. */
+  link: string;
+  /** Requests held now (received, not yet answered), and at most. */
+  held: number;
+  capacity: number;
+  received: number;
+  answered: number;
+  failovers: number;
+  masters: LinkStatus[];
+  /** Connections to app servers (pooled, dialled on first use). */
+  servers: LinkStatus[];
+}
+
+/** An app server's answer: its figures, the allocators it reports to and the tasks it runs. */
+export interface AppStatus {
+  role: "app";
+  node: string;
+  url: string;
+  apps: string[];
+  capacity: number;
+  power: number;
+  /** Running plus expected: what its reports say. */
+  load: number;
+  /** Tasks running now (`running` lists at most 10 000 of them). */
+  runningCount: number;
+  /** Tickets announced whose run has not arrived yet. */
+  expected: number;
+  completed: number;
+  attrs: Attrs;
+  version: [number, number];
+  /** The allocators it registers with and reports to, and the state of each connection. */
+  registrations: LinkStatus[];
+  running: RunningTaskRow[];
+}
+
+/** The answer to `status.get`: each role's own view, tagged with the role. */
+export type StatusBody = AllocatorStatus | ForwarderStatus | SlaveStatus | AppStatus;
+
 /** Body of each message type. The keys are the wire names. */
 export interface Bodies {
   hello: { node: string; role: Role };
@@ -165,7 +256,7 @@ export interface Bodies {
    * a peer connects, then changes); masters add their slaves' entries.
    */
   "peer.sync": { servers: ServerReport[]; tables?: AttrTables; slaves?: ServerReport[] };
-  status: { node: string; servers: ServerStatusRow[]; tables?: AttrTables; slaves?: ServerStatusRow[] };
+  status: StatusBody;
   /** A master's answer to `task.place`: send the task to this slave, with this pick. */
   "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };
   /**

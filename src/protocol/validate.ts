@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
-import { ATTR_TABLES, CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
-import type { AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, Preference, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, Task } from "./types.js";
+import { ATTR_TABLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
+import type { AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -226,12 +226,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
     ...(b.slaves === undefined ? {} : { slaves: reports(b.slaves, "slaves") }),
   }),
-  status: (b) => ({
-    node: id(b.node, "node"),
-    servers: statusRows(b.servers, "servers"),
-    ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
-    ...(b.slaves === undefined ? {} : { slaves: statusRows(b.slaves, "slaves") }),
-  }),
+  status: (b) => statusBody(b),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
   "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick") }),
   "server.request": (b) => ({
@@ -248,13 +243,99 @@ function reports(x: unknown, p: string): ServerReport[] {
 }
 
 function statusRows(x: unknown, p: string): ServerStatusRow[] {
-  if (!Array.isArray(x) || x.length > 1_000_000) fail(p, "an array");
+  if (!Array.isArray(x) || x.length > 1_000_000) fail(p, "an array of at most 1000000 rows");
   return (x as unknown[]).map((r, i) => {
     const o = obj(r, `${p}[${i}]`);
     const st = o.status;
     if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`${p}[${i}].status`, SERVER_STATUSES.join("|"));
     return { ...server(o, `${p}[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `${p}[${i}].reserved`), ageMs: num(o.ageMs, `${p}[${i}].ageMs`) };
   });
+}
+
+/** Bounds of a status answer's lists: connections a node dialled, and an app server's running-task rows. */
+const MAX_LINKS = 100_000;
+const MAX_RUNNING_ROWS = 10_000;
+
+function list<T>(x: unknown, p: string, max: number, what: string, one: (x: unknown, p: string) => T): T[] {
+  if (!Array.isArray(x) || x.length > max) fail(p, `an array of at most ${max} ${what}`);
+  return (x as unknown[]).map((e, i) => one(e, `${p}[${i}]`));
+}
+
+function linkStatus(x: unknown, p: string): LinkStatus {
+  const o = obj(x, p);
+  const state = o.state;
+  if (typeof state !== "string" || !(LINK_STATES as readonly string[]).includes(state)) fail(`${p}.state`, LINK_STATES.join("|"));
+  return {
+    url: str(o.url, `${p}.url`, 2048),
+    ...(o.id === undefined ? {} : { id: id(o.id, `${p}.id`) }),
+    state: state as LinkState,
+    inFlight: nat(o.inFlight, `${p}.inFlight`),
+    ...(o.forwarded === undefined ? {} : { forwarded: nat(o.forwarded, `${p}.forwarded`) }),
+  };
+}
+
+function runningRow(x: unknown, p: string): RunningTaskRow {
+  const o = obj(x, p);
+  return { taskId: id(o.taskId, `${p}.taskId`), app: id(o.app, `${p}.app`), ageMs: nonNegative(o.ageMs, `${p}.ageMs`), deadline: num(o.deadline, `${p}.deadline`), overdue: bool(o.overdue, `${p}.overdue`) };
+}
+
+const links = (x: unknown, p: string): LinkStatus[] => list(x, p, MAX_LINKS, "connections", linkStatus);
+
+/**
+ * A `status` answer: its `role` says which view it is. An answer with no role (from a node that
+ * predates roles in status, when only allocators answered) is read as an allocator's.
+ */
+function statusBody(b: Obj): StatusBody {
+  const node = id(b.node, "node");
+  const r: string = b.role === undefined ? (b.slaves === undefined ? "tier2" : "master") : typeof b.role === "string" ? b.role : "";
+  switch (r) {
+    case "tier2":
+    case "master": {
+      const out: AllocatorStatus = { role: r, node, servers: statusRows(b.servers, "servers") };
+      if (b.tables !== undefined) out.tables = tables(b.tables, "tables");
+      if (b.slaves !== undefined) out.slaves = statusRows(b.slaves, "slaves");
+      if (b.deadRetentionMs !== undefined) out.deadRetentionMs = nat(b.deadRetentionMs, "deadRetentionMs");
+      return out;
+    }
+    case "vip":
+    case "tier1":
+      return { role: r, node, forwarded: nat(b.forwarded, "forwarded"), ...(b.policy === undefined ? {} : { policy: id(b.policy, "policy") }), members: links(b.members, "members") };
+    case "slave":
+      return {
+        role: r,
+        node,
+        link: id(str(b.link, "link", 32), "link"),
+        held: nat(b.held, "held"),
+        capacity: nat(b.capacity, "capacity"),
+        received: nat(b.received, "received"),
+        answered: nat(b.answered, "answered"),
+        failovers: nat(b.failovers, "failovers"),
+        masters: links(b.masters, "masters"),
+        servers: links(b.servers, "servers"),
+      };
+    case "app": {
+      const apps = b.apps;
+      if (!Array.isArray(apps) || apps.length > 256) fail("apps", "at most 256 application names");
+      return {
+        role: r,
+        node,
+        url: str(b.url, "url", 2048),
+        apps: (apps as unknown[]).map((a, i) => id(a, `apps[${i}]`)),
+        capacity: nat(b.capacity, "capacity"),
+        power: nonNegative(b.power, "power"),
+        load: nat(b.load, "load"),
+        runningCount: nat(b.runningCount, "runningCount"),
+        expected: nat(b.expected, "expected"),
+        completed: nat(b.completed, "completed"),
+        attrs: attrs(b.attrs, "attrs"),
+        version: version(b.version, "version"),
+        registrations: links(b.registrations, "registrations"),
+        running: list(b.running, "running", MAX_RUNNING_ROWS, "running tasks", runningRow),
+      };
+    }
+    default:
+      return fail("role", "tier2|master|vip|tier1|slave|app");
+  }
 }
 
 function metrics(x: unknown, p: string): SlaveMetrics {
