@@ -1,7 +1,7 @@
 // The public API for embedding Allot. Re-exports only.
 export { startNode } from "./node/node.js";
 export type { RunningApp, RunningClient, RunningNode } from "./node/node.js";
-export { queryStatus, setAttrs } from "./node/query.js";
+export { queryStatus, setAttrs, unsetAttrs } from "./node/query.js";
 export type { AppNodeConfig, ClientNodeConfig, CommonConfig, MasterNodeConfig, NodeConfig, SlaveNodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";
 export { ASSIGN_MODES } from "./actors/master.js";
 export type { AssignMode } from "./actors/master.js";

@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
+import { AllotError, ErrorCode, applyServerAttrs, checkPlainData, isReservedAttr } from "../protocol/index.js";
 import type { Attrs, Bodies, Message, Role, StatusBody } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import { BoundedMap } from "./bounded-map.js";
@@ -58,6 +58,8 @@ export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
+  const reserved = Object.keys(c.attrs ?? {}).find(isReservedAttr);
+  if (reserved !== undefined) throw new TypeError(`attribute ${reserved} is a built-in field, not an attribute (power and capacity have settings of their own)`);
   validateReportModes(c.report ?? DEFAULT_REPORT, "an app server");
   const handlers = { ...builtinHandlers, ...c.handlers };
   for (const app of c.apps) if (!handlers[app]) throw new TypeError(`no handler for application ${JSON.stringify(app)}; built in: ${Object.keys(builtinHandlers).join(", ")}`);
@@ -69,8 +71,8 @@ export function validateAppServerConfig(c: AppServerConfig): void {
  * registers with its distributors and reports its load on every task start and end.
  */
 export interface AppServerBehaviour extends Behaviour {
-  /** Changes attributes at run time (call inside the actor). */
-  setAttrs(attrs: Attrs): void;
+  /** Changes attributes at run time (call inside the actor): `power` and `capacity` change the server's own; `unset` removes attributes. */
+  setAttrs(attrs: Attrs, unset?: readonly string[]): void;
 }
 
 export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppServerBehaviour {
@@ -192,9 +194,13 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
   }
 
   /** Merges `next` into the attributes; a change is a triggering event in any mode: report now. */
-  function setAttrs(next: Attrs): void {
-    attrs = { ...attrs, ...next };
-    ctx.log.info({ attrs }, "attributes changed");
+  function setAttrs(next: Attrs, unset: readonly string[] = []): void {
+    // issue 11: power and capacity are the server's own figures. `config` is re-bound (the
+    // caller's object is left as it was), so every read of config.power/capacity sees the change.
+    const f = applyServerAttrs({ power: config.power, capacity: config.capacity, attrs }, next, unset);
+    config = { ...config, power: f.power, capacity: f.capacity };
+    attrs = f.attrs;
+    ctx.log.info({ attrs, power: f.power, capacity: f.capacity }, "attributes changed");
     reporter.urgent();
   }
 
@@ -223,11 +229,12 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig): AppS
     handle(m: Message, ch: Channel) {
       if (m.type === "task.run") return onRun(m, ch);
       if (m.type === "task.expect") return onExpect(m, ch);
-      if (m.type === "attrs.set") {
+      if (m.type === "attrs.set" || m.type === "attrs.unset") {
         if (m.body.table !== "server" || m.body.id !== ctx.id) {
           return ch.replyError(m, new AllotError(ErrorCode.INVALID, `this app server is ${ctx.id}; it sets only its own server attributes, not ${m.body.table} ${m.body.id}`));
         }
-        setAttrs(m.body.attrs);
+        if (m.type === "attrs.set") setAttrs(m.body.attrs);
+        else setAttrs({}, m.body.keys);
         return ch.reply(m, "ack", {});
       }
       // issue 11 (status branch): answered from what exists today; `running` rows are the lead's to fill.

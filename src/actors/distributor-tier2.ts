@@ -84,7 +84,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables) } satisfies StatusBody);
-      if (m.type === "attrs.set") return onAttrsSet(m, ch, ctx, tables, sync);
+      if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },

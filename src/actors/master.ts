@@ -199,6 +199,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         case "status.get":
           return ch.reply(m, "status", { role: "master", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows() } satisfies StatusBody);
         case "attrs.set":
+        case "attrs.unset":
           return onAttrsSet(m, ch, ctx, tables, sync);
         case "peer.sync":
           return sync.onSync(m, ch);

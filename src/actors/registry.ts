@@ -151,10 +151,15 @@ export function allEntries(tables: Tables): AttrTables {
   return { client: tables.client.all(), user: tables.user.all(), "task-type": tables["task-type"].all() };
 }
 
-/** `attrs.set` at an allocator: stamp the entry, tell the set's peers, ack. */
-export function onAttrsSet(m: Extract<Message, { type: "attrs.set" }>, ch: Channel, ctx: RoleContext, tables: Tables, sync: PeerSync): void {
+/**
+ * `attrs.set` or `attrs.unset` at an allocator: change the entry, stamp it, tell the set's peers
+ * (the whole entry travels, so a removal spreads as a set does), ack.
+ */
+export function onAttrsSet(m: Extract<Message, { type: "attrs.set" | "attrs.unset" }>, ch: Channel, ctx: RoleContext, tables: Tables, sync: PeerSync): void {
   const t = m.body.table;
-  if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, "server attributes belong to the app server: send attrs.set to it"));
-  sync.changedEntry(t, tables[t].set(m.body.id, m.body.attrs, ctx.now(), ctx.id));
+  if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server attributes belong to the app server: send ${m.type} to it`));
+  const table = tables[t];
+  const e = m.type === "attrs.set" ? table.set(m.body.id, m.body.attrs, ctx.now(), ctx.id) : table.unset(m.body.id, m.body.keys, ctx.now(), ctx.id);
+  if (e !== undefined) sync.changedEntry(t, e);
   ch.reply(m, "ack", {});
 }

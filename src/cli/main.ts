@@ -13,8 +13,8 @@ Usage:
   allot start --role vip|distributor|app …   start one node (allot start --help)
   allot submit --entry URL --app NAME …        submit tasks (allot submit --help)
   allot demo [--tasks N] [--json]              a whole tiered cluster in one process
-  allot status --entry URL [--json]            an allocator's server database
-  allot attrs set --entry URL server ID k=v…   change an app server's attributes at run time
+  allot status --entry URL [--all] [-o json]   what a node knows, as its role sees it
+  allot attrs set|unset --entry URL TABLE ID … change or remove attributes at run time
   allot sim [--servers N] [--load L,…] …       simulate the policies with stale views (allot sim --help)
   allot help [COMMAND]
 `;

@@ -53,3 +53,9 @@ export async function setAttrs(url: string, table: AttrTable, id: string, attrs:
   const answer = await ask(url, "attrs.set", { table, id, attrs }, options);
   if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.set`);
 }
+
+/** Removes attributes of an entry at a node, where `setAttrs` would set them. */
+export async function unsetAttrs(url: string, table: AttrTable, id: string, keys: readonly string[], options: QueryOptions = {}): Promise<void> {
+  const answer = await ask(url, "attrs.unset", { table, id, keys: [...keys] }, options);
+  if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.unset`);
+}

@@ -128,6 +128,18 @@ export interface ServerStatusRow extends ServerReport {
   ageMs: number;
 }
 
+/**
+ * The names a constraint reads as the server's own fields, not as attributes (`app` is met by a
+ * server offering that application). An attribute cannot take one of these names: `power` and
+ * `capacity` set through `attrs.set` change the server's own figures, the rest are refused.
+ */
+export const BUILTIN_FIELDS = ["id", "app", "power", "capacity", "load", "free"] as const;
+export type BuiltinField = (typeof BUILTIN_FIELDS)[number];
+/** Built-in fields `attrs.set` may change at an app server; the other built-ins and report fields are refused. */
+export const SETTABLE_FIELDS = ["power", "capacity"] as const;
+/** Names of a report's own fields, refused as attribute names too, so `allot status` shows one meaning for each. */
+export const REPORT_FIELDS = ["url", "apps", "attrs", "version", "periodMs"] as const;
+
 /** The states of a connection a node dialled (a `Peer`): up, being (re)opened, backing off, or given up. */
 export const LINK_STATES = ["connecting", "open", "down", "closed"] as const;
 export type LinkState = (typeof LINK_STATES)[number];
@@ -248,9 +260,12 @@ export interface Bodies {
   "status.get": Record<string, never>;
   /**
    * Sets attributes of an entry: of the app server itself (`table: "server"`, sent to that
-   * server), or of a client, user or task type (sent to a tier-2; issue 3, not yet).
+   * server; `power` and `capacity` change its own figures), or of a client, user or task type
+   * (sent to a tier-2 or a master, which spreads the entry to its peers).
    */
   "attrs.set": { table: AttrTable; id: string; attrs: Attrs };
+  /** Removes attributes of an entry, where `attrs.set` would set them; a built-in field cannot be removed. */
+  "attrs.unset": { table: AttrTable; id: string; keys: string[] };
   /**
    * Allocator to allocator of one set (tier-2s, or masters): server entries (a full table when
    * a peer connects, then changes); masters add their slaves' entries.

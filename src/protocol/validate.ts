@@ -1,4 +1,5 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
+import { serverAttrsProblem } from "./server-attrs.js";
 import { ATTR_TABLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
 import type { AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
@@ -217,9 +218,16 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   "status.get": (b) => empty(b, "body"),
   "attrs.set": (b) => {
-    const table = b.table;
-    if (typeof table !== "string" || !(ATTR_TABLES as readonly string[]).includes(table)) fail("table", ATTR_TABLES.join("|"));
-    return { table: table as AttrTable, id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
+    const body = { table: attrTable(b.table, "table"), id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
+    if (body.table === "server") serverChange(body.attrs, [], "attrs");
+    return body;
+  },
+  "attrs.unset": (b) => {
+    const keys = b.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_KEYS) fail("keys", `1 to ${MAX_KEYS} attribute names`);
+    const body = { table: attrTable(b.table, "table"), id: id(b.id, "id"), keys: (keys as unknown[]).map((k, i) => attrKey(k, `keys[${i}]`)) };
+    if (body.table === "server") serverChange({}, body.keys, "keys");
+    return body;
   },
   "peer.sync": (b) => ({
     servers: reports(b.servers, "servers"),
@@ -336,6 +344,22 @@ function statusBody(b: Obj): StatusBody {
     default:
       return fail("role", "tier2|master|vip|tier1|slave|app");
   }
+}
+
+/** Attribute names an `attrs.unset` removes at most at once. */
+const MAX_KEYS = 256;
+
+function attrTable(x: unknown, p: string): AttrTable {
+  return typeof x === "string" && (ATTR_TABLES as readonly string[]).includes(x) ? (x as AttrTable) : fail(p, ATTR_TABLES.join("|"));
+}
+
+const attrKey = (x: unknown, p: string): string =>
+  typeof x === "string" && x.length > 0 && x.length <= MAX_ID && x !== "__proto__" ? x : fail(p, "a non-empty key of at most 256 chars, not __proto__");
+
+/** A change of an app server's own entry: the built-in fields are checked here, once, at the boundary. */
+function serverChange(set: Attrs, unset: readonly string[], p: string): void {
+  const problem = serverAttrsProblem(set, unset);
+  if (problem) throw new Invalid(`${p}.${problem.key}: ${problem.reason}`);
 }
 
 function metrics(x: unknown, p: string): SlaveMetrics {

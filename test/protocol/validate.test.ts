@@ -65,7 +65,8 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "server.report": { server: report(), relay: true },
   "server.load": { id: "s1", load: 2, version: [1, 7], relay: true },
   "status.get": {},
-  "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true } },
+  "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true, power: 8, capacity: 16 } },
+  "attrs.unset": { table: "client", id: "c1", keys: ["region", "power"] },
   "peer.sync": { servers: [report(), report({ id: "s2" })], slaves: [report({ id: "sl1", apps: ["slave"] })] },
   status: { role: "master", node: "d2", deadRetentionMs: 300_000, servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }], slaves: [{ ...report({ id: "sl1" }), status: "alive", reserved: 0, ageMs: 3 }] },
   "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
@@ -376,6 +377,34 @@ describe("protocol/validate", () => {
       ["an allocator with a string retention", { ...views.tier2, deadRetentionMs: "5m" }, "deadRetentionMs"],
     ])("rejects %s with INVALID naming the field", (_what, body, field) => {
       expect(rejected(wire("status", body), ErrorCode.INVALID).error.message).toContain(`status: ${field}`);
+    });
+  });
+
+  describe("attrs.set and attrs.unset (built-in fields of a server)", () => {
+    it.each<[string, MessageType, Record<string, unknown>, string]>([
+      ["power 0", "attrs.set", { table: "server", id: "s1", attrs: { power: 0 } }, "attrs.power: the server's power: expected a positive finite number"],
+      ["a string power", "attrs.set", { table: "server", id: "s1", attrs: { power: "fast" } }, "attrs.power"],
+      ["capacity 2.5", "attrs.set", { table: "server", id: "s1", attrs: { capacity: 2.5 } }, "attrs.capacity: the server's capacity: expected an integer >= 1"],
+      ["capacity 0", "attrs.set", { table: "server", id: "s1", attrs: { capacity: 0 } }, "attrs.capacity"],
+      ["id", "attrs.set", { table: "server", id: "s1", attrs: { id: "s2" } }, "attrs.id: id is a built-in field a constraint reads, not an attribute; it cannot be set"],
+      ["app", "attrs.set", { table: "server", id: "s1", attrs: { app: "render" } }, "attrs.app: app is a built-in field"],
+      ["load", "attrs.set", { table: "server", id: "s1", attrs: { load: 0 } }, "attrs.load"],
+      ["free", "attrs.set", { table: "server", id: "s1", attrs: { free: 9 } }, "attrs.free"],
+      ["url", "attrs.set", { table: "server", id: "s1", attrs: { url: "ws://x" } }, "attrs.url: url is a field of the server's report, not an attribute"],
+      ["the removal of power", "attrs.unset", { table: "server", id: "s1", keys: ["region", "power"] }, "keys.power: the server's power is built in: it cannot be removed"],
+      ["the removal of id", "attrs.unset", { table: "server", id: "s1", keys: ["id"] }, "keys.id"],
+      ["no keys", "attrs.unset", { table: "server", id: "s1", keys: [] }, "keys: expected 1 to 256 attribute names"],
+      ["257 keys", "attrs.unset", { table: "user", id: "u", keys: new Array(257).fill("k") }, "keys"],
+      ["an empty key", "attrs.unset", { table: "user", id: "u", keys: ["a", ""] }, "keys[1]"],
+      ["a __proto__ key", "attrs.unset", { table: "user", id: "u", keys: ["__proto__"] }, "keys[0]"],
+      ["an unknown table", "attrs.unset", { table: "servers", id: "u", keys: ["a"] }, "table"],
+    ])("refuses %s at a server with INVALID naming it", (_what, type, body, message) => {
+      expect(rejected(wire(type, body), ErrorCode.INVALID).error.message).toContain(`${type}: ${message}`);
+    });
+
+    it("lets the other tables use the built-in names: they are not a server's", () => {
+      expect(accepted(wire("attrs.set", { table: "task-type", id: "echo", attrs: { power: "any", id: 1 } })).type).toBe("attrs.set");
+      expect(accepted(wire("attrs.unset", { table: "client", id: "c", keys: ["power", "id"] })).type).toBe("attrs.unset");
     });
   });
 

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { CONSTRAINT_OPS, ErrorCode, LINK_STATES, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
+import { CONSTRAINT_OPS, ErrorCode, LINK_STATES, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected, serverAttrsProblem } from "../../src/protocol/index.js";
 import type { AttrTable, AttrValue, Attrs, Bodies, Constraint, Envelope, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, StatusBody, Task } from "../../src/protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transport/codec.js";
 import { noNegZero, plainPayload } from "../helpers/payload.js";
@@ -111,7 +111,9 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "server.report": fc.record({ server: serverArb }),
   "server.load": fc.record({ id: name, load: safeNat, version, relay: fc.boolean() }, { requiredKeys: ["id", "load", "version"] }),
   "status.get": fc.constant({}),
-  "attrs.set": fc.record({ table, id: name, attrs }),
+  // A server's own entry takes only valid built-in values; the other tables any attributes.
+  "attrs.set": fc.record({ table, id: name, attrs }).filter((b) => b.table !== "server" || serverAttrsProblem(b.attrs) === undefined),
+  "attrs.unset": fc.record({ table, id: name, keys: fc.array(safeKey(1), { minLength: 1, maxLength: 4 }) }).filter((b) => b.table !== "server" || serverAttrsProblem({}, b.keys) === undefined),
   "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }), slaves: fc.array(serverArb, { maxLength: 2 }) }, { requiredKeys: ["servers"] }),
   status: statusArb,
   "slave.picked": fc.record({ taskId: name, slaveId: name, slaveUrl: fc.string({ maxLength: 64 }), pick: name }),

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { killAll, runCli, startProc, whenLogged } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
 
-describe("allot status on every role, across processes", () => {
+describe("allot status and allot attrs on a running cluster, across processes", () => {
   const procs: NodeProc[] = [];
   let tier2: NodeProc, app: NodeProc, vip: NodeProc;
 
@@ -51,5 +51,22 @@ describe("allot status on every role, across processes", () => {
     expect(bad.stderr).toContain("--output");
     const both = await runCli(["status", "--entry", vip.url, "--json", "-o", "text"]);
     expect(both.code).toBe(2);
+  });
+
+  // Runs last: it changes the app server's figures.
+  it("sets the app server's own power and capacity, removes an attribute, and refuses a built-in name", async () => {
+    const set = await runCli(["attrs", "set", "--entry", app.url, "server", "st-app", "power=8", "capacity=5", "zone=a"]);
+    expect(set.code, set.stderr).toBe(0);
+    const json = async (): Promise<unknown> => JSON.parse((await runCli(["status", "--entry", app.url, "--json"])).stdout);
+    expect(await json()).toMatchObject({ power: 8, capacity: 5, attrs: { region: "eu", zone: "a" } });
+    const unset = await runCli(["attrs", "unset", "--entry", app.url, "server", "st-app", "zone"]);
+    expect(unset.code, unset.stderr).toBe(0);
+    expect(unset.stdout).toBe("unset server st-app zone\n");
+    expect(((await json()) as { attrs: unknown }).attrs).toEqual({ region: "eu" });
+    const refused = await runCli(["attrs", "set", "--entry", app.url, "server", "st-app", "load=0"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/INVALID: attrs\.set: attrs\.load: load is a built-in field/);
+    const none = await runCli(["attrs", "unset", "--entry", app.url, "server", "st-app"]);
+    expect(none.code).toBe(2);
   });
 });
