@@ -55,6 +55,8 @@ Distributor tier 2 and master:
                         longest); custom policies registered through the API
   --peers URL,…         the other members of the set: server (and slave) entries are exchanged
                         (whole table on connect, changes after); list every peer on every member
+  --dead-retention-ms N how long a dead server's (or slave's) entry stays before it is dropped
+                        (default 300000)
 Master:
   --assign grant        identify the chosen server to the slave, which announces the ticket
                         (default)
@@ -89,9 +91,11 @@ const OPTIONS = {
   assign: { type: "string" },
   master: { type: "string" },
   link: { type: "string" },
+  "dead-retention-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
+const deadRetention = (v: string | undefined): { deadRetentionMs?: number } => (v === undefined ? {} : { deadRetentionMs: parseIntFlag("--dead-retention-ms", v, 0, 0, 86_400_000) });
 const checkedPolicy = (name: string | undefined): { policy?: string } => (name === undefined ? {} : { policy: checkPolicyFlag(name) });
 
 function parseMode(s: string): "broadcast" | "registered" {
@@ -147,7 +151,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
       if (v.tier === "1") return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
       if (v.tier === "2") {
         const peers = urls("--peers", v.peers, false);
-        return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy) };
+        return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]) };
       }
       throw new CliError(`expected 1 or 2, got ${JSON.stringify(v.tier ?? "")}`, "--tier");
     }
@@ -166,7 +170,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     case "master": {
       const peers = urls("--peers", v.peers, false);
       const assign = oneOf("--assign", ASSIGN_MODES, v.assign);
-      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}) };
+      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]) };
     }
     case "slave": {
       const link = oneOf("--link", LINK_MODES, v.link);

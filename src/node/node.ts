@@ -51,7 +51,11 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
     case "tier1":
       return createTier1(ctx, { to: config.to, requestTimeoutMs, ...(config.policy === undefined ? {} : { policy: config.policy }) });
     case "tier2":
-      return createTier2(ctx, { ...(config.policy === undefined ? {} : { policy: config.policy }), ...(config.peers === undefined ? {} : { peers: config.peers }) });
+      return createTier2(ctx, {
+        ...(config.policy === undefined ? {} : { policy: config.policy }),
+        ...(config.peers === undefined ? {} : { peers: config.peers }),
+        ...(config.deadRetentionMs === undefined ? {} : { deadRetentionMs: config.deadRetentionMs }),
+      });
     case "app":
       return createAppServer(ctx, config);
     case "client":
