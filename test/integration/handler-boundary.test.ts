@@ -150,12 +150,13 @@ describe("the handler boundary", () => {
   }, 60_000);
 
   it("survives a pooled handler that ends its thread or throws from a timer: the task fails, the server serves on", async () => {
-    const { client, app } = await cluster({ apps: ["exits", "throwsLater", "spin"], handlers: MISBEHAVE, workers: 1 });
+    const { client, app } = await cluster({ apps: ["exits", "throwsLater", "naps", "spin"], handlers: MISBEHAVE, workers: 1 });
     const err = await failure(client.submit({ app: "exits", timeoutMs: 10_000 }));
     expect(err.code).toBe(ErrorCode.TASK_FAILED);
     expect(err.message).toMatch(/exits: its worker thread failed/);
-    await expect(client.submit({ app: "throwsLater" })).resolves.toMatchObject({ result: "answered first" });
-    // The thread that threw is replaced; the next task runs on a fresh one.
+    // The one thread's stray timer throws while the next task, an innocent one, runs on it.
+    await expect(client.submit({ app: "throwsLater", payload: 100 })).resolves.toMatchObject({ result: "answered first" });
+    await expect(client.submit({ app: "naps", payload: 400, timeoutMs: 10_000 })).resolves.toMatchObject({ result: { napped: 400 } });
     await expect(client.submit({ app: "spin", payload: 1, timeoutMs: 10_000 })).resolves.toMatchObject({ result: { spun: true } });
     await eventually(() => app.stats().load === 0, 5000, "every slot to be released");
   });
