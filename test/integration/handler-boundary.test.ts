@@ -149,7 +149,7 @@ describe("the handler boundary", () => {
     await expect(within(long, 30_000, "the spin")).resolves.toMatchObject({ result: { spun: true } });
   }, 60_000);
 
-  it("survives a pooled handler that ends its thread or throws from a timer: the task fails, the server serves on", async () => {
+  it("survives a pooled handler that ends its thread (its task fails) or throws from a stray timer (no task fails, not even the next one on that thread)", async () => {
     const { client, app } = await cluster({ apps: ["exits", "throwsLater", "naps", "spin"], handlers: MISBEHAVE, workers: 1 });
     const err = await failure(client.submit({ app: "exits", timeoutMs: 10_000 }));
     expect(err.code).toBe(ErrorCode.TASK_FAILED);
