@@ -1,12 +1,12 @@
-import type { Behaviour, RoleContext } from "../actors/context.js";
-import type { SupervisionStrategy } from "../actors/supervision.js";
-import type { AppServerConfig } from "../actors/app-server.js";
-import type { ClientConfig } from "../actors/client.js";
-import type { Tier1Config } from "../actors/distributor-tier1.js";
-import type { Tier2Config } from "../actors/distributor-tier2.js";
-import type { MasterConfig } from "../actors/master.js";
-import type { SlaveConfig } from "../actors/slave.js";
-import type { VipConfig } from "../actors/vip.js";
+import type { Behaviour, RoleContext } from "../actors/runtime/context.js";
+import type { SupervisionStrategy } from "../actors/runtime/supervision.js";
+import type { AppServerConfig } from "../actors/roles/app-server.js";
+import type { ClientConfig } from "../actors/roles/client.js";
+import type { Tier1Config } from "../actors/roles/distributor-tier1.js";
+import type { Tier2Config } from "../actors/roles/distributor-tier2.js";
+import type { MasterConfig } from "../actors/roles/master.js";
+import type { SlaveConfig } from "../actors/roles/slave.js";
+import type { VipConfig } from "../actors/roles/vip.js";
 import type { Transport } from "../transport/index.js";
 import type { Logger } from "pino";
 import type { LogFormat, LogLevel } from "./logger.js";
@@ -56,13 +56,13 @@ export type BehaviourFactory = (ctx: RoleContext) => Behaviour;
 
 // The configuration vocabulary, in one place for the CLI and for embedders. Each word is defined
 // beside the role code that enforces it (actors may not import node); this is where they are read.
-export type { TaskResult, TaskSpec } from "../actors/client.js";
-export { ASSIGN_MODES } from "../actors/master.js";
-export type { AssignMode } from "../actors/master.js";
-export { LINK_MODES } from "../actors/slave.js";
-export type { LinkMode } from "../actors/slave.js";
-export { DEFAULT_REPORT } from "../actors/reporter.js";
-export type { ReportModes } from "../actors/reporter.js";
+export type { TaskResult, TaskSpec } from "../actors/roles/client.js";
+export { ASSIGN_MODES } from "../actors/roles/master.js";
+export type { AssignMode } from "../actors/roles/master.js";
+export { LINK_MODES } from "../actors/roles/slave.js";
+export type { LinkMode } from "../actors/roles/slave.js";
+export { DEFAULT_REPORT } from "../actors/runtime/reporter.js";
+export type { ReportModes } from "../actors/runtime/reporter.js";
 export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
 export { HandlerModuleError } from "../actors/runtime/handler-module.js";
 /** Whether the wire codec's native decoder loaded (the transport is chosen here, in node). */

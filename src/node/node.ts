@@ -1,16 +1,16 @@
 import { randomBytes } from "node:crypto";
 import { start, stop as stopSystem } from "nact";
-import { createAppServer } from "../actors/app-server.js";
-import { createClient } from "../actors/client.js";
-import type { ClientBehaviour, TaskResult, TaskSpec } from "../actors/client.js";
-import type { Behaviour, RoleContext } from "../actors/context.js";
-import { createTier1 } from "../actors/distributor-tier1.js";
-import { createTier2 } from "../actors/distributor-tier2.js";
-import { createMaster } from "../actors/master.js";
-import { createSlave } from "../actors/slave.js";
-import { spawnRole } from "../actors/role-actor.js";
-import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
-import { createVip } from "../actors/vip.js";
+import { createAppServer } from "../actors/roles/app-server.js";
+import { createClient } from "../actors/roles/client.js";
+import type { ClientBehaviour, TaskResult, TaskSpec } from "../actors/roles/client.js";
+import type { Behaviour, RoleContext } from "../actors/runtime/context.js";
+import { createTier1 } from "../actors/roles/distributor-tier1.js";
+import { createTier2 } from "../actors/roles/distributor-tier2.js";
+import { createMaster } from "../actors/roles/master.js";
+import { createSlave } from "../actors/roles/slave.js";
+import { spawnRole } from "../actors/runtime/role-actor.js";
+import { DEFAULT_SUPERVISION } from "../actors/runtime/supervision.js";
+import { createVip } from "../actors/roles/vip.js";
 import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
@@ -18,7 +18,7 @@ import type { Attrs, Role } from "../protocol/index.js";
 import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
-import type { AppServerBehaviour } from "../actors/app-server.js";
+import type { AppServerBehaviour } from "../actors/roles/app-server.js";
 import { createLogger, exitWhenFlushed } from "./logger.js";
 
 /** A started node. */

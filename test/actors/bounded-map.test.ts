@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BoundedMap } from "../../src/actors/bounded-map.js";
+import { BoundedMap } from "../../src/actors/runtime/bounded-map.js";
 
 const keysIn = <K>(m: BoundedMap<K, unknown>, candidates: readonly K[]): K[] => candidates.filter((k) => m.has(k));
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { builtinHandlers } from "../../src/actors/handlers.js";
-import type { Handler, TaskContext } from "../../src/actors/handlers.js";
+import { builtinHandlers } from "../../src/actors/runtime/handlers.js";
+import type { Handler, TaskContext } from "../../src/actors/runtime/handlers.js";
 import { ErrorCode } from "../../src/protocol/index.js";
 
 const info: TaskContext = { taskId: "t1", key: "k1", app: "test", attempt: 1, deadline: Date.now() + 60_000, signal: new AbortController().signal };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sameButLoad } from "../../src/actors/reporter.js";
+import { sameButLoad } from "../../src/actors/runtime/reporter.js";
 import type { ServerReport } from "../../src/protocol/index.js";
 
 const base: ServerReport = { id: "s", url: "ws://127.0.0.1:1", apps: ["echo", "hash"], capacity: 4, power: 2, load: 1, attrs: { region: "eu", gpu: true }, version: [7, 1], periodMs: 1000 };

@@ -1,7 +1,7 @@
 import { start, stop } from "nact";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Behaviour } from "../../src/actors/context.js";
-import { spawnRole } from "../../src/actors/role-actor.js";
+import type { Behaviour } from "../../src/actors/runtime/context.js";
+import { spawnRole } from "../../src/actors/runtime/role-actor.js";
 import { AllotError, ErrorCode } from "../../src/protocol/index.js";
 import type { Message } from "../../src/protocol/index.js";
 import { Channel, createMemoryTransport } from "../../src/transport/index.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_SUPERVISION, createBudget } from "../../src/actors/supervision.js";
-import type { SupervisionStrategy } from "../../src/actors/supervision.js";
+import { DEFAULT_SUPERVISION, createBudget } from "../../src/actors/runtime/supervision.js";
+import type { SupervisionStrategy } from "../../src/actors/runtime/supervision.js";
 
 /** A clock the test moves by hand. */
 function fakeClock(start = 0): { now: () => number; set: (t: number) => void } {

@@ -33,6 +33,9 @@ describe("layout", () => {
     expect(offenders("state", ["state", "protocol"])).toEqual([]);
     expect(offenders("policies", ["policies", "state", "protocol"])).toEqual([]);
   });
+  it("the runtime pieces roles share never import a role", () => {
+    expect(offenders("actors/runtime", ["actors/runtime", "protocol", "transport", "state", "policies"]).filter((o) => o.includes("roles"))).toEqual([]);
+  });
   it("protocol imports nothing else of the project", () => {
     expect(offenders("protocol", ["protocol"])).toEqual([]);
   });

@@ -5,7 +5,7 @@ import type { Constraint, Task } from "../../src/protocol/index.js";
 import { ServerTable, freeSlots, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
-// The decision a master makes for a slave's request (src/actors/master.ts): allocate() with the
+// The decision a master makes for a slave's request (src/actors/roles/master.ts): allocate() with the
 // least-loaded policy over the servers' reported loads, reserving a slot per grant.
 
 const ctx = { random: () => 0.5, now: () => 0 };

@@ -1,8 +1,8 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { builtinHandlers } from "../handlers.js";
-import type { Handler, HandlerHooks } from "../handlers.js";
+import { builtinHandlers } from "./handlers.js";
+import type { Handler, HandlerHooks } from "./handlers.js";
 import { describeThrown } from "./handler-boundary.js";
 
 /** A handler module that cannot serve the applications asked of it: names the file and the application. */

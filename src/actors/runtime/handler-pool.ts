@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { AllotError, ErrorCode, checkPlainData, isErrorCode } from "../../protocol/index.js";
-import type { TaskContext } from "../handlers.js";
+import type { TaskContext } from "./handlers.js";
 import type { Outcome } from "./handler-boundary.js";
 import { describeThrown } from "./handler-boundary.js";
 

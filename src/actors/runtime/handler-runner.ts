@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { AllotError, ErrorCode } from "../../protocol/index.js";
-import { POOLED_BUILTINS, builtinHandlers } from "../handlers.js";
-import type { Handler, HandlerHooks, TaskContext } from "../handlers.js";
+import { POOLED_BUILTINS, builtinHandlers } from "./handlers.js";
+import type { Handler, HandlerHooks, TaskContext } from "./handlers.js";
 import { invoke } from "./handler-boundary.js";
 import type { Outcome } from "./handler-boundary.js";
 import { loadHandlerModule } from "./handler-module.js";

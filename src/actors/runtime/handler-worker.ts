@@ -1,8 +1,8 @@
 // A worker thread of an app server's handler pool (piscina loads this file). It runs one task at a
 // time behind the same boundary as inline handlers, and answers plain data only.
 import { parentPort, threadId, workerData } from "node:worker_threads";
-import { builtinHandlers } from "../handlers.js";
-import type { Handler, TaskContext } from "../handlers.js";
+import { builtinHandlers } from "./handlers.js";
+import type { Handler, TaskContext } from "./handlers.js";
 import { describeThrown, invoke } from "./handler-boundary.js";
 import type { Outcome } from "./handler-boundary.js";
 import { loadHandlerModule } from "./handler-module.js";

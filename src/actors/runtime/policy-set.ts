@@ -1,9 +1,9 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Inbound, LinkStatus, Task } from "../protocol/index.js";
-import { allocate } from "../policies/index.js";
-import type { Policy } from "../policies/index.js";
-import { ServerTable } from "../state/index.js";
-import type { Channel, Peer } from "../transport/index.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
+import type { Inbound, LinkStatus, Task } from "../../protocol/index.js";
+import { allocate } from "../../policies/index.js";
+import type { Policy } from "../../policies/index.js";
+import { ServerTable } from "../../state/index.js";
+import type { Channel, Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 import { tryNext } from "./forward.js";
 import { linkStatus } from "./link-status.js";

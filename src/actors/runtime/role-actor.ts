@@ -1,8 +1,8 @@
 import { dispatch, spawn } from "nact";
 import type { ActorSystemRef } from "nact";
-import { AllotError, ErrorCode, isOpaque } from "../protocol/index.js";
-import type { Inbound, Message } from "../protocol/index.js";
-import type { Channel } from "../transport/index.js";
+import { AllotError, ErrorCode, isOpaque } from "../../protocol/index.js";
+import type { Inbound, Message } from "../../protocol/index.js";
+import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleLog } from "./context.js";
 import { createBudget } from "./supervision.js";
 import type { SupervisionStrategy } from "./supervision.js";

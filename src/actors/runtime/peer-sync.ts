@@ -1,12 +1,12 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../protocol/index.js";
-import type { AttrTable, ServerEntry, ServerTable } from "../state/index.js";
-import type { AllocatorIdentity, PolicyContext } from "../policies/index.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
+import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../../protocol/index.js";
+import type { AttrTable, ServerEntry, ServerTable } from "../../state/index.js";
+import type { AllocatorIdentity, PolicyContext } from "../../policies/index.js";
 
 /** The client, user and task-type tables of an allocator, by their wire names. */
 export type Tables = Record<keyof AttrTables, AttrTable>;
 const TABLE_NAMES = ["client", "user", "task-type"] as const;
-import type { Channel } from "../transport/index.js";
+import type { Channel } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 
 /** Reports per `peer.sync` message, so a full table never needs one giant frame. */

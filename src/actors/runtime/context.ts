@@ -1,5 +1,5 @@
-import type { Message, MessageType, OpaqueMessage, Role } from "../protocol/index.js";
-import type { Channel, Peer } from "../transport/index.js";
+import type { Message, MessageType, OpaqueMessage, Role } from "../../protocol/index.js";
+import type { Channel, Peer } from "../../transport/index.js";
 
 /** The logger an actor writes to: a pino child with `{ node, role }`. */
 export interface RoleLog {

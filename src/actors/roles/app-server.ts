@@ -1,15 +1,15 @@
-import { AllotError, ErrorCode, applyServerAttrs, isReservedAttr } from "../protocol/index.js";
-import type { Attrs, Bodies, Message, Role, RunningTaskRow, StatusBody } from "../protocol/index.js";
-import type { Channel } from "../transport/index.js";
-import { BoundedMap } from "./bounded-map.js";
-import type { Behaviour, RoleContext } from "./context.js";
-import { linkStatus } from "./link-status.js";
-import type { Handler } from "./handlers.js";
-import type { Outcome } from "./runtime/handler-boundary.js";
-import type { HandlerRunner } from "./runtime/handler-runner.js";
-import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
-import type { ReportModes } from "./reporter.js";
-import { unknownType } from "./role-actor.js";
+import { AllotError, ErrorCode, applyServerAttrs, isReservedAttr } from "../../protocol/index.js";
+import type { Attrs, Bodies, Message, Role, RunningTaskRow, StatusBody } from "../../protocol/index.js";
+import type { Channel } from "../../transport/index.js";
+import { BoundedMap } from "../runtime/bounded-map.js";
+import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { linkStatus } from "../runtime/link-status.js";
+import type { Handler } from "../runtime/handlers.js";
+import type { Outcome } from "../runtime/handler-boundary.js";
+import type { HandlerRunner } from "../runtime/handler-runner.js";
+import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
+import type { ReportModes } from "../runtime/reporter.js";
+import { unknownType } from "../runtime/role-actor.js";
 
 export type { ReportModes };
 export { DEFAULT_REPORT };

@@ -1,8 +1,8 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { AttrTables, Message, Role, ServerStatusRow } from "../protocol/index.js";
-import { AttrTable, ServerTable } from "../state/index.js";
-import type { ApplyResult, ServerEntry } from "../state/index.js";
-import type { Channel, Peer } from "../transport/index.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
+import type { AttrTables, Message, Role, ServerStatusRow } from "../../protocol/index.js";
+import { AttrTable, ServerTable } from "../../state/index.js";
+import type { ApplyResult, ServerEntry } from "../../state/index.js";
+import type { Channel, Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 import { PeerPool } from "./peer-pool.js";
 import { toReport } from "./peer-sync.js";

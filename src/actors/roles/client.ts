@@ -1,10 +1,10 @@
-import { AllotError, ErrorCode, checkPlainData } from "../protocol/index.js";
-import type { Attrs, Constraint, Message, Task } from "../protocol/index.js";
-import type { Channel, Peer } from "../transport/index.js";
-import type { Behaviour, RoleContext } from "./context.js";
-import { firstConnected } from "./forward.js";
-import { PeerPool } from "./peer-pool.js";
-import { unknownType } from "./role-actor.js";
+import { AllotError, ErrorCode, checkPlainData } from "../../protocol/index.js";
+import type { Attrs, Constraint, Message, Task } from "../../protocol/index.js";
+import type { Channel, Peer } from "../../transport/index.js";
+import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { firstConnected } from "../runtime/forward.js";
+import { PeerPool } from "../runtime/peer-pool.js";
+import { unknownType } from "../runtime/role-actor.js";
 
 /** What a caller asks for; everything but `app` has a default. */
 export interface TaskSpec {

@@ -1,10 +1,10 @@
-import type { Inbound, Message, MessageType, StatusBody } from "../protocol/index.js";
-import type { Channel } from "../transport/index.js";
-import type { Behaviour, RoleContext } from "./context.js";
-import { resolvePolicy } from "../policies/index.js";
-import { RoundRobinSet, readsBody, stampClient } from "./forward.js";
-import { PolicySet } from "./policy-set.js";
-import { unknownType } from "./role-actor.js";
+import type { Inbound, Message, MessageType, StatusBody } from "../../protocol/index.js";
+import type { Channel } from "../../transport/index.js";
+import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { resolvePolicy } from "../../policies/index.js";
+import { RoundRobinSet, readsBody, stampClient } from "../runtime/forward.js";
+import { PolicySet } from "../runtime/policy-set.js";
+import { unknownType } from "../runtime/role-actor.js";
 
 export interface Tier1Config {
   /** A vip in front of the tier-2 set, or the tier-2 distributors themselves. */

@@ -1,14 +1,14 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Bodies, ClientRef, Message, StatusBody } from "../protocol/index.js";
-import type { Channel, Peer } from "../transport/index.js";
-import type { Behaviour, RoleContext } from "./context.js";
-import { firstConnected, tryNext } from "./forward.js";
-import { linkStatus } from "./link-status.js";
-import { PeerPool } from "./peer-pool.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
+import type { Bodies, ClientRef, Message, StatusBody } from "../../protocol/index.js";
+import type { Channel, Peer } from "../../transport/index.js";
+import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { firstConnected, tryNext } from "../runtime/forward.js";
+import { linkStatus } from "../runtime/link-status.js";
+import { PeerPool } from "../runtime/peer-pool.js";
 import { SLAVE_APP } from "./master.js";
-import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
-import type { ReportModes } from "./reporter.js";
-import { unknownType } from "./role-actor.js";
+import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
+import type { ReportModes } from "../runtime/reporter.js";
+import { unknownType } from "../runtime/role-actor.js";
 
 export const LINK_MODES = ["proxy", "direct"] as const;
 export type LinkMode = (typeof LINK_MODES)[number];

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { AllotError, ErrorCode } from "../protocol/index.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
 
 /** What a handler learns about the task it runs. */
 export interface TaskContext {

@@ -1,15 +1,15 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message, StatusBody, Task } from "../protocol/index.js";
-import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../policies/index.js";
-import type { Policy } from "../policies/index.js";
-import type { ServerTable } from "../state/index.js";
-import type { Channel } from "../transport/index.js";
-import type { Behaviour, RoleContext } from "./context.js";
-import { stampClient } from "./forward.js";
-import { PeerSync } from "./peer-sync.js";
-import { Registry, allEntries, newTables, onAttrsSet } from "./registry.js";
-import { unknownType } from "./role-actor.js";
-import { newTicket } from "./ticket.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
+import type { Message, StatusBody, Task } from "../../protocol/index.js";
+import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../../policies/index.js";
+import type { Policy } from "../../policies/index.js";
+import type { ServerTable } from "../../state/index.js";
+import type { Channel } from "../../transport/index.js";
+import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { stampClient } from "../runtime/forward.js";
+import { PeerSync } from "../runtime/peer-sync.js";
+import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
+import { unknownType } from "../runtime/role-actor.js";
+import { newTicket } from "../runtime/ticket.js";
 
 export const ASSIGN_MODES = ["grant", "indicate"] as const;
 export type AssignMode = (typeof ASSIGN_MODES)[number];

@@ -1,4 +1,4 @@
-import type { Peer } from "../transport/index.js";
+import type { Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 
 /**

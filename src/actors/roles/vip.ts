@@ -1,7 +1,7 @@
-import type { Inbound, Message, MessageType, StatusBody } from "../protocol/index.js";
-import type { Channel } from "../transport/index.js";
-import type { Behaviour, RoleContext } from "./context.js";
-import { RoundRobinSet, readsBody, stampClient } from "./forward.js";
+import type { Inbound, Message, MessageType, StatusBody } from "../../protocol/index.js";
+import type { Channel } from "../../transport/index.js";
+import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { RoundRobinSet, readsBody, stampClient } from "../runtime/forward.js";
 
 export interface VipConfig {
   /** The set behind this address: tier-1 or tier-2 distributors. */

@@ -1,5 +1,5 @@
-import type { LinkStatus } from "../protocol/index.js";
-import type { Peer } from "../transport/index.js";
+import type { LinkStatus } from "../../protocol/index.js";
+import type { Peer } from "../../transport/index.js";
 
 /** A dialled connection as `status` shows it: its state, the node at the other end, requests awaiting an answer. */
 export function linkStatus(p: Peer, forwarded?: number): LinkStatus {

@@ -1,6 +1,6 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Inbound, LinkStatus, Message, MessageType } from "../protocol/index.js";
-import type { Channel, Peer } from "../transport/index.js";
+import { AllotError, ErrorCode } from "../../protocol/index.js";
+import type { Inbound, LinkStatus, Message, MessageType } from "../../protocol/index.js";
+import type { Channel, Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 import { linkStatus } from "./link-status.js";
 
