@@ -115,6 +115,30 @@ describe("the handler boundary", () => {
     expect(await failure(client.submit({ app: "waits", signal: ac.signal }))).toMatchObject({ code: ErrorCode.CANCELLED });
   });
 
+  it("aborts a running handler with DRAINING when its server stops", async () => {
+    let reason: unknown;
+    let started = false;
+    const waits: Handler = (_p, task) =>
+      new Promise((_resolve, reject) => {
+        started = true;
+        task.signal.addEventListener("abort", () => {
+          reason = task.signal.reason;
+          reject(new Error("stopped"));
+        });
+      });
+    const tier2 = await track(startNode({ ...quiet, role: "tier2" }));
+    // Not tracked: this test stops it itself.
+    const app = await startNode({ ...quiet, role: "app", capacity: 1, power: 1, join: [tier2.url], apps: ["waits"], handlers: { waits } });
+    await eventually(() => (tier2.stats().servers as unknown[]).length === 1, 5000, "the app server to register");
+    const client = await track(startNode({ ...quiet, role: "client", entries: [tier2.url], backoffMinMs: 5, backoffMaxMs: 50 }));
+    const p = client.submit({ app: "waits", timeoutMs: 1500 }).catch((e: unknown) => e);
+    await eventually(() => started, 5000, "the run to start");
+    await app.stop();
+    expect(reason).toMatchObject({ code: ErrorCode.DRAINING });
+    // DRAINING is retryable: the client placed it again until its deadline, and no server was left.
+    expect(await within(p, 10_000, "the submit")).toBeInstanceOf(AllotError);
+  });
+
   it("terminates a worker thread that spins past its deadline, and frees its slot once the thread has stopped", async () => {
     const { client, app } = await cluster({ apps: ["spin", "echo"], handlers: MISBEHAVE, workers: 1, capacity: 1 });
     const err = await failure(client.submit({ app: "spin", payload: 600_000, timeoutMs: 500 }));

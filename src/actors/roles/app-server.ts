@@ -7,6 +7,7 @@ import { linkStatus } from "../runtime/link-status.js";
 import type { Handler } from "../runtime/handlers.js";
 import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
+import { LazyAbort, RunContext } from "../runtime/run-context.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -64,8 +65,9 @@ interface Running {
   deadline: number;
   /** The run's answer has gone (its result, or TIMEOUT / DRAINING before the handler stopped). */
   answered: boolean;
-  abort: AbortController;
-  timer: NodeJS.Timeout;
+  abort: LazyAbort;
+  /** Set only for a run still going after its handler returned: a synchronous one needs none. */
+  timer: NodeJS.Timeout | undefined;
   m: Run;
   ch: Channel;
 }
@@ -191,28 +193,21 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     const now = ctx.now();
     // The client's deadline, but never past what this server allows a run: a peer's number is not a promise.
     const deadline = Math.min(b.deadline ?? now + maxRunMs, now + maxRunMs);
-    const abort = new AbortController();
-    const run: Running = {
-      taskId: b.taskId,
-      app: b.app,
-      startedAt: now,
-      deadline,
-      answered: false,
-      abort,
-      m,
-      ch,
-      timer: setTimeout(() => ctx.enqueue(() => overdue(run)), Math.max(0, deadline - now)),
-    };
-    run.timer.unref();
+    const abort = new LazyAbort();
+    const run: Running = { taskId: b.taskId, app: b.app, startedAt: now, deadline, answered: false, abort, m, ch, timer: undefined };
     runs.set(b.ticket, run);
     changed();
     let sync = true;
-    runner.run(b.app, b.payload, { taskId: b.taskId, key: b.key, app: b.app, attempt: b.attempt ?? 1, deadline }, abort.signal, (o) => {
+    runner.run(b.app, b.payload, new RunContext(b.taskId, b.key, b.app, b.attempt ?? 1, deadline, abort), (o) => {
       // A synchronous handler ends in this actor turn; anything later re-enters the actor.
       if (sync) finish(b.ticket, run, o);
       else ctx.enqueue(() => finish(b.ticket, run, o));
     });
     sync = false;
+    if (runs.get(b.ticket) === run) {
+      run.timer = setTimeout(() => ctx.enqueue(() => overdue(run)), Math.max(0, deadline - now));
+      run.timer.unref();
+    }
   }
 
   /** Answers a run that has not ended by its deadline, and aborts it; its slot stays taken until it stops. */

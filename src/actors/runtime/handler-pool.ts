@@ -57,6 +57,8 @@ function fromReply(app: string, r: PoolReply): Outcome {
 export class HandlerPool {
   private readonly pool: Piscina;
   private readonly started = new Map<number, Started>();
+  /** One exit promise per thread, shared by every task that runs on it (one listener, not one per task). */
+  private readonly exits = new WeakMap<Worker, Promise<void>>();
   private seq = 0;
 
   constructor(
@@ -114,7 +116,13 @@ export class HandlerPool {
     const s = typeof allotRun === "number" ? this.started.get(allotRun) : undefined;
     if (!s) return;
     const worker: Worker | undefined = this.pool.threads.find((w) => w.threadId === threadId);
-    if (worker) s.exited = once(worker, "exit").then(() => undefined, () => undefined);
+    if (!worker) return;
+    let exited = this.exits.get(worker);
+    if (!exited) {
+      exited = once(worker, "exit").then(() => undefined, () => undefined);
+      this.exits.set(worker, exited);
+    }
+    s.exited = exited;
   }
 
   close(): Promise<void> {

@@ -1,7 +1,8 @@
 import { availableParallelism } from "node:os";
 import { AllotError, ErrorCode } from "../../protocol/index.js";
 import { POOLED_BUILTINS, builtinHandlers } from "./handlers.js";
-import type { Handler, HandlerHooks, TaskContext } from "./handlers.js";
+import type { Handler, HandlerHooks } from "./handlers.js";
+import type { RunContext } from "./run-context.js";
 import { invoke } from "./handler-boundary.js";
 import type { Outcome } from "./handler-boundary.js";
 import { loadHandlerModule } from "./handler-module.js";
@@ -23,10 +24,10 @@ export interface HandlerRunner {
   readonly placement: Readonly<Record<string, "inline" | "pool">>;
   /**
    * Runs one task; `done` is called exactly once, when the run has really stopped (synchronously
-   * for a synchronous inline handler). After `signal` aborts, an inline run still ends only when
-   * its handler settles, a pooled one when its thread has been terminated.
+   * for a synchronous inline handler). After the task's signal aborts, an inline run still ends
+   * only when its handler settles, a pooled one when its thread has been terminated.
    */
-  run(app: string, payload: unknown, task: Omit<TaskContext, "signal">, signal: AbortSignal, done: (o: Outcome) => void): void;
+  run(app: string, payload: unknown, task: RunContext, done: (o: Outcome) => void): void;
   stats(): { threads: number; queued: number };
   /** Stops the pool's threads and runs the module's teardown. */
   close(): Promise<void>;
@@ -60,11 +61,11 @@ export async function createHandlerRunner(o: HandlerRunnerOptions): Promise<Hand
   const pooled = (): HandlerPool => (pool ??= new HandlerPool({ file: module?.file ?? null, apps: o.apps }, workers, o.onPoolError ?? (() => {})));
   return {
     placement,
-    run(app, payload, task, signal, done) {
-      if (placement[app] === "pool") return pooled().run(app, payload, task, signal, done);
+    run(app, payload, task, done) {
+      if (placement[app] === "pool") return pooled().run(app, payload, task.toJSON(), task.signal, done);
       const h = inline[app];
       if (!h) return done({ ok: false, error: new AllotError(ErrorCode.INVALID, `no handler for ${JSON.stringify(app)}`) });
-      invoke(h, app, payload, { ...task, signal }, done);
+      invoke(h, app, payload, task, done);
     },
     stats: () => pool?.stats() ?? { threads: 0, queued: 0 },
     async close() {
