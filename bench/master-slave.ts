@@ -140,6 +140,7 @@ export async function allotMs(link: Link, o: MsOptions): Promise<MsFigure> {
     const until = Date.now() + 10_000;
     for (;;) {
       const s = await queryStatus(master.url);
+      if (s.role !== "master") throw new Error(`${master.url} answered status as a ${s.role}, not a master`);
       const alive = (rows: Array<{ status: string }> | undefined): number => (rows ?? []).filter((r) => r.status === "alive").length;
       if (alive(s.servers) >= o.apps && alive(s.slaves) >= 1) break;
       if (Date.now() > until) throw new Error(`master knows ${alive(s.servers)}/${o.apps} servers and ${alive(s.slaves)}/1 slaves after 10 s`);

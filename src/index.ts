@@ -1,7 +1,7 @@
 // The public API for embedding Allot. Re-exports only.
 export { startNode } from "./node/node.js";
 export type { RunningApp, RunningClient, RunningNode } from "./node/node.js";
-export { queryStatus, setAttrs } from "./node/query.js";
+export { queryStatus, setAttrs, unsetAttrs } from "./node/query.js";
 export { startMasterSlaveCluster, startTieredCluster } from "./node/cluster.js";
 export type { AppSpec, MasterSlaveClusterOptions, TieredCluster, TieredClusterOptions } from "./node/cluster.js";
 export type { AppNodeConfig, ClientNodeConfig, CommonConfig, MasterNodeConfig, NodeConfig, SlaveNodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";
@@ -17,7 +17,7 @@ export type { Handler, TaskInfo } from "./actors/handlers.js";
 export { DEFAULT_SUPERVISION } from "./actors/supervision.js";
 export type { SupervisionStrategy } from "./actors/supervision.js";
 export { AllotError, ErrorCode } from "./protocol/index.js";
-export type { Attrs, Constraint, Message, Preference, Task } from "./protocol/index.js";
+export type { AllocatorStatus, AppStatus, Attrs, Constraint, ForwarderStatus, LinkStatus, Message, Preference, RunningTaskRow, SlaveStatus, StatusBody, Task } from "./protocol/index.js";
 export { ConstraintSyntaxError, OptionReader, formatConstraint, formatPreference, parseConstraint, parsePreference, registerPolicy, resolvePolicy, policyNames, DEFAULT_POLICY } from "./policies/index.js";
 export type { Policy, PolicyContext, PolicyFactory, PolicyOptions } from "./policies/index.js";
 export type { ServerEntry } from "./state/index.js";

@@ -1,8 +1,9 @@
-import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Attrs, Bodies, Message, Role } from "../protocol/index.js";
+import { AllotError, ErrorCode, applyServerAttrs, isReservedAttr } from "../protocol/index.js";
+import type { Attrs, Bodies, Message, Role, RunningTaskRow, StatusBody } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import { BoundedMap } from "./bounded-map.js";
 import type { Behaviour, RoleContext } from "./context.js";
+import { linkStatus } from "./link-status.js";
 import type { Handler } from "./handlers.js";
 import type { Outcome } from "./runtime/handler-boundary.js";
 import type { HandlerRunner } from "./runtime/handler-runner.js";
@@ -77,6 +78,8 @@ export function validateAppServerConfig(c: AppServerConfig): void {
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
   if (c.maxRunMs !== undefined && !(c.maxRunMs >= 1)) throw new RangeError(`maxRunMs must be at least 1, got ${c.maxRunMs}`);
+  const reserved = Object.keys(c.attrs ?? {}).find(isReservedAttr);
+  if (reserved !== undefined) throw new TypeError(`attribute ${reserved} is a built-in field, not an attribute (power and capacity have settings of their own)`);
   validateReportModes(c.report ?? DEFAULT_REPORT, "an app server");
 }
 
@@ -86,8 +89,8 @@ export function validateAppServerConfig(c: AppServerConfig): void {
  * registers with its distributors and reports its load on every task start and end.
  */
 export interface AppServerBehaviour extends Behaviour {
-  /** Changes attributes at run time (call inside the actor). */
-  setAttrs(attrs: Attrs): void;
+  /** Changes attributes at run time (call inside the actor): `power` and `capacity` change the server's own; `unset` removes attributes. */
+  setAttrs(attrs: Attrs, unset?: readonly string[]): void;
 }
 
 export function createAppServer(ctx: RoleContext, config: AppServerConfig, runner: HandlerRunner): AppServerBehaviour {
@@ -240,10 +243,25 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   /** Merges `next` into the attributes; a change is a triggering event in any mode: report now. */
-  function setAttrs(next: Attrs): void {
-    attrs = { ...attrs, ...next };
-    ctx.log.info({ attrs }, "attributes changed");
+  function setAttrs(next: Attrs, unset: readonly string[] = []): void {
+    // issue 11: power and capacity are the server's own figures. `config` is re-bound (the
+    // caller's object is left as it was), so every read of config.power/capacity sees the change.
+    const f = applyServerAttrs({ power: config.power, capacity: config.capacity, attrs }, next, unset);
+    config = { ...config, power: f.power, capacity: f.capacity };
+    attrs = f.attrs;
+    ctx.log.info({ attrs, power: f.power, capacity: f.capacity }, "attributes changed");
     reporter.urgent();
+  }
+
+  /** The runs holding a slot. Overdue: answered TIMEOUT, but its handler has not stopped yet, so it keeps its slot. */
+  function runRows(): RunningTaskRow[] {
+    const now = ctx.now();
+    const rows: RunningTaskRow[] = [];
+    for (const r of runs.values()) {
+      if (rows.length >= 10_000) break; // the status answer's bound
+      rows.push({ taskId: r.taskId, app: r.app, ageMs: now - r.startedAt, deadline: r.deadline, overdue: r.deadline <= now });
+    }
+    return rows;
   }
 
   function sweep(): void {
@@ -277,21 +295,25 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         if (run && run.taskId === m.body.taskId && run.ch === ch) stopRun(run, new AllotError(ErrorCode.CANCELLED, `the client cancelled ${run.app}`));
         return;
       }
-      if (m.type === "attrs.set") {
+      if (m.type === "attrs.set" || m.type === "attrs.unset") {
         if (m.body.table !== "server" || m.body.id !== ctx.id) {
           return ch.replyError(m, new AllotError(ErrorCode.INVALID, `this app server is ${ctx.id}; it sets only its own server attributes, not ${m.body.table} ${m.body.id}`));
         }
-        setAttrs(m.body.attrs);
+        if (m.type === "attrs.set") setAttrs(m.body.attrs);
+        else setAttrs({}, m.body.keys);
         return ch.reply(m, "ack", {});
+      }
+      if (m.type === "status.get") {
+        const registrations = reporter.links().map((p) => linkStatus(p));
+        const body: StatusBody = { role: "app", node: ctx.id, url: ctx.url, apps: [...config.apps], capacity: config.capacity, power: config.power, load: load(), runningCount: runs.size, expected: expected.size, completed, attrs, version: reporter.version(), registrations, running: runRows() };
+        return ch.reply(m, "status", body);
       }
       ch.replyError(m, unknownType("app server", m));
     },
     stats: () => {
-      const now = ctx.now();
       return {
         running: runs.size,
-        // Overdue: answered TIMEOUT, but its handler has not stopped yet, so it keeps its slot.
-        runs: [...runs.values()].map((r) => ({ taskId: r.taskId, app: r.app, ageMs: now - r.startedAt, deadline: r.deadline, overdue: r.deadline <= now })),
+        runs: runRows(),
         expected: expected.size,
         parked: parked.size,
         completed,

@@ -1,4 +1,4 @@
-import type { Inbound, Message, MessageType } from "../protocol/index.js";
+import type { Inbound, Message, MessageType, StatusBody } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { resolvePolicy } from "../policies/index.js";
@@ -20,10 +20,11 @@ export interface Tier1Config {
 /**
  * A first-tier distributor: takes a client's task and redirects it to a second-tier distributor
  * chosen in sequence, without looking at the task's attributes — it does not even decode them;
- * relays the answer back.
+ * relays the answer back. It answers `status.get` itself: its members.
  */
 export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
   const set = config.policy === undefined ? new RoundRobinSet(ctx, config.to) : new PolicySet(ctx, config.to, resolvePolicy(config.policy));
+  const policyName = set instanceof PolicySet ? set.policy.name : "sequence";
   let redirected = 0;
   const redirect = (m: Inbound, ch: Channel): void => {
     if (m.type !== "task.place") return ch.replyError(m, unknownType("tier-1 distributor", m));
@@ -34,10 +35,11 @@ export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
     opaque: (type: MessageType, ch: Channel) => !readsBody(type, ch),
     handleOpaque: redirect,
     handle(m: Message, ch: Channel) {
+      if (m.type === "status.get") return ch.reply(m, "status", { role: "tier1", node: ctx.id, forwarded: redirected, policy: policyName, members: set.status() } satisfies StatusBody);
       stampClient(m, ch);
       redirect(m, ch);
     },
-    stats: () => ({ redirected, policy: set instanceof PolicySet ? set.policy.name : "sequence", members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
+    stats: () => ({ redirected, policy: policyName, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
     stop: () => set.close(),
   };
 }

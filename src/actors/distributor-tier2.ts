@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message } from "../protocol/index.js";
+import type { Message, StatusBody } from "../protocol/index.js";
 import { allocate, effectiveTask, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
@@ -16,6 +16,8 @@ export interface Tier2Config {
   policy?: string;
   /** The other tier-2 distributors of the set, to exchange server entries with. */
   peers?: readonly string[];
+  /** How long a dead server's entry stays in the table before it is dropped, ms. Default 300 000. */
+  deadRetentionMs?: number;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface Tier2Config {
  * expect the client (address and ticket) and answers the client with the server's address.
  */
 export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behaviour & { table: ServerTable } {
-  const servers = new Registry(ctx, "app", "server");
+  const servers = new Registry(ctx, "app", "server", config.deadRetentionMs);
   const table = servers.table;
   const policy: Policy = resolvePolicy(config.policy);
   const tables = newTables();
@@ -83,8 +85,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
-      if (m.type === "status.get") return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables) });
-      if (m.type === "attrs.set") return onAttrsSet(m, ch, ctx, tables, sync);
+      if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
+      if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },

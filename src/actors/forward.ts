@@ -1,7 +1,8 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Inbound, Message, MessageType } from "../protocol/index.js";
+import type { Inbound, LinkStatus, Message, MessageType } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
+import { linkStatus } from "./link-status.js";
 
 /** A connection failure that means the request never reached (or never left) the member. */
 export const tryNext = (err: AllotError): boolean => err.code === ErrorCode.UNREACHABLE || err.code === ErrorCode.DRAINING;
@@ -12,11 +13,19 @@ export const tryNext = (err: AllotError): boolean => err.code === ErrorCode.UNRE
  */
 export class RoundRobinSet {
   readonly members: Peer[];
+  /** Requests passed to each member (by its index), retries included. */
+  private readonly sent: number[];
   private next = 0;
 
   constructor(ctx: RoleContext, urls: readonly string[]) {
     if (urls.length === 0) throw new TypeError("a round-robin set needs at least one member URL");
     this.members = urls.map((u) => ctx.connect(u));
+    this.sent = urls.map(() => 0);
+  }
+
+  /** Each member's connection and the requests passed to it, for `status`. */
+  status(): LinkStatus[] {
+    return this.members.map((p, i) => linkStatus(p, this.sent[i] ?? 0));
   }
 
   /** Sends `m` on to the next member and relays its answer (or typed error) back on `ch`. */
@@ -26,6 +35,7 @@ export class RoundRobinSet {
 
   private attempt(m: Inbound, ch: Channel, timeoutMs: number, triesLeft: number): void {
     const member = this.members[this.next] as Peer;
+    this.sent[this.next] = (this.sent[this.next] ?? 0) + 1;
     this.next = (this.next + 1) % this.members.length;
     member.forward(m, timeoutMs, (err, answer) => {
       if (answer) ch.relay(m, answer);
@@ -41,10 +51,11 @@ export class RoundRobinSet {
 
 /**
  * A forwarder reads a body only where it must: a client's `task.place`, to record the address the
- * client really connected from. Everything else passes through as the bytes it came in.
+ * client really connected from, and `status.get`, which it answers itself (with its own view, not
+ * a member's). Everything else passes through as the bytes it came in.
  */
 export function readsBody(type: MessageType, ch: Channel): boolean {
-  return type === "task.place" && ch.peerRole === "client";
+  return type === "status.get" || (type === "task.place" && ch.peerRole === "client");
 }
 
 /**

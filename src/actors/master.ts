@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Message, Task } from "../protocol/index.js";
+import type { Message, StatusBody, Task } from "../protocol/index.js";
 import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import type { ServerTable } from "../state/index.js";
@@ -27,6 +27,8 @@ export interface MasterConfig {
   peers?: readonly string[];
   /** How long a pick holds a place in a slave's load until the slave's request for it arrives. Default 2 000 ms. */
   pickHoldMs?: number;
+  /** How long a dead server's or slave's entry stays before it is dropped, ms. Default 300 000. */
+  deadRetentionMs?: number;
 }
 
 /** The application name slaves register under: a slave is a member offering "slave". */
@@ -55,8 +57,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   const assign: AssignMode = config.assign ?? "grant";
   if (!ASSIGN_MODES.includes(assign)) throw new TypeError(`assign must be one of ${ASSIGN_MODES.join(", ")}, got ${JSON.stringify(assign)}`);
   const pickHoldMs = config.pickHoldMs ?? 2000;
-  const servers = new Registry(ctx, "app", "server");
-  const slaves = new Registry(ctx, "slave", "slave");
+  const servers = new Registry(ctx, "app", "server", config.deadRetentionMs);
+  const slaves = new Registry(ctx, "slave", "slave", config.deadRetentionMs);
   const policy: Policy = resolvePolicy(config.policy ?? "least-loaded");
   const tables = newTables();
   // Grant mode: slots reserved on servers that the server's next report will account for.
@@ -197,8 +199,9 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         case "server.load":
           return onReport(m, ch);
         case "status.get":
-          return ch.reply(m, "status", { node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows() });
+          return ch.reply(m, "status", { role: "master", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows(), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
         case "attrs.set":
+        case "attrs.unset":
           return onAttrsSet(m, ch, ctx, tables, sync);
         case "peer.sync":
           return sync.onSync(m, ch);

@@ -15,6 +15,11 @@ export class PeerPool {
     return this.peers.size;
   }
 
+  /** The pooled connections, for `status`. */
+  list(): Peer[] {
+    return [...this.peers.values()];
+  }
+
   get(url: string): Peer {
     let p = this.peers.get(url);
     if (!p || p.state === "closed") {

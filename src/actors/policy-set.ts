@@ -1,11 +1,12 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Inbound, Task } from "../protocol/index.js";
+import type { Inbound, LinkStatus, Task } from "../protocol/index.js";
 import { allocate } from "../policies/index.js";
 import type { Policy } from "../policies/index.js";
 import { ServerTable } from "../state/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { RoleContext } from "./context.js";
 import { tryNext } from "./forward.js";
+import { linkStatus } from "./link-status.js";
 
 const MEMBER = "member";
 /** A forwarder does not read the task: its policy chooses among members as for a task with no attributes. */
@@ -20,6 +21,8 @@ const ANY: Task = { id: "forward", key: "forward", app: MEMBER, deadline: 0, req
 export class PolicySet {
   readonly members: Peer[];
   private readonly byUrl = new Map<string, Peer>();
+  /** Requests passed to each member, by URL, retries included. */
+  private readonly sent = new Map<string, number>();
   private readonly table = new ServerTable();
   private readonly pctx: { random(): number; now(): number };
 
@@ -38,6 +41,11 @@ export class PolicySet {
     });
   }
 
+  /** Each member's connection and the requests passed to it, for `status`. */
+  status(): LinkStatus[] {
+    return this.members.map((p) => linkStatus(p, this.sent.get(p.url) ?? 0));
+  }
+
   /** Sends `m` on to the member the policy picks and relays its answer (or typed error) back on `ch`. */
   forward(m: Inbound, ch: Channel, timeoutMs: number): void {
     this.attempt(m, ch, timeoutMs, this.members.length);
@@ -48,6 +56,7 @@ export class PolicySet {
     const a = allocate(this.table, ANY, this.policy, this.pctx, Infinity);
     if (!a.ok) return ch.replyError(m, new AllotError(ErrorCode.UNREACHABLE, "no member of the set is reachable", { retryable: true }));
     const url = a.server.id;
+    this.sent.set(url, (this.sent.get(url) ?? 0) + 1);
     (this.byUrl.get(url) as Peer).forward(m, timeoutMs, (err, answer) => {
       this.table.release(url);
       if (answer) return ch.relay(m, answer);

@@ -11,11 +11,21 @@ import type { PeerSync, Tables } from "./peer-sync.js";
 /** How often an allocator ages its entries; expiry reads only stale entries, so this is cheap. */
 const EXPIRY_CHECK_MS = 100;
 
+/** How long a dead member's entry stays in an allocator's table by default: five minutes. */
+export const DEFAULT_DEAD_RETENTION_MS = 300_000;
+
+/** Checks a `deadRetentionMs` setting: a whole number of ms >= 0 (0 drops a dead entry at the next check). */
+export function validateDeadRetention(ms: number): void {
+  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`deadRetentionMs must be a whole number of ms >= 0, got ${ms}`);
+}
+
 /**
  * The members an allocator knows and the links to them: app servers at a tier-2 or a master,
  * slaves at a master. A member registers with its first `server.report` on a connection; that
  * connection is its link until it closes (the member is then dead until it reports again).
- * Members known only through a peer are reached over a connection this node opens.
+ * Members known only through a peer are reached over a connection this node opens. A member
+ * dead for longer than the retention period leaves the table (unless its link is still open:
+ * it may yet report its load on it).
  */
 export class Registry {
   readonly table = new ServerTable();
@@ -34,17 +44,26 @@ export class Registry {
     /** The role a member's connection says hello with. */
     readonly memberRole: Role,
     private readonly noun: string,
+    /** How long a dead member's entry stays, ms. */
+    readonly deadRetentionMs = DEFAULT_DEAD_RETENTION_MS,
   ) {
+    validateDeadRetention(deadRetentionMs);
     this.dialed = new PeerPool(ctx);
-    // Members that promised periodic reports and went silent turn suspect, then dead.
-    this.expiry = setInterval(
-      () =>
-        ctx.enqueue(() => {
-          for (const e of this.table.expire(ctx.now())) ctx.log.info({ [noun]: e.id, status: e.status, silentMs: ctx.now() - e.updatedAt }, `${noun} status changed`);
-        }),
-      EXPIRY_CHECK_MS,
-    );
+    // Members that promised periodic reports and went silent turn suspect, then dead; members
+    // dead for longer than the retention period go.
+    this.expiry = setInterval(() => ctx.enqueue(() => this.age()), EXPIRY_CHECK_MS);
     this.expiry.unref();
+  }
+
+  /** Ages the entries: expiry by silence, then removal of the ones dead past retention. */
+  age(): void {
+    const now = this.ctx.now();
+    for (const e of this.table.expire(now)) this.ctx.log.info({ [this.noun]: e.id, status: e.status, silentMs: now - e.updatedAt }, `${this.noun} status changed`);
+    const linked = (e: ServerEntry): boolean => this.links.get(e.id)?.closed === false;
+    for (const e of this.table.removeDead(now, this.deadRetentionMs, linked)) {
+      this.links.delete(e.id);
+      this.ctx.log.info({ [this.noun]: e.id, silentMs: now - e.updatedAt }, `${this.noun} removed: dead past retention`);
+    }
   }
 
   /**
@@ -58,7 +77,7 @@ export class Registry {
     this.reports++;
     if (this.links.get(r.id) !== ch) {
       this.links.set(r.id, ch);
-      this.table.setStatus(r.id, "alive");
+      this.table.setStatus(r.id, "alive", this.ctx.now());
       this.ctx.log.info({ [this.noun]: r.id, url: r.url, apps: r.apps }, `${this.noun} joined`);
     }
     if (result === "stale") {
@@ -116,7 +135,7 @@ export class Registry {
     const link = this.links.get(e.id);
     if (link === undefined || !link.closed) return false;
     this.table.release(e);
-    this.table.setStatus(e.id, "dead");
+    this.table.setStatus(e.id, "dead", this.ctx.now());
     return true;
   }
 
@@ -126,7 +145,7 @@ export class Registry {
     for (const [id, c] of this.links) {
       if (c !== ch) continue;
       this.links.delete(id);
-      this.table.setStatus(id, "dead");
+      this.table.setStatus(id, "dead", this.ctx.now());
       this.ctx.log.info({ [this.noun]: id }, `${this.noun} left`);
     }
   }
@@ -151,10 +170,15 @@ export function allEntries(tables: Tables): AttrTables {
   return { client: tables.client.all(), user: tables.user.all(), "task-type": tables["task-type"].all() };
 }
 
-/** `attrs.set` at an allocator: stamp the entry, tell the set's peers, ack. */
-export function onAttrsSet(m: Extract<Message, { type: "attrs.set" }>, ch: Channel, ctx: RoleContext, tables: Tables, sync: PeerSync): void {
+/**
+ * `attrs.set` or `attrs.unset` at an allocator: change the entry, stamp it, tell the set's peers
+ * (the whole entry travels, so a removal spreads as a set does), ack.
+ */
+export function onAttrsSet(m: Extract<Message, { type: "attrs.set" | "attrs.unset" }>, ch: Channel, ctx: RoleContext, tables: Tables, sync: PeerSync): void {
   const t = m.body.table;
-  if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, "server attributes belong to the app server: send attrs.set to it"));
-  sync.changedEntry(t, tables[t].set(m.body.id, m.body.attrs, ctx.now(), ctx.id));
+  if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server attributes belong to the app server: send ${m.type} to it`));
+  const table = tables[t];
+  const e = m.type === "attrs.set" ? table.set(m.body.id, m.body.attrs, ctx.now(), ctx.id) : table.unset(m.body.id, m.body.keys, ctx.now(), ctx.id);
+  if (e !== undefined) sync.changedEntry(t, e);
   ch.reply(m, "ack", {});
 }

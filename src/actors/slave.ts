@@ -1,8 +1,9 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { Bodies, ClientRef, Message } from "../protocol/index.js";
+import type { Bodies, ClientRef, Message, StatusBody } from "../protocol/index.js";
 import type { Channel, Peer } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { firstConnected, tryNext } from "./forward.js";
+import { linkStatus } from "./link-status.js";
 import { PeerPool } from "./peer-pool.js";
 import { SLAVE_APP } from "./master.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "./reporter.js";
@@ -170,6 +171,11 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   return {
     handle(m: Message, ch: Channel) {
       if (m.type === "task.submit") return onSubmit(m, ch);
+      if (m.type === "status.get") {
+        const masters = reporter.links().map((p) => linkStatus(p));
+        const body: StatusBody = { role: "slave", node: ctx.id, link, held: queue, capacity, received, answered, failovers, masters, servers: servers.list().map((p) => linkStatus(p)) };
+        return ch.reply(m, "status", body);
+      }
       ch.replyError(m, unknownType("slave", m));
     },
     stats: () => ({ link, queue, capacity, received, answered, misdirected, failovers, servers: servers.size, version: reporter.version() }),

@@ -1,4 +1,4 @@
-import type { Inbound, Message, MessageType } from "../protocol/index.js";
+import type { Inbound, Message, MessageType, StatusBody } from "../protocol/index.js";
 import type { Channel } from "../transport/index.js";
 import type { Behaviour, RoleContext } from "./context.js";
 import { RoundRobinSet, readsBody, stampClient } from "./forward.js";
@@ -12,7 +12,7 @@ export interface VipConfig {
 /**
  * The virtual-IP box: one address in front of a distributor set. Every request goes to the next
  * member in sequence, whatever it holds and without reading its body (but for a client's
- * address); the answer comes back the same way.
+ * address); the answer comes back the same way. It answers `status.get` itself: its members.
  */
 export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
   const set = new RoundRobinSet(ctx, config.to);
@@ -25,6 +25,7 @@ export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
     opaque: (type: MessageType, ch: Channel) => !readsBody(type, ch),
     handleOpaque: forward,
     handle(m: Message, ch: Channel) {
+      if (m.type === "status.get") return ch.reply(m, "status", { role: "vip", node: ctx.id, forwarded, members: set.status() } satisfies StatusBody);
       stampClient(m, ch);
       forward(m, ch);
     },

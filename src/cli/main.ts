@@ -20,8 +20,8 @@ Usage:
     slave                                        runs clients' tasks on servers a master picks
   allot submit --entry URL --app NAME …          submit tasks (allot submit --help)
   allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
-  allot status --entry URL [--json]              an allocator's server database
-  allot attrs set|unset --entry URL TABLE ID …   change stored attributes at run time
+  allot status --entry URL [--all] [-o json]     what a node knows, as its role sees it
+  allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
   allot version [-o json]                        package and protocol versions (also --version, -V)
   allot help [COMMAND]                           this, or a command's help (also COMMAND --help)

@@ -73,6 +73,8 @@ Tier 2 and master (tier 1: --policy only):
                         longest); custom policies registered through the API
   --peers URL,…         the other members of the set: server (and slave) entries are exchanged
                         (whole table on connect, changes after); list every peer on every member
+  --dead-retention-ms N how long a dead server's (or slave's) entry stays before it is dropped
+                        (default 300000)
 Master:
   --assign grant        identify the chosen server to the slave, which announces the ticket
                         (default)
@@ -110,6 +112,7 @@ const OPTIONS = {
   link: { type: "string" },
   handlers: { type: "string" },
   workers: { type: "string" },
+  "dead-retention-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -128,9 +131,9 @@ export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "
 export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
-  tier2: ["tier", "peers", "policy"],
+  tier2: ["tier", "peers", "policy", "dead-retention-ms"],
   app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers"],
-  master: ["peers", "policy", "assign"],
+  master: ["peers", "policy", "assign", "dead-retention-ms"],
   slave: ["master", "link", "capacity", "report"],
 };
 
@@ -164,6 +167,7 @@ export function checkFlagsApply(role: StartRole, given: readonly string[]): void
   throw new CliError(`does not apply to --role ${role}${own}`, `--${stray}`);
 }
 
+const deadRetention = (v: string | undefined): { deadRetentionMs?: number } => (v === undefined ? {} : { deadRetentionMs: parseIntFlag("--dead-retention-ms", v, 0, 0, 86_400_000) });
 const checkedPolicy = (name: string | undefined): { policy?: string } => (name === undefined ? {} : { policy: checkPolicyFlag(name) });
 
 function parseMode(s: string): "broadcast" | "registered" {
@@ -221,7 +225,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
       return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
     case "tier2": {
       const peers = urls("--peers", v.peers, false);
-      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy) };
+      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]) };
     }
     case "app":
       return {
@@ -240,7 +244,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     case "master": {
       const peers = urls("--peers", v.peers, false);
       const assign = oneOf("--assign", ASSIGN_MODES, v.assign);
-      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}) };
+      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]) };
     }
     case "slave": {
       const link = oneOf("--link", LINK_MODES, v.link);

@@ -1,27 +1,47 @@
-import type { ServerStatusRow } from "../protocol/index.js";
+import type { AllocatorStatus, AppStatus, ForwarderStatus, LinkStatus, ServerStatusRow, SlaveStatus, StatusBody } from "../protocol/index.js";
 import { queryStatus } from "../node/query.js";
-import { CliError, parseIntFlag, urls } from "./errors.js";
+import { CliError, oneOf, parseIntFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 
-export const STATUS_HELP = `allot status --entry URL [--json]
+export const STATUS_HELP = `allot status --entry URL [--all] [-o text|json] [--json]
 
-Prints an allocator's (a tier-2 distributor's or a master's) database: every server with its
-applications, load, reservations, capacity, power, attributes, status, version and the age of
-its last report; a master's slaves too (load = requests held).
+Prints what the node at URL knows, as its role sees it:
+  tier-2, master  its database: every server with its applications, load, reservations,
+                  capacity, power, attributes, status, version and the age of its last
+                  report; a master's slaves too (load = requests held); the client, user and
+                  task-type tables. Dead entries are hidden unless --all; they leave the
+                  table after the retention period (start --dead-retention-ms)
+  vip, tier-1     its members: URL, node id, connection state, requests in flight and
+                  requests passed on to each
+  slave           its link mode, requests held and its capacity, the masters it registered
+                  with and the app servers it reaches, with their connection state
+  app server      capacity, load (running + expected tickets), power, attributes, the
+                  allocators it reports to and their connection state, its running tasks
+                  (age, deadline, overdue)
 
-  --json          print {"node":…,"servers":[{"id","url","apps","load","capacity","power",
-                  "attrs","status","version":[inc,seq],"reserved","ageMs"}],"clients":[{"id",
-                  "attrs","version":[time,node]}],"users":[…],"taskTypes":[…]}, plus
-                  "slaves":[…] (rows as servers) from a master
+  --all           also list dead servers and slaves (text; JSON holds every row, each with
+                  its status)
+  -o, --output F  text (default) or json: the whole answer as one JSON object with its
+                  "role". An allocator's is {"role","node","servers":[{"id","url","apps",
+                  "load","capacity","power","attrs","status","version":[inc,seq],
+                  "reserved","ageMs"}],"clients":[{"id","attrs","version":[time,node]}],
+                  "users":[…],"taskTypes":[…],"deadRetentionMs"}, plus "slaves":[…] (rows
+                  as servers) from a master; the other roles' as docs/protocol.md describes
+                  the status message
+  --json          the same as -o json
   --timeout-ms N  default 5000
 `;
 
 const OPTIONS = {
   entry: { type: "string" },
   json: { type: "boolean" },
+  output: { type: "string", short: "o" },
+  all: { type: "boolean" },
   "timeout-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
+
+const FORMATS = ["text", "json"] as const;
 
 export async function status(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, OPTIONS);
@@ -30,33 +50,116 @@ export async function status(argv: string[]): Promise<number> {
     return 0;
   }
   const entry = urls("--entry", v.entry, true);
-  if (entry.length !== 1) throw new CliError("takes one allocator URL", "--entry");
+  if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
+  const output = oneOf("--output", FORMATS, v.output);
+  if (v.json && output === "text") throw new CliError("--json asks for JSON, --output text for text: give one", "--output");
   const s = await queryStatus(entry[0] as string, { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000) });
-  if (v.json) {
-    const t = s.tables ?? { client: [], user: [], "task-type": [] };
-    process.stdout.write(`${JSON.stringify({ node: s.node, servers: s.servers, clients: t.client, users: t.user, taskTypes: t["task-type"], ...(s.slaves ? { slaves: s.slaves } : {}) })}\n`);
+  if (v.json || output === "json") {
+    process.stdout.write(`${JSON.stringify(toJson(s))}\n`);
     return 0;
   }
-  const lines = [`allocator ${s.node}: ${s.servers.length} server(s)${s.slaves ? `, ${s.slaves.length} slave(s)` : ""}`];
-  for (const r of [...s.servers].sort((a, b) => (a.id < b.id ? -1 : 1))) lines.push(formatRow(r));
+  process.stdout.write(`${formatStatus(s, Date.now(), v.all === true).join("\n")}\n`);
+  return 0;
+}
+
+/** The answer as printed by `-o json`: an allocator's tables under the names `allot status` has always used. */
+export function toJson(s: StatusBody): object {
+  if (s.role !== "tier2" && s.role !== "master") return s;
+  const t = s.tables ?? { client: [], user: [], "task-type": [] };
+  return {
+    role: s.role,
+    node: s.node,
+    servers: s.servers,
+    clients: t.client,
+    users: t.user,
+    taskTypes: t["task-type"],
+    ...(s.slaves ? { slaves: s.slaves } : {}),
+    ...(s.deadRetentionMs === undefined ? {} : { deadRetentionMs: s.deadRetentionMs }),
+  };
+}
+
+/** The text view of a status answer, one line each; `now` dates deadlines, `all` keeps dead rows. */
+export function formatStatus(s: StatusBody, now: number, all: boolean): string[] {
+  switch (s.role) {
+    case "tier2":
+    case "master":
+      return allocatorLines(s, all);
+    case "vip":
+    case "tier1":
+      return forwarderLines(s);
+    case "slave":
+      return slaveLines(s);
+    case "app":
+      return appLines(s, now);
+  }
+}
+
+function allocatorLines(s: AllocatorStatus, all: boolean): string[] {
+  const shown = (rows: readonly ServerStatusRow[]): ServerStatusRow[] => [...rows].filter((r) => all || r.status !== "dead").sort((a, b) => (a.id < b.id ? -1 : 1));
+  const dead = (rows: readonly ServerStatusRow[]): number => (all ? 0 : rows.filter((r) => r.status === "dead").length);
+  const hidden = dead(s.servers) + dead(s.slaves ?? []);
+  const head = `allocator ${s.node} (${s.role}): ${s.servers.length} server(s)${s.slaves ? `, ${s.slaves.length} slave(s)` : ""}`;
+  const lines = [hidden > 0 ? `${head}; ${hidden} dead not shown (--all shows them)` : head];
+  for (const r of shown(s.servers)) lines.push(formatRow(r));
   if (s.slaves) {
     lines.push("slaves:");
-    for (const r of [...s.slaves].sort((a, b) => (a.id < b.id ? -1 : 1))) lines.push(formatRow(r));
+    for (const r of shown(s.slaves)) lines.push(formatRow(r));
   }
   const t = s.tables;
   if (t) {
     for (const [name, entries] of [["client", t.client], ["user", t.user], ["task-type", t["task-type"]]] as const) {
-      for (const e of entries) lines.push(`  ${name} ${e.id}: ${Object.entries(e.attrs).map(([k, x]) => `${k}=${String(x)}`).join(" ")}`);
+      for (const e of entries) lines.push(`  ${name} ${e.id}: ${formatAttrs(e.attrs, " ")}`);
     }
   }
-  process.stdout.write(`${lines.join("\n")}\n`);
-  return 0;
+  return lines;
+}
+
+function forwarderLines(s: ForwarderStatus): string[] {
+  const head = s.role === "vip" ? `vip ${s.node}: ${s.forwarded} request(s) passed on` : `tier-1 ${s.node} (${s.policy ?? "sequence"}): ${s.forwarded} task(s) redirected`;
+  return [`${head}, ${s.members.length} member(s)`, ...s.members.map((m) => formatLink(m))];
+}
+
+function slaveLines(s: SlaveStatus): string[] {
+  return [
+    `slave ${s.node}: link ${s.link}, holding ${s.held}/${s.capacity}, received ${s.received}, answered ${s.answered}, failovers ${s.failovers}`,
+    `masters (${s.masters.length}):`,
+    ...s.masters.map((m) => formatLink(m)),
+    `servers (${s.servers.length}):`,
+    ...s.servers.map((m) => formatLink(m)),
+  ];
+}
+
+function appLines(s: AppStatus, now: number): string[] {
+  const lines = [
+    `app server ${s.node} ${s.url}: load ${s.load}/${s.capacity} (${s.runningCount} running, ${s.expected} expected), power ${s.power}, apps ${s.apps.join(",")}, ${s.completed} completed, v${s.version[0]}.${s.version[1]}`,
+  ];
+  const attrs = formatAttrs(s.attrs, " ");
+  if (attrs) lines.push(`  attrs ${attrs}`);
+  lines.push(`registrations (${s.registrations.length}):`, ...s.registrations.map((m) => formatLink(m)));
+  const listed = s.running.length < s.runningCount ? `, ${s.running.length} listed` : "";
+  lines.push(`running (${s.runningCount}${listed}):`);
+  for (const r of s.running) {
+    const left = r.deadline - now;
+    const deadline = left >= 0 ? `deadline in ${seconds(left)}` : `deadline ${seconds(-left)} ago`;
+    lines.push(`  ${r.taskId.padEnd(14)} ${r.app.padEnd(10)} running ${seconds(r.ageMs)}  ${deadline}${r.overdue ? "  OVERDUE" : ""}`);
+  }
+  return lines;
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+
+const formatAttrs = (attrs: Record<string, unknown>, sep: string): string =>
+  Object.entries(attrs)
+    .map(([k, x]) => `${k}=${String(x)}`)
+    .join(sep);
+
+function formatLink(l: LinkStatus): string {
+  const forwarded = l.forwarded === undefined ? "" : `  passed on ${l.forwarded}`;
+  return `  ${l.url}  ${l.state.padEnd(10)} ${(l.id ?? "-").padEnd(14)} in flight ${l.inFlight}${forwarded}`;
 }
 
 function formatRow(r: ServerStatusRow): string {
-  const attrs = Object.entries(r.attrs)
-    .map(([k, x]) => `${k}=${String(x)}`)
-    .join(",");
+  const attrs = formatAttrs(r.attrs, ",");
   return (
     `  ${r.id.padEnd(14)} ${r.status.padEnd(8)} load ${r.load}/${r.capacity}${r.reserved ? ` (+${r.reserved} reserved)` : ""}  power ${r.power}  apps ${r.apps.join(",")}` +
     `${attrs ? `  ${attrs}` : ""}  v${r.version[0]}.${r.version[1]}  ${(r.ageMs / 1000).toFixed(1)}s ago  ${r.url}`

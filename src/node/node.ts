@@ -13,6 +13,7 @@ import { DEFAULT_SUPERVISION } from "../actors/supervision.js";
 import { createVip } from "../actors/vip.js";
 import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
+import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
 import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
@@ -35,8 +36,14 @@ export interface RunningClient extends RunningNode {
 }
 
 export interface RunningApp extends RunningNode {
-  /** Changes the server's attributes while it runs; the distributors hear of it at once. */
+  /**
+   * Changes the server's attributes while it runs; the distributors hear of it at once. `power`
+   * and `capacity` change the server's own figures; the other built-in names (`id`, `app`, `load`,
+   * `free`, `url`, …) are refused with a RangeError, as is a power or capacity out of range.
+   */
   setAttrs(attrs: Attrs): void;
+  /** Removes attributes while it runs; a built-in field cannot be removed (RangeError). */
+  unsetAttrs(keys: readonly string[]): void;
 }
 
 function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: number, runner: HandlerRunner | undefined): Behaviour {
@@ -46,7 +53,11 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
     case "tier1":
       return createTier1(ctx, { to: config.to, requestTimeoutMs, ...(config.policy === undefined ? {} : { policy: config.policy }) });
     case "tier2":
-      return createTier2(ctx, { ...(config.policy === undefined ? {} : { policy: config.policy }), ...(config.peers === undefined ? {} : { peers: config.peers }) });
+      return createTier2(ctx, {
+        ...(config.policy === undefined ? {} : { policy: config.policy }),
+        ...(config.peers === undefined ? {} : { peers: config.peers }),
+        ...(config.deadRetentionMs === undefined ? {} : { deadRetentionMs: config.deadRetentionMs }),
+      });
     case "app":
       if (!runner) throw new Error("an app server needs its handler runner");
       return createAppServer(ctx, config, runner);
@@ -176,6 +187,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     },
   };
   if (config.role === "client") return { ...node, submit: (spec: TaskSpec) => (b as ClientBehaviour).submit(spec) };
-  if (config.role === "app") return { ...node, setAttrs: (attrs: Attrs) => actor.enqueue(() => (b as AppServerBehaviour).setAttrs(attrs)) };
+  if (config.role === "app") {
+    // Checked here, in the caller's turn: inside the actor a bad value would be a crash, not an error.
+    const change = (attrs: Attrs, unset: readonly string[]): void => {
+      const problem = serverAttrsProblem(attrs, unset);
+      if (problem) throw new RangeError(`${problem.key}: ${problem.reason}`);
+      actor.enqueue(() => (b as AppServerBehaviour).setAttrs(attrs, unset));
+    };
+    return { ...node, setAttrs: (attrs: Attrs) => change({ ...attrs }, []), unsetAttrs: (keys: readonly string[]) => change({}, [...keys]) };
+  }
   return node;
 }

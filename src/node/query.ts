@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { AttrTable, Attrs, Bodies, Message, MessageType } from "../protocol/index.js";
+import type { AttrTable, Attrs, Bodies, Message, MessageType, StatusBody } from "../protocol/index.js";
 import { DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
 import type { Transport } from "../transport/index.js";
 
@@ -38,8 +38,11 @@ async function ask<T extends MessageType>(url: string, type: T, body: Bodies[T],
   }
 }
 
-/** Asks an allocator (a tier-2 distributor) for its attribute database. */
-export async function queryStatus(url: string, options: QueryOptions = {}): Promise<Bodies["status"]> {
+/**
+ * Asks a node for its status: its own view, tagged with its role (an allocator's database, a
+ * forwarder's members, a slave's masters and queue, an app server's figures and tasks).
+ */
+export async function queryStatus(url: string, options: QueryOptions = {}): Promise<StatusBody> {
   const answer = await ask(url, "status.get", {}, options);
   if (answer.type !== "status") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to status.get`);
   return answer.body;
@@ -49,4 +52,10 @@ export async function queryStatus(url: string, options: QueryOptions = {}): Prom
 export async function setAttrs(url: string, table: AttrTable, id: string, attrs: Attrs, options: QueryOptions = {}): Promise<void> {
   const answer = await ask(url, "attrs.set", { table, id, attrs }, options);
   if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.set`);
+}
+
+/** Removes attributes of an entry at a node, where `setAttrs` would set them. */
+export async function unsetAttrs(url: string, table: AttrTable, id: string, keys: readonly string[], options: QueryOptions = {}): Promise<void> {
+  const answer = await ask(url, "attrs.unset", { table, id, keys: [...keys] }, options);
+  if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.unset`);
 }

@@ -1,3 +1,4 @@
+import { BUILTIN_FIELDS } from "../protocol/index.js";
 import type { AttrValue, Attrs, Constraint, Preference } from "../protocol/index.js";
 import { freeSlots } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
@@ -174,7 +175,7 @@ export function compileConstraint(c: Constraint): (e: ServerEntry) => boolean {
   }
 }
 
-const BUILTIN_KEYS: ReadonlySet<string> = new Set(["id", "app", "power", "capacity", "load", "free"]);
+const BUILTIN_KEYS: ReadonlySet<string> = new Set(BUILTIN_FIELDS);
 const isBuiltin = (c: Constraint): boolean => BUILTIN_KEYS.has(c.key);
 
 /**

@@ -3,3 +3,4 @@ export * from "./types.js";
 export * from "./validate.js";
 export * from "./version.js";
 export * from "./constraint-parser.js";
+export * from "./server-attrs.js";

@@ -128,6 +128,109 @@ export interface ServerStatusRow extends ServerReport {
   ageMs: number;
 }
 
+/**
+ * The names a constraint reads as the server's own fields, not as attributes (`app` is met by a
+ * server offering that application). An attribute cannot take one of these names: `power` and
+ * `capacity` set through `attrs.set` change the server's own figures, the rest are refused.
+ */
+export const BUILTIN_FIELDS = ["id", "app", "power", "capacity", "load", "free"] as const;
+export type BuiltinField = (typeof BUILTIN_FIELDS)[number];
+/** Built-in fields `attrs.set` may change at an app server; the other built-ins and report fields are refused. */
+export const SETTABLE_FIELDS = ["power", "capacity"] as const;
+/** Names of a report's own fields, refused as attribute names too, so `allot status` shows one meaning for each. */
+export const REPORT_FIELDS = ["url", "apps", "attrs", "version", "periodMs"] as const;
+
+/** The states of a connection a node dialled (a `Peer`): up, being (re)opened, backing off, or given up. */
+export const LINK_STATES = ["connecting", "open", "down", "closed"] as const;
+export type LinkState = (typeof LINK_STATES)[number];
+
+/** One connection a node dialled, as `allot status` shows it. */
+export interface LinkStatus {
+  url: string;
+  /** The node id at the other end, while the connection is open. */
+  id?: string;
+  state: LinkState;
+  /** Requests this node sent on it that await an answer. */
+  inFlight: number;
+  /** Requests passed on to it since this node started (forwarders). */
+  forwarded?: number;
+}
+
+/** One task an app server is running: how long it has run, its deadline and whether it is past it. */
+export interface RunningTaskRow {
+  taskId: string;
+  app: string;
+  /** Time since the run started, ms. */
+  ageMs: number;
+  /** The task's deadline, ms since the epoch. */
+  deadline: number;
+  overdue: boolean;
+}
+
+/** A tier-2's or a master's answer: its database (a master's slaves too) and its attribute tables. */
+export interface AllocatorStatus {
+  role: "tier2" | "master";
+  node: string;
+  servers: ServerStatusRow[];
+  tables?: AttrTables;
+  slaves?: ServerStatusRow[];
+  /** How long a dead entry stays before it is dropped, ms. */
+  deadRetentionMs?: number;
+}
+
+/** A vip's or a tier-1's answer: the members it passes requests to. */
+export interface ForwarderStatus {
+  role: "vip" | "tier1";
+  node: string;
+  /** Requests passed on (a vip) or redirected (a tier-1) since it started. */
+  forwarded: number;
+  /** How a tier-1 chooses among its members: a policy name, or "sequence". */
+  policy?: string;
+  members: LinkStatus[];
+}
+
+/** A slave's answer: its link mode and queue, the masters it registered with, the servers it reaches. */
+export interface SlaveStatus {
+  role: "slave";
+  node: string;
+  /** `proxy` or `direct`. */
+  link: string;
+  /** Requests held now (received, not yet answered), and at most. */
+  held: number;
+  capacity: number;
+  received: number;
+  answered: number;
+  failovers: number;
+  masters: LinkStatus[];
+  /** Connections to app servers (pooled, dialled on first use). */
+  servers: LinkStatus[];
+}
+
+/** An app server's answer: its figures, the allocators it reports to and the tasks it runs. */
+export interface AppStatus {
+  role: "app";
+  node: string;
+  url: string;
+  apps: string[];
+  capacity: number;
+  power: number;
+  /** Running plus expected: what its reports say. */
+  load: number;
+  /** Tasks running now (`running` lists at most 10 000 of them). */
+  runningCount: number;
+  /** Tickets announced whose run has not arrived yet. */
+  expected: number;
+  completed: number;
+  attrs: Attrs;
+  version: [number, number];
+  /** The allocators it registers with and reports to, and the state of each connection. */
+  registrations: LinkStatus[];
+  running: RunningTaskRow[];
+}
+
+/** The answer to `status.get`: each role's own view, tagged with the role. */
+export type StatusBody = AllocatorStatus | ForwarderStatus | SlaveStatus | AppStatus;
+
 /** Body of each message type. The keys are the wire names. */
 export interface Bodies {
   hello: { node: string; role: Role };
@@ -163,15 +266,18 @@ export interface Bodies {
   "status.get": Record<string, never>;
   /**
    * Sets attributes of an entry: of the app server itself (`table: "server"`, sent to that
-   * server), or of a client, user or task type (sent to a tier-2; issue 3, not yet).
+   * server; `power` and `capacity` change its own figures), or of a client, user or task type
+   * (sent to a tier-2 or a master, which spreads the entry to its peers).
    */
   "attrs.set": { table: AttrTable; id: string; attrs: Attrs };
+  /** Removes attributes of an entry, where `attrs.set` would set them; a built-in field cannot be removed. */
+  "attrs.unset": { table: AttrTable; id: string; keys: string[] };
   /**
    * Allocator to allocator of one set (tier-2s, or masters): server entries (a full table when
    * a peer connects, then changes); masters add their slaves' entries.
    */
   "peer.sync": { servers: ServerReport[]; tables?: AttrTables; slaves?: ServerReport[] };
-  status: { node: string; servers: ServerStatusRow[]; tables?: AttrTables; slaves?: ServerStatusRow[] };
+  status: StatusBody;
   /** A master's answer to `task.place`: send the task to this slave, with this pick. */
   "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };
   /**

@@ -1,6 +1,7 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
-import { ATTR_TABLES, CONSTRAINT_OPS, Role, SERVER_STATUSES } from "./types.js";
-import type { AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, Message, MessageType, Preference, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, Task } from "./types.js";
+import { serverAttrsProblem } from "./server-attrs.js";
+import { ATTR_TABLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
+import type { AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -252,21 +253,23 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   "status.get": (b) => empty(b, "body"),
   "attrs.set": (b) => {
-    const table = b.table;
-    if (typeof table !== "string" || !(ATTR_TABLES as readonly string[]).includes(table)) fail("table", ATTR_TABLES.join("|"));
-    return { table: table as AttrTable, id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
+    const body = { table: attrTable(b.table, "table"), id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
+    if (body.table === "server") serverChange(body.attrs, [], "attrs");
+    return body;
+  },
+  "attrs.unset": (b) => {
+    const keys = b.keys;
+    if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_KEYS) fail("keys", `1 to ${MAX_KEYS} attribute names`);
+    const body = { table: attrTable(b.table, "table"), id: id(b.id, "id"), keys: (keys as unknown[]).map((k, i) => attrKey(k, `keys[${i}]`)) };
+    if (body.table === "server") serverChange({}, body.keys, "keys");
+    return body;
   },
   "peer.sync": (b) => ({
     servers: reports(b.servers, "servers"),
     ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
     ...(b.slaves === undefined ? {} : { slaves: reports(b.slaves, "slaves") }),
   }),
-  status: (b) => ({
-    node: id(b.node, "node"),
-    servers: statusRows(b.servers, "servers"),
-    ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
-    ...(b.slaves === undefined ? {} : { slaves: statusRows(b.slaves, "slaves") }),
-  }),
+  status: (b) => statusBody(b),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
   "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick") }),
   "server.request": (b) => ({
@@ -283,13 +286,115 @@ function reports(x: unknown, p: string): ServerReport[] {
 }
 
 function statusRows(x: unknown, p: string): ServerStatusRow[] {
-  if (!Array.isArray(x) || x.length > 1_000_000) fail(p, "an array");
+  if (!Array.isArray(x) || x.length > 1_000_000) fail(p, "an array of at most 1000000 rows");
   return (x as unknown[]).map((r, i) => {
     const o = obj(r, `${p}[${i}]`);
     const st = o.status;
     if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`${p}[${i}].status`, SERVER_STATUSES.join("|"));
     return { ...server(o, `${p}[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `${p}[${i}].reserved`), ageMs: num(o.ageMs, `${p}[${i}].ageMs`) };
   });
+}
+
+/** Bounds of a status answer's lists: connections a node dialled, and an app server's running-task rows. */
+const MAX_LINKS = 100_000;
+const MAX_RUNNING_ROWS = 10_000;
+
+function list<T>(x: unknown, p: string, max: number, what: string, one: (x: unknown, p: string) => T): T[] {
+  if (!Array.isArray(x) || x.length > max) fail(p, `an array of at most ${max} ${what}`);
+  return (x as unknown[]).map((e, i) => one(e, `${p}[${i}]`));
+}
+
+function linkStatus(x: unknown, p: string): LinkStatus {
+  const o = obj(x, p);
+  const state = o.state;
+  if (typeof state !== "string" || !(LINK_STATES as readonly string[]).includes(state)) fail(`${p}.state`, LINK_STATES.join("|"));
+  return {
+    url: str(o.url, `${p}.url`, 2048),
+    ...(o.id === undefined ? {} : { id: id(o.id, `${p}.id`) }),
+    state: state as LinkState,
+    inFlight: nat(o.inFlight, `${p}.inFlight`),
+    ...(o.forwarded === undefined ? {} : { forwarded: nat(o.forwarded, `${p}.forwarded`) }),
+  };
+}
+
+function runningRow(x: unknown, p: string): RunningTaskRow {
+  const o = obj(x, p);
+  return { taskId: id(o.taskId, `${p}.taskId`), app: id(o.app, `${p}.app`), ageMs: nonNegative(o.ageMs, `${p}.ageMs`), deadline: num(o.deadline, `${p}.deadline`), overdue: bool(o.overdue, `${p}.overdue`) };
+}
+
+const links = (x: unknown, p: string): LinkStatus[] => list(x, p, MAX_LINKS, "connections", linkStatus);
+
+/**
+ * A `status` answer: its `role` says which view it is. An answer with no role (from a node that
+ * predates roles in status, when only allocators answered) is read as an allocator's.
+ */
+function statusBody(b: Obj): StatusBody {
+  const node = id(b.node, "node");
+  const r: string = b.role === undefined ? (b.slaves === undefined ? "tier2" : "master") : typeof b.role === "string" ? b.role : "";
+  switch (r) {
+    case "tier2":
+    case "master": {
+      const out: AllocatorStatus = { role: r, node, servers: statusRows(b.servers, "servers") };
+      if (b.tables !== undefined) out.tables = tables(b.tables, "tables");
+      if (b.slaves !== undefined) out.slaves = statusRows(b.slaves, "slaves");
+      if (b.deadRetentionMs !== undefined) out.deadRetentionMs = nat(b.deadRetentionMs, "deadRetentionMs");
+      return out;
+    }
+    case "vip":
+    case "tier1":
+      return { role: r, node, forwarded: nat(b.forwarded, "forwarded"), ...(b.policy === undefined ? {} : { policy: id(b.policy, "policy") }), members: links(b.members, "members") };
+    case "slave":
+      return {
+        role: r,
+        node,
+        link: id(str(b.link, "link", 32), "link"),
+        held: nat(b.held, "held"),
+        capacity: nat(b.capacity, "capacity"),
+        received: nat(b.received, "received"),
+        answered: nat(b.answered, "answered"),
+        failovers: nat(b.failovers, "failovers"),
+        masters: links(b.masters, "masters"),
+        servers: links(b.servers, "servers"),
+      };
+    case "app": {
+      const apps = b.apps;
+      if (!Array.isArray(apps) || apps.length > 256) fail("apps", "at most 256 application names");
+      return {
+        role: r,
+        node,
+        url: str(b.url, "url", 2048),
+        apps: (apps as unknown[]).map((a, i) => id(a, `apps[${i}]`)),
+        capacity: nat(b.capacity, "capacity"),
+        power: nonNegative(b.power, "power"),
+        load: nat(b.load, "load"),
+        runningCount: nat(b.runningCount, "runningCount"),
+        expected: nat(b.expected, "expected"),
+        completed: nat(b.completed, "completed"),
+        attrs: attrs(b.attrs, "attrs"),
+        version: version(b.version, "version"),
+        registrations: links(b.registrations, "registrations"),
+        running: list(b.running, "running", MAX_RUNNING_ROWS, "running tasks", runningRow),
+      };
+    }
+    default:
+      return fail("role", "tier2|master|vip|tier1|slave|app");
+  }
+}
+
+/** Attribute names an `attrs.unset` removes at most at once. */
+const MAX_KEYS = 256;
+
+function attrTable(x: unknown, p: string): AttrTable {
+  return typeof x === "string" && (ATTR_TABLES as readonly string[]).includes(x) ? (x as AttrTable) : fail(p, ATTR_TABLES.join("|"));
+}
+
+const attrKey = (x: unknown, p: string): string =>
+  typeof x === "string" && x.length > 0 && x.length <= MAX_ID && x !== "__proto__" ? x : fail(p, "a non-empty key of at most 256 chars, not __proto__");
+
+/** A change of an app server's own entry: the built-in fields are checked here, once, at the boundary. */
+function serverChange(set: Attrs, unset: readonly string[], p: string): void {
+  const problem = serverAttrsProblem(set, unset);
+  if (problem) throw new Invalid(`${p}.${problem.key}: ${problem.reason}`);
 }
 
 function metrics(x: unknown, p: string): SlaveMetrics {

@@ -35,6 +35,21 @@ export class AttrTable {
     return e;
   }
 
+  /**
+   * Removes `keys` from entry `id` here, stamped after anything seen; returns the new entry, or
+   * undefined when there is no such entry. The entry stays, with fewer (maybe no) attributes, so
+   * the removal wins over an older copy of it exactly as a set would.
+   */
+  unset(id: string, keys: readonly string[], now: number, node: string): AttrEntry | undefined {
+    const cur = this.entries.get(id);
+    if (!cur) return undefined;
+    const attrs: Attrs = { ...cur.attrs };
+    for (const k of keys) delete attrs[k];
+    const e: AttrEntry = { id, attrs, version: [Math.max(now, cur.version[0] + 1), node] };
+    this.entries.set(id, e);
+    return e;
+  }
+
   /** Takes a peer's entry if its stamp is higher; says whether it did. */
   merge(e: AttrEntry): boolean {
     const cur = this.entries.get(e.id);

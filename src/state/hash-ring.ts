@@ -90,9 +90,14 @@ export class HashRing<E extends { id: string }> {
 
   /** Takes the member's points out, in one pass over the ring. */
   remove(e: E): void {
+    this.removeAll(new Set([e]));
+  }
+
+  /** Takes the points of every member of `es` out, in one pass over the ring. */
+  removeAll(es: ReadonlySet<E>): void {
     let k = 0;
     for (let i = 0; i < this.points.length; i++) {
-      if (this.owners[i] === e) continue;
+      if (es.has(this.owners[i] as E)) continue;
       this.points[k] = this.points[i] as number;
       this.owners[k] = this.owners[i] as E;
       k++;

@@ -27,6 +27,12 @@ export interface ServerEntry extends Omit<ServerReport, "periodMs"> {
 
 export type ApplyResult = "new" | "updated" | "stale";
 
+/**
+ * Ids of removed entries remembered, with the version each was removed at, so that a stale copy
+ * (a peer's sync) does not bring one back; past this many the oldest are forgotten.
+ */
+export const MAX_REMOVED = 100_000;
+
 /** (incarnation, seq) order: -1, 0 or 1. */
 export function compareVersion(a: readonly [number, number], b: readonly [number, number]): number {
   return a[0] !== b[0] ? Math.sign(a[0] - b[0]) : Math.sign(a[1] - b[1]);
@@ -68,6 +74,13 @@ export class ServerTable {
   private idleStamp = 0;
   /** Per application, a consistent-hash ring of its servers, built when first asked for. */
   private readonly rings = new Map<string, HashRing<ServerEntry>>();
+  /**
+   * Dead entries, by id, with when each was marked dead, in that order: `removeDead` reads only
+   * the ones dead longest.
+   */
+  private readonly dead = new Map<string, number>();
+  /** Removed entries' ids with their last version, oldest removal first (at most MAX_REMOVED). */
+  private readonly removed = new Map<string, [number, number]>();
 
   get size(): number {
     return this.byId.size;
@@ -133,11 +146,19 @@ export class ServerTable {
     return q;
   }
 
-  /** Applies a report if it is newer than what is held; an older or equal version changes nothing. */
+  /**
+   * Applies a report if it is newer than what is held; an older or equal version changes nothing.
+   * A report of a removed entry registers it again only if it is newer than the entry was.
+   */
   apply(r: ServerReport, now: number): ApplyResult {
     const periodMs = r.periodMs ?? 0;
     const cur = this.byId.get(r.id);
     if (!cur) {
+      const gone = this.removed.get(r.id);
+      if (gone !== undefined) {
+        if (compareVersion(r.version, gone) <= 0) return "stale";
+        this.removed.delete(r.id);
+      }
       const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now, idleSince: 0 };
       this.byId.set(r.id, e);
       this.index(e);
@@ -153,6 +174,7 @@ export class ServerTable {
       this.index(cur);
     } else cur.apps = distinct(r.apps); // the same set, maybe in another order: its places in the indexes stand
     const oldPeriod = cur.status === "dead" ? 0 : cur.periodMs;
+    if (cur.status === "dead") this.dead.delete(cur.id);
     cur.url = r.url;
     cur.capacity = r.capacity;
     cur.power = r.power;
@@ -177,6 +199,7 @@ export class ServerTable {
     const e = this.byId.get(id);
     if (!e || e.version[0] !== version[0]) return undefined;
     if (version[1] <= e.version[1]) return "stale";
+    if (e.status === "dead") this.dead.delete(id);
     e.status = "alive"; // before take: it then files the entry under its period again
     this.take(e, load, version, now);
     this.place(e);
@@ -198,6 +221,7 @@ export class ServerTable {
         const next: ServerStatus = age > 5 * period ? "dead" : "suspect";
         if (next === "dead") group.delete(e.id);
         if (e.status === "draining" || next === e.status) continue;
+        if (next === "dead") this.dead.set(e.id, now);
         e.status = next;
         this.place(e);
         changed.push(e);
@@ -207,13 +231,78 @@ export class ServerTable {
     return changed;
   }
 
-  setStatus(id: string, status: ServerStatus): void {
+  /**
+   * Sets an entry's status. `now` is when it happens, which a dead entry's retention counts from;
+   * default the time of its newest report.
+   */
+  setStatus(id: string, status: ServerStatus, now?: number): void {
     const e = this.byId.get(id);
     if (!e) return;
-    if (status === "dead" && e.status !== "dead") this.byPeriod.get(e.periodMs)?.delete(id);
-    else if (status !== "dead" && e.status === "dead") this.refreshed(e, 0);
+    if (status === "dead" && e.status !== "dead") {
+      this.byPeriod.get(e.periodMs)?.delete(id);
+      this.dead.set(id, now ?? e.updatedAt);
+    } else if (status !== "dead" && e.status === "dead") {
+      this.dead.delete(id);
+      this.refreshed(e, 0);
+    }
     e.status = status;
     this.place(e);
+  }
+
+  /**
+   * Removes the entries dead for more than `retentionMs` (at most `limit` per call), except those
+   * `keep` holds on to, and returns them. Each leaves every index; its id is remembered with its
+   * version, so a copy of the entry no newer than that (a peer's sync) is ignored, while a newer
+   * report registers it afresh. Reads only the entries dead longest, so it may run often.
+   */
+  removeDead(now: number, retentionMs: number, keep?: (e: ServerEntry) => boolean, limit = 10_000): ServerEntry[] {
+    const out: ServerEntry[] = [];
+    for (const [id, since] of this.dead) {
+      if (now - since <= retentionMs || out.length >= limit) break; // the rest died later
+      const e = this.byId.get(id);
+      if (e === undefined || e.status !== "dead") {
+        this.dead.delete(id); // not dead any more: only a missed revival could leave it here
+        continue;
+      }
+      if (keep?.(e) === true) continue;
+      this.dead.delete(id);
+      out.push(e);
+    }
+    if (out.length > 0) this.removeAll(out);
+    return out;
+  }
+
+  /**
+   * Takes dead entries out of the table and every index, in one pass per application touched.
+   * The entries stay `dead`: a caller still holding one (a pending confirm or release) may
+   * re-file it, and a dead entry is filed nowhere.
+   */
+  private removeAll(entries: readonly ServerEntry[]): void {
+    const gone = new Set(entries);
+    const apps = new Set<string>();
+    for (const e of entries) {
+      this.byId.delete(e.id);
+      this.byPeriod.get(e.periodMs)?.delete(e.id);
+      this.removed.delete(e.id);
+      this.removed.set(e.id, [e.version[0], e.version[1]]);
+      for (const app of e.apps) {
+        apps.add(app);
+        this.free.get(app)?.remove(e);
+        this.byDelay.get(app)?.remove(e);
+      }
+    }
+    for (const k of this.removed.keys()) {
+      if (this.removed.size <= MAX_REMOVED) break;
+      this.removed.delete(k);
+    }
+    for (const app of apps) {
+      this.rings.get(app)?.removeAll(gone);
+      const list = this.byApp.get(app);
+      if (!list) continue;
+      const kept = list.filter((e) => !gone.has(e));
+      if (kept.length === 0) this.byApp.delete(app);
+      else this.byApp.set(app, kept);
+    }
   }
 
   /** Records that this allocator sent a task to `id`, so the next decision sees the slot taken. */

@@ -5,6 +5,13 @@ import { eventually } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
 const track = trackNodes();
+
+/** A tier-2's attribute tables, as its status shows them. */
+async function tablesAt(url: string) {
+  const s = await queryStatus(url);
+  if (s.role !== "tier2") throw new Error(`${url} answered status as a ${s.role}`);
+  return s.tables;
+}
 const common = { logLevel: "silent" as const };
 
 /** A tier-2 with three echo servers: eu power 1, us power 1, eu power 4 (the default choice). */
@@ -66,14 +73,14 @@ describe("client, user and task-type tables", () => {
     const tier2 = await fleet([other.url]);
     await setAttrs(tier2.url, "client", "c9", { region: "us" });
     await setAttrs(tier2.url, "task-type", "render", { minPower: 8 });
-    let seen = await queryStatus(other.url);
-    for (let i = 0; i < 100 && (seen.tables?.client.length ?? 0) === 0; i++) {
+    let seen = await tablesAt(other.url);
+    for (let i = 0; i < 100 && (seen?.client.length ?? 0) === 0; i++) {
       await new Promise((r) => setTimeout(r, 20));
-      seen = await queryStatus(other.url);
+      seen = await tablesAt(other.url);
     }
-    expect(seen.tables?.client).toEqual([expect.objectContaining({ id: "c9", attrs: { region: "us" } })]);
-    expect(seen.tables?.["task-type"]).toEqual([expect.objectContaining({ id: "render", attrs: { minPower: 8 } })]);
-    const own = await queryStatus(tier2.url);
-    expect(own.tables?.client[0]?.version).toEqual(seen.tables?.client[0]?.version);
+    expect(seen?.client).toEqual([expect.objectContaining({ id: "c9", attrs: { region: "us" } })]);
+    expect(seen?.["task-type"]).toEqual([expect.objectContaining({ id: "render", attrs: { minPower: 8 } })]);
+    const own = await tablesAt(tier2.url);
+    expect(own?.client[0]?.version).toEqual(seen?.client[0]?.version);
   });
 });

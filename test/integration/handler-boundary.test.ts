@@ -149,6 +149,18 @@ describe("the handler boundary", () => {
     await expect(within(long, 30_000, "the spin")).resolves.toMatchObject({ result: { spun: true } });
   }, 60_000);
 
+  it("survives a pooled handler that ends its thread or throws from a timer: the task fails, the server serves on", async () => {
+    const { client, app } = await cluster({ apps: ["exits", "throwsLater", "naps", "spin"], handlers: MISBEHAVE, workers: 1 });
+    const err = await failure(client.submit({ app: "exits", timeoutMs: 10_000 }));
+    expect(err.code).toBe(ErrorCode.TASK_FAILED);
+    expect(err.message).toMatch(/exits: its worker thread failed/);
+    // The one thread's stray timer throws while the next task, an innocent one, runs on it.
+    await expect(client.submit({ app: "throwsLater", payload: 100 })).resolves.toMatchObject({ result: "answered first" });
+    await expect(client.submit({ app: "naps", payload: 400, timeoutMs: 10_000 })).resolves.toMatchObject({ result: { napped: 400 } });
+    await expect(client.submit({ app: "spin", payload: 1, timeoutMs: 10_000 })).resolves.toMatchObject({ result: { spun: true } });
+    await eventually(() => app.stats().load === 0, 5000, "every slot to be released");
+  });
+
   it("runs the built-in hash on the pool, and inline with workers 0", async () => {
     const pooled = await cluster({ apps: ["hash"], workers: 1 });
     await expect(pooled.client.submit({ app: "hash", payload: { rounds: 10 } })).resolves.toMatchObject({ result: { rounds: 10 } });

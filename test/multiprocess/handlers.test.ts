@@ -28,7 +28,7 @@ async function registered(url: string, n: number, slaves = 0): Promise<void> {
   const alive = (rows: Array<{ status: string }> | undefined): number => (rows ?? []).filter((r) => r.status === "alive").length;
   for (let i = 0; i < 200; i++) {
     const s = await queryStatus(url);
-    if (alive(s.servers) >= n && alive(s.slaves) >= slaves) return;
+    if ((s.role === "tier2" || s.role === "master") && alive(s.servers) >= n && alive(s.slaves) >= slaves) return;
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`${url}: fewer than ${n} app servers registered`);

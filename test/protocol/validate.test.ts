@@ -66,9 +66,10 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "server.report": { server: report(), relay: true },
   "server.load": { id: "s1", load: 2, version: [1, 7], relay: true },
   "status.get": {},
-  "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true } },
+  "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true, power: 8, capacity: 16 } },
+  "attrs.unset": { table: "client", id: "c1", keys: ["region", "power"] },
   "peer.sync": { servers: [report(), report({ id: "s2" })], slaves: [report({ id: "sl1", apps: ["slave"] })] },
-  status: { node: "d2", servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }], slaves: [{ ...report({ id: "sl1" }), status: "alive", reserved: 0, ageMs: 3 }] },
+  status: { role: "master", node: "d2", deadRetentionMs: 300_000, servers: [{ ...report(), status: "suspect", reserved: 1, ageMs: 1500 }], slaves: [{ ...report({ id: "sl1" }), status: "alive", reserved: 0, ageMs: 3 }] },
   "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
   "task.submit": { task: task(), pick: "P1" },
   "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] }, pick: "P1" },
@@ -337,6 +338,74 @@ describe("protocol/validate", () => {
       if (isRejected(out)) expect(out.error.code).toBe(ErrorCode.INVALID);
       else if (out.type === "task.place") expect(Object.keys(out.body.task.prefs).sort()).toEqual(["__proto__", "region"]);
       else throw new Error("wrong type");
+    });
+  });
+
+  describe("status (each role's view)", () => {
+    const link = { url: "ws://127.0.0.1:7000", id: "t2-1", state: "open", inFlight: 2, forwarded: 9 };
+    const views: Record<string, Record<string, unknown>> = {
+      tier2: { role: "tier2", node: "t2", servers: [{ ...report(), status: "dead", reserved: 0, ageMs: 1 }], tables: { client: [], user: [], "task-type": [] } },
+      vip: { role: "vip", node: "v1", forwarded: 12, members: [link, { url: "ws://127.0.0.1:7001", state: "down", inFlight: 0, forwarded: 0 }] },
+      tier1: { role: "tier1", node: "t1", forwarded: 3, policy: "sequence", members: [link] },
+      slave: { role: "slave", node: "sl", link: "proxy", held: 1, capacity: 1024, received: 5, answered: 4, failovers: 0, masters: [{ url: "ws://m", state: "connecting", inFlight: 0 }], servers: [] },
+      app: {
+        role: "app", node: "a1", url: "ws://127.0.0.1:4000", apps: ["echo"], capacity: 4, power: 2, load: 2, runningCount: 1, expected: 1, completed: 9,
+        attrs: { region: "eu" }, version: [1, 3], registrations: [link], running: [{ taskId: "t9", app: "echo", ageMs: 1200, deadline: 1_700_000_000_000, overdue: true }],
+      },
+    };
+
+    it.each(Object.entries(views))("accepts a %s view and keeps it as sent", (_role, body) => {
+      expect(accepted(wire("status", body)).body).toEqual(body);
+    });
+
+    it("reads an answer with no role, from a node that predates roles in status, as an allocator's", () => {
+      expect(accepted(wire("status", { node: "d2", servers: [] })).body).toEqual({ role: "tier2", node: "d2", servers: [] });
+      expect(accepted(wire("status", { node: "m1", servers: [], slaves: [] })).body).toMatchObject({ role: "master" });
+    });
+
+    it.each<[string, Record<string, unknown>, string]>([
+      ["an unknown role", { role: "client", node: "c" }, "role"],
+      ["a vip without members", { role: "vip", node: "v", forwarded: 0 }, "members"],
+      ["a member in an unknown state", { ...views.vip, members: [{ ...link, state: "up" }] }, "members[0].state"],
+      ["a member with a negative in-flight count", { ...views.vip, members: [{ ...link, inFlight: -1 }] }, "members[0].inFlight"],
+      ["a member with a 2049-char url", { ...views.tier1, members: [{ ...link, url: "w".repeat(2049) }] }, "members[0].url"],
+      ["a slave with a 33-char link mode", { ...views.slave, link: "p".repeat(33) }, "link"],
+      ["a slave without masters", { ...views.slave, masters: undefined }, "masters"],
+      ["an app without registrations", { ...views.app, registrations: undefined }, "registrations"],
+      ["an app with 10001 running rows", { ...views.app, running: new Array(10_001).fill({ taskId: "t", app: "echo", ageMs: 0, deadline: 0, overdue: false }) }, "running: expected an array of at most 10000 running tasks"],
+      ["an app with a running row without overdue", { ...views.app, running: [{ taskId: "t", app: "echo", ageMs: 0, deadline: 0 }] }, "running[0].overdue"],
+      ["an app with 257 apps", { ...views.app, apps: new Array(257).fill("echo") }, "apps"],
+      ["an allocator with a string retention", { ...views.tier2, deadRetentionMs: "5m" }, "deadRetentionMs"],
+    ])("rejects %s with INVALID naming the field", (_what, body, field) => {
+      expect(rejected(wire("status", body), ErrorCode.INVALID).error.message).toContain(`status: ${field}`);
+    });
+  });
+
+  describe("attrs.set and attrs.unset (built-in fields of a server)", () => {
+    it.each<[string, MessageType, Record<string, unknown>, string]>([
+      ["power 0", "attrs.set", { table: "server", id: "s1", attrs: { power: 0 } }, "attrs.power: the server's power: expected a positive finite number"],
+      ["a string power", "attrs.set", { table: "server", id: "s1", attrs: { power: "fast" } }, "attrs.power"],
+      ["capacity 2.5", "attrs.set", { table: "server", id: "s1", attrs: { capacity: 2.5 } }, "attrs.capacity: the server's capacity: expected an integer >= 1"],
+      ["capacity 0", "attrs.set", { table: "server", id: "s1", attrs: { capacity: 0 } }, "attrs.capacity"],
+      ["id", "attrs.set", { table: "server", id: "s1", attrs: { id: "s2" } }, "attrs.id: id is a built-in field a constraint reads, not an attribute; it cannot be set"],
+      ["app", "attrs.set", { table: "server", id: "s1", attrs: { app: "render" } }, "attrs.app: app is a built-in field"],
+      ["load", "attrs.set", { table: "server", id: "s1", attrs: { load: 0 } }, "attrs.load"],
+      ["free", "attrs.set", { table: "server", id: "s1", attrs: { free: 9 } }, "attrs.free"],
+      ["url", "attrs.set", { table: "server", id: "s1", attrs: { url: "ws://x" } }, "attrs.url: url is a field of the server's report, not an attribute"],
+      ["the removal of power", "attrs.unset", { table: "server", id: "s1", keys: ["region", "power"] }, "keys.power: the server's power is built in: it cannot be removed"],
+      ["the removal of id", "attrs.unset", { table: "server", id: "s1", keys: ["id"] }, "keys.id"],
+      ["no keys", "attrs.unset", { table: "server", id: "s1", keys: [] }, "keys: expected 1 to 256 attribute names"],
+      ["257 keys", "attrs.unset", { table: "user", id: "u", keys: new Array(257).fill("k") }, "keys"],
+      ["an empty key", "attrs.unset", { table: "user", id: "u", keys: ["a", ""] }, "keys[1]"],
+      ["a __proto__ key", "attrs.unset", { table: "user", id: "u", keys: ["__proto__"] }, "keys[0]"],
+      ["an unknown table", "attrs.unset", { table: "servers", id: "u", keys: ["a"] }, "table"],
+    ])("refuses %s at a server with INVALID naming it", (_what, type, body, message) => {
+      expect(rejected(wire(type, body), ErrorCode.INVALID).error.message).toContain(`${type}: ${message}`);
+    });
+
+    it("lets the other tables use the built-in names: they are not a server's", () => {
+      expect(accepted(wire("attrs.set", { table: "task-type", id: "echo", attrs: { power: "any", id: 1 } })).type).toBe("attrs.set");
+      expect(accepted(wire("attrs.unset", { table: "client", id: "c", keys: ["power", "id"] })).type).toBe("attrs.unset");
     });
   });
 

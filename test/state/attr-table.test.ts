@@ -27,6 +27,34 @@ describe("state/attr-table", () => {
     });
   });
 
+  describe("AttrTable.unset", () => {
+    it("removes keys from the entry and stamps it after anything seen", () => {
+      const t = new AttrTable();
+      const first = t.set("c1", { region: "eu", gpu: true }, 100, "n1");
+      const after = t.unset("c1", ["gpu", "absent"], 50, "n2");
+      expect(after?.attrs).toEqual({ region: "eu" });
+      expect(compareStamp(after?.version ?? [0, ""], first.version)).toBe(1);
+      expect(t.get("c1")).toEqual({ region: "eu" });
+    });
+
+    it("keeps an entry with no attributes left, so the removal wins over an older copy", () => {
+      const t = new AttrTable();
+      const old = t.set("c1", { region: "eu" }, 100, "n1");
+      const removed = t.unset("c1", ["region"], 200, "n1");
+      const peer = new AttrTable();
+      peer.merge(old);
+      expect(removed && peer.merge(removed)).toBe(true);
+      expect(peer.merge(old)).toBe(false);
+      expect(peer.get("c1")).toEqual({});
+    });
+
+    it("changes nothing for an unknown entry", () => {
+      const t = new AttrTable();
+      expect(t.unset("nobody", ["region"], 1, "n1")).toBeUndefined();
+      expect(t.size).toBe(0);
+    });
+  });
+
   describe("AttrTable.merge", () => {
     it("converges to the same table whatever order, duplication or grouping the entries arrive in (property)", () => {
       // Equal stamps with different contents cannot happen (a stamp names its writer), so one entry per stamp.

@@ -452,3 +452,182 @@ describe("state/server-table expiry", () => {
     });
   });
 });
+
+describe("state/server-table retention of dead entries", () => {
+  const r = (id: string, seq: number, over: Partial<ServerReport> = {}): ServerReport => ({ id, url: `ws://${id}`, apps: ["echo", "hash"], capacity: 4, power: 1, load: 0, attrs: {}, version: [1, seq], ...over });
+
+  /**
+   * Every index of `t` agrees with its entries: by application, free index, delay index, idle
+   * queue and hash ring (each built now if it was not yet). No removed entry is in any of them.
+   */
+  function checkIndexes(t: ServerTable, apps: readonly string[]): void {
+    const all = [...t.all()];
+    for (const app of apps) {
+      const offering = all.filter((e) => e.apps.includes(app));
+      expect(ids(t.offering(app))).toEqual(ids(offering));
+      const free = offering.filter((e) => e.status === "alive" && freeSlots(e) > 0);
+      for (const idx of [t.available(app), t.availableByDelay(app)]) {
+        const seen: ServerEntry[] = [];
+        idx?.visit((e) => (seen.push(e), true));
+        expect(ids(seen)).toEqual(ids(free));
+        expect(idx?.size ?? 0).toBe(free.length);
+      }
+      const idle: ServerEntry[] = [];
+      t.idleQueue(app)?.longestIdle((e) => (idle.push(e), false), Infinity);
+      expect(ids(idle)).toEqual(ids(free.filter((e) => e.load + e.reserved === 0)));
+      const ring = t.ring(app);
+      const onRing: ServerEntry[] = [];
+      ring.walk(0, (e) => (onRing.push(e), true));
+      expect([ring.size, ids(onRing)]).toEqual([offering.length, ids(offering)]);
+    }
+  }
+
+  describe("ServerTable.removeDead", () => {
+    it("removes an entry dead for longer than the retention, counted from when it was marked dead", () => {
+      const t = new ServerTable();
+      t.apply(r("a", 1), 0);
+      t.apply(r("b", 1), 0);
+      t.setStatus("a", "dead", 1000);
+      t.setStatus("b", "dead", 1500);
+      expect(t.removeDead(2000, 1000)).toEqual([]);
+      expect(t.removeDead(2001, 1000).map((e) => e.id)).toEqual(["a"]);
+      expect([t.get("a"), t.size]).toEqual([undefined, 1]);
+      expect(t.removeDead(2501, 1000).map((e) => e.id)).toEqual(["b"]);
+      expect(t.size).toBe(0);
+    });
+
+    it("counts an entry's silence-expiry death from the check that noticed it", () => {
+      const t = new ServerTable();
+      t.apply(r("p", 1, { periodMs: 100 }), 0);
+      t.expire(600);
+      expect(t.get("p")?.status).toBe("dead");
+      expect(t.removeDead(1600, 1000)).toEqual([]);
+      expect(t.removeDead(1601, 1000).map((e) => e.id)).toEqual(["p"]);
+    });
+
+    it("never removes a live entry, nor one revived by a newer report, and keeps what `keep` holds", () => {
+      const t = new ServerTable();
+      t.apply(r("live", 1), 0);
+      t.apply(r("back", 1), 0);
+      t.apply(r("held", 1), 0);
+      t.setStatus("back", "dead", 0);
+      t.setStatus("held", "dead", 0);
+      t.apply(r("back", 2), 10);
+      expect(t.removeDead(1e9, 1000, (e) => e.id === "held")).toEqual([]);
+      expect(t.size).toBe(3);
+      expect(t.removeDead(1e9, 1000).map((e) => e.id)).toEqual(["held"]);
+    });
+
+    it("takes a removed entry out of every index already built, and off the ring", () => {
+      const t = new ServerTable();
+      for (const id of ["a", "b", "c"]) t.apply(r(id, 1), 0);
+      checkIndexes(t, ["echo", "hash"]); // builds them all
+      t.setStatus("b", "dead", 0);
+      t.removeDead(10_000, 1000);
+      checkIndexes(t, ["echo", "hash"]);
+      expect(ids(t.offering("echo"))).toEqual(["a", "c"]);
+    });
+
+    it("ignores a stale copy of a removed entry (a peer's sync), and registers a newer report afresh", () => {
+      const t = new ServerTable();
+      t.apply(r("s", 5, { load: 2 }), 0);
+      t.setStatus("s", "dead", 0);
+      t.removeDead(10_000, 1000);
+      expect(t.apply(r("s", 5, { load: 2 }), 10_001)).toBe("stale");
+      expect(t.apply(r("s", 4), 10_002)).toBe("stale");
+      expect(t.size).toBe(0);
+      expect(t.apply(r("s", 6), 10_003)).toBe("new");
+      expect(t.get("s")).toMatchObject({ status: "alive", reserved: 0, version: [1, 6] });
+      // A new incarnation is newer whatever its seq.
+      t.setStatus("s", "dead", 20_000);
+      t.removeDead(40_000, 1000);
+      expect(t.apply(r("s", 0, { version: [2, 0] }), 40_001)).toBe("new");
+    });
+
+    it("leaves a decision's entry harmless when it is confirmed or released after removal", () => {
+      const t = new ServerTable();
+      t.apply(r("gone", 1), 0);
+      const e = entry(t, "gone");
+      t.reserve(e);
+      t.setStatus("gone", "dead", 0);
+      t.removeDead(10_000, 1000);
+      t.confirm(e, 0, [1, 9], 10_001);
+      t.release(e);
+      t.apply(r("other", 1), 10_002);
+      checkIndexes(t, ["echo", "hash"]);
+    });
+
+    it("keeps every index consistent and removes exactly the entries dead past retention, whenever the indexes are built (property)", () => {
+      const RETENTION = 50;
+      const APPS = ["a", "b", "c"];
+      type Op =
+        | { kind: "report"; id: number; apps: string[]; load: number; stale: boolean }
+        | { kind: "load"; id: number; load: number }
+        | { kind: "close"; id: number }
+        | { kind: "tick"; ms: number }
+        | { kind: "sweep" }
+        | { kind: "reserve"; id: number }
+        | { kind: "build"; app: string };
+      const id = fc.nat(4);
+      const op: fc.Arbitrary<Op> = fc.oneof(
+        fc.record({ kind: fc.constant("report" as const), id, apps: fc.subarray(APPS, { minLength: 1 }), load: fc.nat(4), stale: fc.boolean() }),
+        fc.record({ kind: fc.constant("load" as const), id, load: fc.nat(4) }),
+        fc.record({ kind: fc.constant("close" as const), id }),
+        fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(40) }),
+        fc.record({ kind: fc.constant("sweep" as const) }),
+        fc.record({ kind: fc.constant("reserve" as const), id }),
+        fc.record({ kind: fc.constant("build" as const), app: fc.constantFrom(...APPS) }),
+      );
+      fc.assert(
+        // Long runs ("max" size), so deaths live past retention and sweeps find them in most.
+        fc.property(fc.array(op, { maxLength: 80, size: "max" }), (ops) => {
+          const t = new ServerTable();
+          // The model: each entry's version, status and when it died; removed ids with their last version.
+          const model = new Map<string, { seq: number; dead: number | undefined }>();
+          const removed = new Map<string, number>();
+          let now = 0;
+          let seq = 0;
+          for (const o of ops) {
+            if (o.kind === "tick") now += o.ms;
+            else if (o.kind === "build") checkIndexes(t, [o.app]);
+            else if (o.kind === "sweep") {
+              const want = [...model].filter(([, m]) => m.dead !== undefined && now - m.dead > RETENTION).map(([k]) => k);
+              expect(t.removeDead(now, RETENTION).map((e) => e.id).sort()).toEqual(want.sort());
+              for (const k of want) {
+                removed.set(k, model.get(k)?.seq ?? 0);
+                model.delete(k);
+              }
+            } else {
+              const k = `s${o.id}`;
+              const m = model.get(k);
+              if (o.kind === "close") {
+                t.setStatus(k, "dead", now);
+                if (m && m.dead === undefined) m.dead = now;
+              } else if (o.kind === "reserve") {
+                const e = t.get(k);
+                if (e) t.reserve(e);
+              } else if (o.kind === "load") {
+                const s = ++seq;
+                t.refresh(k, o.load, [1, s], now);
+                if (m) Object.assign(m, { seq: s, dead: undefined });
+              } else if (o.stale) {
+                // A copy no newer than what is held, or than what was removed: it changes nothing.
+                const old = m?.seq ?? removed.get(k);
+                if (old !== undefined) expect(t.apply(r(k, old, { apps: o.apps, load: o.load }), now)).toBe("stale");
+              } else {
+                const s = ++seq;
+                t.apply(r(k, s, { apps: o.apps, load: o.load }), now);
+                model.set(k, { seq: s, dead: undefined });
+                removed.delete(k);
+              }
+            }
+            const rows = [...t.all()].map((e) => [e.id, e.status === "dead"]).sort();
+            expect(rows).toEqual([...model].map(([k, m]) => [k, m.dead !== undefined]).sort());
+          }
+          checkIndexes(t, APPS);
+        }),
+        { numRuns: 300 },
+      );
+    });
+  });
+});

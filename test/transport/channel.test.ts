@@ -146,10 +146,13 @@ describe.each(kinds)("Channel over $name", (kind) => {
         },
       });
       const sent = ["a", "bad", "c"].map((p, i) => client.request("task.run", run(i, p)));
-      const [a, bad, c] = sent;
-      expect(resultOf(await (a as Promise<Message>))).toBe("a");
-      expect(resultOf(await (c as Promise<Message>))).toBe("c");
-      expect(await failure(bad as Promise<Message>)).toMatchObject({ code: ErrorCode.INTERNAL, message: expect.stringMatching(/task\.result could not be encoded/) });
+      // Settled together, so that the rejection is handled as soon as it comes.
+      const [a, bad, c] = await Promise.allSettled(sent);
+      const value = (r: PromiseSettledResult<Message> | undefined): unknown => (r?.status === "fulfilled" ? resultOf(r.value) : r?.reason);
+      expect(value(a)).toBe("a");
+      expect(value(c)).toBe("c");
+      expect(bad?.status).toBe("rejected");
+      expect(value(bad)).toMatchObject({ code: ErrorCode.INTERNAL, message: expect.stringMatching(/task\.result could not be encoded/) });
       // The connection is still good.
       expect(resultOf(await client.request("task.run", run(9, "after")))).toBe("after");
     });

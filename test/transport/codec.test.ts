@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { CONSTRAINT_OPS, ErrorCode, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected } from "../../src/protocol/index.js";
-import type { AttrValue, Attrs, Bodies, Constraint, Envelope, Message, MessageType, Preference, ServerReport, Task } from "../../src/protocol/index.js";
+import { CONSTRAINT_OPS, ErrorCode, LINK_STATES, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected, serverAttrsProblem } from "../../src/protocol/index.js";
+import type { AttrTable, AttrValue, Attrs, Bodies, Constraint, Envelope, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, StatusBody, Task } from "../../src/protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transport/codec.js";
 import { noNegZero, plainPayload } from "../helpers/payload.js";
 
@@ -65,6 +65,36 @@ const statusRows = fc.array(
   { maxLength: 4 },
 );
 
+const table = fc.constantFrom("server", "client", "user", "task-type") as fc.Arbitrary<AttrTable>;
+const linkArb: fc.Arbitrary<LinkStatus> = fc.record(
+  { url: fc.string({ maxLength: 64 }), id: name, state: fc.constantFrom(...LINK_STATES), inFlight: safeNat, forwarded: safeNat },
+  { requiredKeys: ["url", "state", "inFlight"] },
+);
+const links = fc.array(linkArb, { maxLength: 3 });
+const runningArb: fc.Arbitrary<RunningTaskRow> = fc.record({ taskId: name, app: name, ageMs: fc.nat(), deadline: finite, overdue: fc.boolean() });
+/** Every role's view: an allocator's database, a forwarder's members, a slave's links, an app server's figures. */
+const statusArb: fc.Arbitrary<StatusBody> = fc.oneof(
+  fc.record({ role: fc.constantFrom("tier2" as const, "master" as const), node: name, servers: statusRows, slaves: statusRows, deadRetentionMs: safeNat }, { requiredKeys: ["role", "node", "servers"] }),
+  fc.record({ role: fc.constantFrom("vip" as const, "tier1" as const), node: name, forwarded: safeNat, policy: name, members: links }, { requiredKeys: ["role", "node", "forwarded", "members"] }),
+  fc.record({ role: fc.constant("slave" as const), node: name, link: fc.constantFrom("proxy", "direct"), held: safeNat, capacity: safeNat, received: safeNat, answered: safeNat, failovers: safeNat, masters: links, servers: links }),
+  fc.record({
+    role: fc.constant("app" as const),
+    node: name,
+    url: fc.string({ maxLength: 64 }),
+    apps: fc.array(name, { maxLength: 4 }),
+    capacity: safeNat,
+    power: fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero),
+    load: safeNat,
+    runningCount: safeNat,
+    expected: safeNat,
+    completed: safeNat,
+    attrs,
+    version,
+    registrations: links,
+    running: fc.array(runningArb, { maxLength: 3 }),
+  }),
+);
+
 const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   hello: fc.record({ node: name, role }),
   welcome: fc.record({ node: name, role }),
@@ -82,9 +112,11 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "server.report": fc.record({ server: serverArb }),
   "server.load": fc.record({ id: name, load: safeNat, version, relay: fc.boolean() }, { requiredKeys: ["id", "load", "version"] }),
   "status.get": fc.constant({}),
-  "attrs.set": fc.record({ table: fc.constantFrom("server", "client", "user", "task-type") as fc.Arbitrary<"server" | "client" | "user" | "task-type">, id: name, attrs }),
+  // A server's own entry takes only valid built-in values; the other tables any attributes.
+  "attrs.set": fc.record({ table, id: name, attrs }).filter((b) => b.table !== "server" || serverAttrsProblem(b.attrs) === undefined),
+  "attrs.unset": fc.record({ table, id: name, keys: fc.array(safeKey(1), { minLength: 1, maxLength: 4 }) }).filter((b) => b.table !== "server" || serverAttrsProblem({}, b.keys) === undefined),
   "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }), slaves: fc.array(serverArb, { maxLength: 2 }) }, { requiredKeys: ["servers"] }),
-  status: fc.record({ node: name, servers: statusRows, slaves: statusRows }, { requiredKeys: ["node", "servers"] }),
+  status: statusArb,
   "slave.picked": fc.record({ taskId: name, slaveId: name, slaveUrl: fc.string({ maxLength: 64 }), pick: name }),
   "task.submit": fc.record({ task: taskArb, pick: name }),
   "server.request": fc.record({

@@ -3,13 +3,22 @@
 import { parentPort, threadId, workerData } from "node:worker_threads";
 import { builtinHandlers } from "../handlers.js";
 import type { Handler, TaskContext } from "../handlers.js";
-import { invoke } from "./handler-boundary.js";
+import { describeThrown, invoke } from "./handler-boundary.js";
 import type { Outcome } from "./handler-boundary.js";
 import { loadHandlerModule } from "./handler-module.js";
 import type { PoolData, PoolReply, PoolTask } from "./handler-pool.js";
 
 // A handler's console output must not reach the node's stdout, where the one `ready` line is.
 process.stdout.write = process.stderr.write.bind(process.stderr);
+
+// A throw no task awaits — a handler's stray timer, a promise nobody catches — would end this
+// thread and fail whichever task runs on it next, a task that did nothing wrong. It is reported
+// and the thread goes on; the handler that caused it has already been answered.
+const stray = (what: string) => (err: unknown): void => {
+  process.stderr.write(`allot handler thread: ${what}: ${describeThrown(err)}\n`);
+};
+process.on("uncaughtException", stray("uncaught exception"));
+process.on("unhandledRejection", stray("unhandled rejection"));
 
 const { file, apps } = workerData as PoolData;
 let module: Promise<Record<string, Handler>> | undefined;
