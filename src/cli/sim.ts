@@ -212,7 +212,7 @@ function table(r: LoadResult, walls: Map<string, number>, w: Workload): string {
   return lines.join("\n");
 }
 
-/** The targets for the default policy, where the loads they name were run. */
+/** The project's targets for the default policy, where the loads they name were run. */
 function targets(results: readonly LoadResult[]): string[] {
   const out: string[] = [];
   const row = (load: number, name: string): PolicyResult | undefined => results.find((r) => r.load === load)?.policies.find((p) => p.policy === name);

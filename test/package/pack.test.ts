@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, dirname, isAbsolute, join, posix, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { blocksUnder, codeBlocks } from "../helpers/markdown.js";
 import { readTarball } from "../helpers/tar.js";
 
 const REPO = fileURLToPath(new URL("../../", import.meta.url));
@@ -11,6 +12,13 @@ const FIXTURES = fileURLToPath(new URL("./fixtures/", import.meta.url));
 // The repo's compiler is only run; what it checks against comes from the installed package.
 const TSC = join(REPO, "node_modules", "typescript", "bin", "tsc");
 const SLOW = 120_000;
+
+/** The embedding snippet of a README (its ts block under "## Embedding"): what the README shows is what runs. */
+function embeddingSnippet(readme: string): string {
+  const blocks = blocksUnder(codeBlocks(readme), "Embedding", ["ts"]);
+  expect(blocks, 'one ts block under "## Embedding" in README.md').toHaveLength(1);
+  return (blocks[0] as { code: string }).code;
+}
 
 /** Whether `path` is `dir` or inside it. */
 const inside = (dir: string, path: string): boolean => {
@@ -92,6 +100,11 @@ beforeAll(async () => {
   // dependencies come from the registry (or npm's cache).
   app = join(root, "app");
   cpSync(FIXTURES, app, { recursive: true });
+  // The snippet of the README the package ships, as plain JavaScript (run) and as TypeScript
+  // (type-checked with typed.ts).
+  const snippet = embeddingSnippet(files.get("README.md")?.toString("utf8") ?? "");
+  writeFileSync(join(app, "embed.mjs"), snippet);
+  writeFileSync(join(app, "embed.ts"), snippet);
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
   const typesNode = `@types/node@${pkg.devDependencies["@types/node"] ?? "20"}`;
   const installed = await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, typesNode], app, 90_000);
@@ -132,20 +145,22 @@ describe("package", () => {
   });
 
   describe("the installed tarball", () => {
-    it("runs the embedding snippet: tier2, app server with an inline handler and client, then exits by itself", async () => {
+    it("runs the README's embedding snippet as embed.mjs: tier2, app server with an inline handler and client, then exits by itself", async () => {
       const r = await run(process.execPath, ["embed.mjs"], app, 30_000);
       expect(r.code, show(r)).toBe(0);
-      expect(r.out).toContain('result {"ok":true,"payload":{"w":64}} from the app server');
-      // "allot" resolved to the installed copy, not to the repository.
-      const resolved = /^resolved (\S+)$/m.exec(r.out)?.[1] ?? "";
-      expect(fileURLToPath(resolved)).toBe(join(app, "node_modules", "allot", "dist", "src", "index.js"));
+      expect(r.out).toMatch(/^app-[0-9a-f]{6} returned \{"ok":true,"payload":\{"w":64\}\}$/m);
+      // "allot" resolves to the installed copy, not to the repository.
+      const resolved = await run(process.execPath, ["--input-type=module", "-e", 'console.log(import.meta.resolve("allot"))'], app, 30_000);
+      expect(resolved.code, show(resolved)).toBe(0);
+      expect(fileURLToPath(resolved.out.trim())).toBe(join(app, "node_modules", "allot", "dist", "src", "index.js"));
     }, SLOW);
 
-    it("type-checks a file using its types, and rejects a file with a wrong type", async () => {
+    it("type-checks a file using its types and the README's embedding snippet, and rejects a file with a wrong type", async () => {
       const ok = await run(process.execPath, [TSC, "-p", "tsconfig.json", "--listFiles"], app, 60_000);
       expect(ok.code, show(ok)).toBe(0);
       const listed = ok.out.split("\n").filter((l) => l.trim() !== "");
       expect(listed).toContain(join(app, "node_modules", "allot", "dist", "src", "index.d.ts"));
+      expect(listed).toContain(join(app, "embed.ts"));
       // Everything but the compiler's own lib files (lib.es2022.d.ts, …) comes from the consumer project.
       expect(listed.filter((f) => !inside(app, f) && !/[\\/]lib\.[\w.]+\.d\.ts$/.test(f))).toEqual([]);
 
