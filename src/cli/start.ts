@@ -277,7 +277,8 @@ export async function start(argv: string[]): Promise<number> {
   process.stdout.write = process.stderr.write.bind(process.stderr);
   let node;
   try {
-    node = await startNode(config);
+    // This process is this node: a stray throw from a handler's callback is logged, not fatal (within the restart budget).
+    node = await startNode({ ...config, catchStrayErrors: true });
   } catch (err) {
     if (err instanceof HandlerModuleError) throw new CliError(err.message, "--handlers");
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);

@@ -35,6 +35,12 @@ export interface CommonConfig {
   handshakeMs?: number;
   /** Idle time before a heartbeat ping; a peer silent for twice this is dead. Default 5 000 ms. */
   heartbeatMs?: number;
+  /**
+   * Keep the process up through a throw nothing awaits (an inline handler's stray callback),
+   * logged, within the supervision budget; past it, `onFatal`. For a process that is only this
+   * node (`allot start` sets it); an embedding application owns its process. Default false.
+   */
+  catchStrayErrors?: boolean;
   /** Called when an actor exceeds its restart budget; default: log fatal and exit the process with code 70. */
   onFatal?: (err: unknown) => void;
   now?: () => number;

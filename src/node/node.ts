@@ -19,6 +19,7 @@ import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTranspo
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
+import { catchStrayErrors } from "./stray-errors.js";
 import { createLogger, exitWhenFlushed } from "./logger.js";
 
 /** A started node. */
@@ -92,6 +93,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       exitWhenFlushed(logger, 70);
     });
 
+  const uncatch = config.catchStrayErrors === true ? catchStrayErrors(logger, config.supervision ?? DEFAULT_SUPERVISION, now, onFatal) : undefined;
   const system = start();
   const channels = new Set<Channel>();
   const peers = new Set<Peer>();
@@ -169,6 +171,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     for (const ch of channels) ch.close(CloseCode.shutdown, "node failed to start");
     await listener?.close();
     stopSystem(system);
+    uncatch?.();
     throw err;
   }
   const b = behaviour;
@@ -184,6 +187,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       for (const ch of channels) ch.close(CloseCode.shutdown, "node stopping");
       await listener?.close();
       stopSystem(system);
+      uncatch?.();
     },
   };
   if (config.role === "client") return { ...node, submit: (spec: TaskSpec) => (b as ClientBehaviour).submit(spec) };

@@ -89,6 +89,23 @@ describe("a user's handler module served by `allot start --role app --handlers`,
     expect(stdout).toBe("");
   });
 
+  it("stays up when an inline handler throws from a stray timer, and sends a pooled handler's console output to stderr", async () => {
+    const tier2 = await start(["--role", "tier2"]);
+    const inline = await start(["--role", "app", "--join", tier2.url, "--handlers", MISBEHAVE, "--apps", "throwsLater,echo", "--workers", "0"]);
+    const pooled = await start(["--role", "app", "--join", tier2.url, "--handlers", MISBEHAVE, "--apps", "logs", "--workers", "1"]);
+    let stdout = "";
+    pooled.proc.stdout?.on("data", (d: string) => (stdout += d));
+    await registered(tier2.url, 2);
+    const c = await client([tier2.url]);
+    await expect(c.submit({ app: "throwsLater", payload: 1 })).resolves.toMatchObject({ result: "answered first" });
+    await eventually(() => inline.stderr().includes("thrown from a timer"), 5000, "the stray throw logged");
+    await expect(c.submit({ app: "echo", payload: "still up" })).resolves.toMatchObject({ result: "still up" });
+    expect(inline.proc.exitCode).toBeNull();
+    await expect(c.submit({ app: "logs", payload: 3 })).resolves.toMatchObject({ result: 3 });
+    await eventually(() => pooled.stderr().includes("handler output that must not reach stdout"), 5000, "the pooled handler's output on stderr");
+    expect(stdout).toBe("");
+  });
+
   it.each([
     ["a file that does not exist", "nope.mjs", "render", /--handlers: .*nope\.mjs: no such file/],
     ["a file that does not load", "syntax-error.mjs", "render", /--handlers: .*syntax-error\.mjs: does not load/],

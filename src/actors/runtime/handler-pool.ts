@@ -6,11 +6,14 @@ import { AllotError, ErrorCode, checkPlainData, isErrorCode } from "../../protoc
 import type { TaskContext } from "./handlers.js";
 import type { Outcome } from "./handler-boundary.js";
 import { describeThrown } from "./handler-boundary.js";
+import { BOARD_SLOTS } from "./pool-board.js";
 
-/** What every thread of a pool knows: the user's module, if any, and the applications it serves. */
+/** What every thread of a pool knows: the user's module, if any, the applications it serves, and the board. */
 export interface PoolData {
   file: string | null;
   apps: readonly string[];
+  /** Where a thread writes which task it started (pool-board.ts). */
+  board?: SharedArrayBuffer;
 }
 
 /** One task as it crosses to a worker thread. */
@@ -23,11 +26,6 @@ export interface PoolTask {
 
 /** A worker's answer: plain data only, so it crosses the thread boundary as is. */
 export type PoolReply = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryable: boolean };
-
-interface Started {
-  /** Settles when the thread the task started on has exited. */
-  exited?: Promise<void>;
-}
 
 /**
  * The worker file, built: under vitest this module is the .ts source, and a worker thread runs
@@ -56,8 +54,9 @@ function fromReply(app: string, r: PoolReply): Outcome {
  */
 export class HandlerPool {
   private readonly pool: Piscina;
-  private readonly started = new Map<number, Started>();
-  /** One exit promise per thread, shared by every task that runs on it (one listener, not one per task). */
+  private readonly board = new SharedArrayBuffer(BOARD_SLOTS * 2 * Int32Array.BYTES_PER_ELEMENT);
+  private readonly view = new Int32Array(this.board);
+  /** One exit promise per thread, shared by every task that ran on it (one listener, not one per task). */
   private readonly exits = new WeakMap<Worker, Promise<void>>();
   private seq = 0;
 
@@ -68,7 +67,7 @@ export class HandlerPool {
   ) {
     this.pool = new Piscina({
       filename: workerFile(),
-      workerData: data,
+      workerData: { ...data, board: this.board } satisfies PoolData,
       minThreads: 0,
       maxThreads: threads,
       idleTimeout: 60_000,
@@ -78,7 +77,6 @@ export class HandlerPool {
     });
     // A thread that fails with no task of ours on it: without a listener, the pool's 'error' would throw.
     this.pool.on("error", onError);
-    this.pool.on("message", (m: unknown) => this.onStarted(m));
   }
 
   /** Tasks waiting for a thread, and threads running. */
@@ -92,37 +90,41 @@ export class HandlerPool {
    * waits for that thread to exit: the caller's slot stays taken until then.
    */
   run(app: string, payload: unknown, task: Omit<TaskContext, "signal">, signal: AbortSignal, done: (o: Outcome) => void): void {
-    const run = ++this.seq;
-    const started: Started = {};
-    this.started.set(run, started);
-    const finish = (o: Outcome): void => {
-      this.started.delete(run);
-      done(o);
+    const run = (this.seq = (this.seq + 1) & 0x7fffffff) || (this.seq = 1);
+    let exited: Promise<void> | undefined;
+    // Registered before piscina's own listener, so it runs first, while the thread is still in the pool's list.
+    const onAbort = (): void => {
+      exited = this.threadOf(run);
     };
+    signal.addEventListener("abort", onAbort, { once: true });
     const t: PoolTask = { run, app, payload, task };
     this.pool.run(t, { signal }).then(
-      (r: PoolReply) => finish(fromReply(app, r)),
+      (r: PoolReply) => {
+        signal.removeEventListener("abort", onAbort);
+        done(fromReply(app, r));
+      },
       (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
         const outcome: Outcome = { ok: false, error: signal.aborted ? AllotError.from(signal.reason, ErrorCode.TIMEOUT) : new AllotError(ErrorCode.TASK_FAILED, `${app}: its worker thread failed: ${describeThrown(err)}`, { retryable: false }) };
-        if (started.exited) started.exited.then(() => finish(outcome));
-        else finish(outcome);
+        if (exited) exited.then(() => done(outcome));
+        else done(outcome);
       },
     );
   }
 
-  private onStarted(m: unknown): void {
-    if (typeof m !== "object" || m === null) return;
-    const { allotRun, threadId } = m as { allotRun?: unknown; threadId?: unknown };
-    const s = typeof allotRun === "number" ? this.started.get(allotRun) : undefined;
-    if (!s) return;
-    const worker: Worker | undefined = this.pool.threads.find((w) => w.threadId === threadId);
-    if (!worker) return;
+  /** The exit of the thread running `run`, if it started: read off the board. */
+  private threadOf(run: number): Promise<void> | undefined {
+    const slot = 2 * (run % BOARD_SLOTS);
+    if (Atomics.load(this.view, slot) !== run) return undefined;
+    const threadId = Atomics.load(this.view, slot + 1);
+    const worker = this.pool.threads.find((w) => w.threadId === threadId);
+    if (!worker) return undefined;
     let exited = this.exits.get(worker);
     if (!exited) {
       exited = once(worker, "exit").then(() => undefined, () => undefined);
       this.exits.set(worker, exited);
     }
-    s.exited = exited;
+    return exited;
   }
 
   close(): Promise<void> {

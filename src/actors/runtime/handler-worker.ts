@@ -1,11 +1,12 @@
 // A worker thread of an app server's handler pool (piscina loads this file). It runs one task at a
 // time behind the same boundary as inline handlers, and answers plain data only.
-import { parentPort, threadId, workerData } from "node:worker_threads";
+import { threadId, workerData } from "node:worker_threads";
 import { builtinHandlers } from "./handlers.js";
 import type { Handler, TaskContext } from "./handlers.js";
 import { describeThrown, invoke } from "./handler-boundary.js";
 import type { Outcome } from "./handler-boundary.js";
 import { loadHandlerModule } from "./handler-module.js";
+import { markStarted } from "./pool-board.js";
 import type { PoolData, PoolReply, PoolTask } from "./handler-pool.js";
 
 // A handler's console output must not reach the node's stdout, where the one `ready` line is.
@@ -20,7 +21,7 @@ const stray = (what: string) => (err: unknown): void => {
 process.on("uncaughtException", stray("uncaught exception"));
 process.on("unhandledRejection", stray("unhandled rejection"));
 
-const { file, apps } = workerData as PoolData;
+const { file, apps, board } = workerData as PoolData;
 let module: Promise<Record<string, Handler>> | undefined;
 
 /** The user's handlers, loaded and set up once per thread, when its first task arrives. */
@@ -40,7 +41,7 @@ function reply(o: Outcome): PoolReply {
 
 export default async function runTask(t: PoolTask): Promise<PoolReply> {
   // Tells the pool which thread runs this task, so that its slot is freed only once the thread has stopped.
-  parentPort?.postMessage({ allotRun: t.run, threadId });
+  markStarted(board, t.run, threadId);
   const handler = (await ownHandlers())[t.app] ?? builtinHandlers[t.app];
   if (!handler) return { ok: false, code: "INVALID", message: `no handler for ${t.app} in this worker`, retryable: false };
   const ac = new AbortController();
