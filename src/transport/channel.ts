@@ -240,19 +240,12 @@ export class Channel {
       frame = encodeFrame(batch);
     } catch (err) {
       // A body that cannot be encoded must cost only its own envelope: this runs from a timer,
-      // where a throw would end the process. Halve until the culprit stands alone, then answer it.
-      if (batch.length > 1) {
-        const mid = batch.length >> 1;
-        this.writeBatch(batch.slice(0, mid));
-        this.writeBatch(batch.slice(mid));
-        return;
-      }
-      const [, type, id, re] = batch[0] as WireEnvelope;
-      const e = new AllotError(ErrorCode.INTERNAL, `${type} could not be encoded: ${err instanceof Error ? err.message : String(err)}`, { retryable: false });
-      this.opts.log.warn({ peer: this.label(), type, err: e.message }, "message could not be encoded");
-      if (re > 0) this.writeBatch([[PROTOCOL_VERSION, "error", id, re, this.opts.node, e.toWire()]]);
-      else this.settle(id, undefined, e);
-      return;
+      // where a throw would end the process.
+      const why = err instanceof Error ? err.message : String(err);
+      return this.splitOrRefuse(batch, (type) => {
+        this.opts.log.warn({ peer: this.label(), type, err: why }, "message could not be encoded");
+        return new AllotError(ErrorCode.INTERNAL, `${type} could not be encoded: ${why}`, { retryable: false });
+      });
     }
     if (frame.length <= this.opts.maxFrameBytes) {
       this.framesOut++;
@@ -264,6 +257,15 @@ export class Channel {
       this.wire.send(frame);
       return;
     }
+    const size = frame.length;
+    this.splitOrRefuse(batch, (type) => new AllotError(ErrorCode.BAD_FRAME, `${type} of ${size} bytes exceeds the ${this.opts.maxFrameBytes}-byte frame limit`, { retryable: false }));
+  }
+
+  /**
+   * Writes a batch that could not go as one frame in halves; a single envelope is answered with
+   * `refusal` instead (a request of ours fails with it), so the culprit costs only itself.
+   */
+  private splitOrRefuse(batch: WireEnvelope[], refusal: (type: string) => AllotError): void {
     if (batch.length > 1) {
       const mid = batch.length >> 1;
       this.writeBatch(batch.slice(0, mid));
@@ -271,7 +273,7 @@ export class Channel {
       return;
     }
     const [, type, id, re] = batch[0] as WireEnvelope;
-    const err = new AllotError(ErrorCode.BAD_FRAME, `${type} of ${frame.length} bytes exceeds the ${this.opts.maxFrameBytes}-byte frame limit`, { retryable: false });
+    const err = refusal(type);
     if (re > 0) this.writeBatch([[PROTOCOL_VERSION, "error", id, re, this.opts.node, err.toWire()]]);
     else this.settle(id, undefined, err);
   }

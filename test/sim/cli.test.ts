@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CliError } from "../../src/cli/errors.js";
-import { main } from "../../src/cli/main.js";
+import { runMain } from "../helpers/capture.js";
 import { SIM_HELP, defaultSimPolicies, simConfig, splitPolicies } from "../../src/cli/sim.js";
 import { DEFAULT_POLICY } from "../../src/policies/index.js";
 
@@ -18,20 +18,7 @@ function usageError(argv: string[]): CliError {
   throw new Error(`expected a CliError for ${argv.join(" ")}`);
 }
 
-/** Runs the CLI with stdout and stderr captured. */
-async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const o = vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => (out.push(String(chunk)), true));
-  const e = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => (err.push(String(chunk)), true));
-  try {
-    const code = await main(argv);
-    return { code, out: out.join(""), err: err.join("") };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
+const run = runMain;
 
 describe("cli/sim", () => {
   it("has defaults: 1000 servers, 4 allocators, load 0.9, the references and the registered policies", () => {
