@@ -68,6 +68,20 @@ describe("the handler boundary", () => {
     });
   }
 
+  it("keeps the code and retryability of an AllotError a handler throws, even one from another copy of the package", async () => {
+    let tries = 0;
+    const once: Handler = () => {
+      if (++tries === 1) throw new AllotError(ErrorCode.OVERLOADED, "first try refused");
+      return { tries };
+    };
+    const { client } = await cluster({ apps: ["once", "busy"], handlers: { once, busy: (p, t) => import(MISBEHAVE).then((m: { busy: Handler }) => m.busy(p, t)) }, capacity: 4 });
+    // Retryable: the client placed it again, and the second run succeeded.
+    await expect(client.submit({ app: "once" })).resolves.toMatchObject({ result: { tries: 2 }, attempts: 2 });
+    const err = await failure(client.submit({ app: "busy", timeoutMs: 300 }));
+    expect(err.code).toBe(ErrorCode.TIMEOUT);
+    expect(err.message).toMatch(/come back later/);
+  });
+
   it("answers a handler that never settles TIMEOUT at the deadline, keeps its slot until it settles, and shows it overdue", async () => {
     let release: (v: unknown) => void = () => {};
     let aborted = false;

@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode, copyPlainData } from "../../protocol/index.js";
+import { AllotError, ErrorCode, copyPlainData, isErrorCode } from "../../protocol/index.js";
 
 /** How one run of a handler ended, as its answer will say. */
 export type Outcome = { ok: true; result: unknown } | { ok: false; error: AllotError };
@@ -24,6 +24,17 @@ export function describeThrown(x: unknown): string {
   }
 }
 
+function allotErrorLike(x: unknown): { code: ErrorCode; message: string; retryable: boolean } | undefined {
+  try {
+    if (!(x instanceof Error) || x.name !== "AllotError") return undefined;
+    const { code, retryable } = x as Error & { code?: unknown; retryable?: unknown };
+    if (!isErrorCode(code)) return undefined;
+    return { code, message: String(x.message), retryable: typeof retryable === "boolean" ? retryable : false };
+  } catch {
+    return undefined;
+  }
+}
+
 const clip = (s: string): string => (s.length > MAX_MESSAGE ? `${s.slice(0, MAX_MESSAGE)}…` : s);
 
 /** A handler's result, copied to plain data here so that nothing past the boundary can fail on it. */
@@ -38,6 +49,9 @@ export function resultOutcome(app: string, value: unknown): Outcome {
 /** A handler's throw or rejection: TASK_FAILED with its message, or the AllotError it threw (a handler may choose a retryable code). */
 export function failureOutcome(app: string, thrown: unknown): Outcome {
   if (thrown instanceof AllotError) return { ok: false, error: thrown };
+  // An AllotError from another copy of the package (a handler module that resolves its own): same name, a known code.
+  const like = allotErrorLike(thrown);
+  if (like) return { ok: false, error: new AllotError(like.code, clip(like.message), { retryable: like.retryable, cause: thrown }) };
   return { ok: false, error: new AllotError(ErrorCode.TASK_FAILED, clip(`${app}: ${describeThrown(thrown)}`), { retryable: false }) };
 }
 
