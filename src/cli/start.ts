@@ -44,6 +44,11 @@ Roles:
                                                 and the built-in hash, so CPU-bound work never
                                                 blocks the server (default: the number of
                                                 cores); 0 runs them inline, on the event loop
+                  [--max-run-ms N]              the longest a run may take, whatever deadline
+                                                its client asks (default 600000); past it the
+                                                run is answered TIMEOUT, not retried
+                  [--max-ticket-ms N]           the longest an announced ticket holds a slot
+                                                while its run has not come (default 60000)
   --role master [--peers URL,…] [--policy NAME] [--assign grant|indicate]
                                                 the allocator of the master/slave design: picks
                                                 a slave for each client, a server for each slave
@@ -112,6 +117,8 @@ const OPTIONS = {
   link: { type: "string" },
   handlers: { type: "string" },
   workers: { type: "string" },
+  "max-run-ms": { type: "string" },
+  "max-ticket-ms": { type: "string" },
   "dead-retention-ms": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -132,7 +139,7 @@ export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
   tier2: ["tier", "peers", "policy", "dead-retention-ms"],
-  app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers"],
+  app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms"],
   master: ["peers", "policy", "assign", "dead-retention-ms"],
   slave: ["master", "link", "capacity", "report"],
 };
@@ -240,6 +247,8 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
         ...(v.mode !== undefined ? { mode: parseMode(v.mode) } : {}),
         ...(v.handlers !== undefined ? { handlers: nonEmpty("--handlers", v.handlers) } : {}),
         ...(v.workers !== undefined ? { workers: parseIntFlag("--workers", v.workers, 0, 0, 1024) } : {}),
+        ...(v["max-run-ms"] !== undefined ? { maxRunMs: parseIntFlag("--max-run-ms", v["max-run-ms"], 0, 1, 86_400_000) } : {}),
+        ...(v["max-ticket-ms"] !== undefined ? { maxTicketMs: parseIntFlag("--max-ticket-ms", v["max-ticket-ms"], 0, 1, 3_600_000) } : {}),
       };
     case "master": {
       const peers = urls("--peers", v.peers, false);

@@ -30,11 +30,12 @@ picked — and prints the result (one task) or a summary (several).
   --id CLIENT           this client's id (default client-xxxxxx): the attributes stored for it
                         at the allocators (allot attrs set … client CLIENT k=v) apply to its
                         tasks
-  --key K               idempotency key: a task whose key already ran on the server chosen
-                        returns the stored result (cached) instead of running again. With
-                        --count N the tasks get K-1 … K-N, so the same command run again
-                        returns the stored results (from one server, or as long as each task
-                        lands where it ran; a server keeps its last 10,000 results)
+  --key K               idempotency key: a task whose key this client already ran on the
+                        server chosen returns the stored result (cached) instead of running
+                        again. Keys are per client: give --id too, so that the same command
+                        run again is the same client. With --count N the tasks get K-1 … K-N
+                        (from one server, or as long as each task lands where it ran; a
+                        server keeps its last 10,000 results)
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
   --timeout-ms N        deadline per task, retries included (default 30000)

@@ -82,13 +82,14 @@ describe("cli/submit", () => {
   describe("submit", () => {
     it("returns the stored results when the same command runs again with the same --key", async () => {
       const entry = await fleet([["app-1", 1, {}]]);
-      const argv = ["--entry", entry, "--app", "echo", "--payload", '{"n":1}', "--count", "5", "--key", `run-${process.pid}`];
+      // Stored results are per client: the rerun is the same client only with the same --id.
+      const argv = ["--entry", entry, "--app", "echo", "--payload", '{"n":1}', "--count", "5", "--key", `run-${process.pid}`, "--id", "rerun"];
       expect(await submitJson(argv)).toMatchObject({ completed: 5, failed: 0, cached: 0 });
       expect(await submitJson(argv)).toMatchObject({ completed: 5, failed: 0, cached: 5 });
       // Another key is another set of tasks: they run.
       expect(await submitJson([...argv, "--key", "other"])).toMatchObject({ completed: 5, cached: 0 });
       // One task with --key, text output: its key is K itself.
-      const one = ["submit", "--entry", entry, "--app", "echo", "--key", "single"];
+      const one = ["submit", "--entry", entry, "--app", "echo", "--key", "single", "--id", "rerun"];
       expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: false, result: null });
       expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: true, result: null });
     });

@@ -33,8 +33,10 @@ export interface AppServerConfig {
   handlers?: Readonly<Record<string, Handler>> | string;
   /** Worker threads for a handler module and the CPU-bound built-in `hash`; 0 runs them inline. Default: the number of cores. */
   workers?: number;
-  /** The longest a run may take whatever deadline its client asks for, ms. Default 3 600 000. */
+  /** The longest a run may take whatever deadline its client asks for, ms. Default 600 000 (10 min). */
   maxRunMs?: number;
+  /** The longest an announced ticket holds a slot while its run has not come, whatever expiry it names, ms. Default 60 000. */
+  maxTicketMs?: number;
   /** How long a run may wait for its ticket's expect to arrive. */
   parkMs?: number;
   /** `broadcast` (default): report to every distributor in `join`; `registered`: to one, which relays. */
@@ -46,8 +48,13 @@ export interface AppServerConfig {
 interface Expected {
   taskId: string;
   key: string;
+  /** The client the ticket was issued for: stored results are kept per client and key. */
+  client: string;
   expiresAt: number;
 }
+
+/** Results are stored by client and key: a key is a client's own, not a way to read another's result. */
+const cacheKey = (client: string, key: string): string => `${client}\u0000${key}`;
 
 interface Parked {
   m: Extract<Message, { type: "task.run" }>;
@@ -61,8 +68,12 @@ type Run = Extract<Message, { type: "task.run" }>;
 interface Running {
   taskId: string;
   app: string;
+  /** Where its result is stored: (client, key). */
+  stored: string;
   startedAt: number;
   deadline: number;
+  /** Its deadline is this server's limit, sooner than the client's own. */
+  capped: boolean;
   /** The run's answer has gone (its result, or TIMEOUT / DRAINING before the handler stopped). */
   answered: boolean;
   abort: LazyAbort;
@@ -80,6 +91,7 @@ export function validateAppServerConfig(c: AppServerConfig): void {
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
   if (c.maxRunMs !== undefined && !(c.maxRunMs >= 1)) throw new RangeError(`maxRunMs must be at least 1, got ${c.maxRunMs}`);
+  if (c.maxTicketMs !== undefined && !(c.maxTicketMs >= 1)) throw new RangeError(`maxTicketMs must be at least 1, got ${c.maxTicketMs}`);
   const reserved = Object.keys(c.attrs ?? {}).find(isReservedAttr);
   if (reserved !== undefined) throw new TypeError(`attribute ${reserved} is a built-in field, not an attribute (power and capacity have settings of their own)`);
   validateReportModes(c.report ?? DEFAULT_REPORT, "an app server");
@@ -98,7 +110,8 @@ export interface AppServerBehaviour extends Behaviour {
 export function createAppServer(ctx: RoleContext, config: AppServerConfig, runner: HandlerRunner): AppServerBehaviour {
   validateAppServerConfig(config);
   const apps = new Set(config.apps);
-  const maxRunMs = config.maxRunMs ?? 3_600_000;
+  const maxRunMs = config.maxRunMs ?? 600_000;
+  const maxTicketMs = config.maxTicketMs ?? 60_000;
   const parkMs = config.parkMs ?? 1000;
   const reportModes = config.report ?? DEFAULT_REPORT;
   // Attributes can change at run time (attrs.set); every report carries the current set.
@@ -154,9 +167,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       }
       return;
     }
-    expected.set(b.ticket, { taskId: b.taskId, key: b.key, expiresAt: b.expiresAt });
+    // An expiry years away would hold the slot for good: a peer's number is clamped to this server's limit.
+    const expiresAt = Math.min(b.expiresAt, ctx.now() + maxTicketMs);
+    expected.set(b.ticket, { taskId: b.taskId, key: b.key, client: b.client.id, expiresAt });
     ctx.log.debug({ task: b.taskId, by: ch.peerId }, "ticket announced");
-    if (b.expiresAt < nextExpiry) nextExpiry = b.expiresAt;
+    if (expiresAt < nextExpiry) nextExpiry = expiresAt;
     changed();
     ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
     const early = parked.get(b.ticket);
@@ -180,21 +195,23 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
     expected.delete(b.ticket);
     used.set(b.ticket, true);
-    if (results.has(b.key)) {
+    const stored = cacheKey(exp.client, b.key);
+    if (results.has(stored)) {
       changed();
-      return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(b.key), cached: true });
+      return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(stored), cached: true });
     }
-    start(m, ch);
+    start(m, ch, stored);
   }
 
   /** Starts a run behind the handler boundary: whatever the handler does becomes this run's answer and nothing else. */
-  function start(m: Run, ch: Channel): void {
+  function start(m: Run, ch: Channel, stored: string): void {
     const b = m.body;
     const now = ctx.now();
     // The client's deadline, but never past what this server allows a run: a peer's number is not a promise.
-    const deadline = Math.min(b.deadline ?? now + maxRunMs, now + maxRunMs);
+    const asked = b.deadline ?? Infinity;
+    const deadline = Math.min(asked, now + maxRunMs);
     const abort = new LazyAbort();
-    const run: Running = { taskId: b.taskId, app: b.app, startedAt: now, deadline, answered: false, abort, m, ch, timer: undefined };
+    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, m, ch, timer: undefined };
     runs.set(b.ticket, run);
     changed();
     let sync = true;
@@ -214,7 +231,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   function overdue(run: Running): void {
     if (run.answered) return;
     timedOut++;
-    stopRun(run, new AllotError(ErrorCode.TIMEOUT, `${run.app} did not finish by its deadline on server ${ctx.id}`));
+    // Cut off by this server's own limit, not the client's deadline: running it again would end the same way.
+    const err = run.capped
+      ? new AllotError(ErrorCode.TIMEOUT, `${run.app} ran past server ${ctx.id}'s limit of ${maxRunMs} ms for a run`, { retryable: false })
+      : new AllotError(ErrorCode.TIMEOUT, `${run.app} did not finish by its deadline on server ${ctx.id}`);
+    stopRun(run, err);
   }
 
   function stopRun(run: Running, err: AllotError): void {
@@ -230,7 +251,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     runs.delete(ticket);
     completed++;
     changed();
-    if (o.ok) results.set(run.m.body.key, o.result);
+    if (o.ok) results.set(run.stored, o.result);
     if (run.answered) return;
     run.answered = true;
     if (!o.ok) return run.ch.replyError(run.m, o.error);
