@@ -67,7 +67,8 @@ async function place(tier2: Peer, i: number): Promise<Extract<Message, { type: "
   const task = { id: `b-${i}`, key: `b-${i}`, app: "echo", deadline: Date.now() + 600_000, require: [], clientAttrs: {}, prefs: {}, payload: { i } };
   for (;;) {
     try {
-      const m = await tier2.request("task.place", { task, client: { id: "bench", addr: "" } });
+      // The ticket is for the client named here: the runs come from this process's peer, whose id this is.
+      const m = await tier2.request("task.place", { task, client: { id: `bench-${process.pid}`, addr: "" } });
       if (m.type === "task.placed") return m;
     } catch {
       await new Promise((r) => setTimeout(r, 20));

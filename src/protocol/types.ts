@@ -85,6 +85,12 @@ export interface ServerReport {
    * closed connection still marks it dead).
    */
   periodMs?: number;
+  /**
+   * The key of the server's self-checking tickets (base64url), new each incarnation: allocators
+   * sign the tickets they issue for it with this key, and the server checks them by itself. It
+   * travels only to allocators (and between peers of a set); `status` never shows it.
+   */
+  ticketKey?: string;
 }
 
 import type { WireError } from "./errors.js";
@@ -251,8 +257,9 @@ export interface Bodies {
   /**
    * Run a task the ticket admits. `deadline` (ms since the epoch, the client's) bounds the run: the
    * handler's abort signal fires then and the answer is TIMEOUT; `attempt` counts the client's tries.
+   * `client`: the client a proxying slave runs it for (heeded only from a slave).
    */
-  "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown; deadline?: number; attempt?: number };
+  "task.run": { taskId: string; key: string; app: string; ticket: string; payload: unknown; deadline?: number; attempt?: number; client?: string };
   /** Client to the server running its task: stop it (a notice; the run is answered CANCELLED). Only the connection that sent the run may cancel it. */
   "task.cancel": { taskId: string; ticket: string };
   "task.result": { taskId: string; serverId: string; result: unknown; cached: boolean };

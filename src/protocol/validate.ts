@@ -196,6 +196,7 @@ function server(x: unknown, p: string): ServerReport {
     attrs: attrs(o.attrs, `${p}.attrs`),
     version: version(o.version, `${p}.version`),
     ...(o.periodMs === undefined ? {} : { periodMs: nat(o.periodMs, `${p}.periodMs`) }),
+    ...(o.ticketKey === undefined ? {} : { ticketKey: id(o.ticketKey, `${p}.ticketKey`) }),
   };
 }
 
@@ -236,6 +237,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     payload: checkPlainData(b.payload),
     ...(b.deadline === undefined ? {} : { deadline: num(b.deadline, "deadline") }),
     ...(b.attempt === undefined ? {} : { attempt: nat(b.attempt, "attempt") }),
+    ...(b.client === undefined ? {} : { client: id(b.client, "client") }),
   }),
   "task.cancel": (b) => ({ taskId: id(b.taskId, "taskId"), ticket: id(b.ticket, "ticket") }),
   "task.result": (b) => ({

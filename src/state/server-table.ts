@@ -159,7 +159,7 @@ export class ServerTable {
         if (compareVersion(r.version, gone) <= 0) return "stale";
         this.removed.delete(r.id);
       }
-      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now, idleSince: 0 };
+      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
       this.byId.set(r.id, e);
       this.index(e);
       this.refreshed(e, 0);
@@ -181,6 +181,8 @@ export class ServerTable {
     cur.load = r.load;
     cur.attrs = r.attrs;
     cur.version = r.version;
+    if (r.ticketKey !== undefined) cur.ticketKey = r.ticketKey;
+    else delete cur.ticketKey;
     cur.periodMs = periodMs;
     cur.status = "alive";
     cur.updatedAt = now;

@@ -19,20 +19,29 @@ describe("an app server's limits on what a peer asks of it", () => {
     await expect(alice.submit({ app: "echo", key: "K", payload: "again" })).resolves.toMatchObject({ result: "alice's secret", cached: true });
   });
 
-  it("clamps a ticket's expiry, so announcements that name one 10 years away hold no slot for good", async () => {
-    const app = await track(startNode({ ...quiet, role: "app", apps: ["echo"], capacity: 4, power: 1, join: ["ws://127.0.0.1:9"], maxTicketMs: 300 }));
-    const raw = await RawClient.open(app.url, "not-really-a-tier2");
+  it("holds no slot for good: placements with a deadline 10 years away expire, and a stranger's announcements are refused", async () => {
+    const tier2 = await track(startNode({ ...quiet, role: "tier2" }));
+    const app = await track(startNode({ ...quiet, role: "app", apps: ["echo"], capacity: 4, power: 1, join: [tier2.url], maxTicketMs: 300 }));
+    await eventually(() => (tier2.stats().servers as unknown[]).length === 1, 5000, "the app server to register");
+    const placer = await RawClient.open(tier2.url, "placer");
+    const stranger = await RawClient.open(app.url, "not-really-a-tier2");
     try {
-      await raw.hello("tier2");
+      await placer.hello("client");
       const tenYears = Date.now() + 10 * 365 * 86_400_000;
       for (let i = 0; i < 4; i++) {
-        const answer = await raw.call("task.expect", { taskId: `t${i}`, key: `k${i}`, ticket: `ticket-${i}`, client: { id: "c", addr: "" }, expiresAt: tenYears });
-        expect(answer.type).toBe("task.expected");
+        const task = { id: `t${i}`, key: `k${i}`, app: "echo", deadline: tenYears, require: [], clientAttrs: {}, prefs: {}, payload: null };
+        expect((await placer.call("task.place", { task, client: { id: "placer", addr: "" } })).type).toBe("task.placed");
       }
-      expect(app.stats()).toMatchObject({ load: 4, expected: 4 });
+      await eventually(() => app.stats().expected === 4, 5000, "the four announcements");
+      // Never run: the slots come back at the server's limit, not in ten years.
       await eventually(() => app.stats().load === 0, 5000, "the announced slots to come back");
+      await stranger.hello("tier2");
+      const made = await stranger.call("task.expect", { taskId: "x", key: "x", ticket: "made-up", client: { id: "c", addr: "" }, expiresAt: tenYears });
+      expect(made).toMatchObject({ type: "error", body: { code: "UNAUTHORIZED" } });
+      expect(app.stats()).toMatchObject({ load: 0 });
     } finally {
-      raw.close();
+      placer.close();
+      stranger.close();
     }
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AllotError, ErrorCode, queryStatus, setAttrs, startNode, unsetAttrs } from "../../src/index.js";
 import type { Attrs, RunningNode } from "../../src/index.js";
+import { FakeAllocator } from "../helpers/fake-allocator.js";
 import { RawClient, eventually } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
@@ -53,12 +54,11 @@ describe("run-time attribute changes", () => {
 
   it("changes the server's own power and capacity, not an attribute the built-ins would shadow, and the server takes the new capacity", async () => {
     const tier2 = await track(startNode({ ...common, role: "tier2" }));
-    const app = await track(startNode({ ...common, role: "app", id: "grow", apps: ["echo"], capacity: 1, power: 1, attrs: { region: "eu" }, join: [tier2.url] }));
-    await eventually(() => rowOf(tier2, "grow") !== undefined, 5000, "the server to register");
-    // An allocator's connection by hand: each expect takes a slot until its run (never sent here).
-    const allocator = await RawClient.open(app.url, "fake-t2");
-    await allocator.hello("tier2");
-    const expectTask = (n: number) => allocator.call("task.expect", { taskId: `t${n}`, key: `k${n}`, ticket: `K${n}`, client: { id: "c", addr: "" }, expiresAt: Date.now() + 60_000 });
+    // An allocator by hand beside the tier-2: each expect it signs takes a slot until its run (never sent here).
+    const allocator = await FakeAllocator.start();
+    const app = await track(startNode({ ...common, role: "app", id: "grow", apps: ["echo"], capacity: 1, power: 1, attrs: { region: "eu" }, join: [tier2.url, allocator.url] }));
+    await eventually(() => rowOf(tier2, "grow") !== undefined && allocator.report !== undefined, 5000, "the server to register");
+    const expectTask = (n: number) => allocator.expect(n).then((m) => m, (e: unknown) => ({ type: "error", body: e }) as const);
     expect((await expectTask(1)).type).toBe("task.expected");
     expect((await expectTask(2)).body).toMatchObject({ code: ErrorCode.OVERLOADED });
 
@@ -69,6 +69,7 @@ describe("run-time attribute changes", () => {
     expect((await expectTask(4)).type).toBe("task.expected");
     expect((await expectTask(5)).body).toMatchObject({ code: ErrorCode.OVERLOADED });
     expect(await queryStatus(app.url)).toMatchObject({ role: "app", power: 8, capacity: 3, load: 3, attrs: { region: "eu" } });
+    await app.stop();
     await allocator.close();
   });
 

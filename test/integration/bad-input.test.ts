@@ -40,7 +40,7 @@ interface Setup {
 /** A tier-2 distributor, one app server joined to it (park window 50 ms) and a well-behaved client. */
 async function start(): Promise<Setup> {
   const tier2 = await track(startNode({ ...common(), role: "tier2", id: "tier2-1" }));
-  const app = await track(startNode({ ...common(), role: "app", id: "app-1", apps: ["echo"], capacity: 32, power: 1, join: [tier2.url], parkMs: 50 }));
+  const app = await track(startNode({ ...common(), role: "app", id: "app-1", apps: ["echo"], capacity: 32, power: 1, join: [tier2.url] }));
   const client = await track(startNode({ ...common(), role: "client", id: "good-client", entries: [tier2.url], timeoutMs: 10_000 }));
   await eventually(() => servers(tier2).some((s) => s.id === "app-1" && s.status === "alive"), 10_000, "app-1 to register");
   return { tier2, app, client };
@@ -232,16 +232,24 @@ describe("bad input to a running tier-2 distributor and app server", () => {
   });
 
   describe("tickets", () => {
-    it("answers a task.run whose ticket no distributor announced with an error once the park window ends", async () => {
+    it("answers a task.run whose ticket no allocator signed UNAUTHORIZED at once, and one signed for another task or client too", async () => {
       const s = await start();
       const serving = keepServing(s.client);
       const raw = await greeted(s.app.url);
-      const answer = await raw.call("task.run", { taskId: "t-bogus", key: "t-bogus", app: "echo", ticket: "not-a-ticket", payload: null });
-      expect(answer.type).toBe("error");
-      if (answer.type !== "error") return;
-      expect(answer.body.code).toBe(ErrorCode.TIMEOUT);
-      expect(answer.body.message).toContain("ticket");
-      await eventually(() => s.app.stats().parked === 0, 5000, "the parked run to be dropped");
+      const bogus = await raw.call("task.run", { taskId: "t-bogus", key: "t-bogus", app: "echo", ticket: "not-a-ticket", payload: null });
+      expect(bogus).toMatchObject({ type: "error", body: { code: ErrorCode.UNAUTHORIZED, message: expect.stringContaining("ticket") } });
+      // A real ticket, placed for the client "raw": another task, or another client, cannot use it.
+      const placer = await greeted(s.tier2.url);
+      const body = placeBody();
+      const placed = await placer.call("task.place", body);
+      if (placed.type !== "task.placed") throw new Error(`expected task.placed, got ${placed.type}`);
+      const otherTask = await raw.call("task.run", { taskId: "t-other", key: body.task.key, app: "echo", ticket: placed.body.ticket, payload: null });
+      expect(otherTask).toMatchObject({ type: "error", body: { code: ErrorCode.UNAUTHORIZED, message: expect.stringContaining("does not check") } });
+      const thief = await greeted(s.app.url, "someone-else");
+      const stolen = await thief.call("task.run", { taskId: body.task.id, key: body.task.key, app: "echo", ticket: placed.body.ticket, payload: null });
+      expect(stolen).toMatchObject({ type: "error", body: { code: ErrorCode.UNAUTHORIZED, message: expect.stringContaining("does not check") } });
+      // The client it was issued for runs it once.
+      await expect(raw.call("task.run", { taskId: body.task.id, key: body.task.key, app: "echo", ticket: placed.body.ticket, payload: body.task.payload })).resolves.toMatchObject({ type: "task.result" });
       await serving.settle();
     });
 
@@ -254,7 +262,8 @@ describe("bad input to a running tier-2 distributor and app server", () => {
       expect(placed.type).toBe("task.placed");
       if (placed.type !== "task.placed") return;
       expect(placed.body.serverUrl).toBe(s.app.url);
-      const runner = await greeted(placed.body.serverUrl, "raw-runner");
+      // The ticket is for the client the placement named: the run comes from it.
+      const runner = await greeted(placed.body.serverUrl, body.client.id);
       const run = { taskId: body.task.id, key: body.task.key, app: "echo", ticket: placed.body.ticket, payload: body.task.payload };
       const first = await runner.call("task.run", run);
       expect(first.type).toBe("task.result");

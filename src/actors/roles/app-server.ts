@@ -8,6 +8,8 @@ import type { Handler } from "../runtime/handlers.js";
 import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
+import { ReplayWindows } from "../runtime/replay-window.js";
+import { checkTicket, newTicketKey, parseTicket } from "../runtime/ticket.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -37,8 +39,6 @@ export interface AppServerConfig {
   maxRunMs?: number;
   /** The longest an announced ticket holds a slot while its run has not come, whatever expiry it names, ms. Default 60 000. */
   maxTicketMs?: number;
-  /** How long a run may wait for its ticket's expect to arrive. */
-  parkMs?: number;
   /** `broadcast` (default): report to every distributor in `join`; `registered`: to one, which relays. */
   mode?: "broadcast" | "registered";
   /** When to report: on load changes (`event`), every `periodicMs` (0: never), or both. Default both, 1000 ms. */
@@ -56,11 +56,6 @@ interface Expected {
 /** Results are stored by client and key: a key is a client's own, not a way to read another's result. */
 const cacheKey = (client: string, key: string): string => `${client}\u0000${key}`;
 
-interface Parked {
-  m: Extract<Message, { type: "task.run" }>;
-  ch: Channel;
-  until: number;
-}
 
 type Run = Extract<Message, { type: "task.run" }>;
 
@@ -112,13 +107,10 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   const apps = new Set(config.apps);
   const maxRunMs = config.maxRunMs ?? 600_000;
   const maxTicketMs = config.maxTicketMs ?? 60_000;
-  const parkMs = config.parkMs ?? 1000;
   const reportModes = config.report ?? DEFAULT_REPORT;
   // Attributes can change at run time (attrs.set); every report carries the current set.
   let attrs: Attrs = { ...config.attrs };
   const expected = new Map<string, Expected>();
-  const parked = new Map<string, Parked>();
-  const used = new BoundedMap<string, true>(100_000);
   // Tickets whose expect was refused: their run is answered OVERLOADED so the client places again.
   const refused = new BoundedMap<string, true>(10_000);
   const results = new BoundedMap<string, unknown>(10_000);
@@ -131,6 +123,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
 
   // A slot is held from a run's start until its handler has stopped, answered or not.
   const load = (): number => runs.size + expected.size;
+  // Self-checking tickets: allocators sign what they issue for this server with this key (new each
+  // start), and the server counts each issuer's tickets, so it runs one without waiting for its
+  // expect, and never twice, with no set of used tickets to keep.
+  const ticketKey = newTicketKey();
+  const replays = new ReplayWindows();
   const reporter = createReporter(ctx, {
     join: config.join,
     mode: config.mode ?? "broadcast",
@@ -146,6 +143,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       attrs,
       version,
       ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
+      ticketKey,
     }),
   });
   const changed = (): void => reporter.changed();
@@ -156,15 +154,19 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor, a master or a slave may announce tickets, not a ${ch.peerRole || "stranger"}`));
       return;
     }
+    // An announcement holds a slot: only for a ticket this server's allocators signed, for this task and client.
+    const signed = checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client: b.client.id });
+    if (!signed) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators for this task and client"));
+    if (refused.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket's run: at capacity`));
+    if (replays.used(signed.issuer, signed.seq)) {
+      // Its run came first and has its slot already: the expect holds nothing more.
+      ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
+      return;
+    }
     if (load() >= config.capacity) {
       const err = new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
       refused.set(b.ticket, true);
       ch.replyError(m, err);
-      const early = parked.get(b.ticket);
-      if (early) {
-        parked.delete(b.ticket);
-        early.ch.replyError(early.m, err);
-      }
       return;
     }
     // An expiry years away would hold the slot for good: a peer's number is clamped to this server's limit.
@@ -174,28 +176,38 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (expiresAt < nextExpiry) nextExpiry = expiresAt;
     changed();
     ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
-    const early = parked.get(b.ticket);
-    if (early) {
-      parked.delete(b.ticket);
-      onRun(early.m, early.ch);
-    }
   }
 
   function onRun(m: Run, ch: Channel): void {
+    // Every allocator signs the tickets it issues for this server: any other is nobody's.
+    if (parseTicket(m.body.ticket) === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators"));
+    onSignedRun(m, ch);
+  }
+
+
+  /**
+   * A run with a self-checking ticket: valid only if signed under this server's key for this task,
+   * this server and the client it comes from (or a slave's, on a client's behalf), unexpired and
+   * never used — whether or not its expect has arrived.
+   */
+  function onSignedRun(m: Run, ch: Channel): void {
     const b = m.body;
-    const exp = expected.get(b.ticket);
-    if (!exp) {
-      if (used.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket already used"));
-      if (refused.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket: at capacity`));
-      if (parked.has(b.ticket) || parked.size >= 10_000) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "unknown ticket"));
-      parked.set(b.ticket, { m, ch, until: ctx.now() + parkMs });
-      return;
-    }
-    if (exp.taskId !== b.taskId || exp.key !== b.key) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket was issued for another task"));
+    const client = ch.peerRole === "slave" && b.client !== undefined ? b.client : ch.peerId;
+    const t = checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client });
+    // Retryable: a server that restarted has a new key, and the client's next placement gets a good ticket.
+    if (!t) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket does not check: not issued by this server's allocators for this task, client and server", { retryable: true }));
+    if (t.expiresAt <= ctx.now()) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket expired", { retryable: true }));
     if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
-    expected.delete(b.ticket);
-    used.set(b.ticket, true);
-    const stored = cacheKey(exp.client, b.key);
+    const announced = expected.has(b.ticket);
+    // Capacity first, so a refused run leaves its ticket unused for the retry that follows.
+    if (!announced && load() >= config.capacity) {
+      // Its expect, if it comes later, must not hold a slot for a run that will not come.
+      refused.set(b.ticket, true);
+      return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`));
+    }
+    if (!replays.use(t.issuer, t.seq)) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket already used"));
+    if (announced) expected.delete(b.ticket);
+    const stored = cacheKey(client, b.key);
     if (results.has(stored)) {
       changed();
       return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(stored), cached: true });
@@ -291,14 +303,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       }
       if (dropped > 0) changed();
     }
-    for (const [t, p] of parked) {
-      if (p.until > now) continue;
-      parked.delete(t);
-      // Retryable: the distributor's expect may have been lost with its connection; placing again is safe.
-      p.ch.replyError(p.m, new AllotError(ErrorCode.TIMEOUT, `no distributor announced this ticket within ${parkMs} ms`));
-    }
   }
-  const sweeper = setInterval(() => ctx.enqueue(sweep), Math.max(10, Math.min(250, parkMs / 4)));
+  const sweeper = setInterval(() => ctx.enqueue(sweep), 250);
   sweeper.unref();
   return {
     setAttrs,
@@ -331,7 +337,6 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         running: runs.size,
         runs: runRows(),
         expected: expected.size,
-        parked: parked.size,
         completed,
         timedOut,
         load: load(),

@@ -9,7 +9,7 @@ import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { stampClient } from "../runtime/forward.js";
 import { unknownType } from "../runtime/role-actor.js";
-import { newTicket } from "../runtime/ticket.js";
+import { TICKET_TTL_MS, TicketIssuer } from "../runtime/ticket.js";
 
 export interface Tier2Config {
   /** Selection policy name (see the policy registry). */
@@ -34,6 +34,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const sync = new PeerSync(ctx, table, tables, config.peers ?? []);
   // Who decides, among the set's members: policies with home servers split the servers by it.
   const pctx = sync.policyContext();
+  // Incarnation: a restarted allocator's counts start again, under a new issuer name.
+  const tickets = new TicketIssuer(ctx.id, ctx.now());
   let placed = 0;
   let refused = 0;
   let expectRefused = 0;
@@ -62,10 +64,11 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
       return;
     }
-    const ticket = newTicket();
-    // The answer does not wait for the server's ack: the expect is sent first on a connection the
-    // client's run cannot overtake by much, and the server holds an early run for a short while.
-    const expect = { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline };
+    const expiresAt = Math.min(task.deadline, ctx.now() + TICKET_TTL_MS);
+    const ticket = tickets.issue(server, { taskId: task.id, key: task.key, client: client.id, expiresAt });
+    // The answer does not wait for the server's ack: the server checks a signed ticket by itself,
+    // so a run that overtakes its expect still runs; the expect only accounts for the slot.
+    const expect = { taskId: task.id, key: task.key, ticket, client, expiresAt };
     to.request("task.expect", expect).then(
       (ack) => ctx.enqueue(() => (ack.type === "task.expected" ? table.confirm(server, ack.body.load, ack.body.version, ctx.now()) : table.release(server))),
       (err: unknown) =>

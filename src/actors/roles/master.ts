@@ -9,7 +9,7 @@ import { stampClient } from "../runtime/forward.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
 import { unknownType } from "../runtime/role-actor.js";
-import { newTicket } from "../runtime/ticket.js";
+import { TICKET_TTL_MS, TicketIssuer, newTicket } from "../runtime/ticket.js";
 
 export const ASSIGN_MODES = ["grant", "indicate"] as const;
 export type AssignMode = (typeof ASSIGN_MODES)[number];
@@ -75,6 +75,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   const pctx = sync.policyContext();
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
+  const tickets = new TicketIssuer(ctx.id, ctx.now());
   let picked = 0;
   let placed = 0;
   let refused = 0;
@@ -142,7 +143,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       refused++;
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
     }
-    const ticket = newTicket();
+    const expiresAt = Math.min(task.deadline, ctx.now() + TICKET_TTL_MS);
+    const ticket = tickets.issue(server, { taskId: task.id, key: task.key, client: client.id, expiresAt });
     const answer = { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket };
     if (assign === "grant") {
       granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
@@ -151,7 +153,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       return ch.reply(m, "task.placed", { ...answer, announce: true });
     }
     // Indicate: the server is told to perform the task, and accepts it, before the slave hears of it.
-    (to as NonNullable<typeof to>).request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt: task.deadline }).then(
+    (to as NonNullable<typeof to>).request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt }).then(
       (ack) =>
         ctx.enqueue(() => {
           if (ack.type === "task.expected") servers.table.confirm(server, ack.body.load, ack.body.version, ctx.now());

@@ -158,7 +158,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
       const server = servers.get(placed.serverUrl);
       if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
-      server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload, deadline: task.deadline }, remaining, (e, answer) =>
+      server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload, deadline: task.deadline, client: client.id }, remaining, (e, answer) =>
         ctx.enqueue(() => {
           finish();
           if (answer) ch.relay(m, answer);

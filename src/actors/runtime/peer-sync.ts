@@ -23,6 +23,7 @@ export function toReport(e: ServerEntry): ServerReport {
     attrs: e.attrs,
     version: e.version,
     ...(e.periodMs > 0 ? { periodMs: e.periodMs } : {}),
+    ...(e.ticketKey !== undefined ? { ticketKey: e.ticketKey } : {}),
   };
 }
 

@@ -152,7 +152,11 @@ export class Registry {
 
   rows(): ServerStatusRow[] {
     const now = this.ctx.now();
-    return [...this.table.all()].map((e) => ({ ...toReport(e), status: e.status, reserved: e.reserved, ageMs: Math.max(0, now - e.updatedAt) }));
+    return [...this.table.all()].map((e) => {
+      // The ticket key is for allocators only: status is for people.
+      const { ticketKey: _key, ...report } = toReport(e);
+      return { ...report, status: e.status, reserved: e.reserved, ageMs: Math.max(0, now - e.updatedAt) };
+    });
   }
 
   stop(): void {
