@@ -1,7 +1,8 @@
 import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected } from "../protocol/index.js";
 import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Rejected, Role } from "../protocol/index.js";
-import { FrameError, decodeFrame, encodeFrame } from "./codec.js";
+import { FrameError, MAX_FRAME_ENVELOPES, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
+import { DEFAULT_RATE_LOG, rateLimitedWarn } from "./rate-log.js";
 import { onTick } from "./ticker.js";
 import { CloseCode } from "./wire.js";
 import type { Wire } from "./wire.js";
@@ -66,7 +67,7 @@ const SWEEP_MS = 20;
 /** Types the channel itself answers; never opaque. */
 const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
 /** Envelopes per frame before it leaves without waiting for the end of the turn (16-256 measured within noise). */
-const MAX_BATCH = 128;
+const MAX_BATCH = Math.min(128, MAX_FRAME_ENVELOPES); // the receiving side refuses more than MAX_FRAME_ENVELOPES
 
 /**
  * A multiplexed, correlated conversation over one wire: many requests in flight matched by id,
@@ -91,6 +92,8 @@ export class Channel {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lastHeard: number;
   private pinging = false;
+  /** Warnings about this peer, at most a few a second, with a count of the ones dropped. */
+  private readonly warn: (obj: object, msg: string) => void;
 
   constructor(
     private readonly wire: Wire,
@@ -98,6 +101,7 @@ export class Channel {
   ) {
     this.remoteAddress = wire.remoteAddress;
     this.lastHeard = opts.now();
+    this.warn = rateLimitedWarn(opts.log, { ...DEFAULT_RATE_LOG, now: opts.now });
     wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
     if (opts.dialer) {
       this.request("hello", { node: opts.node, role: opts.role }, opts.handshakeMs).then(
@@ -243,7 +247,7 @@ export class Channel {
       // where a throw would end the process.
       const why = err instanceof Error ? err.message : String(err);
       return this.splitOrRefuse(batch, (type) => {
-        this.opts.log.warn({ peer: this.label(), type, err: why }, "message could not be encoded");
+        this.warn({ peer: this.label(), type, err: why }, "message could not be encoded");
         return new AllotError(ErrorCode.INTERNAL, `${type} could not be encoded: ${why}`, { retryable: false });
       });
     }
@@ -290,7 +294,7 @@ export class Channel {
       items = decodeFrame(bytes, this.opaqueFilter);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      this.opts.log.warn({ peer: this.label(), err: err.message }, "bad frame");
+      this.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "bad frame");
       this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, err.message));
       return;
     }
@@ -308,7 +312,7 @@ export class Channel {
 
   private onRejected(r: Rejected): void {
     if (this.opts.counters) this.opts.counters.rejected++;
-    this.opts.log.warn({ peer: this.label(), code: r.error.code, err: r.error.message }, "rejected message");
+    this.warn({ peer: this.label(), code: r.error.code, err: r.error.message }, "rejected message");
     if (r.re > 0) this.settle(r.re, undefined, r.error);
     else if (r.id > 0) this.enqueue("error", this.nextId++, r.id, r.error.toWire());
     else this.sendNotice(r.error);
@@ -327,7 +331,7 @@ export class Channel {
     }
     if (isOpaque(m)) return this.admit(m);
     if (m.type === "error") {
-      this.opts.log.warn({ peer: this.label(), code: m.body.code, err: m.body.message }, "peer reported an error");
+      this.warn({ peer: this.label(), code: m.body.code, err: m.body.message }, "peer reported an error");
       return;
     }
     if (m.type === "ping") return this.reply(m, "pong", {});
