@@ -29,6 +29,10 @@ export interface CommonConfig {
   supervision?: SupervisionStrategy;
   /** Requests a peer may have in flight on one connection. Default 4096. */
   maxInFlight?: number;
+  /** Connections this node accepts at once; the next upgrade is refused with HTTP 503. Default 10 000. */
+  maxConnections?: number;
+  /** Connections it accepts at once from one IP address; the next is refused with HTTP 429. Default 1 024. */
+  maxConnectionsPerAddress?: number;
   /** Default deadline of a request. Default 10 000 ms. */
   requestTimeoutMs?: number;
   /** Time a connecting peer has to say hello. Default 5 000 ms. */

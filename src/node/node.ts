@@ -157,9 +157,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       });
     }
     if (role !== "client") {
-      listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => {
-        channels.add(new Channel(wire, { ...channelOptions, dialer: false }));
-      });
+      const caps = {
+        ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+        ...(config.maxConnectionsPerAddress === undefined ? {} : { maxConnectionsPerAddress: config.maxConnectionsPerAddress }),
+      };
+      listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => channels.add(new Channel(wire, { ...channelOptions, dialer: false })), caps);
       url ||= listener.url;
     }
     // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
@@ -180,7 +182,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     id,
     role,
     url,
-    stats: () => ({ id, role, url, connections: channels.size, outbound: peers.size, traffic: { ...traffic }, ...b.stats?.() }),
+    stats: () => ({
+      id,
+      role,
+      url,
+      connections: channels.size,
+      outbound: peers.size,
+      traffic: { ...traffic },
+      ...(listener ? { refusedConnections: { ...listener.refused } } : {}),
+      ...b.stats?.(),
+    }),
     async stop() {
       await b.stop?.();
       for (const p of peers) p.close();

@@ -20,11 +20,16 @@ export interface TrafficCounters {
   envelopesIn: number;
   envelopesOut: number;
   rejected: number;
+  /** Connections closed for a frame over `maxFrameBytesBeforeHello` before their handshake. */
+  closedOversizeBeforeHello: number;
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0 };
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0 };
 }
+
+/** Largest frame an accepted connection may send before its handshake completes. */
+export const MAX_FRAME_BYTES_BEFORE_HELLO = 16 * 1024;
 
 export interface ChannelOptions {
   /** This node's id and role, sent in `hello` and stamped as `from`. */
@@ -33,6 +38,11 @@ export interface ChannelOptions {
   /** true on the side that dialled: it sends `hello` first. */
   dialer: boolean;
   maxFrameBytes: number;
+  /**
+   * Largest frame an accepted connection may send before its hello is accepted; a bigger one
+   * closes the socket (1009) unread. Default MAX_FRAME_BYTES_BEFORE_HELLO (16 KiB).
+   */
+  maxFrameBytesBeforeHello?: number;
   /** Requests from the peer being handled at once; past it they are answered OVERLOADED. */
   maxInFlight: number;
   /** Deadline for a request that names none. */
@@ -110,6 +120,9 @@ export class Channel {
         },
         (err: AllotError) => this.close(CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
       );
+      // hello leaves in a frame of its own: batched with what follows it in this turn, it could
+      // pass the accepting side's limit on a frame before hello.
+      this.flushNow();
     } else {
       this.handshakeTimer = setTimeout(() => this.close(CloseCode.handshakeTimeout, "no hello within handshake deadline"), opts.handshakeMs);
       this.handshakeTimer.unref();
@@ -285,6 +298,14 @@ export class Channel {
   private onFrame(bytes: Uint8Array): void {
     this.framesIn++;
     this.lastHeard = this.opts.now();
+    // A stranger gets a few KB of our attention until it has said who it is.
+    const beforeHello = this.opts.maxFrameBytesBeforeHello ?? MAX_FRAME_BYTES_BEFORE_HELLO;
+    if (!this.opts.dialer && this.peerId === "" && bytes.length > beforeHello) {
+      if (this.opts.counters) this.opts.counters.closedOversizeBeforeHello++;
+      this.warn({ addr: this.remoteAddress, bytes: bytes.length }, "frame before hello too big; closing");
+      this.close(CloseCode.tooBig, `frame of ${bytes.length} bytes before hello exceeds ${beforeHello}`);
+      return;
+    }
     if (bytes.length > this.opts.maxFrameBytes) {
       this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, `frame of ${bytes.length} bytes exceeds ${this.opts.maxFrameBytes}`));
       return;

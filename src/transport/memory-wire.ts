@@ -59,7 +59,8 @@ export function createMemoryTransport(options: { deliver?: Deliver; limits?: Wir
       const url = `mem://${host}:${port === 0 ? nextPort++ : port}`;
       if (listeners.has(url)) throw new Error(`${url} is already listening`);
       listeners.set(url, onWire);
-      return { url, close: async () => void listeners.delete(url) };
+      // In-process wires have no remote addresses to cap: nothing is ever refused here.
+      return { url, refused: { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0 }, close: async () => void listeners.delete(url) };
     },
     async connect(url) {
       const onWire = listeners.get(url);

@@ -1,7 +1,10 @@
+import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
+import { WebSocket } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, startNode } from "../../src/index.js";
+import { ErrorCode, createWsTransport, startNode } from "../../src/index.js";
+import { Channel } from "../../src/transport/channel.js";
 import type { RunningNode } from "../../src/index.js";
 import { RawClient, eventually, within } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
@@ -79,5 +82,132 @@ describe("limits", () => {
       const more = counted();
       expect(more).toBeGreaterThan(10_000);
     });
+  });
+});
+
+/** The HTTP status an upgrade to `url` is refused with, or "open" if it opens (then it is closed). */
+function upgradeStatus(url: string): Promise<number | "open"> {
+  return within(
+    new Promise<number | "open">((resolve) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false });
+      ws.on("error", () => {});
+      ws.once("unexpected-response", (_req, res) => {
+        resolve(res.statusCode ?? 0);
+        ws.terminate();
+      });
+      ws.once("open", () => {
+        resolve("open");
+        ws.terminate();
+      });
+    }),
+    5000,
+    `an answer to an upgrade to ${url}`,
+  );
+}
+
+/** Sends `head` on a plain TCP connection to `url`'s port; resolves with the first line of the answer ("" if none) once the server closes. */
+function rawHttp(url: string, head: string): Promise<string> {
+  const port = Number(/:(\d+)$/.exec(url)?.[1]);
+  return within(
+    new Promise<string>((resolve) => {
+      let got = "";
+      const s = connect(port, "127.0.0.1", () => s.write(head));
+      s.setEncoding("utf8").on("data", (d: string) => (got += d));
+      s.on("error", () => {});
+      s.once("close", () => resolve(got.split("\r\n")[0] ?? ""));
+    }),
+    10_000,
+    "the server to answer and close",
+  );
+}
+
+const refusedOf = (n: RunningNode): Record<string, number> => n.stats().refusedConnections as Record<string, number>;
+
+describe("limits at the HTTP upgrade", () => {
+  it("refuses the connection past maxConnectionsPerAddress with HTTP 429, counts it, keeps serving the others and frees the slot on close", async () => {
+    const tier2 = await track(startNode({ role: "tier2", id: "t2-peraddr", logLevel: "silent", maxConnectionsPerAddress: 3 }));
+    const open = [await raw(tier2.url), await raw(tier2.url), await raw(tier2.url)];
+    expect(await upgradeStatus(tier2.url)).toBe(429);
+    expect(refusedOf(tier2)).toEqual({ notWebSocket: 0, tooMany: 0, tooManyFromAddress: 1 });
+    for (const r of open) {
+      await r.hello("client");
+      expect(await statusOf(r)).toBe("status");
+    }
+    await open[0]?.close();
+    await eventually(() => tier2.stats().connections === 2, 5000, "the closed connection to be gone");
+    expect(await upgradeStatus(tier2.url)).toBe("open");
+  });
+
+  it("refuses the connection past maxConnections with HTTP 503 and counts it", async () => {
+    const tier2 = await track(startNode({ role: "tier2", id: "t2-total", logLevel: "silent", maxConnections: 2 }));
+    await raw(tier2.url);
+    await raw(tier2.url);
+    expect(await upgradeStatus(tier2.url)).toBe(503);
+    expect(refusedOf(tier2).tooMany).toBe(1);
+  });
+
+  it("answers an HTTP upgrade to anything but WebSocket with 400 and counts it", async () => {
+    const tier2 = await track(startNode({ role: "tier2", id: "t2-h2c", logLevel: "silent" }));
+    const line = await rawHttp(tier2.url, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n");
+    expect(line).toMatch(/^HTTP\/1\.1 400 /);
+    expect(refusedOf(tier2).notWebSocket).toBe(1);
+  });
+
+  it("times out a request whose headers never end (408 and closed)", async () => {
+    const listener = await createWsTransport().listen("127.0.0.1:0", () => {}, { headersTimeoutMs: 300 });
+    try {
+      const line = await rawHttp(listener.url, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n");
+      expect(line).toMatch(/^HTTP\/1\.1 408 /);
+    } finally {
+      await listener.close();
+    }
+  });
+
+  it("refuses listen options that are not positive integers, naming the option", async () => {
+    await expect(createWsTransport().listen("127.0.0.1:0", () => {}, { maxConnectionsPerAddress: 0 })).rejects.toThrow(/maxConnectionsPerAddress must be an integer >= 1/);
+  });
+});
+
+describe("limits before the handshake", () => {
+  it("closes an accepted socket whose first frame, before hello, is 64 KB (1009), and counts it", async () => {
+    const tier2 = await track(startNode({ role: "tier2", id: "t2-prehello", logLevel: "silent" }));
+    const r = await raw(tier2.url);
+    r.sendRaw(Buffer.alloc(64 * 1024, 0xc0));
+    const closed = await r.waitClosed(5000);
+    expect(closed.code).toBe(1009);
+    expect((tier2.stats().traffic as Record<string, number>).closedOversizeBeforeHello).toBe(1);
+    // After hello the same frame is only a bad frame: one error, and the connection stays.
+    const ok = await raw(tier2.url);
+    await ok.hello("client");
+    const since = ok.mark();
+    ok.sendRaw(Buffer.alloc(64 * 1024, 0xc0));
+    expect((await ok.waitForError(0, 5000, since)).code).toBe(ErrorCode.BAD_FRAME);
+    expect(await statusOf(ok)).toBe("status");
+  });
+
+  it("lets a dialer send a 64 KB request in the same turn as its hello (hello leaves in a frame of its own)", async () => {
+    const tier2 = await track(startNode({ role: "tier2", id: "t2-eager", logLevel: "silent" }));
+    const t = createWsTransport();
+    const ch = new Channel(await t.connect(tier2.url), {
+      node: "eager",
+      role: "client",
+      dialer: true,
+      maxFrameBytes: 4 * 1024 * 1024,
+      maxInFlight: 16,
+      requestTimeoutMs: 5000,
+      handshakeMs: 5000,
+      heartbeatMs: 0,
+      now: Date.now,
+      log: { warn() {}, debug() {} },
+      onMessage: () => {},
+    });
+    try {
+      // An attrs.set with a 64 KB value: the tier-2 reads it after hello and answers it.
+      const answer = await within(ch.request("attrs.set", { table: "task-type", id: "echo", attrs: { big: "x".repeat(64 * 1024) } }).then((m) => m.type, (e: unknown) => String(e)), 10_000, "an answer");
+      expect(ch.closed).toBe(false);
+      expect(answer).not.toMatch(/UNREACHABLE|closed/);
+    } finally {
+      ch.close();
+    }
   });
 });
