@@ -15,7 +15,7 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_PEER, Peer, bufferCaps, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
@@ -80,6 +80,7 @@ export async function startNode(config: AppNodeConfig): Promise<RunningApp>;
 export async function startNode(config: NodeConfig): Promise<RunningNode>;
 export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
+  bufferCaps(config); // a bad pair fails startNode here, before anything starts, not each connection
   const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
@@ -109,6 +110,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     role,
     maxFrameBytes: transport.limits.maxFrameBytes,
     maxInFlight: config.maxInFlight ?? 4096,
+    ...(config.pauseBufferedBytes === undefined ? {} : { pauseBufferedBytes: config.pauseBufferedBytes }),
+    ...(config.closeBufferedBytes === undefined ? {} : { closeBufferedBytes: config.closeBufferedBytes }),
     requestTimeoutMs,
     handshakeMs: config.handshakeMs ?? 5000,
     heartbeatMs: config.heartbeatMs ?? 5000,

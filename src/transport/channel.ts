@@ -22,11 +22,20 @@ export interface TrafficCounters {
   rejected: number;
   /** Connections closed for a frame over `maxFrameBytesBeforeHello` before their handshake. */
   closedOversizeBeforeHello: number;
+  /** Times a connection stopped reading its peer because its outgoing buffer passed the soft cap. */
+  readsPaused: number;
+  /** Connections closed because their outgoing buffer passed the hard cap. */
+  closedNotReading: number;
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0 };
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0 };
 }
+
+/** Outgoing bytes buffered for a peer past which the channel stops reading it (see ChannelOptions.pauseBufferedBytes). */
+export const PAUSE_BUFFERED_BYTES = 1024 * 1024;
+/** Outgoing bytes buffered for a peer past which the channel closes it (see ChannelOptions.closeBufferedBytes). */
+export const CLOSE_BUFFERED_BYTES = 16 * 1024 * 1024;
 
 /** Largest frame an accepted connection may send before its handshake completes. */
 export const MAX_FRAME_BYTES_BEFORE_HELLO = 16 * 1024;
@@ -43,6 +52,14 @@ export interface ChannelOptions {
    * closes the socket (1009) unread. Default MAX_FRAME_BYTES_BEFORE_HELLO (16 KiB).
    */
   maxFrameBytesBeforeHello?: number;
+  /**
+   * Backpressure: once this many bytes sent to the peer are still buffered (it does not read),
+   * the channel stops reading the peer's frames, and reads again when half of it has drained.
+   * Default PAUSE_BUFFERED_BYTES (1 MiB).
+   */
+  pauseBufferedBytes?: number;
+  /** Past this many buffered bytes the connection is dropped (4004). Default CLOSE_BUFFERED_BYTES (16 MiB). */
+  closeBufferedBytes?: number;
   /** Requests from the peer being handled at once; past it they are answered OVERLOADED. */
   maxInFlight: number;
   /** Deadline for a request that names none. */
@@ -73,7 +90,19 @@ interface Pending {
   type: MessageType;
 }
 
+/** The backpressure caps of `opts` with their defaults; a RangeError names a bad pair. */
+export function bufferCaps(opts: Pick<ChannelOptions, "pauseBufferedBytes" | "closeBufferedBytes">): [pause: number, close: number] {
+  const pause = opts.pauseBufferedBytes ?? PAUSE_BUFFERED_BYTES;
+  const close = opts.closeBufferedBytes ?? CLOSE_BUFFERED_BYTES;
+  if (!Number.isInteger(pause) || !Number.isInteger(close) || pause < 1 || close <= pause) {
+    throw new RangeError(`closeBufferedBytes (${close}) must be an integer above pauseBufferedBytes (${pause}), an integer >= 1`);
+  }
+  return [pause, close];
+}
+
 const SWEEP_MS = 20;
+/** How often a paused channel looks whether its peer has read enough to be read again. */
+const DRAIN_MS = 10;
 /** Types the channel itself answers; never opaque. */
 const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
 /** Envelopes per frame before it leaves without waiting for the end of the turn (16-256 measured within noise). */
@@ -102,6 +131,11 @@ export class Channel {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lastHeard: number;
   private pinging = false;
+  /** Set while the peer is not read (backpressure): frames that were already read wait here, in order. */
+  private parked: Uint8Array[] | undefined;
+  private stopDrainWatch: (() => void) | undefined;
+  private readonly pauseAt: number;
+  private readonly closeAt: number;
   /** Warnings about this peer, at most a few a second, with a count of the ones dropped. */
   private readonly warn: (obj: object, msg: string) => void;
 
@@ -112,6 +146,7 @@ export class Channel {
     this.remoteAddress = wire.remoteAddress;
     this.lastHeard = opts.now();
     this.warn = rateLimitedWarn(opts.log, { ...DEFAULT_RATE_LOG, now: opts.now });
+    [this.pauseAt, this.closeAt] = bufferCaps(opts);
     wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
     if (opts.dialer) {
       this.request("hello", { node: opts.node, role: opts.role }, opts.handshakeMs).then(
@@ -272,6 +307,7 @@ export class Channel {
         c.envelopesOut += batch.length;
       }
       this.wire.send(frame);
+      this.checkBuffered();
       return;
     }
     const size = frame.length;
@@ -295,7 +331,44 @@ export class Channel {
     else this.settle(id, undefined, err);
   }
 
+  /** Backpressure: past the soft cap stop reading the peer, past the hard cap drop it. */
+  private checkBuffered(): void {
+    const buffered = this.wire.bufferedAmount;
+    if (buffered <= this.pauseAt || this.closed) return;
+    if (buffered > this.closeAt) {
+      if (this.opts.counters) this.opts.counters.closedNotReading++;
+      this.warn({ peer: this.label(), addr: this.remoteAddress, buffered }, "peer does not read; closing");
+      this.close(CloseCode.notReading, `peer does not read: ${buffered} bytes buffered`);
+      return;
+    }
+    if (this.parked) return;
+    if (this.opts.counters) this.opts.counters.readsPaused++;
+    this.opts.log.debug({ peer: this.label(), buffered }, "peer reads slowly; pausing");
+    this.parked = [];
+    this.wire.pause();
+    this.stopDrainWatch = onTick(DRAIN_MS, () => this.drainCheck());
+  }
+
+  private drainCheck(): void {
+    if (this.closed || this.wire.bufferedAmount > this.pauseAt >> 1) return;
+    this.stopDrainWatch?.();
+    this.stopDrainWatch = undefined;
+    const parked = this.parked ?? [];
+    this.parked = undefined;
+    this.wire.resume();
+    // Handling a parked frame may fill the buffer again: onFrame then parks the rest anew, in order.
+    for (const b of parked) {
+      if (this.closed) return;
+      this.onFrame(b);
+    }
+  }
+
   private onFrame(bytes: Uint8Array): void {
+    // Paused: the socket is no longer read, but what ws had already read still arrives.
+    if (this.parked) {
+      this.parked.push(bytes);
+      return;
+    }
     this.framesIn++;
     this.lastHeard = this.opts.now();
     // A stranger gets a few KB of our attention until it has said who it is.
@@ -428,6 +501,9 @@ export class Channel {
     this.stopHeartbeat?.();
     this.stopHeartbeat = undefined;
     clearTimeout(this.handshakeTimer);
+    this.stopDrainWatch?.();
+    this.stopDrainWatch = undefined;
+    this.parked = undefined;
     const pending = [...this.pending.values()];
     this.pending.clear();
     this.answering.clear();

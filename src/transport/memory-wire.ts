@@ -13,6 +13,10 @@ class MemoryWire implements Wire {
     readonly remoteAddress: string,
     private readonly deliver: Deliver,
   ) {}
+  /** Delivery is unbounded in memory: nothing is ever buffered unsent, so nothing pauses. */
+  readonly bufferedAmount = 0;
+  pause(): void {}
+  resume(): void {}
   setHandlers(h: WireHandlers): void {
     this.h = h;
     for (const f of this.early.splice(0)) f();

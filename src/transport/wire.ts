@@ -11,6 +11,11 @@ export interface Wire {
   setHandlers(h: WireHandlers): void;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** Bytes sent but not yet handed to the network (the peer is not reading fast enough). */
+  readonly bufferedAmount: number;
+  /** Stops reading the peer's frames (backpressure) until `resume`. */
+  pause(): void;
+  resume(): void;
 }
 
 /** Size and count limits, validated once where a transport is created. */

@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { RawData } from "ws";
-import { DEFAULT_LIMITS, listenOptions, parseHostPort } from "./wire.js";
+import { CloseCode, DEFAULT_LIMITS, listenOptions, parseHostPort } from "./wire.js";
 import type { ListenOptions, Listener, RefusedCounts, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
 
 /**
@@ -48,7 +48,19 @@ class WsWire implements Wire {
   send(frame: Uint8Array): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame, { binary: true });
   }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+  pause(): void {
+    this.ws.pause();
+  }
+  resume(): void {
+    this.ws.resume();
+  }
   close(code = 1000, reason = ""): void {
+    // A peer that does not read would never take the close frame queued behind what it has not
+    // read: drop the socket, and with it the buffered bytes, at once.
+    if (code === CloseCode.notReading) return this.ws.terminate();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
     // A peer that never answers the close handshake must not keep the socket alive.
     const t = setTimeout(() => this.ws.terminate(), 2000);

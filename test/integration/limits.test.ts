@@ -1,10 +1,15 @@
+import { once } from "node:events";
 import { connect } from "node:net";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { WebSocket } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, createWsTransport, startNode } from "../../src/index.js";
+import { isRejected } from "../../src/protocol/index.js";
 import { Channel } from "../../src/transport/channel.js";
+import { PROTOCOL_VERSION, decodeFrame, encodeFrame } from "../../src/transport/codec.js";
+import type { WireEnvelope } from "../../src/transport/codec.js";
+import type { TrafficCounters } from "../../src/transport/channel.js";
 import type { RunningNode } from "../../src/index.js";
 import { RawClient, eventually, within } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
@@ -175,7 +180,7 @@ describe("limits before the handshake", () => {
     r.sendRaw(Buffer.alloc(64 * 1024, 0xc0));
     const closed = await r.waitClosed(5000);
     expect(closed.code).toBe(1009);
-    expect((tier2.stats().traffic as Record<string, number>).closedOversizeBeforeHello).toBe(1);
+    expect(trafficOf(tier2).closedOversizeBeforeHello).toBe(1);
     // After hello the same frame is only a bad frame: one error, and the connection stays.
     const ok = await raw(tier2.url);
     await ok.hello("client");
@@ -209,5 +214,119 @@ describe("limits before the handshake", () => {
     } finally {
       ch.close();
     }
+  });
+});
+
+/** A raw peer that says hello, then stops reading its socket while it sends requests; counts the answers it gets once it reads again. */
+class NonReader {
+  answers = 0;
+  closed = false;
+  private readonly waiters = new Set<() => void>();
+  private constructor(private readonly ws: WebSocket) {
+    ws.on("error", () => {});
+    ws.on("message", (data: Buffer) => {
+      try {
+        this.answers += decodeFrame(data).filter((m) => !isRejected(m) && m.type === "status").length;
+      } catch {
+        // not ours to judge here
+      }
+      for (const w of [...this.waiters]) w();
+    });
+    ws.on("close", () => {
+      this.closed = true;
+      for (const w of [...this.waiters]) w();
+    });
+  }
+
+  static async open(url: string): Promise<NonReader> {
+    const ws = new WebSocket(url, { perMessageDeflate: false });
+    await within(once(ws, "open"), 5000, "the socket to open");
+    const r = new NonReader(ws);
+    ws.send(encodeFrame([[PROTOCOL_VERSION, "hello", 1, 0, "non-reader", { node: "non-reader", role: "client" }]]));
+    return r;
+  }
+
+  /** Stops reading, then sends `n` status.get requests in frames of 256. */
+  flood(n: number): void {
+    this.ws.pause();
+    for (let sent = 0; sent < n; ) {
+      const batch: WireEnvelope[] = [];
+      for (; batch.length < 256 && sent < n; sent++) batch.push([PROTOCOL_VERSION, "status.get", 2 + sent, 0, "non-reader", {}]);
+      this.ws.send(encodeFrame(batch));
+    }
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    return within(
+      new Promise<void>((resolve) => {
+        const check = (): void => {
+          if (!cond()) return;
+          this.waiters.delete(check);
+          resolve();
+        };
+        this.waiters.add(check);
+        check();
+      }),
+      timeoutMs,
+      what,
+    );
+  }
+
+  close(): void {
+    this.ws.terminate();
+  }
+}
+
+const trafficOf = (n: RunningNode): TrafficCounters => n.stats().traffic as TrafficCounters;
+
+/** A tier-2 whose status answer is about 16 KB (a 16 KB attribute in its task-type table). */
+async function bigStatusTier2(id: string, caps: { pauseBufferedBytes: number; closeBufferedBytes: number }): Promise<{ tier2: RunningNode; control: RawClient }> {
+  const tier2 = await track(startNode({ role: "tier2", id, logLevel: "silent", heartbeatMs: 60_000, ...caps }));
+  const control = await raw(tier2.url, "control");
+  await control.hello("client");
+  const set = await control.call("attrs.set", { table: "task-type", id: "echo", attrs: { blob: "x".repeat(16 * 1024) } });
+  expect(set.type).toBe("ack");
+  return { tier2, control };
+}
+
+describe("backpressure", () => {
+  it("stops reading a peer that does not read its answers, reads it again once it has drained, and answers every request", async () => {
+    const { tier2, control } = await bigStatusTier2("t2-pause", { pauseBufferedBytes: 256 * 1024, closeBufferedBytes: 1024 * 1024 * 1024 });
+    const r = await NonReader.open(tier2.url);
+    try {
+      r.flood(2000); // 2000 answers of 16 KB: 32 MB, far more than the kernel's socket buffers hold
+      await eventually(() => trafficOf(tier2).readsPaused >= 1, 20_000, "the tier-2 to stop reading the non-reader");
+      expect(await statusOf(control)).toBe("status"); // everyone else is still served
+      r.resume();
+      await r.until(() => r.answers === 2000 || r.closed, 30_000, "all 2000 answers");
+      expect(r.answers).toBe(2000);
+      expect(trafficOf(tier2).closedNotReading).toBe(0);
+    } finally {
+      r.close();
+    }
+  });
+
+  it("closes a peer that leaves more than closeBufferedBytes unread, drops what was queued for it, and keeps serving the others", async () => {
+    const { tier2, control } = await bigStatusTier2("t2-close", { pauseBufferedBytes: 64 * 1024, closeBufferedBytes: 1024 * 1024 });
+    const r = await NonReader.open(tier2.url);
+    try {
+      r.flood(3000); // 95 KB of requests asking for 48 MB of answers
+      await eventually(() => trafficOf(tier2).closedNotReading === 1, 20_000, "the tier-2 to drop the non-reader");
+      await eventually(() => tier2.stats().connections === 1, 5000, "only the control connection to remain");
+      expect(await statusOf(control)).toBe("status");
+      r.resume();
+      await r.until(() => r.closed, 10_000, "the non-reader to see its socket closed");
+      expect(r.answers).toBeLessThan(3000);
+    } finally {
+      r.close();
+    }
+  });
+
+  it("refuses a pause cap at or above the close cap when the node starts", async () => {
+    await expect(startNode({ role: "tier2", logLevel: "silent", pauseBufferedBytes: 1024, closeBufferedBytes: 1024 })).rejects.toThrow(RangeError);
   });
 });
