@@ -338,7 +338,10 @@ export class Channel {
     if (buffered > this.closeAt) {
       if (this.opts.counters) this.opts.counters.closedNotReading++;
       this.warn({ peer: this.label(), addr: this.remoteAddress, buffered }, "peer does not read; closing");
-      this.close(CloseCode.notReading, `peer does not read: ${buffered} bytes buffered`);
+      // Not close(): flushing more into a buffer the peer does not read would only grow it.
+      const reason = `peer does not read: ${buffered} bytes buffered`;
+      this.wire.close(CloseCode.notReading, reason);
+      this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
       return;
     }
     if (this.parked) return;
