@@ -66,6 +66,11 @@ Common:
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
   --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
+  --max-connections N   connections accepted at once; more are refused with HTTP 503
+                        (default 10000)
+  --max-connections-per-address N
+                        connections accepted at once from one IP address; more are refused
+                        with HTTP 429 (default 1024)
 Tier 2 and master (tier 1: --policy only):
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
                         default: least (load + reserved + 1) / power, preferring this
@@ -102,6 +107,8 @@ const OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "heartbeat-ms": { type: "string" },
+  "max-connections": { type: "string" },
+  "max-connections-per-address": { type: "string" },
   to: { type: "string" },
   peers: { type: "string" },
   policy: { type: "string" },
@@ -129,7 +136,7 @@ type Flag = keyof typeof OPTIONS;
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "max-connections", "max-connections-per-address", "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -219,6 +226,10 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     logLevel,
     ...logFormatFlag(v["log-format"]),
     heartbeatMs: parseIntFlag("--heartbeat-ms", v["heartbeat-ms"], 5000, 10, 3_600_000),
+    ...(v["max-connections"] !== undefined ? { maxConnections: parseIntFlag("--max-connections", v["max-connections"], 10_000, 1, 10_000_000) } : {}),
+    ...(v["max-connections-per-address"] !== undefined
+      ? { maxConnectionsPerAddress: parseIntFlag("--max-connections-per-address", v["max-connections-per-address"], 1024, 1, 10_000_000) }
+      : {}),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : {}),
     ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),
   };

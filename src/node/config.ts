@@ -29,6 +29,17 @@ export interface CommonConfig {
   supervision?: SupervisionStrategy;
   /** Requests a peer may have in flight on one connection. Default 4096. */
   maxInFlight?: number;
+  /** Connections this node accepts at once; the next upgrade is refused with HTTP 503. Default 10 000. */
+  maxConnections?: number;
+  /** Connections it accepts at once from one IP address; the next is refused with HTTP 429. Default 1 024. */
+  maxConnectionsPerAddress?: number;
+  /**
+   * Backpressure on every connection: when this many bytes sent to a peer are still unsent (it
+   * does not read), stop reading that peer until half has drained. Default 1 MiB.
+   */
+  pauseBufferedBytes?: number;
+  /** Close a connection (4004) whose peer leaves more than this unread. Default 16 MiB; must exceed pauseBufferedBytes. */
+  closeBufferedBytes?: number;
   /** Default deadline of a request. Default 10 000 ms. */
   requestTimeoutMs?: number;
   /** Time a connecting peer has to say hello. Default 5 000 ms. */

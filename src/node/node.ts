@@ -15,7 +15,7 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_PEER, Peer, bufferCaps, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
@@ -80,6 +80,7 @@ export async function startNode(config: AppNodeConfig): Promise<RunningApp>;
 export async function startNode(config: NodeConfig): Promise<RunningNode>;
 export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
+  bufferCaps(config); // a bad pair fails startNode here, before anything starts, not each connection
   const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
@@ -109,6 +110,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     role,
     maxFrameBytes: transport.limits.maxFrameBytes,
     maxInFlight: config.maxInFlight ?? 4096,
+    ...(config.pauseBufferedBytes === undefined ? {} : { pauseBufferedBytes: config.pauseBufferedBytes }),
+    ...(config.closeBufferedBytes === undefined ? {} : { closeBufferedBytes: config.closeBufferedBytes }),
     requestTimeoutMs,
     handshakeMs: config.handshakeMs ?? 5000,
     heartbeatMs: config.heartbeatMs ?? 5000,
@@ -157,9 +160,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       });
     }
     if (role !== "client") {
-      listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => {
-        channels.add(new Channel(wire, { ...channelOptions, dialer: false }));
-      });
+      const caps = {
+        ...(config.maxConnections === undefined ? {} : { maxConnections: config.maxConnections }),
+        ...(config.maxConnectionsPerAddress === undefined ? {} : { maxConnectionsPerAddress: config.maxConnectionsPerAddress }),
+      };
+      listener = await transport.listen(config.listen ?? "127.0.0.1:0", (wire: Wire) => channels.add(new Channel(wire, { ...channelOptions, dialer: false })), caps);
       url ||= listener.url;
     }
     // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
@@ -180,7 +185,16 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     id,
     role,
     url,
-    stats: () => ({ id, role, url, connections: channels.size, outbound: peers.size, traffic: { ...traffic }, ...b.stats?.() }),
+    stats: () => ({
+      id,
+      role,
+      url,
+      connections: channels.size,
+      outbound: peers.size,
+      traffic: { ...traffic },
+      ...(listener ? { refusedConnections: { ...listener.refused } } : {}),
+      ...b.stats?.(),
+    }),
     async stop() {
       await b.stop?.();
       for (const p of peers) p.close();

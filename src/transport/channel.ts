@@ -1,7 +1,8 @@
 import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected } from "../protocol/index.js";
 import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Rejected, Role } from "../protocol/index.js";
-import { FrameError, decodeFrame, encodeFrame } from "./codec.js";
+import { FrameError, MAX_FRAME_ENVELOPES, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
+import { DEFAULT_RATE_LOG, rateLimitedWarn } from "./rate-log.js";
 import { onTick } from "./ticker.js";
 import { CloseCode } from "./wire.js";
 import type { Wire } from "./wire.js";
@@ -19,11 +20,25 @@ export interface TrafficCounters {
   envelopesIn: number;
   envelopesOut: number;
   rejected: number;
+  /** Connections closed for a frame over `maxFrameBytesBeforeHello` before their handshake. */
+  closedOversizeBeforeHello: number;
+  /** Times a connection stopped reading its peer because its outgoing buffer passed the soft cap. */
+  readsPaused: number;
+  /** Connections closed because their outgoing buffer passed the hard cap. */
+  closedNotReading: number;
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0 };
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0 };
 }
+
+/** Outgoing bytes buffered for a peer past which the channel stops reading it (see ChannelOptions.pauseBufferedBytes). */
+export const PAUSE_BUFFERED_BYTES = 1024 * 1024;
+/** Outgoing bytes buffered for a peer past which the channel closes it (see ChannelOptions.closeBufferedBytes). */
+export const CLOSE_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** Largest frame an accepted connection may send before its handshake completes. */
+export const MAX_FRAME_BYTES_BEFORE_HELLO = 16 * 1024;
 
 export interface ChannelOptions {
   /** This node's id and role, sent in `hello` and stamped as `from`. */
@@ -32,6 +47,19 @@ export interface ChannelOptions {
   /** true on the side that dialled: it sends `hello` first. */
   dialer: boolean;
   maxFrameBytes: number;
+  /**
+   * Largest frame an accepted connection may send before its hello is accepted; a bigger one
+   * closes the socket (1009) unread. Default MAX_FRAME_BYTES_BEFORE_HELLO (16 KiB).
+   */
+  maxFrameBytesBeforeHello?: number;
+  /**
+   * Backpressure: once this many bytes sent to the peer are still buffered (it does not read),
+   * the channel stops reading the peer's frames, and reads again when half of it has drained.
+   * Default PAUSE_BUFFERED_BYTES (1 MiB).
+   */
+  pauseBufferedBytes?: number;
+  /** Past this many buffered bytes the connection is dropped (4004). Default CLOSE_BUFFERED_BYTES (16 MiB). */
+  closeBufferedBytes?: number;
   /** Requests from the peer being handled at once; past it they are answered OVERLOADED. */
   maxInFlight: number;
   /** Deadline for a request that names none. */
@@ -62,11 +90,23 @@ interface Pending {
   type: MessageType;
 }
 
+/** The backpressure caps of `opts` with their defaults; a RangeError names a bad pair. */
+export function bufferCaps(opts: Pick<ChannelOptions, "pauseBufferedBytes" | "closeBufferedBytes">): [pause: number, close: number] {
+  const pause = opts.pauseBufferedBytes ?? PAUSE_BUFFERED_BYTES;
+  const close = opts.closeBufferedBytes ?? CLOSE_BUFFERED_BYTES;
+  if (!Number.isInteger(pause) || !Number.isInteger(close) || pause < 1 || close <= pause) {
+    throw new RangeError(`closeBufferedBytes (${close}) must be an integer above pauseBufferedBytes (${pause}), an integer >= 1`);
+  }
+  return [pause, close];
+}
+
 const SWEEP_MS = 20;
+/** How often a paused channel looks whether its peer has read enough to be read again. */
+const DRAIN_MS = 10;
 /** Types the channel itself answers; never opaque. */
 const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
 /** Envelopes per frame before it leaves without waiting for the end of the turn (16-256 measured within noise). */
-const MAX_BATCH = 128;
+const MAX_BATCH = Math.min(128, MAX_FRAME_ENVELOPES); // the receiving side refuses more than MAX_FRAME_ENVELOPES
 
 /**
  * A multiplexed, correlated conversation over one wire: many requests in flight matched by id,
@@ -91,6 +131,13 @@ export class Channel {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private lastHeard: number;
   private pinging = false;
+  /** Set while the peer is not read (backpressure): frames that were already read wait here, in order. */
+  private parked: Uint8Array[] | undefined;
+  private stopDrainWatch: (() => void) | undefined;
+  private readonly pauseAt: number;
+  private readonly closeAt: number;
+  /** Warnings about this peer, at most a few a second, with a count of the ones dropped. */
+  private readonly warn: (obj: object, msg: string) => void;
 
   constructor(
     private readonly wire: Wire,
@@ -98,6 +145,8 @@ export class Channel {
   ) {
     this.remoteAddress = wire.remoteAddress;
     this.lastHeard = opts.now();
+    this.warn = rateLimitedWarn(opts.log, { ...DEFAULT_RATE_LOG, now: opts.now });
+    [this.pauseAt, this.closeAt] = bufferCaps(opts);
     wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
     if (opts.dialer) {
       this.request("hello", { node: opts.node, role: opts.role }, opts.handshakeMs).then(
@@ -106,6 +155,9 @@ export class Channel {
         },
         (err: AllotError) => this.close(CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
       );
+      // hello leaves in a frame of its own: batched with what follows it in this turn, it could
+      // pass the accepting side's limit on a frame before hello.
+      this.flushNow();
     } else {
       this.handshakeTimer = setTimeout(() => this.close(CloseCode.handshakeTimeout, "no hello within handshake deadline"), opts.handshakeMs);
       this.handshakeTimer.unref();
@@ -243,7 +295,7 @@ export class Channel {
       // where a throw would end the process.
       const why = err instanceof Error ? err.message : String(err);
       return this.splitOrRefuse(batch, (type) => {
-        this.opts.log.warn({ peer: this.label(), type, err: why }, "message could not be encoded");
+        this.warn({ peer: this.label(), type, err: why }, "message could not be encoded");
         return new AllotError(ErrorCode.INTERNAL, `${type} could not be encoded: ${why}`, { retryable: false });
       });
     }
@@ -255,6 +307,7 @@ export class Channel {
         c.envelopesOut += batch.length;
       }
       this.wire.send(frame);
+      this.checkBuffered();
       return;
     }
     const size = frame.length;
@@ -278,9 +331,57 @@ export class Channel {
     else this.settle(id, undefined, err);
   }
 
+  /** Backpressure: past the soft cap stop reading the peer, past the hard cap drop it. */
+  private checkBuffered(): void {
+    const buffered = this.wire.bufferedAmount;
+    if (buffered <= this.pauseAt || this.closed) return;
+    if (buffered > this.closeAt) {
+      if (this.opts.counters) this.opts.counters.closedNotReading++;
+      this.warn({ peer: this.label(), addr: this.remoteAddress, buffered }, "peer does not read; closing");
+      // Not close(): flushing more into a buffer the peer does not read would only grow it.
+      const reason = `peer does not read: ${buffered} bytes buffered`;
+      this.wire.close(CloseCode.notReading, reason);
+      this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
+      return;
+    }
+    if (this.parked) return;
+    if (this.opts.counters) this.opts.counters.readsPaused++;
+    this.opts.log.debug({ peer: this.label(), buffered }, "peer reads slowly; pausing");
+    this.parked = [];
+    this.wire.pause();
+    this.stopDrainWatch = onTick(DRAIN_MS, () => this.drainCheck());
+  }
+
+  private drainCheck(): void {
+    if (this.closed || this.wire.bufferedAmount > this.pauseAt >> 1) return;
+    this.stopDrainWatch?.();
+    this.stopDrainWatch = undefined;
+    const parked = this.parked ?? [];
+    this.parked = undefined;
+    this.wire.resume();
+    // Handling a parked frame may fill the buffer again: onFrame then parks the rest anew, in order.
+    for (const b of parked) {
+      if (this.closed) return;
+      this.onFrame(b);
+    }
+  }
+
   private onFrame(bytes: Uint8Array): void {
+    // Paused: the socket is no longer read, but what ws had already read still arrives.
+    if (this.parked) {
+      this.parked.push(bytes);
+      return;
+    }
     this.framesIn++;
     this.lastHeard = this.opts.now();
+    // A stranger gets a few KB of our attention until it has said who it is.
+    const beforeHello = this.opts.maxFrameBytesBeforeHello ?? MAX_FRAME_BYTES_BEFORE_HELLO;
+    if (!this.opts.dialer && this.peerId === "" && bytes.length > beforeHello) {
+      if (this.opts.counters) this.opts.counters.closedOversizeBeforeHello++;
+      this.warn({ addr: this.remoteAddress, bytes: bytes.length }, "frame before hello too big; closing");
+      this.close(CloseCode.tooBig, `frame of ${bytes.length} bytes before hello exceeds ${beforeHello}`);
+      return;
+    }
     if (bytes.length > this.opts.maxFrameBytes) {
       this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, `frame of ${bytes.length} bytes exceeds ${this.opts.maxFrameBytes}`));
       return;
@@ -290,7 +391,7 @@ export class Channel {
       items = decodeFrame(bytes, this.opaqueFilter);
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
-      this.opts.log.warn({ peer: this.label(), err: err.message }, "bad frame");
+      this.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "bad frame");
       this.sendNotice(new AllotError(ErrorCode.BAD_FRAME, err.message));
       return;
     }
@@ -308,7 +409,7 @@ export class Channel {
 
   private onRejected(r: Rejected): void {
     if (this.opts.counters) this.opts.counters.rejected++;
-    this.opts.log.warn({ peer: this.label(), code: r.error.code, err: r.error.message }, "rejected message");
+    this.warn({ peer: this.label(), code: r.error.code, err: r.error.message }, "rejected message");
     if (r.re > 0) this.settle(r.re, undefined, r.error);
     else if (r.id > 0) this.enqueue("error", this.nextId++, r.id, r.error.toWire());
     else this.sendNotice(r.error);
@@ -327,7 +428,7 @@ export class Channel {
     }
     if (isOpaque(m)) return this.admit(m);
     if (m.type === "error") {
-      this.opts.log.warn({ peer: this.label(), code: m.body.code, err: m.body.message }, "peer reported an error");
+      this.warn({ peer: this.label(), code: m.body.code, err: m.body.message }, "peer reported an error");
       return;
     }
     if (m.type === "ping") return this.reply(m, "pong", {});
@@ -403,6 +504,9 @@ export class Channel {
     this.stopHeartbeat?.();
     this.stopHeartbeat = undefined;
     clearTimeout(this.handshakeTimer);
+    this.stopDrainWatch?.();
+    this.stopDrainWatch = undefined;
+    this.parked = undefined;
     const pending = [...this.pending.values()];
     this.pending.clear();
     this.answering.clear();

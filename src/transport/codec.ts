@@ -96,6 +96,7 @@ const binHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 
  */
 export function encodeFrame(batch: readonly WireEnvelope[]): Uint8Array {
   const n = batch.length;
+  if (n > MAX_FRAME_ENVELOPES) throw new RangeError(`a frame carries at most ${MAX_FRAME_ENVELOPES} envelopes, got ${n}`);
   const fields: Array<Uint8Array | number> = new Array(n * 6);
   let size = arrayHeaderSize(n);
   for (let i = 0; i < n; i++) {
@@ -138,6 +139,26 @@ export class FrameError extends Error {
   override readonly name = "FrameError";
 }
 
+/**
+ * Envelopes one frame may carry. A frame's cost must follow from its size, not its content: an
+ * array header can claim millions of elements in five bytes, each of which would be answered and
+ * logged on its own. Past this the whole frame is one FrameError; senders batch at most this many.
+ */
+export const MAX_FRAME_ENVELOPES = 256;
+
+/**
+ * The element count of the msgpack array that starts `bytes`, read from its header alone, or
+ * undefined when the frame does not start with an array header.
+ */
+export function frameArrayLength(bytes: Uint8Array): number | undefined {
+  const tag = bytes[0];
+  if (tag === undefined) return undefined;
+  if (tag >= 0x90 && tag <= 0x9f) return tag & 0x0f;
+  if (tag === 0xdc && bytes.length >= 3) return ((bytes[1] as number) << 8) | (bytes[2] as number);
+  if (tag === 0xdd && bytes.length >= 5) return ((bytes[1] as number) * 0x1000000 + (((bytes[2] as number) << 16) | ((bytes[3] as number) << 8) | (bytes[4] as number))) >>> 0;
+  return undefined;
+}
+
 /** Which bodies to leave undecoded: (type, id it answers) → true to pass the body on as bytes. */
 export type OpaqueFilter = (type: MessageType, re: number) => boolean;
 
@@ -151,6 +172,10 @@ const invalidBody = (type: string, id: number, re: number, why: string): Rejecte
 export function decodeFrame(bytes: Uint8Array): Array<Message | Rejected>;
 export function decodeFrame(bytes: Uint8Array, opaque: OpaqueFilter | undefined): Array<Message | OpaqueMessage | Rejected>;
 export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter): Array<Message | OpaqueMessage | Rejected> {
+  // Checked before anything is decoded, so a nil-array bomb costs five bytes of reading.
+  const n = frameArrayLength(bytes);
+  if (n === undefined) throw new FrameError("frame is not an array of envelopes");
+  if (n > MAX_FRAME_ENVELOPES) throw new FrameError(`frame of ${n} envelopes exceeds the ${MAX_FRAME_ENVELOPES}-envelope limit`);
   let raw: unknown;
   try {
     raw = packr.unpack(bytes);

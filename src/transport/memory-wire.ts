@@ -13,6 +13,10 @@ class MemoryWire implements Wire {
     readonly remoteAddress: string,
     private readonly deliver: Deliver,
   ) {}
+  /** Delivery is unbounded in memory: nothing is ever buffered unsent, so nothing pauses. */
+  readonly bufferedAmount = 0;
+  pause(): void {}
+  resume(): void {}
   setHandlers(h: WireHandlers): void {
     this.h = h;
     for (const f of this.early.splice(0)) f();
@@ -59,7 +63,8 @@ export function createMemoryTransport(options: { deliver?: Deliver; limits?: Wir
       const url = `mem://${host}:${port === 0 ? nextPort++ : port}`;
       if (listeners.has(url)) throw new Error(`${url} is already listening`);
       listeners.set(url, onWire);
-      return { url, close: async () => void listeners.delete(url) };
+      // In-process wires have no remote addresses to cap: nothing is ever refused here.
+      return { url, refused: { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0 }, close: async () => void listeners.delete(url) };
     },
     async connect(url) {
       const onWire = listeners.get(url);

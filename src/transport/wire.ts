@@ -11,6 +11,11 @@ export interface Wire {
   setHandlers(h: WireHandlers): void;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  /** Bytes sent but not yet handed to the network (the peer is not reading fast enough). */
+  readonly bufferedAmount: number;
+  /** Stops reading the peer's frames (backpressure) until `resume`. */
+  pause(): void;
+  resume(): void;
 }
 
 /** Size and count limits, validated once where a transport is created. */
@@ -19,15 +24,39 @@ export interface WireLimits {
   maxFrameBytes: number;
 }
 
+/** What a listener lets in: caps on concurrent connections, checked at the HTTP upgrade. */
+export interface ListenOptions {
+  /** Connections open at once, over all remote addresses; the next upgrade gets HTTP 503. */
+  maxConnections: number;
+  /** Connections open at once from one remote IP address; the next upgrade gets HTTP 429. */
+  maxConnectionsPerAddress: number;
+  /** Time a connecting peer has to send its whole HTTP request head; past it, HTTP 408. */
+  headersTimeoutMs: number;
+}
+
+export const DEFAULT_LISTEN: ListenOptions = { maxConnections: 10_000, maxConnectionsPerAddress: 1024, headersTimeoutMs: 5000 };
+
+/** Connection attempts a listener refused, by reason. */
+export interface RefusedCounts {
+  /** An HTTP upgrade to something other than WebSocket. */
+  notWebSocket: number;
+  /** Past `maxConnections`. */
+  tooMany: number;
+  /** Past `maxConnectionsPerAddress`. */
+  tooManyFromAddress: number;
+}
+
 export interface Listener {
   /** ws://host:port of the bound socket (the real port when 0 was asked for). */
   readonly url: string;
+  /** Running totals of refused connection attempts. */
+  readonly refused: Readonly<RefusedCounts>;
   close(): Promise<void>;
 }
 
 /** Makes wires: WebSockets on loopback or beyond, or in-memory pairs. Actors never see which. */
 export interface Transport {
-  listen(hostPort: string, onWire: (w: Wire) => void): Promise<Listener>;
+  listen(hostPort: string, onWire: (w: Wire) => void, options?: Partial<ListenOptions>): Promise<Listener>;
   connect(url: string): Promise<Wire>;
   readonly limits: WireLimits;
 }
@@ -41,7 +70,18 @@ export const CloseCode = {
   handshakeTimeout: 4001,
   heartbeatTimeout: 4002,
   shutdown: 4003,
+  /** The peer does not read what it is sent: its outgoing buffer passed the hard cap. */
+  notReading: 4004,
 } as const;
+
+/** Validates listen options, naming the bad one. */
+export function listenOptions(o: Partial<ListenOptions> = {}): ListenOptions {
+  const out = { ...DEFAULT_LISTEN, ...o };
+  for (const [k, v] of Object.entries(out)) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${k} must be an integer >= 1, got ${v}`);
+  }
+  return out;
+}
 
 /** Parses "host:port" ("[::1]:0" for IPv6), throwing a clear error naming the input. */
 export function parseHostPort(s: string): { host: string; port: number } {

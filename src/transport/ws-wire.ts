@@ -3,8 +3,8 @@ import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { RawData } from "ws";
-import { DEFAULT_LIMITS, parseHostPort } from "./wire.js";
-import type { Listener, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
+import { CloseCode, DEFAULT_LIMITS, listenOptions, parseHostPort } from "./wire.js";
+import type { ListenOptions, Listener, RefusedCounts, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
 
 /**
  * Client frames are masked so that a browser's script cannot poison a proxy cache; between Allot
@@ -48,12 +48,73 @@ class WsWire implements Wire {
   send(frame: Uint8Array): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame, { binary: true });
   }
+  get bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+  pause(): void {
+    this.ws.pause();
+  }
+  resume(): void {
+    this.ws.resume();
+  }
   close(code = 1000, reason = ""): void {
+    // A peer that does not read would never take the close frame queued behind what it has not
+    // read: drop the socket, and with it the buffered bytes, at once.
+    if (code === CloseCode.notReading) return this.ws.terminate();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
     // A peer that never answers the close handshake must not keep the socket alive.
     const t = setTimeout(() => this.ws.terminate(), 2000);
     t.unref();
   }
+}
+
+/** Answers an upgrade it will not perform with a plain HTTP status, then drops the socket. */
+function refuse(socket: Duplex, status: number, text: string): void {
+  const body = `${text}\n`;
+  socket.once("finish", () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+/**
+ * Counts open connections in total and per remote IP, and decides at the HTTP upgrade whether
+ * one more may open: refusing there costs an HTTP response, not a WebSocket and a channel.
+ */
+function admission(o: ListenOptions): { refused: RefusedCounts; admit(req: IncomingMessage, socket: Duplex): boolean } {
+  const refused: RefusedCounts = { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0 };
+  const perAddress = new Map<string, number>();
+  let open = 0;
+  return {
+    refused,
+    admit(req, socket) {
+      if (req.headers.upgrade?.toLowerCase() !== "websocket") {
+        refused.notWebSocket++;
+        refuse(socket, 400, "Bad Request: only WebSocket upgrades are served here");
+        return false;
+      }
+      const ip = req.socket.remoteAddress ?? "?";
+      const fromIp = perAddress.get(ip) ?? 0;
+      if (open >= o.maxConnections) {
+        refused.tooMany++;
+        refuse(socket, 503, "Service Unavailable: too many connections");
+        return false;
+      }
+      if (fromIp >= o.maxConnectionsPerAddress) {
+        refused.tooManyFromAddress++;
+        refuse(socket, 429, "Too Many Requests: too many connections from this address");
+        return false;
+      }
+      open++;
+      perAddress.set(ip, fromIp + 1);
+      // The socket's own close, whichever way it ends (a failed upgrade, either side closing).
+      socket.once("close", () => {
+        open--;
+        const n = (perAddress.get(ip) ?? 1) - 1;
+        if (n > 0) perAddress.set(ip, n);
+        else perAddress.delete(ip);
+      });
+      return true;
+    },
+  };
 }
 
 function addressOf(req: IncomingMessage): string {
@@ -75,16 +136,23 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transpor
   };
   return {
     limits,
-    async listen(hostPort: string, onWire: (w: Wire) => void): Promise<Listener> {
+    async listen(hostPort: string, onWire: (w: Wire) => void, options?: Partial<ListenOptions>): Promise<Listener> {
       const { host, port } = parseHostPort(hostPort);
-      const http = createServer((_req, res) => {
+      const caps = listenOptions(options);
+      // Slow headers time out: Node checks these every connectionsCheckingInterval (30 s by default).
+      const httpLimits = {
+        headersTimeout: caps.headersTimeoutMs,
+        requestTimeout: Math.max(10_000, caps.headersTimeoutMs),
+        connectionsCheckingInterval: Math.min(1000, caps.headersTimeoutMs),
+      };
+      const http = createServer(httpLimits, (_req, res) => {
         res.writeHead(426, { "content-type": "text/plain" }).end("allot speaks WebSocket here\n");
       });
-      http.headersTimeout = 5000;
-      http.requestTimeout = 10000;
       const wss = new WebSocketServer({ noServer: true, ...wsLimits });
+      const gate = admission(caps);
       http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         socket.on("error", () => {});
+        if (!gate.admit(req, socket)) return;
         wss.handleUpgrade(req, socket, head, (ws) => onWire(new WsWire(ws, addressOf(req))));
       });
       await new Promise<void>((resolve, reject) => {
@@ -99,6 +167,7 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transpor
       const shownHost = host.includes(":") ? `[${host}]` : host;
       return {
         url: `ws://${shownHost}:${bound}`,
+        refused: gate.refused,
         close: () =>
           new Promise<void>((resolve) => {
             for (const c of wss.clients) c.terminate();
