@@ -15,12 +15,14 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
 import { catchStrayErrors } from "./stray-errors.js";
 import { createLogger, exitWhenFlushed } from "./logger.js";
+import { loadTls } from "./tls.js";
+import type { TlsConfig } from "./tls.js";
 
 /** A started node. */
 export interface RunningNode {
@@ -71,6 +73,13 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
   }
 }
 
+/** The node's TLS files read and checked (a TlsConfigError names the bad one), before anything starts. */
+function checkedTls(config: NodeConfig, tls: TlsConfig): ReturnType<typeof loadTls> {
+  if (config.transport) throw new TypeError("tls configures the WebSocket transport: give tls or transport, not both");
+  if (config.advertise !== undefined && !config.advertise.startsWith("wss://")) throw new TypeError(`advertise: the node serves wss:// (tls), got ${JSON.stringify(config.advertise)}`);
+  return loadTls(tls, config.role !== "client");
+}
+
 /**
  * Starts one node: its actor system, its role's actor, its listener (all roles but the client)
  * and its outbound connections. Resolves once it accepts connections.
@@ -84,7 +93,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
   const random = config.random ?? Math.random;
-  const transport = config.transport ?? createWsTransport();
+  const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, config.tls === undefined ? undefined : checkedTls(config, config.tls));
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   const onFatal =
     config.onFatal ??

@@ -20,7 +20,7 @@ export interface WireLimits {
 }
 
 export interface Listener {
-  /** ws://host:port of the bound socket (the real port when 0 was asked for). */
+  /** ws://host:port (wss:// over TLS) of the bound socket (the real port when 0 was asked for). */
   readonly url: string;
   close(): Promise<void>;
 }
