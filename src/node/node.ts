@@ -93,7 +93,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
   const random = config.random ?? Math.random;
-  const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, config.tls === undefined ? undefined : checkedTls(config, config.tls));
+  const tls = config.tls === undefined ? undefined : checkedTls(config, config.tls);
+  const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, tls);
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   const onFatal =
     config.onFatal ??
