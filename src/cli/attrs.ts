@@ -2,7 +2,7 @@ import { ATTR_TABLES } from "../protocol/index.js";
 import type { AttrTable } from "../protocol/index.js";
 import { setAttrs, unsetAttrs } from "../node/query.js";
 import { CliError, parseIntFlag, urls } from "./errors.js";
-import { TLS_OPTIONS, tlsFlags, tlsHelp } from "./tls-flags.js";
+import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import { parseFlagsAndArgs } from "./flags.js";
 import { parseAttrs } from "./start.js";
 
@@ -57,6 +57,7 @@ export async function attrs(argv: string[]): Promise<number> {
   if (table === undefined || !(ATTR_TABLES as readonly string[]).includes(table)) throw new CliError(`TABLE must be one of ${ATTR_TABLES.join(", ")}, got ${JSON.stringify(table ?? "")}`);
   if (id === undefined || id === "") throw new CliError("ID is required");
   const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false) };
+  wssOnly(options.tls, "--entry", v.entry);
   if (verb === "unset") {
     if (pairs.length === 0) throw new CliError("at least one key is required");
     for (const k of pairs) if (!KEY.test(k)) throw new CliError(`expected an attribute name (KEY), got ${JSON.stringify(k)}`);

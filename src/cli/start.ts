@@ -5,7 +5,7 @@ import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
-import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp } from "./tls-flags.js";
+import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes } from "../node/config.js";
 import { ASSIGN_MODES, HandlerModuleError, TlsConfigError } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
@@ -223,6 +223,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(common.listen)) throw new CliError(`expected HOST:PORT, got ${JSON.stringify(common.listen)}`, "--listen");
   const role = startRole(v.role, v.tier);
   checkFlagsApply(role, Object.keys(v));
+  for (const f of ["to", "peers", "join", "master"] as const) wssOnly(common.tls, `--${f}`, v[f]);
   switch (role) {
     case "vip":
       return { ...common, role: "vip", to: urls("--to", v.to, true) };

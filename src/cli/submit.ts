@@ -6,7 +6,7 @@ import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
-import { TLS_OPTIONS, tlsFlags, tlsHelp } from "./tls-flags.js";
+import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { TlsConfig } from "../node/config.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
@@ -146,6 +146,8 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...(v.user !== undefined ? { user: v.user } : {}),
     ...(cost !== undefined ? { cost } : {}),
   };
+  const tls = tlsFlags(v, false);
+  wssOnly(tls.tls, "--entry", v.entry);
   // The longest derived key, K-N, must fit in a message too.
   const key = v.key === undefined ? undefined : idFlag("--key", v.key, MAX_ID - (count === 1 ? 0 : `-${count}`.length));
   return {
@@ -158,7 +160,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...logFormatFlag(v["log-format"]),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
-    ...tlsFlags(v, false),
+    ...tls,
   };
 }
 

@@ -48,3 +48,10 @@ export function tlsFlags(v: { "tls-cert"?: string | undefined; "tls-key"?: strin
     throw err;
   }
 }
+
+/** With TLS configured, refuses a URL list (`--join`, `--entry`, …) naming a ws:// URL: such a node never dials in the clear. */
+export function wssOnly(tls: TlsConfig | undefined, flag: string, v: string | undefined): void {
+  if (tls === undefined || v === undefined) return;
+  const plain = v.split(",").map((u) => u.trim()).find((u) => u !== "" && !u.startsWith("wss://"));
+  if (plain !== undefined) throw new CliError(`expected wss:// URLs with --tls-* (no dialing in the clear), got ${JSON.stringify(plain)}`, flag);
+}

@@ -77,7 +77,29 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
 function checkedTls(config: NodeConfig, tls: TlsConfig): ReturnType<typeof loadTls> {
   if (config.transport) throw new TypeError("tls configures the WebSocket transport: give tls or transport, not both");
   if (config.advertise !== undefined && !config.advertise.startsWith("wss://")) throw new TypeError(`advertise: the node serves wss:// (tls), got ${JSON.stringify(config.advertise)}`);
+  // A node given TLS never dials in the clear; a ws:// URL in its configuration is a mistake to report now, not a dial failing for ever.
+  const [field, dialed] = dialedUrls(config);
+  const plain = dialed.find((u) => !u.startsWith("wss://"));
+  if (plain !== undefined) throw new TypeError(`${field}: ${JSON.stringify(plain)} is not a wss:// URL, and a node configured for TLS never dials in the clear`);
   return loadTls(tls, config.role !== "client");
+}
+
+/** The URLs a node's configuration tells it to dial, with the field that holds them. */
+function dialedUrls(config: NodeConfig): [string, readonly string[]] {
+  switch (config.role) {
+    case "vip":
+    case "tier1":
+      return ["to", config.to];
+    case "tier2":
+    case "master":
+      return ["peers", config.peers ?? []];
+    case "app":
+      return ["join", config.join];
+    case "slave":
+      return ["masters", config.masters];
+    case "client":
+      return ["entries", config.entries];
+  }
 }
 
 /**

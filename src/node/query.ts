@@ -18,6 +18,7 @@ export interface QueryOptions {
 /** One request to one node over a connection opened for it, for the operator commands. */
 async function ask<T extends MessageType>(url: string, type: T, body: Bodies[T], options: QueryOptions): Promise<Message> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  if (options.tls !== undefined && !url.startsWith("wss://")) throw new TypeError(`${JSON.stringify(url)} is not a wss:// URL, and a query given tls never dials in the clear`);
   const peer = new Peer(
     url,
     options.transport ?? createWsTransport(DEFAULT_LIMITS, options.tls === undefined ? undefined : loadTls(options.tls, false)),

@@ -120,6 +120,12 @@ describe("TLS", () => {
       await expect(startNode({ ...quiet, role: "tier2", tls: mtls(), advertise: "ws://10.0.0.1:7000" })).rejects.toThrow(/wss/);
     });
 
+    it("refuses a ws:// URL to dial when configured for TLS, naming the field", async () => {
+      await expect(startNode({ ...quiet, role: "tier2", tls: mtls(), peers: ["wss://127.0.0.1:1", "ws://127.0.0.1:2"] })).rejects.toThrow(/^peers: "ws:\/\/127\.0\.0\.1:2" is not a wss:\/\/ URL/);
+      await expect(startNode({ ...quiet, role: "client", tls: { ca: pki.ca }, entries: ["ws://127.0.0.1:1"] })).rejects.toThrow(/^entries: /);
+      await expect(queryStatus("ws://127.0.0.1:1", { tls: { ca: pki.ca } })).rejects.toThrow(/never dials in the clear/);
+    });
+
     it("refuses a bad file with a TlsConfigError naming the field, before anything listens", async () => {
       await expect(startNode({ ...quiet, role: "tier2", tls: { cert: pki.cert, key: pki.otherKey } })).rejects.toMatchObject({ name: "TlsConfigError", field: "key" });
       await expect(queryStatus("wss://127.0.0.1:1", { tls: { ca: `${pki.dir}/absent.pem` } })).rejects.toMatchObject({ name: "TlsConfigError", field: "ca" });

@@ -91,6 +91,8 @@ describe("a bad --tls-* file", () => {
       [[...t2, "--tls-ca", pki.ca], /--tls-cert: is required: a node that listens serves wss:\/\//],
       [["start", "--role", "app", "--join", "wss://127.0.0.1:1", "--apps", "echo", "--tls-cert", pki.cert], /--tls-key: is required/],
       [[...t2, ...tlsArgs(), "--advertise", "ws://10.0.0.1:7000"], /--advertise: the node serves wss:\/\//],
+      [["start", "--role", "app", "--join", "wss://127.0.0.1:1,ws://127.0.0.1:2", "--apps", "echo", ...tlsArgs()], /--join: expected wss:\/\/ URLs with --tls-\*.*ws:\/\/127\.0\.0\.1:2/],
+      [["submit", "--entry", "ws://127.0.0.1:1", "--app", "echo", "--tls-ca", pki.ca], /--entry: expected wss:\/\//],
       [["submit", "--entry", "wss://127.0.0.1:1", "--app", "echo", "--tls-ca", missing], /--tls-ca: cannot read .*: no such file/],
       [["status", "--entry", "wss://127.0.0.1:1", "--tls-key", pki.key], /--tls-cert: is required with a key/],
       [["attrs", "set", "--entry", "wss://127.0.0.1:1", "client", "c1", "k=v", "--tls-ca", notPem], /--tls-ca: .*is not a PEM certificate/],
