@@ -1,7 +1,7 @@
 import { createServer as createHttpServer } from "node:http";
 import type { RequestListener, Server } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import type { ClientOptions } from "ws";
+import type { ConnectionOptions } from "node:tls";
 
 /**
  * The PEM texts a WebSocket transport uses for TLS (src/node reads and checks them). With a
@@ -41,7 +41,7 @@ export function createListenServer(tls: WsTls | undefined, onRequest: RequestLis
  * What `new WebSocket(url, …)` needs to dial `url` under `tls`: nothing for ws:// without TLS;
  * the CA and client certificate for wss://. A transport given TLS never falls back to plaintext.
  */
-export function dialOptions(tls: WsTls | undefined, url: string): ClientOptions {
+export function dialOptions(tls: WsTls | undefined, url: string): Pick<ConnectionOptions, "ca" | "cert" | "key" | "minVersion"> {
   const secure = url.startsWith("wss://");
   if (!tls) return {};
   if (!secure) throw new Error(`refusing to dial ${url} in the clear: this node is configured for TLS (wss://)`);

@@ -1,4 +1,3 @@
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Summary } from "../../src/cli/load.js";
@@ -31,7 +30,7 @@ describe("allot over wss:// with mutual TLS, every role in its own process", () 
     tier2 = await Promise.all([1, 2].map((i) => start(["--role", "tier2", "--id", `t2-${i}`])));
     const t2urls = tier2.map((t) => t.url).join(",");
     apps = await Promise.all([1, 2, 3].map((i) => start(["--role", "app", "--id", `app-${i}`, "--join", t2urls, "--apps", "echo,hash", "--capacity", "8", "--power", String(i), "--workers", "0"])));
-    await whenLogged(tier2, () => tier2.every((t) => apps.every((a) => t.stderr().includes(`"server":"${a.id}"`))), "every app server joining every tier-2 over wss");
+    await whenLogged(tier2, () => tier2.every((t) => apps.every((a) => t.stderr().includes(`"server":"${a.id}"`))), "every app server joining every tier-2 over wss", 30_000);
     const vip2 = await start(["--role", "vip", "--id", "vip-2", "--to", t2urls]);
     const tier1 = await Promise.all([1, 2].map((i) => start(["--role", "tier1", "--id", `t1-${i}`, "--to", vip2.url])));
     entry = (await start(["--role", "vip", "--id", "vip-1", "--to", tier1.map((t) => t.url).join(",")])).url;
@@ -77,32 +76,19 @@ describe("allot over wss:// with mutual TLS, every role in its own process", () 
 });
 
 describe("a bad --tls-* file", () => {
+  // The full table of bad files is test/cli/tls-flags.test.ts, in process; these check what a real process does.
   it("exits 2 before the ready line, naming the flag and what is wrong with the file", async () => {
-    const notPem = join(pki.dir, "notes.txt");
-    writeFileSync(notPem, "not a certificate\n");
     const missing = join(pki.dir, "absent.pem");
-    const t2 = ["start", "--role", "tier2"];
     const cases: Array<[string[], RegExp]> = [
-      [[...t2, "--tls-cert", missing, "--tls-key", pki.key], /--tls-cert: cannot read .*absent\.pem: no such file/],
-      [[...t2, "--tls-cert", pki.cert, "--tls-key", pki.otherKey], /--tls-key: .*stranger\.key is not the private key of the certificate in .*node\.pem/],
-      [[...t2, "--tls-cert", pki.cert, "--tls-key", pki.key, "--tls-ca", notPem], /--tls-ca: .*notes\.txt is not a PEM certificate/],
-      [[...t2, "--tls-cert", pki.key, "--tls-key", pki.key], /--tls-cert: .*node\.key is not a PEM certificate/],
-      [[...t2, "--tls-cert", pki.cert, "--tls-key", pki.dir], /--tls-key: cannot read .*: is a directory/],
-      [[...t2, "--tls-ca", pki.ca], /--tls-cert: is required: a node that listens serves wss:\/\//],
-      [["start", "--role", "app", "--join", "wss://127.0.0.1:1", "--apps", "echo", "--tls-cert", pki.cert], /--tls-key: is required/],
-      [[...t2, ...tlsArgs(), "--advertise", "ws://10.0.0.1:7000"], /--advertise: the node serves wss:\/\//],
-      [["start", "--role", "app", "--join", "wss://127.0.0.1:1,ws://127.0.0.1:2", "--apps", "echo", ...tlsArgs()], /--join: expected wss:\/\/ URLs with --tls-\*.*ws:\/\/127\.0\.0\.1:2/],
-      [["submit", "--entry", "ws://127.0.0.1:1", "--app", "echo", "--tls-ca", pki.ca], /--entry: expected wss:\/\//],
-      [["submit", "--entry", "wss://127.0.0.1:1", "--app", "echo", "--tls-ca", missing], /--tls-ca: cannot read .*: no such file/],
-      [["status", "--entry", "wss://127.0.0.1:1", "--tls-key", pki.key], /--tls-cert: is required with a key/],
-      [["attrs", "set", "--entry", "wss://127.0.0.1:1", "client", "c1", "k=v", "--tls-ca", notPem], /--tls-ca: .*is not a PEM certificate/],
+      [["start", "--role", "tier2", "--tls-cert", missing, "--tls-key", pki.key], /--tls-cert: cannot read .*absent\.pem: no such file/],
+      [["start", "--role", "app", "--join", "wss://127.0.0.1:1", "--apps", "echo", "--tls-cert", pki.cert, "--tls-key", pki.otherKey, "--tls-ca", pki.ca], /--tls-key: .*stranger\.key is not the private key of the certificate in .*node\.pem/],
+      [["submit", "--entry", "wss://127.0.0.1:1", "--app", "echo", "--tls-ca", pki.key], /--tls-ca: .*node\.key is not a PEM certificate/],
     ];
-    const results = await Promise.all(cases.map(([args]) => runCli(args, 15_000)));
-    results.forEach((r, i) => {
-      const [args, message] = cases[i] as [string[], RegExp];
+    for (const [args, message] of cases) {
+      const r = await runCli(args, 30_000);
       expect(r.code, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toMatch(message);
       expect(r.stdout, args.join(" ")).not.toMatch(/^ready /m);
-    });
-  });
+    }
+  }, 60_000);
 });
