@@ -9,6 +9,8 @@ export { ASSIGN_MODES } from "./actors/roles/master.js";
 export type { AssignMode } from "./actors/roles/master.js";
 export { LINK_MODES } from "./actors/roles/slave.js";
 export type { LinkMode } from "./actors/roles/slave.js";
+export { TlsConfigError } from "./node/tls.js";
+export type { TlsConfig } from "./node/tls.js";
 export { createLogger } from "./node/logger.js";
 export type { LogLevel } from "./node/logger.js";
 export type { TaskResult, TaskSpec } from "./actors/roles/client.js";

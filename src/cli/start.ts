@@ -5,8 +5,9 @@ import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes } from "../node/config.js";
-import { ASSIGN_MODES, HandlerModuleError } from "../node/config.js";
+import { ASSIGN_MODES, HandlerModuleError, TlsConfigError } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 
 export const START_HELP = `allot start --role ROLE [options]
@@ -60,7 +61,8 @@ Roles:
 
 Common:
   --listen HOST:PORT    address to bind (default 127.0.0.1:0, a free port)
-  --advertise URL       the URL other nodes should use (default: the bound ws://HOST:PORT)
+  --advertise URL       the URL other nodes should use (default: the bound ws://HOST:PORT,
+                        wss:// with --tls-cert)
   --id ID               node id (default ROLE-xxxxxx)
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
@@ -71,7 +73,7 @@ Common:
   --max-connections-per-address N
                         connections accepted at once from one IP address; more are refused
                         with HTTP 429 (default 1024)
-Tier 2 and master (tier 1: --policy only):
+${tlsHelp(true)}Tier 2 and master (tier 1: --policy only):
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
                         default: least (load + reserved + 1) / power, preferring this
                         distributor's home servers unless another's is M shorter), most-idle,
@@ -127,6 +129,7 @@ const OPTIONS = {
   "max-run-ms": { type: "string" },
   "max-ticket-ms": { type: "string" },
   "dead-retention-ms": { type: "string" },
+  ...TLS_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -136,7 +139,7 @@ type Flag = keyof typeof OPTIONS;
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "max-connections", "max-connections-per-address", "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -232,10 +235,13 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
       : {}),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : {}),
     ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),
+    ...tlsFlags(v, true),
   };
+  if (common.tls && common.advertise !== undefined && !common.advertise.startsWith("wss://")) throw new CliError(`the node serves wss:// (--tls-cert), got ${JSON.stringify(common.advertise)}`, "--advertise");
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(common.listen)) throw new CliError(`expected HOST:PORT, got ${JSON.stringify(common.listen)}`, "--listen");
   const role = startRole(v.role, v.tier);
   checkFlagsApply(role, Object.keys(v));
+  for (const f of ["to", "peers", "join", "master"] as const) wssOnly(common.tls, `--${f}`, v[f]);
   switch (role) {
     case "vip":
       return { ...common, role: "vip", to: urls("--to", v.to, true) };
@@ -301,6 +307,7 @@ export async function start(argv: string[]): Promise<number> {
     node = await startNode({ ...config, catchStrayErrors: true });
   } catch (err) {
     if (err instanceof HandlerModuleError) throw new CliError(err.message, "--handlers");
+    if (err instanceof TlsConfigError) throw new CliError(err.message, `--tls-${err.field}`);
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
   }
   // Handlers go in before the ready line: whoever reads it may signal at once, and a signal that

@@ -6,6 +6,8 @@ import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
+import type { TlsConfig } from "../node/config.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
@@ -47,7 +49,7 @@ picked — and prints the result (one task) or a summary (several).
   --log-level LEVEL     default warn
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
-Exits 1 if any task failed, 2 on a usage error.
+${tlsHelp(false)}Exits 1 if any task failed, 2 on a usage error.
 `;
 
 const OPTIONS = {
@@ -66,6 +68,7 @@ const OPTIONS = {
   ...OUTPUT_OPTIONS,
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  ...TLS_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -82,6 +85,8 @@ export interface SubmitConfig {
   id?: string;
   /** Idempotency key the tasks' keys derive from (taskKey). */
   key?: string;
+  /** TLS for the client's connections (--tls-ca, --tls-cert, --tls-key), checked. */
+  tls?: TlsConfig;
 }
 
 /** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
@@ -142,6 +147,8 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...(v.user !== undefined ? { user: v.user } : {}),
     ...(cost !== undefined ? { cost } : {}),
   };
+  const tls = tlsFlags(v, false);
+  wssOnly(tls.tls, "--entry", v.entry);
   // The longest derived key, K-N, must fit in a message too.
   const key = v.key === undefined ? undefined : idFlag("--key", v.key, MAX_ID - (count === 1 ? 0 : `-${count}`.length));
   return {
@@ -154,6 +161,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...logFormatFlag(v["log-format"]),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
+    ...tls,
   };
 }
 
@@ -164,7 +172,7 @@ export async function submit(argv: string[]): Promise<number> {
     return 0;
   }
   const { entries, spec, count, concurrency, json, logLevel } = config;
-  const client = await startNode({ role: "client", entries, logLevel, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}) });
+  const client = await startNode({ role: "client", entries, logLevel, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}), ...(config.tls ? { tls: config.tls } : {}) });
   try {
     if (count === 1 && !json) {
       const r = await client.submit(specAt(config, 0));

@@ -10,6 +10,7 @@ import type { VipConfig } from "../actors/roles/vip.js";
 import type { Transport } from "../transport/index.js";
 import type { Logger } from "pino";
 import type { LogFormat, LogLevel } from "./logger.js";
+import type { TlsConfig } from "./tls.js";
 
 /** Settings every node shares; each has a default. */
 export interface CommonConfig {
@@ -26,6 +27,14 @@ export interface CommonConfig {
   logger?: Logger;
   /** WebSockets unless given (tests pass an in-memory transport). */
   transport?: Transport;
+  /**
+   * TLS for the WebSocket transport (not with `transport`): each of `cert`, `key`, `ca` is PEM
+   * text or a PEM file's path, read and checked when the node starts (a TlsConfigError names the
+   * bad one). With it the node listens on wss:// (`cert` and `key` required for every role but
+   * the client), requires client certificates signed by `ca` when given (mTLS), and dials only
+   * wss://, verifying servers against `ca` (the system store without it) and presenting `cert`.
+   */
+  tls?: TlsConfig;
   supervision?: SupervisionStrategy;
   /** Requests a peer may have in flight on one connection. Default 4096. */
   maxInFlight?: number;
@@ -82,5 +91,7 @@ export { DEFAULT_REPORT } from "../actors/runtime/reporter.js";
 export type { ReportModes } from "../actors/runtime/reporter.js";
 export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
 export { HandlerModuleError } from "../actors/runtime/handler-module.js";
+export { TlsConfigError, loadTls } from "./tls.js";
+export type { TlsConfig, TlsField } from "./tls.js";
 /** Whether the wire codec's native decoder loaded (the transport is chosen here, in node). */
 export { nativeCodec } from "../transport/index.js";

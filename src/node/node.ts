@@ -15,12 +15,14 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_PEER, Peer, bufferCaps, createCounters, createWsTransport } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, Peer, bufferCaps, createCounters, createWsTransport } from "../transport/index.js";
 import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
 import { catchStrayErrors } from "./stray-errors.js";
 import { createLogger, exitWhenFlushed } from "./logger.js";
+import { loadTls } from "./tls.js";
+import type { TlsConfig } from "./tls.js";
 
 /** A started node. */
 export interface RunningNode {
@@ -71,6 +73,35 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
   }
 }
 
+/** The node's TLS files read and checked (a TlsConfigError names the bad one), before anything starts. */
+function checkedTls(config: NodeConfig, tls: TlsConfig): ReturnType<typeof loadTls> {
+  if (config.transport) throw new TypeError("tls configures the WebSocket transport: give tls or transport, not both");
+  if (config.advertise !== undefined && !config.advertise.startsWith("wss://")) throw new TypeError(`advertise: the node serves wss:// (tls), got ${JSON.stringify(config.advertise)}`);
+  // A node given TLS never dials in the clear; a ws:// URL in its configuration is a mistake to report now, not a dial failing for ever.
+  const [field, dialed] = dialedUrls(config);
+  const plain = dialed.find((u) => !u.startsWith("wss://"));
+  if (plain !== undefined) throw new TypeError(`${field}: ${JSON.stringify(plain)} is not a wss:// URL, and a node configured for TLS never dials in the clear`);
+  return loadTls(tls, config.role !== "client");
+}
+
+/** The URLs a node's configuration tells it to dial, with the field that holds them. */
+function dialedUrls(config: NodeConfig): [string, readonly string[]] {
+  switch (config.role) {
+    case "vip":
+    case "tier1":
+      return ["to", config.to];
+    case "tier2":
+    case "master":
+      return ["peers", config.peers ?? []];
+    case "app":
+      return ["join", config.join];
+    case "slave":
+      return ["masters", config.masters];
+    case "client":
+      return ["entries", config.entries];
+  }
+}
+
 /**
  * Starts one node: its actor system, its role's actor, its listener (all roles but the client)
  * and its outbound connections. Resolves once it accepts connections.
@@ -85,7 +116,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
   const random = config.random ?? Math.random;
-  const transport = config.transport ?? createWsTransport();
+  const tls = config.tls === undefined ? undefined : checkedTls(config, config.tls);
+  const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, tls);
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   const onFatal =
     config.onFatal ??

@@ -1,22 +1,27 @@
 import { randomBytes } from "node:crypto";
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { AttrTable, Attrs, Bodies, Message, MessageType, StatusBody } from "../protocol/index.js";
-import { DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
+import { DEFAULT_LIMITS, DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
 import type { Transport } from "../transport/index.js";
+import { loadTls } from "./tls.js";
+import type { TlsConfig } from "./tls.js";
 
 const silent = { warn: () => {}, debug: () => {} };
 
 export interface QueryOptions {
   timeoutMs?: number;
   transport?: Transport;
+  /** TLS for the WebSocket connection, as a node's `tls` (not with `transport`): `ca` to verify the node, `cert`/`key` to present. */
+  tls?: TlsConfig;
 }
 
 /** One request to one node over a connection opened for it, for the operator commands. */
 async function ask<T extends MessageType>(url: string, type: T, body: Bodies[T], options: QueryOptions): Promise<Message> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  if (options.tls !== undefined && !url.startsWith("wss://")) throw new TypeError(`${JSON.stringify(url)} is not a wss:// URL, and a query given tls never dials in the clear`);
   const peer = new Peer(
     url,
-    options.transport ?? createWsTransport(),
+    options.transport ?? createWsTransport(DEFAULT_LIMITS, options.tls === undefined ? undefined : loadTls(options.tls, false)),
     {
       node: `cli-${randomBytes(3).toString("hex")}`,
       role: "client",

@@ -22,6 +22,13 @@ export const DEFAULT_PEER: Omit<PeerOptions, "random"> = { backoffMinMs: 50, bac
 
 type State = "connecting" | "open" | "down" | "closed";
 
+/** A dial failure in one short line: OpenSSL's "…:SSL routines:FUNC:REASON:file:line…" becomes "TLS: REASON". */
+export function failureReason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const ssl = /:SSL routines:[^:]*:([^:]+):/.exec(text);
+  return ssl?.[1] !== undefined ? `TLS: ${ssl[1]}` : text.trim();
+}
+
 /**
  * A long-lived outbound connection to one URL that reconnects with jittered exponential backoff.
  * While a (re)connection is being attempted, requests wait for it; while backing off after a
@@ -33,6 +40,8 @@ export class Peer {
   private attempt = 0;
   private waiters: Array<{ resolve(c: Channel): void; reject(e: AllotError): void }> = [];
   private timer: NodeJS.Timeout | undefined;
+  /** Why the last dial failed (a refused connection, a certificate that did not verify), for the UNREACHABLE message. */
+  private lastFailure: string | undefined;
 
   constructor(
     readonly url: string,
@@ -98,7 +107,7 @@ export class Peer {
   }
 
   private unreachable(): AllotError {
-    return new AllotError(ErrorCode.UNREACHABLE, `${this.url} is unreachable (reconnecting)`);
+    return new AllotError(ErrorCode.UNREACHABLE, `${this.url} is unreachable (reconnecting)${this.lastFailure === undefined ? "" : `: ${this.lastFailure}`}`);
   }
 
   private failWaiters(err: AllotError): void {
@@ -121,12 +130,14 @@ export class Peer {
         this.channel = ch;
         this.state = "open";
         this.attempt = 0;
+        this.lastFailure = undefined;
         for (const w of this.waiters.splice(0)) w.resolve(ch);
         this.opts.onOpen?.(ch);
       },
       (err: unknown) => {
         if (this.state === "closed") return;
         this.channelOptions.log.debug({ url: this.url, err: String(err) }, "connect failed");
+        this.lastFailure = failureReason(err);
         this.failWaiters(this.unreachable());
         this.retry();
       },

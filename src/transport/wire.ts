@@ -47,7 +47,7 @@ export interface RefusedCounts {
 }
 
 export interface Listener {
-  /** ws://host:port of the bound socket (the real port when 0 was asked for). */
+  /** ws://host:port (wss:// over TLS) of the bound socket (the real port when 0 was asked for). */
   readonly url: string;
   /** Running totals of refused connection attempts. */
   readonly refused: Readonly<RefusedCounts>;

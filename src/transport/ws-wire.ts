@@ -1,10 +1,11 @@
-import { createServer } from "node:http";
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { RawData } from "ws";
 import { CloseCode, DEFAULT_LIMITS, listenOptions, parseHostPort } from "./wire.js";
 import type { ListenOptions, Listener, RefusedCounts, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
+import { createListenServer, dialOptions } from "./ws-tls.js";
+import type { WsTls } from "./ws-tls.js";
 
 /**
  * Client frames are masked so that a browser's script cannot poison a proxy cache; between Allot
@@ -122,8 +123,11 @@ function addressOf(req: IncomingMessage): string {
   return `${s.remoteAddress ?? "?"}:${s.remotePort ?? 0}`;
 }
 
-/** WebSockets with explicit limits: maxPayload, fragment caps, no compression, short HTTP timeouts. */
-export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transport {
+/**
+ * WebSockets with explicit limits: maxPayload, fragment caps, no compression, short HTTP timeouts.
+ * With `tls`, listeners serve wss:// (mTLS when it names a CA) and dials go to wss:// URLs only.
+ */
+export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS, tls?: WsTls): Transport {
   if (!Number.isInteger(limits.maxFrameBytes) || limits.maxFrameBytes < 1024) {
     throw new RangeError(`maxFrameBytes must be an integer >= 1024, got ${limits.maxFrameBytes}`);
   }
@@ -145,7 +149,7 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transpor
         requestTimeout: Math.max(10_000, caps.headersTimeoutMs),
         connectionsCheckingInterval: Math.min(1000, caps.headersTimeoutMs),
       };
-      const http = createServer(httpLimits, (_req, res) => {
+      const http = createListenServer(tls, httpLimits, (_req, res) => {
         res.writeHead(426, { "content-type": "text/plain" }).end("allot speaks WebSocket here\n");
       });
       const wss = new WebSocketServer({ noServer: true, ...wsLimits });
@@ -166,7 +170,7 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transpor
       const bound = typeof addr === "object" && addr !== null ? addr.port : port;
       const shownHost = host.includes(":") ? `[${host}]` : host;
       return {
-        url: `ws://${shownHost}:${bound}`,
+        url: `${tls ? "wss" : "ws"}://${shownHost}:${bound}`,
         refused: gate.refused,
         close: () =>
           new Promise<void>((resolve) => {
@@ -181,7 +185,7 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS): Transpor
       return new Promise<Wire>((resolve, reject) => {
         let ws: WebSocket;
         try {
-          ws = new WebSocket(url, { ...wsLimits, handshakeTimeout: 5000, generateMask: zeroMask });
+          ws = new WebSocket(url, { ...wsLimits, ...dialOptions(tls, url), handshakeTimeout: 5000, generateMask: zeroMask });
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
           return;
