@@ -16,10 +16,16 @@ let nextId = 2 ** 40;
 /** One raw WebSocket that answers the node's pings and matches answers to its own requests by id. */
 export class FuzzSocket {
   closed: { code: number } | undefined;
+  /** Envelopes the node sent, by type (errors by code): what the frames reached. */
+  readonly answers: Map<string, number>;
   private readonly waiting = new Map<number, (m: Message | undefined) => void>();
   private readonly onClose = new Set<() => void>();
 
-  private constructor(private readonly ws: WebSocket) {
+  private constructor(
+    private readonly ws: WebSocket,
+    answers: Map<string, number>,
+  ) {
+    this.answers = answers;
     ws.on("error", () => {});
     ws.on("message", (data: Buffer | ArrayBuffer | Buffer[]) => this.frame(Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data instanceof ArrayBuffer ? new Uint8Array(data) : data)));
     ws.on("close", (code) => {
@@ -30,10 +36,10 @@ export class FuzzSocket {
     });
   }
 
-  static open(url: string, timeoutMs: number): Promise<FuzzSocket> {
+  static open(url: string, timeoutMs: number, answers = new Map<string, number>()): Promise<FuzzSocket> {
     const ws = new WebSocket(url, { perMessageDeflate: false, handshakeTimeout: timeoutMs, maxPayload: 64 * 1024 * 1024 });
     return new Promise((resolve, reject) => {
-      ws.once("open", () => resolve(new FuzzSocket(ws)));
+      ws.once("open", () => resolve(new FuzzSocket(ws, answers)));
       ws.once("error", (err) => reject(err));
     });
   }
@@ -88,6 +94,8 @@ export class FuzzSocket {
     }
     for (const m of items) {
       if (isRejected(m)) continue;
+      const what = m.type === "error" ? `error ${m.body.code}` : m.type;
+      this.answers.set(what, (this.answers.get(what) ?? 0) + 1);
       if (m.re > 0) this.waiting.get(m.re)?.(m);
       else if (m.type === "ping" && m.id > 0) this.ws.send(encodeFrame([[PROTOCOL_VERSION, "pong", nextId++, m.id, "fuzz", {}]]), { binary: true });
     }
@@ -110,6 +118,10 @@ export interface SessionOptions {
 export class FuzzSession {
   framesSent = 0;
   socketsOpened = 0;
+  /** Envelopes the node sent back on the fuzzed sockets, by type (errors by code). */
+  readonly answers = new Map<string, number>();
+  /** How the node closed fuzzed sockets: close code → count. */
+  readonly closes = new Map<number, number>();
   private sock: FuzzSocket | undefined;
   private hellos = 0;
 
@@ -117,7 +129,8 @@ export class FuzzSession {
 
   private async socket(): Promise<FuzzSocket> {
     if (this.sock && !this.sock.closed) return this.sock;
-    const s = await FuzzSocket.open(this.o.url, this.o.timeoutMs);
+    if (this.sock?.closed) this.closes.set(this.sock.closed.code, (this.closes.get(this.sock.closed.code) ?? 0) + 1);
+    const s = await FuzzSocket.open(this.o.url, this.o.timeoutMs, this.answers);
     this.socketsOpened++;
     if (this.o.phase === "after") {
       const w = await s.call("hello", { node: `fuzz-${this.hellos++}`, role: "client" }, this.o.timeoutMs);

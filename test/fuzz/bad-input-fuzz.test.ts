@@ -68,6 +68,7 @@ async function fuzz(target: string, phase: Phase, seed: number): Promise<number>
       }
       expect(fatal).toEqual([]);
     }
+    if (process.env.FUZZ_VERBOSE) console.log(target, phase, `${session.socketsOpened} sockets`, Object.fromEntries(session.closes), Object.fromEntries(session.answers));
     return session.framesSent;
   } finally {
     session.close();
