@@ -12,8 +12,8 @@ import { isDeepStrictEqual } from "node:util";
 import { fileURLToPath } from "node:url";
 import { FuzzFailure, FuzzSession, Prober, statusShape } from "./fuzz-driver.js";
 import type { Phase } from "./fuzz-driver.js";
-import { createFrameGenerator, hex } from "./fuzz-frames.js";
-import type { Frame } from "./fuzz-frames.js";
+import { FRAME_KINDS, createFrameGenerator, hex } from "./fuzz-frames.js";
+import type { Frame, FrameKind } from "./fuzz-frames.js";
 import type { TargetMessage } from "./fuzz-target.js";
 
 const TOTAL = Number(process.env.FUZZ_FRAMES ?? 1_000_000);
@@ -55,6 +55,25 @@ function startTarget(): Promise<Target> {
   });
 }
 
+const COST_FRAMES = 400;
+
+/** Wall time per frame of each kind on one target: which shapes cost a node most (a ranking, not a pass/fail). */
+async function costByKind(url: string): Promise<Array<[FrameKind, number]>> {
+  const out: Array<[FrameKind, number]> = [];
+  for (const [i, kind] of FRAME_KINDS.entries()) {
+    if (kind === "oversize") continue;
+    const gen = createFrameGenerator(SEED + 1000 + i, { maxFrameBytes: MAX_FRAME, maxNilElements: 1000, bigNilShare: 0.01 });
+    const frames = Array.from({ length: COST_FRAMES }, () => gen.next(kind));
+    const session = new FuzzSession({ url, phase: "after", timeoutMs: WAIT_MS });
+    await session.batch([]); // the hello, outside the timing
+    const t0 = performance.now();
+    await session.batch(frames);
+    out.push([kind, ((performance.now() - t0) * 1000) / COST_FRAMES]);
+    session.close();
+  }
+  return out.sort((a, b) => b[1] - a[1]);
+}
+
 interface Crash {
   target: string;
   phase: Phase;
@@ -79,6 +98,9 @@ async function main(): Promise<void> {
   let sent = 0;
   let slowest = { ms: 0, target: "" };
   let rssPeak = rssBefore.rss;
+  const costs = await costByKind(target.urls.tier2 as string);
+  const warmAt = Math.min(TOTAL, Math.max(10_000, Math.floor(TOTAL / 20)));
+  let rssWarm: number | undefined;
   const started = performance.now();
 
   // One loop per target, all at once, so that generating frames here overlaps the child's work.
@@ -127,6 +149,10 @@ async function main(): Promise<void> {
             await next;
             break;
           }
+          if (rssWarm === undefined && sent >= warmAt) {
+            rssWarm = 0;
+            rssWarm = (await target.rss()).rss;
+          }
           if (batch % 200 === 199 && index === 0) rssPeak = Math.max(rssPeak, (await target.rss()).rss);
         }
       } finally {
@@ -154,9 +180,10 @@ async function main(): Promise<void> {
   console.log(`status changes: ${statusChanges.length}`);
   for (const s of statusChanges.slice(0, 10)) console.log(`  ${s}`);
   console.log(`slowest status.get answer after a batch: ${slowest.ms.toFixed(1)} ms (${slowest.target})`);
-  console.log(`target process RSS: before ${mb(rssBefore.rss)}, after ${mb(rssAfter.rss)} (heap ${mb(rssBefore.heapUsed)} -> ${mb(rssAfter.heapUsed)}), peak sampled ${mb(rssPeak)}`);
+  console.log(`target process RSS: before ${mb(rssBefore.rss)}, after the first ${warmAt} frames ${mb(rssWarm ?? 0)}, after ${mb(rssAfter.rss)} (heap ${mb(rssBefore.heapUsed)} -> ${mb(rssAfter.heapUsed)}), peak sampled ${mb(rssPeak)}`);
+  console.log(`cost by kind (tier-2, after hello, ${COST_FRAMES} frames each, until the ping after them is answered): ${costs.map(([k, us]) => `${k} ${us.toFixed(0)} µs`).join(", ")}`);
   console.log(`answers on the fuzzed sockets: ${top.map(([k, v]) => `${k} ${v}`).join(", ")}`);
-  console.log(JSON.stringify({ fuzzFrames: sent, fuzzFramesPerSec: Math.round(sent / seconds), fuzzCrashes: crashes.length, fuzzStatusChanges: statusChanges.length, fuzzSlowestAnswerMs: Math.round(slowest.ms * 10) / 10, fuzzRssBeforeMb: Math.round(rssBefore.rss / 1048576), fuzzRssAfterMb: Math.round(rssAfter.rss / 1048576) }));
+  console.log(JSON.stringify({ fuzzFrames: sent, fuzzFramesPerSec: Math.round(sent / seconds), fuzzCrashes: crashes.length, fuzzStatusChanges: statusChanges.length, fuzzSlowestAnswerMs: Math.round(slowest.ms * 10) / 10, fuzzRssBeforeMb: Math.round(rssBefore.rss / 1048576), fuzzRssWarmMb: Math.round((rssWarm ?? 0) / 1048576), fuzzRssAfterMb: Math.round(rssAfter.rss / 1048576) }));
   if (crashes.length > 0) process.exitCode = 1;
 }
 
