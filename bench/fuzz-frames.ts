@@ -60,6 +60,8 @@ export interface FrameLimits {
   maxNilElements: number;
   /** Of nil-array bombs, the share allowed past 256 elements. */
   bigNilShare: number;
+  /** The clock deadlines are picked near; default Date.now (a fixed one makes the bytes reproducible too). */
+  now?: () => number;
 }
 
 export interface Frame {
@@ -69,11 +71,12 @@ export interface Frame {
 
 export function createFrameGenerator(seed: number, limits: FrameLimits): { next(kind?: FrameKind): Frame } {
   const r = createRng(seed);
+  const now = limits.now ?? Date.now;
   let seq = 0;
 
   const str = (): string => (r.chance(0.5) ? r.pick(NASTY_STRINGS) : `fz-${r.int(1000)}`);
   const num = (): number => (r.chance(0.3) ? r.pick(NASTY_NUMBERS) : r.int(1000));
-  const ts = (): number => (r.chance(0.8) ? Date.now() + r.int(2000) : r.pick(NASTY_NUMBERS));
+  const ts = (): number => (r.chance(0.8) ? now() + r.int(2000) : r.pick(NASTY_NUMBERS));
   const version = (): Mp => arr([r.int(5) + 1, r.int(1000)]);
   const attrs = (): Mp => map(Array.from({ length: r.int(4) }, (): [Mp, Mp] => [str(), r.pick<Mp>([str(), num(), r.chance(0.5)])]));
   const client = (): Mp => obj({ id: str(), addr: r.chance(0.5) ? "" : str() });
@@ -142,9 +145,11 @@ export function createFrameGenerator(seed: number, limits: FrameLimits): { next(
   const validFrame = (): Uint8Array => frameOf(Array.from({ length: 1 + (r.chance(0.3) ? r.int(8) : 0) }, validEnvelope));
 
   /** A value of `depth` nested arrays or maps around a nil. */
-  const nest = (depth: number): Uint8Array => {
+  const nest = (wanted: number): Uint8Array => {
     const useMap = r.chance(0.3);
     const unit = useMap ? [0x81, 0xa1, 0x61] : [0x91];
+    // Within the frame limit, with room for the envelope around it: deep, not oversize.
+    const depth = Math.min(wanted, Math.floor((limits.maxFrameBytes - 256) / unit.length));
     const out = new Uint8Array(depth * unit.length + 1);
     for (let i = 0; i < depth; i++) out.set(unit, i * unit.length);
     out[out.length - 1] = 0xc0;
@@ -177,7 +182,7 @@ export function createFrameGenerator(seed: number, limits: FrameLimits): { next(
         : where === 1
           ? map([...entries, [key, poison], [key, poison]])
           : where === 2
-            ? obj({ task: map([[key, poison], ["id", "t"], ["key", "t"], ["app", "echo"], ["deadline", Date.now() + 1000], ["require", arr([])], ["clientAttrs", map([[key, 1]])], ["prefs", obj({})], ["payload", map([[key, poison]])]]), client: client() })
+            ? obj({ task: map([[key, poison], ["id", "t"], ["key", "t"], ["app", "echo"], ["deadline", now() + 1000], ["require", arr([])], ["clientAttrs", map([[key, 1]])], ["prefs", obj({})], ["payload", map([[key, poison]])]]), client: client() })
             : map([[key, poison]]);
     // Sometimes the poison is in the frame itself, where an envelope should be.
     if (r.chance(0.2)) return frameOf([map([[key, poison]])]);
@@ -221,7 +226,7 @@ export function createFrameGenerator(seed: number, limits: FrameLimits): { next(
       case 2: // the body
         return frameOf([envelope(type, pack(v))]);
       default: // a field of a task payload, or a key
-        return frameOf([envelope("task.place", obj({ task: map([["id", "t"], ["key", "t"], ["app", "echo"], ["deadline", r.chance(0.5) ? v : Date.now() + 1000], ["require", arr([])], ["clientAttrs", obj({})], ["prefs", obj({})], ["payload", r.chance(0.5) ? v : map([[v, 1]])]]), client: client() }))]);
+        return frameOf([envelope("task.place", obj({ task: map([["id", "t"], ["key", "t"], ["app", "echo"], ["deadline", r.chance(0.5) ? v : now() + 1000], ["require", arr([])], ["clientAttrs", obj({})], ["prefs", obj({})], ["payload", r.chance(0.5) ? v : map([[v, 1]])]]), client: client() }))]);
     }
   };
 
@@ -260,7 +265,7 @@ export function createFrameGenerator(seed: number, limits: FrameLimits): { next(
       case 1:
         return frameOf([envelope(type, bodies[type](), { from: bad() })]);
       case 2:
-        return frameOf([envelope("task.place", obj({ task: map([["id", bad()], ["key", bad()], ["app", "echo"], ["deadline", Date.now() + 1000], ["require", arr([])], ["clientAttrs", map([[bad(), bad()]])], ["prefs", obj({})], ["payload", bad()]]), client: client() }))]);
+        return frameOf([envelope("task.place", obj({ task: map([["id", bad()], ["key", bad()], ["app", "echo"], ["deadline", now() + 1000], ["require", arr([])], ["clientAttrs", map([[bad(), bad()]])], ["prefs", obj({})], ["payload", bad()]]), client: client() }))]);
       default:
         return frameOf([envelope(type, map([[bad(), bad()], ["node", bad()], ["role", bad()], ["id", bad()]]))]);
     }
@@ -324,7 +329,7 @@ export function createFrameGenerator(seed: number, limits: FrameLimits): { next(
         const where = r.int(3);
         if (where === 0) return bomb;
         if (where === 1) return frameOf([envelope(r.pick(MESSAGE_TYPES), bomb)]);
-        return frameOf([envelope("task.place", obj({ task: map([["id", "t"], ["key", "t"], ["app", "echo"], ["deadline", Date.now() + 1000], ["require", arr([])], ["clientAttrs", obj({})], ["prefs", obj({})], ["payload", raw(nest(Math.min(depth, 5_000)))]]), client: client() }))]);
+        return frameOf([envelope("task.place", obj({ task: map([["id", "t"], ["key", "t"], ["app", "echo"], ["deadline", now() + 1000], ["require", arr([])], ["clientAttrs", obj({})], ["prefs", obj({})], ["payload", raw(nest(Math.min(depth, 5_000)))]]), client: client() }))]);
       }
       case "nil-array": {
         const bomb = nilArray();
