@@ -2,7 +2,7 @@
 // (a new one whenever the node closes it), then a ping on that socket and a valid `status.get` on
 // a separate, well-behaved one. Shared by the CI fuzz test and `npm run fuzz`.
 import { WebSocket } from "ws";
-import { isRejected } from "../src/protocol/index.js";
+import { isOpaque, isRejected } from "../src/protocol/index.js";
 import type { LinkStatus, Message, ServerStatusRow, StatusBody } from "../src/protocol/index.js";
 import { PROTOCOL_VERSION, decodeFrame, encodeFrame } from "../src/transport/codec.js";
 import type { Frame } from "./fuzz-frames.js";
@@ -11,7 +11,8 @@ import type { Frame } from "./fuzz-frames.js";
 export type Phase = "before" | "after";
 
 /** Ids of the driver's own requests: far above any the generator picks, so answers are not mixed up. */
-let nextId = 2 ** 40;
+const FIRST_ID = 2 ** 40;
+let nextId = FIRST_ID;
 
 /** One raw WebSocket that answers the node's pings and matches answers to its own requests by id. */
 export class FuzzSocket {
@@ -85,17 +86,21 @@ export class FuzzSocket {
     this.ws.terminate();
   }
 
+  /** Bodies left undecoded: all but the answers to this socket's own requests, pings and (for the tally) errors. */
+  private readonly opaque = (type: string, re: number): boolean => re < FIRST_ID && type !== "ping" && type !== "error";
+
   private frame(bytes: Uint8Array): void {
     let items;
     try {
-      items = decodeFrame(bytes);
+      items = decodeFrame(bytes, this.opaque);
     } catch {
       return;
     }
     for (const m of items) {
       if (isRejected(m)) continue;
-      const what = m.type === "error" ? `error ${m.body.code}` : m.type;
+      const what = isOpaque(m) || m.type !== "error" ? m.type : `error ${m.body.code}`;
       this.answers.set(what, (this.answers.get(what) ?? 0) + 1);
+      if (isOpaque(m)) continue;
       if (m.re > 0) this.waiting.get(m.re)?.(m);
       else if (m.type === "ping" && m.id > 0) this.ws.send(encodeFrame([[PROTOCOL_VERSION, "pong", nextId++, m.id, "fuzz", {}]]), { binary: true });
     }
