@@ -9,7 +9,7 @@ import type { CommonConfig, RunningNode } from "../src/index.js";
 const maxFrameBytes = Number(process.argv[2] ?? 128 * 1024);
 
 /** What the target process says over IPC. */
-export type TargetMessage = { type: "ready"; targets: Record<string, string> } | { type: "rss"; rss: number; heapUsed: number };
+export type TargetMessage = { type: "ready"; targets: Record<string, string> } | { type: "rss"; rss: number; heapUsed: number; external: number };
 
 const common = (id: string): CommonConfig => ({
   id,
@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     const mem = process.memoryUsage();
-    say({ type: "rss", rss: mem.rss, heapUsed: mem.heapUsed });
+    say({ type: "rss", rss: mem.rss, heapUsed: mem.heapUsed, external: mem.external });
   });
   process.on("disconnect", () => process.exit(0));
   say({ type: "ready", targets: { tier2: tier2.url, app: app.url, master: master.url, slave: slave.url } });

@@ -30,14 +30,14 @@ interface Target {
   urls: Record<string, string>;
   /** Rejects when the child exits. */
   exited: Promise<never>;
-  rss(): Promise<{ rss: number; heapUsed: number }>;
+  rss(): Promise<{ rss: number; heapUsed: number; external: number }>;
 }
 
 function startTarget(): Promise<Target> {
   const child = fork(TARGET_SCRIPT, [String(MAX_FRAME)], { execArgv: ["--expose-gc"], stdio: ["ignore", "ignore", "inherit", "ipc"] });
   const exited = new Promise<never>((_, reject) => child.once("exit", (code, signal) => reject(new FuzzFailure(`the target process exited (${code ?? signal})`))));
   exited.catch(() => {});
-  const rss = (): Promise<{ rss: number; heapUsed: number }> =>
+  const rss = (): Promise<{ rss: number; heapUsed: number; external: number }> =>
     new Promise((resolve) => {
       const on = (m: TargetMessage): void => {
         if (m.type !== "rss") return;
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
   console.log(`status changes: ${statusChanges.length}`);
   for (const s of statusChanges.slice(0, 10)) console.log(`  ${s}`);
   console.log(`slowest status.get answer after a batch: ${slowest.ms.toFixed(1)} ms (${slowest.target})`);
-  console.log(`target process RSS: before ${mb(rssBefore.rss)}, after the first ${warmAt} frames ${mb(rssWarm ?? 0)}, after ${mb(rssAfter.rss)} (heap ${mb(rssBefore.heapUsed)} -> ${mb(rssAfter.heapUsed)}), peak sampled ${mb(rssPeak)}`);
+  console.log(`target process RSS: before ${mb(rssBefore.rss)}, after the first ${warmAt} frames ${mb(rssWarm ?? 0)}, after ${mb(rssAfter.rss)} (heap ${mb(rssBefore.heapUsed)} -> ${mb(rssAfter.heapUsed)}, external ${mb(rssBefore.external)} -> ${mb(rssAfter.external)}), peak sampled ${mb(rssPeak)}`);
   console.log(`cost by kind (tier-2, after hello, ${COST_FRAMES} frames each, until the ping after them is answered): ${costs.map(([k, us]) => `${k} ${us.toFixed(0)} µs`).join(", ")}`);
   console.log(`answers on the fuzzed sockets: ${top.map(([k, v]) => `${k} ${v}`).join(", ")}`);
   console.log(JSON.stringify({ fuzzFrames: sent, fuzzFramesPerSec: Math.round(sent / seconds), fuzzCrashes: crashes.length, fuzzStatusChanges: statusChanges.length, fuzzSlowestAnswerMs: Math.round(slowest.ms * 10) / 10, fuzzRssBeforeMb: Math.round(rssBefore.rss / 1048576), fuzzRssWarmMb: Math.round((rssWarm ?? 0) / 1048576), fuzzRssAfterMb: Math.round(rssAfter.rss / 1048576) }));
