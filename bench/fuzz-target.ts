@@ -26,9 +26,9 @@ const alive = (n: RunningNode, key: "servers" | "slaves"): number => (n.stats()[
 
 async function main(): Promise<void> {
   const tier2 = await startNode({ ...common("tier2-1"), role: "tier2" });
-  const app = await startNode({ ...common("app-1"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url], parkMs: 200 });
+  const app = await startNode({ ...common("app-1"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url] });
   const master = await startNode({ ...common("m1"), role: "master" });
-  await startNode({ ...common("app-2"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [master.url], parkMs: 200 });
+  await startNode({ ...common("app-2"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [master.url] });
   const slave = await startNode({ ...common("s1"), role: "slave", masters: [master.url], link: "proxy" });
   for (let i = 0; !(alive(tier2, "servers") === 1 && alive(master, "servers") === 1 && alive(master, "slaves") === 1); i++) {
     if (i > 1000) throw new Error("the app servers and the slave did not register within 10 s");

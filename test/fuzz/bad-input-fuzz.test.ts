@@ -38,9 +38,9 @@ const targets = new Map<string, string>();
 beforeAll(async () => {
   console.log(`fuzz seed ${SEED} (FUZZ_SEED=${SEED} reproduces it), ${FRAMES} frames per target and phase`);
   const tier2 = await start(startNode({ ...common("tier2-1"), role: "tier2" }));
-  const app = await start(startNode({ ...common("app-1"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url], parkMs: 200 }));
+  const app = await start(startNode({ ...common("app-1"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url] }));
   const master = await start(startNode({ ...common("m1"), role: "master" }));
-  await start(startNode({ ...common("app-2"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [master.url], parkMs: 200 }));
+  await start(startNode({ ...common("app-2"), role: "app", apps: ["echo"], capacity: 8, power: 1, join: [master.url] }));
   const slave = await start(startNode({ ...common("s1"), role: "slave", masters: [master.url], link: "proxy" }));
   await eventually(() => alive(tier2, "servers") === 1 && alive(master, "servers") === 1 && alive(master, "slaves") === 1, 10_000, "the app servers and the slave to register");
   targets.set("tier2", tier2.url).set("app", app.url).set("master", master.url).set("slave", slave.url);
