@@ -15,10 +15,12 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_PEER, Peer, createCounters, createWsTransport } from "../transport/index.js";
-import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_PEER, Peer, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
+import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
+import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
+import type { Credential } from "./credentials.js";
 import { catchStrayErrors } from "./stray-errors.js";
 import { createLogger, exitWhenFlushed } from "./logger.js";
 
@@ -71,6 +73,20 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
   }
 }
 
+function authenticatorFor(config: NodeConfig, credential: Credential, now: () => number): Authenticator {
+  const trusted = (config.clusterPub ?? []).map((k) => (typeof k === "string" ? loadClusterPub(k) : k));
+  if (trusted.length === 0) throw new RangeError("credentials need at least one cluster public key (clusterPub) to verify peers with");
+  const r = config.revoked;
+  const revoked = r === undefined ? undefined : typeof r === "string" ? revocationList(r) : () => r;
+  return createAuthenticator({ credential, trusted, now, ...(revoked ? { revoked } : {}) });
+}
+
+/** Whether HOST:PORT binds loopback only. */
+export function isLoopback(hostPort: string): boolean {
+  const { host } = parseHostPort(hostPort);
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /**
  * Starts one node: its actor system, its role's actor, its listener (all roles but the client)
  * and its outbound connections. Resolves once it accepts connections.
@@ -80,9 +96,19 @@ export async function startNode(config: AppNodeConfig): Promise<RunningApp>;
 export async function startNode(config: NodeConfig): Promise<RunningNode>;
 export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
-  const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
-  const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
+  const credential = typeof config.credentials === "string" ? loadCredential(config.credentials) : config.credentials;
+  const id = credential ? credentialIdentity(credential, role, config.id) : (config.id ?? `${role}-${randomBytes(3).toString("hex")}`);
+  const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
+  const auth = credential ? authenticatorFor(config, credential, now) : undefined;
+  if (!auth) {
+    const listen = config.listen ?? "127.0.0.1:0";
+    if (role !== "client" && !isLoopback(listen) && config.insecure !== true) {
+      throw new RangeError(`listening on ${listen}, beyond loopback, needs credentials (or insecure: true)`);
+    }
+    if (config.insecure === true && role !== "client" && !isLoopback(listen)) logger.warn({ listen }, "running WITHOUT authentication beyond loopback (insecure): anyone who can reach this node may say anything to it");
+    else logger.info({}, "running without authentication: every peer is believed (loopback only)");
+  }
   const random = config.random ?? Math.random;
   const transport = config.transport ?? createWsTransport();
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
@@ -114,6 +140,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     heartbeatMs: config.heartbeatMs ?? 5000,
     now,
     log: logger,
+    ...(auth ? { auth } : {}),
     onMessage: (m, ch) => actor.deliver(m, ch),
     opaque: (type, ch) => behaviour?.opaque?.(type, ch) === true,
     onHello: (ch) => {

@@ -1,24 +1,33 @@
 import { randomBytes } from "node:crypto";
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { AttrTable, Attrs, Bodies, Message, MessageType, StatusBody } from "../protocol/index.js";
-import { DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
-import type { Transport } from "../transport/index.js";
+import { DEFAULT_PEER, Peer, createAuthenticator, createWsTransport } from "../transport/index.js";
+import type { Credential, Transport } from "../transport/index.js";
+import type { KeyObject } from "node:crypto";
+import { credentialIdentity } from "./credentials.js";
 
 const silent = { warn: () => {}, debug: () => {} };
 
 export interface QueryOptions {
   timeoutMs?: number;
   transport?: Transport;
+  /** The operator's credential (an admin's, for status and attrs) and the cluster keys to verify the node with. */
+  credentials?: Credential;
+  clusterPub?: readonly KeyObject[];
 }
 
 /** One request to one node over a connection opened for it, for the operator commands. */
 async function ask<T extends MessageType>(url: string, type: T, body: Bodies[T], options: QueryOptions): Promise<Message> {
   const timeoutMs = options.timeoutMs ?? 5000;
+  const c = options.credentials;
+  const node = c ? credentialIdentity(c, "client", undefined) : `cli-${randomBytes(3).toString("hex")}`;
+  const auth = c ? createAuthenticator({ credential: c, trusted: options.clusterPub ?? [], now: Date.now }) : undefined;
   const peer = new Peer(
     url,
     options.transport ?? createWsTransport(),
     {
-      node: `cli-${randomBytes(3).toString("hex")}`,
+      node,
+      ...(auth ? { auth } : {}),
       role: "client",
       maxFrameBytes: 64 * 1024 * 1024,
       maxInFlight: 16,

@@ -41,6 +41,8 @@ export const CloseCode = {
   handshakeTimeout: 4001,
   heartbeatTimeout: 4002,
   shutdown: 4003,
+  /** The peer's credential, or a message it sent, was refused in the handshake. */
+  unauthorized: 4004,
 } as const;
 
 /** Parses "host:port" ("[::1]:0" for IPv6), throwing a clear error naming the input. */

