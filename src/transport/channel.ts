@@ -127,7 +127,11 @@ export class Channel {
         (m) => {
           if (m.type === "welcome") this.welcomed(m.body, nonce);
         },
-        (err: AllotError) => this.close(err.code === ErrorCode.UNAUTHORIZED ? CloseCode.unauthorized : CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
+        (err: AllotError) =>
+          // Refused: what waits on this connection fails for the same reason, not as a lost link to retry.
+          err.code === ErrorCode.UNAUTHORIZED
+            ? this.close(CloseCode.unauthorized, `handshake refused: ${err.message}`, new AllotError(ErrorCode.UNAUTHORIZED, `${this.remoteAddress} refused this node: ${err.message}`, { retryable: false }))
+            : this.close(CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
       );
     } else {
       this.handshakeTimer = setTimeout(() => this.close(CloseCode.handshakeTimeout, "no hello within handshake deadline"), opts.handshakeMs);
@@ -203,11 +207,12 @@ export class Channel {
     this.reply(to, "error", err.toWire());
   }
 
-  close(code: number = CloseCode.normal, reason = "closed"): void {
+  /** Closes the connection; requests awaiting an answer fail with `err` (default UNREACHABLE). */
+  close(code: number = CloseCode.normal, reason = "closed", err?: AllotError): void {
     if (this.closed) return;
     this.flush();
     this.wire.close(code, reason);
-    this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
+    this.shutdown(err ?? new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
   }
 
   label(): string {
@@ -229,7 +234,7 @@ export class Channel {
     this.opts.log.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "peer refused");
     if (to) this.replyError(to, err);
     else this.sendNotice(err);
-    this.close(CloseCode.unauthorized, err.message);
+    this.close(CloseCode.unauthorized, err.message, err);
   }
 
   /** The dialler's side: the acceptor answered hello; with credentials, check its proof and send ours. */
@@ -241,7 +246,7 @@ export class Channel {
     const p = auth.verify(b.proof, t, "acceptor", { id: b.node, role: b.role });
     if (p instanceof AllotError) return this.refuse(undefined, p);
     this.request("auth", { proof: auth.prove(t, "dialer") }, this.opts.handshakeMs).catch((err: AllotError) =>
-      this.close(CloseCode.unauthorized, `handshake refused: ${err.message}`),
+      this.close(CloseCode.unauthorized, `handshake refused: ${err.message}`, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} refused this node: ${err.message}`, { retryable: false })),
     );
     // Sent behind our proof, in the same frame: the acceptor reads the proof first.
     const held = this.held ?? [];

@@ -136,7 +136,7 @@ describe("authentication", () => {
 
     it("refuses attrs.set from a client that is not an admin, and without a credential; an admin's goes through", async () => {
       const tier2 = await authedTier2();
-      await expect(setAttrs(tier2.url, "task-type", "echo", { minPower: 1e6 })).rejects.toMatchObject({ code: expect.stringMatching(/UNAUTHORIZED|UNREACHABLE|TIMEOUT/) });
+      await expect(setAttrs(tier2.url, "task-type", "echo", { minPower: 1e6 })).rejects.toMatchObject({ code: ErrorCode.UNAUTHORIZED });
       const user = cluster.issue(["client"], "user1");
       await expect(setAttrs(tier2.url, "task-type", "echo", { minPower: 1e6 }, { credentials: user, clusterPub: [cluster.pub] })).rejects.toMatchObject({ code: ErrorCode.UNAUTHORIZED });
       const admin = cluster.issue(["admin"], "ops");
