@@ -1,6 +1,7 @@
 import type { AllocatorStatus, AppStatus, ForwarderStatus, LinkStatus, ServerStatusRow, SlaveStatus, StatusBody } from "../protocol/index.js";
 import { queryStatus } from "../node/query.js";
 import { CliError, oneOf, parseIntFlag, urls } from "./errors.js";
+import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import { parseFlags } from "./flags.js";
 
 export const STATUS_HELP = `allot status --entry URL [--all] [-o text|json] [--json]
@@ -30,7 +31,7 @@ Prints what the node at URL knows, as its role sees it:
                   the status message
   --json          the same as -o json
   --timeout-ms N  default 5000
-`;
+${CREDENTIAL_HELP}`;
 
 const OPTIONS = {
   entry: { type: "string" },
@@ -38,6 +39,7 @@ const OPTIONS = {
   output: { type: "string", short: "o" },
   all: { type: "boolean" },
   "timeout-ms": { type: "string" },
+  ...CREDENTIAL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -53,7 +55,7 @@ export async function status(argv: string[]): Promise<number> {
   if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
   const output = oneOf("--output", FORMATS, v.output);
   if (v.json && output === "text") throw new CliError("--json asks for JSON, --output text for text: give one", "--output");
-  const s = await queryStatus(entry[0] as string, { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000) });
+  const s = await queryStatus(entry[0] as string, { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...credentialFlags(v) });
   if (v.json || output === "json") {
     process.stdout.write(`${JSON.stringify(toJson(s))}\n`);
     return 0;

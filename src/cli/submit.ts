@@ -6,6 +6,8 @@ import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
+import type { CredentialConfig } from "./credentials.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
@@ -46,7 +48,7 @@ picked — and prints the result (one task) or a summary (several).
   --log-level LEVEL     default warn
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
-Exits 1 if any task failed, 2 on a usage error.
+${CREDENTIAL_HELP}Exits 1 if any task failed, 2 on a usage error.
 `;
 
 const OPTIONS = {
@@ -65,6 +67,7 @@ const OPTIONS = {
   ...OUTPUT_OPTIONS,
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  ...CREDENTIAL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -81,6 +84,8 @@ export interface SubmitConfig {
   id?: string;
   /** Idempotency key the tasks' keys derive from (taskKey). */
   key?: string;
+  /** The client's credential and the cluster keys it verifies the entry with. */
+  auth: CredentialConfig;
 }
 
 /** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
@@ -153,6 +158,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...logFormatFlag(v["log-format"]),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
+    auth: credentialFlags(v),
   };
 }
 
@@ -163,7 +169,7 @@ export async function submit(argv: string[]): Promise<number> {
     return 0;
   }
   const { entries, spec, count, concurrency, json, logLevel } = config;
-  const client = await startNode({ role: "client", entries, logLevel, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}) });
+  const client = await startNode({ role: "client", entries, logLevel, ...config.auth, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}) });
   try {
     if (count === 1 && !json) {
       const r = await client.submit(specAt(config, 0));
