@@ -240,7 +240,10 @@ export class Channel {
   /** The dialler's side: the acceptor answered hello; with credentials, check its proof and send ours. */
   private welcomed(b: Bodies["welcome"], nonce: Uint8Array): void {
     const auth = this.opts.auth;
-    if (!auth) return this.greeted(b.node, b.role, { id: b.node, roles: [b.role], verified: false });
+    if (!auth) {
+      if (b.proof) return this.refuse(undefined, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} requires a credential, and this node has none`, { retryable: false }));
+      return this.greeted(b.node, b.role, { id: b.node, roles: [b.role], verified: false });
+    }
     if (!b.proof || !b.nonce) return this.refuse(undefined, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} offered no credential, and this node requires one`, { retryable: false }));
     const t: Transcript = { dialerNonce: nonce, acceptorNonce: b.nonce, dialerId: this.opts.node, acceptorId: b.node };
     const p = auth.verify(b.proof, t, "acceptor", { id: b.node, role: b.role });
@@ -456,7 +459,9 @@ export class Channel {
     const p = this.principal;
     if (p === undefined) {
       if (this.opts.dialer && !this.opts.auth) return this.deliver(m); // a peer we dialled, before its welcome, as before
-      return this.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, this.stage === "proving" ? "prove who you are first (auth)" : "say hello first"));
+      // With credentials, anything before the proof ends the connection; without, a hello may still follow.
+      const err = new AllotError(ErrorCode.UNAUTHORIZED, this.stage === "proving" ? "prove who you are first (auth)" : "say hello first", { retryable: false });
+      return this.opts.auth ? this.refuse(m, err) : this.replyError(m, err);
     }
     const no = refusal(p, this.opts.role, m.type, isOpaque(m) ? undefined : m.body);
     if (no) {
