@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, createWsTransport, queryStatus, setAttrs, startNode } from "../../src/index.js";
+import { ErrorCode, createWsTransport, credentialFingerprint, queryStatus, setAttrs, startNode } from "../../src/index.js";
 import type { CommonConfig, RunningNode } from "../../src/index.js";
 import { PROTOCOL_VERSION } from "../../src/transport/codec.js";
 import { RawClient, eventually } from "../helpers/raw-client.js";
@@ -105,6 +108,27 @@ describe("authentication", () => {
       const raw = await open(tier2.url, "app1");
       const err = await raw.call("status.get", {});
       expect(err).toMatchObject({ type: "error", body: { code: ErrorCode.UNAUTHORIZED } });
+    });
+  });
+
+  describe("revocation", () => {
+    it("refuses a revoked id or key fingerprint at the next handshake, re-reading the list when it changes", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "allot-revoked-"));
+      try {
+        const list = join(dir, "revoked");
+        writeFileSync(list, "# nobody yet\n");
+        const tier2 = await track(startNode({ ...common(), ...cluster.auth(cluster.issue(["tier2"], "tier2-r")), revoked: list, role: "tier2" }));
+        const a = cluster.issue(["app"], "app1");
+        const b = cluster.issue(["app"], { idPrefix: "pool-" });
+        const handshake = async (node: string, c: typeof a) => (await rawHandshake(await open(tier2.url, node), "app", c, cluster.pub)).answer;
+        expect((await handshake("app1", a)).type).toBe("ack");
+        expect((await handshake("pool-1", b)).type).toBe("ack");
+        writeFileSync(list, `app1\n${credentialFingerprint(b)}  # lost laptop\n`);
+        expect(await handshake("app1", a)).toMatchObject({ type: "error", body: { code: ErrorCode.UNAUTHORIZED, message: expect.stringMatching(/revoked/) } });
+        expect(await handshake("pool-2", b)).toMatchObject({ type: "error", body: { code: ErrorCode.UNAUTHORIZED, message: expect.stringMatching(/revoked/) } });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
     });
   });
 

@@ -77,6 +77,12 @@ describe("allot with credentials, every node in its own process", () => {
     expect(admin.code, admin.stderr).toBe(0);
   });
 
+  it("allot demo issues credentials in memory and says it runs authenticated", async () => {
+    const r = await runCli(["demo", "--tasks", "20"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/cluster up: .*authenticated \(credentials issued in memory\)/);
+  }, 60_000);
+
   it("exits 2 naming the flag for an --id or --role outside the claim, a bad credential file, or a public listen without credentials", async () => {
     const cases: Array<[string[], RegExp]> = [
       [["--role", "app", "--join", tier2.url, "--apps", "echo", "--id", "other", "--credentials", cred("app"), "--cluster-pub", pub], /--id: .*covers app-…, not other/],
