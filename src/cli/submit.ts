@@ -84,8 +84,8 @@ export interface SubmitConfig {
   id?: string;
   /** Idempotency key the tasks' keys derive from (taskKey). */
   key?: string;
-  /** The client's credential and the cluster keys it verifies the entry with. */
-  auth: CredentialConfig;
+  /** The client's credential and the cluster keys it verifies the entry with (absent: none given). */
+  auth?: CredentialConfig;
 }
 
 /** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
@@ -158,9 +158,11 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...logFormatFlag(v["log-format"]),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
-    auth: credentialFlags(v),
+    ...authOf(credentialFlags(v)),
   };
 }
+
+const authOf = (a: CredentialConfig): { auth?: CredentialConfig } => (a.credentials === undefined ? {} : { auth: a });
 
 export async function submit(argv: string[]): Promise<number> {
   const config = submitConfig(argv);
