@@ -81,6 +81,34 @@ function authenticatorFor(config: NodeConfig, credential: Credential, now: () =>
   return createAuthenticator({ credential, trusted, now, ...(revoked ? { revoked } : {}) });
 }
 
+/** Refusals logged per second at most; past it they are counted and summed up in the next second's first line. */
+const REFUSALS_LOGGED_PER_SECOND = 5;
+
+/**
+ * Logs refused peers and messages (warn) with the peer's address, at most a few a second: a
+ * stranger hammering the node must not fill its disk. What was left out is counted and reported.
+ */
+function refusedLog(log: { warn(obj: object, msg: string): void }, now: () => number): NonNullable<ChannelOptions["onRefused"]> {
+  let second = 0;
+  let logged = 0;
+  let dropped = 0;
+  return (ch, err, closing) => {
+    const s = Math.floor(now() / 1000);
+    if (s !== second) {
+      second = s;
+      logged = 0;
+    }
+    if (logged >= REFUSALS_LOGGED_PER_SECOND) {
+      dropped++;
+      return;
+    }
+    logged++;
+    const more = dropped > 0 ? { unlogged: dropped } : {};
+    dropped = 0;
+    log.warn({ peer: ch.label(), addr: ch.remoteAddress, err: err.message, ...more }, closing ? "peer refused" : "message refused");
+  };
+}
+
 /** Whether HOST:PORT binds loopback only. */
 export function isLoopback(hostPort: string): boolean {
   const { host } = parseHostPort(hostPort);
@@ -141,6 +169,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     now,
     log: logger,
     ...(auth ? { auth } : {}),
+    onRefused: refusedLog(logger, now),
     onMessage: (m, ch) => actor.deliver(m, ch),
     opaque: (type, ch) => behaviour?.opaque?.(type, ch) === true,
     onHello: (ch) => {

@@ -58,8 +58,11 @@ export interface ChannelOptions {
    * without authentication: a peer is whoever its hello says (loopback only, by default).
    */
   auth?: Authenticator;
-  /** A peer was refused in the handshake or a message of its was refused admission (for counting and rate-limited logs). */
-  onRefused?(ch: Channel, err: AllotError): void;
+  /**
+   * A peer was refused in the handshake (`closing`) or a message of its was refused admission:
+   * for rate-limited logs. Without it, a refused handshake is logged at warn each time.
+   */
+  onRefused?(ch: Channel, err: AllotError, closing: boolean): void;
 }
 
 /** Called once, with the error or the answer of a request. */
@@ -230,8 +233,8 @@ export class Channel {
   /** Refuses the peer in the handshake: UNAUTHORIZED, then the socket closes. */
   private refuse(to: Inbound | undefined, err: AllotError): void {
     if (this.opts.counters) this.opts.counters.unauthorized++;
-    this.opts.onRefused?.(this, err);
-    this.opts.log.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "peer refused");
+    if (this.opts.onRefused) this.opts.onRefused(this, err, true);
+    else this.opts.log.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "peer refused");
     if (to) this.replyError(to, err);
     else this.sendNotice(err);
     this.close(CloseCode.unauthorized, err.message, err);
@@ -466,8 +469,8 @@ export class Channel {
     const no = refusal(p, this.opts.role, m.type, isOpaque(m) ? undefined : m.body);
     if (no) {
       if (this.opts.counters) this.opts.counters.unauthorized++;
-      this.opts.onRefused?.(this, no);
-      this.opts.log.debug({ peer: this.label(), type: m.type, err: no.message }, "message refused");
+      if (this.opts.onRefused) this.opts.onRefused(this, no, false);
+      else this.opts.log.debug({ peer: this.label(), type: m.type, err: no.message }, "message refused");
       return this.replyError(m, no);
     }
     if (m.type === "task.place" && !isOpaque(m) && !speaksForOthers(p)) {

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, createWsTransport, credentialFingerprint, queryStatus, setAttrs, startNode } from "../../src/index.js";
 import type { CommonConfig, RunningNode } from "../../src/index.js";
@@ -181,6 +183,32 @@ describe("authentication", () => {
       const expect_ = await app.waitForType("task.expect", () => true, 5000, "the ticket announcement");
       expect(expect_.body.client.id).toBe("c1");
       expect(expect_.body.client.addr).not.toBe("1.2.3.4:5");
+    });
+  });
+
+  describe("logging refusals", () => {
+    it("logs refused messages with the peer's address at most 5 a second, counting the rest", async () => {
+      const lines: Array<{ msg: string; time: number; addr?: string; unlogged?: number }> = [];
+      const sink = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          for (const l of chunk.toString().split("\n")) if (l !== "") lines.push(JSON.parse(l) as (typeof lines)[number]);
+          done();
+        },
+      });
+      const tier2 = await track(startNode({ ...common(), ...cluster.auth(cluster.issue(["tier2"], "tier2-l")), logger: pino({ level: "warn" }, sink), role: "tier2" }));
+      const raw = await open(tier2.url, "app1");
+      expect((await rawHandshake(raw, "app", cluster.issue(["app"], "app1"), cluster.pub)).answer.type).toBe("ack");
+      // 40 refused requests in one frame, then one more request to know they were all handled.
+      raw.send(Array.from({ length: 40 }, (_, i) => [PROTOCOL_VERSION, "attrs.set", 100 + i, 0, "app1", { table: "client", id: "x", attrs: {} }] as [number, string, number, number, string, unknown]));
+      const last = await raw.call("attrs.set", { table: "client", id: "x", attrs: {} });
+      expect(last.type).toBe("error");
+      expect(tier2.stats().traffic).toMatchObject({ unauthorized: 41 });
+      const refused = lines.filter((l) => l.msg === "message refused");
+      const perSecond = new Map<number, number>();
+      for (const l of refused) perSecond.set(Math.floor(l.time / 1000), (perSecond.get(Math.floor(l.time / 1000)) ?? 0) + 1);
+      for (const n of perSecond.values()) expect(n).toBeLessThanOrEqual(5);
+      expect(refused.length).toBeLessThan(41);
+      expect(refused[0]?.addr).toMatch(/^127\.0\.0\.1:\d+$/);
     });
   });
 
