@@ -25,3 +25,6 @@ export type { Policy, PolicyContext, PolicyFactory, PolicyOptions } from "./poli
 export type { ServerEntry } from "./state/index.js";
 export { createMemoryTransport, createWsTransport, nativeCodec } from "./transport/index.js";
 export type { Transport } from "./transport/index.js";
+export { CredentialFileError, EXPIRY_SKEW_MS, credentialFingerprint, credentialIdentity, generateClusterKey, initClusterKeys, issueCredential, issueCredentialFile, loadClusterKey, loadClusterPub, loadCredential } from "./node/credentials.js";
+export type { Credential, IssueOptions } from "./node/credentials.js";
+export type { ClaimRole, Principal } from "./protocol/index.js";

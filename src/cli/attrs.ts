@@ -3,6 +3,7 @@ import type { AttrTable } from "../protocol/index.js";
 import { setAttrs, unsetAttrs } from "../node/query.js";
 import { CliError, parseIntFlag, urls } from "./errors.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
+import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import { parseFlagsAndArgs } from "./flags.js";
 import { parseAttrs } from "./start.js";
 
@@ -27,7 +28,7 @@ tasks at once). The other names a constraint reads as built-ins (id, app, load, 
 the report's own fields (url, apps, attrs, version, periodMs) are not attributes: setting
 or removing one is refused (INVALID), as is removing power or capacity.
   --timeout-ms N  default 5000
-${tlsHelp(false)}`;
+${tlsHelp(false)}${CREDENTIAL_HELP}`;
 
 /** An attribute name, as `key=value` takes it. */
 const KEY = /^[A-Za-z_][\w.-]*$/;
@@ -36,6 +37,7 @@ const OPTIONS = {
   entry: { type: "string" },
   "timeout-ms": { type: "string" },
   ...TLS_OPTIONS,
+  ...CREDENTIAL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -56,7 +58,7 @@ export async function attrs(argv: string[]): Promise<number> {
   const [table, id, ...pairs] = positionals;
   if (table === undefined || !(ATTR_TABLES as readonly string[]).includes(table)) throw new CliError(`TABLE must be one of ${ATTR_TABLES.join(", ")}, got ${JSON.stringify(table ?? "")}`);
   if (id === undefined || id === "") throw new CliError("ID is required");
-  const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false) };
+  const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false), ...credentialFlags(v) };
   wssOnly(options.tls, "--entry", v.entry);
   if (verb === "unset") {
     if (pairs.length === 0) throw new CliError("at least one key is required");

@@ -1,5 +1,6 @@
 import type { TaskSpec } from "../node/config.js";
-import { startMasterSlaveCluster, startTieredCluster } from "../node/cluster.js";
+import { credentialsFor, startMasterSlaveCluster, startTieredCluster } from "../node/cluster.js";
+import { generateClusterKey } from "../node/credentials.js";
 import type { AppSpec } from "../node/cluster.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
@@ -24,6 +25,8 @@ and hash) through its entry, shows progress, and prints a summary.
   --tasks N                tasks to submit (default 1000)
   --concurrency C          tasks in flight (default 64)
   -o json, --json          print the summary as JSON (the shape of submit -o json)
+  --insecure               run the cluster without credentials (by default every node gets
+                           one, issued in memory by a throwaway cluster key, and proves itself)
   --log-level LEVEL        default warn
   --log-format FORMAT      json, pretty (human lines) or auto (default: pretty when stderr is
                            a terminal, JSON otherwise)
@@ -45,6 +48,7 @@ const OPTIONS = {
   assign: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  insecure: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -63,10 +67,14 @@ export async function demo(argv: string[]): Promise<number> {
   const logs = { logLevel, ...logFormatFlag(v["log-format"]) };
   const topology = oneOf("--topology", ["tiered", "master-slave"] as const, v.topology) ?? "tiered";
   const assign = oneOf("--assign", ASSIGN_MODES, v.assign) ?? "grant";
-  const cluster = topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: logs }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: logs });
-  const client = await startNode({ ...logs, role: "client", entries: [cluster.entry] });
+  // Credentials issued in memory by a throwaway cluster key: the demo runs authenticated, as a real cluster should.
+  const issuer = v.insecure ? undefined : generateClusterKey();
+  const cluster =
+    topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: logs, ...(issuer ? { issuer } : {}) }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: logs, ...(issuer ? { issuer } : {}) });
+  const client = await startNode({ ...logs, ...credentialsFor(issuer, "client", "demo-client"), role: "client", id: "demo-client", entries: [cluster.entry] });
   try {
-    if (!json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
+    const auth = issuer ? "authenticated (credentials issued in memory)" : "WITHOUT authentication (--insecure)";
+    if (!json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, ${auth}, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
     const spec = (i: number): TaskSpec => (i % 4 === 3 ? { app: "hash", payload: { rounds: 200, data: `task-${i}` } } : { app: "echo", payload: { i } });
     const progress = progressLine(tasks, "tasks");
     const run = await runLoad(client.submit, tasks, concurrency, spec, progress.update);

@@ -7,6 +7,7 @@ import { ATTRS_HELP, attrs } from "./attrs.js";
 import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
 import { VERSION_HELP, version } from "./version.js";
+import { KEYS_HELP, keys } from "./keys.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
 
@@ -23,6 +24,7 @@ Usage:
   allot status --entry URL [--all] [-o json]     what a node knows, as its role sees it
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
+  allot keys init|issue …                        a cluster key, and node credentials it signs
   allot version [-o json]                        package and protocol versions (also --version, -V)
   allot help [COMMAND]                           this, or a command's help (also COMMAND --help)
 
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   attrs: { run: attrs, help: ATTRS_HELP },
   sim: { run: sim, help: SIM_HELP },
   version: { run: version, help: VERSION_HELP },
+  keys: { run: keys, help: KEYS_HELP },
 };
 
 /** Flags that stand for a command, as most CLIs spell them. */

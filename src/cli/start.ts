@@ -1,6 +1,6 @@
 import type { Attrs } from "../protocol/index.js";
 import { MAX_ID, parseValue } from "../protocol/index.js";
-import type { NodeConfig } from "../node/config.js";
+import type { CommonConfig, NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
@@ -9,6 +9,9 @@ import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.
 import type { ReportModes } from "../node/config.js";
 import { ASSIGN_MODES, HandlerModuleError, TlsConfigError } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
+import { isLoopback } from "../node/node.js";
+import { credentialIdentity } from "../node/credentials.js";
+import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 
 export const START_HELP = `allot start --role ROLE [options]
 
@@ -73,7 +76,11 @@ Common:
   --max-connections-per-address N
                         connections accepted at once from one IP address; more are refused
                         with HTTP 429 (default 1024)
-${tlsHelp(true)}Tier 2 and master (tier 1: --policy only):
+  --revoked FILE        revoked node ids and key fingerprints, one a line; re-read when it
+                        changes, checked at every handshake (needs --credentials)
+  --insecure            listen beyond loopback without credentials (a warning is logged);
+                        without credentials, a --listen beyond loopback is otherwise refused
+${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and master (tier 1: --policy only):
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
                         default: least (load + reserved + 1) / power, preferring this
                         distributor's home servers unless another's is M shorter), most-idle,
@@ -130,6 +137,9 @@ const OPTIONS = {
   "max-ticket-ms": { type: "string" },
   "dead-retention-ms": { type: "string" },
   ...TLS_OPTIONS,
+  ...CREDENTIAL_OPTIONS,
+  revoked: { type: "string" },
+  insecure: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -139,7 +149,7 @@ type Flag = keyof typeof OPTIONS;
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -242,6 +252,31 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
   const role = startRole(v.role, v.tier);
   checkFlagsApply(role, Object.keys(v));
   for (const f of ["to", "peers", "join", "master"] as const) wssOnly(common.tls, `--${f}`, v[f]);
+  const auth = { ...credentialFlags(v), ...(v.revoked !== undefined ? { revoked: nonEmpty("--revoked", v.revoked) } : {}), ...(v.insecure ? { insecure: true } : {}) };
+  checkTrust(auth, role, common.listen, v.id);
+  const config = roleConfig(role, v, common);
+  return { ...config, ...auth };
+}
+
+/** A credential must cover the node's --id and --role; without one, only loopback unless --insecure. */
+function checkTrust(auth: ReturnType<typeof credentialFlags> & { revoked?: string; insecure?: boolean }, role: StartRole, listen: string, id: string | undefined): void {
+  const c = auth.credentials;
+  if (c === undefined) {
+    if (auth.revoked !== undefined) throw new CliError("needs --credentials: without them no peer is verified", "--revoked");
+    if (!isLoopback(listen) && auth.insecure !== true) throw new CliError(`${listen} is beyond loopback: give --credentials and --cluster-pub, or --insecure to run unauthenticated`, "--listen");
+    return;
+  }
+  try {
+    credentialIdentity(c, role, id);
+  } catch (err) {
+    throw new CliError(err instanceof Error ? err.message : String(err), id !== undefined && c.claim.roles.includes(role) ? "--id" : "--role");
+  }
+}
+
+type StartValues = ReturnType<typeof parseFlags<typeof OPTIONS>>["values"];
+type Common = Pick<CommonConfig, "id" | "advertise" | "logFormat" | "logLevel"> & { listen: string; heartbeatMs: number };
+
+function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig {
   switch (role) {
     case "vip":
       return { ...common, role: "vip", to: urls("--to", v.to, true) };

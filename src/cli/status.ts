@@ -2,6 +2,7 @@ import type { AllocatorStatus, AppStatus, ForwarderStatus, LinkStatus, ServerSta
 import { queryStatus } from "../node/query.js";
 import { CliError, oneOf, parseIntFlag, urls } from "./errors.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
+import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import { parseFlags } from "./flags.js";
 
 export const STATUS_HELP = `allot status --entry URL [--all] [-o text|json] [--json]
@@ -31,7 +32,7 @@ Prints what the node at URL knows, as its role sees it:
                   the status message
   --json          the same as -o json
   --timeout-ms N  default 5000
-${tlsHelp(false)}`;
+${tlsHelp(false)}${CREDENTIAL_HELP}`;
 
 const OPTIONS = {
   entry: { type: "string" },
@@ -40,6 +41,7 @@ const OPTIONS = {
   all: { type: "boolean" },
   "timeout-ms": { type: "string" },
   ...TLS_OPTIONS,
+  ...CREDENTIAL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -55,7 +57,7 @@ export async function status(argv: string[]): Promise<number> {
   if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
   const output = oneOf("--output", FORMATS, v.output);
   if (v.json && output === "text") throw new CliError("--json asks for JSON, --output text for text: give one", "--output");
-  const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false) };
+  const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false), ...credentialFlags(v) };
   wssOnly(options.tls, "--entry", v.entry);
   const s = await queryStatus(entry[0] as string, options);
   if (v.json || output === "json") {

@@ -8,6 +8,8 @@ import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } 
 import { parseFlags } from "./flags.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { TlsConfig } from "../node/config.js";
+import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
+import type { CredentialConfig } from "./credentials.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { formatSummary, progressLine, runLoad } from "./load.js";
 
@@ -49,7 +51,7 @@ picked — and prints the result (one task) or a summary (several).
   --log-level LEVEL     default warn
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
-${tlsHelp(false)}Exits 1 if any task failed, 2 on a usage error.
+${tlsHelp(false)}${CREDENTIAL_HELP}Exits 1 if any task failed, 2 on a usage error.
 `;
 
 const OPTIONS = {
@@ -69,6 +71,7 @@ const OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   ...TLS_OPTIONS,
+  ...CREDENTIAL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -87,6 +90,8 @@ export interface SubmitConfig {
   key?: string;
   /** TLS for the client's connections (--tls-ca, --tls-cert, --tls-key), checked. */
   tls?: TlsConfig;
+  /** The client's credential and the cluster keys it verifies the entry with (absent: none given). */
+  auth?: CredentialConfig;
 }
 
 /** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
@@ -162,8 +167,11 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
     ...tls,
+    ...authOf(credentialFlags(v)),
   };
 }
+
+const authOf = (a: CredentialConfig): { auth?: CredentialConfig } => (a.credentials === undefined ? {} : { auth: a });
 
 export async function submit(argv: string[]): Promise<number> {
   const config = submitConfig(argv);
@@ -172,7 +180,7 @@ export async function submit(argv: string[]): Promise<number> {
     return 0;
   }
   const { entries, spec, count, concurrency, json, logLevel } = config;
-  const client = await startNode({ role: "client", entries, logLevel, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}), ...(config.tls ? { tls: config.tls } : {}) });
+  const client = await startNode({ role: "client", entries, logLevel, ...config.auth, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}), ...(config.tls ? { tls: config.tls } : {}) });
   try {
     if (count === 1 && !json) {
       const r = await client.submit(specAt(config, 0));

@@ -1,5 +1,7 @@
-import type { Attrs } from "../protocol/index.js";
+import type { Attrs, Role } from "../protocol/index.js";
 import type { CommonConfig } from "./config.js";
+import { issueCredential } from "./credentials.js";
+import type { ClusterKey } from "../transport/index.js";
 import { startNode } from "./node.js";
 import type { RunningNode } from "./node.js";
 
@@ -18,6 +20,8 @@ export interface TieredClusterOptions {
   apps: AppSpec[];
   /** Settings applied to every node (log level, transport, …). */
   common?: Omit<CommonConfig, "id" | "listen" | "advertise">;
+  /** Issue every node a credential with this cluster key, in memory, so the cluster runs authenticated. */
+  issuer?: ClusterKey;
 }
 
 export interface TieredCluster {
@@ -36,12 +40,12 @@ export async function startTieredCluster(o: TieredClusterOptions): Promise<Tiere
   const common = o.common ?? {};
   return startGroup(async (add) => {
     const tier2: RunningNode[] = [];
-    for (let i = 1; i <= (o.tier2 ?? 2); i++) tier2.push(await add(startNode({ ...common, role: "tier2", id: `tier2-${i}` })));
-    await startApps(add, o.apps, common, tier2.map((n) => n.url));
-    const vip2 = await add(startNode({ ...common, role: "vip", id: "vip-2", to: tier2.map((n) => n.url) }));
+    for (let i = 1; i <= (o.tier2 ?? 2); i++) tier2.push(await add(startNode({ ...common, ...credentialsFor(o.issuer, "tier2", `tier2-${i}`), role: "tier2", id: `tier2-${i}` })));
+    await startApps(add, o.apps, common, tier2.map((n) => n.url), o.issuer);
+    const vip2 = await add(startNode({ ...common, ...credentialsFor(o.issuer, "vip", "vip-2"), role: "vip", id: "vip-2", to: tier2.map((n) => n.url) }));
     const tier1: RunningNode[] = [];
-    for (let i = 1; i <= (o.tier1 ?? 2); i++) tier1.push(await add(startNode({ ...common, role: "tier1", id: `tier1-${i}`, to: [vip2.url] })));
-    const vip1 = await add(startNode({ ...common, role: "vip", id: "vip-1", to: tier1.map((n) => n.url) }));
+    for (let i = 1; i <= (o.tier1 ?? 2); i++) tier1.push(await add(startNode({ ...common, ...credentialsFor(o.issuer, "tier1", `tier1-${i}`), role: "tier1", id: `tier1-${i}`, to: [vip2.url] })));
+    const vip1 = await add(startNode({ ...common, ...credentialsFor(o.issuer, "vip", "vip-1"), role: "vip", id: "vip-1", to: tier1.map((n) => n.url) }));
     await waitFor(() => tier2.every((t) => known(t, "servers") >= o.apps.length), 10_000, "app servers to register with every tier-2 distributor");
     return { entry: vip1.url };
   });
@@ -55,6 +59,16 @@ export interface MasterSlaveClusterOptions {
   assign?: "grant" | "indicate";
   apps: AppSpec[];
   common?: Omit<CommonConfig, "id" | "listen" | "advertise">;
+  issuer?: ClusterKey;
+}
+
+/** A day: a cluster started in one process does not outlive its credentials' use. */
+const IN_MEMORY_EXPIRY_MS = 86_400_000;
+
+/** The config that makes a node of the cluster authenticated, when there is an issuer. */
+export function credentialsFor(issuer: ClusterKey | undefined, role: Role, id: string): Pick<CommonConfig, "credentials" | "clusterPub"> {
+  if (!issuer) return {};
+  return { credentials: issueCredential(issuer.privateKey, { roles: [role], id, expires: Date.now() + IN_MEMORY_EXPIRY_MS }), clusterPub: [issuer.publicKey] };
 }
 
 /**
@@ -68,12 +82,12 @@ export async function startMasterSlaveCluster(o: MasterSlaveClusterOptions): Pro
     const masters: RunningNode[] = [];
     for (let i = 1; i <= (o.masters ?? 2); i++) {
       const peers = masters.map((m) => m.url);
-      masters.push(await add(startNode({ ...common, role: "master", id: `master-${i}`, ...(o.assign ? { assign: o.assign } : {}), ...(peers.length > 0 ? { peers } : {}) })));
+      masters.push(await add(startNode({ ...common, ...credentialsFor(o.issuer, "master", `master-${i}`), role: "master", id: `master-${i}`, ...(o.assign ? { assign: o.assign } : {}), ...(peers.length > 0 ? { peers } : {}) })));
     }
     const urls = masters.map((m) => m.url);
-    await startApps(add, o.apps, common, urls);
+    await startApps(add, o.apps, common, urls, o.issuer);
     const links = o.slaves ?? ["proxy", "direct"];
-    for (const [i, link] of links.entries()) await add(startNode({ ...common, role: "slave", id: `slave-${i + 1}-${link}`, masters: urls, link }));
+    for (const [i, link] of links.entries()) await add(startNode({ ...common, ...credentialsFor(o.issuer, "slave", `slave-${i + 1}-${link}`), role: "slave", id: `slave-${i + 1}-${link}`, masters: urls, link }));
     await waitFor(() => masters.every((m) => known(m, "servers") >= o.apps.length && known(m, "slaves") >= links.length), 10_000, "app servers and slaves to register with every master");
     return { entry: urls[0] as string, masters: urls };
   });
@@ -103,9 +117,10 @@ async function startGroup<T extends object>(build: (add: Add) => Promise<T>): Pr
   }
 }
 
-async function startApps(add: Add, apps: readonly AppSpec[], common: Omit<CommonConfig, "id" | "listen" | "advertise">, join: string[]): Promise<void> {
+async function startApps(add: Add, apps: readonly AppSpec[], common: Omit<CommonConfig, "id" | "listen" | "advertise">, join: string[], issuer: ClusterKey | undefined): Promise<void> {
   for (const [i, a] of apps.entries()) {
-    await add(startNode({ ...common, role: "app", id: a.id ?? `app-${i + 1}`, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join }));
+    const id = a.id ?? `app-${i + 1}`;
+    await add(startNode({ ...common, ...credentialsFor(issuer, "app", id), role: "app", id, apps: a.apps, capacity: a.capacity, power: a.power, attrs: a.attrs ?? {}, join }));
   }
 }
 

@@ -7,7 +7,8 @@ import type { Tier2Config } from "../actors/roles/distributor-tier2.js";
 import type { MasterConfig } from "../actors/roles/master.js";
 import type { SlaveConfig } from "../actors/roles/slave.js";
 import type { VipConfig } from "../actors/roles/vip.js";
-import type { Transport } from "../transport/index.js";
+import type { Credential, Transport } from "../transport/index.js";
+import type { KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import type { LogFormat, LogLevel } from "./logger.js";
 import type { TlsConfig } from "./tls.js";
@@ -65,6 +66,20 @@ export interface CommonConfig {
   onFatal?: (err: unknown) => void;
   now?: () => number;
   random?: () => number;
+  /**
+   * This node's credential (as loaded, or the path of a file from `allot keys issue`). With one,
+   * the node proves itself in every handshake and requires every peer to prove itself, and what
+   * a peer may send follows from its verified roles. It also gives the node its id (see
+   * `credentialIdentity`). Without one the node runs without authentication, on loopback only
+   * unless `insecure`.
+   */
+  credentials?: Credential | string;
+  /** Cluster public keys that sign credentials (loaded, or `cluster.pub` paths): several while keys rotate. Needed with `credentials`. */
+  clusterPub?: ReadonlyArray<KeyObject | string>;
+  /** Revoked node ids and key fingerprints: a set, or a file (one a line) re-read when it changes. Checked at every handshake. */
+  revoked?: ReadonlySet<string> | string;
+  /** Listen beyond loopback without credentials (a warning is logged). Default false. */
+  insecure?: boolean;
 }
 
 export type VipNodeConfig = CommonConfig & { role: "vip" } & Omit<VipConfig, "requestTimeoutMs">;

@@ -15,10 +15,12 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, Peer, bufferCaps, createCounters, createWsTransport } from "../transport/index.js";
-import type { ChannelOptions, Listener, Wire } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
+import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
+import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
+import type { Credential } from "./credentials.js";
 import { catchStrayErrors } from "./stray-errors.js";
 import { createLogger, exitWhenFlushed } from "./logger.js";
 import { loadTls } from "./tls.js";
@@ -102,6 +104,48 @@ function dialedUrls(config: NodeConfig): [string, readonly string[]] {
   }
 }
 
+function authenticatorFor(config: NodeConfig, credential: Credential, now: () => number): Authenticator {
+  const trusted = (config.clusterPub ?? []).map((k) => (typeof k === "string" ? loadClusterPub(k) : k));
+  if (trusted.length === 0) throw new RangeError("credentials need at least one cluster public key (clusterPub) to verify peers with");
+  const r = config.revoked;
+  const revoked = r === undefined ? undefined : typeof r === "string" ? revocationList(r) : () => r;
+  return createAuthenticator({ credential, trusted, now, ...(revoked ? { revoked } : {}) });
+}
+
+/** Refusals logged per second at most; past it they are counted and summed up in the next second's first line. */
+const REFUSALS_LOGGED_PER_SECOND = 5;
+
+/**
+ * Logs refused peers and messages (warn) with the peer's address, at most a few a second: a
+ * stranger hammering the node must not fill its disk. What was left out is counted and reported.
+ */
+function refusedLog(log: { warn(obj: object, msg: string): void }, now: () => number): NonNullable<ChannelOptions["onRefused"]> {
+  let second = 0;
+  let logged = 0;
+  let dropped = 0;
+  return (ch, err, closing) => {
+    const s = Math.floor(now() / 1000);
+    if (s !== second) {
+      second = s;
+      logged = 0;
+    }
+    if (logged >= REFUSALS_LOGGED_PER_SECOND) {
+      dropped++;
+      return;
+    }
+    logged++;
+    const more = dropped > 0 ? { unlogged: dropped } : {};
+    dropped = 0;
+    log.warn({ peer: ch.label(), addr: ch.remoteAddress, err: err.message, ...more }, closing ? "peer refused" : "message refused");
+  };
+}
+
+/** Whether HOST:PORT binds loopback only. */
+export function isLoopback(hostPort: string): boolean {
+  const { host } = parseHostPort(hostPort);
+  return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /**
  * Starts one node: its actor system, its role's actor, its listener (all roles but the client)
  * and its outbound connections. Resolves once it accepts connections.
@@ -112,9 +156,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode>;
 export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
   bufferCaps(config); // a bad pair fails startNode here, before anything starts, not each connection
-  const id = config.id ?? `${role}-${randomBytes(3).toString("hex")}`;
-  const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const now = config.now ?? Date.now;
+  const credential = typeof config.credentials === "string" ? loadCredential(config.credentials) : config.credentials;
+  const id = credential ? credentialIdentity(credential, role, config.id) : (config.id ?? `${role}-${randomBytes(3).toString("hex")}`);
+  const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
+  const auth = credential ? authenticatorFor(config, credential, now) : undefined;
+  if (!auth) {
+    const listen = config.listen ?? "127.0.0.1:0";
+    if (role !== "client" && !isLoopback(listen) && config.insecure !== true) {
+      throw new RangeError(`listening on ${listen}, beyond loopback, needs credentials (or insecure: true)`);
+    }
+    if (config.insecure === true && role !== "client" && !isLoopback(listen)) logger.warn({ listen }, "running WITHOUT authentication beyond loopback (insecure): anyone who can reach this node may say anything to it");
+    else logger.info({}, "running without authentication: every peer is believed (loopback only)");
+  }
   const random = config.random ?? Math.random;
   const tls = config.tls === undefined ? undefined : checkedTls(config, config.tls);
   const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, tls);
@@ -149,6 +203,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     heartbeatMs: config.heartbeatMs ?? 5000,
     now,
     log: logger,
+    ...(auth ? { auth } : {}),
+    onRefused: refusedLog(logger, now),
     onMessage: (m, ch) => actor.deliver(m, ch),
     opaque: (type, ch) => behaviour?.opaque?.(type, ch) === true,
     onHello: (ch) => {

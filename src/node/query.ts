@@ -1,10 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { AttrTable, Attrs, Bodies, Message, MessageType, StatusBody } from "../protocol/index.js";
-import { DEFAULT_LIMITS, DEFAULT_PEER, Peer, createWsTransport } from "../transport/index.js";
-import type { Transport } from "../transport/index.js";
+import { DEFAULT_LIMITS } from "../transport/index.js";
 import { loadTls } from "./tls.js";
 import type { TlsConfig } from "./tls.js";
+import { DEFAULT_PEER, Peer, createAuthenticator, createWsTransport } from "../transport/index.js";
+import type { Credential, Transport } from "../transport/index.js";
+import type { KeyObject } from "node:crypto";
+import { credentialIdentity } from "./credentials.js";
 
 const silent = { warn: () => {}, debug: () => {} };
 
@@ -13,17 +16,24 @@ export interface QueryOptions {
   transport?: Transport;
   /** TLS for the WebSocket connection, as a node's `tls` (not with `transport`): `ca` to verify the node, `cert`/`key` to present. */
   tls?: TlsConfig;
+  /** The operator's credential (an admin's, for status and attrs) and the cluster keys to verify the node with. */
+  credentials?: Credential;
+  clusterPub?: readonly KeyObject[];
 }
 
 /** One request to one node over a connection opened for it, for the operator commands. */
 async function ask<T extends MessageType>(url: string, type: T, body: Bodies[T], options: QueryOptions): Promise<Message> {
   const timeoutMs = options.timeoutMs ?? 5000;
   if (options.tls !== undefined && !url.startsWith("wss://")) throw new TypeError(`${JSON.stringify(url)} is not a wss:// URL, and a query given tls never dials in the clear`);
+  const c = options.credentials;
+  const node = c ? credentialIdentity(c, "client", undefined) : `cli-${randomBytes(3).toString("hex")}`;
+  const auth = c ? createAuthenticator({ credential: c, trusted: options.clusterPub ?? [], now: Date.now }) : undefined;
   const peer = new Peer(
     url,
     options.transport ?? createWsTransport(DEFAULT_LIMITS, options.tls === undefined ? undefined : loadTls(options.tls, false)),
     {
-      node: `cli-${randomBytes(3).toString("hex")}`,
+      node,
+      ...(auth ? { auth } : {}),
       role: "client",
       maxFrameBytes: 64 * 1024 * 1024,
       maxInFlight: 16,

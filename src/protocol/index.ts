@@ -4,3 +4,4 @@ export * from "./validate.js";
 export * from "./version.js";
 export * from "./constraint-parser.js";
 export * from "./server-attrs.js";
+export * from "./permissions.js";

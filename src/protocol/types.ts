@@ -10,6 +10,35 @@ export const Role = {
 } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
+/**
+ * Roles a credential's claim may grant: every node role, plus `admin` (may read `status`, set and
+ * unset attributes and drain), which no node runs as.
+ */
+export const CLAIM_ROLES = [...Object.values(Role), "admin"] as const;
+export type ClaimRole = Role | "admin";
+
+/**
+ * What the cluster key vouches for: the node key it binds, the roles it grants, the id (or id
+ * prefix) it covers and when it expires (ms since the epoch). Exactly one of `id`, `idPrefix`.
+ */
+export interface Claim {
+  roles: ClaimRole[];
+  id?: string;
+  idPrefix?: string;
+  expires: number;
+  /** The node's Ed25519 public key, 32 raw bytes. */
+  key: Uint8Array;
+}
+
+/** One side's answer to the handshake challenge: its claim, the cluster's signature over it, and its own over the transcript. */
+export interface Proof {
+  claim: Claim;
+  /** Ed25519 signature of the claim by a cluster key (64 bytes). */
+  claimSig: Uint8Array;
+  /** Ed25519 signature by the claim's key over both nonces, both node ids, the side and the protocol version (64 bytes). */
+  sig: Uint8Array;
+}
+
 export type AttrValue = string | number | boolean;
 /** Free-form attributes: region, labels, gpu=true, … */
 export type Attrs = Record<string, AttrValue>;
@@ -239,8 +268,12 @@ export type StatusBody = AllocatorStatus | ForwarderStatus | SlaveStatus | AppSt
 
 /** Body of each message type. The keys are the wire names. */
 export interface Bodies {
-  hello: { node: string; role: Role };
-  welcome: { node: string; role: Role };
+  /** Opens the handshake; `nonce` (32 random bytes) is the challenge the other side signs. */
+  hello: { node: string; role: Role; nonce?: Uint8Array };
+  /** Answers hello; a node with credentials adds its own challenge and its proof. */
+  welcome: { node: string; role: Role; nonce?: Uint8Array; proof?: Proof };
+  /** The dialer's proof, answering the acceptor's challenge; answered `ack`, or UNAUTHORIZED and a close. */
+  auth: { proof: Proof };
   ping: Record<string, never>;
   pong: Record<string, never>;
   error: WireError;

@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { serverAttrsProblem } from "./server-attrs.js";
-import { ATTR_TABLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
-import type { AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
+import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
+import type { Claim, ClaimRole, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -200,12 +200,54 @@ function server(x: unknown, p: string): ServerReport {
   };
 }
 
+const CLAIMABLE: ReadonlySet<string> = new Set<string>(CLAIM_ROLES);
+/** Nonces are 32 random bytes; keys 32, signatures 64 (Ed25519). */
+const NONCE_BYTES = 32;
+/** A fresh plain Uint8Array (the decoder hands out Buffers, views of the whole frame). */
+const bytes = (x: unknown, p: string, len: number): Uint8Array => (x instanceof Uint8Array && x.length === len ? new Uint8Array(x) : fail(p, `${len} bytes`));
+
+function claim(x: unknown, p: string): Claim {
+  const o = obj(x, p);
+  const roles = o.roles;
+  if (!Array.isArray(roles) || roles.length === 0 || roles.length > CLAIM_ROLES.length) fail(`${p}.roles`, `1 to ${CLAIM_ROLES.length} roles`);
+  const out: Claim = {
+    roles: (roles as unknown[]).map((r, i) => (typeof r === "string" && CLAIMABLE.has(r) ? (r as ClaimRole) : fail(`${p}.roles[${i}]`, CLAIM_ROLES.join("|")))),
+    expires: num(o.expires, `${p}.expires`),
+    key: bytes(o.key, `${p}.key`, 32),
+  };
+  if ((o.id === undefined) === (o.idPrefix === undefined)) fail(p, "exactly one of id and idPrefix");
+  if (o.id !== undefined) out.id = id(o.id, `${p}.id`);
+  else out.idPrefix = id(o.idPrefix, `${p}.idPrefix`);
+  return out;
+}
+
+const proof = (x: unknown, p: string): Proof => {
+  const o = obj(x, p);
+  return { claim: claim(o.claim, `${p}.claim`), claimSig: bytes(o.claimSig, `${p}.claimSig`, 64), sig: bytes(o.sig, `${p}.sig`, 64) };
+};
+
+/** A claim as it arrives from a file or the wire: checked, fresh, only known fields. */
+export function checkClaim(x: unknown): Claim | AllotError {
+  try {
+    return claim(x, "claim");
+  } catch (err) {
+    if (err instanceof Invalid) return new AllotError(ErrorCode.INVALID, err.message);
+    throw err;
+  }
+}
+
 const role = (x: unknown, p: string): Role => (typeof x === "string" && ROLES.has(x) ? (x as Role) : fail(p, [...ROLES].join("|")));
 
 /** One checker per message type: it returns a fresh body holding only known, well-typed fields. */
 const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
-  hello: (b) => ({ node: id(b.node, "node"), role: role(b.role, "role") }),
-  welcome: (b) => ({ node: id(b.node, "node"), role: role(b.role, "role") }),
+  hello: (b) => ({ node: id(b.node, "node"), role: role(b.role, "role"), ...(b.nonce === undefined ? {} : { nonce: bytes(b.nonce, "nonce", NONCE_BYTES) }) }),
+  welcome: (b) => ({
+    node: id(b.node, "node"),
+    role: role(b.role, "role"),
+    ...(b.nonce === undefined ? {} : { nonce: bytes(b.nonce, "nonce", NONCE_BYTES) }),
+    ...(b.proof === undefined ? {} : { proof: proof(b.proof, "proof") }),
+  }),
+  auth: (b) => ({ proof: proof(b.proof, "proof") }),
   ping: (b) => empty(b, "body"),
   pong: (b) => empty(b, "body"),
   ack: (b) => empty(b, "body"),

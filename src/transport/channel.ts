@@ -1,5 +1,7 @@
-import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected } from "../protocol/index.js";
-import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Rejected, Role } from "../protocol/index.js";
+import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected, refusal, speaksForOthers } from "../protocol/index.js";
+import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Principal, Rejected, Role } from "../protocol/index.js";
+import { newNonce } from "./authenticator.js";
+import type { Authenticator, Transcript } from "./authenticator.js";
 import { FrameError, MAX_FRAME_ENVELOPES, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
 import { DEFAULT_RATE_LOG, rateLimitedWarn } from "./rate-log.js";
@@ -26,10 +28,12 @@ export interface TrafficCounters {
   readsPaused: number;
   /** Connections closed because their outgoing buffer passed the hard cap. */
   closedNotReading: number;
+  /** Handshakes refused and messages refused admission (UNAUTHORIZED). */
+  unauthorized: number;
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0 };
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0 };
 }
 
 /** Outgoing bytes buffered for a peer past which the channel stops reading it (see ChannelOptions.pauseBufferedBytes). */
@@ -77,6 +81,16 @@ export interface ChannelOptions {
   opaque?(type: MessageType, ch: Channel): boolean;
   onClose?(ch: Channel, reason: AllotError): void;
   onHello?(ch: Channel): void;
+  /**
+   * Proves this node and verifies every peer in the handshake. Without one the node runs
+   * without authentication: a peer is whoever its hello says (loopback only, by default).
+   */
+  auth?: Authenticator;
+  /**
+   * A peer was refused in the handshake (`closing`) or a message of its was refused admission:
+   * for rate-limited logs. Without it, a refused handshake is logged at warn each time.
+   */
+  onRefused?(ch: Channel, err: AllotError, closing: boolean): void;
 }
 
 /** Called once, with the error or the answer of a request. */
@@ -104,7 +118,9 @@ const SWEEP_MS = 20;
 /** How often a paused channel looks whether its peer has read enough to be read again. */
 const DRAIN_MS = 10;
 /** Types the channel itself answers; never opaque. */
-const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "ping", "pong", "error"]);
+const CHANNEL_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["hello", "welcome", "auth", "ping", "pong", "error"]);
+/** What a dialler with credentials sends before the handshake is done; the rest waits for it. */
+const HANDSHAKE_TYPES: ReadonlySet<string> = new Set<string>(["hello", "auth", "error", "pong"]);
 /** Envelopes per frame before it leaves without waiting for the end of the turn (16-256 measured within noise). */
 const MAX_BATCH = Math.min(128, MAX_FRAME_ENVELOPES); // the receiving side refuses more than MAX_FRAME_ENVELOPES
 
@@ -114,8 +130,11 @@ const MAX_BATCH = Math.min(128, MAX_FRAME_ENVELOPES); // the receiving side refu
  * heartbeats and in-flight limits. Transport-agnostic: it sees only a Wire.
  */
 export class Channel {
+  /** The peer's node id and role as the handshake established them ("" until it completes). */
   peerId = "";
   peerRole: Role | "" = "";
+  /** Who the peer proved to be (or, without authentication, said it is); undefined until the handshake completes. */
+  principal: Principal | undefined;
   readonly remoteAddress: string;
   closed = false;
   framesIn = 0;
@@ -138,6 +157,11 @@ export class Channel {
   private readonly closeAt: number;
   /** Warnings about this peer, at most a few a second, with a count of the ones dropped. */
   private readonly warn: (obj: object, msg: string) => void;
+  /** Handshake progress: none yet, the acceptor waiting for the dialler's proof, or done. */
+  private stage: "new" | "proving" | "done" = "new";
+  private transcript: Transcript | undefined;
+  /** A dialler with credentials holds its requests until it has seen the acceptor's proof. */
+  private held: WireEnvelope[] | undefined;
 
   constructor(
     private readonly wire: Wire,
@@ -149,11 +173,17 @@ export class Channel {
     [this.pauseAt, this.closeAt] = bufferCaps(opts);
     wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
     if (opts.dialer) {
-      this.request("hello", { node: opts.node, role: opts.role }, opts.handshakeMs).then(
+      const nonce = newNonce();
+      if (opts.auth) this.held = [];
+      this.request("hello", { node: opts.node, role: opts.role, nonce }, opts.handshakeMs).then(
         (m) => {
-          if (m.type === "welcome") this.greeted(m.body.node, m.body.role);
+          if (m.type === "welcome") this.welcomed(m.body, nonce);
         },
-        (err: AllotError) => this.close(CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
+        (err: AllotError) =>
+          // Refused: what waits on this connection fails for the same reason, not as a lost link to retry.
+          err.code === ErrorCode.UNAUTHORIZED
+            ? this.close(CloseCode.unauthorized, `handshake refused: ${err.message}`, new AllotError(ErrorCode.UNAUTHORIZED, `${this.remoteAddress} refused this node: ${err.message}`, { retryable: false }))
+            : this.close(CloseCode.handshakeTimeout, `handshake failed: ${err.message}`),
       );
       // hello leaves in a frame of its own: batched with what follows it in this turn, it could
       // pass the accepting side's limit on a frame before hello.
@@ -232,25 +262,102 @@ export class Channel {
     this.reply(to, "error", err.toWire());
   }
 
-  close(code: number = CloseCode.normal, reason = "closed"): void {
+  /** Closes the connection; requests awaiting an answer fail with `err` (default UNREACHABLE). */
+  close(code: number = CloseCode.normal, reason = "closed", err?: AllotError): void {
     if (this.closed) return;
     this.flush();
     this.wire.close(code, reason);
-    this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
+    this.shutdown(err ?? new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
   }
 
   label(): string {
     return this.peerId || this.remoteAddress;
   }
 
-  private greeted(node: string, role: Role): void {
+  private greeted(node: string, role: Role, principal: Principal): void {
+    this.stage = "done";
     this.peerId = node;
     this.peerRole = role;
+    this.principal = principal;
     this.opts.onHello?.(this);
+  }
+
+  /** Refuses the peer in the handshake: UNAUTHORIZED, then the socket closes. */
+  private refuse(to: Inbound | undefined, err: AllotError): void {
+    if (this.opts.counters) this.opts.counters.unauthorized++;
+    if (this.opts.onRefused) this.opts.onRefused(this, err, true);
+    else this.opts.log.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "peer refused");
+    if (to) this.replyError(to, err);
+    else this.sendNotice(err);
+    this.close(CloseCode.unauthorized, err.message, err);
+  }
+
+  /** The dialler's side: the acceptor answered hello; with credentials, check its proof and send ours. */
+  private welcomed(b: Bodies["welcome"], nonce: Uint8Array): void {
+    const auth = this.opts.auth;
+    if (!auth) {
+      if (b.proof) return this.refuse(undefined, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} requires a credential, and this node has none`, { retryable: false }));
+      return this.greeted(b.node, b.role, { id: b.node, roles: [b.role], verified: false });
+    }
+    if (!b.proof || !b.nonce) return this.refuse(undefined, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} offered no credential, and this node requires one`, { retryable: false }));
+    const t: Transcript = { dialerNonce: nonce, acceptorNonce: b.nonce, dialerId: this.opts.node, acceptorId: b.node };
+    const p = auth.verify(b.proof, t, "acceptor", { id: b.node, role: b.role });
+    if (p instanceof AllotError) return this.refuse(undefined, p);
+    this.request("auth", { proof: auth.prove(t, "dialer") }, this.opts.handshakeMs).catch((err: AllotError) =>
+      this.close(CloseCode.unauthorized, `handshake refused: ${err.message}`, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} refused this node: ${err.message}`, { retryable: false })),
+    );
+    // Sent behind our proof, in the same frame: the acceptor reads the proof first.
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const e of held) this.enqueue(e[1] as MessageType, e[2], e[3], e[5]);
+    this.greeted(b.node, b.role, p);
+  }
+
+  /** The acceptor's side: a hello opens the handshake, once per connection. */
+  private onHelloMsg(m: Extract<Message, { type: "hello" }>): void {
+    if (this.stage !== "new") return this.refuse(m, new AllotError(ErrorCode.UNAUTHORIZED, "hello again on an open connection", { retryable: false }));
+    const auth = this.opts.auth;
+    if (!auth) {
+      this.endHandshakeTimer();
+      this.greeted(m.body.node, m.body.role, { id: m.body.node, roles: [m.body.role], verified: false });
+      return this.reply(m, "welcome", { node: this.opts.node, role: this.opts.role });
+    }
+    if (!m.body.nonce) return this.refuse(m, new AllotError(ErrorCode.UNAUTHORIZED, "this node requires a credential: hello carried no challenge", { retryable: false }));
+    const t: Transcript = { dialerNonce: m.body.nonce, acceptorNonce: newNonce(), dialerId: m.body.node, acceptorId: this.opts.node };
+    this.transcript = t;
+    this.stage = "proving";
+    this.peerHello = m.body;
+    this.reply(m, "welcome", { node: this.opts.node, role: this.opts.role, nonce: t.acceptorNonce, proof: auth.prove(t, "acceptor") });
+  }
+
+  private peerHello: Bodies["hello"] | undefined;
+
+  /** The acceptor's side: the dialler's proof, answering our challenge. */
+  private onAuth(m: Extract<Message, { type: "auth" }>): void {
+    const auth = this.opts.auth;
+    const t = this.transcript;
+    const hello = this.peerHello;
+    if (this.stage !== "proving" || !auth || !t || !hello) return this.refuse(m, new AllotError(ErrorCode.UNAUTHORIZED, "auth out of turn", { retryable: false }));
+    const p = auth.verify(m.body.proof, t, "dialer", { id: hello.node, role: hello.role });
+    if (p instanceof AllotError) return this.refuse(m, p);
+    this.endHandshakeTimer();
+    this.transcript = undefined;
+    this.peerHello = undefined;
+    this.greeted(hello.node, hello.role, p);
+    this.enqueue("ack", this.nextId++, m.id, {}); // never admitted, so not among the requests being answered
+  }
+
+  private endHandshakeTimer(): void {
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = undefined;
   }
 
   private enqueue(type: MessageType, id: number, re: number, body: unknown): void {
     if (this.closed) return;
+    if (this.held && !HANDSHAKE_TYPES.has(type)) {
+      this.held.push([PROTOCOL_VERSION, type, id, re, this.opts.node, body]);
+      return;
+    }
     this.queue.push([PROTOCOL_VERSION, type, id, re, this.opts.node, body]);
     // A full batch leaves at once, so the peer starts on it while this side is still producing:
     // with two processes on two cores, one giant frame per turn would make them take turns.
@@ -418,7 +525,11 @@ export class Channel {
   /** Leaves undecoded the answers to forwarded requests and the requests the node forwards. */
   private readonly opaqueFilter = (type: MessageType, re: number): boolean => {
     if (re > 0) return this.pending.get(re)?.raw === true;
-    return !CHANNEL_TYPES.has(type) && this.peerId !== "" && this.opts.opaque?.(type, this) === true;
+    const p = this.principal;
+    if (CHANNEL_TYPES.has(type) || p === undefined) return false;
+    // A request naming its client is read where it enters the cluster, so the client can be stamped.
+    if (type === "task.place" && !speaksForOthers(p)) return false;
+    return this.opts.opaque?.(type, this) === true;
   };
 
   private onMessage(m: Inbound): void {
@@ -433,18 +544,44 @@ export class Channel {
     }
     if (m.type === "ping") return this.reply(m, "pong", {});
     if (m.type === "hello") {
-      if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-      this.handshakeTimer = undefined;
-      this.greeted(m.body.node, m.body.role);
-      return this.reply(m, "welcome", { node: this.opts.node, role: this.opts.role });
+      if (this.opts.dialer) return this.refuse(m, new AllotError(ErrorCode.UNAUTHORIZED, "hello to the side that dialled", { retryable: false }));
+      return this.onHelloMsg(m);
+    }
+    if (m.type === "auth") {
+      if (this.opts.dialer) return this.refuse(m, new AllotError(ErrorCode.UNAUTHORIZED, "auth to the side that dialled", { retryable: false }));
+      return this.onAuth(m);
     }
     this.admit(m);
   }
 
+  /**
+   * The one place a message is let through to the role: only after the handshake, only a type
+   * the peer's principal may send (and a report only for its own id), and a client's request
+   * names the client the handshake verified.
+   */
   private admit(m: Inbound): void {
-    if (!this.opts.dialer && this.peerId === "") {
-      return this.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "say hello first"));
+    const p = this.principal;
+    if (p === undefined) {
+      if (this.opts.dialer && !this.opts.auth) return this.deliver(m); // a peer we dialled, before its welcome, as before
+      // With credentials, anything before the proof ends the connection; without, a hello may still follow.
+      const err = new AllotError(ErrorCode.UNAUTHORIZED, this.stage === "proving" ? "prove who you are first (auth)" : "say hello first", { retryable: false });
+      return this.opts.auth ? this.refuse(m, err) : this.replyError(m, err);
     }
+    const no = refusal(p, this.opts.role, m.type, isOpaque(m) ? undefined : m.body);
+    if (no) {
+      if (this.opts.counters) this.opts.counters.unauthorized++;
+      if (this.opts.onRefused) this.opts.onRefused(this, no, false);
+      else this.opts.log.debug({ peer: this.label(), type: m.type, err: no.message }, "message refused");
+      return this.replyError(m, no);
+    }
+    if (m.type === "task.place" && !isOpaque(m) && !speaksForOthers(p)) {
+      m.body.client.id = p.id;
+      m.body.client.addr = this.remoteAddress;
+    }
+    this.deliver(m);
+  }
+
+  private deliver(m: Inbound): void {
     if (m.id === 0) return this.opts.onMessage(m, this); // a notice: nothing will answer it
     if (this.answering.size >= this.opts.maxInFlight) {
       return this.replyError(m, new AllotError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInFlight} requests in flight on this connection`));

@@ -5,3 +5,5 @@ export * from "./peer.js";
 export * from "./wire.js";
 export * from "./ws-wire.js";
 export * from "./ws-tls.js";
+export * from "./authenticator.js";
+export * from "./credentials.js";

@@ -72,6 +72,8 @@ export const CloseCode = {
   shutdown: 4003,
   /** The peer does not read what it is sent: its outgoing buffer passed the hard cap. */
   notReading: 4004,
+  /** The peer's credential, or a message it sent, was refused in the handshake. */
+  unauthorized: 4005,
 } as const;
 
 /** Validates listen options, naming the bad one. */

@@ -106,9 +106,10 @@ describe("cli/start", () => {
     });
 
     it("takes the common flags", () => {
-      const argv = ["--role", "vip", "--to", "ws://a:1", "--listen", "0.0.0.0:7000", "--advertise", "ws://host.example:7000", "--id", "vip-1", "--log-level", "debug", "--heartbeat-ms", "250"];
+      const argv = ["--role", "vip", "--to", "ws://a:1", "--listen", "0.0.0.0:7000", "--advertise", "ws://host.example:7000", "--id", "vip-1", "--log-level", "debug", "--heartbeat-ms", "250", "--insecure"];
       expect(startConfig(argv)).toEqual({
         role: "vip",
+        insecure: true,
         to: ["ws://a:1"],
         listen: "0.0.0.0:7000",
         advertise: "ws://host.example:7000",
@@ -123,6 +124,11 @@ describe("cli/start", () => {
       expect(startConfig(["--role", "vip", "--to", "ws://a:1", "--log-format", "json"])).toMatchObject({ logFormat: "json" });
       expect(startConfig(["--role", "tier2"])).not.toHaveProperty("logFormat");
       expect(usageError(["--role", "tier2", "--log-format", "yaml"]).message).toBe('--log-format: expected json or pretty or auto, got "yaml"');
+    });
+
+    it("refuses a --listen beyond loopback without credentials unless --insecure", () => {
+      expect(usageError(["--role", "tier2", "--listen", "0.0.0.0:7000"]).message).toMatch(/^--listen: 0\.0\.0\.0:7000 is beyond loopback/);
+      expect(startConfig(["--role", "tier2", "--listen", "[::1]:7000"])).toMatchObject({ listen: "[::1]:7000" });
     });
 
     it("accepts a bracketed IPv6 listen address", () => {

@@ -39,6 +39,7 @@ const report = (over: Record<string, unknown> = {}): ServerReport & Record<strin
 const VALID: { [K in MessageType]: Record<string, unknown> } = {
   hello: { node: "a1", role: "app" },
   welcome: { node: "d2", role: "tier2" },
+  auth: { proof: { claim: { roles: ["app"], id: "a1", expires: 1, key: new Uint8Array(32) }, claimSig: new Uint8Array(64), sig: new Uint8Array(64) } },
   ping: {},
   pong: {},
   ack: {},
@@ -188,6 +189,9 @@ describe("protocol/validate", () => {
       ["hello without node", "hello", { role: "app" }, "node"],
       ["hello with an empty node", "hello", { node: "", role: "app" }, "node"],
       ["hello with an unknown role", "hello", { node: "a", role: "boss" }, "role"],
+      ["hello with a short nonce", "hello", { node: "a", role: "app", nonce: new Uint8Array(8) }, "nonce"],
+      ["auth whose claim names both an id and a prefix", "auth", { proof: { claim: { roles: ["app"], id: "a", idPrefix: "b", expires: 1, key: new Uint8Array(32) }, claimSig: new Uint8Array(64), sig: new Uint8Array(64) } }, "proof.claim"],
+      ["auth whose claim grants an unknown role", "auth", { proof: { claim: { roles: ["root"], id: "a", expires: 1, key: new Uint8Array(32) }, claimSig: new Uint8Array(64), sig: new Uint8Array(64) } }, "proof.claim.roles[0]"],
       ["welcome with a numeric node", "welcome", { node: 5, role: "vip" }, "node"],
       ["error with an unknown code", "error", { code: "NOPE", message: "m", retryable: false }, "code"],
       ["error with a string retryable", "error", { code: "INTERNAL", message: "m", retryable: "no" }, "retryable"],

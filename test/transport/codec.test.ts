@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { pack } from "msgpackr";
 import { describe, expect, it } from "vitest";
-import { CONSTRAINT_OPS, ErrorCode, LINK_STATES, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected, serverAttrsProblem } from "../../src/protocol/index.js";
+import { CLAIM_ROLES, CONSTRAINT_OPS, ErrorCode, LINK_STATES, NOTICE_TYPES, PROTOCOL_VERSION, Role, checkPlainData, isRejected, serverAttrsProblem } from "../../src/protocol/index.js";
 import type { AttrTable, AttrValue, Attrs, Bodies, Constraint, Envelope, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, StatusBody, Task } from "../../src/protocol/index.js";
 import { FrameError, decodeFrame, encodeFrame, toWire } from "../../src/transport/codec.js";
 import { noNegZero, plainPayload } from "../helpers/payload.js";
@@ -95,9 +95,17 @@ const statusArb: fc.Arbitrary<StatusBody> = fc.oneof(
   }),
 );
 
+const bytesOf = (n: number) => fc.uint8Array({ minLength: n, maxLength: n });
+const claimArb = fc.oneof(
+  fc.record({ roles: fc.uniqueArray(fc.constantFrom(...CLAIM_ROLES), { minLength: 1 }), id: name, expires: finite, key: bytesOf(32) }),
+  fc.record({ roles: fc.uniqueArray(fc.constantFrom(...CLAIM_ROLES), { minLength: 1 }), idPrefix: name, expires: finite, key: bytesOf(32) }),
+);
+const proofArb = fc.record({ claim: claimArb, claimSig: bytesOf(64), sig: bytesOf(64) });
+
 const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
-  hello: fc.record({ node: name, role }),
-  welcome: fc.record({ node: name, role }),
+  hello: fc.record({ node: name, role, nonce: bytesOf(32) }, { requiredKeys: ["node", "role"] }),
+  welcome: fc.record({ node: name, role, nonce: bytesOf(32), proof: proofArb }, { requiredKeys: ["node", "role"] }),
+  auth: fc.record({ proof: proofArb }),
   ping: fc.constant({}),
   pong: fc.constant({}),
   ack: fc.constant({}),

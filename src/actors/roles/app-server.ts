@@ -79,7 +79,6 @@ interface Running {
 }
 
 /** Roles that may announce a ticket: the allocators, and a slave linking a client to this server. */
-const ANNOUNCERS: ReadonlySet<Role> = new Set<Role>(["tier2", "master", "slave"]);
 
 export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
@@ -150,10 +149,6 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
 
   function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
     const b = m.body;
-    if (!ANNOUNCERS.has(ch.peerRole as Role)) {
-      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only a tier-2 distributor, a master or a slave may announce tickets, not a ${ch.peerRole || "stranger"}`));
-      return;
-    }
     // An announcement holds a slot: only for a ticket this server's allocators signed, for this task and client.
     const signed = checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client: b.client.id });
     if (!signed) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators for this task and client"));

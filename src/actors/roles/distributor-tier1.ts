@@ -2,7 +2,7 @@ import type { Inbound, Message, MessageType, StatusBody } from "../../protocol/i
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { resolvePolicy } from "../../policies/index.js";
-import { RoundRobinSet, readsBody, stampClient } from "../runtime/forward.js";
+import { RoundRobinSet, readsBody } from "../runtime/forward.js";
 import { PolicySet } from "../runtime/policy-set.js";
 import { unknownType } from "../runtime/role-actor.js";
 
@@ -32,11 +32,10 @@ export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
     set.forward(m, ch, config.requestTimeoutMs);
   };
   return {
-    opaque: (type: MessageType, ch: Channel) => !readsBody(type, ch),
+    opaque: (type: MessageType) => !readsBody(type),
     handleOpaque: redirect,
     handle(m: Message, ch: Channel) {
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier1", node: ctx.id, forwarded: redirected, policy: policyName, members: set.status() } satisfies StatusBody);
-      stampClient(m, ch);
       redirect(m, ch);
     },
     stats: () => ({ redirected, policy: policyName, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),

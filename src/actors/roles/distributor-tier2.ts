@@ -7,7 +7,6 @@ import type { Channel } from "../../transport/index.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
-import { stampClient } from "../runtime/forward.js";
 import { unknownType } from "../runtime/role-actor.js";
 import { TICKET_TTL_MS, TicketIssuer } from "../runtime/ticket.js";
 
@@ -48,7 +47,6 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
-    stampClient(m, ch);
     const { client } = m.body;
     const task = effectiveTask(m.body.task, tables.client.get(client.id), m.body.task.user === undefined ? undefined : tables.user.get(m.body.task.user), tables["task-type"].get(m.body.task.app));
     const a = allocate(table, task, policy, pctx);

@@ -1,11 +1,10 @@
-import { AllotError, ErrorCode } from "../../protocol/index.js";
+import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { Message, StatusBody, Task } from "../../protocol/index.js";
 import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
 import type { ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
-import { stampClient } from "../runtime/forward.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -83,7 +82,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   let indicateRefused = 0;
 
   function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
-    const isSlave = ch.peerRole === "slave";
+    // Which table the report belongs to; whether the sender may report at all, the channel checked.
+    const isSlave = hasRole(ch.principal, "slave");
     const registry = isSlave ? slaves : servers;
     const result = m.type === "server.report" ? registry.onReport(m, ch) : registry.onLoad(m, ch);
     if (result === undefined || result === "stale") return;
@@ -95,7 +95,6 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
-    stampClient(m, ch);
     const task = m.body.task;
     if (servers.table.offering(task.app).length === 0) {
       refused++;
@@ -117,8 +116,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   }
 
   function onServerRequest(m: Extract<Message, { type: "server.request" }>, ch: Channel): void {
-    if (ch.peerRole !== "slave" || !slaves.registeredOn(ch)) {
-      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `${ch.peerRole || "a stranger"} ${ch.label()} is not a slave registered with master ${ctx.id}: a slave reports (registers) before it asks for servers`));
+    if (!slaves.registeredOn(ch)) {
+      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `${ch.label()} is not a slave registered with master ${ctx.id}: a slave reports (registers) before it asks for servers`));
     }
     const { client, metrics } = m.body;
     const held = m.body.pick === undefined ? undefined : picks.get(m.body.pick);

@@ -1,7 +1,7 @@
 import type { Inbound, Message, MessageType, StatusBody } from "../../protocol/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
-import { RoundRobinSet, readsBody, stampClient } from "../runtime/forward.js";
+import { RoundRobinSet, readsBody } from "../runtime/forward.js";
 
 export interface VipConfig {
   /** The set behind this address: tier-1 or tier-2 distributors. */
@@ -22,11 +22,10 @@ export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
     set.forward(m, ch, config.requestTimeoutMs);
   };
   return {
-    opaque: (type: MessageType, ch: Channel) => !readsBody(type, ch),
+    opaque: (type: MessageType) => !readsBody(type),
     handleOpaque: forward,
     handle(m: Message, ch: Channel) {
       if (m.type === "status.get") return ch.reply(m, "status", { role: "vip", node: ctx.id, forwarded, members: set.status() } satisfies StatusBody);
-      stampClient(m, ch);
       forward(m, ch);
     },
     stats: () => ({ forwarded, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),

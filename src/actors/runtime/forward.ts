@@ -50,20 +50,12 @@ export class RoundRobinSet {
 }
 
 /**
- * A forwarder reads a body only where it must: a client's `task.place`, to record the address the
- * client really connected from, and `status.get`, which it answers itself (with its own view, not
- * a member's). Everything else passes through as the bytes it came in.
+ * A forwarder reads a body only where it must: `status.get`, which it answers itself (with its
+ * own view, not a member's). Everything else passes through as the bytes it came in, except a
+ * client's own `task.place`, which the channel reads to stamp the verified client on it.
  */
-export function readsBody(type: MessageType, ch: Channel): boolean {
-  return type === "status.get" || (type === "task.place" && ch.peerRole === "client");
-}
-
-/**
- * The hop that sees a client's socket records the address it really connected from, so the
- * server can be told it; whatever address the client wrote itself is overwritten.
- */
-export function stampClient(m: Message, ch: Channel): void {
-  if (m.type === "task.place" && ch.peerRole === "client") m.body.client.addr = ch.remoteAddress;
+export function readsBody(type: MessageType): boolean {
+  return type === "status.get";
 }
 
 /**

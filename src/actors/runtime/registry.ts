@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode } from "../../protocol/index.js";
+import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { AttrTables, Message, Role, ServerStatusRow } from "../../protocol/index.js";
 import { AttrTable, ServerTable } from "../../state/index.js";
 import type { ApplyResult, ServerEntry } from "../../state/index.js";
@@ -67,12 +67,12 @@ export class Registry {
   }
 
   /**
-   * Applies a member's own report and acknowledges it; refuses one about another member. Returns
+   * Applies a member's own report and acknowledges it (the channel admits a report only from a
+   * member, about itself). Returns
    * what the report did, or undefined when it was refused.
    */
   onReport(m: Extract<Message, { type: "server.report" }>, ch: Channel): ApplyResult | undefined {
     const r = m.body.server;
-    if (!this.mayReport(m, ch, r.id)) return undefined;
     const result = this.table.apply(r, this.ctx.now());
     this.reports++;
     if (this.links.get(r.id) !== ch) {
@@ -95,7 +95,6 @@ export class Registry {
    */
   onLoad(m: Extract<Message, { type: "server.load" }>, ch: Channel): ApplyResult | undefined {
     const b = m.body;
-    if (!this.mayReport(m, ch, b.id)) return undefined;
     const result = this.links.get(b.id) === ch ? this.table.refresh(b.id, b.load, b.version, this.ctx.now()) : undefined;
     if (result === undefined) {
       this.refusedReports++;
@@ -106,13 +105,6 @@ export class Registry {
     this.loadReports++;
     if (result === "stale") this.staleReports++;
     return result;
-  }
-
-  private mayReport(m: Message, ch: Channel, id: string): boolean {
-    if (ch.peerRole === this.memberRole && ch.peerId === id) return true;
-    this.refusedReports++;
-    ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `node ${ch.label()} may not report for ${this.noun} ${id}`));
-    return false;
   }
 
   /** The member registered on this very connection. */
@@ -141,7 +133,7 @@ export class Registry {
 
   /** A connection closed: the members registered on it are dead until they report again. */
   onClose(ch: Channel): void {
-    if (ch.peerRole !== this.memberRole) return; // only a member's connection holds links
+    if (!hasRole(ch.principal, this.memberRole)) return; // only a member's connection holds links
     for (const [id, c] of this.links) {
       if (c !== ch) continue;
       this.links.delete(id);

@@ -1,0 +1,83 @@
+import { CredentialFileError, credentialFingerprint, initClusterKeys, issueCredentialFile, loadClusterKey } from "../node/credentials.js";
+import { CLAIM_ROLES, MAX_ID } from "../protocol/index.js";
+import type { ClaimRole } from "../protocol/index.js";
+import { CliError, idFlag, list } from "./errors.js";
+import { parseFlags } from "./flags.js";
+
+export const KEYS_HELP = `allot keys init --out DIR
+allot keys issue --cluster-key DIR/cluster.key --role ROLE[,ROLE…] [--id ID | --id-prefix P]
+                 [--expires 30d] --out FILE
+
+init   creates DIR (mode 0700) with a new cluster key pair: DIR/cluster.key (private, mode
+       0600: keep it off the nodes) and DIR/cluster.pub (give it to every node, --cluster-pub).
+       It never overwrites a key.
+issue  writes a node credential to FILE (mode 0600, never overwritten): a new key pair for the
+       node and a claim signed by the cluster key: its roles (${CLAIM_ROLES.join(", ")}; admin may
+       read status and set attributes), the id it covers (--id) or the prefix its ids start
+       with (--id-prefix), and its expiry (--expires N[s|m|h|d], default 30d). Prints the
+       key's fingerprint, which a --revoked list may name.
+`;
+
+const OPTIONS = {
+  out: { type: "string" },
+  "cluster-key": { type: "string" },
+  role: { type: "string" },
+  id: { type: "string" },
+  "id-prefix": { type: "string" },
+  expires: { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `30d`, `12h`, `90m`, `45s`: a duration in ms. */
+export function parseDuration(flag: string, s: string): number {
+  const m = /^(\d+)([smhd])$/.exec(s);
+  if (!m) throw new CliError(`expected N followed by s, m, h or d (e.g. 30d), got ${JSON.stringify(s)}`, flag);
+  const ms = Number(m[1]) * (UNIT_MS[m[2] as string] as number);
+  if (ms <= 0 || !Number.isSafeInteger(ms)) throw new CliError(`must be a positive duration, got ${JSON.stringify(s)}`, flag);
+  return ms;
+}
+
+function file<T>(flag: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof CredentialFileError) throw new CliError(err.message, flag);
+    throw err;
+  }
+}
+
+export async function keys(argv: string[]): Promise<number> {
+  const [verb, ...rest] = argv;
+  if (verb === undefined || verb === "--help" || verb === "-h") {
+    process.stdout.write(KEYS_HELP);
+    return 0;
+  }
+  if (verb !== "init" && verb !== "issue") throw new CliError(`unknown subcommand ${JSON.stringify(verb)}; expected init or issue`);
+  const { values: v } = parseFlags(rest, OPTIONS);
+  if (v.help) {
+    process.stdout.write(KEYS_HELP);
+    return 0;
+  }
+  const out = v.out;
+  if (out === undefined || out === "") throw new CliError("is required", "--out");
+  if (verb === "init") {
+    for (const f of ["cluster-key", "role", "id", "id-prefix", "expires"] as const) if (v[f] !== undefined) throw new CliError("does not apply to keys init", `--${f}`);
+    const made = file("--out", () => initClusterKeys(out));
+    process.stdout.write(`wrote ${made.key} (private: keep it off the nodes) and ${made.pub}\n`);
+    return 0;
+  }
+  if (v["cluster-key"] === undefined) throw new CliError("is required", "--cluster-key");
+  const clusterKey = file("--cluster-key", () => loadClusterKey(v["cluster-key"] as string));
+  const roles = list("--role", v.role, true).map((r): ClaimRole => {
+    if (!(CLAIM_ROLES as readonly string[]).includes(r)) throw new CliError(`expected ${CLAIM_ROLES.join(", ")}, got ${JSON.stringify(r)}`, "--role");
+    return r as ClaimRole;
+  });
+  if ((v.id === undefined) === (v["id-prefix"] === undefined)) throw new CliError("give exactly one of --id ID and --id-prefix P", v.id === undefined ? "--id" : "--id-prefix");
+  const who = v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : { idPrefix: idFlag("--id-prefix", v["id-prefix"] as string, MAX_ID - 8) };
+  const expires = Date.now() + parseDuration("--expires", v.expires ?? "30d");
+  const c = file("--out", () => issueCredentialFile(clusterKey, { roles, expires, ...who }, out));
+  process.stdout.write(`wrote ${out}: ${roles.join(",")} for ${who.id ?? `${who.idPrefix}…`}, expires ${new Date(expires).toISOString()}, key ${credentialFingerprint(c)}\n`);
+  return 0;
+}
