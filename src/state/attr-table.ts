@@ -11,8 +11,18 @@ export function compareStamp(a: AttrEntry["version"], b: AttrEntry["version"]): 
  * keeps the entry with the higher stamp, so merges commute and repeat harmlessly. Two sets of
  * the same entry at once on different members: one wins whole (last writer wins).
  */
+/** Entries one table holds at most: past it a new id is refused (a stranger's flood must not grow it, or `status`, for good). */
+export const MAX_ATTR_ENTRIES = 100_000;
+
+/** A set or merge of a new entry into a table that is full. */
+export class TableFullError extends RangeError {
+  override readonly name = "TableFullError";
+}
+
 export class AttrTable {
   private readonly entries = new Map<string, AttrEntry>();
+
+  constructor(private readonly maxEntries = MAX_ATTR_ENTRIES) {}
 
   get size(): number {
     return this.entries.size;
@@ -29,6 +39,7 @@ export class AttrTable {
   /** Merges `attrs` into entry `id` here, stamped after anything seen; returns the new entry. */
   set(id: string, attrs: Attrs, now: number, node: string): AttrEntry {
     const cur = this.entries.get(id);
+    if (!cur && this.entries.size >= this.maxEntries) throw new TableFullError(`the table holds ${this.maxEntries} entries already; unset some first`);
     const time = Math.max(now, cur ? cur.version[0] + 1 : 0);
     const e: AttrEntry = { id, attrs: { ...cur?.attrs, ...attrs }, version: [time, node] };
     this.entries.set(id, e);
@@ -54,6 +65,7 @@ export class AttrTable {
   merge(e: AttrEntry): boolean {
     const cur = this.entries.get(e.id);
     if (cur && compareStamp(e.version, cur.version) <= 0) return false;
+    if (!cur && this.entries.size >= this.maxEntries) return false; // full: a peer's new entry waits until room is made
     this.entries.set(e.id, { id: e.id, attrs: { ...e.attrs }, version: [e.version[0], e.version[1]] });
     return true;
   }

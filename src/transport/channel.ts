@@ -586,6 +586,12 @@ export class Channel {
     if (this.answering.size >= this.opts.maxInFlight) {
       return this.replyError(m, new AllotError(ErrorCode.OVERLOADED, `more than ${this.opts.maxInFlight} requests in flight on this connection`));
     }
+    // A second request under an id still in flight would count once against the limit and leave
+    // one of the two unanswered: the peer is told, and the first keeps the id.
+    if (this.answering.has(m.id)) {
+      // Sent past answerWith, which would take the id off the first request and leave it unanswered.
+      return this.enqueue("error", this.nextId++, m.id, new AllotError(ErrorCode.INVALID, `request id ${m.id} is already in flight on this connection`).toWire());
+    }
     this.answering.add(m.id);
     this.opts.onMessage(m, this);
   }

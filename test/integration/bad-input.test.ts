@@ -327,3 +327,24 @@ describe("bad input to a running tier-2 distributor and app server", () => {
     });
   });
 });
+
+describe("request ids", () => {
+  it("answers a second request under an id still in flight INVALID, so the in-flight limit counts every request, and answers the first", async () => {
+    const tier2 = await track(startNode({ ...common(), role: "tier2" }));
+    const raw = await greeted(tier2.url, "dup");
+    try {
+      const since = raw.mark();
+      // Two status.get under id 900 in one frame: the first is answered, the second refused.
+      raw.send([
+        [PROTOCOL_VERSION, "status.get", 900, 0, "dup", {}],
+        [PROTOCOL_VERSION, "status.get", 900, 0, "dup", {}],
+      ]);
+      const first = await raw.waitFor((m) => m.re === 900 && m.type === "status", 5000, "the first answer", since);
+      expect(first.type).toBe("status");
+      const second = await raw.waitFor((m) => m.re === 900 && m.type === "error", 5000, "the refusal", since);
+      expect(second).toMatchObject({ body: { code: ErrorCode.INVALID, message: expect.stringContaining("already in flight") } });
+    } finally {
+      raw.close();
+    }
+  });
+});

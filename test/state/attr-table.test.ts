@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AttrEntry } from "../../src/protocol/index.js";
-import { AttrTable, compareStamp } from "../../src/state/index.js";
+import { AttrTable, TableFullError, compareStamp } from "../../src/state/index.js";
 
 const entryArb: fc.Arbitrary<AttrEntry> = fc.record({
   id: fc.constantFrom("a", "b", "c"),
@@ -91,5 +91,17 @@ describe("state/attr-table", () => {
         { numRuns: 200 },
       );
     });
+  });
+});
+
+describe("state/AttrTable size", () => {
+  it("refuses a new id past its cap, still updates the ids it holds, and skips a peer's new entry while full", () => {
+    const t = new AttrTable(2);
+    t.set("a", { x: 1 }, 1, "n");
+    t.set("b", { x: 1 }, 1, "n");
+    expect(() => t.set("c", { x: 1 }, 1, "n")).toThrow(TableFullError);
+    expect(t.set("a", { y: 2 }, 2, "n").attrs).toEqual({ x: 1, y: 2 });
+    expect(t.merge({ id: "d", attrs: {}, version: [9, "peer"] })).toBe(false);
+    expect(t.size).toBe(2);
   });
 });

@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { AttrTables, Message, Role, ServerStatusRow } from "../../protocol/index.js";
-import { AttrTable, ServerTable } from "../../state/index.js";
+import { AttrTable, TableFullError, ServerTable } from "../../state/index.js";
 import type { ApplyResult, ServerEntry } from "../../state/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
@@ -174,7 +174,13 @@ export function onAttrsSet(m: Extract<Message, { type: "attrs.set" | "attrs.unse
   const t = m.body.table;
   if (t === "server") return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server attributes belong to the app server: send ${m.type} to it`));
   const table = tables[t];
-  const e = m.type === "attrs.set" ? table.set(m.body.id, m.body.attrs, ctx.now(), ctx.id) : table.unset(m.body.id, m.body.keys, ctx.now(), ctx.id);
+  let e;
+  try {
+    e = m.type === "attrs.set" ? table.set(m.body.id, m.body.attrs, ctx.now(), ctx.id) : table.unset(m.body.id, m.body.keys, ctx.now(), ctx.id);
+  } catch (err) {
+    if (err instanceof TableFullError) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `${t} table: ${err.message}`, { retryable: false }));
+    throw err;
+  }
   if (e !== undefined) sync.changedEntry(t, e);
   ch.reply(m, "ack", {});
 }
