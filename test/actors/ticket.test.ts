@@ -5,7 +5,7 @@ import { TicketIssuer, checkTicket, newTicketKey, parseTicket, signTicket } from
 import type { TicketFields } from "../../src/actors/runtime/ticket.js";
 
 const key = newTicketKey();
-const fields: TicketFields = { taskId: "t1", key: "k1", serverId: "app-1", client: "alice", expiresAt: 1_800_000_000_000, issuer: "tier2-1@abc", seq: 7 };
+const fields: TicketFields = { taskId: "t1", key: "k1", serverId: "app-1", client: "alice", expiresAt: 1_800_000_000_000, issuer: "dGllcjItMUBhYmM", seq: 7 };
 const of = (f: TicketFields) => ({ taskId: f.taskId, key: f.key, serverId: f.serverId, client: f.client });
 
 describe("actors/runtime/ticket", () => {

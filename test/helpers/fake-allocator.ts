@@ -55,7 +55,7 @@ export class FakeAllocator {
     const r = this.report;
     const ch = this.ch;
     if (!r?.ticketKey || !ch) throw new Error("the app server has not reported to the fake allocator yet");
-    const ticket = signTicket(r.ticketKey, { taskId: `t${n}`, key: `k${n}`, serverId: r.id, client, expiresAt, issuer: "fake-t2@0", seq: ++this.seq });
+    const ticket = signTicket(r.ticketKey, { taskId: `t${n}`, key: `k${n}`, serverId: r.id, client, expiresAt, issuer: "ZmFrZS10MkAw", seq: ++this.seq });
     return ch.request("task.expect", { taskId: `t${n}`, key: `k${n}`, ticket, client: { id: client, addr: "" }, expiresAt });
   }
 

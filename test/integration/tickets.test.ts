@@ -14,7 +14,7 @@ describe("self-checking tickets", () => {
     const app = await track(startNode({ ...quiet, role: "app", apps: ["echo"], capacity: 2, power: 1, join: [allocator.url] }));
     await eventually(() => allocator.report?.ticketKey !== undefined, 5000, "the app server's report");
     const key = allocator.report?.ticketKey as string;
-    const ticket = signTicket(key, { taskId: "t1", key: "k1", serverId: app.id, client: "alice", expiresAt: Date.now() + 30_000, issuer: "fake@1", seq: 1 });
+    const ticket = signTicket(key, { taskId: "t1", key: "k1", serverId: app.id, client: "alice", expiresAt: Date.now() + 30_000, issuer: "ZmFrZUAx", seq: 1 });
     const alice = await RawClient.open(app.url, "alice");
     const mallory = await RawClient.open(app.url, "mallory");
     try {
@@ -25,7 +25,7 @@ describe("self-checking tickets", () => {
       expect(await alice.call("task.run", run)).toMatchObject({ type: "task.result", body: { result: "hi" } });
       expect(await alice.call("task.run", run)).toMatchObject({ type: "error", body: { code: "UNAUTHORIZED", message: "ticket already used" } });
       // An expired one does not run, even for its client.
-      const old = signTicket(key, { taskId: "t2", key: "k2", serverId: app.id, client: "alice", expiresAt: Date.now() - 1, issuer: "fake@1", seq: 2 });
+      const old = signTicket(key, { taskId: "t2", key: "k2", serverId: app.id, client: "alice", expiresAt: Date.now() - 1, issuer: "ZmFrZUAx", seq: 2 });
       expect(await alice.call("task.run", { ...run, taskId: "t2", key: "k2", ticket: old })).toMatchObject({ type: "error", body: { code: "UNAUTHORIZED", message: "ticket expired" } });
     } finally {
       alice.close();

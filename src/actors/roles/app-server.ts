@@ -51,6 +51,8 @@ interface Expected {
   /** The client the ticket was issued for: stored results are kept per client and key. */
   client: string;
   expiresAt: number;
+  /** The ticket as its announcement checked it: a run that matches needs no second MAC. */
+  checked: { issuer: string; seq: number; expiresAt: number };
 }
 
 /** Results are stored by client and key: a key is a client's own, not a way to read another's result. */
@@ -166,7 +168,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     }
     // An expiry years away would hold the slot for good: a peer's number is clamped to this server's limit.
     const expiresAt = Math.min(b.expiresAt, ctx.now() + maxTicketMs);
-    expected.set(b.ticket, { taskId: b.taskId, key: b.key, client: b.client.id, expiresAt });
+    expected.set(b.ticket, { taskId: b.taskId, key: b.key, client: b.client.id, expiresAt, checked: signed });
     ctx.log.debug({ task: b.taskId, by: ch.peerId }, "ticket announced");
     if (expiresAt < nextExpiry) nextExpiry = expiresAt;
     changed();
@@ -188,12 +190,14 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   function onSignedRun(m: Run, ch: Channel): void {
     const b = m.body;
     const client = ch.peerRole === "slave" && b.client !== undefined ? b.client : ch.peerId;
-    const t = checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client });
+    const exp = expected.get(b.ticket);
+    // Announced, and for this very task and client: its MAC was checked when it was announced.
+    const t = exp !== undefined && exp.taskId === b.taskId && exp.key === b.key && exp.client === client ? exp.checked : checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client });
     // Retryable: a server that restarted has a new key, and the client's next placement gets a good ticket.
     if (!t) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket does not check: not issued by this server's allocators for this task, client and server", { retryable: true }));
     if (t.expiresAt <= ctx.now()) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket expired", { retryable: true }));
     if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
-    const announced = expected.has(b.ticket);
+    const announced = exp !== undefined;
     // Capacity first, so a refused run leaves its ticket unused for the retry that follows.
     if (!announced && load() >= config.capacity) {
       // Its expect, if it comes later, must not hold a slot for a run that will not come.

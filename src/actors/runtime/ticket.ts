@@ -1,4 +1,5 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, randomBytes } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 
 // Tickets are drawn from a pool of random bytes refilled in bulk: one system RNG call per 4096 tickets.
 const TICKET_BYTES = 12;
@@ -30,7 +31,7 @@ export interface TicketFields {
   client: string;
   /** Ms since the epoch. */
   expiresAt: number;
-  /** Who issued it: an allocator's id and incarnation, under which `seq` counts. */
+  /** Who issued it: an allocator's id and incarnation (base64url), under which `seq` counts. */
   issuer: string;
   /** The issuer's count of tickets for this server: never the same twice, so the server can tell a replay. */
   seq: number;
@@ -42,37 +43,64 @@ export const TICKET_TTL_MS = 300_000;
 const PREFIX = "s1~";
 const MAC_CHARS = 22; // 128 bits of HMAC-SHA256, base64url
 
+// The HMAC key object of each ticket key, made once: a server has one, an allocator one per server.
+const keyObjects = new Map<string, KeyObject>();
+function keyObject(serverKey: string): KeyObject {
+  let k = keyObjects.get(serverKey);
+  if (k === undefined) {
+    if (keyObjects.size >= 100_000) keyObjects.clear();
+    k = createSecretKey(Buffer.from(serverKey));
+    keyObjects.set(serverKey, k);
+  }
+  return k;
+}
+
 function mac(serverKey: string, f: TicketFields): string {
-  return createHmac("sha256", serverKey)
+  return createHmac("sha256", keyObject(serverKey))
     .update(`${f.issuer}\u0000${f.seq}\u0000${f.expiresAt}\u0000${f.serverId}\u0000${f.client}\u0000${f.taskId}\u0000${f.key}`)
     .digest("base64url")
     .slice(0, MAC_CHARS);
 }
 
-/** A ticket the server checks by itself: `s1~ISSUER~SEQ~EXPIRY~MAC` (issuer base64url, numbers base 36). */
+/** `s1~ISSUER~SEQ~EXPIRY~MAC`: the issuer a token (base64url), the numbers base 36. */
 export function signTicket(serverKey: string, f: TicketFields): string {
-  return `${PREFIX}${Buffer.from(f.issuer).toString("base64url")}~${f.seq.toString(36)}~${f.expiresAt.toString(36)}~${mac(serverKey, f)}`;
+  return `${PREFIX}${f.issuer}~${f.seq.toString(36)}~${f.expiresAt.toString(36)}~${mac(serverKey, f)}`;
 }
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const BASE36 = /^[0-9a-z]{1,11}$/;
 
 /** The issuer, count and expiry a self-checking ticket claims (before any check), or undefined for another kind. */
 export function parseTicket(ticket: string): { issuer: string; seq: number; expiresAt: number; mac: string } | undefined {
   if (!ticket.startsWith(PREFIX)) return undefined;
-  const parts = ticket.slice(PREFIX.length).split("~");
-  if (parts.length !== 4) return undefined;
-  const [issuer, seq, exp, m] = parts as [string, string, string, string];
+  const i1 = ticket.indexOf("~", PREFIX.length);
+  const i2 = i1 < 0 ? -1 : ticket.indexOf("~", i1 + 1);
+  const i3 = i2 < 0 ? -1 : ticket.indexOf("~", i2 + 1);
+  if (i3 < 0 || ticket.length - i3 - 1 !== MAC_CHARS) return undefined;
+  const issuer = ticket.slice(PREFIX.length, i1);
+  const seq = ticket.slice(i1 + 1, i2);
+  const exp = ticket.slice(i2 + 1, i3);
+  if (issuer.length === 0 || !BASE64URL.test(issuer) || !BASE36.test(seq) || !BASE36.test(exp)) return undefined;
   const n = Number.parseInt(seq, 36);
   const e = Number.parseInt(exp, 36);
-  if (!/^[0-9a-z]{1,11}$/.test(seq) || !/^[0-9a-z]{1,11}$/.test(exp) || !Number.isSafeInteger(n) || !Number.isSafeInteger(e) || m.length !== MAC_CHARS) return undefined;
-  return { issuer: Buffer.from(issuer, "base64url").toString(), seq: n, expiresAt: e, mac: m };
+  if (!Number.isSafeInteger(n) || !Number.isSafeInteger(e)) return undefined;
+  return { issuer, seq: n, expiresAt: e, mac: ticket.slice(i3 + 1) };
+}
+
+/** Equal strings of the MAC's length, compared in time that does not depend on where they differ. */
+function sameMac(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return d === 0;
 }
 
 /** Whether `ticket` was issued, under this server's key, for exactly these task, client and server. */
 export function checkTicket(serverKey: string, ticket: string, f: Omit<TicketFields, "issuer" | "seq" | "expiresAt">): { issuer: string; seq: number; expiresAt: number } | undefined {
   const p = parseTicket(ticket);
   if (!p) return undefined;
-  const want = Buffer.from(mac(serverKey, { ...f, issuer: p.issuer, seq: p.seq, expiresAt: p.expiresAt }));
-  const got = Buffer.from(p.mac);
-  return want.length === got.length && timingSafeEqual(want, got) ? { issuer: p.issuer, seq: p.seq, expiresAt: p.expiresAt } : undefined;
+  const want = mac(serverKey, { taskId: f.taskId, key: f.key, serverId: f.serverId, client: f.client, issuer: p.issuer, seq: p.seq, expiresAt: p.expiresAt });
+  return sameMac(want, p.mac) ? { issuer: p.issuer, seq: p.seq, expiresAt: p.expiresAt } : undefined;
 }
 
 /** An allocator's side: counts the tickets it issues per server, under its own incarnation. */
@@ -81,7 +109,8 @@ export class TicketIssuer {
   readonly issuer: string;
 
   constructor(id: string, incarnation: number) {
-    this.issuer = `${id}@${incarnation.toString(36)}`;
+    // Encoded once, as every ticket carries it: an id may hold any character, a ticket's fields no "~".
+    this.issuer = Buffer.from(`${id}@${incarnation.toString(36)}`).toString("base64url");
   }
 
   /** A self-checking ticket for a server that gave a key; a random one for a server that gave none. */
