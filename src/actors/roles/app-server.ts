@@ -176,7 +176,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   function onRun(m: Run, ch: Channel): void {
-    // Every allocator signs the tickets it issues for this server: any other is nobody's.
+    // Every allocator signs the tickets it issues for this server; an unsigned one is nobody's.
     if (parseTicket(m.body.ticket) === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators"));
     onSignedRun(m, ch);
   }
