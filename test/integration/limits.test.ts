@@ -1,6 +1,4 @@
 import { connect } from "node:net";
-import { Writable } from "node:stream";
-import { pino } from "pino";
 import { WebSocket } from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { ErrorCode, createWsTransport, startNode } from "../../src/index.js";
@@ -8,6 +6,7 @@ import { Channel } from "../../src/transport/channel.js";
 import type { TrafficCounters } from "../../src/transport/channel.js";
 import type { RunningNode } from "../../src/index.js";
 import { NonReader, nilBomb } from "../helpers/attacks.js";
+import { captureLog } from "../helpers/log-capture.js";
 import { RawClient, eventually, within } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
@@ -23,17 +22,7 @@ async function raw(url: string, node = "raw"): Promise<RawClient> {
   return r;
 }
 
-/** A logger whose JSON lines land in `lines`. */
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split("\n")) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: "warn" }, sink), lines };
-}
+const capture = (): ReturnType<typeof captureLog> => captureLog("warn");
 
 async function statusOf(r: RawClient): Promise<string> {
   const m = await r.call("status.get", {}, 10_000);

@@ -1,6 +1,5 @@
 import { once } from "node:events";
-import { Writable } from "node:stream";
-import { pino } from "pino";
+import type { pino } from "pino";
 import { WebSocketServer } from "ws";
 import { describe, expect, it } from "vitest";
 import { AllotError, ErrorCode, startNode } from "../../src/index.js";
@@ -8,6 +7,7 @@ import type { RunningApp, RunningNode } from "../../src/index.js";
 import { PROTOCOL_VERSION, isRejected } from "../../src/protocol/index.js";
 import type { ServerReport } from "../../src/protocol/index.js";
 import { decodeFrame, encodeFrame } from "../../src/transport/codec.js";
+import { captureLog } from "../helpers/log-capture.js";
 import { RawClient, eventually, within } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
@@ -98,17 +98,7 @@ async function hungMaster(): Promise<{ url: string; hellos(): number; requests()
   };
 }
 
-/** A logger whose lines land in `lines`, in the order the nodes of this process wrote them. */
-function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
-  const lines: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split("\n")) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: "debug" }, sink), lines };
-}
+const capture = (): ReturnType<typeof captureLog> => captureLog("debug");
 
 describe("master/slave", () => {
   describe("claim paths", () => {
