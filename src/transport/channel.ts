@@ -306,7 +306,9 @@ export class Channel {
     this.request("auth", { proof: auth.prove(t, "dialer") }, this.opts.handshakeMs).catch((err: AllotError) =>
       this.close(CloseCode.unauthorized, `handshake refused: ${err.message}`, new AllotError(ErrorCode.UNAUTHORIZED, `${b.node} refused this node: ${err.message}`, { retryable: false })),
     );
-    // Sent behind our proof, in the same frame: the acceptor reads the proof first.
+    // The proof leaves in a frame of its own and what was held follows it: in one frame, a
+    // large backlog would pass the acceptor's limit on a frame before the handshake is done.
+    this.flushNow();
     const held = this.held ?? [];
     this.held = undefined;
     for (const e of held) this.enqueue(e[1] as MessageType, e[2], e[3], e[5]);

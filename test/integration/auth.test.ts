@@ -47,6 +47,18 @@ describe("authentication", () => {
       await expect(client.submit({ app: "echo", payload: { n: 1 } })).resolves.toMatchObject({ result: { n: 1 }, serverId: "app1" });
     });
 
+    it("keeps a connection whose first requests, queued during the handshake, fill a frame past the limit before hello", async () => {
+      // 300 placements queued before the connection is up left in one frame behind the proof:
+      // 20 KB before the acceptor had read the proof, so it closed the connection every time.
+      const tier2 = await authedTier2();
+      await track(startNode({ ...common(), ...cluster.auth(cluster.issue(["app"], "app1")), role: "app", apps: ["echo"], capacity: 1000, power: 1, join: [tier2.url] }));
+      await eventually(() => servers(tier2).some((s) => s.id === "app1" && s.status === "alive"), 10_000, "app1 to register");
+      const client = await track(startNode({ ...common(), ...cluster.auth(cluster.issue(["client"], "client-burst")), role: "client", entries: [tier2.url], timeoutMs: 20_000 }));
+      const results = await Promise.all(Array.from({ length: 300 }, (_, i) => client.submit({ app: "echo", payload: { i, pad: "x".repeat(40) } })));
+      expect(results.map((r) => (r.result as { i: number }).i)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      expect(results.every((r) => r.attempts === 1)).toBe(true);
+    });
+
     it("refuses a peer without a credential UNAUTHORIZED and closes it: a fake app server gets no task", async () => {
       const tier2 = await authedTier2();
       const fake = await open(tier2.url, "app1");
