@@ -20,6 +20,8 @@ import type { Figure, Window } from "./measure.js";
 import { killAll, spawnReady } from "./procs.js";
 import type { Proc } from "./procs.js";
 import { RawLink } from "./raw-link.js";
+import { authFlags } from "./creds.js";
+import type { BenchKeys } from "./creds.js";
 
 export type Link = "proxy" | "direct";
 
@@ -126,27 +128,27 @@ export async function rawChain(link: Link, o: MsOptions): Promise<MsFigure> {
 }
 
 /** Allot: one master (grant), `apps` app servers joined to it, one slave with the given link. */
-export async function allotMs(link: Link, o: MsOptions): Promise<MsFigure> {
+export async function allotMs(link: Link, o: MsOptions, keys?: BenchKeys): Promise<MsFigure> {
   const procs: Record<string, Proc> = {};
   let client: RunningClient | undefined;
   try {
-    const master = await spawnReady(["--role", "master", "--assign", "grant", "--id", "master-1", ...quiet]);
+    const master = await spawnReady(["--role", "master", "--assign", "grant", "--id", "master-1", ...authFlags(keys, "master", "master-1"), ...quiet]);
     procs["master"] = master;
     for (let i = 1; i <= o.apps; i++) {
-      procs[`app${i}`] = await spawnReady(["--role", "app", "--id", `app-${i}`, "--join", master.url, "--apps", "echo", "--capacity", "100000", ...quiet]);
+      procs[`app${i}`] = await spawnReady(["--role", "app", "--id", `app-${i}`, "--join", master.url, "--apps", "echo", "--capacity", "100000", ...authFlags(keys, "app", `app-${i}`), ...quiet]);
     }
-    procs["slave"] = await spawnReady(["--role", "slave", "--id", `slave-${link}`, "--master", master.url, "--link", link, ...quiet]);
+    procs["slave"] = await spawnReady(["--role", "slave", "--id", `slave-${link}`, "--master", master.url, "--link", link, ...authFlags(keys, "slave", `slave-${link}`), ...quiet]);
     // Registration travels on its own: wait until the master shows every server and the slave alive.
     const until = Date.now() + 10_000;
     for (;;) {
-      const s = await queryStatus(master.url);
+      const s = await queryStatus(master.url, keys ? { credentials: keys.credential("admin", "bench-admin"), clusterPub: [keys.issuer.publicKey] } : {});
       if (s.role !== "master") throw new Error(`${master.url} answered status as a ${s.role}, not a master`);
       const alive = (rows: Array<{ status: string }> | undefined): number => (rows ?? []).filter((r) => r.status === "alive").length;
       if (alive(s.servers) >= o.apps && alive(s.slaves) >= 1) break;
       if (Date.now() > until) throw new Error(`master knows ${alive(s.servers)}/${o.apps} servers and ${alive(s.slaves)}/1 slaves after 10 s`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    client = await startNode({ role: "client", entries: [master.url], logLevel: "warn" });
+    client = await startNode({ role: "client", id: "bench-client", ...(keys ? keys.config("client", "bench-client") : {}), entries: [master.url], logLevel: "warn" });
     const c = client;
     const first = await c.submit({ app: "echo", payload: 0 });
     if (first.slaveId !== `slave-${link}`) throw new Error(`the task went to ${first.slaveId ?? "no slave"}, not slave-${link}`);

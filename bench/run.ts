@@ -1,6 +1,8 @@
 // `npm run bench`: the tiered path, the direct link, master/slave (proxy and direct links, each
 // beside a raw ws + msgpackr chain with the same hops) and a plain ws + msgpackr baseline,
 // measured in one run on this machine, each role in its own process. Prints figures and ratios.
+// Nodes run authenticated (the default setup); the direct and tiered figures are also taken
+// without credentials, in the same rounds (`directNoAuthRatio`, `tieredNoAuthRatio`).
 import { formatDecisions, runDecisions } from "./decisions.js";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -16,6 +18,7 @@ import { closedLoop } from "./measure.js";
 import type { Figure } from "./measure.js";
 import { killAll, spawnReady } from "./procs.js";
 import type { Proc } from "./procs.js";
+import { BenchKeys, authFlags } from "./creds.js";
 
 const IN_FLIGHT = 256;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -47,10 +50,13 @@ async function baseline(): Promise<Figure> {
   }
 }
 
-function benchPeer(url: string): Peer {
+const BENCH_ID = `bench-${process.pid}`;
+
+function benchPeer(url: string, keys: BenchKeys | undefined): Peer {
   const log = { warn: () => {}, debug: () => {} };
   return new Peer(url, createWsTransport(), {
-    node: `bench-${process.pid}`,
+    node: BENCH_ID,
+    ...(keys ? { auth: keys.authenticator(BENCH_ID) } : {}),
     role: "client",
     maxFrameBytes: 4 * 1024 * 1024,
     maxInFlight: 100_000,
@@ -68,7 +74,7 @@ async function place(tier2: Peer, i: number): Promise<Extract<Message, { type: "
   for (;;) {
     try {
       // The ticket is for the client named here: the runs come from this process's peer, whose id this is.
-      const m = await tier2.request("task.place", { task, client: { id: `bench-${process.pid}`, addr: "" } });
+      const m = await tier2.request("task.place", { task, client: { id: BENCH_ID, addr: "" } });
       if (m.type === "task.placed") return m;
     } catch {
       await new Promise((r) => setTimeout(r, 20));
@@ -76,13 +82,16 @@ async function place(tier2: Peer, i: number): Promise<Extract<Message, { type: "
   }
 }
 
-async function directLink(): Promise<Figure> {
+/** " (no auth)" for a figure taken without credentials, for its name. */
+const noAuth = (keys: BenchKeys | undefined): string => (keys ? "" : " (no auth)");
+
+async function directLink(keys: BenchKeys | undefined): Promise<Figure> {
   const procs: Proc[] = [];
   try {
-    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...quiet]);
+    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...quiet]);
     procs.push(t2);
-    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "1000000", ...quiet]));
-    const tier2 = benchPeer(t2.url);
+    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "1000000", ...authFlags(keys, "app", "bench-app"), ...quiet]));
+    const tier2 = benchPeer(t2.url, keys);
     // Allocate first, so that what is timed is only client ⇄ app server on a pooled connection.
     // Only the two strings a run needs are kept: 600k whole messages made the client's GC a factor.
     const total = 600_000;
@@ -99,9 +108,9 @@ async function directLink(): Promise<Figure> {
         serverUrl = p.serverUrl;
       }
     }));
-    const app = benchPeer(serverUrl);
+    const app = benchPeer(serverUrl, keys);
     let used = 0;
-    const fig = await closedLoop("direct link: client ⇄ app server (allocated beforehand)", IN_FLIGHT, SECONDS, WARMUP, async () => {
+    const fig = await closedLoop(`direct link: client ⇄ app server (allocated beforehand)${noAuth(keys)}`, IN_FLIGHT, SECONDS, WARMUP, async () => {
       const i = used++;
       if (i >= total) throw new Error("ran out of pre-placed tickets; raise total");
       let taskId = ids[i] as string;
@@ -125,21 +134,21 @@ async function directLink(): Promise<Figure> {
   }
 }
 
-async function tieredPath(): Promise<Figure> {
+async function tieredPath(keys: BenchKeys | undefined): Promise<Figure> {
   const procs: Proc[] = [];
   try {
-    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...quiet]);
+    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...quiet]);
     procs.push(t2);
-    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "100000", ...quiet]));
-    const vip2 = await spawnReady(["--role", "vip", "--to", t2.url, ...quiet]);
+    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "100000", ...authFlags(keys, "app", "bench-app"), ...quiet]));
+    const vip2 = await spawnReady(["--role", "vip", "--to", t2.url, ...authFlags(keys, "vip", "bench-vip-2"), ...quiet]);
     procs.push(vip2);
-    const t1 = await spawnReady(["--role", "distributor", "--tier", "1", "--to", vip2.url, ...quiet]);
+    const t1 = await spawnReady(["--role", "distributor", "--tier", "1", "--to", vip2.url, ...authFlags(keys, "tier1", "bench-tier1"), ...quiet]);
     procs.push(t1);
-    const vip1 = await spawnReady(["--role", "vip", "--to", t1.url, ...quiet]);
+    const vip1 = await spawnReady(["--role", "vip", "--to", t1.url, ...authFlags(keys, "vip", "bench-vip-1"), ...quiet]);
     procs.push(vip1);
-    const client = await startNode({ role: "client", entries: [vip1.url], logLevel: "warn" });
+    const client = await startNode({ role: "client", id: BENCH_ID, ...(keys ? keys.config("client", BENCH_ID) : {}), entries: [vip1.url], logLevel: "warn" });
     await client.submit({ app: "echo", payload: 0 });
-    const fig = await closedLoop("tiered path: client → vip → tier-1 → vip → tier-2 → app, full allocation per task", IN_FLIGHT, SECONDS, WARMUP, (i) =>
+    const fig = await closedLoop(`tiered path: client → vip → tier-1 → vip → tier-2 → app, full allocation per task${noAuth(keys)}`, IN_FLIGHT, SECONDS, WARMUP, (i) =>
       client.submit({ app: "echo", payload: { i } }),
     );
     const t = client.stats().traffic as { framesOut: number; envelopesOut: number; framesIn: number; envelopesIn: number };
@@ -185,6 +194,9 @@ interface Round {
   base: Figure;
   direct?: Figure;
   tiered?: Figure;
+  /** The same two figures with no credentials anywhere (tickets are still signed and checked: they always are). */
+  directNoAuth?: Figure;
+  tieredNoAuth?: Figure;
   ms: Partial<Record<Link, { raw: MsFigure; allot: MsFigure }>>;
 }
 
@@ -198,25 +210,36 @@ async function main(): Promise<void> {
   console.log(`allot bench: ${IN_FLIGHT} in flight, ${SECONDS} s per figure after ${WARMUP} s warm-up, ${ROUNDS} interleaved rounds; sections ${[...want].join(", ")}; node ${process.version}; msgpackr native ${nativeCodec ? "on" : "off"}`);
   const msOpts = { inFlight: IN_FLIGHT, seconds: SECONDS, warmup: WARMUP, apps: MS_APPS };
   const rounds: Round[] = [];
+  const keys = new BenchKeys();
   for (let r = 1; r <= ROUNDS; r++) {
     console.log(`round ${r}`);
     const base = await baseline();
     console.log(row(base, base));
     const round: Round = { base, ms: {} };
+    // With and without authentication, in alternating order, so a drift hits both alike.
+    const order = r % 2 === 1 ? [keys, undefined] : [undefined, keys];
     if (want.has("direct")) {
-      round.direct = await directLink();
-      console.log(row(round.direct, base));
+      for (const k of order) {
+        const f = await directLink(k);
+        if (k) round.direct = f;
+        else round.directNoAuth = f;
+        console.log(row(f, base));
+      }
     }
     if (want.has("tiered")) {
-      round.tiered = await tieredPath();
-      console.log(row(round.tiered, base));
+      for (const k of order) {
+        const f = await tieredPath(k);
+        if (k) round.tiered = f;
+        else round.tieredNoAuth = f;
+        console.log(row(f, base));
+      }
     }
     for (const link of ["proxy", "direct"] as const) {
       if (!want.has(`ms-${link}`)) continue;
       const raw = await rawChain(link, msOpts);
       console.log(row(raw, base));
       if (raw.cpu) console.log(cpuLine(raw));
-      const allot = await allotMs(link, msOpts);
+      const allot = await allotMs(link, msOpts, keys);
       console.log(row(allot, raw, `raw ${link} chain`));
       if (allot.cpu) console.log(cpuLine(allot));
       round.ms[link] = { raw, allot };
@@ -234,8 +257,10 @@ async function main(): Promise<void> {
       directPerSec: median(pick((r) => r.direct?.perSec)),
       directRatio: median(pick((r) => r.direct && r.direct.perSec / r.base.perSec)),
       directP99Ms: median(pick((r) => r.direct?.p99Ms)),
+      directNoAuthPerSec: median(pick((r) => r.directNoAuth?.perSec)),
+      directNoAuthRatio: median(pick((r) => r.directNoAuth && r.directNoAuth.perSec / r.base.perSec)),
     });
-    parts.push(`direct link ${summary.directPerSec} ops/s = ${summary.directRatio?.toFixed(2)}× (target ≥ 1.0×)`);
+    parts.push(`direct link ${summary.directPerSec} ops/s = ${summary.directRatio?.toFixed(2)}× (target ≥ 1.0×), ${summary.directNoAuthRatio?.toFixed(2)}× without authentication`);
   }
   if (want.has("tiered")) {
     Object.assign(summary, {
@@ -243,8 +268,10 @@ async function main(): Promise<void> {
       tieredRatio: median(pick((r) => r.tiered && r.tiered.perSec / r.base.perSec)),
       tieredP50Ms: median(pick((r) => r.tiered?.p50Ms)),
       tieredP99Ms: median(pick((r) => r.tiered?.p99Ms)),
+      tieredNoAuthPerSec: median(pick((r) => r.tieredNoAuth?.perSec)),
+      tieredNoAuthRatio: median(pick((r) => r.tieredNoAuth && r.tieredNoAuth.perSec / r.base.perSec)),
     });
-    parts.push(`tiered path ${summary.tieredPerSec} tasks/s = ${summary.tieredRatio?.toFixed(2)}× (target ≥ 0.25×)`);
+    parts.push(`tiered path ${summary.tieredPerSec} tasks/s = ${summary.tieredRatio?.toFixed(2)}× (target ≥ 0.25×), ${summary.tieredNoAuthRatio?.toFixed(2)}× without authentication`);
   }
   for (const link of ["proxy", "direct"] as const) {
     if (!want.has(`ms-${link}`)) continue;

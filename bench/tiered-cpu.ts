@@ -1,27 +1,43 @@
-// Where the tiered path spends its CPU: every role in its own process, 256 tasks in flight for
-// 4 s, and each process's CPU time (from /proc, Linux only) divided by the tasks completed.
-//   npm run build && node dist/bench/tiered-cpu.js
+// `npm run bench:cpu`: where the tiered path spends its CPU, with authentication on (the
+// default) and off. Every role in its own process, 256 tasks in flight; each process's CPU time
+// (from /proc, Linux only) over a timed window, divided by the tasks completed. Rounds alternate
+// the order of the two setups (on, off; off, on; …) so a drift of this shared machine hits both
+// alike; the summary is each setup's median and spread, and the difference of the medians beside
+// the spread. Then the cost of one ticket (sign at the allocator, check at the server), in process.
+//   npm run bench:cpu          (BENCH_CPU_ROUNDS, default 5; BENCH_CPU_SECONDS, default 3)
 import { readFileSync } from "node:fs";
+import { newTicketKey, signTicket, checkTicket } from "../src/actors/runtime/ticket.js";
 import { startNode } from "../src/node/node.js";
+import { BenchKeys, authFlags } from "./creds.js";
 import { killAll, spawnReady } from "./procs.js";
 import type { Proc } from "./procs.js";
 
+const ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 3);
 const quiet = ["--log-level", "warn"];
+
 /** utime + stime of a process in µs (fields 14 and 15 of /proc/PID/stat, in 1/100 s ticks). */
 function cpuMicros(pid: number): number {
   const fields = (readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1] ?? "").split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
-async function main(): Promise<void> {
+interface CpuFigure {
+  tasksPerSec: number;
+  /** µs of CPU per task, by process, the client (this process) last. */
+  rows: Array<[string, number]>;
+  total: number;
+}
+
+async function measure(keys: BenchKeys | undefined): Promise<CpuFigure> {
   const procs: Record<string, Proc> = {};
   try {
-    procs["tier2"] = await spawnReady(["--role", "distributor", "--tier", "2", ...quiet]);
-    procs["app"] = await spawnReady(["--role", "app", "--join", procs["tier2"].url, "--apps", "echo", "--capacity", "100000", ...quiet]);
-    procs["vip-2"] = await spawnReady(["--role", "vip", "--to", procs["tier2"].url, ...quiet]);
-    procs["tier1"] = await spawnReady(["--role", "distributor", "--tier", "1", "--to", procs["vip-2"].url, ...quiet]);
-    procs["vip-1"] = await spawnReady(["--role", "vip", "--to", procs["tier1"].url, ...quiet]);
-    const client = await startNode({ role: "client", entries: [procs["vip-1"].url], logLevel: "warn" });
+    procs["tier2"] = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...quiet]);
+    procs["app"] = await spawnReady(["--role", "app", "--join", procs["tier2"].url, "--apps", "echo", "--capacity", "100000", ...authFlags(keys, "app", "bench-app"), ...quiet]);
+    procs["vip-2"] = await spawnReady(["--role", "vip", "--to", procs["tier2"].url, ...authFlags(keys, "vip", "bench-vip-2"), ...quiet]);
+    procs["tier1"] = await spawnReady(["--role", "distributor", "--tier", "1", "--to", procs["vip-2"].url, ...authFlags(keys, "tier1", "bench-tier1"), ...quiet]);
+    procs["vip-1"] = await spawnReady(["--role", "vip", "--to", procs["tier1"].url, ...authFlags(keys, "vip", "bench-vip-1"), ...quiet]);
+    const client = await startNode({ role: "client", id: "bench-client", ...(keys ? keys.config("client", "bench-client") : {}), entries: [procs["vip-1"].url], logLevel: "warn" });
     await client.submit({ app: "echo", payload: 0 });
     let stop = false;
     let done = 0;
@@ -36,25 +52,73 @@ async function main(): Promise<void> {
     const before = pids.map(([, pid]) => cpuMicros(pid));
     const self0 = process.cpuUsage();
     const [n0, t0] = [done, performance.now()];
-    await new Promise((r) => setTimeout(r, 4000));
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const after = pids.map(([, pid]) => cpuMicros(pid));
     const self = process.cpuUsage(self0);
     const [tasks, ms] = [done - n0, performance.now() - t0];
     stop = true;
     await Promise.all(workers);
     await client.stop();
-    console.log(`tiered path: ${Math.round((tasks / ms) * 1000)} tasks/s; CPU per task by process:`);
-    let total = 0;
     const rows: Array<[string, number]> = pids.map(([role], i) => [role, ((after[i] as number) - (before[i] as number)) / tasks]);
     rows.push(["client", (self.user + self.system) / tasks]);
-    for (const [role, us] of rows) {
-      total += us;
-      console.log(`  ${role.padEnd(7)} ${us.toFixed(1).padStart(6)} µs   ${((us * tasks) / ms / 10).toFixed(0).padStart(3)}% of a core`);
-    }
-    console.log(`  total   ${total.toFixed(1).padStart(6)} µs per task (2 cores allow ${Math.round(2e6 / total)} tasks/s if CPU were the only limit)`);
+    return { tasksPerSec: Math.round((tasks / ms) * 1000), rows, total: rows.reduce((s, [, us]) => s + us, 0) };
   } finally {
     killAll(Object.values(procs));
   }
+}
+
+const line = (what: string, f: CpuFigure): string =>
+  `  ${what.padEnd(8)} ${String(f.tasksPerSec).padStart(6)} tasks/s  ${f.total.toFixed(1).padStart(6)} µs/task  (${f.rows.map(([r, us]) => `${r} ${us.toFixed(1)}`).join(", ")})`;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
+};
+
+/** One ticket's cost: the allocator's sign and the server's check, each timed over many tickets. */
+function ticketCost(): { signUs: number; checkUs: number } {
+  const key = newTicketKey();
+  const n = 200_000;
+  const fields = (i: number) => ({ taskId: `client-1-${i.toString(36)}`, key: `client-1-${i.toString(36)}`, serverId: "app-1", client: "client-1", expiresAt: Date.now() + 60_000, issuer: "dGllcjItMQ", seq: i });
+  const tickets: string[] = new Array(n);
+  for (let i = 0; i < 20_000; i++) checkTicket(key, signTicket(key, fields(i)), fields(i)); // warm-up
+  let t0 = performance.now();
+  for (let i = 0; i < n; i++) tickets[i] = signTicket(key, fields(i));
+  const signUs = ((performance.now() - t0) * 1000) / n;
+  let bad = 0;
+  t0 = performance.now();
+  for (let i = 0; i < n; i++) if (!checkTicket(key, tickets[i] as string, fields(i))) bad++;
+  const checkUs = ((performance.now() - t0) * 1000) / n;
+  if (bad > 0) throw new Error(`${bad} of ${n} tickets did not check`);
+  return { signUs, checkUs };
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:cpu: the tiered path (client → vip → tier-1 → vip → tier-2 → app), 256 in flight, ${SECONDS} s per figure, ${ROUNDS} rounds of authentication on and off, alternating order; node ${process.version}`);
+  const keys = new BenchKeys();
+  const on: CpuFigure[] = [];
+  const off: CpuFigure[] = [];
+  for (let r = 1; r <= ROUNDS; r++) {
+    console.log(`round ${r}`);
+    for (const k of r % 2 === 1 ? [keys, undefined] : [undefined, keys]) {
+      const f = await measure(k);
+      (k ? on : off).push(f);
+      console.log(line(k ? "auth on" : "auth off", f));
+    }
+  }
+  const summarize = (xs: CpuFigure[]): { median: number; min: number; max: number } => {
+    const t = xs.map((f) => f.total);
+    return { median: median(t), min: Math.min(...t), max: Math.max(...t) };
+  };
+  const a = summarize(on);
+  const b = summarize(off);
+  const spread = Math.max(a.max - a.min, b.max - b.min);
+  const diff = a.median - b.median;
+  console.log(`CPU per task, median (min–max) over ${ROUNDS} rounds: auth on ${a.median.toFixed(1)} µs (${a.min.toFixed(1)}–${a.max.toFixed(1)}), auth off ${b.median.toFixed(1)} µs (${b.min.toFixed(1)}–${b.max.toFixed(1)})`);
+  console.log(`difference of the medians ${diff >= 0 ? "+" : ""}${diff.toFixed(1)} µs/task; the wider round spread ${spread.toFixed(1)} µs: ${Math.abs(diff) <= spread ? "within" : "OUTSIDE"} the spread`);
+  const t = ticketCost();
+  console.log(`one ticket: sign ${t.signUs.toFixed(2)} µs (allocator), check ${t.checkUs.toFixed(2)} µs (app server), in this process`);
+  console.log(JSON.stringify({ rounds: ROUNDS, authOnUsPerTask: a.median, authOffUsPerTask: b.median, spreadUs: spread, diffUs: diff, ticketSignUs: t.signUs, ticketCheckUs: t.checkUs }));
 }
 
 main().then(
