@@ -64,7 +64,7 @@ export function createMemoryTransport(options: { deliver?: Deliver; limits?: Wir
       if (listeners.has(url)) throw new Error(`${url} is already listening`);
       listeners.set(url, onWire);
       // In-process wires have no remote addresses to cap: nothing is ever refused here.
-      return { url, refused: { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0 }, close: async () => void listeners.delete(url) };
+      return { url, refused: { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0, tlsHandshakeFailed: 0 }, close: async () => void listeners.delete(url) };
     },
     async connect(url) {
       const onWire = listeners.get(url);

@@ -44,6 +44,8 @@ export interface RefusedCounts {
   tooMany: number;
   /** Past `maxConnectionsPerAddress`. */
   tooManyFromAddress: number;
+  /** A TLS handshake that failed: no client certificate, one no trusted CA signed, a plaintext or garbled hello. */
+  tlsHandshakeFailed: number;
 }
 
 export interface Listener {

@@ -81,7 +81,7 @@ function refuse(socket: Duplex, status: number, text: string): void {
  * one more may open: refusing there costs an HTTP response, not a WebSocket and a channel.
  */
 function admission(o: ListenOptions): { refused: RefusedCounts; admit(req: IncomingMessage, socket: Duplex): boolean } {
-  const refused: RefusedCounts = { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0 };
+  const refused: RefusedCounts = { notWebSocket: 0, tooMany: 0, tooManyFromAddress: 0, tlsHandshakeFailed: 0 };
   const perAddress = new Map<string, number>();
   let open = 0;
   return {
@@ -154,6 +154,8 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS, tls?: WsT
       });
       const wss = new WebSocketServer({ noServer: true, ...wsLimits });
       const gate = admission(caps);
+      // The https server destroys such a socket itself; it is counted so a refused peer shows.
+      if (tls) http.on("tlsClientError", () => gate.refused.tlsHandshakeFailed++);
       http.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         socket.on("error", () => {});
         if (!gate.admit(req, socket)) return;

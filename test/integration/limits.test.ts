@@ -111,7 +111,7 @@ describe("limits at the HTTP upgrade", () => {
     const tier2 = await track(startNode({ role: "tier2", id: "t2-peraddr", logLevel: "silent", maxConnectionsPerAddress: 3 }));
     const open = [await raw(tier2.url), await raw(tier2.url), await raw(tier2.url)];
     expect(await upgradeStatus(tier2.url)).toBe(429);
-    expect(refusedOf(tier2)).toEqual({ notWebSocket: 0, tooMany: 0, tooManyFromAddress: 1 });
+    expect(refusedOf(tier2)).toEqual({ notWebSocket: 0, tooMany: 0, tooManyFromAddress: 1, tlsHandshakeFailed: 0 });
     for (const r of open) {
       await r.hello("client");
       expect(await statusOf(r)).toBe("status");

@@ -90,6 +90,9 @@ describe("TLS", () => {
       // The listener drops the connection once the handshake fails verification: no HTTP answer, no WebSocket.
       expect(code).toMatch(/^(closed|ECONNRESET)$/);
       await expect(queryStatus(tier2.url, { timeoutMs: 2000, tls: { ca: pki.ca, cert: pki.otherCert, key: pki.otherKey } })).rejects.toMatchObject({ code: ErrorCode.UNREACHABLE });
+      // Both refusals are counted where status shows them.
+      const refused = tier2.stats().refusedConnections as { tlsHandshakeFailed: number };
+      expect(refused.tlsHandshakeFailed).toBeGreaterThanOrEqual(2);
     });
 
     it("serves a dialer with a certificate the CA signed", async () => {
