@@ -34,7 +34,7 @@ interface Target {
 }
 
 function startTarget(): Promise<Target> {
-  const child = fork(TARGET_SCRIPT, [String(MAX_FRAME)], { execArgv: ["--expose-gc"], stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child = fork(TARGET_SCRIPT, [String(MAX_FRAME)], { execArgv: ["--expose-gc", ...(process.env.FUZZ_TARGET_NODE_OPTIONS ?? "").split(" ").filter(Boolean)], stdio: ["ignore", "ignore", "inherit", "ipc"] });
   const exited = new Promise<never>((_, reject) => child.once("exit", (code, signal) => reject(new FuzzFailure(`the target process exited (${code ?? signal})`))));
   exited.catch(() => {});
   const rss = (): Promise<{ rss: number; heapUsed: number; external: number }> =>
