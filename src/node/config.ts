@@ -1,5 +1,6 @@
 import type { Behaviour, RoleContext } from "../actors/runtime/context.js";
 import type { SupervisionStrategy } from "../actors/runtime/supervision.js";
+import type { ContinuationHook } from "../actors/runtime/continuations.js";
 import type { AppServerConfig } from "../actors/roles/app-server.js";
 import type { ClientConfig } from "../actors/roles/client.js";
 import type { Tier1Config } from "../actors/roles/distributor-tier1.js";
@@ -62,6 +63,11 @@ export interface CommonConfig {
    * node (`allot start` sets it); an embedding application owns its process. Default false.
    */
   catchStrayErrors?: boolean;
+  /**
+   * Wraps every asynchronous continuation of the role (a request's answer, a timer) before it
+   * runs inside the actor: for tracing, or for a test that makes one throw. Default none.
+   */
+  continuationHook?: ContinuationHook;
   /** Called when an actor exceeds its restart budget; default: log fatal and exit the process with code 70. */
   onFatal?: (err: unknown) => void;
   now?: () => number;

@@ -9,6 +9,7 @@ import { createTier2 } from "../actors/roles/distributor-tier2.js";
 import { createMaster } from "../actors/roles/master.js";
 import { createSlave } from "../actors/roles/slave.js";
 import { spawnRole } from "../actors/runtime/role-actor.js";
+import { continuations } from "../actors/runtime/continuations.js";
 import { DEFAULT_SUPERVISION } from "../actors/runtime/supervision.js";
 import { createVip } from "../actors/roles/vip.js";
 import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
@@ -235,6 +236,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       return p;
     },
     enqueue: (fn) => actor.enqueue(fn),
+    ...continuations((fn) => actor.enqueue(fn), config.continuationHook),
   };
 
   try {

@@ -1,4 +1,4 @@
-import type { Message, MessageType, OpaqueMessage, Role } from "../../protocol/index.js";
+import type { AllotError, Bodies, Message, MessageType, OpaqueMessage, Role } from "../../protocol/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 
 /** The logger an actor writes to: a pino child with `{ node, role }`. */
@@ -22,6 +22,20 @@ export interface RoleContext {
   connect(url: string, hooks?: { onOpen?(ch: Channel): void; onDown?(peer: Peer): void }): Peer;
   /** Runs `fn` inside this role's actor, after the messages already queued. */
   enqueue(fn: () => void): void;
+  /**
+   * Sends a request and runs `then` inside this role's actor with its answer or its error: the
+   * continuation is supervised like a message, and role state changes only inside the actor.
+   */
+  ask<T extends MessageType>(to: Asker, type: T, body: Bodies[T], timeoutMs: number | undefined, then: (err: AllotError | undefined, answer: Message | undefined) => void): void;
+  /** Runs `fn` inside this role's actor once `ms` have passed; the function returned cancels it. */
+  after(ms: number, fn: () => void): () => void;
+  /** Runs `fn` inside this role's actor every `ms`; the function returned stops it. */
+  every(ms: number, fn: () => void): () => void;
+}
+
+/** What `ask` sends on: a peer or a channel. */
+export interface Asker {
+  request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs?: number): Promise<Message>;
 }
 
 /** A role's behaviour: answer every request it is handed, exactly once. */
