@@ -6,7 +6,7 @@ import { COMMON_FLAGS, ROLE_FLAGS, START_HELP, startConfig } from "../../src/cli
 import type { StartRole } from "../../src/cli/start.js";
 import { SUBMIT_HELP, submitConfig } from "../../src/cli/submit.js";
 
-const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 5000 };
+const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 500 };
 
 /** Runs startConfig and hands back the CliError it must throw. */
 function usageError(argv: string[]): CliError {
