@@ -27,8 +27,9 @@ export interface TaskSpec {
   /** Expected cost in work units, when known: a master sends it to a server with that much idle power. */
   cost?: number;
   /**
-   * Cancels the task: the submit rejects CANCELLED at once, and a server already running it is
-   * told to stop (its handler's signal fires). Through a proxying slave the run stops at its deadline.
+   * Cancels the task wherever it is: the submit rejects CANCELLED at once (a task still waiting for
+   * a server, or backing off, is not placed again), and a server already running it is told to
+   * stop (its handler's signal fires), through a proxying slave too.
    */
   signal?: AbortSignal;
 }
