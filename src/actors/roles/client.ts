@@ -187,8 +187,8 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     const placement: Task = { ...task, payload: null };
     const signal = spec.signal;
     // Servers and slaves this task failed on: the next placement asks to avoid them.
-    const avoid: string[] = [];
-    const avoiding = (): { avoid?: string[] } => (avoid.length > 0 ? { avoid: [...avoid] } : {});
+    // Made on the first failure only: the common path allocates nothing for it.
+    let avoid: string[] | undefined;
     let lastError: AllotError | undefined;
     let failures = 0;
     let waits = 0;
@@ -202,7 +202,8 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       let at: string | undefined;
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
-        const placing = entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" }, ...avoiding() }, Math.min(remaining, entryTimeoutMs));
+        const client = { id: ctx.id, addr: "" };
+        const placing = entry.request("task.place", avoid ? { task: placement, client, avoid: [...avoid] } : { task: placement, client }, Math.min(remaining, entryTimeoutMs));
         const placed = await (signal ? cancellable(placing, signal) : placing);
         if (placed.type === "task.placed") {
           at = placed.body.serverId;
@@ -214,7 +215,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
         const { slaveId, slaveUrl, pick } = placed.body;
         at = slaveId;
         const slave = slaves.get(slaveUrl);
-        const submitting = slave.request("task.submit", { task, pick, ...avoiding() }, Math.max(1, deadline - ctx.now()));
+        const submitting = slave.request("task.submit", avoid ? { task, pick, avoid: [...avoid] } : { task, pick }, Math.max(1, deadline - ctx.now()));
         // A proxying slave runs the task for us: a cancel goes to it, and it tells the server.
         const answer = await (signal ? cancellable(submitting, signal, () => slave.current?.notify("task.cancel", { taskId: task.id, ticket: pick })) : submitting);
         if (answer.type === "task.placed") at = answer.body.serverId;
@@ -233,7 +234,8 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
           // A failure: the member it came from is avoided, and the task goes again at once (the
           // first time; later ones back off), within the task's attempts and the client's budget.
           failures++;
-          if (at !== undefined && !avoid.includes(at)) {
+          if (at !== undefined && avoid?.includes(at) !== true) {
+            avoid ??= [];
             if (avoid.length >= MAX_AVOID) avoid.shift();
             avoid.push(at);
           }
