@@ -117,3 +117,30 @@ describe("a SIGSTOPped tier-2 (an allocator silent mid-request)", () => {
     expect(app.proc.exitCode).toBeNull();
   }, 60_000);
 });
+
+describe("a SIGSTOPped proxy slave (a front silent mid-request)", () => {
+  it("costs its tasks only the detection time: the client asks a master again, avoiding that slave", async () => {
+    const master = await start(["--role", "master", "--id", "s-m"]);
+    const app = await start(["--role", "app", "--id", "s-m-app", "--join", master.url, "--apps", "sleep", "--capacity", "16"]);
+    const [sl1, sl2] = await Promise.all(["s-sl1", "s-sl2"].map((id) => start(["--role", "slave", "--id", id, "--master", master.url, "--link", "proxy"])));
+    if (!sl1 || !sl2) throw new Error("two slaves");
+    const slavesAlive = async (): Promise<boolean> => {
+      const s = await queryStatus(master.url);
+      return s.role === "master" && s.servers.some((r) => r.id === "s-m-app" && r.status === "alive") && (s.slaves ?? []).filter((r) => r.status === "alive").length === 2;
+    };
+    await until(slavesAlive, "the server and both slaves to register");
+    const c = await client([master.url]);
+    // Tasks in flight through both slaves when one stops.
+    const tasks = Array.from({ length: 6 }, (_, i) => c.submit({ app: "sleep", payload: { ms: 1500 }, key: `sl-${i}`, timeoutMs: 8000 }));
+    await until(async () => (await running(app.url)) === 6, "all six to run");
+    sl1.proc.kill("SIGSTOP");
+    const stoppedAt = Date.now();
+    const results = await Promise.allSettled(tasks);
+    const tookMs = Date.now() - stoppedAt;
+    console.log(`SIGSTOP of a proxy slave: 6 tasks in flight done ${tookMs} ms after the stop (1.5 s tasks, 8 s deadline)`);
+    for (const r of results) {
+      expect(r.status, r.status === "rejected" ? String(r.reason) : "").toBe("fulfilled");
+      if (r.status === "fulfilled") expect(r.value.slaveId).toBe("s-sl2");
+    }
+  }, 60_000);
+});
