@@ -5,6 +5,9 @@
 // alike; the summary is each setup's median and spread, and the difference of the medians beside
 // the spread. Then the cost of one ticket (sign at the allocator, check at the server), in process.
 //   npm run bench:cpu          (BENCH_CPU_ROUNDS, default 5; BENCH_CPU_SECONDS, default 3)
+// Each figure also counts the links the client closed as silent: a false positive of the failure
+// detector, since no node is stopped here (BENCH_CPU_ROUNDS=1 BENCH_CPU_SECONDS=300 makes that a
+// 5-minute check at full load; the children log "peer silent; closing" at warn on this stderr).
 import { readFileSync } from "node:fs";
 import { newTicketKey, signTicket, checkTicket } from "../src/actors/runtime/ticket.js";
 import { startNode } from "../src/node/node.js";
@@ -27,6 +30,8 @@ interface CpuFigure {
   /** µs of CPU per task, by process, the client (this process) last. */
   rows: Array<[string, number]>;
   total: number;
+  /** Links the client closed as silent during the figure. */
+  silent: number;
 }
 
 async function measure(keys: BenchKeys | undefined): Promise<CpuFigure> {
@@ -58,17 +63,18 @@ async function measure(keys: BenchKeys | undefined): Promise<CpuFigure> {
     const [tasks, ms] = [done - n0, performance.now() - t0];
     stop = true;
     await Promise.all(workers);
+    const silent = (client.stats().traffic as { closedSilent?: number }).closedSilent ?? 0;
     await client.stop();
     const rows: Array<[string, number]> = pids.map(([role], i) => [role, ((after[i] as number) - (before[i] as number)) / tasks]);
     rows.push(["client", (self.user + self.system) / tasks]);
-    return { tasksPerSec: Math.round((tasks / ms) * 1000), rows, total: rows.reduce((s, [, us]) => s + us, 0) };
+    return { tasksPerSec: Math.round((tasks / ms) * 1000), rows, total: rows.reduce((s, [, us]) => s + us, 0), silent };
   } finally {
     killAll(Object.values(procs));
   }
 }
 
 const line = (what: string, f: CpuFigure): string =>
-  `  ${what.padEnd(8)} ${String(f.tasksPerSec).padStart(6)} tasks/s  ${f.total.toFixed(1).padStart(6)} µs/task  (${f.rows.map(([r, us]) => `${r} ${us.toFixed(1)}`).join(", ")})`;
+  `  ${what.padEnd(8)} ${String(f.tasksPerSec).padStart(6)} tasks/s  ${f.total.toFixed(1).padStart(6)} µs/task  (${f.rows.map(([r, us]) => `${r} ${us.toFixed(1)}`).join(", ")}); links closed as silent ${f.silent}`;
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

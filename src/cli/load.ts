@@ -39,6 +39,8 @@ export async function runLoad(
   spec: (i: number) => TaskSpec,
   onProgress?: (done: number, failed: number) => void,
   keep = false,
+  /** Once it fires, no further task is started (those in flight end as their own signals say). */
+  signal?: AbortSignal,
 ): Promise<LoadRun> {
   const latencies: number[] = [];
   const byServer: Record<string, number> = {};
@@ -51,7 +53,7 @@ export async function runLoad(
   let cached = 0;
   const start = performance.now();
   async function worker(): Promise<void> {
-    while (next < count) {
+    while (next < count && signal?.aborted !== true) {
       const i = next++;
       const t0 = performance.now();
       try {

@@ -7,7 +7,7 @@ import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseInt
 import { parseFlags } from "./flags.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes } from "../node/config.js";
-import { ASSIGN_MODES, HandlerModuleError, TlsConfigError } from "../node/config.js";
+import { ASSIGN_MODES, DEFAULT_PING_MS, HandlerModuleError, SILENCE_PER_PING, TlsConfigError } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 import { isLoopback } from "../node/node.js";
 import { credentialIdentity } from "../node/credentials.js";
@@ -70,7 +70,11 @@ Common:
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
-  --heartbeat-ms N      idle time before a heartbeat ping; silent for 2N = dead (default 5000)
+  --heartbeat-ms N      failure detection: a link that has received nothing for N ms is pinged
+                        (default 500; busy links carry no pings, their traffic is the heartbeat)
+  --silence-ms N        a peer that sends nothing for N ms while a ping waits is dead: its
+                        connection closes and what was in flight on it is placed again
+                        (default 3 x --heartbeat-ms, 1500: a stopped peer is found within 2 s)
   --max-connections N   connections accepted at once; more are refused with HTTP 503
                         (default 10000)
   --max-connections-per-address N
@@ -116,6 +120,7 @@ const OPTIONS = {
   "log-level": { type: "string" },
   "log-format": { type: "string" },
   "heartbeat-ms": { type: "string" },
+  "silence-ms": { type: "string" },
   "max-connections": { type: "string" },
   "max-connections-per-address": { type: "string" },
   to: { type: "string" },
@@ -149,7 +154,7 @@ type Flag = keyof typeof OPTIONS;
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "silence-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -238,7 +243,7 @@ export function startConfig(argv: string[]): NodeConfig | "help" {
     listen: v.listen ?? "127.0.0.1:0",
     logLevel,
     ...logFormatFlag(v["log-format"]),
-    heartbeatMs: parseIntFlag("--heartbeat-ms", v["heartbeat-ms"], 5000, 10, 3_600_000),
+    ...detectionFlags(v["heartbeat-ms"], v["silence-ms"]),
     ...(v["max-connections"] !== undefined ? { maxConnections: parseIntFlag("--max-connections", v["max-connections"], 10_000, 1, 10_000_000) } : {}),
     ...(v["max-connections-per-address"] !== undefined
       ? { maxConnectionsPerAddress: parseIntFlag("--max-connections-per-address", v["max-connections-per-address"], 1024, 1, 10_000_000) }
@@ -273,8 +278,17 @@ function checkTrust(auth: ReturnType<typeof credentialFlags> & { revoked?: strin
   }
 }
 
+/** --heartbeat-ms and --silence-ms: the silence must leave a ping time to be answered. */
+function detectionFlags(heartbeat: string | undefined, silence: string | undefined): { heartbeatMs: number; silenceMs?: number } {
+  const heartbeatMs = parseIntFlag("--heartbeat-ms", heartbeat, DEFAULT_PING_MS, 10, 3_600_000);
+  if (silence === undefined) return { heartbeatMs };
+  const silenceMs = parseIntFlag("--silence-ms", silence, heartbeatMs * SILENCE_PER_PING, 11, 36_000_000);
+  if (silenceMs <= heartbeatMs) throw new CliError(`must exceed --heartbeat-ms (${heartbeatMs}), got ${silenceMs}`, "--silence-ms");
+  return { heartbeatMs, silenceMs };
+}
+
 type StartValues = ReturnType<typeof parseFlags<typeof OPTIONS>>["values"];
-type Common = Pick<CommonConfig, "id" | "advertise" | "logFormat" | "logLevel"> & { listen: string; heartbeatMs: number };
+type Common = Pick<CommonConfig, "id" | "advertise" | "logFormat" | "logLevel"> & { listen: string; heartbeatMs: number; silenceMs?: number };
 
 function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig {
   switch (role) {

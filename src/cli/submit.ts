@@ -51,8 +51,17 @@ picked — and prints the result (one task) or a summary (several).
   --log-level LEVEL     default warn
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
-${tlsHelp(false)}${CREDENTIAL_HELP}Exits 1 if any task failed, 2 on a usage error.
+  --max-attempts N      failures (a server or distributor gone or silent) one task may meet
+                        before it fails RETRIES_EXHAUSTED (default 10); waiting for a free
+                        server does not count
+${tlsHelp(false)}${CREDENTIAL_HELP}Ctrl-C (SIGINT) cancels the tasks in flight, wherever they are (a server running one is
+told to stop: its handler's abort signal fires), prints what had finished, and exits 130; a
+second Ctrl-C exits at once.
+Exits 1 if any task failed, 2 on a usage error, 130 when interrupted.
 `;
+
+/** The exit code after Ctrl-C: 128 + SIGINT, as shells report it. */
+export const EXIT_INTERRUPTED = 130;
 
 const OPTIONS = {
   entry: { type: "string" },
@@ -63,6 +72,7 @@ const OPTIONS = {
   count: { type: "string" },
   concurrency: { type: "string" },
   "timeout-ms": { type: "string" },
+  "max-attempts": { type: "string" },
   user: { type: "string" },
   id: { type: "string" },
   key: { type: "string" },
@@ -92,6 +102,8 @@ export interface SubmitConfig {
   tls?: TlsConfig;
   /** The client's credential and the cluster keys it verifies the entry with (absent: none given). */
   auth?: CredentialConfig;
+  /** --max-attempts: failures one task may meet (the client's default when absent). */
+  maxAttempts?: number;
 }
 
 /** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
@@ -166,6 +178,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...logFormatFlag(v["log-format"]),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
+    ...(v["max-attempts"] !== undefined ? { maxAttempts: parseIntFlag("--max-attempts", v["max-attempts"], 10, 1, 1000) } : {}),
     ...tls,
     ...authOf(credentialFlags(v)),
   };
@@ -180,20 +193,51 @@ export async function submit(argv: string[]): Promise<number> {
     return 0;
   }
   const { entries, spec, count, concurrency, json, logLevel } = config;
-  const client = await startNode({ role: "client", entries, logLevel, ...config.auth, ...(config.logFormat ? { logFormat: config.logFormat } : {}), timeoutMs: spec.timeoutMs ?? 30_000, ...(config.id !== undefined ? { id: config.id } : {}), ...(config.tls ? { tls: config.tls } : {}) });
+  const client = await startNode({
+    role: "client",
+    entries,
+    logLevel,
+    ...config.auth,
+    ...(config.logFormat ? { logFormat: config.logFormat } : {}),
+    timeoutMs: spec.timeoutMs ?? 30_000,
+    ...(config.maxAttempts !== undefined ? { maxAttempts: config.maxAttempts } : {}),
+    ...(config.id !== undefined ? { id: config.id } : {}),
+    ...(config.tls ? { tls: config.tls } : {}),
+  });
+  // Ctrl-C cancels what is in flight (the servers running it are told, so their handlers' signals
+  // fire), then the summary is printed; a second Ctrl-C does not wait.
+  const interrupt = new AbortController();
+  const onSigint = (): void => {
+    if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    process.stderr.write("interrupted: cancelling the tasks in flight\n");
+    interrupt.abort(new Error("interrupted (SIGINT)"));
+  };
+  process.on("SIGINT", onSigint);
+  const signal = interrupt.signal;
   try {
     if (count === 1 && !json) {
-      const r = await client.submit(specAt(config, 0));
-      process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);
-      return 0;
+      try {
+        const r = await client.submit({ ...specAt(config, 0), signal });
+        process.stdout.write(`${JSON.stringify({ taskId: r.taskId, serverId: r.serverId, result: r.result, cached: r.cached, attempts: r.attempts })}\n`);
+        return 0;
+      } catch (err) {
+        if (!signal.aborted) throw err;
+        process.stderr.write("cancelled: the task was stopped\n");
+        return EXIT_INTERRUPTED;
+      }
     }
     const progress = json ? undefined : progressLine(count, "submitted");
-    const run = await runLoad(client.submit, count, concurrency, (i) => specAt(config, i), progress?.update);
+    const run = await runLoad(client.submit, count, concurrency, (i) => ({ ...specAt(config, i), signal }), progress?.update, false, signal);
     progress?.end();
     for (const e of run.errors) process.stderr.write(`error: ${e}\n`);
     process.stdout.write(json ? `${JSON.stringify(run.summary)}\n` : `${formatSummary(run.summary)}\n`);
+    if (signal.aborted) {
+      process.stderr.write(`cancelled: ${run.summary.completed} of ${count} tasks had completed\n`);
+      return EXIT_INTERRUPTED;
+    }
     return run.summary.failed > 0 ? 1 : 0;
   } finally {
+    process.off("SIGINT", onSigint);
     await client.stop();
   }
 }

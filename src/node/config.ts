@@ -55,8 +55,19 @@ export interface CommonConfig {
   requestTimeoutMs?: number;
   /** Time a connecting peer has to say hello. Default 5 000 ms. */
   handshakeMs?: number;
-  /** Idle time before a heartbeat ping; a peer silent for twice this is dead. Default 5 000 ms. */
+  /**
+   * Failure detection, on every connection: one that has received nothing for this long is
+   * pinged (a busy link carries no pings: its traffic is the heartbeat). 0 turns detection off.
+   * Default 500 ms.
+   */
   heartbeatMs?: number;
+  /**
+   * A peer that sends nothing for this long while a ping of ours waits is dead: the connection
+   * closes, an allocator takes its servers out of selection, and a client places what it had
+   * running there again. Must exceed heartbeatMs. Default 3 × heartbeatMs (1 500 ms), so a stopped
+   * or wedged peer is found within 2 s of its last frame.
+   */
+  silenceMs?: number;
   /**
    * Keep the process up through a throw nothing awaits (an inline handler's stray callback),
    * logged, within the supervision budget; past it, `onFatal`. For a process that is only this
@@ -114,5 +125,6 @@ export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js
 export { HandlerModuleError } from "../actors/runtime/handler-module.js";
 export { TlsConfigError, loadTls } from "./tls.js";
 export type { TlsConfig, TlsField } from "./tls.js";
+export { DEFAULT_PING_MS, SILENCE_PER_PING } from "../transport/index.js";
 /** Whether the wire codec's native decoder loaded (the transport is chosen here, in node). */
 export { nativeCodec } from "../transport/index.js";

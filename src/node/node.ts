@@ -16,7 +16,7 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, DEFAULT_PING_MS, silenceFor, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
 import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
 import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
@@ -174,6 +174,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const tls = config.tls === undefined ? undefined : checkedTls(config, config.tls);
   const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, tls);
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
+  // Refused here, once, rather than by every connection the node makes.
+  if ((config.heartbeatMs ?? DEFAULT_PING_MS) > 0) silenceFor(config.heartbeatMs ?? DEFAULT_PING_MS, config.silenceMs);
   const onFatal =
     config.onFatal ??
     ((err: unknown) => {
@@ -201,7 +203,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     ...(config.closeBufferedBytes === undefined ? {} : { closeBufferedBytes: config.closeBufferedBytes }),
     requestTimeoutMs,
     handshakeMs: config.handshakeMs ?? 5000,
-    heartbeatMs: config.heartbeatMs ?? 5000,
+    heartbeatMs: config.heartbeatMs ?? DEFAULT_PING_MS,
+    ...(config.silenceMs === undefined ? {} : { silenceMs: config.silenceMs }),
     now,
     log: logger,
     ...(auth ? { auth } : {}),

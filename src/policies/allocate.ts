@@ -47,10 +47,22 @@ function maxScore(task: Task): number {
  * all), so a decision costs about the same at 100 servers as at 100,000. With fewer eligible
  * servers than that, the policy sees all of them. It reads everything only to refuse: it never
  * refuses while an eligible server has room.
+ *
+ * `avoid` (at most a few ids: the servers this task already failed on) are passed over while
+ * another eligible server has room.
  */
-export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED): Allocation {
-  // The task's constraints, compiled once for every server this decision reads.
+export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED, avoid: readonly string[] = NO_AVOID): Allocation {
+  if (avoid.length === 0) return decide(table, task, policy, ctx, maxUnconfirmed, compileRequire(task.require));
+  // Servers the task failed on are skipped as they are read, so this costs no scan; when only
+  // they remain, the allocator's own view decides (one it still believes alive may have been a blip).
   const meetsRequire = compileRequire(task.require);
+  const avoided = decide(table, task, policy, ctx, maxUnconfirmed, (e) => !avoid.includes(e.id) && meetsRequire(e));
+  return avoided.ok ? avoided : decide(table, task, policy, ctx, maxUnconfirmed, meetsRequire);
+}
+
+const NO_AVOID: readonly string[] = [];
+
+function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean): Allocation {
   if (policy.locate) {
     const found = policy.locate(table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsRequire(e));
     if (found) {

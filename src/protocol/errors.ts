@@ -15,6 +15,11 @@ export const ErrorCode = {
   TASK_FAILED: "TASK_FAILED",
   /** The client cancelled the task (its AbortSignal fired). */
   CANCELLED: "CANCELLED",
+  /**
+   * The client gave up retrying before the deadline: the task failed its attempt limit
+   * (`maxAttempts`), or the client's retry budget was spent. Raised locally; not retryable.
+   */
+  RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -278,7 +278,11 @@ export interface Bodies {
   pong: Record<string, never>;
   error: WireError;
   ack: Record<string, never>;
-  "task.place": { task: Task; client: ClientRef };
+  /**
+   * Place a task. `avoid`: servers (ids, at most MAX_AVOID) the client's earlier attempts at this
+   * task failed on, silent or gone: the allocator picks among the others.
+   */
+  "task.place": { task: Task; client: ClientRef; avoid?: string[] };
   /**
    * Where to run a task, and the ticket for it. `announce: true` (a master in grant mode) means
    * the server has not been told of the ticket: the receiver (a slave) announces it with
@@ -324,14 +328,14 @@ export interface Bodies {
    * Client to the slave a master picked: the whole task. Answered `task.result` by a proxying
    * slave, `task.placed` by a directing one (the client then runs it on the server).
    */
-  "task.submit": { task: Task; pick: string };
+  "task.submit": { task: Task; pick: string; avoid?: string[] };
   /**
    * Slave to master: a processing server for this task (payload left out), with the slave's load
    * metrics: its queue, the task's expected cost when known, and the version of that queue figure.
    * `pick` is the master's pick the client brought, so the master that issued it can let go of
    * the place it held for the task. Answered `task.placed`.
    */
-  "server.request": { task: Task; client: ClientRef; metrics: SlaveMetrics; pick?: string };
+  "server.request": { task: Task; client: ClientRef; metrics: SlaveMetrics; pick?: string; avoid?: string[] };
 }
 export type MessageType = keyof Bodies;
 

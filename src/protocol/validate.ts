@@ -255,7 +255,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     if (!isErrorCode(b.code)) fail("code", "a known error code");
     return { code: b.code as Bodies["error"]["code"], message: str(b.message, "message", 4096), retryable: bool(b.retryable, "retryable") };
   },
-  "task.place": (b) => ({ task: task(b.task, "task"), client: client(b.client, "client") }),
+  "task.place": (b) => ({ task: task(b.task, "task"), client: client(b.client, "client"), ...avoid(b.avoid) }),
   "task.placed": (b) => ({
     taskId: id(b.taskId, "taskId"),
     serverId: id(b.serverId, "serverId"),
@@ -315,14 +315,26 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   status: (b) => statusBody(b),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
-  "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick") }),
+  "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick"), ...avoid(b.avoid) }),
   "server.request": (b) => ({
     task: task(b.task, "task"),
     client: client(b.client, "client"),
     metrics: metrics(b.metrics, "metrics"),
     ...(b.pick === undefined ? {} : { pick: id(b.pick, "pick") }),
+    ...avoid(b.avoid),
   }),
 };
+
+/** The most servers a placement may ask to avoid: a client lists only those its task failed on. */
+export const MAX_AVOID = 16;
+
+/** An optional `avoid` field: up to MAX_AVOID server ids, left out when absent or empty. */
+function avoid(x: unknown): { avoid?: string[] } {
+  if (x === undefined) return {};
+  if (!Array.isArray(x) || x.length > MAX_AVOID) fail("avoid", `an array of at most ${MAX_AVOID} server ids`);
+  const ids = (x as unknown[]).map((v, i) => id(v, `avoid[${i}]`));
+  return ids.length === 0 ? {} : { avoid: ids };
+}
 
 function reports(x: unknown, p: string): ServerReport[] {
   if (!Array.isArray(x) || x.length > 100_000) fail(p, "an array of at most 100000 server reports");

@@ -5,6 +5,7 @@ import type { Authenticator, Transcript } from "./authenticator.js";
 import { FrameError, MAX_FRAME_ENVELOPES, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
 import { DEFAULT_RATE_LOG, rateLimitedWarn } from "./rate-log.js";
+import { SilenceDetector, silenceFor, tickFor } from "./silence.js";
 import { onTick } from "./ticker.js";
 import { CloseCode } from "./wire.js";
 import type { Wire } from "./wire.js";
@@ -30,10 +31,12 @@ export interface TrafficCounters {
   closedNotReading: number;
   /** Handshakes refused and messages refused admission (UNAUTHORIZED). */
   unauthorized: number;
+  /** Connections closed because the peer fell silent (no frame, a ping unanswered: see silenceMs). */
+  closedSilent: number;
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0 };
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0, closedSilent: 0 };
 }
 
 /** Outgoing bytes buffered for a peer past which the channel stops reading it (see ChannelOptions.pauseBufferedBytes). */
@@ -70,8 +73,16 @@ export interface ChannelOptions {
   requestTimeoutMs: number;
   /** The accepting side closes a connection that has not said `hello` within this. */
   handshakeMs: number;
-  /** Idle interval after which a ping is sent; a ping unanswered for twice this closes the channel. */
+  /**
+   * Idle time (no frame received) after which a ping is sent; 0 turns pings and silence
+   * detection off. See SilenceDetector.
+   */
   heartbeatMs: number;
+  /**
+   * A peer that sends nothing for this long while a ping of ours is unanswered is silent: the
+   * channel closes (4002) and its pending requests fail UNREACHABLE. Default 3 × heartbeatMs.
+   */
+  silenceMs?: number;
   now: () => number;
   log: Log;
   counters?: TrafficCounters;
@@ -148,8 +159,8 @@ export class Channel {
   private stopSweep: (() => void) | undefined;
   private stopHeartbeat: (() => void) | undefined;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private lastHeard: number;
-  private pinging = false;
+  /** Fed by every frame received; decides when to ping and when the peer is silent. */
+  private readonly detector: SilenceDetector;
   /** Set while the peer is not read (backpressure): frames that were already read wait here, in order. */
   private parked: Uint8Array[] | undefined;
   private stopDrainWatch: (() => void) | undefined;
@@ -168,7 +179,8 @@ export class Channel {
     private readonly opts: ChannelOptions,
   ) {
     this.remoteAddress = wire.remoteAddress;
-    this.lastHeard = opts.now();
+    const tickMs = tickFor(opts.heartbeatMs);
+    this.detector = new SilenceDetector({ pingMs: opts.heartbeatMs, silenceMs: opts.heartbeatMs > 0 ? silenceFor(opts.heartbeatMs, opts.silenceMs) : 0, tickMs }, opts.now());
     this.warn = rateLimitedWarn(opts.log, { ...DEFAULT_RATE_LOG, now: opts.now });
     [this.pauseAt, this.closeAt] = bufferCaps(opts);
     wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
@@ -193,8 +205,8 @@ export class Channel {
       this.handshakeTimer.unref();
     }
     if (opts.heartbeatMs > 0) {
-      // Checked twice a period, so a silent peer is pinged within 1.5 periods of its last word.
-      this.stopHeartbeat = onTick(Math.max(1, opts.heartbeatMs >> 1), () => this.heartbeat());
+      // Checked often (every 100 ms at most), so a silent peer is found near silenceMs after its last frame.
+      this.stopHeartbeat = onTick(tickMs, () => this.heartbeat());
     }
   }
 
@@ -476,13 +488,14 @@ export class Channel {
   }
 
   private onFrame(bytes: Uint8Array): void {
+    // Any frame at all shows the peer alive: the traffic that flows anyway is the heartbeat.
+    this.detector.lastHeard = this.opts.now();
     // Paused: the socket is no longer read, but what ws had already read still arrives.
     if (this.parked) {
       this.parked.push(bytes);
       return;
     }
     this.framesIn++;
-    this.lastHeard = this.opts.now();
     // A stranger gets a few KB of our attention until it has said who it is.
     const beforeHello = this.opts.maxFrameBytesBeforeHello ?? MAX_FRAME_BYTES_BEFORE_HELLO;
     if (!this.opts.dialer && this.peerId === "" && bytes.length > beforeHello) {
@@ -627,14 +640,23 @@ export class Channel {
   }
 
   private heartbeat(): void {
-    if (this.closed || this.pinging || this.opts.now() - this.lastHeard < this.opts.heartbeatMs) return;
-    this.pinging = true;
-    this.request("ping", {}, this.opts.heartbeatMs * 2).then(
-      () => {
-        this.pinging = false;
-      },
-      () => this.close(CloseCode.heartbeatTimeout, "peer did not answer heartbeat"),
-    );
+    if (this.closed) return;
+    const now = this.opts.now();
+    // While we do not read the peer (backpressure), its silence would be ours.
+    const verdict = this.detector.tick(now, this.parked !== undefined);
+    if (verdict === "ping") {
+      this.detector.pinged(now);
+      // The verdict is the detector's; this deadline only bounds the pending entry.
+      this.request("ping", {}, this.detector.silenceMs * 4).then(
+        () => this.detector.answered(),
+        () => this.detector.answered(),
+      );
+    } else if (verdict === "silent") {
+      if (this.opts.counters) this.opts.counters.closedSilent++;
+      const quiet = this.detector.quietFor(now);
+      this.warn({ peer: this.label(), addr: this.remoteAddress, silentMs: quiet }, "peer silent; closing");
+      this.close(CloseCode.heartbeatTimeout, `peer silent for ${quiet} ms`, new AllotError(ErrorCode.UNREACHABLE, `${this.label()} fell silent: nothing heard for ${quiet} ms`));
+    }
   }
 
   private onWireClose(code: number, reason: string): void {

@@ -7,3 +7,4 @@ export * from "./ws-wire.js";
 export * from "./ws-tls.js";
 export * from "./authenticator.js";
 export * from "./credentials.js";
+export * from "./silence.js";

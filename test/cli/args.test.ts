@@ -6,7 +6,7 @@ import { COMMON_FLAGS, ROLE_FLAGS, START_HELP, startConfig } from "../../src/cli
 import type { StartRole } from "../../src/cli/start.js";
 import { SUBMIT_HELP, submitConfig } from "../../src/cli/submit.js";
 
-const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 5000 };
+const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 500 };
 
 /** Runs startConfig and hands back the CliError it must throw. */
 function usageError(argv: string[]): CliError {
@@ -119,6 +119,11 @@ describe("cli/start", () => {
       });
     });
 
+    it("takes --silence-ms beside --heartbeat-ms, and leaves it to the default (3 × heartbeat) without it", () => {
+      expect(startConfig(["--role", "tier2", "--heartbeat-ms", "200", "--silence-ms", "900"])).toEqual({ ...COMMON, role: "tier2", heartbeatMs: 200, silenceMs: 900 });
+      expect(startConfig(["--role", "tier2"])).not.toHaveProperty("silenceMs");
+    });
+
     it("takes --log-format for every role, and leaves it to the node (auto) without it", () => {
       expect(startConfig(["--role", "tier2", "--log-format", "pretty"])).toEqual({ ...COMMON, role: "tier2", logFormat: "pretty" });
       expect(startConfig(["--role", "vip", "--to", "ws://a:1", "--log-format", "json"])).toMatchObject({ logFormat: "json" });
@@ -172,6 +177,7 @@ describe("cli/start", () => {
       ["--advertise 10.0.0.1:7000", ["--role", "vip", "--to", "ws://a:1", "--advertise", "10.0.0.1:7000"], "--advertise"],
       ["--log-level loud", ["--role", "vip", "--to", "ws://a:1", "--log-level", "loud"], "--log-level"],
       ["--heartbeat-ms 5", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "5"], "--heartbeat-ms"],
+      ["--silence-ms not above --heartbeat-ms", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "500", "--silence-ms", "500"], "--silence-ms"],
       ["--policy nope", ["--role", "distributor", "--tier", "2", "--policy", "nope"], "--policy"],
       ["--role without a value", ["--role"], "--role"],
       ["--assign maybe", ["--role", "master", "--assign", "maybe"], "--assign"],

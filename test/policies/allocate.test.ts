@@ -41,6 +41,18 @@ describe("policies/allocate", () => {
   });
 
   describe("allocate", () => {
+    it.each(BUILTIN)("passes over the servers a task asks to avoid while another has room, and falls back to them when only they remain, with %s", (name) => {
+      const t = table(report({ id: "a" }), report({ id: "b" }), report({ id: "c" }));
+      const p = resolvePolicy(name);
+      for (let i = 0; i < 6; i++) {
+        const a = allocate(t, task({ key: `k${i}` }), p, seededCtx(i), undefined, ["a", "b"]);
+        expect(chosen(a)).toBe("c");
+        if (a.ok) t.release(a.server);
+      }
+      const only = table(report({ id: "a" }));
+      expect(chosen(allocate(only, task(), p, seededCtx(1), undefined, ["a"]))).toBe("a");
+    });
+
     it.each(BUILTIN)("chooses a server that offers the app and reserves a slot on it with %s", (name) => {
       const t = table(report({ id: "a", apps: ["hash"] }), report({ id: "b", apps: ["echo"] }));
       const a = allocate(t, task(), resolvePolicy(name), seededCtx(7));

@@ -1,5 +1,8 @@
 import { AllotError, ErrorCode, checkPlainData } from "../../protocol/index.js";
 import type { Attrs, Constraint, Message, Task } from "../../protocol/index.js";
+import { MAX_AVOID } from "../../protocol/index.js";
+import { DEFAULT_RETRY_BUDGET, RetryBudget } from "../../state/index.js";
+import type { RetryBudgetOptions } from "../../state/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { firstConnected } from "../runtime/forward.js";
@@ -24,8 +27,9 @@ export interface TaskSpec {
   /** Expected cost in work units, when known: a master sends it to a server with that much idle power. */
   cost?: number;
   /**
-   * Cancels the task: the submit rejects CANCELLED at once, and a server already running it is
-   * told to stop (its handler's signal fires). Through a proxying slave the run stops at its deadline.
+   * Cancels the task wherever it is: the submit rejects CANCELLED at once (a task still waiting for
+   * a server, or backing off, is not placed again), and a server already running it is told to
+   * stop (its handler's signal fires), through a proxying slave too.
    */
   signal?: AbortSignal;
 }
@@ -53,6 +57,31 @@ export interface ClientConfig {
    */
   entryTimeoutMs?: number;
   attrs?: Attrs;
+  /**
+   * Failures one task may meet (a member gone, silent or failing) before it fails
+   * RETRIES_EXHAUSTED; waiting for capacity (NO_SERVER "all at capacity", OVERLOADED) does not
+   * count, the deadline bounds it. Default DEFAULT_MAX_ATTEMPTS (10).
+   */
+  maxAttempts?: number;
+  /**
+   * The client's retry budget: retries after failures are at most `ratio` of its tasks plus
+   * `minPerSecond`, with `burst` saved up; past it a task fails RETRIES_EXHAUSTED instead of
+   * retrying, so an outage does not become a retry storm. Default DEFAULT_RETRY_BUDGET (20 %,
+   * 10/s, 100).
+   */
+  retryBudget?: Partial<RetryBudgetOptions>;
+}
+
+/** Failures a task may meet before the client gives up on it (see ClientConfig.maxAttempts). */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+
+/** A refusal that means "no room yet", not a failure: it is waited out with backoff, not counted. */
+function isWait(e: AllotError): boolean {
+  return e.code === ErrorCode.NO_SERVER || e.code === ErrorCode.OVERLOADED;
+}
+
+function exhausted(id: string, why: string, last: AllotError): AllotError {
+  return new AllotError(ErrorCode.RETRIES_EXHAUSTED, `task ${id} was not retried: ${why}; last error: ${last.message}`, { cause: last, retryable: false });
 }
 
 export interface ClientBehaviour extends Behaviour {
@@ -67,8 +96,12 @@ function cancelled(signal: AbortSignal): AllotError {
  * The client: places a task through an entry, then runs it on the chosen server over a direct,
  * pooled connection. When the entry is a master, its answer names a slave instead: the task goes
  * to that slave, which either relays the result (proxy) or names the server to run it on
- * (direct). A retryable failure (no server yet, overloaded, a member down, a lost connection) is
- * retried with backoff, through the next entry, until the task's deadline.
+ * (direct). A member that fails (its connection lost, or silent: the channel's detector closes
+ * it) costs the task one attempt and the task is placed again at once, through the next entry,
+ * telling the allocator which servers (and slaves) to avoid; the same key goes with it, so a
+ * server that already ran it returns the stored result. The first answer settles the task, once.
+ * Waits for capacity (no room, overloaded) back off until the deadline. Retries are bounded per
+ * task (maxAttempts) and per client (retryBudget).
  */
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
@@ -79,8 +112,12 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const entryTimeoutMs = config.entryTimeoutMs ?? 5000;
   const backoffMin = config.backoffMinMs ?? 20;
   const backoffMax = config.backoffMaxMs ?? 1000;
+  const maxAttempts = config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+  if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number >= 1, got ${maxAttempts}`);
+  const budget = new RetryBudget({ ...DEFAULT_RETRY_BUDGET, ...config.retryBudget }, ctx.now());
   let next = 0;
   let seq = 0;
+  let replaced = 0;
   const bySlave = new Map<string, number>();
   const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
 
@@ -101,7 +138,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     return entries[at] as Peer;
   }
 
-  const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+  /** Resolves after `ms`, or rejects CANCELLED as soon as `signal` fires. */
+  function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    const slept = new Promise<void>((r) => setTimeout(r, ms));
+    return signal ? cancellable(slept, signal) : slept;
+  }
 
   /** `p`, or a CANCELLED rejection as soon as `signal` fires (after `onCancel`, which tells the server). */
   function cancellable<T>(p: Promise<T>, signal: AbortSignal, onCancel?: () => void): Promise<T> {
@@ -145,25 +186,39 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     };
     const placement: Task = { ...task, payload: null };
     const signal = spec.signal;
+    // Servers and slaves this task failed on: the next placement asks to avoid them.
+    // Made on the first failure only: the common path allocates nothing for it.
+    let avoid: string[] | undefined;
     let lastError: AllotError | undefined;
+    let failures = 0;
+    let waits = 0;
+    budget.request(ctx.now());
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
       const remaining = deadline - ctx.now();
       if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
       const entry = nextEntry();
+      // The member the task is with when a failure comes: nobody yet (the entry), a slave, a server.
+      let at: string | undefined;
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
-        const placing = entry.request("task.place", { task: placement, client: { id: ctx.id, addr: "" } }, Math.min(remaining, entryTimeoutMs));
+        const client = { id: ctx.id, addr: "" };
+        const placing = entry.request("task.place", avoid ? { task: placement, client, avoid: [...avoid] } : { task: placement, client }, Math.min(remaining, entryTimeoutMs));
         const placed = await (signal ? cancellable(placing, signal) : placing);
         if (placed.type === "task.placed") {
+          at = placed.body.serverId;
           const r = await run(placed.body, task, deadline, attempt, signal);
           return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt };
         }
         if (placed.type !== "slave.picked") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
         // A master picked a slave: the task (with its payload) goes there.
         const { slaveId, slaveUrl, pick } = placed.body;
-        const submitting = slaves.get(slaveUrl).request("task.submit", { task, pick }, Math.max(1, deadline - ctx.now()));
-        const answer = await (signal ? cancellable(submitting, signal) : submitting);
+        at = slaveId;
+        const slave = slaves.get(slaveUrl);
+        const submitting = slave.request("task.submit", avoid ? { task, pick, avoid: [...avoid] } : { task, pick }, Math.max(1, deadline - ctx.now()));
+        // A proxying slave runs the task for us: a cancel goes to it, and it tells the server.
+        const answer = await (signal ? cancellable(submitting, signal, () => slave.current?.notify("task.cancel", { taskId: task.id, ticket: pick })) : submitting);
+        if (answer.type === "task.placed") at = answer.body.serverId;
         const r = answer.type === "task.placed" ? await run(answer.body, task, deadline, attempt, signal) : answer.type === "task.result" ? answer.body : undefined;
         if (!r) throw new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`);
         bySlave.set(slaveId, (bySlave.get(slaveId) ?? 0) + 1);
@@ -171,11 +226,34 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       } catch (err) {
         lastError = AllotError.from(err);
         if (!lastError.retryable) throw lastError;
-        const ceiling = Math.min(backoffMax, backoffMin * 2 ** Math.min(attempt - 1, 16));
         if (signal?.aborted) throw cancelled(signal);
-        await delay(Math.min(Math.max(0, deadline - ctx.now()), ceiling / 2 + (ctx.random() * ceiling) / 2));
+        let wait: number;
+        if (isWait(lastError)) {
+          wait = backoff(++waits);
+        } else {
+          // A failure: the member it came from is avoided, and the task goes again at once (the
+          // first time; later ones back off), within the task's attempts and the client's budget.
+          failures++;
+          if (at !== undefined && avoid?.includes(at) !== true) {
+            avoid ??= [];
+            if (avoid.length >= MAX_AVOID) avoid.shift();
+            avoid.push(at);
+          }
+          if (failures >= maxAttempts) throw exhausted(id, `it failed ${failures} times (maxAttempts ${maxAttempts})`, lastError);
+          if (!budget.tryRetry(ctx.now())) throw exhausted(id, "the client's retry budget is spent", lastError);
+          replaced++;
+          ctx.log.debug({ task: id, at, avoid, err: lastError.message }, "placing the task again");
+          wait = failures === 1 ? 0 : backoff(failures - 1);
+        }
+        await delay(Math.min(Math.max(0, deadline - ctx.now()), wait), signal);
       }
     }
+  }
+
+  /** Jittered exponential backoff for the n-th wait of a task (n >= 1). */
+  function backoff(n: number): number {
+    const ceiling = Math.min(backoffMax, backoffMin * 2 ** Math.min(n - 1, 16));
+    return ceiling / 2 + (ctx.random() * ceiling) / 2;
   }
 
   return {
@@ -183,7 +261,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     handle(m: Message, ch: Channel) {
       ch.replyError(m, unknownType("client", m));
     },
-    stats: () => ({ submitted: seq, servers: servers.size, slaves: slaves.size, bySlave: Object.fromEntries(bySlave) }),
+    stats: () => ({ submitted: seq, servers: servers.size, slaves: slaves.size, bySlave: Object.fromEntries(bySlave), retries: { replaced, granted: budget.granted, refused: budget.refused } }),
     stop: () => {
       for (const p of entries) p.close();
       servers.close();

@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode } from "../../protocol/index.js";
 import type { Message, StatusBody } from "../../protocol/index.js";
-import { allocate, effectiveTask, resolvePolicy } from "../../policies/index.js";
+import { MAX_UNCONFIRMED, allocate, effectiveTask, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
 import type { ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
@@ -49,7 +49,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
     const { client } = m.body;
     const task = effectiveTask(m.body.task, tables.client.get(client.id), m.body.task.user === undefined ? undefined : tables.user.get(m.body.task.user), tables["task-type"].get(m.body.task.app));
-    const a = allocate(table, task, policy, pctx);
+    const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
     if (!a.ok) {
       refused++;
       // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.

@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { Message, StatusBody, Task } from "../../protocol/index.js";
-import { allocate, effectiveTask, leastLoaded, resolvePolicy } from "../../policies/index.js";
+import { MAX_UNCONFIRMED, allocate, effectiveTask, leastLoaded, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
 import type { ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
@@ -100,7 +100,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       refused++;
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `no server offers application ${JSON.stringify(task.app)}`, { retryable: false }));
     }
-    const a = allocate(slaves.table, PICK, leastLoaded, pctx);
+    // A slave the task already failed through is passed over, as a server is.
+    const a = allocate(slaves.table, PICK, leastLoaded, pctx, MAX_UNCONFIRMED, m.body.avoid);
     if (!a.ok) {
       refused++;
       const why = slaves.table.size === 0 ? `no slave is registered with master ${ctx.id}` : a.reason.replace(/servers/g, "slaves");
@@ -129,7 +130,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     slaves.table.observe(ch.peerId, metrics.queue, metrics.version, ctx.now());
     const t = m.body.task;
     const task = effectiveTask(t, tables.client.get(client.id), t.user === undefined ? undefined : tables.user.get(t.user), tables["task-type"].get(t.app));
-    const a = allocate(servers.table, task, policy, pctx);
+    const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
     if (!a.ok) {
       refused++;
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));

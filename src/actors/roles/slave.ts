@@ -30,6 +30,14 @@ export interface SlaveConfig {
 }
 
 type Submit = Extract<Message, { type: "task.submit" }>;
+
+/** A request a slave holds: whose it is, and once proxied, where it runs (for a cancel). */
+interface Held {
+  ch: Channel;
+  pick: string;
+  cancelled: boolean;
+  run?: { server: Peer; ticket: string };
+}
 type Placed = Bodies["task.placed"];
 
 /** Errors after which the same request may go to another master: it never reached this one, or this one did not answer. */
@@ -107,7 +115,19 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     attempt();
   }
 
-  function finish(): void {
+  /** The requests held, by task id: a client's cancel finds its run here (only on the connection that sent it). */
+  const held = new Map<string, Held>();
+
+  function onCancel(m: Extract<Message, { type: "task.cancel" }>, ch: Channel): void {
+    const h = held.get(m.body.taskId);
+    if (h === undefined || h.ch !== ch || h.pick !== m.body.ticket) return;
+    h.cancelled = true;
+    // Running: the server stops it and answers the run CANCELLED, which is relayed. Not yet: it will not start.
+    if (h.run) h.run.server.current?.notify("task.cancel", { taskId: m.body.taskId, ticket: h.run.ticket });
+  }
+
+  function finish(taskId?: string): void {
+    if (taskId !== undefined) held.delete(taskId);
     queue--;
     answered++;
     reporter.changed();
@@ -127,20 +147,26 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     queue++;
     received++;
     reporter.changed();
+    const h: Held = { ch, pick, cancelled: false };
+    held.set(task.id, h);
     const client: ClientRef = { id: ch.peerId, addr: ch.remoteAddress };
     const metrics = { queue, version: reporter.version(), ...(task.cost === undefined ? {} : { cost: task.cost }) };
     // The master needs the task's attributes, not its payload.
-    askMaster({ task: { ...task, payload: null }, client, metrics, pick }, pickedBy, task.deadline, (err, placed) => {
+    askMaster({ task: { ...task, payload: null }, client, metrics, pick, ...(m.body.avoid === undefined ? {} : { avoid: m.body.avoid }) }, pickedBy, task.deadline, (err, placed) => {
       if (!placed) {
-        finish();
+        finish(task.id);
         return ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "no answer and no error from the masters"));
+      }
+      if (h.cancelled) {
+        finish(task.id);
+        return ch.replyError(m, new AllotError(ErrorCode.CANCELLED, `the client cancelled task ${task.id}`, { retryable: false }));
       }
       ctx.log.debug({ task: task.id, server: placed.serverId }, "master identified a server");
       const remaining = Math.max(1, task.deadline - ctx.now());
       const expect = { taskId: task.id, key: task.key, ticket: placed.ticket, client, expiresAt: task.deadline };
       if (link === "direct") {
         const toClient = (): void => {
-          finish();
+          finish(task.id);
           ch.reply(m, "task.placed", { taskId: task.id, serverId: placed.serverId, serverUrl: placed.serverUrl, ticket: placed.ticket });
         };
         if (!placed.announce) return toClient(); // the master told the server already
@@ -149,7 +175,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
           () => ctx.enqueue(toClient),
           (e: unknown) =>
             ctx.enqueue(() => {
-              finish();
+              finish(task.id);
               ch.replyError(m, AllotError.from(e));
             }),
         );
@@ -157,10 +183,11 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       }
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
       const server = servers.get(placed.serverUrl);
+      h.run = { server, ticket: placed.ticket };
       if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
       server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload, deadline: task.deadline, client: client.id }, remaining, (e, answer) =>
         ctx.enqueue(() => {
-          finish();
+          finish(task.id);
           if (answer) ch.relay(m, answer);
           else ch.replyError(m, e ?? new AllotError(ErrorCode.INTERNAL, "run ended with neither answer nor error"));
         }),
@@ -171,6 +198,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   return {
     handle(m: Message, ch: Channel) {
       if (m.type === "task.submit") return onSubmit(m, ch);
+      if (m.type === "task.cancel") return onCancel(m, ch);
       if (m.type === "status.get") {
         const masters = reporter.links().map((p) => linkStatus(p));
         const body: StatusBody = { role: "slave", node: ctx.id, link, held: queue, capacity, received, answered, failovers, masters, servers: servers.list().map((p) => linkStatus(p)) };
