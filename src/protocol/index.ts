@@ -5,3 +5,4 @@ export * from "./version.js";
 export * from "./constraint-parser.js";
 export * from "./server-attrs.js";
 export * from "./permissions.js";
+export * from "./wire-time.js";

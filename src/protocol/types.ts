@@ -84,7 +84,7 @@ export interface Task {
    * that much idle power when there is one.
    */
   cost?: number;
-  /** Absolute deadline, ms since the epoch. */
+  /** Deadline on this host's clock, ms since the epoch; on the wire, the time left (wire-time.ts). */
   deadline: number;
   require: Constraint[];
   /**
@@ -292,7 +292,7 @@ export interface Bodies {
   "task.expect": { taskId: string; key: string; ticket: string; client: ClientRef; expiresAt: number };
   "task.expected": { load: number; version: [number, number] };
   /**
-   * Run a task the ticket admits. `deadline` (ms since the epoch, the client's) bounds the run: the
+   * Run a task the ticket admits. `deadline` (on this host's clock; the time left on the wire) bounds the run: the
    * handler's abort signal fires then and the answer is TIMEOUT; `attempt` counts the client's tries.
    * `client`: the client a proxying slave runs it for (heeded only from a slave).
    */

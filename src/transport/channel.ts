@@ -410,7 +410,7 @@ export class Channel {
   private writeBatch(batch: WireEnvelope[]): void {
     let frame: Uint8Array;
     try {
-      frame = encodeFrame(batch);
+      frame = encodeFrame(batch, this.opts.now());
     } catch (err) {
       // A body that cannot be encoded must cost only its own envelope: this runs from a timer,
       // where a throw would end the process.
@@ -510,7 +510,7 @@ export class Channel {
     }
     let items: Array<Message | OpaqueMessage | Rejected>;
     try {
-      items = decodeFrame(bytes, this.opaqueFilter);
+      items = decodeFrame(bytes, this.opaqueFilter, this.opts.now());
     } catch (err) {
       if (!(err instanceof FrameError)) throw err;
       this.warn({ peer: this.label(), addr: this.remoteAddress, err: err.message }, "bad frame");

@@ -1,5 +1,5 @@
 import { Packr, isNativeAccelerationEnabled } from "msgpackr";
-import { AllotError, ErrorCode, PROTOCOL_VERSION, checkBody, checkHeader, isRejected } from "../protocol/index.js";
+import { AllotError, ErrorCode, PROTOCOL_VERSION, checkBody, checkHeader, isRejected, packWithRemainingTime, toLocalTime } from "../protocol/index.js";
 import type { Message, MessageType, OpaqueMessage, Rejected } from "../protocol/index.js";
 
 // The only module that imports msgpackr. Records and structured clone stay off: a peer must not
@@ -11,6 +11,8 @@ const packr = new Packr({
   mapsAsObjects: true,
   int64AsType: "number",
 });
+
+const pack = (body: unknown): Uint8Array => packr.pack(body);
 
 /** Whether msgpackr's native decoder (msgpackr-extract) loaded; without it decoding is pure JS, ~1.5-2x slower. */
 export const nativeCodec: boolean = isNativeAccelerationEnabled;
@@ -94,7 +96,11 @@ const binHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 
  * frame around the bodies (array headers, small header fields, bin headers) is written here into
  * one buffer: packing it with msgpackr would walk and copy every body a second time.
  */
-export function encodeFrame(batch: readonly WireEnvelope[]): Uint8Array {
+/**
+ * `now` is the sender's clock: points in time leave as the time left until them (see
+ * protocol/wire-time.ts). 0, the default, sends them as they are (tests of the codec alone).
+ */
+export function encodeFrame(batch: readonly WireEnvelope[], now = 0): Uint8Array {
   const n = batch.length;
   if (n > MAX_FRAME_ENVELOPES) throw new RangeError(`a frame carries at most ${MAX_FRAME_ENVELOPES} envelopes, got ${n}`);
   const fields: Array<Uint8Array | number> = new Array(n * 6);
@@ -102,7 +108,7 @@ export function encodeFrame(batch: readonly WireEnvelope[]): Uint8Array {
   for (let i = 0; i < n; i++) {
     const e = batch[i] as WireEnvelope;
     const body = e[5];
-    const bytes = body instanceof Uint8Array ? body : packr.pack(body);
+    const bytes = body instanceof Uint8Array ? body : now === 0 ? pack(body) : packWithRemainingTime(e[1], body, now, pack);
     const k = i * 6;
     for (let j = 0; j < 5; j++) size += fieldSize((fields[k + j] = headerValue(e[j])));
     fields[k + 5] = bytes;
@@ -169,9 +175,10 @@ const invalidBody = (type: string, id: number, re: number, why: string): Rejecte
  * filter says to pass on undecoded) or rejections. A frame is an array of envelopes; anything
  * else, or bytes that are not one msgpack value, throws FrameError.
  */
-export function decodeFrame(bytes: Uint8Array): Array<Message | Rejected>;
-export function decodeFrame(bytes: Uint8Array, opaque: OpaqueFilter | undefined): Array<Message | OpaqueMessage | Rejected>;
-export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter): Array<Message | OpaqueMessage | Rejected> {
+/** `now` is the receiver's clock: the time left that points in time arrive as is added to it (0, the default, leaves them). */
+export function decodeFrame(bytes: Uint8Array, opaque?: undefined, now?: number): Array<Message | Rejected>;
+export function decodeFrame(bytes: Uint8Array, opaque: OpaqueFilter | undefined, now?: number): Array<Message | OpaqueMessage | Rejected>;
+export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter, now = 0): Array<Message | OpaqueMessage | Rejected> {
   // Checked before anything is decoded, so a nil-array bomb costs five bytes of reading.
   const n = frameArrayLength(bytes);
   if (n === undefined) throw new FrameError("frame is not an array of envelopes");
@@ -207,7 +214,9 @@ export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter): Array<Mes
       out[i] = invalidBody(h.type, h.id, h.re, `not valid msgpack: ${err instanceof Error ? err.message : String(err)}`);
       continue;
     }
-    out[i] = checkBody(h, body);
+    const m = checkBody(h, body);
+    if (now !== 0 && !isRejected(m)) toLocalTime(m, now);
+    out[i] = m;
   }
   return out;
 }

@@ -93,7 +93,7 @@ export class RawClient {
 
   /** Sends one frame holding these envelopes. */
   send(envelopes: readonly WireEnvelope[]): void {
-    this.sendRaw(encodeFrame(envelopes));
+    this.sendRaw(encodeFrame(envelopes, Date.now()));
   }
 
   /** Sends bytes (a binary frame) or a string (a text frame) as they are. */
@@ -198,7 +198,7 @@ export class RawClient {
 
   private frame(bytes: Uint8Array): void {
     try {
-      for (const item of decodeFrame(bytes)) {
+      for (const item of decodeFrame(bytes, undefined, Date.now())) {
         if (isRejected(item)) this.rejected.push(item);
         else this.received.push(item);
       }

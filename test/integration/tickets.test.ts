@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { queryStatus, startNode } from "../../src/index.js";
-import { signTicket } from "../../src/actors/runtime/ticket.js";
+import { TICKET_SKEW_MS, signTicket } from "../../src/actors/runtime/ticket.js";
 import { FakeAllocator } from "../helpers/fake-allocator.js";
 import { trackNodes } from "../helpers/nodes.js";
 import { RawClient, eventually } from "../helpers/raw-client.js";
@@ -24,8 +24,8 @@ describe("self-checking tickets", () => {
       expect(await mallory.call("task.run", run)).toMatchObject({ type: "error", body: { code: "UNAUTHORIZED" } });
       expect(await alice.call("task.run", run)).toMatchObject({ type: "task.result", body: { result: "hi" } });
       expect(await alice.call("task.run", run)).toMatchObject({ type: "error", body: { code: "UNAUTHORIZED", message: "ticket already used" } });
-      // An expired one does not run, even for its client.
-      const old = signTicket(key, { taskId: "t2", key: "k2", serverId: app.id, client: "alice", expiresAt: Date.now() - 1, issuer: "ZmFrZUAx", seq: 2 });
+      // An expired one does not run, even for its client (past the allowance for clock skew).
+      const old = signTicket(key, { taskId: "t2", key: "k2", serverId: app.id, client: "alice", expiresAt: Date.now() - TICKET_SKEW_MS - 1, issuer: "ZmFrZUAx", seq: 2 });
       expect(await alice.call("task.run", { ...run, taskId: "t2", key: "k2", ticket: old })).toMatchObject({ type: "error", body: { code: "UNAUTHORIZED", message: "ticket expired" } });
     } finally {
       alice.close();

@@ -189,6 +189,27 @@ describe("transport/codec", () => {
       expect(decodeFrame(encodeFrame(ms.map(toWire)))).toEqual(ms);
     });
 
+    it("sends points in time as the time left, so a message decoded on a clock `skew` ms away keeps its time left, and the sender's body is untouched", () => {
+      /** Adds `by` to a message's point in time, if its type has one (ms are whole on every clock). */
+      const shift = (m: Message, by: (t: number) => number): void => {
+        if (m.type === "task.place" || m.type === "task.submit" || m.type === "server.request") m.body.task.deadline = by(m.body.task.deadline);
+        else if (m.type === "task.expect") m.body.expiresAt = by(m.body.expiresAt);
+        else if (m.type === "task.run" && m.body.deadline !== undefined) m.body.deadline = by(m.body.deadline);
+      };
+      fc.assert(
+        fc.property(messageArb, fc.integer({ min: 1, max: 2 ** 41 }), fc.integer({ min: -86_400_000, max: 86_400_000 }), (generated, sentAt, skew) => {
+          const m = structuredClone(generated);
+          shift(m, (t) => Math.round(t) % 2 ** 45);
+          const before = structuredClone(m);
+          const [got] = decodeFrame(encodeFrame([toWire(m)], sentAt), undefined, sentAt + skew);
+          expect(m).toEqual(before);
+          shift(before, (t) => t + skew);
+          expect(got).toEqual(before);
+        }),
+        { numRuns: 300 },
+      );
+    });
+
     it("round-trips one message", () => {
       expect(decodeFrame(encodeFrame([toWire(hello)]))).toEqual([hello]);
     });

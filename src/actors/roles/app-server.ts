@@ -9,7 +9,7 @@ import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
 import { ReplayWindows } from "../runtime/replay-window.js";
-import { checkTicket, newTicketKey, parseTicket } from "../runtime/ticket.js";
+import { TICKET_SKEW_MS, checkTicket, newTicketKey, parseTicket } from "../runtime/ticket.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -195,7 +195,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     const t = exp !== undefined && exp.taskId === b.taskId && exp.key === b.key && exp.client === client ? exp.checked : checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client });
     // Retryable: a server that restarted has a new key, and the client's next placement gets a good ticket.
     if (!t) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket does not check: not issued by this server's allocators for this task, client and server", { retryable: true }));
-    if (t.expiresAt <= ctx.now()) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket expired", { retryable: true }));
+    if (t.expiresAt + TICKET_SKEW_MS <= ctx.now()) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket expired", { retryable: true }));
     if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
     const announced = exp !== undefined;
     // Capacity first, so a refused run leaves its ticket unused for the retry that follows.

@@ -40,6 +40,13 @@ export interface TicketFields {
 /** How long a ticket is good for when its task's deadline is later: only until the client's run arrives. */
 export const TICKET_TTL_MS = 300_000;
 
+/**
+ * A ticket's expiry is a reading of its allocator's clock, sealed under the MAC, and the server
+ * checks it against its own: a ticket is still good this long after it, so clocks that differ by
+ * seconds do not refuse fresh tickets. A late ticket is still single-use (the replay window).
+ */
+export const TICKET_SKEW_MS = 30_000;
+
 const PREFIX = "s1~";
 const MAC_CHARS = 22; // 128 bits of HMAC-SHA256, base64url
 
