@@ -223,6 +223,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   };
 
   let url = config.advertise ?? "";
+  const hook = config.continuationHook;
   const ctx: RoleContext = {
     id,
     role,
@@ -238,8 +239,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       peers.add(p);
       return p;
     },
-    enqueue: (fn) => actor.enqueue(fn),
-    ...continuations((fn) => actor.enqueue(fn), config.continuationHook),
+    enqueue: hook ? (fn) => actor.enqueue(hook(fn, "continuation")) : (fn) => actor.enqueue(fn),
+    ...continuations((fn) => actor.enqueue(fn), hook),
   };
 
   try {
