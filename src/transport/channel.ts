@@ -33,10 +33,12 @@ export interface TrafficCounters {
   unauthorized: number;
   /** Connections closed because the peer fell silent (no frame, a ping unanswered: see silenceMs). */
   closedSilent: number;
+  /** Answers that came after their request had timed out or its connection had given up on it. */
+  lateAnswers: number;
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0, closedSilent: 0 };
+  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0, closedSilent: 0, lateAnswers: 0 };
 }
 
 /** Outgoing bytes buffered for a peer past which the channel stops reading it (see ChannelOptions.pauseBufferedBytes). */
@@ -613,7 +615,14 @@ export class Channel {
 
   private settle(id: number, m: Inbound | undefined, err: AllotError | undefined): void {
     const p = this.pending.get(id);
-    if (!p) return;
+    if (!p) {
+      // Its request timed out already: the caller has its TIMEOUT and has moved on.
+      if (m !== undefined) {
+        if (this.opts.counters) this.opts.counters.lateAnswers++;
+        this.warn({ peer: this.label(), re: id, type: m.type }, "answer to a request no longer waited for; dropped");
+      }
+      return;
+    }
     this.pending.delete(id);
     if (err) p.done(err, undefined);
     else if (m && p.raw) p.done(undefined, m);

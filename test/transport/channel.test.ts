@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { AllotError, ErrorCode, isOpaque } from "../../src/protocol/index.js";
 import type { Bodies, Message } from "../../src/protocol/index.js";
-import { Channel } from "../../src/transport/channel.js";
+import { Channel, createCounters } from "../../src/transport/channel.js";
 import type { ChannelOptions } from "../../src/transport/channel.js";
 import { createMemoryTransport } from "../../src/transport/memory-wire.js";
 import { Peer } from "../../src/transport/peer.js";
@@ -181,15 +181,21 @@ describe.each(kinds)("Channel over $name", (kind) => {
       expect(client.inFlight).toBe(0);
     });
 
-    it("rejects with TIMEOUT when no answer comes before the deadline, and ignores the late answer", async () => {
+    it("rejects with TIMEOUT when no answer comes before the deadline, and ignores the late answer (counted, logged once)", async () => {
       const held: Array<[Run, Channel]> = [];
-      const { client } = await pair(kind.make(), {
-        onMessage: (m, ch) => {
-          if (m.type !== "task.run") return;
-          if (m.body.taskId === "t1") held.push([m, ch]);
-          else answer(m, ch);
+      const counters = createCounters();
+      const warned: string[] = [];
+      const { client } = await pair(
+        kind.make(),
+        {
+          onMessage: (m, ch) => {
+            if (m.type !== "task.run") return;
+            if (m.body.taskId === "t1") held.push([m, ch]);
+            else answer(m, ch);
+          },
         },
-      });
+        { counters, log: { warn: (_o: object, msg: string) => warned.push(msg), debug() {} } },
+      );
       const err = await failure(client.request("task.run", run(1), 50));
       expect(err.code).toBe(ErrorCode.TIMEOUT);
       expect(err.retryable).toBe(true);
@@ -199,6 +205,8 @@ describe.each(kinds)("Channel over $name", (kind) => {
       for (const [m, ch] of held) answer(m, ch, "late");
       expect(resultOf(await within(client.request("task.run", run(2)), 5000, "a later answer"))).toBe(2);
       expect(client.closed).toBe(false);
+      expect(counters.lateAnswers).toBe(1);
+      expect(warned.filter((w) => w.startsWith("answer to a request no longer waited for"))).toHaveLength(1);
     });
 
     it("rejects a request on a closed channel with UNREACHABLE at once", async () => {
