@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { connect } from "node:net";
+import type { Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { AllotError, ErrorCode, createWsTransport, startNode } from "../../src/index.js";
 import type { CommonConfig, RunningClient, RunningNode } from "../../src/index.js";
@@ -11,9 +13,11 @@ const started: RunningNode[] = [];
 const raws: RawClient[] = [];
 const loops: Array<{ stop(): Promise<void> }> = [];
 const fatal: unknown[] = [];
+const cleanupSockets: Socket[] = [];
 
 afterEach(async () => {
   for (const l of loops.splice(0)) await l.stop();
+  for (const sock of cleanupSockets.splice(0)) sock.destroy();
   for (const r of raws.splice(0)) await r.close();
   for (const n of started.splice(0).reverse()) await n.stop();
   expect(fatal.splice(0)).toEqual([]);
@@ -325,6 +329,44 @@ describe("bad input to a running tier-2 distributor and app server", () => {
       await serving.settle();
       expect(s.app.stats().completed).toBeGreaterThan(0);
     });
+  });
+});
+
+/** One masked client WebSocket binary frame (RFC 6455 5.2), payload under 64 KiB. */
+function wsFrame(payload: Uint8Array): Buffer {
+  const mask = randomBytes(4);
+  const head = payload.length < 126 ? Buffer.from([0x82, 0x80 | payload.length]) : Buffer.from([0x82, 0x80 | 126, payload.length >> 8, payload.length & 0xff]);
+  const body = Buffer.from(payload.map((b, i) => b ^ (mask[i % 4] as number)));
+  return Buffer.concat([head, mask, body]);
+}
+
+/** A raw TCP connection upgraded to WebSocket by hand, so a test can write any bytes, even half a frame. */
+async function rawSocket(url: string): Promise<Socket> {
+  const { hostname, port } = new URL(url);
+  const sock = connect(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+  sock.on("error", () => {});
+  const answered = new Promise<string>((resolve) => sock.once("data", (d: Buffer) => resolve(d.toString("latin1"))));
+  sock.write(`GET / HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+  expect(await within(answered, 5000, "the upgrade's answer")).toMatch(/^HTTP\/1\.1 101/);
+  return sock;
+}
+
+describe("a peer that stalls", () => {
+  it("closes a connection that sent half a frame and stalled, once it has been silent for the silence threshold, and keeps serving the others", async () => {
+    const { tier2, client } = await start();
+    const serving = keepServing(client);
+    const sock = await rawSocket(tier2.url);
+    cleanupSockets.push(sock);
+    const closed = new Promise<void>((resolve) => sock.once("close", () => resolve()));
+    sock.write(wsFrame(encodeFrame([[PROTOCOL_VERSION, "hello", 1, 0, "staller", { node: "staller", role: "client" }]])));
+    // A frame header that promises 200 bytes, and 20 of them: the rest never comes.
+    const half = wsFrame(encodeFrame([[PROTOCOL_VERSION, "status.get", 2, 0, "staller", { pad: "x".repeat(150) }]]));
+    sock.write(half.subarray(0, 28));
+    await within(closed, 10_000, "the tier-2 to close the stalled connection");
+    expect((tier2.stats().traffic as { closedSilent: number }).closedSilent).toBeGreaterThanOrEqual(1);
+    expect(await serving.settle()).toBeGreaterThan(0);
+    expect(fatal).toEqual([]);
   });
 });
 
