@@ -3,3 +3,4 @@ export * from "./server-table.js";
 export * from "./free-index.js";
 export * from "./hash-ring.js";
 export * from "./idle-queue.js";
+export * from "./key-memory.js";
