@@ -222,6 +222,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       changed();
       if (flight === undefined) return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(stored), cached: true });
       shared++;
+      ctx.log.debug({ task: b.taskId, running: flight.taskId }, "run waits for the run of its key in flight");
       (flight.waiters ??= []).push([m, ch]);
       return;
     }
