@@ -1,9 +1,11 @@
 /** One remembered placement: the server a client's key went to, until `expiresAt`. */
-export interface KeyPlacement {
+interface KeyPlacement {
   readonly client: string;
   readonly key: string;
   server: string;
   expiresAt: number;
+  /** Bumped on every placement: an order record with an older stamp is stale. */
+  stamp: number;
 }
 
 export interface KeyMemoryOptions {
@@ -17,7 +19,7 @@ export interface KeyMemoryOptions {
 
 export const DEFAULT_KEY_MEMORY: KeyMemoryOptions = { windowMs: 300_000, maxTotal: 100_000, maxPerClient: 10_000 };
 
-/** Why a placement left the memory: its window passed, or a bound pushed it out. */
+/** Why placements left the memory: their window passed, or a bound pushed them out. */
 export interface KeyMemoryCounts {
   remembered: number;
   expired: number;
@@ -28,17 +30,69 @@ export interface KeyMemoryCounts {
 const slot = (client: string, key: string): string => `${client}\u0000${key}`;
 
 /**
+ * Placements in the order they were made, oldest first: a queue of (slot, stamp) records, where
+ * a record whose entry has been placed again since (a newer stamp) or dropped is stale and
+ * skipped. Reading the oldest is amortised O(1) — a Map's first key is not: its iterator walks
+ * every entry deleted since the last rehash — and the queue is rebuilt from the live entries
+ * when stale records outnumber them, so it stays within a small multiple of them.
+ */
+class Order {
+  private slots: string[] = [];
+  private stamps: number[] = [];
+  private head = 0;
+
+  push(k: string, stamp: number, live: number, entries: ReadonlyMap<string, KeyPlacement>): void {
+    this.slots.push(k);
+    this.stamps.push(stamp);
+    if (this.slots.length - this.head > 2 * live + 64) this.rebuild(entries);
+  }
+
+  /** The oldest live entry (and its slot), passing over stale records; undefined when none is left. */
+  oldest(entries: ReadonlyMap<string, KeyPlacement>): [string, KeyPlacement] | undefined {
+    while (this.head < this.slots.length) {
+      const k = this.slots[this.head] as string;
+      const e = entries.get(k);
+      if (e !== undefined && e.stamp === this.stamps[this.head]) return [k, e];
+      this.advance();
+    }
+    return undefined;
+  }
+
+  /** Takes the oldest record off (after `oldest` returned it). */
+  advance(): void {
+    this.head++;
+    if (this.head >= 1024 && this.head * 2 >= this.slots.length) {
+      this.slots = this.slots.slice(this.head);
+      this.stamps = this.stamps.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private rebuild(entries: ReadonlyMap<string, KeyPlacement>): void {
+    const live: Array<[string, KeyPlacement]> = [];
+    for (let i = this.head; i < this.slots.length; i++) {
+      const k = this.slots[i] as string;
+      const e = entries.get(k);
+      if (e !== undefined && e.stamp === this.stamps[i]) live.push([k, e]);
+    }
+    this.slots = live.map(([k]) => k);
+    this.stamps = live.map(([, e]) => e.stamp);
+    this.head = 0;
+  }
+}
+
+/**
  * An allocator's memory of which server each (client, key) was placed on, for a window: a
  * repeat of a key goes where its first run is, or ran, so the server's single flight and result
  * store answer it instead of a second run. Bounded in time, in count, and per client, so a
- * client that invents keys pushes out only its own. Pure: time comes in as `now`.
- *
- * Entries are kept in order of their last placement (oldest first), globally and per client, so
- * every bound evicts from the front without a scan; a lookup is one Map get.
+ * client that invents keys pushes out only its own. Pure: time comes in as `now`. A lookup is
+ * one Map get; a placement a few Map operations and no scan.
  */
 export class KeyMemory {
   private readonly all = new Map<string, KeyPlacement>();
-  private readonly byClient = new Map<string, Map<string, KeyPlacement>>();
+  private readonly order = new Order();
+  private readonly byClient = new Map<string, { size: number; order: Order }>();
+  private stamp = 0;
   readonly counts: KeyMemoryCounts = { remembered: 0, expired: 0, evictedTotal: 0, evictedClient: 0 };
 
   constructor(readonly options: KeyMemoryOptions = DEFAULT_KEY_MEMORY) {
@@ -73,39 +127,34 @@ export class KeyMemory {
     if (this.options.windowMs === 0) return;
     const expiresAt = now + Math.min(Math.max(0, ttlMs), this.options.windowMs);
     const k = slot(client, key);
+    const stamp = ++this.stamp;
     let mine = this.byClient.get(client);
-    const old = this.all.get(k);
-    if (old !== undefined) {
-      // Moved to the back of both orders: it is the newest now.
-      this.all.delete(k);
-      mine?.delete(k);
+    if (!mine) this.byClient.set(client, (mine = { size: 0, order: new Order() }));
+    let e = this.all.get(k);
+    if (e === undefined) {
+      e = { client, key, server, expiresAt, stamp };
+      this.all.set(k, e);
+      mine.size++;
+      this.counts.remembered++;
+    } else {
+      e.server = server;
+      e.expiresAt = expiresAt;
+      e.stamp = stamp;
     }
-    const e: KeyPlacement = old ?? { client, key, server, expiresAt };
-    e.server = server;
-    e.expiresAt = expiresAt;
-    if (!mine) this.byClient.set(client, (mine = new Map()));
-    this.all.set(k, e);
-    mine.set(k, e);
-    if (old === undefined) this.counts.remembered++;
-    if (mine.size > this.options.maxPerClient && this.dropOldest(mine)) this.counts.evictedClient++;
-    if (this.all.size > this.options.maxTotal && this.dropOldest(this.all)) this.counts.evictedTotal++;
-  }
-
-  /** Forgets what a placement said, when it is still `server`'s (its server failed the key). */
-  forget(client: string, key: string, server: string): void {
-    const k = slot(client, key);
-    const e = this.all.get(k);
-    if (e !== undefined && e.server === server) this.drop(e, k);
+    this.order.push(k, stamp, this.all.size, this.all);
+    mine.order.push(k, stamp, mine.size, this.all);
+    if (mine.size > this.options.maxPerClient && this.dropOldest(mine.order)) this.counts.evictedClient++;
+    if (this.all.size > this.options.maxTotal && this.dropOldest(this.order)) this.counts.evictedTotal++;
   }
 
   /** Drops the entries whose window has passed, oldest first, at most `max` of them; returns how many. */
   sweep(now: number, max = 10_000): number {
     let n = 0;
-    for (const [k, e] of this.all) {
-      if (n >= max) break;
+    while (n < max) {
+      const o = this.order.oldest(this.all);
       // Placed here with the same window, entries expire in order; a peer's shorter one may wait a little.
-      if (e.expiresAt > now) break;
-      this.drop(e, k);
+      if (o === undefined || o[1].expiresAt > now) break;
+      this.drop(o[1], o[0]);
       n++;
     }
     this.counts.expired += n;
@@ -117,19 +166,16 @@ export class KeyMemory {
     for (const e of this.all.values()) if (e.expiresAt > now) yield { client: e.client, key: e.key, server: e.server, ttlMs: e.expiresAt - now };
   }
 
-  private dropOldest(m: Map<string, KeyPlacement>): boolean {
-    for (const [k, e] of m) {
-      this.drop(e, k);
-      return true;
-    }
-    return false;
+  private dropOldest(order: Order): boolean {
+    const o = order.oldest(this.all);
+    if (o === undefined) return false;
+    this.drop(o[1], o[0]);
+    return true;
   }
 
   private drop(e: KeyPlacement, k: string): void {
     this.all.delete(k);
     const mine = this.byClient.get(e.client);
-    if (!mine) return;
-    mine.delete(k);
-    if (mine.size === 0) this.byClient.delete(e.client);
+    if (mine !== undefined && --mine.size === 0) this.byClient.delete(e.client);
   }
 }
