@@ -109,6 +109,23 @@ describe("execution semantics", () => {
       expect(rest.every((r) => r.serverId === first.serverId && r.cached && JSON.stringify(r.result) === JSON.stringify(first.result))).toBe(true);
     });
 
+    it("hands its whole key memory to a peer that connects later, which places the repeat where the key went", async () => {
+      const rec = recorder();
+      const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a" }));
+      await app(rec, "a1", [t2a.url]);
+      await app(rec, "a2", [t2a.url]);
+      await eventually(() => alive(t2a) === 2, 5000, "the servers to register");
+      const c1 = await track(startNode({ ...common, role: "client", id: "c1", entries: [t2a.url] }));
+      const first = await c1.submit({ app: "count", key: "late" });
+      // A second tier-2 joins the set: the servers' entries and the key memory come with the link.
+      const t2b = await track(startNode({ ...common, role: "tier2", id: "t2b", peers: [t2a.url] }));
+      await eventually(() => alive(t2b) === 2 && keysReceived(t2b) >= 1, 5000, "the new tier-2 to sync");
+      const viaB = await track(startNode({ ...common, role: "client", id: "c1", entries: [t2b.url] }));
+      const again = await viaB.submit({ app: "count", key: "late" });
+      expect(again).toMatchObject({ serverId: first.serverId, cached: true });
+      expect(rec.of("late")).toHaveLength(1);
+    });
+
     it("places a repeat on the server that had the key through masters too (grant and indicate)", async () => {
       for (const assign of ["grant", "indicate"] as const) {
         const rec = recorder();
