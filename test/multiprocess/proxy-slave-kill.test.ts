@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
 import type { RunningClient, TaskResult } from "../../src/index.js";
 import { killAll, startProc, whenLogged } from "../helpers/proc.js";
+import { eventually } from "../helpers/raw-client.js";
 import type { NodeProc } from "../helpers/proc.js";
 
 // A proxying slave SIGKILLed with tasks in flight: the client retries through another slave, the
@@ -52,13 +53,14 @@ describe("a proxy slave killed mid-stream", () => {
       client = await startNode({ logLevel: "silent", role: "client", entries: [master.url], backoffMaxMs: 200 });
       const submits: Array<Promise<TaskResult>> = ["a", "b", "c"].map((k) => (client as RunningClient).submit({ app: "work", key: `${assign}-${k}`, payload: { file, gate }, timeoutMs: 40_000 }));
       // All three are running on a server, through the first slave.
-      await whenLogged(apps, () => lines(file).length >= 3, "the three tasks to start", 15_000);
+      // (The run file is polled: a server may write nothing more to stderr once a run has started.)
+      await eventually(() => lines(file).length >= 3, 15_000, "the three tasks to start");
       const second = await start(["--role", "slave", "--id", `k-s2-${assign}`, "--master", master.url, "--link", "proxy"]);
       await whenLogged([master], registered(second.id), "the second slave to register", 15_000);
       first.proc.kill("SIGKILL");
       // Each retry reaches the server running its key and waits there (or, before single flight, runs again).
       const waits = (): number => apps.reduce((n, a) => n + (a.stderr().match(/run waits for the run of its key in flight/g) ?? []).length, 0);
-      await whenLogged(apps, () => waits() >= 3 || lines(file).length > 3, "the retries to reach the servers", 20_000);
+      await eventually(() => waits() >= 3 || lines(file).length > 3, 20_000, "the retries to reach the servers");
       writeFileSync(gate, "");
       const results = await Promise.all(submits);
       const runs = lines(file);
