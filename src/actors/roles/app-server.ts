@@ -303,14 +303,19 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   function escape(ticket: string, run: Running, err: unknown): void {
     escaped++;
     const e = new AllotError(ErrorCode.INTERNAL, `${run.app} failed on server ${ctx.id}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    if (runs.get(ticket) === run) {
-      try {
-        finish(ticket, run, { ok: false, error: e });
-      } catch {
-        // Its answer could not be sent either: the supervisor hears of the first failure below.
-      }
+    // Whatever `finish` got done before it threw, the slot, the key's flight and every answer are settled here.
+    clearTimeout(run.timer);
+    if (runs.get(ticket) === run) runs.delete(ticket);
+    if (flights.get(run.stored) === run) flights.delete(run.stored);
+    const waiters = run.waiters ?? [];
+    run.waiters = undefined;
+    for (const [m, ch] of waiters) ch.replyError(m, e);
+    if (!run.answered) {
+      run.answered = true;
+      run.ch.replyError(run.m, e);
     }
     run.ch.flushNow();
+    changed();
     // Raised in a mailbox turn of its own, with no request to answer: the supervisor counts it.
     ctx.enqueue(() => {
       throw err;
