@@ -38,7 +38,6 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   // Who decides, among the set's members: policies with home servers split the servers by it.
   const pctx = sync.policyContext();
   const keys = new KeyPlacements(ctx, table, sync, config.keyMemory);
-  const gone = (e: ServerEntry): boolean => servers.disconnected(e);
   // Incarnation: a restarted allocator's counts start again, under a new issuer name.
   const tickets = new TicketIssuer(ctx.id, ctx.now());
   let placed = 0;
@@ -57,7 +56,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     const { client } = m.body;
     const task = effectiveTask(m.body.task, tables.client.get(client.id), m.body.task.user === undefined ? undefined : tables.user.get(m.body.task.user), tables["task-type"].get(m.body.task.app));
     // A repeat of a key goes where the key went while that server lives: its run, or its result, is there.
-    const before = keys.previous(client.id, task, gone);
+    const before = keys.previous(client.id, task);
     let server: ServerEntry;
     if (before !== undefined) {
       table.reserve(before);

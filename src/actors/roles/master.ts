@@ -77,7 +77,6 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   // Who decides, among the set's members: policies with home servers split the servers by it.
   const pctx = sync.policyContext();
   const keys = new KeyPlacements(ctx, servers.table, sync, config.keyMemory);
-  const gone = (e: ServerEntry): boolean => servers.disconnected(e);
   let repeats = 0;
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
@@ -138,7 +137,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     const task = effectiveTask(t, tables.client.get(client.id), t.user === undefined ? undefined : tables.user.get(t.user), tables["task-type"].get(t.app));
     // A repeat of a key (a retry through another slave, a resubmission) goes where the key went
     // while that server lives: its run, or its result, is there.
-    const before = keys.previous(client.id, task, gone);
+    const before = keys.previous(client.id, task);
     let server: ServerEntry;
     if (before !== undefined) {
       servers.table.reserve(before);

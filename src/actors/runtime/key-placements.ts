@@ -34,14 +34,15 @@ export class KeyPlacements {
 
   /**
    * The live server `client`'s key of `task` was placed on, if any: one Map get and one table
-   * get. Not dead, still in the table, still offering the task's application; `gone` says
-   * whether its link has closed (which marks it dead).
+   * get. Not dead, still in the table, still offering the task's application. The caller
+   * reserves a slot on it and then checks its link as for any placement (a closed one marks it
+   * dead and gives the slot back), so a repeat is accounted for like any other task.
    */
-  previous(client: string, task: Task, gone: (e: ServerEntry) => boolean): ServerEntry | undefined {
+  previous(client: string, task: Task): ServerEntry | undefined {
     const id = this.memory.get(client, task.key, this.ctx.now());
     if (id === undefined) return undefined;
     const e = this.table.get(id);
-    if (e === undefined || e.status === "dead" || !e.apps.includes(task.app) || gone(e)) return undefined;
+    if (e === undefined || e.status === "dead" || !e.apps.includes(task.app)) return undefined;
     return e;
   }
 
