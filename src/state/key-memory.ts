@@ -93,6 +93,10 @@ export class KeyMemory {
   private readonly order = new Order();
   private readonly byClient = new Map<string, { size: number; order: Order }>();
   private stamp = 0;
+  // The slot of the last lookup: a placement follows its lookup, and need not build it again.
+  private lastClient = "";
+  private lastKey = "";
+  private lastSlot = slot("", "");
   readonly counts: KeyMemoryCounts = { remembered: 0, expired: 0, evictedTotal: 0, evictedClient: 0 };
 
   constructor(readonly options: KeyMemoryOptions = DEFAULT_KEY_MEMORY) {
@@ -106,9 +110,18 @@ export class KeyMemory {
     return this.all.size;
   }
 
+  private slotOf(client: string, key: string): string {
+    if (client !== this.lastClient || key !== this.lastKey) {
+      this.lastClient = client;
+      this.lastKey = key;
+      this.lastSlot = slot(client, key);
+    }
+    return this.lastSlot;
+  }
+
   /** The server `client`'s `key` was placed on, while its window lasts. */
   get(client: string, key: string, now: number): string | undefined {
-    const k = slot(client, key);
+    const k = this.slotOf(client, key);
     const e = this.all.get(k);
     if (e === undefined) return undefined;
     if (e.expiresAt <= now) {
@@ -126,7 +139,7 @@ export class KeyMemory {
   set(client: string, key: string, server: string, now: number, ttlMs = this.options.windowMs): void {
     if (this.options.windowMs === 0) return;
     const expiresAt = now + Math.min(Math.max(0, ttlMs), this.options.windowMs);
-    const k = slot(client, key);
+    const k = this.slotOf(client, key);
     const stamp = ++this.stamp;
     let mine = this.byClient.get(client);
     if (!mine) this.byClient.set(client, (mine = { size: 0, order: new Order() }));
