@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { startNode } from "../../src/index.js";
+import { AllotError, startNode } from "../../src/index.js";
 import type { RunningApp, RunningClient, RunningNode, TaskResult } from "../../src/index.js";
 import type { Handler } from "../../src/actors/runtime/handlers.js";
 import { eventually } from "../helpers/raw-client.js";
@@ -29,6 +29,16 @@ function recorder() {
       await gate;
       return { server, n };
     },
+    /** Waits for the gate, or fails as soon as its run is aborted. */
+    abortable: async (_p, task) => {
+      runs.push({ server, key: task.key });
+      const n = runs.length;
+      await new Promise<void>((resolve, reject) => {
+        void gate.then(resolve);
+        task.signal.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+      });
+      return { server, n };
+    },
     naps: async (p, task) => {
       runs.push({ server, key: task.key });
       const n = runs.length;
@@ -50,7 +60,7 @@ function recorder() {
 type Rec = ReturnType<typeof recorder>;
 
 async function app(rec: Rec, id: string, join: string[]): Promise<RunningApp> {
-  return track(startNode({ ...common, role: "app", id, apps: ["count", "gated", "naps"], capacity: 8, power: 1, join, workers: 0, handlers: rec.handlersFor(id) }));
+  return track(startNode({ ...common, role: "app", id, apps: ["count", "gated", "naps", "abortable"], capacity: 8, power: 1, join, workers: 0, handlers: rec.handlersFor(id) }));
 }
 
 const alive = (n: RunningNode): number => (n.stats().servers as Array<{ status: string }>).filter((s) => s.status === "alive").length;
@@ -73,6 +83,30 @@ describe("execution semantics", () => {
       expect(rec.of("same")).toHaveLength(1);
       expect(new Set(results.map((r) => JSON.stringify(r.result))).size).toBe(1);
       expect(results.filter((r) => r.cached)).toHaveLength(4);
+    });
+  });
+
+  describe("a first run cancelled by its client", () => {
+    it("sends the duplicate waiting on it to place again, and the key's next run answers it", async () => {
+      const rec = recorder();
+      const t2 = await track(startNode({ ...common, role: "tier2" }));
+      const a = await app(rec, "a1", [t2.url]);
+      await eventually(() => alive(t2) === 1, 5000, "the server to register");
+      const client = await track(startNode({ ...common, role: "client", entries: [t2.url] }));
+      const cancel = new AbortController();
+      const first = client.submit({ app: "abortable", key: "c", signal: cancel.signal, timeoutMs: 20_000 }).then(
+        () => "completed",
+        (e: unknown) => (e instanceof AllotError ? e.code : String(e)),
+      );
+      await eventually(() => rec.of("c").length === 1, 5000, "the first run to start");
+      const second = client.submit({ app: "abortable", key: "c", timeoutMs: 20_000 });
+      await eventually(() => shared(a) === 1, 5000, "the duplicate to wait on the first run");
+      cancel.abort();
+      expect(await first).toBe("CANCELLED");
+      // The duplicate places again and runs the key itself.
+      await eventually(() => rec.of("c").length === 2, 10_000, "the key's second run");
+      rec.release();
+      expect(await second).toMatchObject({ cached: false, result: { n: 2 } });
     });
   });
 

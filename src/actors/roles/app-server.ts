@@ -5,6 +5,7 @@ import { BoundedMap } from "../runtime/bounded-map.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { linkStatus } from "../runtime/link-status.js";
 import type { Handler } from "../runtime/handlers.js";
+import { describeThrown } from "../runtime/handler-boundary.js";
 import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
@@ -76,6 +77,8 @@ interface Running {
   abort: LazyAbort;
   /** Runs of the same (client, key) that arrived while this one ran: they share its outcome (single flight). */
   waiters: Array<[Run, Channel]> | undefined;
+  /** Why this server stopped it before it ended (its deadline, its client's cancel, draining), if it did. */
+  stopped: AllotError | undefined;
   /** Set only for a run still going after its handler returned: a synchronous one needs none. */
   timer: NodeJS.Timeout | undefined;
   m: Run;
@@ -245,7 +248,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     const asked = b.deadline ?? Infinity;
     const deadline = Math.min(asked, now + maxRunMs);
     const abort = new LazyAbort();
-    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, waiters: undefined, m, ch, timer: undefined };
+    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, waiters: undefined, stopped: undefined, m, ch, timer: undefined };
     runs.set(b.ticket, run);
     flights.set(stored, run);
     changed();
@@ -280,6 +283,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   function stopRun(run: Running, err: AllotError): void {
+    run.stopped ??= err;
     if (!run.answered) {
       run.answered = true;
       run.ch.replyError(run.m, err);
@@ -302,7 +306,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
 
   function escape(ticket: string, run: Running, err: unknown): void {
     escaped++;
-    const e = new AllotError(ErrorCode.INTERNAL, `${run.app} failed on server ${ctx.id}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    // describeThrown never throws, whatever `err` is (even `instanceof` may, on a proxy).
+    const e = new AllotError(ErrorCode.INTERNAL, `${run.app} failed on server ${ctx.id}: ${describeThrown(err)}`, { cause: err });
     // Whatever `finish` got done before it threw, the slot, the key's flight and every answer are settled here.
     clearTimeout(run.timer);
     if (runs.get(ticket) === run) runs.delete(ticket);
@@ -339,12 +344,14 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   /**
-   * The runs that waited for `run` share how it ended: its result, or its error. A run stopped
-   * by its own client's cancel failed for that client alone: the others are told to place again
+   * The runs that waited for `run` share how it ended: its result, or its error — the TIMEOUT it
+   * was stopped with, rather than whatever its handler made of the abort. A run stopped by its
+   * own client's cancel failed for that client alone: the others are told to place again
    * (retryable), and the next run of the key runs it.
    */
   function answerWaiters(run: Running, waiters: Array<[Run, Channel]>, o: Outcome): void {
-    const err = o.ok ? undefined : run.abort.aborted && o.error.code !== ErrorCode.TIMEOUT ? new AllotError(ErrorCode.OVERLOADED, `the run of this key on server ${ctx.id} was stopped (${o.error.code}); place it again`, { retryable: true }) : o.error;
+    const stopped = run.stopped;
+    const err = o.ok ? undefined : stopped === undefined ? o.error : stopped.code === ErrorCode.CANCELLED ? new AllotError(ErrorCode.OVERLOADED, `the run of this key on server ${ctx.id} was cancelled by its client; place it again`, { retryable: true }) : stopped;
     for (const [m, ch] of waiters) {
       if (err) ch.replyError(m, err);
       else ch.reply(m, "task.result", { taskId: m.body.taskId, serverId: ctx.id, result: o.ok ? o.result : null, cached: true });
