@@ -7,7 +7,8 @@ import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseInt
 import { parseFlags } from "./flags.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes } from "../node/config.js";
-import { ASSIGN_MODES, DEFAULT_PING_MS, HandlerModuleError, SILENCE_PER_PING, TlsConfigError } from "../node/config.js";
+import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, DEFAULT_PING_MS, HandlerModuleError, SILENCE_PER_PING, TlsConfigError } from "../node/config.js";
+import type { KeyMemoryOptions } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 import { isLoopback } from "../node/node.js";
 import { credentialIdentity } from "../node/credentials.js";
@@ -98,6 +99,10 @@ ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and mas
                         (whole table on connect, changes after); list every peer on every member
   --dead-retention-ms N how long a dead server's (or slave's) entry stays before it is dropped
                         (default 300000)
+  --key-window-ms N     how long a client's idempotency key is remembered with the server it
+                        went to, so a repeat goes there (default 300000; 0: not remembered)
+  --keys-per-client N   keys remembered per client; past it that client's oldest goes
+                        (default 10000; 100000 in all)
 Master:
   --assign grant        identify the chosen server to the slave, which announces the ticket
                         (default)
@@ -141,6 +146,8 @@ const OPTIONS = {
   "max-run-ms": { type: "string" },
   "max-ticket-ms": { type: "string" },
   "dead-retention-ms": { type: "string" },
+  "key-window-ms": { type: "string" },
+  "keys-per-client": { type: "string" },
   ...TLS_OPTIONS,
   ...CREDENTIAL_OPTIONS,
   revoked: { type: "string" },
@@ -163,9 +170,9 @@ export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "
 export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
-  tier2: ["tier", "peers", "policy", "dead-retention-ms"],
+  tier2: ["tier", "peers", "policy", "dead-retention-ms", "key-window-ms", "keys-per-client"],
   app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms"],
-  master: ["peers", "policy", "assign", "dead-retention-ms"],
+  master: ["peers", "policy", "assign", "dead-retention-ms", "key-window-ms", "keys-per-client"],
   slave: ["master", "link", "capacity", "report"],
 };
 
@@ -197,6 +204,18 @@ export function checkFlagsApply(role: StartRole, given: readonly string[]): void
   if (stray === undefined) return;
   const own = takes.length > 0 ? ` (it takes ${takes.map((f) => `--${f}`).join(", ")} and the common flags)` : "";
   throw new CliError(`does not apply to --role ${role}${own}`, `--${stray}`);
+}
+
+/** The allocators' key memory, from --key-window-ms and --keys-per-client (defaults where absent). */
+function keyMemory(window: string | undefined, perClient: string | undefined): { keyMemory?: KeyMemoryOptions } {
+  if (window === undefined && perClient === undefined) return {};
+  return {
+    keyMemory: {
+      ...DEFAULT_KEY_MEMORY,
+      ...(window === undefined ? {} : { windowMs: parseIntFlag("--key-window-ms", window, 0, 0, 86_400_000) }),
+      ...(perClient === undefined ? {} : { maxPerClient: parseIntFlag("--keys-per-client", perClient, 1, 1, DEFAULT_KEY_MEMORY.maxTotal) }),
+    },
+  };
 }
 
 const deadRetention = (v: string | undefined): { deadRetentionMs?: number } => (v === undefined ? {} : { deadRetentionMs: parseIntFlag("--dead-retention-ms", v, 0, 0, 86_400_000) });
@@ -298,7 +317,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
       return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
     case "tier2": {
       const peers = urls("--peers", v.peers, false);
-      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]) };
+      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]) };
     }
     case "app":
       return {
@@ -319,7 +338,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
     case "master": {
       const peers = urls("--peers", v.peers, false);
       const assign = oneOf("--assign", ASSIGN_MODES, v.assign);
-      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]) };
+      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]) };
     }
     case "slave": {
       const link = oneOf("--link", LINK_MODES, v.link);

@@ -120,6 +120,8 @@ export type { AssignMode } from "../actors/roles/master.js";
 export { LINK_MODES } from "../actors/roles/slave.js";
 export type { LinkMode } from "../actors/roles/slave.js";
 export { DEFAULT_REPORT } from "../actors/runtime/reporter.js";
+export { DEFAULT_KEY_MEMORY } from "../state/index.js";
+export type { KeyMemoryOptions } from "../state/index.js";
 export type { ReportModes } from "../actors/runtime/reporter.js";
 export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
 export { HandlerModuleError } from "../actors/runtime/handler-module.js";

@@ -63,6 +63,7 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
         ...(config.policy === undefined ? {} : { policy: config.policy }),
         ...(config.peers === undefined ? {} : { peers: config.peers }),
         ...(config.deadRetentionMs === undefined ? {} : { deadRetentionMs: config.deadRetentionMs }),
+        ...(config.keyMemory === undefined ? {} : { keyMemory: config.keyMemory }),
       });
     case "app":
       if (!runner) throw new Error("an app server needs its handler runner");

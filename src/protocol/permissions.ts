@@ -54,6 +54,7 @@ export const SENDERS: { readonly [K in MessageType]: Senders } = {
   "attrs.unset": ["admin"],
   // Only another member of the receiver's own set (tier-2s, or masters) syncs entries.
   "peer.sync": (r) => (r === "tier2" ? TIER2_PEERS : r === "master" ? MASTER_PEERS : NOBODY),
+  "peer.keys": (r) => (r === "tier2" ? TIER2_PEERS : r === "master" ? MASTER_PEERS : NOBODY),
   status: NOBODY,
   "slave.picked": NOBODY,
   "task.submit": ["client"],

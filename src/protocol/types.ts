@@ -98,6 +98,15 @@ export interface Task {
 }
 
 /** What an app server reports about itself; the first report registers it. */
+/** One (client, key) → server placement an allocator shares with its peers. */
+export interface KeyPlacementWire {
+  client: string;
+  key: string;
+  server: string;
+  /** How much longer it is remembered, ms. */
+  ttlMs: number;
+}
+
 export interface ServerReport {
   id: string;
   url: string;
@@ -321,6 +330,12 @@ export interface Bodies {
    * a peer connects, then changes); masters add their slaves' entries.
    */
   "peer.sync": { servers: ServerReport[]; tables?: AttrTables; slaves?: ServerReport[] };
+  /**
+   * Allocator to allocator of one set: where clients' keys were placed, each for `ttlMs` more
+   * (a remaining duration, not a time: hosts' clocks differ), so a repeat of a key placed by a
+   * peer goes to the same server. At most 1000 entries per message.
+   */
+  "peer.keys": { keys: KeyPlacementWire[] };
   status: StatusBody;
   /** A master's answer to `task.place`: send the task to this slave, with this pick. */
   "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };

@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { serverAttrsProblem } from "./server-attrs.js";
 import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
-import type { Claim, ClaimRole, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
+import type { Claim, ClaimRole, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -313,6 +313,11 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     ...(b.tables === undefined ? {} : { tables: tables(b.tables, "tables") }),
     ...(b.slaves === undefined ? {} : { slaves: reports(b.slaves, "slaves") }),
   }),
+  "peer.keys": (b) => {
+    const keys = b.keys;
+    if (!Array.isArray(keys) || keys.length > MAX_KEY_PLACEMENTS) fail("keys", `an array of at most ${MAX_KEY_PLACEMENTS} key placements`);
+    return { keys: (keys as unknown[]).map((k, i) => keyPlacement(k, `keys[${i}]`)) };
+  },
   status: (b) => statusBody(b),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
   "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick"), ...avoid(b.avoid) }),
@@ -334,6 +339,18 @@ function avoid(x: unknown): { avoid?: string[] } {
   if (!Array.isArray(x) || x.length > MAX_AVOID) fail("avoid", `an array of at most ${MAX_AVOID} server ids`);
   const ids = (x as unknown[]).map((v, i) => id(v, `avoid[${i}]`));
   return ids.length === 0 ? {} : { avoid: ids };
+}
+
+/** Key placements per `peer.keys` message. */
+export const MAX_KEY_PLACEMENTS = 1000;
+/** A shared placement is remembered at most a day, whatever a peer says. */
+const MAX_KEY_TTL_MS = 86_400_000;
+
+function keyPlacement(x: unknown, p: string): KeyPlacementWire {
+  const o = obj(x, p);
+  const ttlMs = nat(o.ttlMs, `${p}.ttlMs`);
+  if (ttlMs > MAX_KEY_TTL_MS) fail(`${p}.ttlMs`, `at most ${MAX_KEY_TTL_MS} ms`);
+  return { client: id(o.client, `${p}.client`), key: id(o.key, `${p}.key`), server: id(o.server, `${p}.server`), ttlMs };
 }
 
 function reports(x: unknown, p: string): ServerReport[] {

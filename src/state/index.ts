@@ -4,3 +4,4 @@ export * from "./free-index.js";
 export * from "./hash-ring.js";
 export * from "./idle-queue.js";
 export * from "./retry-budget.js";
+export * from "./key-memory.js";

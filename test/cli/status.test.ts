@@ -71,3 +71,17 @@ describe("cli/start --dead-retention-ms", () => {
     expect(() => startConfig(["--role", "master", "--dead-retention-ms", "-1"])).toThrow(/--dead-retention-ms/);
   });
 });
+
+describe("cli/start --key-window-ms and --keys-per-client", () => {
+  it("sets the allocators' key memory, keeping the defaults it does not name", () => {
+    expect(startConfig(["--role", "tier2", "--key-window-ms", "60000"])).toMatchObject({ role: "tier2", keyMemory: { windowMs: 60_000, maxPerClient: 10_000, maxTotal: 100_000 } });
+    expect(startConfig(["--role", "master", "--keys-per-client", "50"])).toMatchObject({ role: "master", keyMemory: { windowMs: 300_000, maxPerClient: 50 } });
+    expect(startConfig(["--role", "tier2"])).not.toHaveProperty("keyMemory");
+  });
+
+  it("refuses a bad number, and the flags on a role without key memory", () => {
+    expect(() => startConfig(["--role", "tier2", "--key-window-ms", "5m"])).toThrow(/--key-window-ms/);
+    expect(() => startConfig(["--role", "master", "--keys-per-client", "0"])).toThrow(/--keys-per-client/);
+    expect(() => startConfig(["--role", "app", "--apps", "echo", "--join", "ws://127.0.0.1:1", "--key-window-ms", "1"])).toThrow(CliError);
+  });
+});

@@ -52,10 +52,20 @@ export class FakeAllocator {
 
   /** Announces a ticket this allocator signed for task `n` of `client`, expiring at `expiresAt`. */
   expect(n: number, expiresAt = Date.now() + 60_000, client = "c"): Promise<Message> {
+    return this.announce(n, this.sign(n, expiresAt, client), expiresAt, client);
+  }
+
+  /** A ticket for task `n` (key `k${n}`) of `client`, signed but not announced: a run may bring it first. */
+  sign(n: number, expiresAt = Date.now() + 60_000, client = "c"): string {
     const r = this.report;
+    if (!r?.ticketKey) throw new Error("the app server has not reported to the fake allocator yet");
+    return signTicket(r.ticketKey, { taskId: `t${n}`, key: `k${n}`, serverId: r.id, client, expiresAt, issuer: "ZmFrZS10MkAw", seq: ++this.seq });
+  }
+
+  /** Announces `ticket` (from `sign`) for task `n` of `client`. */
+  announce(n: number, ticket: string, expiresAt = Date.now() + 60_000, client = "c"): Promise<Message> {
     const ch = this.ch;
-    if (!r?.ticketKey || !ch) throw new Error("the app server has not reported to the fake allocator yet");
-    const ticket = signTicket(r.ticketKey, { taskId: `t${n}`, key: `k${n}`, serverId: r.id, client, expiresAt, issuer: "ZmFrZS10MkAw", seq: ++this.seq });
+    if (!ch) throw new Error("the app server has not reported to the fake allocator yet");
     return ch.request("task.expect", { taskId: `t${n}`, key: `k${n}`, ticket, client: { id: client, addr: "" }, expiresAt });
   }
 

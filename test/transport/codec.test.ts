@@ -124,6 +124,7 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "attrs.set": fc.record({ table, id: name, attrs }).filter((b) => b.table !== "server" || serverAttrsProblem(b.attrs) === undefined),
   "attrs.unset": fc.record({ table, id: name, keys: fc.array(safeKey(1), { minLength: 1, maxLength: 4 }) }).filter((b) => b.table !== "server" || serverAttrsProblem({}, b.keys) === undefined),
   "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }), slaves: fc.array(serverArb, { maxLength: 2 }) }, { requiredKeys: ["servers"] }),
+  "peer.keys": fc.record({ keys: fc.array(fc.record({ client: name, key: name, server: name, ttlMs: fc.integer({ min: 0, max: 86_400_000 }) }), { maxLength: 4 }) }),
   status: statusArb,
   "slave.picked": fc.record({ taskId: name, slaveId: name, slaveUrl: fc.string({ maxLength: 64 }), pick: name }),
   "task.submit": fc.record({ task: taskArb, pick: name }),

@@ -5,6 +5,7 @@ import { BoundedMap } from "../runtime/bounded-map.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { linkStatus } from "../runtime/link-status.js";
 import type { Handler } from "../runtime/handlers.js";
+import { describeThrown } from "../runtime/handler-boundary.js";
 import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
@@ -74,13 +75,18 @@ interface Running {
   /** The run's answer has gone (its result, or TIMEOUT / DRAINING before the handler stopped). */
   answered: boolean;
   abort: LazyAbort;
+  /** Runs of the same (client, key) that arrived while this one ran: they share its outcome (single flight). */
+  waiters: Array<[Run, Channel]> | undefined;
+  /** Why this server stopped it before it ended (its deadline, its client's cancel, draining), if it did. */
+  stopped: AllotError | undefined;
   /** Set only for a run still going after its handler returned: a synchronous one needs none. */
   timer: NodeJS.Timeout | undefined;
   m: Run;
   ch: Channel;
 }
 
-/** Roles that may announce a ticket: the allocators, and a slave linking a client to this server. */
+/** Runs of one key waiting for its first run, past which a duplicate is answered OVERLOADED. */
+export const MAX_WAITERS = 1024;
 
 export function validateAppServerConfig(c: AppServerConfig): void {
   if (c.apps.length === 0) throw new TypeError("an app server needs at least one application (--apps)");
@@ -116,7 +122,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   const refused = new BoundedMap<string, true>(10_000);
   const results = new BoundedMap<string, unknown>(10_000);
   const runs = new Map<string, Running>();
+  // The run of each (client, key) in flight on this server: a duplicate waits for it, never runs beside it.
+  const flights = new Map<string, Running>();
   let completed = 0;
+  let shared = 0;
+  let escaped = 0;
   let timedOut = 0;
   // No expected ticket expires before this (a lower bound): the sweep skips the walk over all of
   // them until then, instead of walking every expected ticket four times a second.
@@ -160,6 +170,12 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
       return;
     }
+    const stored = cacheKey(b.client.id, b.key);
+    // Its run will share a run in flight or take a stored result: it needs no slot of its own.
+    if (flights.has(stored) || results.has(stored)) {
+      ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
+      return;
+    }
     if (load() >= config.capacity) {
       const err = new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
       refused.set(b.ticket, true);
@@ -198,6 +214,21 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (t.expiresAt + TICKET_SKEW_MS <= ctx.now()) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket expired", { retryable: true }));
     if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
     const announced = exp !== undefined;
+    const stored = cacheKey(client, b.key);
+    // At most one run per (client, key) on this server: a repeat takes the stored result, or
+    // waits for the run in flight and shares its outcome; neither needs a slot.
+    const flight = flights.get(stored);
+    if (flight !== undefined || results.has(stored)) {
+      if (flight !== undefined && (flight.waiters?.length ?? 0) >= MAX_WAITERS) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `${MAX_WAITERS} runs of this key already wait on server ${ctx.id}`));
+      if (!replays.use(t.issuer, t.seq)) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket already used"));
+      if (announced) expected.delete(b.ticket);
+      changed();
+      if (flight === undefined) return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(stored), cached: true });
+      shared++;
+      ctx.log.debug({ task: b.taskId, running: flight.taskId }, "run waits for the run of its key in flight");
+      (flight.waiters ??= []).push([m, ch]);
+      return;
+    }
     // Capacity first, so a refused run leaves its ticket unused for the retry that follows.
     if (!announced && load() >= config.capacity) {
       // Its expect, if it comes later, must not hold a slot for a run that will not come.
@@ -206,11 +237,6 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     }
     if (!replays.use(t.issuer, t.seq)) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket already used"));
     if (announced) expected.delete(b.ticket);
-    const stored = cacheKey(client, b.key);
-    if (results.has(stored)) {
-      changed();
-      return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(stored), cached: true });
-    }
     start(m, ch, stored);
   }
 
@@ -222,15 +248,22 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     const asked = b.deadline ?? Infinity;
     const deadline = Math.min(asked, now + maxRunMs);
     const abort = new LazyAbort();
-    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, m, ch, timer: undefined };
+    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, waiters: undefined, stopped: undefined, m, ch, timer: undefined };
     runs.set(b.ticket, run);
+    flights.set(stored, run);
     changed();
     let sync = true;
-    runner.run(b.app, b.payload, new RunContext(b.taskId, b.key, b.app, b.attempt ?? 1, deadline, abort), (o) => {
-      // A synchronous handler ends in this actor turn; anything later re-enters the actor.
-      if (sync) finish(b.ticket, run, o);
-      else ctx.enqueue(() => finish(b.ticket, run, o));
-    });
+    try {
+      runner.run(b.app, b.payload, new RunContext(b.taskId, b.key, b.app, b.attempt ?? 1, deadline, abort), (o) => {
+        // A synchronous handler ends in this actor turn; anything later re-enters the actor.
+        if (sync) guarded(b.ticket, run, o);
+        else ctx.enqueue(() => guarded(b.ticket, run, o));
+      });
+    } catch (err) {
+      // Past the boundary all the same: the run is answered on its own connection, its slot freed.
+      sync = false;
+      return escape(b.ticket, run, err);
+    }
     sync = false;
     if (runs.get(b.ticket) === run) {
       run.timer = setTimeout(() => ctx.enqueue(() => overdue(run)), Math.max(0, deadline - now));
@@ -250,6 +283,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   function stopRun(run: Running, err: AllotError): void {
+    run.stopped ??= err;
     if (!run.answered) {
       run.answered = true;
       run.ch.replyError(run.m, err);
@@ -257,16 +291,71 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     run.abort.abort(err);
   }
 
+  /**
+   * `finish`, but a throw in it (or in the handler's own failure, past the boundary) is answered
+   * on the run's connection — the client's or its slave's, never that of whatever message this
+   * turn was handling — and then raised inside the actor for its supervisor.
+   */
+  function guarded(ticket: string, run: Running, o: Outcome): void {
+    try {
+      finish(ticket, run, o);
+    } catch (err) {
+      escape(ticket, run, err);
+    }
+  }
+
+  function escape(ticket: string, run: Running, err: unknown): void {
+    escaped++;
+    // describeThrown never throws, whatever `err` is (even `instanceof` may, on a proxy).
+    const e = new AllotError(ErrorCode.INTERNAL, `${run.app} failed on server ${ctx.id}: ${describeThrown(err)}`, { cause: err });
+    // Whatever `finish` got done before it threw, the slot, the key's flight and every answer are settled here.
+    clearTimeout(run.timer);
+    if (runs.get(ticket) === run) runs.delete(ticket);
+    if (flights.get(run.stored) === run) flights.delete(run.stored);
+    const waiters = run.waiters ?? [];
+    run.waiters = undefined;
+    for (const [m, ch] of waiters) ch.replyError(m, e);
+    if (!run.answered) {
+      run.answered = true;
+      run.ch.replyError(run.m, e);
+    }
+    run.ch.flushNow();
+    changed();
+    // Raised in a mailbox turn of its own, with no request to answer: the supervisor counts it.
+    ctx.enqueue(() => {
+      throw err;
+    });
+  }
+
   function finish(ticket: string, run: Running, o: Outcome): void {
     clearTimeout(run.timer);
     runs.delete(ticket);
+    if (flights.get(run.stored) === run) flights.delete(run.stored);
     completed++;
     changed();
     if (o.ok) results.set(run.stored, o.result);
+    const waiters = run.waiters;
+    run.waiters = undefined;
+    if (waiters) answerWaiters(run, waiters, o);
     if (run.answered) return;
     run.answered = true;
     if (!o.ok) return run.ch.replyError(run.m, o.error);
     run.ch.reply(run.m, "task.result", { taskId: run.taskId, serverId: ctx.id, result: o.result, cached: false } satisfies Bodies["task.result"]);
+  }
+
+  /**
+   * The runs that waited for `run` share how it ended: its result, or its error — the TIMEOUT it
+   * was stopped with, rather than whatever its handler made of the abort. A run stopped by its
+   * own client's cancel failed for that client alone: the others are told to place again
+   * (retryable), and the next run of the key runs it.
+   */
+  function answerWaiters(run: Running, waiters: Array<[Run, Channel]>, o: Outcome): void {
+    const stopped = run.stopped;
+    const err = o.ok ? undefined : stopped === undefined ? o.error : stopped.code === ErrorCode.CANCELLED ? new AllotError(ErrorCode.OVERLOADED, `the run of this key on server ${ctx.id} was cancelled by its client; place it again`, { retryable: true }) : stopped;
+    for (const [m, ch] of waiters) {
+      if (err) ch.replyError(m, err);
+      else ch.reply(m, "task.result", { taskId: m.body.taskId, serverId: ctx.id, result: o.ok ? o.result : null, cached: true });
+    }
   }
 
   /** Merges `next` into the attributes; a change is a triggering event in any mode: report now. */
@@ -338,6 +427,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         expected: expected.size,
         completed,
         timedOut,
+        shared,
+        escaped,
         load: load(),
         capacity: config.capacity,
         handlers: runner.placement,
@@ -350,7 +441,12 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       reporter.stop();
       // Draining: every run still going is answered (retryable, so its client places it again
       // elsewhere) and told to stop through its abort signal.
-      for (const run of runs.values()) stopRun(run, new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is stopping`));
+      const draining = new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is stopping`);
+      for (const run of runs.values()) {
+        stopRun(run, draining);
+        for (const [m, ch] of run.waiters ?? []) ch.replyError(m, draining);
+        run.waiters = undefined;
+      }
       await runner.close();
     },
   };

@@ -2,8 +2,10 @@ import { AllotError, ErrorCode } from "../../protocol/index.js";
 import type { Message, StatusBody } from "../../protocol/index.js";
 import { MAX_UNCONFIRMED, allocate, effectiveTask, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
-import type { ServerTable } from "../../state/index.js";
+import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
+import { KeyPlacements } from "../runtime/key-placements.js";
+import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
@@ -17,6 +19,8 @@ export interface Tier2Config {
   peers?: readonly string[];
   /** How long a dead server's entry stays in the table before it is dropped, ms. Default 300 000. */
   deadRetentionMs?: number;
+  /** How long, and how many, (client, key) → server placements are remembered (and shared with the peers). */
+  keyMemory?: KeyMemoryOptions;
 }
 
 /**
@@ -33,11 +37,13 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const sync = new PeerSync(ctx, table, tables, config.peers ?? []);
   // Who decides, among the set's members: policies with home servers split the servers by it.
   const pctx = sync.policyContext();
+  const keys = new KeyPlacements(ctx, table, sync, config.keyMemory);
   // Incarnation: a restarted allocator's counts start again, under a new issuer name.
   const tickets = new TicketIssuer(ctx.id, ctx.now());
   let placed = 0;
   let refused = 0;
   let expectRefused = 0;
+  let repeats = 0;
 
   function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
     const result = m.type === "server.report" ? servers.onReport(m, ch) : servers.onLoad(m, ch);
@@ -49,14 +55,25 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {
     const { client } = m.body;
     const task = effectiveTask(m.body.task, tables.client.get(client.id), m.body.task.user === undefined ? undefined : tables.user.get(m.body.task.user), tables["task-type"].get(m.body.task.app));
-    const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
-    if (!a.ok) {
-      refused++;
-      // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.
-      ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
-      return;
+    // A repeat of a key goes where the key went while that server lives: its run, or its result, is there.
+    // Unless the client says that server failed this task: then the key may go elsewhere (at-least-once).
+    const remembered = keys.previous(client.id, task);
+    const before = remembered !== undefined && m.body.avoid?.includes(remembered.id) === true ? undefined : remembered;
+    let server: ServerEntry;
+    if (before !== undefined) {
+      table.reserve(before);
+      server = before;
+      repeats++;
+    } else {
+      const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
+      if (!a.ok) {
+        refused++;
+        // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.
+        ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
+        return;
+      }
+      server = a.server;
     }
-    const server = a.server;
     const to = servers.reach(server);
     if (to === undefined) {
       ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
@@ -77,18 +94,23 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
         }),
     );
     placed++;
+    keys.placed(client.id, task.key, server.id);
     ch.reply(m, "task.placed", { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket });
   }
 
   return {
     table,
-    stop: () => servers.stop(),
+    stop() {
+      keys.stop();
+      servers.stop();
+    },
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
       if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
+      if (m.type === "peer.keys") return keys.onKeys(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },
     onHello: (ch: Channel) => sync.onHello(ch),
@@ -108,6 +130,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       syncReceived: sync.received,
       syncSent: sync.sent,
       syncLinks: sync.linked,
+      repeats,
+      keyMemory: { ...keys.stats(), sent: sync.keysSent, received: sync.keysReceived, notShared: sync.keysNotShared },
       members: sync.identity.members,
       servers: servers.rows(),
     }),

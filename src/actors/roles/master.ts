@@ -2,9 +2,11 @@ import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { Message, StatusBody, Task } from "../../protocol/index.js";
 import { MAX_UNCONFIRMED, allocate, effectiveTask, leastLoaded, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
-import type { ServerTable } from "../../state/index.js";
+import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { KeyPlacements } from "../runtime/key-placements.js";
+import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -28,6 +30,8 @@ export interface MasterConfig {
   pickHoldMs?: number;
   /** How long a dead server's or slave's entry stays before it is dropped, ms. Default 300 000. */
   deadRetentionMs?: number;
+  /** How long, and how many, (client, key) → server placements are remembered (and shared with the peers). */
+  keyMemory?: KeyMemoryOptions;
 }
 
 /** The application name slaves register under: a slave is a member offering "slave". */
@@ -72,6 +76,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   const sync = new PeerSync(ctx, servers.table, tables, config.peers ?? [], slaves.table, settleGrants);
   // Who decides, among the set's members: policies with home servers split the servers by it.
   const pctx = sync.policyContext();
+  const keys = new KeyPlacements(ctx, servers.table, sync, config.keyMemory);
+  let repeats = 0;
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
   const tickets = new TicketIssuer(ctx.id, ctx.now());
@@ -130,12 +136,24 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     slaves.table.observe(ch.peerId, metrics.queue, metrics.version, ctx.now());
     const t = m.body.task;
     const task = effectiveTask(t, tables.client.get(client.id), t.user === undefined ? undefined : tables.user.get(t.user), tables["task-type"].get(t.app));
-    const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
-    if (!a.ok) {
-      refused++;
-      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
+    // A repeat of a key (a retry through another slave, a resubmission) goes where the key went
+    // while that server lives: its run, or its result, is there.
+    // Unless the client says that server failed this task: then the key may go elsewhere (at-least-once).
+    const remembered = keys.previous(client.id, task);
+    const before = remembered !== undefined && m.body.avoid?.includes(remembered.id) === true ? undefined : remembered;
+    let server: ServerEntry;
+    if (before !== undefined) {
+      servers.table.reserve(before);
+      server = before;
+      repeats++;
+    } else {
+      const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
+      if (!a.ok) {
+        refused++;
+        return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
+      }
+      server = a.server;
     }
-    const server = a.server;
     // Grant mode leaves the server to the slave: no connection of ours is needed, only a check
     // that its own link has not closed.
     const to = assign === "grant" ? (servers.disconnected(server) ? undefined : null) : servers.reach(server);
@@ -146,6 +164,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     const expiresAt = Math.min(task.deadline, ctx.now() + TICKET_TTL_MS);
     const ticket = tickets.issue(server, { taskId: task.id, key: task.key, client: client.id, expiresAt });
     const answer = { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket };
+    keys.placed(client.id, task.key, server.id);
     if (assign === "grant") {
       granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
       placed++;
@@ -207,6 +226,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
           return onAttrsSet(m, ch, ctx, tables, sync);
         case "peer.sync":
           return sync.onSync(m, ch);
+        case "peer.keys":
+          return keys.onKeys(m, ch);
         default:
           ch.replyError(m, unknownType("master", m));
       }
@@ -233,12 +254,15 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       syncReceived: sync.received,
       syncSent: sync.sent,
       syncLinks: sync.linked,
+      repeats,
+      keyMemory: { ...keys.stats(), sent: sync.keysSent, received: sync.keysReceived, notShared: sync.keysNotShared },
       members: sync.identity.members,
       servers: servers.rows(),
       slaves: slaves.rows(),
     }),
     stop() {
       clearInterval(pickSweep);
+      keys.stop();
       servers.stop();
       slaves.stop();
     },

@@ -30,18 +30,44 @@ export class RoundRobinSet {
 
   /** Sends `m` on to the next member and relays its answer (or typed error) back on `ch`. */
   forward(m: Inbound, ch: Channel, timeoutMs: number): void {
-    this.attempt(m, ch, timeoutMs, this.members.length);
+    this.attempt(m, ch, timeoutMs, 0, 1);
   }
 
-  private attempt(m: Inbound, ch: Channel, timeoutMs: number, triesLeft: number): void {
-    const member = this.members[this.next] as Peer;
-    this.sent[this.next] = (this.sent[this.next] ?? 0) + 1;
-    this.next = (this.next + 1) % this.members.length;
+  /**
+   * `tried`: the members this request already went to, one bit each (a set of up to 31 members;
+   * the members past those are told apart only by the count `attempt`). A retry never goes back
+   * to one of them — the shared round robin may well point there again while other requests move
+   * it — and skips members whose link is down; a request tries each member at most once.
+   */
+  private attempt(m: Inbound, ch: Channel, timeoutMs: number, tried: number, attempt: number): void {
+    const at = this.pick(tried);
+    const member = this.members[at] as Peer;
+    this.sent[at] = (this.sent[at] ?? 0) + 1;
+    const mask = at < 31 ? tried | (1 << at) : tried;
     member.forward(m, timeoutMs, (err, answer) => {
       if (answer) ch.relay(m, answer);
-      else if (err && tryNext(err) && triesLeft > 1) this.attempt(m, ch, timeoutMs, triesLeft - 1);
+      else if (err && tryNext(err) && attempt < this.members.length) this.attempt(m, ch, timeoutMs, mask, attempt + 1);
       else ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "forward ended with neither answer nor error"));
     });
+  }
+
+  /** The next member in turn not yet tried, preferring one whose link is up; advances the round robin past it. */
+  private pick(tried: number): number {
+    const n = this.members.length;
+    let down = -1;
+    for (let i = 0; i < n; i++) {
+      const k = (this.next + i) % n;
+      if (k < 31 && (tried & (1 << k)) !== 0) continue;
+      if (this.members[k]?.current) {
+        this.next = (k + 1) % n;
+        return k;
+      }
+      if (down < 0) down = k;
+    }
+    // Every untried member is down: the first of them (it fails at once, or has come back).
+    const k = down >= 0 ? down : this.next;
+    this.next = (k + 1) % n;
+    return k;
   }
 
   close(): void {

@@ -24,6 +24,14 @@ export function describeThrown(x: unknown): string {
   }
 }
 
+function isOwnAllotError(x: unknown): x is AllotError {
+  try {
+    return x instanceof AllotError;
+  } catch {
+    return false;
+  }
+}
+
 function allotErrorLike(x: unknown): { code: ErrorCode; message: string; retryable: boolean } | undefined {
   try {
     if (!(x instanceof Error) || x.name !== "AllotError") return undefined;
@@ -48,7 +56,8 @@ export function resultOutcome(app: string, value: unknown): Outcome {
 
 /** A handler's throw or rejection: TASK_FAILED with its message, or the AllotError it threw (a handler may choose a retryable code). */
 export function failureOutcome(app: string, thrown: unknown): Outcome {
-  if (thrown instanceof AllotError) return { ok: false, error: thrown };
+  // A proxy whose prototype trap throws makes even `instanceof` throw: nothing here may.
+  if (isOwnAllotError(thrown)) return { ok: false, error: thrown };
   // An AllotError from another copy of the package (a handler module that resolves its own): same name, a known code.
   const like = allotErrorLike(thrown);
   if (like) return { ok: false, error: new AllotError(like.code, clip(like.message), { retryable: like.retryable, cause: thrown }) };

@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
-import type { AttrEntry, AttrTables, Bodies, Message, ServerReport } from "../../protocol/index.js";
-import type { AttrTable, ServerEntry, ServerTable } from "../../state/index.js";
+import type { AttrEntry, AttrTables, Bodies, KeyPlacementWire, Message, ServerReport } from "../../protocol/index.js";
+import type { AttrTable, KeyMemory, ServerEntry, ServerTable } from "../../state/index.js";
 import type { AllocatorIdentity, PolicyContext } from "../../policies/index.js";
 
 /** The client, user and task-type tables of an allocator, by their wire names. */
@@ -9,8 +9,10 @@ const TABLE_NAMES = ["client", "user", "task-type"] as const;
 import type { Channel } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 
-/** Reports per `peer.sync` message, so a full table never needs one giant frame. */
+/** Reports per `peer.sync` message (and key placements per `peer.keys`), so a full table never needs one giant frame. */
 const CHUNK = 1000;
+/** Key placements waiting for the turn's flush past which more are not shared (counted): a bound on one turn's memory. */
+const MAX_DIRTY_KEYS = 100_000;
 
 export function toReport(e: ServerEntry): ServerReport {
   return {
@@ -41,9 +43,15 @@ export class PeerSync {
   private readonly links = new Set<Channel>();
   private readonly dirty = new Set<string>();
   private readonly dirtyEntries: AttrTables = { client: [], user: [], "task-type": [] };
+  private dirtyKeys: KeyPlacementWire[] = [];
   private scheduled = false;
   received = 0;
   sent = 0;
+  /** Where clients' keys were placed (allocators that remember them): shared whole with a peer that connects. */
+  keys: KeyMemory | undefined;
+  keysReceived = 0;
+  keysSent = 0;
+  keysNotShared = 0;
   /**
    * This allocator and the members of its set it is linked with, itself included: what a policy
    * splitting the servers among the members (home servers) needs. A new object whenever the set
@@ -117,6 +125,17 @@ export class PeerSync {
     this.schedule();
   }
 
+  /** A key was placed here: tell the peers (coalesced per turn), with how long it is remembered. */
+  keyPlaced(client: string, key: string, server: string, ttlMs: number): void {
+    if (this.links.size === 0) return;
+    if (this.dirtyKeys.length >= MAX_DIRTY_KEYS) {
+      this.keysNotShared++;
+      return;
+    }
+    this.dirtyKeys.push({ client, key, server, ttlMs });
+    this.schedule();
+  }
+
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
@@ -142,12 +161,30 @@ export class PeerSync {
     const servers = reportsOf(this.table, this.dirty);
     const tables: AttrTables = { client: this.dirtyEntries.client.splice(0), user: this.dirtyEntries.user.splice(0), "task-type": this.dirtyEntries["task-type"].splice(0) };
     // Slaves report to every master themselves: only a full sync carries their entries.
-    for (const ch of this.links) if (!ch.closed) this.send(ch, servers, tables, []);
+    const hasChanges = servers.length + tables.client.length + tables.user.length + tables["task-type"].length > 0;
+    const keys = this.dirtyKeys;
+    this.dirtyKeys = [];
+    for (const ch of this.links) {
+      if (ch.closed) continue;
+      if (hasChanges) this.send(ch, servers, tables, []);
+      this.sendKeys(ch, keys);
+    }
+  }
+
+  private sendKeys(ch: Channel, keys: readonly KeyPlacementWire[]): void {
+    for (let i = 0; i < keys.length; i += CHUNK) {
+      const chunk = keys.slice(i, i + CHUNK);
+      this.keysSent += chunk.length;
+      ch.request("peer.keys", { keys: chunk }).catch((err: unknown) => {
+        this.ctx.log.warn({ peer: ch.label(), err: AllotError.from(err).message }, "key placements not acknowledged");
+      });
+    }
   }
 
   private sendAll(ch: Channel): void {
     const tables: AttrTables = { client: this.tables.client.all(), user: this.tables.user.all(), "task-type": this.tables["task-type"].all() };
     this.send(ch, [...this.table.all()].map(toReport), tables, this.slaves ? [...this.slaves.all()].map(toReport) : []);
+    if (this.keys) this.sendKeys(ch, [...this.keys.entries(this.ctx.now())]);
   }
 
   /** Server entries in chunks of CHUNK; the (small) attribute tables and slave entries ride with the first. */
