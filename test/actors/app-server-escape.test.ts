@@ -4,6 +4,7 @@ import { createAppServer } from "../../src/actors/roles/app-server.js";
 import type { Behaviour, RoleContext } from "../../src/actors/runtime/context.js";
 import type { HandlerRunner } from "../../src/actors/runtime/handler-runner.js";
 import { spawnRole } from "../../src/actors/runtime/role-actor.js";
+import { continuations } from "../../src/actors/runtime/continuations.js";
 import { AllotError } from "../../src/protocol/index.js";
 import { Channel, DEFAULT_PEER, Peer, createMemoryTransport, createWsTransport } from "../../src/transport/index.js";
 import type { ChannelOptions } from "../../src/transport/index.js";
@@ -40,6 +41,7 @@ describe("actors/app-server", () => {
           return p;
         },
         enqueue: (fn) => actor.enqueue(fn),
+        ...continuations((fn) => actor.enqueue(fn)),
       };
       const runner: HandlerRunner = {
         placement: { boom: "inline" },
