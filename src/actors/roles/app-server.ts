@@ -80,7 +80,8 @@ interface Running {
   /** Why this server stopped it before it ended (its deadline, its client's cancel, draining), if it did. */
   stopped: AllotError | undefined;
   /** Set only for a run still going after its handler returned: a synchronous one needs none. */
-  timer: NodeJS.Timeout | undefined;
+  /** Cancels the deadline's timer. */
+  timer: (() => void) | undefined;
   m: Run;
   ch: Channel;
 }
@@ -266,8 +267,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     }
     sync = false;
     if (runs.get(b.ticket) === run) {
-      run.timer = setTimeout(() => ctx.enqueue(() => overdue(run)), Math.max(0, deadline - now));
-      run.timer.unref();
+      run.timer = ctx.after(deadline - now, () => overdue(run));
     }
   }
 
@@ -309,7 +309,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     // describeThrown never throws, whatever `err` is (even `instanceof` may, on a proxy).
     const e = new AllotError(ErrorCode.INTERNAL, `${run.app} failed on server ${ctx.id}: ${describeThrown(err)}`, { cause: err });
     // Whatever `finish` got done before it threw, the slot, the key's flight and every answer are settled here.
-    clearTimeout(run.timer);
+    run.timer?.();
     if (runs.get(ticket) === run) runs.delete(ticket);
     if (flights.get(run.stored) === run) flights.delete(run.stored);
     const waiters = run.waiters ?? [];
@@ -328,7 +328,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   function finish(ticket: string, run: Running, o: Outcome): void {
-    clearTimeout(run.timer);
+    run.timer?.();
     runs.delete(ticket);
     if (flights.get(run.stored) === run) flights.delete(run.stored);
     completed++;
@@ -392,8 +392,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       if (dropped > 0) changed();
     }
   }
-  const sweeper = setInterval(() => ctx.enqueue(sweep), 250);
-  sweeper.unref();
+  const stopSweeper = ctx.every(250, sweep);
   return {
     setAttrs,
     handle(m: Message, ch: Channel) {
@@ -437,7 +436,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       };
     },
     async stop() {
-      clearInterval(sweeper);
+      stopSweeper();
       reporter.stop();
       // Draining: every run still going is answered (retryable, so its client places it again
       // elsewhere) and told to stop through its abort signal.

@@ -84,15 +84,13 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     // The answer does not wait for the server's ack: the server checks a signed ticket by itself,
     // so a run that overtakes its expect still runs; the expect only accounts for the slot.
     const expect = { taskId: task.id, key: task.key, ticket, client, expiresAt };
-    to.request("task.expect", expect).then(
-      (ack) => ctx.enqueue(() => (ack.type === "task.expected" ? table.confirm(server, ack.body.load, ack.body.version, ctx.now()) : table.release(server))),
-      (err: unknown) =>
-        ctx.enqueue(() => {
-          table.release(server);
-          expectRefused++;
-          ctx.log.debug({ server: server.id, task: task.id, err: AllotError.from(err).message }, "server did not accept expect");
-        }),
-    );
+    ctx.ask(to, "task.expect", expect, undefined, (err, ack) => {
+      if (ack?.type === "task.expected") return table.confirm(server, ack.body.load, ack.body.version, ctx.now());
+      table.release(server);
+      if (!err) return;
+      expectRefused++;
+      ctx.log.debug({ server: server.id, task: task.id, err: err.message }, "server did not accept expect");
+    });
     placed++;
     keys.placed(client.id, task.key, server.id);
     ch.reply(m, "task.placed", { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket });

@@ -172,40 +172,31 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       return ch.reply(m, "task.placed", { ...answer, announce: true });
     }
     // Indicate: the server is told to perform the task, and accepts it, before the slave hears of it.
-    (to as NonNullable<typeof to>).request("task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt }).then(
-      (ack) =>
-        ctx.enqueue(() => {
-          if (ack.type === "task.expected") servers.table.confirm(server, ack.body.load, ack.body.version, ctx.now());
-          else servers.table.release(server);
-          indicated++;
-          placed++;
-          ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
-          ch.reply(m, "task.placed", answer);
-        }),
-      (err: unknown) =>
-        ctx.enqueue(() => {
-          servers.table.release(server);
-          indicateRefused++;
-          const e = AllotError.from(err);
-          ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${e.message}`, { retryable: true }));
-        }),
-    );
+    ctx.ask(to as NonNullable<typeof to>, "task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt }, undefined, (err, ack) => {
+      if (err || !ack) {
+        servers.table.release(server);
+        indicateRefused++;
+        const why = err?.message ?? "no answer";
+        return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${why}`, { retryable: true }));
+      }
+      if (ack.type === "task.expected") servers.table.confirm(server, ack.body.load, ack.body.version, ctx.now());
+      else servers.table.release(server);
+      indicated++;
+      placed++;
+      ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
+      ch.reply(m, "task.placed", answer);
+    });
   }
 
   // A pick whose client never reached the slave stops holding the slave's slot.
-  const pickSweep = setInterval(
-    () =>
-      ctx.enqueue(() => {
-        const now = ctx.now();
-        for (const [pick, p] of picks) {
-          if (p.expiresAt > now) break; // later picks expire later
-          picks.delete(pick);
-          slaves.table.release(p.slaveId);
-        }
-      }),
-    PICK_SWEEP_MS,
-  );
-  pickSweep.unref();
+  const stopPickSweep = ctx.every(PICK_SWEEP_MS, () => {
+    const now = ctx.now();
+    for (const [pick, p] of picks) {
+      if (p.expiresAt > now) break; // later picks expire later
+      picks.delete(pick);
+      slaves.table.release(p.slaveId);
+    }
+  });
 
   return {
     servers: servers.table,
@@ -261,7 +252,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       slaves: slaves.rows(),
     }),
     stop() {
-      clearInterval(pickSweep);
+      stopPickSweep();
       keys.stop();
       servers.stop();
       slaves.stop();

@@ -98,19 +98,16 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       preferred = -1;
       if (at === nextMasterAt) nextMasterAt = (at + 1) % masters.length;
       const master = masters[at] as Peer;
-      master.request("server.request", body, Math.min(remaining, masterTimeoutMs)).then(
-        (m) => ctx.enqueue(() => (m.type === "task.placed" ? done(undefined, m.body) : done(new AllotError(ErrorCode.INVALID, `master answered ${m.type} to server.request`), undefined))),
-        (err: unknown) =>
-          ctx.enqueue(() => {
-            const e = AllotError.from(err);
-            if (nextMaster(e) && --tries > 0) {
-              failovers++;
-              ctx.log.info({ master: master.url, err: e.message }, "master did not answer; asking the next");
-              return attempt();
-            }
-            done(e, undefined);
-          }),
-      );
+      ctx.ask(master, "server.request", body, Math.min(remaining, masterTimeoutMs), (e, m) => {
+        if (m) return m.type === "task.placed" ? done(undefined, m.body) : done(new AllotError(ErrorCode.INVALID, `master answered ${m.type} to server.request`), undefined);
+        const err = e ?? new AllotError(ErrorCode.INTERNAL, "server.request ended with neither answer nor error");
+        if (nextMaster(err) && --tries > 0) {
+          failovers++;
+          ctx.log.info({ master: master.url, err: err.message }, "master did not answer; asking the next");
+          return attempt();
+        }
+        done(err, undefined);
+      });
     };
     attempt();
   }
@@ -171,14 +168,11 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
         };
         if (!placed.announce) return toClient(); // the master told the server already
         // The server learns of the client's ticket before the client learns of the server.
-        servers.get(placed.serverUrl).request("task.expect", expect, remaining).then(
-          () => ctx.enqueue(toClient),
-          (e: unknown) =>
-            ctx.enqueue(() => {
-              finish(task.id);
-              ch.replyError(m, AllotError.from(e));
-            }),
-        );
+        ctx.ask(servers.get(placed.serverUrl), "task.expect", expect, remaining, (e) => {
+          if (!e) return toClient();
+          finish(task.id);
+          ch.replyError(m, e);
+        });
         return;
       }
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.

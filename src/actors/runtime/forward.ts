@@ -17,7 +17,10 @@ export class RoundRobinSet {
   private readonly sent: number[];
   private next = 0;
 
-  constructor(ctx: RoleContext, urls: readonly string[]) {
+  constructor(
+    private readonly ctx: RoleContext,
+    urls: readonly string[],
+  ) {
     if (urls.length === 0) throw new TypeError("a round-robin set needs at least one member URL");
     this.members = urls.map((u) => ctx.connect(u));
     this.sent = urls.map(() => 0);
@@ -45,8 +48,10 @@ export class RoundRobinSet {
     this.sent[at] = (this.sent[at] ?? 0) + 1;
     const mask = at < 31 ? tried | (1 << at) : tried;
     member.forward(m, timeoutMs, (err, answer) => {
+      // An answer is relayed at once, on the hot path: it touches no state of the set. A retry
+      // moves the round robin, so it re-enters the actor like any other continuation.
       if (answer) ch.relay(m, answer);
-      else if (err && tryNext(err) && attempt < this.members.length) this.attempt(m, ch, timeoutMs, mask, attempt + 1);
+      else if (err && tryNext(err) && attempt < this.members.length) this.ctx.enqueue(() => this.attempt(m, ch, timeoutMs, mask, attempt + 1));
       else ch.replyError(m, err ?? new AllotError(ErrorCode.INTERNAL, "forward ended with neither answer nor error"));
     });
   }

@@ -18,7 +18,7 @@ const SWEEP_MS = 1000;
  */
 export class KeyPlacements {
   readonly memory: KeyMemory;
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly stopSweeper: () => void;
 
   constructor(
     private readonly ctx: RoleContext,
@@ -28,8 +28,7 @@ export class KeyPlacements {
   ) {
     this.memory = new KeyMemory(options);
     sync.keys = this.memory;
-    this.sweeper = setInterval(() => ctx.enqueue(() => this.memory.sweep(ctx.now())), SWEEP_MS);
-    this.sweeper.unref();
+    this.stopSweeper = ctx.every(SWEEP_MS, () => this.memory.sweep(ctx.now()));
   }
 
   /**
@@ -65,6 +64,6 @@ export class KeyPlacements {
   }
 
   stop(): void {
-    clearInterval(this.sweeper);
+    this.stopSweeper();
   }
 }

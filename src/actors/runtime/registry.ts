@@ -31,7 +31,7 @@ export class Registry {
   readonly table = new ServerTable();
   private readonly links = new Map<string, Channel>();
   private readonly dialed: PeerPool;
-  private readonly expiry: NodeJS.Timeout;
+  private readonly stopExpiry: () => void;
   reports = 0;
   staleReports = 0;
   /** Of `reports`, the load-only ones (`server.load`). */
@@ -51,8 +51,7 @@ export class Registry {
     this.dialed = new PeerPool(ctx);
     // Members that promised periodic reports and went silent turn suspect, then dead; members
     // dead for longer than the retention period go.
-    this.expiry = setInterval(() => ctx.enqueue(() => this.age()), EXPIRY_CHECK_MS);
-    this.expiry.unref();
+    this.stopExpiry = ctx.every(EXPIRY_CHECK_MS, () => this.age());
   }
 
   /** Ages the entries: expiry by silence, then removal of the ones dead past retention. */
@@ -152,7 +151,7 @@ export class Registry {
   }
 
   stop(): void {
-    clearInterval(this.expiry);
+    this.stopExpiry();
     this.dialed.close();
   }
 }

@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode } from "../../protocol/index.js";
+import { ErrorCode } from "../../protocol/index.js";
 import type { Bodies, ServerReport } from "../../protocol/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
@@ -73,20 +73,17 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
     inFlight.add(ch);
     dirty.delete(ch);
     const b = body();
-    ch.request("server.report", b).then(
-      () => {
-        inFlight.delete(ch);
+    ctx.ask(ch, "server.report", b, undefined, (e) => {
+      inFlight.delete(ch);
+      if (!e) {
         acked.set(ch, b.server);
         if (dirty.has(ch) && !ch.closed) send(ch);
-      },
-      (err: unknown) => {
-        inFlight.delete(ch);
-        dirty.delete(ch);
-        acked.delete(ch);
-        const e = AllotError.from(err);
-        if (e.code !== ErrorCode.UNREACHABLE) ctx.log.warn({ to: ch.label(), err: e.message }, "load report not acknowledged");
-      },
-    );
+        return;
+      }
+      dirty.delete(ch);
+      acked.delete(ch);
+      if (e.code !== ErrorCode.UNREACHABLE) ctx.log.warn({ to: ch.label(), err: e.message }, "load report not acknowledged");
+    });
   }
   const periodic = (ch: Channel): void => {
     const b = body();
@@ -142,31 +139,27 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
       lastEventLoad = config.load();
       sendAll();
     };
-    if (wait > 0) setTimeout(() => ctx.enqueue(fire), wait).unref();
-    else setImmediate(fire);
+    // Later in the actor's mailbox: the changes of this turn go out in one report.
+    if (wait > 0) ctx.after(wait, fire);
+    else ctx.enqueue(fire);
   }
 
   // A periodic report carries a new seq even when nothing changed: it is what tells an
   // allocator the node is still there. It goes as a notice, unanswered: the next period
   // repeats it, and an answer would cost each allocator a write per report. While an
   // acknowledged report is in flight, its answer sends the newest state instead.
-  const ticker =
+  const stopTicker =
     modes.periodicMs > 0
-      ? setInterval(
-          () =>
-            ctx.enqueue(() => {
-              seq++;
-              for (const p of peers) {
-                const ch = p.current;
-                if (!ch) continue;
-                if (inFlight.has(ch)) dirty.add(ch);
-                else periodic(ch);
-              }
-            }),
-          modes.periodicMs,
-        )
+      ? ctx.every(modes.periodicMs, () => {
+          seq++;
+          for (const p of peers) {
+            const ch = p.current;
+            if (!ch) continue;
+            if (inFlight.has(ch)) dirty.add(ch);
+            else periodic(ch);
+          }
+        })
       : undefined;
-  ticker?.unref();
 
   return {
     version,
@@ -177,7 +170,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
       sendAll();
     },
     stop() {
-      clearInterval(ticker);
+      stopTicker?.();
       stopped = true;
       for (const p of peers) p.close();
     },
