@@ -4,18 +4,19 @@
 //
 //   ALLOT_LEDGER       the file to append to (no file: nothing is recorded)
 //   ALLOT_LEDGER_ID    the server's id, as the client sees it (default: "?")
-//   ALLOT_FAIL_EVERY   fail one run in N with a retryable INTERNAL error (default: never); 2 is "half"
+//   ALLOT_FAIL_FILE    while this file exists, every second run fails with a retryable INTERNAL
+//                      error (a gray failure a scenario switches on mid-stream by creating it)
 //
 // The incarnation is the process: a restarted server is a new pid and start time. Lines are
 // written synchronously and whole (O_APPEND), so one from a process killed mid-run is never torn
 // into another's. Run with --workers 0: the counters below are per process.
-import { appendFileSync } from "node:fs";
+import { appendFileSync, existsSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 
 const file = process.env.ALLOT_LEDGER;
 const server = process.env.ALLOT_LEDGER_ID ?? "?";
 const inc = `${process.pid}-${Date.now().toString(36)}`;
-const failEvery = Number(process.env.ALLOT_FAIL_EVERY ?? "0");
+const failFile = process.env.ALLOT_FAIL_FILE;
 let runs = 0;
 
 function line(ev, task, extra) {
@@ -38,9 +39,9 @@ export async function sleep_(payload, task) {
   line("start", task);
   runs++;
   try {
-    if (failEvery > 0 && runs % failEvery === 0) {
+    if (failFile && runs % 2 === 0 && existsSync(failFile)) {
       await sleep(Math.min(ms, 20), undefined, { signal: task.signal });
-      throw retryable(`${server} fails one run in ${failEvery}`);
+      throw retryable(`${server} fails every second run`);
     }
     await sleep(ms, undefined, { signal: task.signal });
     line("end", task, { ok: true });
