@@ -32,10 +32,21 @@ export interface Node {
   tail(): string;
 }
 
+// Every child still running, so that none outlives its scenario: a failed start, a test that
+// timed out or the bench stopped by a signal still ends them.
 const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const p of live) p.kill("SIGKILL");
-});
+process.once("exit", () => killChildren());
+
+/** SIGKILLs every node process a cluster started that is still running; resolves once they exited. */
+export async function killChildren(): Promise<void> {
+  await Promise.all(
+    [...live].map(async (p) => {
+      const exited = once(p, "exit");
+      p.kill("SIGKILL");
+      await exited;
+    }),
+  );
+}
 
 /** A free loopback port: bound and released (another process could take it first; start retries). */
 export async function freePort(): Promise<number> {

@@ -9,7 +9,7 @@ import type { RunningClient } from "../src/node/node.js";
 import { queryStatus } from "../src/node/query.js";
 import type { StatusBody } from "../src/protocol/index.js";
 import { ClientLedger, checkLedger, readRuns, reExecutions } from "../test/helpers/ledger.js";
-import type { FailureEvent, RunEntry, Violation } from "../test/helpers/ledger.js";
+import type { FailureEvent, RunEntry, TaskEntry, Violation } from "../test/helpers/ledger.js";
 import type { Cluster } from "./faults-cluster.js";
 import { buildTopology } from "./faults-topology.js";
 import type { Built, Topology, TopologyOptions } from "./faults-topology.js";
@@ -70,7 +70,7 @@ export interface Report {
   /** Fault → the target out of selection at every observer; undefined when unseen or unobservable. */
   detectionMs?: number;
   detectionObservable: boolean;
-  /** Fault → every task in flight at the fault answered; undefined when one never was. */
+  /** Fault → the last answer of a task it hit (see `summarize`); undefined when one never was answered. */
   recoveryMs?: number;
   violations: Violation[];
   errors: Record<string, number>;
@@ -147,7 +147,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
     await sc.undo?.(f);
     // A resumed server finishes what it held: let its last runs reach the ledger.
     if (sc.undo) await delay(1000);
-    const report = summarize(sc.name, ledger, readRuns(runsFile), failures, Object.fromEntries(built.apps.map((a) => [a, o.capacity])), t0);
+    const report = summarize(sc.name, ledger, readRuns(runsFile), failures, Object.fromEntries(built.apps.map((a) => [a, o.capacity])), t0, 5 * o.taskMs);
     return { ...report, ...(seenAt !== undefined ? { detectionMs: seenAt - t0 } : {}), detectionObservable: watch !== undefined };
   } finally {
     await client?.stop();
@@ -156,14 +156,23 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
   }
 }
 
-/** A scenario's figures from its ledger; `t0` is the fault, for the recovery time. */
-export function summarize(name: string, ledger: ClientLedger, runs: RunEntry[], failures: FailureEvent[], capacity: Record<string, number>, t0?: number): Report {
+/**
+ * A scenario's figures from its ledger. `t0` is the fault; the recovery time runs from it to the
+ * last answer of a task the fault hit: one in flight at the fault, or one submitted after it that
+ * failed or took more than `slowMs` (undefined when one of them was never answered).
+ */
+export function summarize(name: string, ledger: ClientLedger, runs: RunEntry[], failures: FailureEvent[], capacity: Record<string, number>, t0?: number, slowMs = 1000): Report {
   const violations = checkLedger({ tasks: ledger.tasks, runs, failures, capacity });
   const re = reExecutions(runs, failures);
   const errors: Record<string, number> = {};
   for (const t of ledger.tasks) for (const x of t.outcomes) if (x.kind === "error") errors[x.code] = (errors[x.code] ?? 0) + 1;
-  const inFlight = t0 === undefined ? [] : ledger.tasks.filter((t) => t.submittedAt <= t0 && !t.outcomes.some((x) => x.at <= t0));
-  const answered = inFlight.map((t) => t.outcomes[0]?.at);
+  const hit = (t: TaskEntry): boolean => {
+    if (t0 === undefined) return false;
+    const o = t.outcomes[0];
+    if (t.submittedAt <= t0) return o === undefined || o.at > t0;
+    return o === undefined || o.kind === "error" || o.at - t.submittedAt > slowMs;
+  };
+  const answered = ledger.tasks.filter(hit).map((t) => t.outcomes[0]?.at);
   return {
     name,
     tasks: ledger.tasks.length,

@@ -45,16 +45,18 @@ export async function buildTopology(o: TopologyOptions): Promise<Built> {
     const allocators = [first.name, second.name];
     const viaA = o.proxyAllocatorA ? (await c.proxy("allocator-a", first.ownUrl)).url : first.url;
     const join = `${viaA},${second.url}`;
-    await Promise.all(
-      APPS.map((name) =>
-        c.start(name, "app", ["--join", join, "--apps", "sleep", "--capacity", String(o.capacity), "--handlers", LEDGER_HANDLERS, "--workers", "0"], {
-          env: { ALLOT_LEDGER: o.ledgerFile, ALLOT_LEDGER_ID: name, ...(name === "app-1" ? { ALLOT_FAIL_FILE: o.failFile } : {}) },
-          proxied: o.proxiedApps?.includes(name) === true,
-        }),
-      ),
-    );
     const masters = `${first.url},${second.url}`;
-    const slaves = ms ? await Promise.all((["proxy", "direct"] as const).map((link) => c.start(`slave-${link}`, "slave", ["--master", masters, "--link", link]))) : [];
+    const [, slaves] = await Promise.all([
+      Promise.all(
+        APPS.map((name) =>
+          c.start(name, "app", ["--join", join, "--apps", "sleep", "--capacity", String(o.capacity), "--handlers", LEDGER_HANDLERS, "--workers", "0"], {
+            env: { ALLOT_LEDGER: o.ledgerFile, ALLOT_LEDGER_ID: name, ...(name === "app-1" ? { ALLOT_FAIL_FILE: o.failFile } : {}) },
+            proxied: o.proxiedApps?.includes(name) === true,
+          }),
+        ),
+      ),
+      ms ? Promise.all((["proxy", "direct"] as const).map((link) => c.start(`slave-${link}`, "slave", ["--master", masters, "--link", link]))) : Promise.resolve([]),
+    ]);
     await Promise.all(allocators.map((n) => membersAlive(c.node(n).ownUrl, [...APPS], slaves.map((s) => s.name))));
     let entries = [first.url, second.url];
     if (o.topology === "tiered") {

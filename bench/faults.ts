@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${table(reports.map(row))}\n\n`);
   process.stdout.write("detection: fault → the failed node out of selection (suspect, dead or link down) in the status of every node that watches it, polled every 50 ms; n/a: no node's status can show it\n");
-  process.stdout.write("recovery: fault → every task in flight at the fault answered (a result or its error); unseen: a task never was\n");
+  process.stdout.write("recovery: fault → the last answer (a result or its error) of a task the fault hit: in flight at the fault, or submitted after it and failed or slower than 5× its run time (200 ms); unseen: one never was answered\n");
   process.stdout.write("re-exec: runs of a key on a second server or incarnation, justified by a failure of the first (its run failed, or its server was killed, stopped, restarted or cut off) or not\n\n");
   const noisy = reports.filter((r) => r.violations.length > 0 || Object.keys(r.errors).length > 0);
   if (noisy.length > 0) process.stdout.write(`details:\n${noisy.map(details).join("\n")}\n\n`);
