@@ -70,6 +70,10 @@ export interface Report {
   /** Fault → the target out of selection at every observer; undefined when unseen or unobservable. */
   detectionMs?: number;
   detectionObservable: boolean;
+  /** How long detection was watched for, ms (from the fault until the stream drained). */
+  watchedMs?: number;
+  /** Whether there was one fault to time the recovery from (not in the soak). */
+  recoveryObservable: boolean;
   /** Fault → the last answer of a task it hit (see `summarize`); undefined when one never was answered. */
   recoveryMs?: number;
   violations: Violation[];
@@ -143,12 +147,13 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
     // Bounded: every task answers by its deadline; past that (and a margin) what is left is lost.
     await Promise.race([load.done, delay(o.deadlineMs + 3000)]);
     streaming = false;
+    const watchedMs = Date.now() - t0;
     const seenAt = await detected;
     await sc.undo?.(f);
     // A resumed server finishes what it held: let its last runs reach the ledger.
     if (sc.undo) await delay(1000);
     const report = summarize(sc.name, ledger, readRuns(runsFile), failures, Object.fromEntries(built.apps.map((a) => [a, o.capacity])), t0, 5 * o.taskMs);
-    return { ...report, ...(seenAt !== undefined ? { detectionMs: seenAt - t0 } : {}), detectionObservable: watch !== undefined };
+    return { ...report, ...(seenAt !== undefined ? { detectionMs: seenAt - t0 } : {}), detectionObservable: watch !== undefined, watchedMs };
   } finally {
     await client?.stop();
     await built.cluster.stop();
@@ -183,6 +188,7 @@ export function summarize(name: string, ledger: ClientLedger, runs: RunEntry[], 
     reJustified: re.filter((x) => x.justified).length,
     reUnjustified: re.filter((x) => !x.justified).length,
     detectionObservable: false,
+    recoveryObservable: t0 !== undefined,
     ...(t0 !== undefined && answered.every((a) => a !== undefined) ? { recoveryMs: Math.max(0, ...answered.map((a) => (a as number) - t0)) } : {}),
     violations,
     errors,

@@ -15,12 +15,12 @@ const only = (process.env.FAULTS_ONLY ?? "")
 const picked = (name: string): boolean => only.length === 0 || only.some((o) => name.toLowerCase().includes(o));
 const soakS = Number(process.env.FAULTS_SOAK_S ?? "600");
 
-const ms = (v: number | undefined, observable = true): string => (v === undefined ? (observable ? "unseen" : "n/a") : String(v));
+const ms = (v: number | undefined, observable: boolean, watchedMs?: number): string => (v !== undefined ? String(v) : !observable ? "n/a" : watchedMs === undefined ? "unseen" : `unseen ${(watchedMs / 1000).toFixed(0)} s`);
 
 const HEADER = ["scenario", "tasks", "completed", "failed", "lost", "twice", "re-exec ok/bad", "detection ms", "recovery ms", "violations"];
 
 function row(r: Report): string[] {
-  return [r.name, r.tasks, r.completed, r.failed, r.lost, r.twice, `${r.reJustified}/${r.reUnjustified}`, ms(r.detectionMs, r.detectionObservable), ms(r.recoveryMs), r.violations.length].map(String);
+  return [r.name, r.tasks, r.completed, r.failed, r.lost, r.twice, `${r.reJustified}/${r.reUnjustified}`, ms(r.detectionMs, r.detectionObservable, r.watchedMs), ms(r.recoveryMs, r.recoveryObservable), r.violations.length].map(String);
 }
 
 function table(rows: string[][]): string {
@@ -54,8 +54,8 @@ async function main(): Promise<void> {
     reports.push(soak.report);
   }
   process.stdout.write(`${table(reports.map(row))}\n\n`);
-  process.stdout.write("detection: fault → the failed node out of selection (suspect, dead or link down) in the status of every node that watches it, polled every 50 ms; n/a: no node's status can show it\n");
-  process.stdout.write("recovery: fault → the last answer (a result or its error) of a task the fault hit: in flight at the fault, or submitted after it and failed or slower than 5× its run time (200 ms); unseen: one never was answered\n");
+  process.stdout.write("detection: fault → the failed node out of selection (suspect, dead or link down) in the status of every node that watches it, polled every 50 ms until the stream drained; unseen N s: not within the N s watched; n/a: no node's status can show it\n");
+  process.stdout.write("recovery: fault → the last answer (a result or its error) of a task the fault hit: in flight at the fault, or submitted after it and failed or slower than 5× its run time (200 ms); unseen: one never was answered; n/a: no single fault to time from\n");
   process.stdout.write("re-exec: runs of a key on a second server or incarnation, justified by a failure of the first (its run failed, or its server was killed, stopped, restarted or cut off) or not\n\n");
   const noisy = reports.filter((r) => r.violations.length > 0 || Object.keys(r.errors).length > 0);
   if (noisy.length > 0) process.stdout.write(`details:\n${noisy.map(details).join("\n")}\n\n`);

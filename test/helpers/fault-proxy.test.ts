@@ -2,6 +2,7 @@ import { once } from "node:events";
 import { createConnection, createServer } from "node:net";
 import type { Server, Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { queryStatus, startNode } from "../../src/index.js";
 import { createFaultProxy, hostPortOf } from "./fault-proxy.js";
 import type { FaultProxy } from "./fault-proxy.js";
 
@@ -229,6 +230,18 @@ describe("fault-proxy", () => {
       const s = createConnection({ host: "127.0.0.1", port: proxy.port });
       const code = await new Promise<string | undefined>((resolve) => s.once("error", (e: NodeJS.ErrnoException) => resolve(e.code)));
       expect(code).toBe("ECONNREFUSED");
+    });
+
+    it("carries a node's WebSocket traffic, and a partition silences it", async () => {
+      const node = await startNode({ role: "tier2", logLevel: "silent" });
+      started.push(node);
+      const proxy = await createFaultProxy({ target: node.url });
+      started.push(proxy);
+      await expect(queryStatus(proxy.url, { timeoutMs: 5000 })).resolves.toMatchObject({ role: "tier2", node: node.id });
+      proxy.partition();
+      await expect(queryStatus(proxy.url, { timeoutMs: 300 })).rejects.toThrow();
+      proxy.heal();
+      await expect(queryStatus(proxy.url, { timeoutMs: 5000 })).resolves.toMatchObject({ role: "tier2" });
     });
   });
 });
