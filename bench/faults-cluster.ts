@@ -48,15 +48,17 @@ export async function killChildren(): Promise<void> {
   );
 }
 
-/** A free loopback port: bound and released (another process could take it first; start retries). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, "127.0.0.1");
-  await once(s, "listening");
-  const a = s.address();
-  await new Promise<void>((r) => s.close(() => r()));
-  if (a === null || typeof a === "string") throw new Error("no port");
-  return a.port;
+/** `n` distinct free loopback ports: bound together, then released (another process could take one first). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer().listen(0, "127.0.0.1"));
+  await Promise.all(servers.map((s) => once(s, "listening")));
+  const ports = servers.map((s) => {
+    const a = s.address();
+    if (a === null || typeof a === "string") throw new Error("no port");
+    return a.port;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
 }
 
 function spawnReady(name: string, args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ proc: ChildProcess; tail: () => string }> {
@@ -90,6 +92,8 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Put a fault proxy in front of the node's advertised URL (clients reach it through the proxy). */
   proxied?: boolean;
+  /** Listen on this port (others were told it already); default one chosen here, retried once if taken. */
+  port?: number;
 }
 
 /** The processes of one scenario, and the proxies on its links. */
@@ -110,10 +114,10 @@ export class Cluster {
     return p;
   }
 
-  /** Starts `allot start --role ROLE --id NAME …` on a port chosen here; retries once if the port was taken meanwhile. */
+  /** Starts `allot start --role ROLE --id NAME …` on `o.port` or a port chosen here (retried once if taken meanwhile). */
   async start(name: string, role: string, args: string[], o: StartOptions = {}): Promise<Node> {
     for (let tryNo = 0; ; tryNo++) {
-      const port = await freePort();
+      const port = o.port ?? ((await freePorts(1))[0] as number);
       const own = `ws://127.0.0.1:${port}`;
       const proxy = o.proxied ? await this.proxy(name, own) : undefined;
       const full = ["--role", role, "--id", name, "--listen", `127.0.0.1:${port}`, "--log-level", "warn", ...(proxy ? ["--advertise", proxy.url] : []), ...args];
@@ -125,7 +129,7 @@ export class Cluster {
       } catch (err) {
         await proxy?.stop();
         this.proxies.delete(name);
-        if (tryNo >= 1 || !String(err).includes("EADDRINUSE")) throw err;
+        if (tryNo >= 1 || o.port !== undefined || !String(err).includes("EADDRINUSE")) throw err;
       }
     }
   }

@@ -1,7 +1,7 @@
 // The clusters the fault scenarios run on, as a user would start them, every node its own process.
 import { setTimeout as delay } from "node:timers/promises";
 import { queryStatus } from "../src/node/query.js";
-import { Cluster, LEDGER_HANDLERS } from "./faults-cluster.js";
+import { Cluster, LEDGER_HANDLERS, freePorts } from "./faults-cluster.js";
 
 /**
  * `tier2`: two peer tier-2 distributors, the client's entries; `tiered`: the whole tiered path,
@@ -39,14 +39,16 @@ export async function buildTopology(o: TopologyOptions): Promise<Built> {
     const ms = o.topology === "ms";
     const [a, b] = ms ? ["master-a", "master-b"] : ["tier2-a", "tier2-b"];
     const role = ms ? "master" : "tier2";
-    // The second knows the first's URL; the first learns of the second when it connects (peer sync).
-    const first = await c.start(a as string, role, []);
-    const second = await c.start(b as string, role, ["--peers", first.url]);
-    const allocators = [first.name, second.name];
-    const viaA = o.proxyAllocatorA ? (await c.proxy("allocator-a", first.ownUrl)).url : first.url;
-    const join = `${viaA},${second.url}`;
-    const masters = `${first.url},${second.url}`;
-    const [, slaves] = await Promise.all([
+    // Ports chosen up front, so that every node starts at once, each told the others' URLs.
+    const [pa, pb] = (await freePorts(2)) as [number, number];
+    const [urlA, urlB] = [`ws://127.0.0.1:${pa}`, `ws://127.0.0.1:${pb}`];
+    const allocators = [a as string, b as string];
+    const viaA = o.proxyAllocatorA ? (await c.proxy("allocator-a", urlA)).url : urlA;
+    const join = `${viaA},${urlB}`;
+    const masters = `${urlA},${urlB}`;
+    const [, , , slaves] = await Promise.all([
+      c.start(a as string, role, ["--peers", urlB], { port: pa }),
+      c.start(b as string, role, ["--peers", urlA], { port: pb }),
       Promise.all(
         APPS.map((name) =>
           c.start(name, "app", ["--join", join, "--apps", "sleep", "--capacity", String(o.capacity), "--handlers", LEDGER_HANDLERS, "--workers", "0"], {
@@ -58,12 +60,20 @@ export async function buildTopology(o: TopologyOptions): Promise<Built> {
       ms ? Promise.all((["proxy", "direct"] as const).map((link) => c.start(`slave-${link}`, "slave", ["--master", masters, "--link", link]))) : Promise.resolve([]),
     ]);
     await Promise.all(allocators.map((n) => membersAlive(c.node(n).ownUrl, [...APPS], slaves.map((s) => s.name))));
-    let entries = [first.url, second.url];
+    let entries = [urlA, urlB];
     if (o.topology === "tiered") {
-      const vip2 = await Promise.all(["vip2-a", "vip2-b"].map((n) => c.start(n, "vip", ["--to", entries.join(",")])));
-      const tier1 = await Promise.all(["tier1-a", "tier1-b"].map((n) => c.start(n, "tier1", ["--to", vip2.map((v) => v.url).join(",")])));
-      const vip1 = await Promise.all(["vip1-a", "vip1-b"].map((n) => c.start(n, "vip", ["--to", tier1.map((t) => t.url).join(",")])));
-      entries = vip1.map((v) => v.url);
+      const ports = await freePorts(6);
+      const url = (i: number): string => `ws://127.0.0.1:${ports[i] ?? 0}`;
+      const layers: Array<[string, string, string]> = [
+        ["vip2-a", "vip", entries.join(",")],
+        ["vip2-b", "vip", entries.join(",")],
+        ["tier1-a", "tier1", `${url(0)},${url(1)}`],
+        ["tier1-b", "tier1", `${url(0)},${url(1)}`],
+        ["vip1-a", "vip", `${url(2)},${url(3)}`],
+        ["vip1-b", "vip", `${url(2)},${url(3)}`],
+      ];
+      await Promise.all(layers.map(([name, r, to], i) => c.start(name, r, ["--to", to], { port: ports[i] as number })));
+      entries = [url(4), url(5)];
     }
     return { cluster: c, entries, apps: [...APPS], allocators };
   } catch (err) {

@@ -132,7 +132,7 @@ export async function createFaultProxy(options: FaultProxyOptions = {}): Promise
       for (const l of [...conns]) l.destroy(reset);
     },
     heal() {
-      for (const w of ["up", "down"] as const) faults[w] = Object.assign(faults[w], { delayMs: 0, jitterMs: 0, blackhole: false, bytesPerSecond: 0 });
+      for (const w of ["up", "down"] as const) Object.assign(faults[w], { delayMs: 0, jitterMs: 0, blackhole: false, bytesPerSecond: 0 });
       refusing = false;
       for (const l of conns) for (const w of ["up", "down"] as const) l.pumps[w].kick();
     },

@@ -11,7 +11,7 @@
 // written synchronously and whole (O_APPEND), so one from a process killed mid-run is never torn
 // into another's. Run with --workers 0: the counters below are per process.
 import { appendFileSync, existsSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
+import { setTimeout as wait } from "node:timers/promises";
 
 const file = process.env.ALLOT_LEDGER;
 const server = process.env.ALLOT_LEDGER_ID ?? "?";
@@ -34,16 +34,16 @@ function retryable(message) {
 }
 
 /** Waits `ms` (a number or `{ ms }`), recording the run; stops early when the task is aborted. */
-export async function sleep_(payload, task) {
+export async function sleep(payload, task) {
   const ms = typeof payload === "number" ? payload : Number(payload?.ms ?? 0);
   line("start", task);
   runs++;
   try {
     if (failFile && runs % 2 === 0 && existsSync(failFile)) {
-      await sleep(Math.min(ms, 20), undefined, { signal: task.signal });
+      await wait(Math.min(ms, 20), undefined, { signal: task.signal });
       throw retryable(`${server} fails every second run`);
     }
-    await sleep(ms, undefined, { signal: task.signal });
+    await wait(ms, undefined, { signal: task.signal });
     line("end", task, { ok: true });
     return { slept: ms, server };
   } catch (err) {
@@ -52,4 +52,3 @@ export async function sleep_(payload, task) {
   }
 }
 
-export { sleep_ as sleep };
