@@ -11,6 +11,7 @@ import type { StatusBody } from "../src/protocol/index.js";
 import { ClientLedger, checkLedger, readRuns, reExecutions } from "../test/helpers/ledger.js";
 import type { FailureEvent, RunEntry, TaskEntry, Violation } from "../test/helpers/ledger.js";
 import type { Cluster } from "./faults-cluster.js";
+import { tappedTransport } from "./faults-tap.js";
 import { buildTopology } from "./faults-topology.js";
 import type { Built, Topology, TopologyOptions } from "./faults-topology.js";
 
@@ -37,6 +38,8 @@ export interface Scenario {
   proxyAllocatorA?: boolean;
   /** Whose status shows the fault noticed (watched from just before the injection), if anyone's can. */
   watch?: Watch;
+  /** Else the node whose link from the client shows it: detection is when the client's connection to it closed. */
+  clientWatch?: string;
   /** Waits (bounded) until the fault would hit something in flight; default: nothing more. */
   ready?: (f: FaultContext, runsFile: string) => Promise<void>;
   /** Injects the fault. */
@@ -98,7 +101,7 @@ export function outOfSelection(s: StatusBody, target: { id: string; url: string 
   }
 }
 
-/** Polls the observers every 50 ms until each shows the target out; resolves the time, or undefined at `until()`. */
+/** Polls the observers every 50 ms until each shows the target out; resolves the time, or undefined once `stop()` holds. */
 async function detect(c: Cluster, w: Watch, stop: () => boolean): Promise<number | undefined> {
   const t = c.node(w.target);
   const target = { id: t.name, url: t.url };
@@ -130,7 +133,8 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
   const built = await buildTopology(topo);
   let client: RunningClient | undefined;
   try {
-    client = await startNode({ role: "client", entries: built.entries, logLevel: "silent", backoffMinMs: 10, backoffMaxMs: 200 });
+    const tap = tappedTransport();
+    client = await startNode({ role: "client", entries: built.entries, logLevel: "silent", backoffMinMs: 10, backoffMaxMs: 200, transport: tap.transport });
     const failures: FailureEvent[] = [];
     const f: FaultContext = { built, cluster: built.cluster, failed: (server, what) => failures.push({ server, at: Date.now(), what }), grayFail: () => writeFileSync(failFile, "") };
     const ledger = new ClientLedger();
@@ -148,12 +152,13 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
     await Promise.race([load.done, delay(o.deadlineMs + 3000)]);
     streaming = false;
     const watchedMs = Date.now() - t0;
-    const seenAt = await detected;
+    const clientUrl = sc.clientWatch === undefined ? undefined : built.cluster.node(sc.clientWatch).url;
+    const seenAt = (await detected) ?? (clientUrl === undefined ? undefined : tap.closedSince(clientUrl, t0));
     await sc.undo?.(f);
     // A resumed server finishes what it held: let its last runs reach the ledger.
     if (sc.undo) await delay(1000);
     const report = summarize(sc.name, ledger, readRuns(runsFile), failures, Object.fromEntries(built.apps.map((a) => [a, o.capacity])), t0, 5 * o.taskMs);
-    return { ...report, ...(seenAt !== undefined ? { detectionMs: seenAt - t0 } : {}), detectionObservable: watch !== undefined, watchedMs };
+    return { ...report, ...(seenAt !== undefined ? { detectionMs: seenAt - t0 } : {}), detectionObservable: watch !== undefined || clientUrl !== undefined, watchedMs };
   } finally {
     await client?.stop();
     await built.cluster.stop();

@@ -64,6 +64,7 @@ export const partitionClient: Scenario = {
   name: "partition client | server",
   topology: "tier2",
   proxiedApps: ["app-1"],
+  clientWatch: "app-1",
   ready: (_f, runs) => runningOn("app-1", runs),
   async inject(f) {
     f.failed("app-1", "partitioned from the client");

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
     reports.push(soak.report);
   }
   process.stdout.write(`${table(reports.map(row))}\n\n`);
-  process.stdout.write("detection: fault → the failed node out of selection (suspect, dead or link down) in the status of every node that watches it, polled every 50 ms until the stream drained; unseen N s: not within the N s watched; n/a: no node's status can show it\n");
+  process.stdout.write("detection: fault → the failed node out of selection (suspect, dead or link down) in the status of every node that watches it, polled every 50 ms until the stream drained (partition client | server: the client's own connection to the server closing); unseen N s: not within the N s watched; n/a: no node's status can show it\n");
   process.stdout.write("recovery: fault → the last answer (a result or its error) of a task the fault hit: in flight at the fault, or submitted after it and failed or slower than 5× its run time (200 ms); unseen: one never was answered; n/a: no single fault to time from\n");
   process.stdout.write("re-exec: runs of a key on a second server or incarnation, justified by a failure of the first (its run failed, or its server was killed, stopped, restarted or cut off) or not\n\n");
   const noisy = reports.filter((r) => r.violations.length > 0 || Object.keys(r.errors).length > 0);
