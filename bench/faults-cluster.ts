@@ -1,0 +1,171 @@
+// A cluster of real `allot start` processes for the fault scenarios: every node on a loopback
+// port chosen up front, so that a node can be restarted at the same address (a new incarnation
+// where the old one was) and a fault proxy can stand where a node's URL is advertised.
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { readFileSync, readdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { fileURLToPath } from "node:url";
+import { createFaultProxy } from "../test/helpers/fault-proxy.js";
+import type { FaultProxy } from "../test/helpers/fault-proxy.js";
+
+// This file runs from bench/ under vitest and from dist/bench/ as the built bench.
+const ROOT = fileURLToPath(new URL(import.meta.url.includes("/dist/bench/") ? "../../" : "../", import.meta.url));
+const BIN = `${ROOT}bin/allot.js`;
+/** The handler module that records every run in the ledger file. */
+export const LEDGER_HANDLERS = `${ROOT}test/helpers/ledger-handlers.mjs`;
+
+/** One node process and how to start it again. */
+export interface Node {
+  name: string;
+  role: string;
+  port: number;
+  /** Where the others reach it: its own URL, or the proxy's in front of it. */
+  url: string;
+  /** Its own URL, past any proxy. */
+  ownUrl: string;
+  proc: ChildProcess;
+  args: string[];
+  env: Record<string, string>;
+  /** The last of its stderr, for a report when something goes wrong. */
+  tail(): string;
+}
+
+// Every child still running, so that none outlives its scenario: a failed start, a test that
+// timed out or the bench stopped by a signal still ends them.
+const live = new Set<ChildProcess>();
+process.once("exit", () => killChildren());
+
+/** SIGKILLs every node process a cluster started that is still running; resolves once they exited. */
+export async function killChildren(): Promise<void> {
+  await Promise.all(
+    [...live].map(async (p) => {
+      const exited = once(p, "exit");
+      p.kill("SIGKILL");
+      await exited;
+    }),
+  );
+}
+
+/** `n` distinct free loopback ports: bound together, then released (another process could take one first). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = Array.from({ length: n }, () => createServer().listen(0, "127.0.0.1"));
+  await Promise.all(servers.map((s) => once(s, "listening")));
+  const ports = servers.map((s) => {
+    const a = s.address();
+    if (a === null || typeof a === "string") throw new Error("no port");
+    return a.port;
+  });
+  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  return ports;
+}
+
+function spawnReady(name: string, args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ proc: ChildProcess; tail: () => string }> {
+  const proc = spawn(process.execPath, [BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+  live.add(proc);
+  proc.once("exit", () => live.delete(proc));
+  let err = "";
+  proc.stderr?.setEncoding("utf8").on("data", (d: string) => {
+    err = (err + d).slice(-20_000);
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const timer = setTimeout(() => {
+      proc.kill("SIGKILL");
+      reject(new Error(`${name}: no ready line within ${timeoutMs} ms\n${err}`));
+    }, timeoutMs);
+    proc.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      out += d;
+      if (!/^ready \S+ \S+ \S+$/m.test(out)) return;
+      clearTimeout(timer);
+      resolve({ proc, tail: () => err });
+    });
+    proc.once("exit", (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`${name}: exited ${code ?? sig} before its ready line\n${err}`));
+    });
+  });
+}
+
+export interface StartOptions {
+  env?: Record<string, string>;
+  /** Put a fault proxy in front of the node's advertised URL (clients reach it through the proxy). */
+  proxied?: boolean;
+  /** Listen on this port (others were told it already); default one chosen here, retried once if taken. */
+  port?: number;
+}
+
+/** The processes of one scenario, and the proxies on its links. */
+export class Cluster {
+  readonly nodes = new Map<string, Node>();
+  readonly proxies = new Map<string, FaultProxy>();
+
+  node(name: string): Node {
+    const n = this.nodes.get(name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  /** A proxy on a link, by name, pointing at `target` (now or later). */
+  async proxy(name: string, target?: string): Promise<FaultProxy> {
+    const p = await createFaultProxy(target === undefined ? {} : { target });
+    this.proxies.set(name, p);
+    return p;
+  }
+
+  /** Starts `allot start --role ROLE --id NAME …` on `o.port` or a port chosen here (retried once if taken meanwhile). */
+  async start(name: string, role: string, args: string[], o: StartOptions = {}): Promise<Node> {
+    for (let tryNo = 0; ; tryNo++) {
+      const port = o.port ?? ((await freePorts(1))[0] as number);
+      const own = `ws://127.0.0.1:${port}`;
+      const proxy = o.proxied ? await this.proxy(name, own) : undefined;
+      const full = ["--role", role, "--id", name, "--listen", `127.0.0.1:${port}`, "--log-level", "warn", ...(proxy ? ["--advertise", proxy.url] : []), ...args];
+      try {
+        const { proc, tail } = await spawnReady(name, full, o.env ?? {});
+        const n: Node = { name, role, port, url: proxy?.url ?? own, ownUrl: own, proc, args: full, env: o.env ?? {}, tail };
+        this.nodes.set(name, n);
+        return n;
+      } catch (err) {
+        await proxy?.stop();
+        this.proxies.delete(name);
+        if (tryNo >= 1 || o.port !== undefined || !String(err).includes("EADDRINUSE")) throw err;
+      }
+    }
+  }
+
+  /** Sends a signal; resolves once a killing one has ended the process. */
+  async signal(name: string, sig: NodeJS.Signals): Promise<void> {
+    const n = this.node(name);
+    if (n.proc.exitCode !== null || n.proc.signalCode !== null) return;
+    const exited = sig === "SIGKILL" || sig === "SIGTERM" ? once(n.proc, "exit") : undefined;
+    n.proc.kill(sig);
+    await exited;
+  }
+
+  /** Starts a node again with its arguments, at its address: a new incarnation. */
+  async restart(name: string): Promise<Node> {
+    const old = this.node(name);
+    await this.signal(name, "SIGKILL");
+    const { proc, tail } = await spawnReady(name, old.args, old.env);
+    const n: Node = { ...old, proc, tail };
+    this.nodes.set(name, n);
+    return n;
+  }
+
+  async stop(): Promise<void> {
+    // SIGKILL ends a SIGSTOPped process too.
+    await Promise.all([...this.nodes.keys()].map((k) => this.signal(k, "SIGKILL")));
+    await Promise.all([...this.proxies.values()].map((p) => p.stop()));
+  }
+}
+
+/** Resident memory (kB) and open file descriptors of a process, from /proc; undefined if it is gone. */
+export function procFootprint(pid: number): { rssKb: number; fds: number } | undefined {
+  try {
+    const rss = /^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return { rssKb: Number(rss?.[1] ?? 0), fds: readdirSync(`/proc/${pid}/fd`).length };
+  } catch {
+    return undefined;
+  }
+}

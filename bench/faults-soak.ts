@@ -1,0 +1,138 @@
+// The soak of issue 13: a steady stream for a long run, one random fault every 20 s (seeded:
+// FAULTS_SEED, default 1), each undone a few seconds later; memory and open handles of the
+// processes that lived through it measured at its start and end.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { startNode } from "../src/node/node.js";
+import type { RunningClient } from "../src/node/node.js";
+import { Rng } from "../src/sim/rng.js";
+import { ClientLedger, readRuns } from "../test/helpers/ledger.js";
+import type { FailureEvent } from "../test/helpers/ledger.js";
+import { procFootprint } from "./faults-cluster.js";
+import type { Cluster } from "./faults-cluster.js";
+import { DEFAULT_RUN, stream, summarize } from "./faults-run.js";
+import type { Report } from "./faults-run.js";
+import { APPS, buildTopology } from "./faults-topology.js";
+
+export interface SoakReport {
+  report: Report;
+  faults: string[];
+  /** Memory and handles at the start and end, as text for the bench's output. */
+  footprint: string;
+}
+
+type Fault = (c: Cluster, app: string, failed: (s: string, what: string) => void) => Promise<string>;
+
+const HOLD_MS = 3000;
+
+const FAULTS: Fault[] = [
+  async (c, app, failed) => {
+    failed(app, "SIGKILL");
+    await c.signal(app, "SIGKILL");
+    await delay(HOLD_MS);
+    await c.restart(app);
+    return `SIGKILL ${app}`;
+  },
+  async (c, app, failed) => {
+    failed(app, "SIGSTOP");
+    await c.signal(app, "SIGSTOP");
+    await delay(HOLD_MS);
+    await c.signal(app, "SIGCONT");
+    return `SIGSTOP ${app}`;
+  },
+  async (c) => {
+    await c.signal("tier2-b", "SIGKILL");
+    await delay(HOLD_MS);
+    await c.restart("tier2-b");
+    return "SIGKILL tier2-b";
+  },
+  async (c, app, failed) => {
+    failed(app, "partitioned from the client");
+    c.proxies.get(app)?.partition();
+    await delay(HOLD_MS);
+    c.proxies.get(app)?.heal();
+    return `partition client|${app}`;
+  },
+  async (c, app) => {
+    c.proxies.get(app)?.delay(200, 50);
+    await delay(HOLD_MS);
+    c.proxies.get(app)?.heal();
+    return `delay ${app}`;
+  },
+  async (c, app, failed) => {
+    failed(app, "connections reset");
+    c.proxies.get(app)?.cut({ reset: true });
+    return `reset client|${app}`;
+  },
+];
+
+interface Footprint {
+  rssKb: number;
+  fds: number;
+}
+
+/** RSS and fds of each process by pid (the bench's own last), at one moment. */
+function sample(c: Cluster): Map<number, Footprint> {
+  const out = new Map<number, Footprint>();
+  for (const n of c.nodes.values()) {
+    const pid = n.proc.pid;
+    const f = pid === undefined ? undefined : procFootprint(pid);
+    if (pid !== undefined && f) out.set(pid, f);
+  }
+  const self = procFootprint(process.pid);
+  if (self) out.set(process.pid, self);
+  return out;
+}
+
+function compare(a: Map<number, Footprint>, b: Map<number, Footprint>, handles: [number, number]): string {
+  const kept = [...a.keys()].filter((pid) => b.has(pid) && pid !== process.pid);
+  const sum = (m: Map<number, Footprint>, k: "rssKb" | "fds"): number => kept.reduce((s, pid) => s + (m.get(pid)?.[k] ?? 0), 0);
+  const self = (m: Map<number, Footprint>): Footprint => m.get(process.pid) ?? { rssKb: 0, fds: 0 };
+  const mb = (kb: number): string => (kb / 1024).toFixed(1);
+  return [
+    `  ${kept.length} node processes that lived through the soak: RSS ${mb(sum(a, "rssKb"))} → ${mb(sum(b, "rssKb"))} MB, open fds ${sum(a, "fds")} → ${sum(b, "fds")}`,
+    `  the client's (bench) process: RSS ${mb(self(a).rssKb)} → ${mb(self(b).rssKb)} MB, open fds ${self(a).fds} → ${self(b).fds}, active handles ${handles[0]} → ${handles[1]}`,
+  ].join("\n");
+}
+
+export async function runSoak(durationMs: number, seed = Number(process.env.FAULTS_SEED ?? "1")): Promise<SoakReport> {
+  const o = DEFAULT_RUN;
+  const dir = mkdtempSync(join(tmpdir(), "faults-soak-"));
+  const runsFile = join(dir, "runs.jsonl");
+  const built = await buildTopology({ topology: "tier2", ledgerFile: runsFile, failFile: join(dir, "fail"), capacity: o.capacity, proxiedApps: APPS });
+  const rng = new Rng(seed);
+  let client: RunningClient | undefined;
+  try {
+    client = await startNode({ role: "client", entries: built.entries, logLevel: "silent", backoffMinMs: 10, backoffMaxMs: 200 });
+    const ledger = new ClientLedger();
+    const failures: FailureEvent[] = [];
+    const failed = (server: string, what: string): void => void failures.push({ server, at: Date.now(), what });
+    const load = stream(client, ledger, o);
+    await delay(Math.min(5000, durationMs / 4));
+    const before = sample(built.cluster);
+    const handles0 = process.getActiveResourcesInfo().length;
+    const faults: string[] = [];
+    const end = Date.now() + durationMs;
+    // One fault every 20 s: a fault takes at most HOLD_MS plus a restart, well inside its slot.
+    for (let slot = 0; slot < 10_000 && Date.now() + 20_000 <= end; slot++) {
+      const fault = FAULTS[rng.int(FAULTS.length)] as Fault;
+      const app = APPS[rng.int(APPS.length)] as string;
+      const started = Date.now();
+      faults.push(await fault(built.cluster, app, failed));
+      await delay(Math.max(0, started + 20_000 - Date.now()));
+    }
+    await delay(Math.max(0, end - Date.now()));
+    const after = sample(built.cluster);
+    const handles1 = process.getActiveResourcesInfo().length;
+    load.stop();
+    await Promise.race([load.done, delay(o.deadlineMs + 3000)]);
+    const report = summarize(`soak ${Math.round(durationMs / 1000)} s`, ledger, readRuns(runsFile), failures, Object.fromEntries(APPS.map((a) => [a, o.capacity])));
+    return { report, faults, footprint: compare(before, after, [handles0, handles1]) };
+  } finally {
+    await client?.stop();
+    await built.cluster.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
