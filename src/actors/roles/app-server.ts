@@ -9,6 +9,7 @@ import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
 import { ReplayWindows } from "../runtime/replay-window.js";
+import { RunHealth } from "../runtime/run-health.js";
 import { checkTicket, newTicketKey, parseTicket } from "../runtime/ticket.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
@@ -129,6 +130,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   // expect, and never twice, with no set of used tickets to keep.
   const ticketKey = newTicketKey();
   const replays = new ReplayWindows();
+  // Runs failed in a row (not by the handler's own error), in every report: allocators eject on it.
+  const health = new RunHealth();
   const reporter = createReporter(ctx, {
     join: config.join,
     mode: config.mode ?? "broadcast",
@@ -145,6 +148,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       version,
       ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
       ticketKey,
+      ...(health.failures > 0 ? { failures: health.failures } : {}),
     }),
   });
   const changed = (): void => reporter.changed();
@@ -242,6 +246,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   function overdue(run: Running): void {
     if (run.answered) return;
     timedOut++;
+    if (health.failed()) reporter.urgent();
     // Cut off by this server's own limit, not the client's deadline: running it again would end the same way.
     const err = run.capped
       ? new AllotError(ErrorCode.TIMEOUT, `${run.app} ran past server ${ctx.id}'s limit of ${maxRunMs} ms for a run`, { retryable: false })
@@ -265,6 +270,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (o.ok) results.set(run.stored, o.result);
     if (run.answered) return;
     run.answered = true;
+    if (health.ended(o)) reporter.urgent(); // the count's change reaches the allocators now, not with the next period
     if (!o.ok) return run.ch.replyError(run.m, o.error);
     run.ch.reply(run.m, "task.result", { taskId: run.taskId, serverId: ctx.id, result: o.result, cached: false } satisfies Bodies["task.result"]);
   }
@@ -338,6 +344,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         expected: expected.size,
         completed,
         timedOut,
+        failures: health.failures,
         load: load(),
         capacity: config.capacity,
         handlers: runner.placement,
