@@ -33,18 +33,20 @@ export function validateOutlier(c: OutlierConfig): void {
 
 /** One server's outlier record at one allocator. */
 export interface OutlierState {
-  /** Times ejected, less one for every `ejectMs` spent in selection since (see `decayed`). */
+  /** Times ejected, less one for every `ejectMs` spent in selection without a new failure (see `decayed`). */
   ejections: number;
   /** When the current ejection ends; 0 while it is not ejected. */
   ejectedUntil: number;
-  /** When `ejections` last changed: the decay counts from here. */
+  /** When it last returned to selection or last failed a run there: the decay counts from here. */
   since: number;
   /** The reported count that the last ejection used up: the next one needs `ejectAfter` more. */
   baseline: number;
+  /** The count the last report said. */
+  reported: number;
 }
 
 export function newOutlierState(): OutlierState {
-  return { ejections: 0, ejectedUntil: 0, since: 0, baseline: 0 };
+  return { ejections: 0, ejectedUntil: 0, since: 0, baseline: 0, reported: 0 };
 }
 
 /** Failures in a row not yet used for an ejection. A count below the baseline has been reset by a success since. */
@@ -62,7 +64,7 @@ export function ejectionMs(n: number, c: OutlierConfig): number {
   return Math.min(c.maxEjectMs, Math.max(1, n) * c.ejectMs);
 }
 
-/** The ejection count at `now`, less one per `ejectMs` spent in selection since it last changed. */
+/** The ejection count at `now`, less one per `ejectMs` spent in selection since it returned or last failed a run. */
 export function decayed(s: OutlierState, now: number, c: OutlierConfig): number {
   if (s.ejectedUntil !== 0 || now <= s.since) return s.ejections;
   return Math.max(0, s.ejections - Math.floor((now - s.since) / c.ejectMs));
@@ -83,9 +85,17 @@ export function eject(s: OutlierState, reported: number, now: number, c: Outlier
   return s.ejectedUntil;
 }
 
-/** Takes a report's count in: a count below the baseline means a success came between, so the baseline goes. */
-export function observeFailures(s: OutlierState, reported: number): void {
+/**
+ * Takes a report's count in: a count below the baseline means a success came between, so the
+ * baseline goes; a count that rose is a new failure: the decay so far is kept, and counts again from now.
+ */
+export function observeFailures(s: OutlierState, reported: number, now: number, c: OutlierConfig): void {
   if (reported < s.baseline) s.baseline = 0;
+  if (reported > s.reported && s.ejectedUntil === 0 && now > s.since) {
+    s.ejections = decayed(s, now, c);
+    s.since = now;
+  }
+  s.reported = reported;
 }
 
 /** Ends the ejection if its time has come; says whether it did. */

@@ -426,7 +426,7 @@ export class ServerTable {
    * applications only when the count reaches the threshold, not on every report.
    */
   private judge(e: ServerEntry, now: number): void {
-    observeFailures(e.outlier, e.failures);
+    observeFailures(e.outlier, e.failures, now, this.outlier);
     if (shouldEject(e.outlier, e.failures, this.outlier) && this.ejectable(e)) {
       const until = eject(e.outlier, e.failures, now, this.outlier);
       this.ejected.add(e);
