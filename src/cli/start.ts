@@ -6,7 +6,7 @@ import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
-import type { ReportModes } from "../node/config.js";
+import type { ReportModes, ServerHealthConfig } from "../node/config.js";
 import { ASSIGN_MODES, HandlerModuleError, TlsConfigError } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 import { isLoopback } from "../node/node.js";
@@ -94,6 +94,17 @@ ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and mas
                         (whole table on connect, changes after); list every peer on every member
   --dead-retention-ms N how long a dead server's (or slave's) entry stays before it is dropped
                         (default 300000)
+  --eject-after N       eject an app server whose runs failed N times in a row for reasons
+                        not the handler's own (deadline passed, result unsendable, worker
+                        thread died; TASK_FAILED does not count); 0 never ejects (default 5)
+  --eject-ms MS         the first ejection's length; the n-th lasts n × MS (default 30000)
+  --max-eject-ms MS     the longest ejection (default 300000)
+  --max-ejected-percent P
+                        at most P% of an application's live servers ejected at once, rounded
+                        down, so never a last one (default 50)
+  --slow-start-ms MS    a server that comes back (restarted, back from dead or from an
+                        ejection) is given 1 task at once, rising linearly to its capacity over
+                        MS; 0 gives it its capacity at once (default 10000)
 Master:
   --assign grant        identify the chosen server to the slave, which announces the ticket
                         (default)
@@ -136,6 +147,11 @@ const OPTIONS = {
   "max-run-ms": { type: "string" },
   "max-ticket-ms": { type: "string" },
   "dead-retention-ms": { type: "string" },
+  "eject-after": { type: "string" },
+  "eject-ms": { type: "string" },
+  "max-eject-ms": { type: "string" },
+  "max-ejected-percent": { type: "string" },
+  "slow-start-ms": { type: "string" },
   ...TLS_OPTIONS,
   ...CREDENTIAL_OPTIONS,
   revoked: { type: "string" },
@@ -155,12 +171,14 @@ export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
  * and the role. A new role-specific flag is one entry in OPTIONS and one here.
  */
+const HEALTH_FLAGS = ["eject-after", "eject-ms", "max-eject-ms", "max-ejected-percent", "slow-start-ms"] as const;
+
 export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
-  tier2: ["tier", "peers", "policy", "dead-retention-ms"],
+  tier2: ["tier", "peers", "policy", "dead-retention-ms", ...HEALTH_FLAGS],
   app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms"],
-  master: ["peers", "policy", "assign", "dead-retention-ms"],
+  master: ["peers", "policy", "assign", "dead-retention-ms", ...HEALTH_FLAGS],
   slave: ["master", "link", "capacity", "report"],
 };
 
@@ -195,6 +213,22 @@ export function checkFlagsApply(role: StartRole, given: readonly string[]): void
 }
 
 const deadRetention = (v: string | undefined): { deadRetentionMs?: number } => (v === undefined ? {} : { deadRetentionMs: parseIntFlag("--dead-retention-ms", v, 0, 0, 86_400_000) });
+/** Outlier ejection and slow start at an allocator (tier-2, master). */
+function serverHealthFlags(v: Partial<Record<(typeof HEALTH_FLAGS)[number], string>>): ServerHealthConfig {
+  const int = (flag: (typeof HEALTH_FLAGS)[number], min: number, max: number): number | undefined => (v[flag] === undefined ? undefined : parseIntFlag(`--${flag}`, v[flag], 0, min, max));
+  const ejectAfter = int("eject-after", 0, 1_000_000);
+  const ejectMs = int("eject-ms", 1, 86_400_000);
+  const maxEjectMs = int("max-eject-ms", 1, 86_400_000);
+  const maxEjectedPercent = int("max-ejected-percent", 0, 100);
+  const slowStartMs = int("slow-start-ms", 0, 3_600_000);
+  return {
+    ...(ejectAfter === undefined ? {} : { ejectAfter }),
+    ...(ejectMs === undefined ? {} : { ejectMs }),
+    ...(maxEjectMs === undefined ? {} : { maxEjectMs }),
+    ...(maxEjectedPercent === undefined ? {} : { maxEjectedPercent }),
+    ...(slowStartMs === undefined ? {} : { slowStartMs }),
+  };
+}
 const checkedPolicy = (name: string | undefined): { policy?: string } => (name === undefined ? {} : { policy: checkPolicyFlag(name) });
 
 function parseMode(s: string): "broadcast" | "registered" {
@@ -284,7 +318,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
       return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
     case "tier2": {
       const peers = urls("--peers", v.peers, false);
-      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]) };
+      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]), ...serverHealthFlags(v) };
     }
     case "app":
       return {
@@ -305,7 +339,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
     case "master": {
       const peers = urls("--peers", v.peers, false);
       const assign = oneOf("--assign", ASSIGN_MODES, v.assign);
-      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]) };
+      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]), ...serverHealthFlags(v) };
     }
     case "slave": {
       const link = oneOf("--link", LINK_MODES, v.link);

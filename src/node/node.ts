@@ -19,6 +19,7 @@ import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, Peer, bufferCaps, cre
 import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
 import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
+import { serverHealthOf } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
 import type { Credential } from "./credentials.js";
 import { catchStrayErrors } from "./stray-errors.js";
@@ -62,6 +63,7 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
         ...(config.policy === undefined ? {} : { policy: config.policy }),
         ...(config.peers === undefined ? {} : { peers: config.peers }),
         ...(config.deadRetentionMs === undefined ? {} : { deadRetentionMs: config.deadRetentionMs }),
+        ...serverHealthOf(config),
       });
     case "app":
       if (!runner) throw new Error("an app server needs its handler runner");
