@@ -55,6 +55,21 @@ describe("gray failures: outlier ejection and slow start at a tier-2", () => {
     expect(badRuns).toBe(4);
   });
 
+  it("ejects a failing server at a master too: the slave's next requests get the healthy one", async () => {
+    const master = await track(startNode({ ...quiet, role: "master", ejectAfter: 3, slowStartMs: 0 }));
+    let badRuns = 0;
+    await app(master, "good", () => "ok");
+    await app(master, "bad", () => (badRuns++, () => 1));
+    await track(startNode({ ...quiet, role: "slave", id: "slave-1", masters: [master.url], link: "proxy" }));
+    await eventually(() => row(master, "good") !== undefined && row(master, "bad") !== undefined && (master.stats().slaves as unknown[]).length === 1, 5000, "the servers and the slave to register");
+    const c = await client(master);
+    for (let i = 0; i < 60 && badRuns < 3; i++) await c.submit({ app: "work" }).catch(() => undefined);
+    expect(badRuns).toBe(3);
+    await eventually(() => row(master, "bad")?.ejectedForMs !== undefined, 5000, "the master to eject the failing server");
+    for (let i = 0; i < 10; i++) expect((await c.submit({ app: "work" })).serverId).toBe("good");
+    expect(badRuns).toBe(3);
+  });
+
   it("counts deadline timeouts, not a handler's own error (TASK_FAILED), resets on a success, and never ejects the last server", async () => {
     const tier2 = await track(startNode({ ...quiet, role: "tier2", ejectAfter: 1 }));
     const mixed: Handler = (payload, task) => {
