@@ -391,6 +391,22 @@ export class ServerTable {
     }
   }
 
+  /**
+   * A live server in its slow start that offers `app`, meets `ok` and has a slot free within its
+   * capacity though not within its ramp, the freest first: for a decision that found every other
+   * server full. Reads only the servers in their ramp.
+   */
+  pastRamp(app: string, ok: (e: ServerEntry) => boolean): ServerEntry | undefined {
+    let best: ServerEntry | undefined;
+    for (const e of this.ramping) {
+      if (e.status !== "alive" || e.outlier.ejectedUntil !== 0 || !e.apps.includes(app)) continue;
+      const free = e.capacity - e.load - e.reserved;
+      if (free <= 0 || !ok(e)) continue;
+      if (best === undefined || free / e.capacity > (best.capacity - best.load - best.reserved) / best.capacity) best = e;
+    }
+    return best;
+  }
+
   /** Ejected entries held now. */
   get ejectedCount(): number {
     return this.ejected.size;

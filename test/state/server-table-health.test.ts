@@ -134,18 +134,23 @@ describe("state/server-table (outlier ejection and slow start)", () => {
       expect(entry(t, "b").limit).toBe(12);
     });
 
-    it("a server new to a table past its first window ramps; allocations stop at its limit", () => {
+    it("a server new to a table past its first window ramps: it gets no more than its limit while another has room, and its capacity once every other is full", () => {
       const t = new ServerTable({ slowStartMs: 1000 });
       t.apply(report({ id: "a", capacity: 4 }), 0);
       t.apply(report({ id: "c", capacity: 4 }), 5000);
       expect(entry(t, "c").limit).toBe(1);
-      const p = resolvePolicy("least-loaded");
-      let onC = 0;
-      for (let i = 0; i < 8; i++) {
-        const a = allocate(t, task(), p, seededCtx(i), Infinity);
-        if (a.ok && a.server.id === "c") onC++;
+      for (const name of policyNames()) {
+        const p = resolvePolicy(name);
+        const got: string[] = [];
+        for (let i = 0; i < 9; i++) {
+          const a = allocate(t, task(), p, seededCtx(i), Infinity);
+          got.push(a.ok ? a.server.id : "refused");
+        }
+        // The first five: "a" fills, "c" holds its ramp's 1; then "c" takes what "a" cannot, up to its capacity.
+        expect(got.slice(0, 5).filter((id) => id === "c"), name).toHaveLength(1);
+        expect(got.slice(5), name).toEqual(["c", "c", "c", "refused"]);
+        for (const e of [entry(t, "a"), entry(t, "c")]) while (e.reserved > 0) t.release(e);
       }
-      expect(onC).toBe(1);
     });
   });
 });
