@@ -104,7 +104,8 @@ ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and mas
                         down, so never a last one (default 50)
   --slow-start-ms MS    a server that comes back (restarted, back from dead or from an
                         ejection) is given 1 task at once, rising linearly to its capacity over
-                        MS; 0 gives it its capacity at once (default 10000)
+                        MS, and more only when every other server is full; 0 gives it its
+                        capacity at once (default 10000)
 Master:
   --assign grant        identify the chosen server to the slave, which announces the ticket
                         (default)
