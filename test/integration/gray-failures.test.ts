@@ -66,6 +66,7 @@ describe("gray failures: outlier ejection and slow start at a tier-2", () => {
     for (let i = 0; i < 60 && badRuns < 3; i++) await c.submit({ app: "work" }).catch(() => undefined);
     expect(badRuns).toBe(3);
     await eventually(() => row(master, "bad")?.ejectedForMs !== undefined, 5000, "the master to eject the failing server");
+    expect(master.stats().ejected).toBe(1);
     for (let i = 0; i < 10; i++) expect((await c.submit({ app: "work" })).serverId).toBe("good");
     expect(badRuns).toBe(3);
   });

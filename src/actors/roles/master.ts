@@ -231,6 +231,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       staleReports: servers.staleReports + slaves.staleReports,
       refusedReports: servers.refusedReports + slaves.refusedReports,
       loadReports: servers.loadReports + slaves.loadReports,
+      ejected: servers.table.ejectedCount,
       syncReceived: sync.received,
       syncSent: sync.sent,
       syncLinks: sync.linked,
