@@ -6,7 +6,7 @@ import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
-import type { ReportModes } from "../node/config.js";
+import type { ReportModes, ServerHealthConfig } from "../node/config.js";
 import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, DEFAULT_PING_MS, HandlerModuleError, SILENCE_PER_PING, TlsConfigError } from "../node/config.js";
 import type { KeyMemoryOptions } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
@@ -103,6 +103,18 @@ ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and mas
                         went to, so a repeat goes there (default 300000; 0: not remembered)
   --keys-per-client N   keys remembered per client; past it that client's oldest goes
                         (default 10000; 100000 in all)
+  --eject-after N       eject an app server whose runs failed N times in a row for reasons
+                        not the handler's own (deadline passed, result unsendable, worker
+                        thread died; TASK_FAILED does not count); 0 never ejects (default 5)
+  --eject-ms MS         the first ejection's length; the n-th lasts n × MS (default 30000)
+  --max-eject-ms MS     the longest ejection (default 300000)
+  --max-ejected-percent P
+                        at most P% of an application's live servers ejected at once, rounded
+                        down, so never a last one (default 50)
+  --slow-start-ms MS    a server that comes back (restarted, back from dead or from an
+                        ejection) is given 1 task at once, rising linearly to its capacity over
+                        MS, and more only when every other server is full; 0 gives it its
+                        capacity at once (default 10000)
 Master:
   --assign grant        identify the chosen server to the slave, which announces the ticket
                         (default)
@@ -148,6 +160,11 @@ const OPTIONS = {
   "dead-retention-ms": { type: "string" },
   "key-window-ms": { type: "string" },
   "keys-per-client": { type: "string" },
+  "eject-after": { type: "string" },
+  "eject-ms": { type: "string" },
+  "max-eject-ms": { type: "string" },
+  "max-ejected-percent": { type: "string" },
+  "slow-start-ms": { type: "string" },
   ...TLS_OPTIONS,
   ...CREDENTIAL_OPTIONS,
   revoked: { type: "string" },
@@ -167,12 +184,14 @@ export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
  * and the role. A new role-specific flag is one entry in OPTIONS and one here.
  */
+const HEALTH_FLAGS = ["eject-after", "eject-ms", "max-eject-ms", "max-ejected-percent", "slow-start-ms"] as const;
+
 export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
-  tier2: ["tier", "peers", "policy", "dead-retention-ms", "key-window-ms", "keys-per-client"],
+  tier2: ["tier", "peers", "policy", "dead-retention-ms", "key-window-ms", "keys-per-client", ...HEALTH_FLAGS],
   app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms"],
-  master: ["peers", "policy", "assign", "dead-retention-ms", "key-window-ms", "keys-per-client"],
+  master: ["peers", "policy", "assign", "dead-retention-ms", "key-window-ms", "keys-per-client", ...HEALTH_FLAGS],
   slave: ["master", "link", "capacity", "report"],
 };
 
@@ -219,6 +238,22 @@ function keyMemory(window: string | undefined, perClient: string | undefined): {
 }
 
 const deadRetention = (v: string | undefined): { deadRetentionMs?: number } => (v === undefined ? {} : { deadRetentionMs: parseIntFlag("--dead-retention-ms", v, 0, 0, 86_400_000) });
+/** Outlier ejection and slow start at an allocator (tier-2, master). */
+function serverHealthFlags(v: Partial<Record<(typeof HEALTH_FLAGS)[number], string>>): ServerHealthConfig {
+  const int = (flag: (typeof HEALTH_FLAGS)[number], min: number, max: number): number | undefined => (v[flag] === undefined ? undefined : parseIntFlag(`--${flag}`, v[flag], 0, min, max));
+  const ejectAfter = int("eject-after", 0, 1_000_000);
+  const ejectMs = int("eject-ms", 1, 86_400_000);
+  const maxEjectMs = int("max-eject-ms", 1, 86_400_000);
+  const maxEjectedPercent = int("max-ejected-percent", 0, 100);
+  const slowStartMs = int("slow-start-ms", 0, 3_600_000);
+  return {
+    ...(ejectAfter === undefined ? {} : { ejectAfter }),
+    ...(ejectMs === undefined ? {} : { ejectMs }),
+    ...(maxEjectMs === undefined ? {} : { maxEjectMs }),
+    ...(maxEjectedPercent === undefined ? {} : { maxEjectedPercent }),
+    ...(slowStartMs === undefined ? {} : { slowStartMs }),
+  };
+}
 const checkedPolicy = (name: string | undefined): { policy?: string } => (name === undefined ? {} : { policy: checkPolicyFlag(name) });
 
 function parseMode(s: string): "broadcast" | "registered" {
@@ -317,7 +352,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
       return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
     case "tier2": {
       const peers = urls("--peers", v.peers, false);
-      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]) };
+      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]), ...serverHealthFlags(v) };
     }
     case "app":
       return {
@@ -338,7 +373,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
     case "master": {
       const peers = urls("--peers", v.peers, false);
       const assign = oneOf("--assign", ASSIGN_MODES, v.assign);
-      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]) };
+      return { ...common, role: "master", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...(assign ? { assign } : {}), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]), ...serverHealthFlags(v) };
     }
     case "slave": {
       const link = oneOf("--link", LINK_MODES, v.link);

@@ -166,8 +166,13 @@ function formatLink(l: LinkStatus): string {
 
 function formatRow(r: ServerStatusRow): string {
   const attrs = formatAttrs(r.attrs, ",");
+  // Ejected or ramping at this allocator: said beside the status, which stays about liveness.
+  const health =
+    (r.ejectedForMs !== undefined ? `  ejected ${(r.ejectedForMs / 1000).toFixed(1)}s more` : "") +
+    (r.failures !== undefined && r.failures > 0 ? `  ${r.failures} failed in a row` : "") +
+    (r.rampLimit !== undefined ? `  slow start ${r.rampLimit}/${r.capacity}` : "");
   return (
-    `  ${r.id.padEnd(14)} ${r.status.padEnd(8)} load ${r.load}/${r.capacity}${r.reserved ? ` (+${r.reserved} reserved)` : ""}  power ${r.power}  apps ${r.apps.join(",")}` +
+    `  ${r.id.padEnd(14)} ${r.status.padEnd(8)}${health} load ${r.load}/${r.capacity}${r.reserved ? ` (+${r.reserved} reserved)` : ""}  power ${r.power}  apps ${r.apps.join(",")}` +
     `${attrs ? `  ${attrs}` : ""}  v${r.version[0]}.${r.version[1]}  ${(r.ageMs / 1000).toFixed(1)}s ago  ${r.url}`
   );
 }

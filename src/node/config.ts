@@ -6,6 +6,7 @@ import type { ClientConfig } from "../actors/roles/client.js";
 import type { Tier1Config } from "../actors/roles/distributor-tier1.js";
 import type { Tier2Config } from "../actors/roles/distributor-tier2.js";
 import type { MasterConfig } from "../actors/roles/master.js";
+import type { ServerHealthConfig } from "../actors/runtime/server-health.js";
 import type { SlaveConfig } from "../actors/roles/slave.js";
 import type { VipConfig } from "../actors/roles/vip.js";
 import type { Credential, Transport } from "../transport/index.js";
@@ -110,6 +111,17 @@ export type SlaveNodeConfig = CommonConfig & { role: "slave" } & SlaveConfig;
 /** One node's configuration, discriminated by role. */
 export type NodeConfig = VipNodeConfig | Tier1NodeConfig | Tier2NodeConfig | AppNodeConfig | ClientNodeConfig | MasterNodeConfig | SlaveNodeConfig;
 
+/** The outlier-ejection and slow-start settings of a tier-2 or master config, only those set. */
+export function serverHealthOf(c: ServerHealthConfig): ServerHealthConfig {
+  return {
+    ...(c.ejectAfter === undefined ? {} : { ejectAfter: c.ejectAfter }),
+    ...(c.ejectMs === undefined ? {} : { ejectMs: c.ejectMs }),
+    ...(c.maxEjectMs === undefined ? {} : { maxEjectMs: c.maxEjectMs }),
+    ...(c.maxEjectedPercent === undefined ? {} : { maxEjectedPercent: c.maxEjectedPercent }),
+    ...(c.slowStartMs === undefined ? {} : { slowStartMs: c.slowStartMs }),
+  };
+}
+
 export type BehaviourFactory = (ctx: RoleContext) => Behaviour;
 
 // The configuration vocabulary, in one place for the CLI and for embedders. Each word is defined
@@ -122,6 +134,7 @@ export type { LinkMode } from "../actors/roles/slave.js";
 export { DEFAULT_REPORT } from "../actors/runtime/reporter.js";
 export { DEFAULT_KEY_MEMORY } from "../state/index.js";
 export type { KeyMemoryOptions } from "../state/index.js";
+export type { ServerHealthConfig } from "../actors/runtime/server-health.js";
 export type { ReportModes } from "../actors/runtime/reporter.js";
 export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
 export { HandlerModuleError } from "../actors/runtime/handler-module.js";

@@ -20,6 +20,7 @@ import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, DEFAULT_PING_MS, sile
 import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
 import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
+import { serverHealthOf } from "./config.js";
 import type { AppServerBehaviour } from "../actors/roles/app-server.js";
 import type { Credential } from "./credentials.js";
 import { catchStrayErrors } from "./stray-errors.js";
@@ -64,6 +65,7 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
         ...(config.peers === undefined ? {} : { peers: config.peers }),
         ...(config.deadRetentionMs === undefined ? {} : { deadRetentionMs: config.deadRetentionMs }),
         ...(config.keyMemory === undefined ? {} : { keyMemory: config.keyMemory }),
+        ...serverHealthOf(config),
       });
     case "app":
       if (!runner) throw new Error("an app server needs its handler runner");

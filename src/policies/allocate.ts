@@ -96,6 +96,13 @@ function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyConte
     table.reserve(server);
     return { ok: true, server };
   }
+  // Every other server is full: one in its slow start takes the task past its ramp rather than
+  // the task being refused (the ramp keeps a flood off it, not work that nothing else can take).
+  const spare = table.pastRamp(task.app, (e) => e.reserved < maxUnconfirmed && meetsRequire(e));
+  if (spare) {
+    table.reserve(spare);
+    return { ok: true, server: spare };
+  }
   return failure(table.offering(task.app), task, maxUnconfirmed, meetsRequire);
 }
 

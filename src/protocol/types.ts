@@ -129,7 +129,17 @@ export interface ServerReport {
    * travels only to allocators (and between peers of a set); `status` never shows it.
    */
   ticketKey?: string;
+  /**
+   * Runs that failed in a row for a reason other than the handler's own error (the run's
+   * deadline passed, its result could not be sent, its worker thread died); a success resets it,
+   * and TASK_FAILED or CANCELLED neither counts nor resets. Absent: 0. Allocators eject a server
+   * whose count keeps rising (outlier detection).
+   */
+  failures?: number;
 }
+
+/** The most a report's `failures` may say: past this the count stays. */
+export const MAX_REPORTED_FAILURES = 1_000_000;
 
 import type { WireError } from "./errors.js";
 
@@ -170,6 +180,10 @@ export interface ServerStatusRow extends ServerReport {
   reserved: number;
   /** Time since the newest report was applied, ms. */
   ageMs: number;
+  /** While this allocator has ejected the server for failing runs: how much longer, ms. */
+  ejectedForMs?: number;
+  /** While the server is in its slow start at this allocator: the slots it may be given now (below its capacity). */
+  rampLimit?: number;
 }
 
 /**

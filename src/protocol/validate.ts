@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { serverAttrsProblem } from "./server-attrs.js";
-import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, Role, SERVER_STATUSES } from "./types.js";
+import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, MAX_REPORTED_FAILURES, Role, SERVER_STATUSES } from "./types.js";
 import type { Claim, ClaimRole, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
@@ -39,6 +39,7 @@ const str = (x: unknown, p: string, max = MAX_ID): string =>
 const id = (x: unknown, p: string): string => (str(x, p).length > 0 ? (x as string) : fail(p, "a non-empty string"));
 const num = (x: unknown, p: string): number => (typeof x === "number" && Number.isFinite(x) ? x : fail(p, "a finite number"));
 const nat = (x: unknown, p: string): number => (Number.isSafeInteger(x) && (x as number) >= 0 ? (x as number) : fail(p, "a non-negative integer"));
+const atMost = (n: number, max: number, p: string): number => (n <= max ? n : fail(p, `at most ${max}`));
 const bool = (x: unknown, p: string): boolean => (typeof x === "boolean" ? x : fail(p, "a boolean"));
 const empty = (x: unknown, p: string): Record<string, never> => {
   obj(x, p);
@@ -197,6 +198,7 @@ function server(x: unknown, p: string): ServerReport {
     version: version(o.version, `${p}.version`),
     ...(o.periodMs === undefined ? {} : { periodMs: nat(o.periodMs, `${p}.periodMs`) }),
     ...(o.ticketKey === undefined ? {} : { ticketKey: id(o.ticketKey, `${p}.ticketKey`) }),
+    ...(o.failures === undefined ? {} : { failures: atMost(nat(o.failures, `${p}.failures`), MAX_REPORTED_FAILURES, `${p}.failures`) }),
   };
 }
 
@@ -364,7 +366,14 @@ function statusRows(x: unknown, p: string): ServerStatusRow[] {
     const o = obj(r, `${p}[${i}]`);
     const st = o.status;
     if (typeof st !== "string" || !(SERVER_STATUSES as readonly string[]).includes(st)) fail(`${p}[${i}].status`, SERVER_STATUSES.join("|"));
-    return { ...server(o, `${p}[${i}]`), status: st as ServerStatus, reserved: nat(o.reserved, `${p}[${i}].reserved`), ageMs: num(o.ageMs, `${p}[${i}].ageMs`) };
+    return {
+      ...server(o, `${p}[${i}]`),
+      status: st as ServerStatus,
+      reserved: nat(o.reserved, `${p}[${i}].reserved`),
+      ageMs: num(o.ageMs, `${p}[${i}].ageMs`),
+      ...(o.ejectedForMs === undefined ? {} : { ejectedForMs: nat(o.ejectedForMs, `${p}[${i}].ejectedForMs`) }),
+      ...(o.rampLimit === undefined ? {} : { rampLimit: nat(o.rampLimit, `${p}[${i}].rampLimit`) }),
+    };
   });
 }
 

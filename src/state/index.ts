@@ -5,3 +5,5 @@ export * from "./hash-ring.js";
 export * from "./idle-queue.js";
 export * from "./retry-budget.js";
 export * from "./key-memory.js";
+export * from "./outlier.js";
+export * from "./slow-start.js";

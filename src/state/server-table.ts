@@ -2,6 +2,9 @@ import type { ServerReport, ServerStatus } from "../protocol/index.js";
 import { FreeIndex, delayBucketOf } from "./free-index.js";
 import { HashRing } from "./hash-ring.js";
 import { IdleQueue } from "./idle-queue.js";
+import { NO_OUTLIER, eject, mayEject, newOutlierState, observeFailures, release, shouldEject, validateOutlier } from "./outlier.js";
+import type { OutlierConfig, OutlierState } from "./outlier.js";
+import { rampLimit, validateSlowStart } from "./slow-start.js";
 
 export type { ServerStatus };
 
@@ -10,9 +13,20 @@ export type { ServerStatus };
  * has the same fields (`periodMs` 0 where the server promised no period), so V8 keeps one shape
  * for all of them and the hot path reads them with monomorphic loads.
  */
-export interface ServerEntry extends Omit<ServerReport, "periodMs"> {
+export interface ServerEntry extends Omit<ServerReport, "periodMs" | "failures"> {
   /** The promised report period, 0 for none. */
   periodMs: number;
+  /** The server's newest count of runs failed in a row (not by the handler's own error); 0 when it sent none. */
+  failures: number;
+  /**
+   * The slots this allocator may fill on it: its capacity, less while it ramps up after coming
+   * back (slow start), 0 while it is ejected. What `freeSlots` counts from.
+   */
+  limit: number;
+  /** Its outlier record (ejections) at this allocator. */
+  outlier: OutlierState;
+  /** When its slow start began (ms); meaningful while it is in the table's ramp set. */
+  rampFrom: number;
   status: ServerStatus;
   /** Slots this allocator handed out that the server's reports may not show yet. */
   reserved: number;
@@ -38,9 +52,18 @@ export function compareVersion(a: readonly [number, number], b: readonly [number
   return a[0] !== b[0] ? Math.sign(a[0] - b[0]) : Math.sign(a[1] - b[1]);
 }
 
-/** Free slots counting this allocator's reservations. */
+/** Free slots counting this allocator's reservations, within what it may give the server now (`limit`). */
 export function freeSlots(e: ServerEntry): number {
-  return e.capacity - e.load - e.reserved;
+  return e.limit - e.load - e.reserved;
+}
+
+/** How a table treats servers that fail runs (outlier ejection) and servers that come back (slow start). Default: neither. */
+export interface ServerTableOptions {
+  outlier?: OutlierConfig;
+  /** The slow-start window, ms; 0 (default) gives a returning server its whole capacity at once. */
+  slowStartMs?: number;
+  /** Told when a server is ejected or returns to selection (for a log line). */
+  onOutlier?: (e: ServerEntry, event: "ejected" | "returned", now: number) => void;
 }
 
 /** Idle computing power: the share of the server's power not taken by running or reserved tasks. */
@@ -81,6 +104,24 @@ export class ServerTable {
   private readonly dead = new Map<string, number>();
   /** Removed entries' ids with their last version, oldest removal first (at most MAX_REMOVED). */
   private readonly removed = new Map<string, [number, number]>();
+  private readonly outlier: OutlierConfig;
+  private readonly slowStartMs: number;
+  private readonly onOutlier: ServerTableOptions["onOutlier"];
+  /** The ejected entries, and the soonest an ejection ends: `tick` reads them only from then. */
+  private readonly ejected = new Set<ServerEntry>();
+  private nextRelease = Infinity;
+  /** The entries in their slow start: `tick` raises their limits. */
+  private readonly ramping = new Set<ServerEntry>();
+  /** When the first report came: servers new to the table within the first window do not ramp (a restarted allocator's fleet). */
+  private firstReportAt: number | undefined;
+
+  constructor(options: ServerTableOptions = {}) {
+    this.outlier = options.outlier ?? NO_OUTLIER;
+    validateOutlier(this.outlier);
+    this.slowStartMs = options.slowStartMs ?? 0;
+    validateSlowStart(this.slowStartMs);
+    this.onOutlier = options.onOutlier;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -159,22 +200,28 @@ export class ServerTable {
         if (compareVersion(r.version, gone) <= 0) return "stale";
         this.removed.delete(r.id);
       }
-      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, status: "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
+      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
+      this.firstReportAt ??= now;
       this.byId.set(r.id, e);
       this.index(e);
       this.refreshed(e, 0);
+      // A server new to a table that has been up a while is joining a running fleet: it ramps.
+      if (now - this.firstReportAt >= this.slowStartMs) this.startRamp(e, now);
+      this.judge(e, now);
       this.place(e);
       return "new";
     }
     if (compareVersion(r.version, cur.version) <= 0) return "stale";
-    if (cur.version[0] !== r.version[0]) cur.reserved = 0; // a new incarnation holds none of our reservations
+    const reborn = cur.version[0] !== r.version[0];
+    if (reborn) cur.reserved = 0; // a new incarnation holds none of our reservations
     if (!sameApps(cur.apps, r.apps)) {
       this.unindex(cur);
       cur.apps = distinct(r.apps);
       this.index(cur);
     } else cur.apps = distinct(r.apps); // the same set, maybe in another order: its places in the indexes stand
     const oldPeriod = cur.status === "dead" ? 0 : cur.periodMs;
-    if (cur.status === "dead") this.dead.delete(cur.id);
+    const revived = cur.status === "dead";
+    if (revived) this.dead.delete(cur.id);
     cur.url = r.url;
     cur.capacity = r.capacity;
     cur.power = r.power;
@@ -184,9 +231,14 @@ export class ServerTable {
     if (r.ticketKey !== undefined) cur.ticketKey = r.ticketKey;
     else delete cur.ticketKey;
     cur.periodMs = periodMs;
+    cur.failures = r.failures ?? 0;
     cur.status = "alive";
     cur.updatedAt = now;
     this.refreshed(cur, oldPeriod);
+    // A restarted server (its count starts again) is given its chance at once, with a ramp.
+    if (reborn) this.unEject(cur, now);
+    if (reborn || revived) this.startRamp(cur, now);
+    this.judge(cur, now);
     this.place(cur);
     return "updated";
   }
@@ -201,7 +253,10 @@ export class ServerTable {
     const e = this.byId.get(id);
     if (!e || e.version[0] !== version[0]) return undefined;
     if (version[1] <= e.version[1]) return "stale";
-    if (e.status === "dead") this.dead.delete(id);
+    if (e.status === "dead") {
+      this.dead.delete(id);
+      this.startRamp(e, now);
+    }
     e.status = "alive"; // before take: it then files the entry under its period again
     this.take(e, load, version, now);
     this.place(e);
@@ -246,6 +301,7 @@ export class ServerTable {
     } else if (status !== "dead" && e.status === "dead") {
       this.dead.delete(id);
       this.refreshed(e, 0);
+      if (status === "alive") this.startRamp(e, now ?? e.updatedAt);
     }
     e.status = status;
     this.place(e);
@@ -284,6 +340,8 @@ export class ServerTable {
     const apps = new Set<string>();
     for (const e of entries) {
       this.byId.delete(e.id);
+      this.ejected.delete(e);
+      this.ramping.delete(e);
       this.byPeriod.get(e.periodMs)?.delete(e.id);
       this.removed.delete(e.id);
       this.removed.set(e.id, [e.version[0], e.version[1]]);
@@ -305,6 +363,109 @@ export class ServerTable {
       if (kept.length === 0) this.byApp.delete(app);
       else this.byApp.set(app, kept);
     }
+  }
+
+  /**
+   * Returns ejected servers whose time is up to selection (with a slow start) and raises the
+   * limits of the servers in their slow start. Reads only those: it may run often.
+   */
+  tick(now: number): void {
+    if (now >= this.nextRelease) {
+      this.nextRelease = Infinity;
+      for (const e of this.ejected) {
+        if (release(e.outlier, now)) {
+          this.ejected.delete(e);
+          this.startRamp(e, now);
+          this.place(e);
+          this.onOutlier?.(e, "returned", now);
+        } else if (e.outlier.ejectedUntil < this.nextRelease) this.nextRelease = e.outlier.ejectedUntil;
+      }
+    }
+    for (const e of this.ramping) {
+      const limit = this.limitOf(e, now);
+      if (limit === e.capacity) this.ramping.delete(e);
+      if (limit !== e.limit) {
+        e.limit = limit;
+        this.place(e);
+      }
+    }
+  }
+
+  /**
+   * A live server in its slow start that offers `app`, meets `ok` and has a slot free within its
+   * capacity though not within its ramp, the freest first: for a decision that found every other
+   * server full. Reads only the servers in their ramp.
+   */
+  pastRamp(app: string, ok: (e: ServerEntry) => boolean): ServerEntry | undefined {
+    let best: ServerEntry | undefined;
+    for (const e of this.ramping) {
+      if (e.status !== "alive" || e.outlier.ejectedUntil !== 0 || !e.apps.includes(app)) continue;
+      const free = e.capacity - e.load - e.reserved;
+      if (free <= 0 || !ok(e)) continue;
+      if (best === undefined || free / e.capacity > (best.capacity - best.load - best.reserved) / best.capacity) best = e;
+    }
+    return best;
+  }
+
+  /** Ejected entries held now. */
+  get ejectedCount(): number {
+    return this.ejected.size;
+  }
+
+  /** What the table may give `e` at `now`: 0 while ejected, its ramp while in slow start, else its capacity. */
+  private limitOf(e: ServerEntry, now: number): number {
+    if (e.outlier.ejectedUntil !== 0) return 0;
+    return this.ramping.has(e) ? rampLimit(e.capacity, now - e.rampFrom, this.slowStartMs) : e.capacity;
+  }
+
+  /** Starts `e`'s slow start (again) at `now`, when the table has one. The caller re-files `e`. */
+  private startRamp(e: ServerEntry, now: number): void {
+    if (this.slowStartMs > 0) {
+      e.rampFrom = now;
+      this.ramping.add(e);
+    }
+    e.limit = this.limitOf(e, now);
+  }
+
+  /** Ends an ejection early (a new incarnation). The caller re-files `e`. */
+  private unEject(e: ServerEntry, now: number): void {
+    if (e.outlier.ejectedUntil === 0) return;
+    e.outlier.ejectedUntil = now;
+    release(e.outlier, now);
+    this.ejected.delete(e);
+    this.onOutlier?.(e, "returned", now);
+  }
+
+  /**
+   * Takes `e`'s newest failure count in and ejects it if the count calls for it and the fleet
+   * allows it; sets its limit either way. The caller re-files `e`. Reads the servers of its
+   * applications only when the count reaches the threshold, not on every report.
+   */
+  private judge(e: ServerEntry, now: number): void {
+    observeFailures(e.outlier, e.failures, now, this.outlier);
+    if (shouldEject(e.outlier, e.failures, this.outlier) && this.ejectable(e)) {
+      const until = eject(e.outlier, e.failures, now, this.outlier);
+      this.ejected.add(e);
+      this.ramping.delete(e);
+      if (until < this.nextRelease) this.nextRelease = until;
+      this.onOutlier?.(e, "ejected", now);
+    }
+    e.limit = this.limitOf(e, now);
+  }
+
+  /** Whether ejecting `e` keeps every application it offers within the cap on its live servers ejected at once. */
+  private ejectable(e: ServerEntry): boolean {
+    for (const app of e.apps) {
+      let fleet = 0;
+      let out = 0;
+      for (const x of this.offering(app)) {
+        if (x.status === "dead") continue;
+        fleet++;
+        if (x.outlier.ejectedUntil !== 0) out++;
+      }
+      if (!mayEject(fleet, out, this.outlier.maxEjectedPercent)) return false;
+    }
+    return true;
   }
 
   /** Records that this allocator sent a task to `id`, so the next decision sees the slot taken. */

@@ -51,4 +51,19 @@ describe("actors/runtime/HandlerPool", () => {
       await pool.close();
     }
   });
+
+  it("marks a dead thread and an unsendable result as the run's fault, a handler's throw not (what the server's health counts)", async () => {
+    const file = fileURLToPath(new URL("../fixtures/handlers/misbehave.mjs", import.meta.url));
+    const pool = new HandlerPool({ file, apps: ["exits", "returnsBigInt", "throwsError"] }, 1, () => {});
+    const run = (app: string): Promise<Outcome> => new Promise((resolve) => pool.run(app, null, { ...task, app }, new AbortController().signal, resolve));
+    try {
+      expect(await run("exits")).toMatchObject({ ok: false, fault: true });
+      expect(await run("returnsBigInt")).toMatchObject({ ok: false, fault: true });
+      const own = await run("throwsError");
+      expect(own.ok).toBe(false);
+      expect(own).not.toHaveProperty("fault");
+    } finally {
+      await pool.close();
+    }
+  });
 });

@@ -19,6 +19,7 @@ describe("actors/reporter", () => {
         { capacity: 5 },
         { power: 3 },
         { periodMs: 500 },
+        { failures: 1 },
         { attrs: { region: "us", gpu: true } },
         { attrs: { region: "eu" } },
         { attrs: { region: "eu", gpu: true, rack: 1 } },

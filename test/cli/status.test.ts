@@ -85,3 +85,26 @@ describe("cli/start --key-window-ms and --keys-per-client", () => {
     expect(() => startConfig(["--role", "app", "--apps", "echo", "--join", "ws://127.0.0.1:1", "--key-window-ms", "1"])).toThrow(CliError);
   });
 });
+
+describe("cli/start outlier ejection and slow start", () => {
+  it("sets a tier-2's and a master's ejection and slow start, and only what is given", () => {
+    expect(startConfig(["--role", "tier2", "--eject-after", "3", "--eject-ms", "1000", "--max-eject-ms", "8000", "--max-ejected-percent", "34", "--slow-start-ms", "0"])).toMatchObject({ role: "tier2", ejectAfter: 3, ejectMs: 1000, maxEjectMs: 8000, maxEjectedPercent: 34, slowStartMs: 0 });
+    expect(startConfig(["--role", "master", "--eject-after", "0"])).toMatchObject({ role: "master", ejectAfter: 0 });
+    expect(startConfig(["--role", "master"])).not.toHaveProperty("slowStartMs");
+  });
+
+  it("refuses a bad value naming the flag, and the flags on roles that do not select servers", () => {
+    expect(() => startConfig(["--role", "tier2", "--max-ejected-percent", "101"])).toThrow(/--max-ejected-percent/);
+    expect(() => startConfig(["--role", "tier2", "--eject-ms", "0"])).toThrow(/--eject-ms/);
+    expect(() => startConfig(["--role", "app", "--join", "ws://127.0.0.1:1", "--apps", "echo", "--eject-after", "3"])).toThrow(/--eject-after/);
+  });
+});
+
+describe("cli/status formatStatus (ejected and slow-start rows)", () => {
+  it("says beside the status that a server is ejected, how long for, and its failures; or its slow-start limit", () => {
+    const row = (over: Partial<ServerStatusRow>): ServerStatusRow => ({ id: "s1", url: "ws://h:1", apps: ["echo"], capacity: 8, power: 1, load: 0, attrs: {}, version: [1, 2], status: "alive", reserved: 0, ageMs: 0, ...over });
+    const body = (r: ServerStatusRow): StatusBody => ({ role: "tier2", node: "t2", servers: [r], tables: { client: [], user: [], "task-type": [] }, deadRetentionMs: 300_000 });
+    expect(formatStatus(body(row({ failures: 5, ejectedForMs: 29_500 })), 0, false).join("\n")).toMatch(/alive\s+ejected 29\.5s more {2}5 failed in a row/);
+    expect(formatStatus(body(row({ rampLimit: 3 })), 0, false).join("\n")).toMatch(/slow start 3\/8/);
+  });
+});

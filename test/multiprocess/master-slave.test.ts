@@ -57,7 +57,7 @@ describe("master/slave design, every node in its own process", () => {
     ]);
     // Every master sees the three app servers and both slaves alive in its database.
     await Promise.all(masters.map((m) => membersAlive(m.url, apps.map((a) => a.id), slaves.map((s) => s.id))));
-  }, 30_000);
+  }, 60_000);
 
   afterAll(async () => {
     await killAll(procs);
@@ -121,5 +121,5 @@ describe("master/slave design, every node in its own process", () => {
     const after = await runCli(["submit", "--entry", entries, "--app", "echo", "--count", "20", "--concurrency", "4", "--timeout-ms", "10000", "--json"], 15_000);
     expect(after.code, after.stderr).toBe(0);
     expect(JSON.parse(after.stdout) as Summary).toMatchObject({ completed: 20, failed: 0 });
-  }, 30_000);
+  }, 60_000);
 });

@@ -13,7 +13,7 @@ import {
   valueOf,
 } from "../../src/policies/index.js";
 import type { AttrValue, Attrs, Constraint, Preference, ServerReport } from "../../src/protocol/index.js";
-import { ServerTable } from "../../src/state/index.js";
+import { ServerTable, newOutlierState } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
 function server(over: Partial<ServerReport> = {}, reserved = 0): ServerEntry {
@@ -223,7 +223,7 @@ describe("policies/match", () => {
         reserved: fc.integer({ min: 0, max: 4 }),
         attrs: fc.dictionary(fc.constantFrom(...KEYS), scalar, { maxKeys: 6 }),
       })
-      .map((r) => ({ ...r, url: "ws://h:1", version: [1, 1] as [number, number], periodMs: 0, status: "alive" as const, updatedAt: 0, idleSince: 0 }));
+      .map((r) => ({ ...r, url: "ws://h:1", version: [1, 1] as [number, number], periodMs: 0, failures: 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: "alive" as const, updatedAt: 0, idleSince: 0 }));
 
     it("judges every entry as meetsAll does (fast-check)", () => {
       fc.assert(

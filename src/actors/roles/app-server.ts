@@ -10,6 +10,7 @@ import type { Outcome } from "../runtime/handler-boundary.js";
 import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
 import { ReplayWindows } from "../runtime/replay-window.js";
+import { RunHealth } from "../runtime/run-health.js";
 import { TICKET_SKEW_MS, checkTicket, newTicketKey, parseTicket } from "../runtime/ticket.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
@@ -140,6 +141,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   // expect, and never twice, with no set of used tickets to keep.
   const ticketKey = newTicketKey();
   const replays = new ReplayWindows();
+  // Runs failed in a row (not by the handler's own error), in every report: allocators eject on it.
+  const health = new RunHealth();
   const reporter = createReporter(ctx, {
     join: config.join,
     mode: config.mode ?? "broadcast",
@@ -156,6 +159,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       version,
       ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
       ticketKey,
+      ...(health.failures > 0 ? { failures: health.failures } : {}),
     }),
   });
   const changed = (): void => reporter.changed();
@@ -275,6 +279,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   function overdue(run: Running): void {
     if (run.answered) return;
     timedOut++;
+    if (health.failed()) reporter.urgent();
     // Cut off by this server's own limit, not the client's deadline: running it again would end the same way.
     const err = run.capped
       ? new AllotError(ErrorCode.TIMEOUT, `${run.app} ran past server ${ctx.id}'s limit of ${maxRunMs} ms for a run`, { retryable: false })
@@ -339,6 +344,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (waiters) answerWaiters(run, waiters, o);
     if (run.answered) return;
     run.answered = true;
+    if (health.ended(o)) reporter.urgent(); // the count's change reaches the allocators now, not with the next period
     if (!o.ok) return run.ch.replyError(run.m, o.error);
     run.ch.reply(run.m, "task.result", { taskId: run.taskId, serverId: ctx.id, result: o.result, cached: false } satisfies Bodies["task.result"]);
   }
@@ -428,6 +434,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         timedOut,
         shared,
         escaped,
+        failures: health.failures,
         load: load(),
         capacity: config.capacity,
         handlers: runner.placement,

@@ -8,11 +8,13 @@ import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
+import { serverHealth } from "../runtime/server-health.js";
+import type { ServerHealthConfig } from "../runtime/server-health.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { unknownType } from "../runtime/role-actor.js";
 import { TICKET_TTL_MS, TicketIssuer } from "../runtime/ticket.js";
 
-export interface Tier2Config {
+export interface Tier2Config extends ServerHealthConfig {
   /** Selection policy name (see the policy registry). */
   policy?: string;
   /** The other tier-2 distributors of the set, to exchange server entries with. */
@@ -30,7 +32,7 @@ export interface Tier2Config {
  * expect the client (address and ticket) and answers the client with the server's address.
  */
 export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behaviour & { table: ServerTable } {
-  const servers = new Registry(ctx, "app", "server", config.deadRetentionMs);
+  const servers = new Registry(ctx, "app", "server", config.deadRetentionMs, serverHealth(config));
   const table = servers.table;
   const policy: Policy = resolvePolicy(config.policy);
   const tables = newTables();
@@ -124,6 +126,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       staleReports: servers.staleReports,
       refusedReports: servers.refusedReports,
       loadReports: servers.loadReports,
+      ejected: table.ejectedCount,
       policy: policy.name,
       syncReceived: sync.received,
       syncSent: sync.sent,

@@ -9,13 +9,15 @@ import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
 import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
+import { serverHealth } from "../runtime/server-health.js";
+import type { ServerHealthConfig } from "../runtime/server-health.js";
 import { unknownType } from "../runtime/role-actor.js";
 import { TICKET_TTL_MS, TicketIssuer, newTicket } from "../runtime/ticket.js";
 
 export const ASSIGN_MODES = ["grant", "indicate"] as const;
 export type AssignMode = (typeof ASSIGN_MODES)[number];
 
-export interface MasterConfig {
+export interface MasterConfig extends ServerHealthConfig {
   /**
    * `grant` (default): the master identifies the chosen server to the slave, which links the
    * client to it. `indicate`: the master first tells the server to perform the task (the server
@@ -60,7 +62,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   const assign: AssignMode = config.assign ?? "grant";
   if (!ASSIGN_MODES.includes(assign)) throw new TypeError(`assign must be one of ${ASSIGN_MODES.join(", ")}, got ${JSON.stringify(assign)}`);
   const pickHoldMs = config.pickHoldMs ?? 2000;
-  const servers = new Registry(ctx, "app", "server", config.deadRetentionMs);
+  const servers = new Registry(ctx, "app", "server", config.deadRetentionMs, serverHealth(config));
   const slaves = new Registry(ctx, "slave", "slave", config.deadRetentionMs);
   const policy: Policy = resolvePolicy(config.policy ?? "least-loaded");
   const tables = newTables();
@@ -242,6 +244,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       staleReports: servers.staleReports + slaves.staleReports,
       refusedReports: servers.refusedReports + slaves.refusedReports,
       loadReports: servers.loadReports + slaves.loadReports,
+      ejected: servers.table.ejectedCount,
       syncReceived: sync.received,
       syncSent: sync.sent,
       syncLinks: sync.linked,

@@ -1,7 +1,11 @@
 import { AllotError, ErrorCode, copyPlainData, isErrorCode } from "../../protocol/index.js";
 
-/** How one run of a handler ended, as its answer will say. */
-export type Outcome = { ok: true; result: unknown } | { ok: false; error: AllotError };
+/**
+ * How one run of a handler ended, as its answer will say. `fault`: the failure is not the
+ * handler's own error but the run's (its result cannot be sent, its thread died), which the
+ * server counts against its health (run-health.ts).
+ */
+export type Outcome = { ok: true; result: unknown } | { ok: false; error: AllotError; fault?: true };
 
 /** Longest handler message an answer carries (the wire allows 4096 characters). */
 const MAX_MESSAGE = 1000;
@@ -50,7 +54,7 @@ export function resultOutcome(app: string, value: unknown): Outcome {
   try {
     return { ok: true, result: copyPlainData(value, "result") };
   } catch (err) {
-    return { ok: false, error: new AllotError(ErrorCode.INVALID, clip(`the ${app} handler's result cannot be sent: ${describeThrown(err)}`), { retryable: false }) };
+    return { ok: false, error: new AllotError(ErrorCode.INVALID, clip(`the ${app} handler's result cannot be sent: ${describeThrown(err)}`), { retryable: false }), fault: true };
   }
 }
 

@@ -25,7 +25,7 @@ export interface PoolTask {
 }
 
 /** A worker's answer: plain data only, so it crosses the thread boundary as is. */
-export type PoolReply = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryable: boolean };
+export type PoolReply = { ok: true; result: unknown } | { ok: false; code: string; message: string; retryable: boolean; fault?: true };
 
 /**
  * The worker file, built: under vitest this module is the .ts source, and a worker thread runs
@@ -37,13 +37,16 @@ function workerFile(): string {
 }
 
 function fromReply(app: string, r: PoolReply): Outcome {
-  if (!r.ok) return { ok: false, error: new AllotError(isErrorCode(r.code) ? r.code : ErrorCode.TASK_FAILED, r.message, { retryable: r.retryable }) };
+  if (!r.ok) {
+    const error = new AllotError(isErrorCode(r.code) ? r.code : ErrorCode.TASK_FAILED, r.message, { retryable: r.retryable });
+    return r.fault === true ? { ok: false, error, fault: true } : { ok: false, error };
+  }
   try {
     // The worker copied the result to plain data; the structured clone may still carry what
     // msgpack cannot (a BigInt): checked again here, on this side of the thread boundary.
     return { ok: true, result: checkPlainData(r.result, "result") };
   } catch (err) {
-    return { ok: false, error: new AllotError(ErrorCode.INVALID, `the ${app} handler's result cannot be sent: ${describeThrown(err)}`, { retryable: false }) };
+    return { ok: false, error: new AllotError(ErrorCode.INVALID, `the ${app} handler's result cannot be sent: ${describeThrown(err)}`, { retryable: false }), fault: true };
   }
 }
 
@@ -105,7 +108,8 @@ export class HandlerPool {
       },
       (err: unknown) => {
         signal.removeEventListener("abort", onAbort);
-        const outcome: Outcome = { ok: false, error: signal.aborted ? AllotError.from(signal.reason, ErrorCode.TIMEOUT) : new AllotError(ErrorCode.TASK_FAILED, `${app}: its worker thread failed: ${describeThrown(err)}`, { retryable: false }) };
+        // A thread that died under a task is the run's failure, not the handler's answer: counted against the server's health.
+        const outcome: Outcome = signal.aborted ? { ok: false, error: AllotError.from(signal.reason, ErrorCode.TIMEOUT) } : { ok: false, error: new AllotError(ErrorCode.TASK_FAILED, `${app}: its worker thread failed: ${describeThrown(err)}`, { retryable: false }), fault: true };
         if (exited) exited.then(() => done(outcome));
         else done(outcome);
       },

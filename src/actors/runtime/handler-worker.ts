@@ -36,7 +36,9 @@ function ownHandlers(): Promise<Record<string, Handler>> {
 }
 
 function reply(o: Outcome): PoolReply {
-  return o.ok ? { ok: true, result: o.result } : { ok: false, code: o.error.code, message: o.error.message, retryable: o.error.retryable };
+  if (o.ok) return { ok: true, result: o.result };
+  const r: PoolReply = { ok: false, code: o.error.code, message: o.error.message, retryable: o.error.retryable };
+  return o.fault === true ? { ...r, fault: true } : r;
 }
 
 export default async function runTask(t: PoolTask): Promise<PoolReply> {

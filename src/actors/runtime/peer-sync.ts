@@ -26,6 +26,7 @@ export function toReport(e: ServerEntry): ServerReport {
     version: e.version,
     ...(e.periodMs > 0 ? { periodMs: e.periodMs } : {}),
     ...(e.ticketKey !== undefined ? { ticketKey: e.ticketKey } : {}),
+    ...(e.failures > 0 ? { failures: e.failures } : {}),
   };
 }
 

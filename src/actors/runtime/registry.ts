@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { AttrTables, Message, Role, ServerStatusRow } from "../../protocol/index.js";
 import { AttrTable, TableFullError, ServerTable } from "../../state/index.js";
-import type { ApplyResult, ServerEntry } from "../../state/index.js";
+import type { ApplyResult, ServerEntry, ServerTableOptions } from "../../state/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 import { PeerPool } from "./peer-pool.js";
@@ -28,7 +28,7 @@ export function validateDeadRetention(ms: number): void {
  * it may yet report its load on it).
  */
 export class Registry {
-  readonly table = new ServerTable();
+  readonly table: ServerTable;
   private readonly links = new Map<string, Channel>();
   private readonly dialed: PeerPool;
   private readonly stopExpiry: () => void;
@@ -46,8 +46,17 @@ export class Registry {
     private readonly noun: string,
     /** How long a dead member's entry stays, ms. */
     readonly deadRetentionMs = DEFAULT_DEAD_RETENTION_MS,
+    /** Outlier ejection and slow start (app servers only); default neither. */
+    health: Omit<ServerTableOptions, "onOutlier"> = {},
   ) {
     validateDeadRetention(deadRetentionMs);
+    this.table = new ServerTable({
+      ...health,
+      onOutlier: (e, event, now) =>
+        event === "ejected"
+          ? ctx.log.warn({ [noun]: e.id, failures: e.failures, ejections: e.outlier.ejections, forMs: e.outlier.ejectedUntil - now }, `${noun} ejected: its runs keep failing`)
+          : ctx.log.info({ [noun]: e.id, ejections: e.outlier.ejections }, `${noun} back in selection after an ejection`),
+    });
     this.dialed = new PeerPool(ctx);
     // Members that promised periodic reports and went silent turn suspect, then dead; members
     // dead for longer than the retention period go.
@@ -57,6 +66,7 @@ export class Registry {
   /** Ages the entries: expiry by silence, then removal of the ones dead past retention. */
   age(): void {
     const now = this.ctx.now();
+    this.table.tick(now);
     for (const e of this.table.expire(now)) this.ctx.log.info({ [this.noun]: e.id, status: e.status, silentMs: now - e.updatedAt }, `${this.noun} status changed`);
     const linked = (e: ServerEntry): boolean => this.links.get(e.id)?.closed === false;
     for (const e of this.table.removeDead(now, this.deadRetentionMs, linked)) {
@@ -146,7 +156,9 @@ export class Registry {
     return [...this.table.all()].map((e) => {
       // The ticket key is for allocators only: status is for people.
       const { ticketKey: _key, ...report } = toReport(e);
-      return { ...report, status: e.status, reserved: e.reserved, ageMs: Math.max(0, now - e.updatedAt) };
+      const ejected = e.outlier.ejectedUntil !== 0 ? { ejectedForMs: Math.max(0, e.outlier.ejectedUntil - now) } : {};
+      const ramp = e.outlier.ejectedUntil === 0 && e.limit < e.capacity ? { rampLimit: e.limit } : {};
+      return { ...report, status: e.status, reserved: e.reserved, ageMs: Math.max(0, now - e.updatedAt), ...ejected, ...ramp };
     });
   }
 

@@ -179,7 +179,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
 
 /** Whether two reports of one node differ at most in load and version. */
 export function sameButLoad(a: ServerReport, b: ServerReport): boolean {
-  if (a.version[0] !== b.version[0] || a.url !== b.url || a.capacity !== b.capacity || a.power !== b.power || (a.periodMs ?? 0) !== (b.periodMs ?? 0)) return false;
+  if (a.version[0] !== b.version[0] || a.url !== b.url || a.capacity !== b.capacity || a.power !== b.power || (a.periodMs ?? 0) !== (b.periodMs ?? 0) || (a.failures ?? 0) !== (b.failures ?? 0)) return false;
   if (a.apps.length !== b.apps.length || a.apps.some((x, i) => x !== b.apps[i])) return false;
   const ka = Object.keys(a.attrs);
   if (ka.length !== Object.keys(b.attrs).length) return false;
