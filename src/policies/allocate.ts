@@ -115,7 +115,10 @@ function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: n
     alive++;
     if (meetsRequire(e)) meeting++;
   }
-  return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 };
+  // Retryable ("full") when it can change by itself soon: every eligible server is busy, or every
+  // server this allocator knows for the application is down (they come back, or a peer has one).
+  // A missing application or an unmet constraint waits for a new server: not retryable.
+  return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 || (alive === 0 && offering.length > 0) };
 }
 
 function explain(offering: readonly ServerEntry[], task: Task, alive: number, meeting: number, maxUnconfirmed: number): string {

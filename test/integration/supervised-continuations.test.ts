@@ -43,7 +43,7 @@ async function run(victim: Victim): Promise<{ results: unknown[]; crashes: numbe
     await eventually(() => alive(tier2, "servers") === 1, 10_000, "the app server to register");
     entry = tier2.url;
   } else {
-    const master = await track(startNode({ ...base("master"), role: "master", id: "m1", assign: "grant" }));
+    const master = await track(startNode({ ...base("master"), role: "master", id: "m1", assign: "indicate" }));
     await track(startNode({ ...base("app"), role: "app", id: "app-1", apps: ["echo", "sleep"], capacity: 8, power: 1, join: [master.url] }));
     await track(startNode({ ...base("slave"), role: "slave", id: "s1", masters: [master.url], link: "proxy" }));
     await eventually(() => alive(master, "servers") === 1 && alive(master, "slaves") === 1, 10_000, "the app server and the slave to register");
