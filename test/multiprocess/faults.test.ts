@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { killChildren } from "../../bench/faults-cluster.js";
 import { runScenario } from "../../bench/faults-run.js";
 import type { Report, RunOptions } from "../../bench/faults-run.js";
-import { appServer, master, tier2 } from "../../bench/faults-scenarios.js";
+import { appServer, master, partitionTier2, reconnectStorm, slave, tier2 } from "../../bench/faults-scenarios.js";
 
-// The fault scenarios that hold today, each a cluster of real processes with a steady stream of
+// The fast fault scenarios, each a cluster of real processes with a steady stream of
 // 200 ms tasks at concurrency 8 and one fault mid-stream, checked against the ledger (see
 // test/helpers/ledger.ts). The rest run in `npm run bench:faults`. Short streams: CI time.
 const FAST: RunOptions = { warmupMs: 1000, afterMs: 2000, concurrency: 8, taskMs: 200, deadlineMs: 10_000, capacity: 4 };
@@ -36,4 +36,31 @@ describe("fault scenarios, every node in its own process", () => {
   it("loses no task when a master is SIGKILLed mid-stream", async () => {
     expectClean(await runScenario(master("SIGKILL"), FAST));
   }, 60_000);
+
+  it("finishes the tasks of a SIGSTOPped app server elsewhere within 3 s of the stop, none failed, none run twice without cause", async () => {
+    // Before: out of selection at 2.1 s, but its tasks waited for their 10 s deadline and failed TIMEOUT.
+    const r = await runScenario(appServer("SIGSTOP"), FAST);
+    expectClean(r);
+    expect(r.failed).toBe(0);
+    expect(r.reUnjustified).toBe(0);
+    expect(r.recoveryMs, "a task the stop hit was never answered").toBeDefined();
+    expect(r.recoveryMs).toBeLessThanOrEqual(3000);
+  }, 60_000);
+
+  it("runs each task in flight once when a proxy slave is SIGKILLed (the repeat finds its run on the server)", async () => {
+    // Before: 2 of 3 tasks in flight ran twice (grant), 3 of 3 (indicate).
+    const r = await runScenario(slave("SIGKILL", "proxy"), FAST);
+    expectClean(r);
+    expect(r.reUnjustified).toBe(0);
+  }, 60_000);
+
+  it("fails no task when a tier-2 is cut off from its servers, or every app server restarts at once", async () => {
+    // Before: "no live server" was final: 97 and 1,594 tasks failed NO_SERVER at once.
+    for (const scenario of [partitionTier2, reconnectStorm]) {
+      const r = await runScenario(scenario, FAST);
+      expect(r.violations, `${scenario.name}: ${JSON.stringify(r.violations.slice(0, 5))}`).toEqual([]);
+      expect(r.failed, scenario.name).toBe(0);
+      expect(r.lost, scenario.name).toBe(0);
+    }
+  }, 120_000);
 });
