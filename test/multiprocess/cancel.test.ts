@@ -6,6 +6,7 @@ import type { RunningNode } from "../../src/index.js";
 import { ErrorCode } from "../../src/protocol/index.js";
 import { ALLOT_BIN, killAll, startProc } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
+import { until } from "../helpers/poll.js";
 
 let procs: NodeProc[] = [];
 let nodes: RunningNode[] = [];
@@ -20,15 +21,6 @@ async function start(args: string[]): Promise<NodeProc> {
   const p = await startProc([...args, "--listen", "127.0.0.1:0", "--log-level", "warn"]);
   procs.push(p);
   return p;
-}
-
-/** Polls (bounded: `tries` × 25 ms) until `cond` holds. */
-async function until(cond: () => Promise<boolean>, what: string, tries = 400): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${what}: not within ${tries * 25} ms`);
 }
 
 const runningOn = async (url: string): Promise<number> => {

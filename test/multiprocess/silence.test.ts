@@ -3,6 +3,7 @@ import { queryStatus, startNode } from "../../src/index.js";
 import type { RunningClient, RunningNode, TaskResult } from "../../src/index.js";
 import { killAll, startProc } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
+import { until } from "../helpers/poll.js";
 
 // Silence, not death: a SIGSTOPped node keeps its sockets open and says nothing. Each test stops
 // one, and its cleanup sends SIGCONT before SIGKILL so nothing stays stopped.
@@ -26,15 +27,6 @@ async function client(entries: string[]): Promise<RunningClient> {
   const c = await startNode({ role: "client", entries, logLevel: "silent", backoffMinMs: 10, backoffMaxMs: 100 });
   nodes.push(c);
   return c;
-}
-
-/** Polls (bounded: `tries` × 25 ms) until `cond` holds. */
-async function until(cond: () => Promise<boolean>, what: string, tries = 400): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await cond()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`${what}: not within ${tries * 25} ms`);
 }
 
 async function serverStatus(url: string, id: string): Promise<string | undefined> {
