@@ -128,12 +128,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       loadReports: servers.loadReports,
       ejected: table.ejectedCount,
       policy: policy.name,
-      syncReceived: sync.received,
-      syncSent: sync.sent,
-      syncLinks: sync.linked,
       repeats,
-      keyMemory: { ...keys.stats(), sent: sync.keysSent, received: sync.keysReceived, notShared: sync.keysNotShared },
-      members: sync.identity.members,
+      ...sync.stats(keys.stats()),
       servers: servers.rows(),
     }),
   };

@@ -112,6 +112,17 @@ export class PeerSync {
     return this.links.size;
   }
 
+  /** What a member of a set shows of its syncing in `stats`, its key memory's figures beside the keys it shared. */
+  stats(keys: Record<string, number>): Record<string, unknown> {
+    return {
+      syncReceived: this.received,
+      syncSent: this.sent,
+      syncLinks: this.linked,
+      keyMemory: { ...keys, sent: this.keysSent, received: this.keysReceived, notShared: this.keysNotShared },
+      members: this.identity.members,
+    };
+  }
+
   /** A server's own report changed entry `id`: tell the peers (once per turn). */
   changed(id: string): void {
     if (this.links.size === 0) return;
