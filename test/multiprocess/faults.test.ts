@@ -40,9 +40,9 @@ describe("fault scenarios, every node in its own process", () => {
   it("finishes the tasks of a SIGSTOPped app server elsewhere within 3 s of the stop, none lost, failed or reported twice", async () => {
     // Before: out of selection at 2.1 s, but its tasks waited for their 10 s deadline and failed TIMEOUT.
     const r = await runScenario(appServer("SIGSTOP"), FAST);
-    // A re-run elsewhere is at-least-once, and under this suite's load a healthy server can be
-    // starved past the silence threshold; the client then places its task again, a verdict the
-    // ledger cannot see (it knows only the faults it made). Every other rule must hold.
+    // Under this suite's load a task already running on a healthy server was once placed again
+    // ~1.5 s later with no fault the ledger knows of (the soak shows the same, cause not yet
+    // known; see docs/operations.md). That rule is reported by bench:faults; every other must hold.
     const others = r.violations.filter((v) => v.rule !== "unjustified-rerun");
     expect(others, JSON.stringify(others.slice(0, 5))).toEqual([]);
     expect(r.lost).toBe(0);
