@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
 import type { RunningNode } from "../../src/index.js";
 import { ownerOf } from "../../src/policies/index.js";
-import { eventually } from "../helpers/raw-client.js";
+import { RawClient, eventually } from "../helpers/raw-client.js";
 import { trackNodes } from "../helpers/nodes.js";
 
 const track = trackNodes();
@@ -64,6 +64,34 @@ describe("tier-2 peers", () => {
       "both distributors to hold the same newest version",
     );
     expect(rowOf(t2a, "busy")?.version[1]).toBeGreaterThan(1);
+  });
+
+  it("relays a version it first took from a task.expected when the server's report of that version comes", async () => {
+    // A registered server's report can carry the very version its task.expected answer already
+    // gave this tier-2: that report is stale here but new to the peer, which must still get it.
+    const t2b = await track(startNode({ ...common, role: "tier2", id: "t2b" }));
+    const t2a = await track(startNode({ ...common, role: "tier2", id: "t2a", peers: [t2b.url] }));
+    await eventually(() => t2a.stats().syncLinks === 1 && t2b.stats().syncLinks === 1, 5000, "the peers to link");
+    const server = await RawClient.open(t2a.url, "x");
+    try {
+      await server.hello("app");
+      const report = (seq: number, load: number) => ({ server: { id: "x", url: "ws://127.0.0.1:1", apps: ["echo"], capacity: 4, power: 1, load, attrs: {}, version: [1, seq] }, relay: true });
+      expect((await server.call("server.report", report(1, 0))).type).toBe("ack");
+      await eventually(() => rowOf(t2b, "x")?.version[1] === 1, 5000, "t2b to learn of the server");
+      const client = await track(startNode({ ...common, role: "client", entries: [t2a.url] }));
+      const mark = server.mark();
+      const cancel = new AbortController();
+      const placed = client.submit({ app: "echo", payload: 1, signal: cancel.signal }).catch(() => undefined);
+      const expect_ = await server.waitForType("task.expect", () => true, 5000, "the tier-2 to tell the server to expect the task", mark);
+      server.reply(expect_.id, "task.expected", { load: 1, version: [1, 5] });
+      await eventually(() => rowOf(t2a, "x")?.version[1] === 5, 5000, "t2a to take the version of the answer");
+      expect((await server.call("server.report", report(5, 1))).type).toBe("ack");
+      await eventually(() => rowOf(t2b, "x")?.version[1] === 5, 3000, "t2b to be told the server's newest version");
+      cancel.abort(); // the server's address is a dead end: its one task need not wait out its deadline
+      await placed;
+    } finally {
+      await server.close();
+    }
   });
 
   it("does not relay a broadcasting server's reports: each peer already hears them from the server", async () => {

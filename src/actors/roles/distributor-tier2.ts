@@ -51,7 +51,9 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     const result = m.type === "server.report" ? servers.onReport(m, ch) : servers.onLoad(m, ch);
     // A broadcasting server reports to every allocator itself: relaying it too would only
     // send each peer a copy it already has (or soon will).
-    if (result !== undefined && result !== "stale" && m.body.relay === true) sync.changed(m.type === "server.report" ? m.body.server.id : m.body.id);
+    if (result === undefined || m.body.relay !== true) return;
+    const [id, version] = m.type === "server.report" ? [m.body.server.id, m.body.server.version] : [m.body.id, m.body.version];
+    sync.reported(id, version, result);
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {

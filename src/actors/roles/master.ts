@@ -94,12 +94,12 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     const isSlave = hasRole(ch.principal, "slave");
     const registry = isSlave ? slaves : servers;
     const result = m.type === "server.report" ? registry.onReport(m, ch) : registry.onLoad(m, ch);
-    if (result === undefined || result === "stale") return;
-    const id = m.type === "server.report" ? m.body.server.id : m.body.id;
-    if (!isSlave) settleGrants(id);
+    if (result === undefined) return;
+    const [id, version] = m.type === "server.report" ? [m.body.server.id, m.body.server.version] : [m.body.id, m.body.version];
     // A server registered with this master alone asks it to pass its reports on; slaves report
     // to every master themselves.
-    if (m.body.relay === true && !isSlave) sync.changed(id);
+    if (m.body.relay === true && !isSlave) sync.reported(id, version, result);
+    if (result !== "stale" && !isSlave) settleGrants(id);
   }
 
   function onPlace(m: Extract<Message, { type: "task.place" }>, ch: Channel): void {

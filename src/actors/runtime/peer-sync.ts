@@ -1,6 +1,7 @@
 import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
 import type { AttrEntry, AttrTables, Bodies, KeyPlacementWire, Message, ServerReport } from "../../protocol/index.js";
-import type { AttrTable, KeyMemory, ServerEntry, ServerTable } from "../../state/index.js";
+import { compareVersion } from "../../state/index.js";
+import type { ApplyResult, AttrTable, KeyMemory, ServerEntry, ServerTable } from "../../state/index.js";
 import type { AllocatorIdentity, PolicyContext } from "../../policies/index.js";
 
 /** The client, user and task-type tables of an allocator, by their wire names. */
@@ -128,6 +129,20 @@ export class PeerSync {
     if (this.links.size === 0) return;
     this.dirty.add(id);
     this.schedule();
+  }
+
+  /**
+   * A server's own report, which asks to be relayed, did `result` here: pass it on if it may be
+   * news to the peers. A report of the very version a `task.expected` answer already gave this
+   * table is stale here, but the answer was never relayed: without this the peers would keep
+   * the older version until the server changes again.
+   */
+  reported(id: string, version: readonly [number, number], result: ApplyResult): void {
+    if (result === "stale") {
+      const e = this.table.get(id);
+      if (e === undefined || compareVersion(e.version, version) !== 0) return;
+    }
+    this.changed(id);
   }
 
   /** An entry of a client, user or task-type table was set here: tell the peers. */
