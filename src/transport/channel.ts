@@ -217,6 +217,14 @@ export class Channel {
     return this.pending.size;
   }
 
+  /**
+   * Whether an answer sent now can still reach the peer: false once either end began to close,
+   * even while frames that arrived before the close are still being handled.
+   */
+  get open(): boolean {
+    return !this.closed && this.wire.open;
+  }
+
   /** Sends a request and resolves with its answer; an `error` answer rejects with the rebuilt AllotError. */
   request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
     // Not raw, so the answer is a read message (an `error` answer arrives as err).

@@ -17,6 +17,9 @@ class MemoryWire implements Wire {
   readonly bufferedAmount = 0;
   pause(): void {}
   resume(): void {}
+  get open(): boolean {
+    return !this.closed && this.other?.closed !== true;
+  }
   setHandlers(h: WireHandlers): void {
     this.h = h;
     for (const f of this.early.splice(0)) f();

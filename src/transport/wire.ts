@@ -9,6 +9,11 @@ export interface Wire {
   /** host:port the other end connected from, as seen by this end. */
   readonly remoteAddress: string;
   setHandlers(h: WireHandlers): void;
+  /**
+   * Whether the link still carries frames both ways: false from the moment either end began to
+   * close (a WebSocket's close frame read, before the socket itself is gone).
+   */
+  readonly open: boolean;
   send(frame: Uint8Array): void;
   close(code?: number, reason?: string): void;
   /** Bytes sent but not yet handed to the network (the peer is not reading fast enough). */

@@ -49,6 +49,9 @@ class WsWire implements Wire {
   send(frame: Uint8Array): void {
     if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame, { binary: true });
   }
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
   get bufferedAmount(): number {
     return this.ws.bufferedAmount;
   }

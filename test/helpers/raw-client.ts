@@ -15,6 +15,8 @@ export interface Closed {
 interface Out {
   send(data: Uint8Array | string): void;
   close(): void;
+  /** Sends a close frame (as a node that gives up on its peer does); resolves once it is written. */
+  closeFrame(code: number, reason: string): Promise<void>;
   readonly localPort: number;
 }
 
@@ -54,6 +56,11 @@ export class RawClient {
     c.out = {
       send: (data) => ws.send(data, { binary: typeof data !== "string" }),
       close: () => ws.terminate(),
+      async closeFrame(code, reason) {
+        ws.close(code, reason);
+        // Written to the kernel, not queued in this process: bounded by the loop's count.
+        for (let i = 0; i < 1000 && ws.bufferedAmount > 0; i++) await new Promise((r) => setImmediate(r));
+      },
       get localPort() {
         return localPort;
       },
@@ -81,6 +88,7 @@ export class RawClient {
     c.out = {
       send: (data) => wire.send(typeof data === "string" ? Buffer.from(data) : data),
       close: () => wire.close(1000, "raw client done"),
+      closeFrame: async (code, reason) => wire.close(code, reason),
       localPort: 0,
     };
     return c;
@@ -162,6 +170,17 @@ export class RawClient {
   /** Waits until the connection is closed, by either end. */
   waitClosed(timeoutMs: number): Promise<Closed> {
     return this.until(() => this.closed, timeoutMs, "the connection to close", false);
+  }
+
+  /**
+   * Sends a close frame and then drops the socket, without waiting for the peer's answer: what a
+   * node that judged its peer silent leaves in that peer's socket buffer.
+   */
+  async closeWithFrame(code: number, reason = ""): Promise<void> {
+    if (this.closed || !this.out) return;
+    await this.out.closeFrame(code, reason);
+    this.out.close();
+    await this.waitClosed(5000);
   }
 
   /** Drops the connection at once and waits for it to be gone. */

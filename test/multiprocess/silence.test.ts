@@ -4,6 +4,8 @@ import type { RunningClient, RunningNode, TaskResult } from "../../src/index.js"
 import { killAll, startProc } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
 import { until } from "../helpers/poll.js";
+import { FakeAllocator } from "../helpers/fake-allocator.js";
+import { RawClient } from "../helpers/raw-client.js";
 
 // Silence, not death: a SIGSTOPped node keeps its sockets open and says nothing. Each test stops
 // one, and its cleanup sends SIGCONT before SIGKILL so nothing stays stopped.
@@ -85,6 +87,37 @@ describe("a SIGSTOPped app server (silent, its sockets open)", () => {
     const again = await c.submit({ app: "sleep", payload: { ms: 1 }, key: "stop-0", timeoutMs: 10_000 });
     expect(again.serverId).toBeDefined();
   }, 60_000);
+});
+
+describe("a SIGSTOPped app server that resumes", () => {
+  it("does not start a run whose client closed the link while it was stopped (the run still in its socket buffer)", async () => {
+    const allocator = await FakeAllocator.start();
+    try {
+      const app = await start(["--role", "app", "--id", "paused", "--apps", "echo", "--capacity", "2", "--power", "1", "--join", allocator.url]);
+      await until(async () => allocator.report?.ticketKey !== undefined, "the app server's report");
+      const late = await RawClient.open(app.url, "alice");
+      await late.hello("client");
+      app.proc.kill("SIGSTOP");
+      // What a client that judged the server silent leaves behind: its run, then the closed socket.
+      late.request("task.run", { taskId: "t1", key: "k1", app: "echo", ticket: allocator.sign(1, Date.now() + 60_000, "alice"), payload: "stale" });
+      await late.closeWithFrame(4002, "peer silent");
+      app.proc.kill("SIGCONT");
+      // A run on a new connection, read after the old one's buffered frames: once it is answered,
+      // the stale run has been handled too.
+      const fresh = await RawClient.open(app.url, "alice");
+      try {
+        await fresh.hello("client");
+        const answer = await fresh.call("task.run", { taskId: "t2", key: "k2", app: "echo", ticket: allocator.sign(2, Date.now() + 60_000, "alice"), payload: "fresh" });
+        expect(answer).toMatchObject({ type: "task.result", body: { result: "fresh" } });
+      } finally {
+        await fresh.close();
+      }
+      const s = await queryStatus(app.url);
+      expect(s.role === "app" ? s.completed : undefined).toBe(1);
+    } finally {
+      await allocator.close();
+    }
+  });
 });
 
 describe("a SIGSTOPped tier-2 (an allocator silent mid-request)", () => {

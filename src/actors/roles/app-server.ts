@@ -127,6 +127,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   // The run of each (client, key) in flight on this server: a duplicate waits for it, never runs beside it.
   const flights = new Map<string, Running>();
   let completed = 0;
+  /** Runs not started because their requester had closed the link before they were handled. */
+  let abandoned = 0;
   let shared = 0;
   let escaped = 0;
   let timedOut = 0;
@@ -197,6 +199,13 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   }
 
   function onRun(m: Run, ch: Channel): void {
+    // A run whose requester has already closed the link (a client that judged this server silent
+    // while it was paused, the run still in its socket buffer) is not started: its answer could
+    // not arrive, and the client has placed the task elsewhere.
+    if (!ch.open) {
+      abandoned++;
+      return;
+    }
     // Every allocator signs the tickets it issues for this server; an unsigned one is nobody's.
     if (parseTicket(m.body.ticket) === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators"));
     onSignedRun(m, ch);
@@ -431,6 +440,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         runs: runRows(),
         expected: expected.size,
         completed,
+        abandoned,
         timedOut,
         shared,
         escaped,

@@ -242,7 +242,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
           if (failures >= maxAttempts) throw exhausted(id, `it failed ${failures} times (maxAttempts ${maxAttempts})`, lastError);
           if (!budget.tryRetry(ctx.now())) throw exhausted(id, "the client's retry budget is spent", lastError);
           replaced++;
-          ctx.log.debug({ task: id, at, avoid, err: lastError.message }, "placing the task again");
+          ctx.log.debug({ task: id, key: task.key, at, avoid, err: lastError.message }, "placing the task again");
           wait = failures === 1 ? 0 : backoff(failures - 1);
         }
         await delay(Math.min(Math.max(0, deadline - ctx.now()), wait), signal);

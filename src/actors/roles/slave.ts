@@ -82,6 +82,8 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   let received = 0;
   let answered = 0;
   let misdirected = 0;
+  /** Submits not passed on because their client had closed the link before they were handled. */
+  let abandoned = 0;
   let failovers = 0;
 
   /** Asks the masters in turn, starting with a connected one, until one answers or all failed. */
@@ -131,6 +133,12 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   }
 
   function onSubmit(m: Submit, ch: Channel): void {
+    // A submit whose client already closed the link (it judged this slave silent while it was
+    // paused, and placed the task elsewhere) is not passed on: nobody would take its answer.
+    if (!ch.open) {
+      abandoned++;
+      return;
+    }
     const { task, pick } = m.body;
     // SLAVE/TASK/MASTER/nonce, compared as a prefix: ids may hold a "/" themselves.
     const mine = `${ctx.id}/${task.id}/`;
@@ -200,7 +208,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       }
       ch.replyError(m, unknownType("slave", m));
     },
-    stats: () => ({ link, queue, capacity, received, answered, misdirected, failovers, servers: servers.size, version: reporter.version() }),
+    stats: () => ({ link, queue, capacity, received, answered, misdirected, abandoned, failovers, servers: servers.size, version: reporter.version() }),
     stop() {
       reporter.stop();
       servers.close();
