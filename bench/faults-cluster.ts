@@ -4,7 +4,8 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { readFileSync, readdirSync } from "node:fs";
+import { appendFileSync, readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { createFaultProxy } from "../test/helpers/fault-proxy.js";
@@ -66,8 +67,11 @@ function spawnReady(name: string, args: string[], env: Record<string, string>, t
   live.add(proc);
   proc.once("exit", () => live.delete(proc));
   let err = "";
+  // FAULTS_LOG_DIR=dir keeps each node's whole stderr in dir/<name>.log, to explain a run afterwards.
+  const logDir = process.env.FAULTS_LOG_DIR;
   proc.stderr?.setEncoding("utf8").on("data", (d: string) => {
     err = (err + d).slice(-20_000);
+    if (logDir) appendFileSync(join(logDir, `${name}.log`), d);
   });
   return new Promise((resolve, reject) => {
     let out = "";
