@@ -6,6 +6,8 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { appendFileSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import { pino } from "pino";
+import type { Logger } from "pino";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { createFaultProxy } from "../test/helpers/fault-proxy.js";
@@ -172,4 +174,10 @@ export function procFootprint(pid: number): { rssKb: number; fds: number } | und
   } catch {
     return undefined;
   }
+}
+
+/** FAULTS_LOG_DIR=dir: the bench's client logs at debug (why it placed each task again) to dir/client.log; else silent. */
+export function clientLog(): { logger: Logger } | { logLevel: "silent" } {
+  const dir = process.env.FAULTS_LOG_DIR;
+  return dir ? { logger: pino({ level: "debug" }, pino.destination({ dest: join(dir, "client.log"), sync: false })) } : { logLevel: "silent" };
 }

@@ -10,6 +10,7 @@ import { queryStatus } from "../src/node/query.js";
 import type { StatusBody } from "../src/protocol/index.js";
 import { ClientLedger, checkLedger, readRuns, reExecutions } from "../test/helpers/ledger.js";
 import type { FailureEvent, RunEntry, TaskEntry, Violation } from "../test/helpers/ledger.js";
+import { clientLog } from "./faults-cluster.js";
 import type { Cluster } from "./faults-cluster.js";
 import { tappedTransport } from "./faults-tap.js";
 import { buildTopology } from "./faults-topology.js";
@@ -134,7 +135,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
   let client: RunningClient | undefined;
   try {
     const tap = tappedTransport();
-    client = await startNode({ role: "client", entries: built.entries, logLevel: "silent", backoffMinMs: 10, backoffMaxMs: 200, transport: tap.transport });
+    client = await startNode({ role: "client", entries: built.entries, ...clientLog(), backoffMinMs: 10, backoffMaxMs: 200, transport: tap.transport });
     const failures: FailureEvent[] = [];
     const f: FaultContext = { built, cluster: built.cluster, failed: (server, what) => failures.push({ server, at: Date.now(), what }), grayFail: () => writeFileSync(failFile, "") };
     const ledger = new ClientLedger();

@@ -5,13 +5,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
-import { pino } from "pino";
 import { startNode } from "../src/node/node.js";
 import type { RunningClient } from "../src/node/node.js";
 import { Rng } from "../src/sim/rng.js";
 import { ClientLedger, readRuns } from "../test/helpers/ledger.js";
 import type { FailureEvent } from "../test/helpers/ledger.js";
-import { procFootprint } from "./faults-cluster.js";
+import { clientLog, procFootprint } from "./faults-cluster.js";
 import type { Cluster } from "./faults-cluster.js";
 import { DEFAULT_RUN, stream, summarize } from "./faults-run.js";
 import type { Report } from "./faults-run.js";
@@ -106,10 +105,7 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
   const rng = new Rng(seed);
   let client: RunningClient | undefined;
   try {
-    // FAULTS_LOG_DIR=dir: the client's debug log (why it placed each task again) goes to dir/client.log.
-    const logDir = process.env.FAULTS_LOG_DIR;
-    const logger = logDir ? pino({ level: "debug" }, pino.destination({ dest: join(logDir, "client.log"), sync: false })) : undefined;
-    client = await startNode({ role: "client", entries: built.entries, ...(logger ? { logger } : { logLevel: "silent" as const }), backoffMinMs: 10, backoffMaxMs: 200 });
+    client = await startNode({ role: "client", entries: built.entries, ...clientLog(), backoffMinMs: 10, backoffMaxMs: 200 });
     const ledger = new ClientLedger();
     const failures: FailureEvent[] = [];
     const failed = (server: string, what: string): void => void failures.push({ server, at: Date.now(), what });

@@ -16,7 +16,7 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, DEFAULT_PING_MS, silenceFor, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_DIAL_TIMEOUT_MS, DEFAULT_LIMITS, DEFAULT_PEER, DEFAULT_PING_MS, silenceFor, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
 import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
 import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
@@ -175,10 +175,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   }
   const random = config.random ?? Math.random;
   const tls = config.tls === undefined ? undefined : checkedTls(config, config.tls);
-  const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, tls);
   const requestTimeoutMs = config.requestTimeoutMs ?? 10_000;
   // Refused here, once, rather than by every connection the node makes.
-  if ((config.heartbeatMs ?? DEFAULT_PING_MS) > 0) silenceFor(config.heartbeatMs ?? DEFAULT_PING_MS, config.silenceMs);
+  const pingMs = config.heartbeatMs ?? DEFAULT_PING_MS;
+  const silenceMs = pingMs > 0 ? silenceFor(pingMs, config.silenceMs) : undefined;
+  // A dial that is not an open link within the silence threshold is as silent as a link that
+  // stopped answering: a stopped node accepts TCP (its kernel does) but never the upgrade.
+  const transport = config.transport ?? createWsTransport(DEFAULT_LIMITS, tls, silenceMs ?? DEFAULT_DIAL_TIMEOUT_MS);
   const onFatal =
     config.onFatal ??
     ((err: unknown) => {

@@ -225,6 +225,15 @@ export class Channel {
     return !this.closed && this.wire.open;
   }
 
+  /**
+   * Whether this process has just come back from a stall (SIGSTOP, a long GC) and has not read
+   * its sockets since: a close the peer sent meanwhile may still be unread. Never true without
+   * heartbeats (nothing ticks to tell).
+   */
+  get stalled(): boolean {
+    return this.opts.heartbeatMs > 0 && this.detector.stalled(this.opts.now());
+  }
+
   /** Sends a request and resolves with its answer; an `error` answer rejects with the rebuilt AllotError. */
   request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
     // Not raw, so the answer is a read message (an `error` answer arrives as err).

@@ -72,9 +72,17 @@ export class SilenceDetector {
     return this.pingSentAt !== undefined;
   }
 
+  /**
+   * Whether this process has just come back from a stall (stopped, or a long GC): its ticks have
+   * not come for far longer than their period. True until the next tick runs.
+   */
+  stalled(now: number): boolean {
+    return now - this.lastTick > this.opts.tickMs * 4 + 50;
+  }
+
   /** Called every `tickMs`: what the connection should do now. */
   tick(now: number, deaf = false): Verdict {
-    const late = now - this.lastTick > this.opts.tickMs * 4 + 50;
+    const late = this.stalled(now);
     this.lastTick = now;
     if (deaf) return "ok";
     const quiet = now - this.lastHeard;

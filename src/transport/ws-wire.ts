@@ -130,7 +130,14 @@ function addressOf(req: IncomingMessage): string {
  * WebSockets with explicit limits: maxPayload, fragment caps, no compression, short HTTP timeouts.
  * With `tls`, listeners serve wss:// (mTLS when it names a CA) and dials go to wss:// URLs only.
  */
-export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS, tls?: WsTls): Transport {
+/** How long a dial may take to become an open WebSocket (TCP, TLS and the upgrade) when not told. */
+export const DEFAULT_DIAL_TIMEOUT_MS = 5000;
+
+/**
+ * `dialTimeoutMs`: a node that accepts the TCP connection but never answers the upgrade (stopped,
+ * wedged, cut off behind a proxy) is given up on after this long.
+ */
+export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS, tls?: WsTls, dialTimeoutMs = DEFAULT_DIAL_TIMEOUT_MS): Transport {
   if (!Number.isInteger(limits.maxFrameBytes) || limits.maxFrameBytes < 1024) {
     throw new RangeError(`maxFrameBytes must be an integer >= 1024, got ${limits.maxFrameBytes}`);
   }
@@ -190,7 +197,7 @@ export function createWsTransport(limits: WireLimits = DEFAULT_LIMITS, tls?: WsT
       return new Promise<Wire>((resolve, reject) => {
         let ws: WebSocket;
         try {
-          ws = new WebSocket(url, { ...wsLimits, ...dialOptions(tls, url), handshakeTimeout: 5000, generateMask: zeroMask });
+          ws = new WebSocket(url, { ...wsLimits, ...dialOptions(tls, url), handshakeTimeout: dialTimeoutMs, generateMask: zeroMask });
         } catch (err) {
           reject(err instanceof Error ? err : new Error(String(err)));
           return;

@@ -6,6 +6,12 @@ import type { NodeProc } from "../helpers/proc.js";
 import { until } from "../helpers/poll.js";
 import { FakeAllocator } from "../helpers/fake-allocator.js";
 import { RawClient } from "../helpers/raw-client.js";
+import { PROTOCOL_VERSION } from "../../src/transport/codec.js";
+import type { WireEnvelope } from "../../src/transport/codec.js";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 // Silence, not death: a SIGSTOPped node keeps its sockets open and says nothing. Each test stops
 // one, and its cleanup sends SIGCONT before SIGKILL so nothing stays stopped.
@@ -118,6 +124,41 @@ describe("a SIGSTOPped app server that resumes", () => {
       await allocator.close();
     }
   });
+});
+
+describe("an app server whose event loop was wedged", () => {
+  it("does not start a run it read before the wedge once its client has closed the link during it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "allot-stall-"));
+    const allocator = await FakeAllocator.start();
+    try {
+      const handlers = fileURLToPath(new URL("../fixtures/handlers/stall.mjs", import.meta.url));
+      const app = await start(["--role", "app", "--id", "wedged", "--apps", "stall,echo", "--handlers", handlers, "--workers", "0", "--capacity", "2", "--power", "1", "--join", allocator.url]);
+      await until(async () => allocator.report?.ticketKey !== undefined, "the app server's report");
+      const c = await RawClient.open(app.url, "alice");
+      await c.hello("client");
+      const started = join(dir, "started");
+      const run = (n: number, app: string, payload: unknown): WireEnvelope => [PROTOCOL_VERSION, "task.run", 100 + n, 0, "alice", { taskId: `t${n}`, key: `k${n}`, app, ticket: allocator.sign(n, Date.now() + 60_000, "alice"), payload }];
+      // One frame: the stall, and behind it a run that waits in the server's mailbox meanwhile.
+      c.send([run(1, "stall", { file: started, ms: 2500 }), run(2, "echo", "queued")]);
+      await until(async () => existsSync(started), "the stall to begin");
+      // The client gives up during the stall, as one that judged the server silent does.
+      await c.closeWithFrame(4002, "peer silent");
+      const fresh = await RawClient.open(app.url, "alice");
+      try {
+        await fresh.hello("client", 10_000);
+        const answer = await fresh.call("task.run", { taskId: "t3", key: "k3", app: "echo", ticket: allocator.sign(3, Date.now() + 60_000, "alice"), payload: "fresh" }, 10_000);
+        expect(answer).toMatchObject({ type: "task.result", body: { result: "fresh" } });
+      } finally {
+        await fresh.close();
+      }
+      // The stall and the fresh run; not the run that waited behind the stall for a client now gone.
+      const s = await queryStatus(app.url);
+      expect(s.role === "app" ? s.completed : undefined).toBe(2);
+    } finally {
+      await allocator.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe("a SIGSTOPped tier-2 (an allocator silent mid-request)", () => {

@@ -198,7 +198,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
   }
 
-  function onRun(m: Run, ch: Channel): void {
+  function onRun(m: Run, ch: Channel, lookedAgain = false): void {
     // A run whose requester has already closed the link (a client that judged this server silent
     // while it was paused, the run still in its socket buffer) is not started: its answer could
     // not arrive, and the client has placed the task elsewhere.
@@ -206,6 +206,9 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       abandoned++;
       return;
     }
+    // Just back from a stall, with the run read before it: the requester's close may be waiting
+    // unread. Look again after this turn's reads (the actor's next turn comes after them).
+    if (!lookedAgain && ch.stalled) return ctx.enqueue(() => onRun(m, ch, true));
     // Every allocator signs the tickets it issues for this server; an unsigned one is nobody's.
     if (parseTicket(m.body.ticket) === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators"));
     onSignedRun(m, ch);

@@ -132,13 +132,15 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     reporter.changed();
   }
 
-  function onSubmit(m: Submit, ch: Channel): void {
+  function onSubmit(m: Submit, ch: Channel, lookedAgain = false): void {
     // A submit whose client already closed the link (it judged this slave silent while it was
     // paused, and placed the task elsewhere) is not passed on: nobody would take its answer.
     if (!ch.open) {
       abandoned++;
       return;
     }
+    // Just back from a stall: the client's close may be waiting unread; look after this turn's reads.
+    if (!lookedAgain && ch.stalled) return ctx.enqueue(() => onSubmit(m, ch, true));
     const { task, pick } = m.body;
     // SLAVE/TASK/MASTER/nonce, compared as a prefix: ids may hold a "/" themselves.
     const mine = `${ctx.id}/${task.id}/`;
