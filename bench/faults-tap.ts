@@ -1,6 +1,6 @@
 // A client transport that notes when each of its connections closes: the client's own view of a
 // link, which no node's status shows (a partition between a client and a server).
-import { DEFAULT_LIMITS, createWsTransport } from "../src/transport/index.js";
+import { DEFAULT_LIMITS, DEFAULT_PING_MS, createWsTransport, silenceFor } from "../src/transport/index.js";
 import type { Transport, Wire } from "../src/transport/index.js";
 
 export interface TappedTransport {
@@ -10,7 +10,8 @@ export interface TappedTransport {
 }
 
 export function tappedTransport(): TappedTransport {
-  const inner = createWsTransport(DEFAULT_LIMITS);
+  // Dials given up on after the silence threshold, as a node's own transport does.
+  const inner = createWsTransport(DEFAULT_LIMITS, undefined, silenceFor(DEFAULT_PING_MS));
   const closes = new Map<string, number[]>();
   const transport: Transport = {
     limits: inner.limits,
@@ -18,12 +19,20 @@ export function tappedTransport(): TappedTransport {
     async connect(url) {
       const w: Wire = await inner.connect(url);
       const setHandlers = w.setHandlers.bind(w);
+      const close = w.close.bind(w);
+      const noteClose = (): void => void closes.set(url, [...(closes.get(url) ?? []), Date.now()]);
+      // Our side giving up counts when it decides, not when the socket is finally gone (a close
+      // handshake with a peer cut off waits for its 2 s timeout).
+      w.close = (code, reason) => {
+        noteClose();
+        close(code, reason);
+      };
       // The channel sets its handlers once; the tap wraps its close handler.
       w.setHandlers = (h) =>
         setHandlers({
           frame: (b) => h.frame(b),
           close: (code, reason) => {
-            closes.set(url, [...(closes.get(url) ?? []), Date.now()]);
+            noteClose();
             h.close(code, reason);
           },
         });

@@ -5,7 +5,11 @@ import { compileConstraint, compilePreferenceScore, compileRequire } from "./com
 import { formatConstraint } from "./match.js";
 import type { Policy, PolicyContext } from "./policy.js";
 
-export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason: string; full: boolean };
+/**
+ * A decision: the server chosen, or why none was. `full`: the refusal can change by itself soon
+ * (retryable); `busy`: eligible servers exist and all are at capacity.
+ */
+export type Allocation = { ok: true; server: ServerEntry } | { ok: false; reason: string; full: boolean; busy: boolean };
 
 // Reused between calls: a decision allocates no candidate array of its own.
 const eligible: ServerEntry[] = [];
@@ -48,16 +52,18 @@ function maxScore(task: Task): number {
  * servers than that, the policy sees all of them. It reads everything only to refuse: it never
  * refuses while an eligible server has room.
  *
- * `avoid` (at most a few ids: the servers this task already failed on) are passed over while
- * another eligible server has room.
+ * `avoid` (at most a few ids: the servers this task failed on, or its client cannot reach) are
+ * passed over while another eligible server exists: while one has room the task goes there, and
+ * while all of them are busy the task waits for one (refused `full`) rather than going back to a
+ * server it failed on. Only when no other eligible server exists at all may it go to an avoided
+ * one (the allocator's own view decides: one it still believes alive may have been a blip).
  */
 export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED, avoid: readonly string[] = NO_AVOID): Allocation {
   if (avoid.length === 0) return decide(table, task, policy, ctx, maxUnconfirmed, compileRequire(task.require));
-  // Servers the task failed on are skipped as they are read, so this costs no scan; when only
-  // they remain, the allocator's own view decides (one it still believes alive may have been a blip).
+  // Servers the task failed on are skipped as they are read, so this costs no scan.
   const meetsRequire = compileRequire(task.require);
   const avoided = decide(table, task, policy, ctx, maxUnconfirmed, (e) => !avoid.includes(e.id) && meetsRequire(e));
-  return avoided.ok ? avoided : decide(table, task, policy, ctx, maxUnconfirmed, meetsRequire);
+  return avoided.ok || avoided.busy ? avoided : decide(table, task, policy, ctx, maxUnconfirmed, meetsRequire);
 }
 
 const NO_AVOID: readonly string[] = [];
@@ -118,7 +124,7 @@ function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: n
   // Retryable ("full") when it can change by itself soon: every eligible server is busy, or every
   // server this allocator knows for the application is down (they come back, or a peer has one).
   // A missing application or an unmet constraint waits for a new server: not retryable.
-  return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 || (alive === 0 && offering.length > 0) };
+  return { ok: false, reason: explain(offering, task, alive, meeting, maxUnconfirmed), full: meeting > 0 || (alive === 0 && offering.length > 0), busy: meeting > 0 };
 }
 
 function explain(offering: readonly ServerEntry[], task: Task, alive: number, meeting: number, maxUnconfirmed: number): string {

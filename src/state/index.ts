@@ -7,3 +7,4 @@ export * from "./retry-budget.js";
 export * from "./key-memory.js";
 export * from "./outlier.js";
 export * from "./slow-start.js";
+export * from "./unreachable.js";

@@ -53,6 +53,13 @@ describe("policies/allocate", () => {
       expect(chosen(allocate(only, task(), p, seededCtx(1), undefined, ["a"]))).toBe("a");
     });
 
+    it.each(BUILTIN)("waits for a busy server (refused full) rather than go back to one the task avoids, with %s", (name) => {
+      const t = table(report({ id: "a", capacity: 2, load: 0 }), report({ id: "b", capacity: 2, load: 2 }));
+      const a = allocate(t, task(), resolvePolicy(name), seededCtx(3), undefined, ["a"]);
+      expect(a).toMatchObject({ ok: false, full: true, busy: true });
+      expect(t.get("a")?.reserved).toBe(0);
+    });
+
     it.each(BUILTIN)("chooses a server that offers the app and reserves a slot on it with %s", (name) => {
       const t = table(report({ id: "a", apps: ["hash"] }), report({ id: "b", apps: ["echo"] }));
       const a = allocate(t, task(), resolvePolicy(name), seededCtx(7));
@@ -375,7 +382,7 @@ describe("policies/allocate backpressure", () => {
     const policy = resolvePolicy("most-idle");
     for (let i = 0; i < 3; i++) expect(allocate(table, task, policy, ctx, 3).ok).toBe(true);
     const refused = allocate(table, task, policy, ctx, 3);
-    expect(refused).toEqual({ ok: false, full: true, reason: expect.stringContaining("3 reservations not yet acknowledged") });
+    expect(refused).toEqual({ ok: false, full: true, busy: true, reason: expect.stringContaining("3 reservations not yet acknowledged") });
     table.confirm("s", 1, [1, 2], 0);
     expect(allocate(table, task, policy, ctx, 3).ok).toBe(true);
   });

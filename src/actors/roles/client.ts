@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode, checkPlainData } from "../../protocol/index.js";
 import type { Attrs, Constraint, Message, Task } from "../../protocol/index.js";
 import { MAX_AVOID } from "../../protocol/index.js";
-import { DEFAULT_RETRY_BUDGET, RetryBudget } from "../../state/index.js";
+import { DEFAULT_RETRY_BUDGET, RetryBudget, Unreachable } from "../../state/index.js";
 import type { RetryBudgetOptions } from "../../state/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
@@ -70,10 +70,28 @@ export interface ClientConfig {
    * 10/s, 100).
    */
   retryBudget?: Partial<RetryBudgetOptions>;
+  /**
+   * How long a server or slave this client could not reach (its link lost or silent, or a dial
+   * that timed out) is avoided by the client's new tasks as well, ms; 0 turns it off. Default
+   * DEFAULT_AVOID_UNREACHABLE_MS (5 s). For when the client alone is cut off from a server its
+   * allocators still see alive.
+   */
+  avoidUnreachableMs?: number;
 }
+
+/** See ClientConfig.avoidUnreachableMs. */
+export const DEFAULT_AVOID_UNREACHABLE_MS = 5000;
 
 /** Failures a task may meet before the client gives up on it (see ClientConfig.maxAttempts). */
 export const DEFAULT_MAX_ATTEMPTS = 10;
+
+/** What a placement asks to avoid: this task's failures, then members the client could not reach lately (at most MAX_AVOID; a copy). */
+function withUnreachable(avoid: readonly string[] | undefined, lately: readonly string[] | undefined): string[] | undefined {
+  if (lately === undefined) return avoid === undefined ? undefined : [...avoid];
+  const out = avoid === undefined ? [] : [...avoid];
+  for (const id of lately) if (out.length < MAX_AVOID && !out.includes(id)) out.push(id);
+  return out;
+}
 
 /** A refusal that means "no room yet", not a failure: it is waited out with backoff, not counted. */
 function isWait(e: AllotError): boolean {
@@ -115,6 +133,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   const maxAttempts = config.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number >= 1, got ${maxAttempts}`);
   const budget = new RetryBudget({ ...DEFAULT_RETRY_BUDGET, ...config.retryBudget }, ctx.now());
+  const unreachable = new Unreachable(config.avoidUnreachableMs ?? DEFAULT_AVOID_UNREACHABLE_MS, MAX_AVOID);
   let next = 0;
   let seq = 0;
   let replaced = 0;
@@ -203,7 +222,8 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       try {
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
         const client = { id: ctx.id, addr: "" };
-        const placing = entry.request("task.place", avoid ? { task: placement, client, avoid: [...avoid] } : { task: placement, client }, Math.min(remaining, entryTimeoutMs));
+        const asked = withUnreachable(avoid, unreachable.active(ctx.now()));
+        const placing = entry.request("task.place", asked ? { task: placement, client, avoid: asked } : { task: placement, client }, Math.min(remaining, entryTimeoutMs));
         const placed = await (signal ? cancellable(placing, signal) : placing);
         if (placed.type === "task.placed") {
           at = placed.body.serverId;
@@ -215,7 +235,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
         const { slaveId, slaveUrl, pick } = placed.body;
         at = slaveId;
         const slave = slaves.get(slaveUrl);
-        const submitting = slave.request("task.submit", avoid ? { task, pick, avoid: [...avoid] } : { task, pick }, Math.max(1, deadline - ctx.now()));
+        const submitting = slave.request("task.submit", asked ? { task, pick, avoid: asked } : { task, pick }, Math.max(1, deadline - ctx.now()));
         // A proxying slave runs the task for us: a cancel goes to it, and it tells the server.
         const answer = await (signal ? cancellable(submitting, signal, () => slave.current?.notify("task.cancel", { taskId: task.id, ticket: pick })) : submitting);
         if (answer.type === "task.placed") at = answer.body.serverId;
@@ -234,6 +254,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
           // A failure: the member it came from is avoided, and the task goes again at once (the
           // first time; later ones back off), within the task's attempts and the client's budget.
           failures++;
+          if (at !== undefined && lastError.code === ErrorCode.UNREACHABLE) unreachable.mark(at, ctx.now());
           if (at !== undefined && avoid?.includes(at) !== true) {
             avoid ??= [];
             if (avoid.length >= MAX_AVOID) avoid.shift();
