@@ -64,8 +64,11 @@ export async function freePorts(n: number): Promise<number[]> {
   return ports;
 }
 
-function spawnReady(name: string, args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<{ proc: ChildProcess; tail: () => string }> {
-  const proc = spawn(process.execPath, [BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+/** The memory probe a soak preloads into its nodes (built only: node cannot preload the .ts). */
+export const MEM_PROBE = import.meta.url.includes("/dist/bench/") ? `${ROOT}dist/bench/mem-probe.js` : undefined;
+
+function spawnReady(name: string, args: string[], env: Record<string, string>, timeoutMs = 20_000, preload?: string): Promise<{ proc: ChildProcess; tail: () => string }> {
+  const proc = spawn(process.execPath, [...(preload === undefined ? [] : ["--import", preload]), BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
   live.add(proc);
   proc.once("exit", () => live.delete(proc));
   let err = "";
@@ -107,6 +110,17 @@ export class Cluster {
   readonly nodes = new Map<string, Node>();
   readonly proxies = new Map<string, FaultProxy>();
 
+  /** `memProbe`: a directory; every node then preloads the memory probe (see mem-probe.ts) writing into it. */
+  constructor(private readonly memProbe?: string) {}
+
+  private probeEnv(env: Record<string, string>): Record<string, string> {
+    return this.memProbe === undefined || MEM_PROBE === undefined ? env : { ...env, ALLOT_MEM_PROBE: this.memProbe };
+  }
+
+  private get preload(): string | undefined {
+    return this.memProbe === undefined ? undefined : MEM_PROBE;
+  }
+
   node(name: string): Node {
     const n = this.nodes.get(name);
     if (!n) throw new Error(`no node ${name}`);
@@ -128,7 +142,7 @@ export class Cluster {
       const proxy = o.proxied ? await this.proxy(name, own) : undefined;
       const full = ["--role", role, "--id", name, "--listen", `127.0.0.1:${port}`, "--log-level", "warn", ...(proxy ? ["--advertise", proxy.url] : []), ...args];
       try {
-        const { proc, tail } = await spawnReady(name, full, o.env ?? {});
+        const { proc, tail } = await spawnReady(name, full, this.probeEnv(o.env ?? {}), undefined, this.preload);
         const n: Node = { name, role, port, url: proxy?.url ?? own, ownUrl: own, proc, args: full, env: o.env ?? {}, tail };
         this.nodes.set(name, n);
         return n;
@@ -153,7 +167,7 @@ export class Cluster {
   async restart(name: string): Promise<Node> {
     const old = this.node(name);
     await this.signal(name, "SIGKILL");
-    const { proc, tail } = await spawnReady(name, old.args, old.env);
+    const { proc, tail } = await spawnReady(name, old.args, this.probeEnv(old.env), undefined, this.preload);
     const n: Node = { ...old, proc, tail };
     this.nodes.set(name, n);
     return n;

@@ -1,7 +1,9 @@
 // The soak of issue 13: a steady stream for a long run, one random fault every 20 s (seeded:
 // FAULTS_SEED, default 1), each undone a few seconds later; memory and open handles of the
-// processes that lived through it measured at its start and end.
-import { mkdtempSync, rmSync } from "node:fs";
+// processes that lived through it measured at its start and end: RSS, open fds and the JS heap
+// after a full GC (the nodes preload mem-probe.js), so a heap that grows tells a leak from RSS
+// that only the allocator keeps.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -10,11 +12,13 @@ import type { RunningClient } from "../src/node/node.js";
 import { Rng } from "../src/sim/rng.js";
 import { ClientLedger, readRuns } from "../test/helpers/ledger.js";
 import type { FailureEvent } from "../test/helpers/ledger.js";
-import { clientLog, procFootprint } from "./faults-cluster.js";
+import { MEM_PROBE, clientLog, procFootprint } from "./faults-cluster.js";
 import type { Cluster } from "./faults-cluster.js";
 import { DEFAULT_RUN, stream, summarize } from "./faults-run.js";
 import type { Report } from "./faults-run.js";
 import { APPS, buildTopology } from "./faults-topology.js";
+import { probe } from "./mem-probe.js";
+import type { MemProbe } from "./mem-probe.js";
 
 export interface SoakReport {
   report: Report;
@@ -71,29 +75,51 @@ const FAULTS: Fault[] = [
 interface Footprint {
   rssKb: number;
   fds: number;
+  /** JS heap after a full GC, kB (0 when the process's probe did not answer). */
+  heapKb: number;
 }
 
-/** RSS and fds of each process by pid (the bench's own last), at one moment. */
-function sample(c: Cluster): Map<number, Footprint> {
+/** What a node's memory probe wrote after SIGUSR2 (bounded wait), or undefined. */
+async function probeNode(dir: string, pid: number): Promise<MemProbe | undefined> {
+  const file = join(dir, `${pid}.json`);
+  rmSync(file, { force: true });
+  try {
+    process.kill(pid, "SIGUSR2");
+  } catch {
+    return undefined;
+  }
+  for (let i = 0; i < 100; i++) {
+    if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as MemProbe;
+    await delay(20);
+  }
+  return undefined;
+}
+
+/** RSS, fds and heap after GC of each process by pid (the bench's own last), at one moment. */
+async function sample(c: Cluster, probeDir: string): Promise<Map<number, Footprint>> {
   const out = new Map<number, Footprint>();
   for (const n of c.nodes.values()) {
     const pid = n.proc.pid;
-    const f = pid === undefined ? undefined : procFootprint(pid);
-    if (pid !== undefined && f) out.set(pid, f);
+    if (pid === undefined) continue;
+    const heap = MEM_PROBE === undefined ? undefined : await probeNode(probeDir, pid);
+    const f = procFootprint(pid);
+    if (f) out.set(pid, { ...f, heapKb: Math.round((heap?.heapUsed ?? 0) / 1024) });
   }
+  const heap = probe();
   const self = procFootprint(process.pid);
-  if (self) out.set(process.pid, self);
+  if (self) out.set(process.pid, { ...self, heapKb: Math.round(heap.heapUsed / 1024) });
   return out;
 }
 
 function compare(a: Map<number, Footprint>, b: Map<number, Footprint>, handles: [number, number]): string {
   const kept = [...a.keys()].filter((pid) => b.has(pid) && pid !== process.pid);
-  const sum = (m: Map<number, Footprint>, k: "rssKb" | "fds"): number => kept.reduce((s, pid) => s + (m.get(pid)?.[k] ?? 0), 0);
-  const self = (m: Map<number, Footprint>): Footprint => m.get(process.pid) ?? { rssKb: 0, fds: 0 };
+  const sum = (m: Map<number, Footprint>, k: keyof Footprint): number => kept.reduce((s, pid) => s + (m.get(pid)?.[k] ?? 0), 0);
+  const self = (m: Map<number, Footprint>): Footprint => m.get(process.pid) ?? { rssKb: 0, fds: 0, heapKb: 0 };
   const mb = (kb: number): string => (kb / 1024).toFixed(1);
+  const heaps = kept.map((pid) => `${mb(a.get(pid)?.heapKb ?? 0)} → ${mb(b.get(pid)?.heapKb ?? 0)}`).join(", ");
   return [
-    `  ${kept.length} node processes that lived through the soak: RSS ${mb(sum(a, "rssKb"))} → ${mb(sum(b, "rssKb"))} MB, open fds ${sum(a, "fds")} → ${sum(b, "fds")}`,
-    `  the client's (bench) process: RSS ${mb(self(a).rssKb)} → ${mb(self(b).rssKb)} MB, open fds ${self(a).fds} → ${self(b).fds}, active handles ${handles[0]} → ${handles[1]}`,
+    `  ${kept.length} node processes that lived through the soak: RSS ${mb(sum(a, "rssKb"))} → ${mb(sum(b, "rssKb"))} MB, JS heap after GC ${mb(sum(a, "heapKb"))} → ${mb(sum(b, "heapKb"))} MB (${heaps}), open fds ${sum(a, "fds")} → ${sum(b, "fds")}`,
+    `  the client's (bench) process: RSS ${mb(self(a).rssKb)} → ${mb(self(b).rssKb)} MB, JS heap after GC ${mb(self(a).heapKb)} → ${mb(self(b).heapKb)} MB (the bench's ledger keeps every task), open fds ${self(a).fds} → ${self(b).fds}, active handles ${handles[0]} → ${handles[1]}`,
   ].join("\n");
 }
 
@@ -101,7 +127,9 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
   const o = DEFAULT_RUN;
   const dir = mkdtempSync(join(tmpdir(), "faults-soak-"));
   const runsFile = join(dir, "runs.jsonl");
-  const built = await buildTopology({ topology: "tier2", ledgerFile: runsFile, failFile: join(dir, "fail"), capacity: o.capacity, proxiedApps: APPS });
+  const probeDir = join(dir, "mem");
+  mkdirSync(probeDir);
+  const built = await buildTopology({ topology: "tier2", ledgerFile: runsFile, failFile: join(dir, "fail"), capacity: o.capacity, proxiedApps: APPS, memProbe: probeDir });
   const rng = new Rng(seed);
   let client: RunningClient | undefined;
   try {
@@ -111,7 +139,7 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
     const failed = (server: string, what: string): void => void failures.push({ server, at: Date.now(), what });
     const load = stream(client, ledger, o);
     await delay(Math.min(5000, durationMs / 4));
-    const before = sample(built.cluster);
+    const before = await sample(built.cluster, probeDir);
     const handles0 = process.getActiveResourcesInfo().length;
     const faults: string[] = [];
     const end = Date.now() + durationMs;
@@ -124,7 +152,7 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
       await delay(Math.max(0, started + 20_000 - Date.now()));
     }
     await delay(Math.max(0, end - Date.now()));
-    const after = sample(built.cluster);
+    const after = await sample(built.cluster, probeDir);
     const handles1 = process.getActiveResourcesInfo().length;
     load.stop();
     await Promise.race([load.done, delay(o.deadlineMs + 3000)]);

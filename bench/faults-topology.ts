@@ -20,6 +20,8 @@ export interface TopologyOptions {
   proxiedApps?: readonly string[];
   /** Put a fault proxy between the app servers and tier2-a (or master-a): the link they report on. */
   proxyAllocatorA?: boolean;
+  /** A directory for the nodes' memory probe (see Cluster). */
+  memProbe?: string;
 }
 
 export interface Built {
@@ -34,7 +36,7 @@ export const APPS = ["app-1", "app-2", "app-3"] as const;
 
 /** Starts a topology and waits (bounded) until every allocator sees every app server (and slave) alive. */
 export async function buildTopology(o: TopologyOptions): Promise<Built> {
-  const c = new Cluster();
+  const c = new Cluster(o.memProbe);
   try {
     const ms = o.topology === "ms";
     const [a, b] = ms ? ["master-a", "master-b"] : ["tier2-a", "tier2-b"];
