@@ -194,6 +194,9 @@ describe("convergence", () => {
 describe("check and formatFailure", () => {
   it("gives ok when all pass, else the first failure in the order given", () => {
     expect(check(happy(), noTaskLost(), atMostOnceExecution(), constraintsRespected, capacityRespected)).toEqual({ ok: true });
+    // the factories also serve bare, with their defaults
+    expect(check(happy(), noTaskLost, atMostOnceExecution)).toEqual({ ok: true });
+    expect(failure(check(h(submit(1, 0), start(1), start(2, { taskId: "T2" })), atMostOnceExecution)).checker).toBe("atMostOnceExecution");
     const bad = h(submit(1, 0), start(1, { running: 3, capacity: 2 }), start(2, { taskId: "T2", running: 3, capacity: 2 }));
     expect(failure(check(bad, constraintsRespected, capacityRespected, atMostOnceExecution())).checker).toBe("capacityRespected");
     expect(failure(check(bad, atMostOnceExecution(), capacityRespected)).checker).toBe("atMostOnceExecution");
