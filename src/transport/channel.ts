@@ -299,6 +299,17 @@ export class Channel {
     this.shutdown(err ?? new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
   }
 
+  /**
+   * Drops the connection as a dead process would: nothing queued is sent, no close handshake
+   * (the peer sees 1006); requests awaiting an answer fail UNREACHABLE.
+   */
+  abort(reason = "aborted"): void {
+    if (this.closed) return;
+    this.queue = [];
+    this.wire.close(CloseCode.abnormal, reason);
+    this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} aborted: ${reason}`));
+  }
+
   label(): string {
     return this.peerId || this.remoteAddress;
   }

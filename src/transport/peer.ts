@@ -114,12 +114,22 @@ export class Peer {
   }
 
   close(): void {
+    this.end(false);
+  }
+
+  /** Closes for good without a goodbye: the connection is dropped as by a dead process (Channel.abort). */
+  abort(): void {
+    this.end(true);
+  }
+
+  private end(abrupt: boolean): void {
     if (this.state === "closed") return;
     this.state = "closed";
     this.opts.onClosed?.(this);
     this.timer?.();
     this.timer = undefined;
-    this.channel?.close();
+    if (abrupt) this.channel?.abort("node killed");
+    else this.channel?.close();
     this.failWaiters(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.url} closed`));
   }
 

@@ -90,3 +90,23 @@ export function trackedTimers(timers: Timers): { timers: Timers; cancelAll(): vo
     },
   };
 }
+
+/** A sleep on `timers`: resolves after `ms`, or rejects with the signal's reason once it aborts (the timer cancelled). */
+export function sleepOn(timers: Timers): (ms: number, signal?: AbortSignal) => Promise<void> {
+  return (ms, signal) =>
+    new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(signal.reason);
+        return;
+      }
+      const onAbort = (): void => {
+        cancel();
+        reject(signal?.reason);
+      };
+      const cancel = timers.after(ms, () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+}
