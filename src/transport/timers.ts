@@ -81,9 +81,7 @@ export function trackedTimers(timers: Timers): { timers: Timers; cancelAll(): vo
     },
     cancelAll() {
       dead = true;
-      const all = [...live];
-      live.clear();
-      for (const c of all) c();
+      for (const c of [...live]) c();
     },
     get pending() {
       return live.size;
