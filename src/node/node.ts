@@ -166,13 +166,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const role = config.role;
   bufferCaps(config); // a bad pair fails startNode here, before anything starts, not each connection
   const given = config.timers;
-  const now = config.now ?? (given ? () => given.now() : Date.now);
+  const now = config.now ?? (given ? () => given.now() : realTimers.now);
   // Every timer the node makes goes through `tracked`, so kill() can cancel them all.
   const tracked = trackedTimers(given ?? (config.now ? timersWithNow(now) : realTimers));
   const timers = tracked.timers;
   const entropy = config.entropy ?? realEntropy;
   const credential = typeof config.credentials === "string" ? loadCredential(config.credentials) : config.credentials;
-  const id = credential ? credentialIdentity(credential, role, config.id) : (config.id ?? `${role}-${Buffer.from(entropy.bytes(3)).toString("hex")}`);
+  const id = credential ? credentialIdentity(credential, role, config.id, entropy) : (config.id ?? `${role}-${Buffer.from(entropy.bytes(3)).toString("hex")}`);
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const auth = credential ? authenticatorFor(config, credential, now) : undefined;
   if (!auth) {
