@@ -261,7 +261,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     entropy,
     incarnation: config.incarnation ?? now(),
     defer: (fn) => timers.defer(fn),
-    sleep: sleepOn(timers),
+    // On real time a sleep holds the process open, as the client's backoff always did; never on a test's clock.
+    sleep: sleepOn(timers, { keepAlive: given === undefined }),
     connect(target, hooks = {}) {
       // Pools drop peers whose connection is lost and dial afresh: the node forgets closed ones.
       const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...hooks, onClosed: (closed) => peers.delete(closed) });

@@ -72,11 +72,10 @@ export function trackedTimers(timers: Timers): { timers: Timers; cancelAll(): vo
       now: () => timers.now(),
       after: (ms, fn) => track((g) => timers.after(ms, g), true, fn),
       every: (ms, fn) => track((g) => timers.every(ms, g), false, fn),
+      // Nothing per deferral beyond the check (it is the channel's per-turn flush): what was
+      // deferred before a kill still runs, into aborted channels and a stopped actor.
       defer(fn) {
-        if (dead) return;
-        timers.defer(() => {
-          if (!dead) fn();
-        });
+        if (!dead) timers.defer(fn);
       },
     },
     cancelAll() {
@@ -89,19 +88,27 @@ export function trackedTimers(timers: Timers): { timers: Timers; cancelAll(): vo
   };
 }
 
-/** A sleep on `timers`: resolves after `ms`, or rejects with the signal's reason once it aborts (the timer cancelled). */
-export function sleepOn(timers: Timers): (ms: number, signal?: AbortSignal) => Promise<void> {
+/**
+ * A sleep on `timers`: resolves after `ms`, or rejects with the signal's reason once it aborts (the
+ * timer cancelled). `keepAlive` (real time only) holds the process open while it sleeps, as a plain
+ * setTimeout would: a client backing off between tries must not let its process exit.
+ */
+export function sleepOn(timers: Timers, options: { keepAlive?: boolean } = {}): (ms: number, signal?: AbortSignal) => Promise<void> {
+  const keepAlive = options.keepAlive === true;
   return (ms, signal) =>
     new Promise<void>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason);
         return;
       }
+      const hold = keepAlive ? setTimeout(() => {}, Math.max(0, ms)) : undefined;
       const onAbort = (): void => {
+        clearTimeout(hold);
         cancel();
         reject(signal?.reason);
       };
       const cancel = timers.after(ms, () => {
+        clearTimeout(hold);
         signal?.removeEventListener("abort", onAbort);
         resolve();
       });
