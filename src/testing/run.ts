@@ -81,13 +81,14 @@ export class Engine {
     else this.clock.advanceTo(c.at);
   }
 
-  async run(o: RunOptions, goal: () => boolean): Promise<RunResult> {
+  /** `deadline`: a virtual time the run does not pass when `until` is a predicate (start-up's). */
+  async run(o: RunOptions, goal: () => boolean, deadline = Infinity): Promise<RunResult> {
     if (this.busy) throw new Error("run: the cluster is already running (await the previous run)");
     this.busy = true;
     try {
       const max = o.maxSteps ?? DEFAULT_MAX_STEPS;
       const until = o.until ?? goal;
-      const limit = typeof until === "number" ? until : Infinity;
+      const limit = typeof until === "number" ? until : deadline;
       let steps = 0;
       for (;;) {
         await this.settle();
