@@ -87,12 +87,14 @@ export class ClockView implements Timers {
 
   now = (): number => this.clock.now;
 
+  // Whole milliseconds, as Date.now gives: a backoff with jitter asks for 37.4 ms, and a fractional
+  // clock would leak into ids and tickets (expiry in base 36) that production never sees.
   after(ms: number, fn: () => void): Cancel {
-    return this.arm(Math.max(0, ms), fn, 0);
+    return this.arm(Math.max(0, Math.ceil(ms)), fn, 0);
   }
 
   every(ms: number, fn: () => void): Cancel {
-    const period = Math.max(1, ms);
+    const period = Math.max(1, Math.ceil(ms));
     return this.arm(period, fn, period);
   }
 

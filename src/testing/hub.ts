@@ -179,7 +179,7 @@ export class Hub {
         return;
       }
     }
-    const notBefore = this.now() + (rule?.delayMs ?? 0);
+    const notBefore = this.now() + Math.ceil(rule?.delayMs ?? 0);
     const bytes = frame.slice();
     dir.queue.push({ seq: this.seq++, kind: "frame", bytes, notBefore, dir });
     if (rule?.duplicateP !== undefined && this.rng.random() < rule.duplicateP) {

@@ -61,6 +61,8 @@ function fcPicker(s: SchedulerLike): Picker {
         });
       }
       await s.waitNext(1);
+      // The released promise's own `then` (ours) may run a few microtasks after waitNext returns.
+      for (let i = 0; i < 20 && fired.length === 0; i++) await Promise.resolve();
       const k = fired.shift();
       if (k === undefined) return undefined;
       scheduled.delete(k);
