@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { createTestCluster } from "../../src/testing/index.js";
+import { StepLimitError, UnknownNodeError, createTestCluster } from "../../src/testing/index.js";
 import type { TestClusterSpec } from "../../src/testing/index.js";
 import { TIERED } from "./fixtures.js";
 
@@ -101,6 +101,21 @@ describe("test cluster", () => {
       const hs = Array.from({ length: 6 }, (_, i) => c.submit("c1", { app: "echo", payload: i }));
       await c.run({ maxSteps: 50_000 });
       expect(hs.map((h) => h.result?.result)).toEqual([0, 1, 2, 3, 4, 5]);
+    } finally {
+      await c.dispose();
+    }
+  });
+});
+
+describe("test cluster limits", () => {
+  it("a run past maxSteps throws StepLimitError with the history's tail", async () => {
+    const c = await createTestCluster({ tiered: { tier2: [{ id: "t2" }], apps: [{ id: "a1", apps: ["sleep"], capacity: 1 }] }, clients: ["c1"] });
+    try {
+      c.submit("c1", { app: "sleep", payload: { ms: 60_000 } });
+      const err = await c.run({ maxSteps: 50 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StepLimitError);
+      expect((err as StepLimitError).tail.at(-1)?.kind).toBe("run.start");
+      expect(() => c.node("nope")).toThrow(UnknownNodeError);
     } finally {
       await c.dispose();
     }
