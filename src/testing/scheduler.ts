@@ -15,6 +15,10 @@ export interface SchedulerLike {
   report(): unknown;
 }
 
+/**
+ * The steps counted by a tape start with the cluster's own start-up (a few steps: registration),
+ * so a tape explores start-up orders too; `{ scheduler }` takes `fc.scheduler()`'s instance.
+ */
 export type Delivery = "fifo" | { choices: readonly number[] } | { scheduler: SchedulerLike };
 
 export type Candidate = { kind: "frame"; event: HubEvent; label: string } | { kind: "tick"; at: number; label: string };
