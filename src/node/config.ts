@@ -9,7 +9,7 @@ import type { MasterConfig } from "../actors/roles/master.js";
 import type { ServerHealthConfig } from "../actors/runtime/server-health.js";
 import type { SlaveConfig } from "../actors/roles/slave.js";
 import type { VipConfig } from "../actors/roles/vip.js";
-import type { Credential, Transport } from "../transport/index.js";
+import type { Credential, Entropy, Timers, Transport } from "../transport/index.js";
 import type { KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import type { LogFormat, LogLevel } from "./logger.js";
@@ -82,8 +82,20 @@ export interface CommonConfig {
   continuationHook?: ContinuationHook;
   /** Called when an actor exceeds its restart budget; default: log fatal and exit the process with code 70. */
   onFatal?: (err: unknown) => void;
+  /** The node's clock; default `timers.now` when `timers` is given, else Date.now. */
   now?: () => number;
   random?: () => number;
+  /**
+   * Where every timer and deferral of the node comes from (transport, roles, handler contexts);
+   * default real timers on `now`. A test cluster gives a virtual clock.
+   */
+  timers?: Timers;
+  /** Random bytes (nonces, ticket keys, tickets, the default id); default crypto.randomBytes. */
+  entropy?: Entropy;
+  /** This run of the node (reporter versions, ticket issuers, client task ids); default now() at start. */
+  incarnation?: number;
+  /** Counts work queued for the role's actor and not yet finished; 0 when the actor is idle (test quiescence). */
+  activity?: { busy: number };
   /**
    * This node's credential (as loaded, or the path of a file from `allot keys issue`). With one,
    * the node proves itself in every handshake and requires every peer to prove itself, and what

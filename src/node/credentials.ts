@@ -1,11 +1,10 @@
-import { randomBytes } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { claimCovers } from "../protocol/index.js";
 import type { ClaimRole, Role } from "../protocol/index.js";
-import { clusterKeyFromText, clusterPubFromText, credentialFromText, credentialToText, fingerprint, generateClusterKey, issueCredential } from "../transport/index.js";
-import type { Credential, IssueOptions } from "../transport/index.js";
+import { clusterKeyFromText, clusterPubFromText, credentialFromText, credentialToText, fingerprint, generateClusterKey, issueCredential, realEntropy } from "../transport/index.js";
+import type { Credential, Entropy, IssueOptions } from "../transport/index.js";
 
 export type { Credential, IssueOptions } from "../transport/index.js";
 export { EXPIRY_SKEW_MS, credentialFromText, credentialToText, fingerprint, generateClusterKey, issueCredential } from "../transport/index.js";
@@ -89,7 +88,7 @@ export function claimGrants(c: Credential, role: Role | ClaimRole): boolean {
  * The id a node with this credential runs as: `id` if the claim covers it, else the claim's id,
  * or its prefix and a random suffix. Throws a RangeError when `id` or `role` is outside the claim.
  */
-export function credentialIdentity(c: Credential, role: Role, id: string | undefined): string {
+export function credentialIdentity(c: Credential, role: Role, id: string | undefined, entropy: Entropy = realEntropy): string {
   if (!claimGrants(c, role)) throw new RangeError(`the credential grants ${c.claim.roles.join(",")}, not ${role}`);
   if (id !== undefined) {
     if (!claimCovers(c.claim, id)) throw new RangeError(`the credential covers ${c.claim.id ?? `${c.claim.idPrefix}…`}, not ${id}`);
@@ -97,7 +96,7 @@ export function credentialIdentity(c: Credential, role: Role, id: string | undef
   }
   if (c.claim.id !== undefined) return c.claim.id;
   const prefix = c.claim.idPrefix ?? "";
-  return `${prefix}${prefix.endsWith("-") ? "" : "-"}${randomBytes(3).toString("hex")}`;
+  return `${prefix}${prefix.endsWith("-") ? "" : "-"}${Buffer.from(entropy.bytes(3)).toString("hex")}`;
 }
 
 /**

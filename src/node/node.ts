@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { start, stop as stopSystem } from "nact";
 import { createAppServer } from "../actors/roles/app-server.js";
 import { createClient } from "../actors/roles/client.js";
@@ -16,7 +15,7 @@ import { createHandlerRunner } from "../actors/runtime/handler-runner.js";
 import type { HandlerRunner } from "../actors/runtime/handler-runner.js";
 import { serverAttrsProblem } from "../protocol/index.js";
 import type { Attrs, Role } from "../protocol/index.js";
-import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, DEFAULT_PING_MS, silenceFor, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort } from "../transport/index.js";
+import { Channel, CloseCode, DEFAULT_LIMITS, DEFAULT_PEER, DEFAULT_PING_MS, silenceFor, Peer, bufferCaps, createAuthenticator, createCounters, createWsTransport, parseHostPort, realEntropy, realTimers, sleepOn, timersWithNow, trackedTimers } from "../transport/index.js";
 import type { Authenticator, ChannelOptions, Listener, Wire } from "../transport/index.js";
 import { credentialIdentity, loadClusterPub, loadCredential, revocationList } from "./credentials.js";
 import type { AppNodeConfig, ClientNodeConfig, NodeConfig } from "./config.js";
@@ -36,6 +35,12 @@ export interface RunningNode {
   readonly url: string;
   stats(): Record<string, unknown>;
   stop(): Promise<void>;
+  /**
+   * A crash, as SIGKILL would: no goodbye frames and no drain. Its connections are dropped (peers
+   * see 1006), its listener, actor system, handler runner and every timer it made stop at once;
+   * afterwards the node does nothing more.
+   */
+  kill(): void;
 }
 
 export interface RunningClient extends RunningNode {
@@ -160,9 +165,14 @@ export async function startNode(config: NodeConfig): Promise<RunningNode>;
 export async function startNode(config: NodeConfig): Promise<RunningNode | RunningClient | RunningApp> {
   const role = config.role;
   bufferCaps(config); // a bad pair fails startNode here, before anything starts, not each connection
-  const now = config.now ?? Date.now;
+  const given = config.timers;
+  const now = config.now ?? (given ? () => given.now() : realTimers.now);
+  // Every timer the node makes goes through `tracked`, so kill() can cancel them all.
+  const tracked = trackedTimers(given ?? (config.now ? timersWithNow(now) : realTimers));
+  const timers = tracked.timers;
+  const entropy = config.entropy ?? realEntropy;
   const credential = typeof config.credentials === "string" ? loadCredential(config.credentials) : config.credentials;
-  const id = credential ? credentialIdentity(credential, role, config.id) : (config.id ?? `${role}-${randomBytes(3).toString("hex")}`);
+  const id = credential ? credentialIdentity(credential, role, config.id, entropy) : (config.id ?? `${role}-${Buffer.from(entropy.bytes(3)).toString("hex")}`);
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
   const auth = credential ? authenticatorFor(config, credential, now) : undefined;
   if (!auth) {
@@ -194,7 +204,17 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   let listener: Listener | undefined;
   let runner: HandlerRunner | undefined;
 
-  const actor = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal);
+  const spawned = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal, config.activity);
+  // Once killed, nothing reaches the actor: late frames, closes, handler results, timers.
+  let killed = false;
+  const actor: Omit<typeof spawned, "abandon"> = {
+    deliver: (m, ch) => {
+      if (!killed) spawned.deliver(m, ch);
+    },
+    enqueue: (fn) => {
+      if (!killed) spawned.enqueue(fn);
+    },
+  };
   const traffic = createCounters();
   const channelOptions: Omit<ChannelOptions, "dialer"> = {
     counters: traffic,
@@ -209,6 +229,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     heartbeatMs: config.heartbeatMs ?? DEFAULT_PING_MS,
     ...(config.silenceMs === undefined ? {} : { silenceMs: config.silenceMs }),
     now,
+    timers,
+    entropy,
     log: logger,
     ...(auth ? { auth } : {}),
     onRefused: refusedLog(logger, now),
@@ -236,6 +258,11 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     log: logger,
     now,
     random,
+    entropy,
+    incarnation: config.incarnation ?? now(),
+    defer: (fn) => timers.defer(fn),
+    // On real time a sleep holds the process open, as the client's backoff always did; never on a test's clock.
+    sleep: sleepOn(timers, { keepAlive: given === undefined }),
     connect(target, hooks = {}) {
       // Pools drop peers whose connection is lost and dial afresh: the node forgets closed ones.
       const p = new Peer(target, transport, channelOptions, { ...DEFAULT_PEER, random, ...hooks, onClosed: (closed) => peers.delete(closed) });
@@ -243,7 +270,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       return p;
     },
     enqueue: hook ? (fn) => actor.enqueue(hook(fn, "continuation")) : (fn) => actor.enqueue(fn),
-    ...continuations((fn) => actor.enqueue(fn), hook),
+    ...continuations((fn) => actor.enqueue(fn), hook, timers),
   };
 
   try {
@@ -273,6 +300,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     for (const ch of channels) ch.close(CloseCode.shutdown, "node failed to start");
     await listener?.close();
     stopSystem(system);
+    tracked.cancelAll();
     uncatch?.();
     throw err;
   }
@@ -298,6 +326,19 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       for (const ch of channels) ch.close(CloseCode.shutdown, "node stopping");
       await listener?.close();
       stopSystem(system);
+      tracked.cancelAll();
+      uncatch?.();
+    },
+    kill() {
+      if (killed) return;
+      killed = true;
+      tracked.cancelAll();
+      for (const p of [...peers]) p.abort();
+      for (const ch of [...channels]) ch.abort("node killed");
+      void listener?.close().catch(() => {});
+      spawned.abandon();
+      stopSystem(system);
+      void runner?.close().catch(() => {});
       uncatch?.();
     },
   };

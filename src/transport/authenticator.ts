@@ -1,4 +1,6 @@
-import { randomBytes, sign, verify } from "node:crypto";
+import { sign, verify } from "node:crypto";
+import { realEntropy } from "./timers.js";
+import type { Entropy } from "./timers.js";
 import type { KeyObject } from "node:crypto";
 import { AllotError, ErrorCode, PROTOCOL_VERSION, claimCovers } from "../protocol/index.js";
 import type { Principal, Proof, Role } from "../protocol/index.js";
@@ -41,8 +43,8 @@ export interface AuthenticatorOptions {
 }
 
 /** A fresh challenge. */
-export function newNonce(): Uint8Array {
-  return new Uint8Array(randomBytes(32));
+export function newNonce(entropy: Entropy = realEntropy): Uint8Array {
+  return new Uint8Array(entropy.bytes(32));
 }
 
 /** The bytes a handshake signature covers: fixed-order JSON, so no two transcripts share them. */

@@ -1,6 +1,8 @@
 import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected, refusal, speaksForOthers } from "../protocol/index.js";
 import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Principal, Rejected, Role } from "../protocol/index.js";
 import { newNonce } from "./authenticator.js";
+import { realEntropy, realTimers } from "./timers.js";
+import type { Cancel, Entropy, Timers } from "./timers.js";
 import type { Authenticator, Transcript } from "./authenticator.js";
 import { FrameError, MAX_FRAME_ENVELOPES, decodeFrame, encodeFrame } from "./codec.js";
 import type { WireEnvelope } from "./codec.js";
@@ -86,6 +88,10 @@ export interface ChannelOptions {
    */
   silenceMs?: number;
   now: () => number;
+  /** Handshake deadline, heartbeat, request sweep, drain watch and per-turn flush run on these. Default realTimers. */
+  timers?: Timers;
+  /** Where handshake nonces come from. Default realEntropy. */
+  entropy?: Entropy;
   log: Log;
   counters?: TrafficCounters;
   /** Requests and notices from the peer (never replies: those settle `request` promises). */
@@ -160,7 +166,8 @@ export class Channel {
   private flushScheduled = false;
   private stopSweep: (() => void) | undefined;
   private stopHeartbeat: (() => void) | undefined;
-  private handshakeTimer: NodeJS.Timeout | undefined;
+  private handshakeTimer: Cancel | undefined;
+  private readonly timers: Timers;
   /** Fed by every frame received; decides when to ping and when the peer is silent. */
   private readonly detector: SilenceDetector;
   /** Set while the peer is not read (backpressure): frames that were already read wait here, in order. */
@@ -181,13 +188,14 @@ export class Channel {
     private readonly opts: ChannelOptions,
   ) {
     this.remoteAddress = wire.remoteAddress;
+    this.timers = opts.timers ?? realTimers;
     const tickMs = tickFor(opts.heartbeatMs);
     this.detector = new SilenceDetector({ pingMs: opts.heartbeatMs, silenceMs: opts.heartbeatMs > 0 ? silenceFor(opts.heartbeatMs, opts.silenceMs) : 0, tickMs }, opts.now());
     this.warn = rateLimitedWarn(opts.log, { ...DEFAULT_RATE_LOG, now: opts.now });
     [this.pauseAt, this.closeAt] = bufferCaps(opts);
     wire.setHandlers({ frame: (b) => this.onFrame(b), close: (code, reason) => this.onWireClose(code, reason) });
     if (opts.dialer) {
-      const nonce = newNonce();
+      const nonce = newNonce(opts.entropy ?? realEntropy);
       if (opts.auth) this.held = [];
       this.request("hello", { node: opts.node, role: opts.role, nonce }, opts.handshakeMs).then(
         (m) => {
@@ -203,12 +211,11 @@ export class Channel {
       // pass the accepting side's limit on a frame before hello.
       this.flushNow();
     } else {
-      this.handshakeTimer = setTimeout(() => this.close(CloseCode.handshakeTimeout, "no hello within handshake deadline"), opts.handshakeMs);
-      this.handshakeTimer.unref();
+      this.handshakeTimer = this.timers.after(opts.handshakeMs, () => this.close(CloseCode.handshakeTimeout, "no hello within handshake deadline"));
     }
     if (opts.heartbeatMs > 0) {
       // Checked often (every 100 ms at most), so a silent peer is found near silenceMs after its last frame.
-      this.stopHeartbeat = onTick(tickMs, () => this.heartbeat());
+      this.stopHeartbeat = onTick(tickMs, () => this.heartbeat(), this.timers);
     }
   }
 
@@ -253,7 +260,7 @@ export class Channel {
     }
     const id = this.nextId++;
     this.pending.set(id, { done, deadline: this.opts.now() + timeoutMs, type, raw });
-    this.stopSweep ??= onTick(SWEEP_MS, () => this.sweep());
+    this.stopSweep ??= onTick(SWEEP_MS, () => this.sweep(), this.timers);
     this.enqueue(type, id, 0, body);
   }
 
@@ -290,6 +297,17 @@ export class Channel {
     this.flush();
     this.wire.close(code, reason);
     this.shutdown(err ?? new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} closed: ${reason}`));
+  }
+
+  /**
+   * Drops the connection as a dead process would: nothing queued is sent, no close handshake
+   * (the peer sees 1006); requests awaiting an answer fail UNREACHABLE.
+   */
+  abort(reason = "aborted"): void {
+    if (this.closed) return;
+    this.queue = [];
+    this.wire.close(CloseCode.abnormal, reason);
+    this.shutdown(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} aborted: ${reason}`));
   }
 
   label(): string {
@@ -347,7 +365,7 @@ export class Channel {
       return this.reply(m, "welcome", { node: this.opts.node, role: this.opts.role });
     }
     if (!m.body.nonce) return this.refuse(m, new AllotError(ErrorCode.UNAUTHORIZED, "this node requires a credential: hello carried no challenge", { retryable: false }));
-    const t: Transcript = { dialerNonce: m.body.nonce, acceptorNonce: newNonce(), dialerId: m.body.node, acceptorId: this.opts.node };
+    const t: Transcript = { dialerNonce: m.body.nonce, acceptorNonce: newNonce(this.opts.entropy ?? realEntropy), dialerId: m.body.node, acceptorId: this.opts.node };
     this.transcript = t;
     this.stage = "proving";
     this.peerHello = m.body;
@@ -372,7 +390,7 @@ export class Channel {
   }
 
   private endHandshakeTimer(): void {
-    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer?.();
     this.handshakeTimer = undefined;
   }
 
@@ -393,7 +411,7 @@ export class Channel {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      setImmediate(() => this.flush());
+      this.timers.defer(() => this.flush());
     }
   }
 
@@ -480,7 +498,7 @@ export class Channel {
     this.opts.log.debug({ peer: this.label(), buffered }, "peer reads slowly; pausing");
     this.parked = [];
     this.wire.pause();
-    this.stopDrainWatch = onTick(DRAIN_MS, () => this.drainCheck());
+    this.stopDrainWatch = onTick(DRAIN_MS, () => this.drainCheck(), this.timers);
   }
 
   private drainCheck(): void {
@@ -687,7 +705,8 @@ export class Channel {
     this.stopSweep = undefined;
     this.stopHeartbeat?.();
     this.stopHeartbeat = undefined;
-    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer?.();
+    this.handshakeTimer = undefined;
     this.stopDrainWatch?.();
     this.stopDrainWatch = undefined;
     this.parked = undefined;

@@ -8,3 +8,4 @@ export * from "./ws-tls.js";
 export * from "./authenticator.js";
 export * from "./credentials.js";
 export * from "./silence.js";
+export * from "./timers.js";

@@ -1,3 +1,4 @@
+import { realTimers } from "./timers.js";
 import { DEFAULT_LIMITS, parseHostPort } from "./wire.js";
 import type { Listener, Transport, Wire, WireHandlers, WireLimits } from "./wire.js";
 
@@ -55,7 +56,7 @@ class MemoryWire implements Wire {
  * delivered asynchronously, as over a socket. Used by tests and simulations.
  */
 export function createMemoryTransport(options: { deliver?: Deliver; limits?: WireLimits } = {}): Transport {
-  const deliver = options.deliver ?? ((fn) => setImmediate(fn));
+  const deliver = options.deliver ?? ((fn) => realTimers.defer(fn));
   const listeners = new Map<string, (w: Wire) => void>();
   let nextPort = 40000;
   let nextClient = 1;

@@ -3,6 +3,8 @@ import type { Bodies, Inbound, Message, MessageType } from "../protocol/index.js
 import { Channel } from "./channel.js";
 import type { Answer } from "./channel.js";
 import type { ChannelOptions } from "./channel.js";
+import { realTimers } from "./timers.js";
+import type { Cancel, Timers } from "./timers.js";
 import type { Transport } from "./wire.js";
 
 export interface PeerOptions {
@@ -39,7 +41,7 @@ export class Peer {
   private channel: Channel | undefined;
   private attempt = 0;
   private waiters: Array<{ resolve(c: Channel): void; reject(e: AllotError): void }> = [];
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Cancel | undefined;
   /** Why the last dial failed (a refused connection, a certificate that did not verify), for the UNREACHABLE message. */
   private lastFailure: string | undefined;
 
@@ -50,6 +52,11 @@ export class Peer {
     private readonly opts: PeerOptions,
   ) {
     this.dial();
+  }
+
+  /** The channel options' timers: connect waits and backoff run on the node's clock. */
+  private get timers(): Timers {
+    return this.channelOptions.timers ?? realTimers;
   }
 
   /** The connected channel, once the connection is open. */
@@ -86,23 +93,43 @@ export class Peer {
     if (this.state === "open" && this.channel) return Promise.resolve(this.channel);
     if (this.state !== "connecting") return Promise.reject(this.unreachable());
     return new Promise<Channel>((resolve, reject) => {
-      const w = { resolve, reject };
+      // The wait's timer is cancelled once the wait is settled, so none is left behind.
+      const w = {
+        resolve(c: Channel) {
+          cancel();
+          resolve(c);
+        },
+        reject(e: AllotError) {
+          cancel();
+          reject(e);
+        },
+      };
       this.waiters.push(w);
-      const t = setTimeout(() => {
+      const cancel = this.timers.after(timeoutMs, () => {
         const i = this.waiters.indexOf(w);
         if (i >= 0) this.waiters.splice(i, 1);
         reject(new AllotError(ErrorCode.TIMEOUT, `no connection to ${this.url} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      t.unref();
+      });
     });
   }
 
   close(): void {
+    this.end(false);
+  }
+
+  /** Closes for good without a goodbye: the connection is dropped as by a dead process (Channel.abort). */
+  abort(): void {
+    this.end(true);
+  }
+
+  private end(abrupt: boolean): void {
     if (this.state === "closed") return;
     this.state = "closed";
     this.opts.onClosed?.(this);
-    clearTimeout(this.timer);
-    this.channel?.close();
+    this.timer?.();
+    this.timer = undefined;
+    if (abrupt) this.channel?.abort("node killed");
+    else this.channel?.close();
     this.failWaiters(new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.url} closed`));
   }
 
@@ -150,7 +177,6 @@ export class Peer {
     if (this.state !== "down") return; // closed by onDown
     const ceiling = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** this.attempt++);
     const delay = ceiling / 2 + (this.opts.random() * ceiling) / 2;
-    this.timer = setTimeout(() => this.dial(), delay);
-    this.timer.unref();
+    this.timer = this.timers.after(delay, () => this.dial());
   }
 }

@@ -1,30 +1,36 @@
+import { realTimers } from "./timers.js";
+import type { Cancel, Timers } from "./timers.js";
+
 /**
  * Shared interval timers. Every channel of a node that ticks at the same period shares one timer,
- * so a node with thousands of connections wakes once per period, not once per connection.
+ * so a node with thousands of connections wakes once per period, not once per connection. Groups
+ * are kept per Timers object, so nodes on different (test) clocks never share an interval.
  */
 interface Group {
-  timer: NodeJS.Timeout;
+  cancel: Cancel;
   fns: Set<() => void>;
 }
 
-const groups = new Map<number, Group>();
+const byTimers = new WeakMap<Timers, Map<number, Group>>();
 
 /** Calls `fn` every `ms` until the returned function cancels it; the timer keeps no process alive. */
-export function onTick(ms: number, fn: () => void): () => void {
-  let g = groups.get(ms);
+export function onTick(ms: number, fn: () => void, timers: Timers = realTimers): () => void {
+  let groups = byTimers.get(timers);
+  if (!groups) byTimers.set(timers, (groups = new Map()));
+  const gs = groups;
+  let g = gs.get(ms);
   if (!g) {
     const fns = new Set<() => void>();
-    const timer = setInterval(() => {
+    const cancel = timers.every(ms, () => {
       for (const f of fns) f();
-    }, ms);
-    timer.unref();
-    groups.set(ms, (g = { timer, fns }));
+    });
+    gs.set(ms, (g = { cancel, fns }));
   }
   const group = g;
   group.fns.add(fn);
   return () => {
     if (!group.fns.delete(fn) || group.fns.size > 0) return;
-    clearInterval(group.timer);
-    if (groups.get(ms) === group) groups.delete(ms);
+    group.cancel();
+    if (gs.get(ms) === group) gs.delete(ms);
   };
 }

@@ -73,6 +73,8 @@ export const DEFAULT_LIMITS: WireLimits = { maxFrameBytes: 4 * 1024 * 1024 };
 /** Close codes this project uses, in the 4000-4999 range the WebSocket spec leaves to applications. */
 export const CloseCode = {
   normal: 1000,
+  /** The connection was dropped without a close handshake (a process that died); sent by `Channel.abort`. */
+  abnormal: 1006,
   tooBig: 1009,
   handshakeTimeout: 4001,
   heartbeatTimeout: 4002,

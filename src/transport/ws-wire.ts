@@ -64,7 +64,8 @@ class WsWire implements Wire {
   close(code = 1000, reason = ""): void {
     // A peer that does not read would never take the close frame queued behind what it has not
     // read: drop the socket, and with it the buffered bytes, at once.
-    if (code === CloseCode.notReading) return this.ws.terminate();
+    // 1006 (abnormal) is never sent on the wire: it means the socket was dropped, so drop it.
+    if (code === CloseCode.notReading || code === CloseCode.abnormal) return this.ws.terminate();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason.slice(0, 120));
     // A peer that never answers the close handshake must not keep the socket alive.
     const t = setTimeout(() => this.ws.terminate(), 2000);

@@ -6,7 +6,7 @@ import type { HandlerRunner } from "../../src/actors/runtime/handler-runner.js";
 import { spawnRole } from "../../src/actors/runtime/role-actor.js";
 import { continuations } from "../../src/actors/runtime/continuations.js";
 import { AllotError } from "../../src/protocol/index.js";
-import { Channel, DEFAULT_PEER, Peer, createMemoryTransport, createWsTransport } from "../../src/transport/index.js";
+import { Channel, DEFAULT_PEER, Peer, createMemoryTransport, createWsTransport, realEntropy, realTimers, sleepOn } from "../../src/transport/index.js";
 import type { ChannelOptions } from "../../src/transport/index.js";
 import { FakeAllocator } from "../helpers/fake-allocator.js";
 import { eventually } from "../helpers/raw-client.js";
@@ -35,6 +35,10 @@ describe("actors/app-server", () => {
         log,
         now: Date.now,
         random: Math.random,
+        entropy: realEntropy,
+        incarnation: Date.now(),
+        defer: (fn) => realTimers.defer(fn),
+        sleep: sleepOn(realTimers),
         connect(url, hooks = {}) {
           const p = new Peer(url, ws, { ...base, onMessage: (m, ch) => actor.deliver(m, ch) }, { ...DEFAULT_PEER, random: Math.random, ...hooks });
           peers.push(p);

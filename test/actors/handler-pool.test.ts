@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { HandlerPool } from "../../src/actors/runtime/handler-pool.js";
 import type { Outcome } from "../../src/actors/runtime/handler-boundary.js";
 
-const task = { taskId: "t", key: "k", app: "hash", attempt: 1, deadline: Date.now() + 60_000 };
+const task = { taskId: "t", key: "k", app: "hash", attempt: 1, deadline: Date.now() + 60_000, client: "c" };
 
 describe("actors/runtime/HandlerPool", () => {
   it("runs task after task on one thread with one exit listener of its own, not one per task", async () => {

@@ -3,8 +3,13 @@ import { describe, expect, it } from "vitest";
 import { builtinHandlers } from "../../src/actors/runtime/handlers.js";
 import type { Handler, TaskContext } from "../../src/actors/runtime/handlers.js";
 import { ErrorCode } from "../../src/protocol/index.js";
+import { realTimers, sleepOn } from "../../src/transport/index.js";
 
-const info: TaskContext = { taskId: "t1", key: "k1", app: "test", attempt: 1, deadline: Date.now() + 60_000, signal: new AbortController().signal };
+function contextWith(signal: AbortSignal): TaskContext {
+  const sleep = sleepOn(realTimers);
+  return { taskId: "t1", key: "k1", app: "test", attempt: 1, deadline: Date.now() + 60_000, client: "c1", signal, now: Date.now, sleep: (ms) => sleep(ms, signal) };
+}
+const info: TaskContext = contextWith(new AbortController().signal);
 
 function handler(name: string): Handler {
   const h = builtinHandlers[name];
@@ -37,7 +42,7 @@ describe("actors/handlers", () => {
 
     it("stops early when its task is aborted", async () => {
       const ac = new AbortController();
-      const p = Promise.resolve(handler("sleep")(60_000, { ...info, signal: ac.signal }));
+      const p = Promise.resolve(handler("sleep")(60_000, contextWith(ac.signal)));
       ac.abort(new Error("deadline"));
       await expect(p).rejects.toThrow();
     });

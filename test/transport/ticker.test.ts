@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { onTick } from "../../src/transport/ticker.js";
+import type { Timers } from "../../src/transport/timers.js";
 
 describe("transport/ticker", () => {
   beforeEach(() => {
@@ -39,5 +40,38 @@ describe("transport/ticker", () => {
     stopOther();
     stopSlow();
     expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe("transport/ticker per Timers", () => {
+  it("keeps groups per Timers object: two clocks never share an interval", () => {
+    const made: Array<{ ms: number; fn: () => void; cancelled: boolean }> = [];
+    const clock = (): Timers => ({
+      now: () => 0,
+      after: () => () => {},
+      every(ms, fn) {
+        const t = { ms, fn, cancelled: false };
+        made.push(t);
+        return () => void (t.cancelled = true);
+      },
+      defer: () => {},
+    });
+    const a = clock();
+    const b = clock();
+    const seen: string[] = [];
+    const stopA1 = onTick(100, () => seen.push("a1"), a);
+    const stopA2 = onTick(100, () => seen.push("a2"), a);
+    const stopB = onTick(100, () => seen.push("b"), b);
+    expect(made).toHaveLength(2);
+    made[0]?.fn();
+    expect(seen).toEqual(["a1", "a2"]);
+    made[1]?.fn();
+    expect(seen).toEqual(["a1", "a2", "b"]);
+    stopA1();
+    expect(made[0]?.cancelled).toBe(false);
+    stopA2();
+    expect(made[0]?.cancelled).toBe(true);
+    stopB();
+    expect(made[1]?.cancelled).toBe(true);
   });
 });

@@ -141,7 +141,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   // Self-checking tickets: allocators sign what they issue for this server with this key (new each
   // start), and the server counts each issuer's tickets, so it runs one without waiting for its
   // expect, and never twice, with no set of used tickets to keep.
-  const ticketKey = newTicketKey();
+  const ticketKey = newTicketKey(ctx.entropy);
   const replays = new ReplayWindows();
   // Runs failed in a row (not by the handler's own error), in every report: allocators eject on it.
   const health = new RunHealth();
@@ -251,11 +251,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     }
     if (!replays.use(t.issuer, t.seq)) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "ticket already used"));
     if (announced) expected.delete(b.ticket);
-    start(m, ch, stored);
+    start(m, ch, stored, client);
   }
 
   /** Starts a run behind the handler boundary: whatever the handler does becomes this run's answer and nothing else. */
-  function start(m: Run, ch: Channel, stored: string): void {
+  function start(m: Run, ch: Channel, stored: string, client: string): void {
     const b = m.body;
     const now = ctx.now();
     // The client's deadline, but never past what this server allows a run: a peer's number is not a promise.
@@ -268,7 +268,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     changed();
     let sync = true;
     try {
-      runner.run(b.app, b.payload, new RunContext(b.taskId, b.key, b.app, b.attempt ?? 1, deadline, abort), (o) => {
+      runner.run(b.app, b.payload, new RunContext(b.taskId, b.key, b.app, b.attempt ?? 1, deadline, abort, client, ctx), (o) => {
         // A synchronous handler ends in this actor turn; anything later re-enters the actor.
         if (sync) guarded(b.ticket, run, o);
         else ctx.enqueue(() => guarded(b.ticket, run, o));

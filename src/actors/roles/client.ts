@@ -119,7 +119,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   let seq = 0;
   let replaced = 0;
   const bySlave = new Map<string, number>();
-  const prefix = `${ctx.id}-${ctx.now().toString(36)}`;
+  const prefix = `${ctx.id}-${ctx.incarnation.toString(36)}`;
 
   async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number, attempt: number, signal: AbortSignal | undefined): Promise<Extract<Message, { type: "task.result" }>["body"]> {
     const { serverId, serverUrl, ticket } = placed;
@@ -140,7 +140,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
 
   /** Resolves after `ms`, or rejects CANCELLED as soon as `signal` fires. */
   function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    const slept = new Promise<void>((r) => setTimeout(r, ms));
+    const slept = ctx.sleep(ms, signal);
     return signal ? cancellable(slept, signal) : slept;
   }
 

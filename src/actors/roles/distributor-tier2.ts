@@ -12,7 +12,7 @@ import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { unknownType } from "../runtime/role-actor.js";
-import { TICKET_TTL_MS, TicketIssuer } from "../runtime/ticket.js";
+import { TICKET_TTL_MS, TicketIssuer, TicketSource } from "../runtime/ticket.js";
 
 export interface Tier2Config extends ServerHealthConfig {
   /** Selection policy name (see the policy registry). */
@@ -41,7 +41,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   const pctx = sync.policyContext();
   const keys = new KeyPlacements(ctx, table, sync, config.keyMemory);
   // Incarnation: a restarted allocator's counts start again, under a new issuer name.
-  const tickets = new TicketIssuer(ctx.id, ctx.now());
+  const tickets = new TicketIssuer(ctx.id, ctx.incarnation, new TicketSource(ctx.entropy));
   let placed = 0;
   let refused = 0;
   let expectRefused = 0;

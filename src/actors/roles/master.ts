@@ -12,7 +12,7 @@ import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry
 import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
 import { unknownType } from "../runtime/role-actor.js";
-import { TICKET_TTL_MS, TicketIssuer, newTicket } from "../runtime/ticket.js";
+import { TICKET_TTL_MS, TicketIssuer, TicketSource } from "../runtime/ticket.js";
 
 export const ASSIGN_MODES = ["grant", "indicate"] as const;
 export type AssignMode = (typeof ASSIGN_MODES)[number];
@@ -82,7 +82,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   let repeats = 0;
   // Picks whose slave has not asked for a server yet, oldest first; each holds a slot of the slave.
   const picks = new Map<string, { slaveId: string; expiresAt: number }>();
-  const tickets = new TicketIssuer(ctx.id, ctx.now());
+  const randomTickets = new TicketSource(ctx.entropy);
+  const tickets = new TicketIssuer(ctx.id, ctx.incarnation, randomTickets);
   let picked = 0;
   let placed = 0;
   let refused = 0;
@@ -118,7 +119,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     const slave = a.server;
     // SLAVE/TASK/MASTER/nonce: the slave checks the prefix and asks this master first, so the
     // pick's hold is let go where it was taken. The nonce (base64url) has no "/".
-    const pick = `${slave.id}/${task.id}/${ctx.id}/${newTicket()}`;
+    const pick = `${slave.id}/${task.id}/${ctx.id}/${randomTickets.ticket()}`;
     picks.set(pick, { slaveId: slave.id, expiresAt: ctx.now() + pickHoldMs });
     picked++;
     ch.reply(m, "slave.picked", { taskId: task.id, slaveId: slave.id, slaveUrl: slave.url, pick });

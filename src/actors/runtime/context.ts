@@ -1,5 +1,5 @@
 import type { AllotError, Bodies, Message, MessageType, OpaqueMessage, Role } from "../../protocol/index.js";
-import type { Channel, Peer } from "../../transport/index.js";
+import type { Channel, Entropy, Peer } from "../../transport/index.js";
 
 /** The logger an actor writes to: a pino child with `{ node, role }`. */
 export interface RoleLog {
@@ -18,6 +18,17 @@ export interface RoleContext {
   readonly log: RoleLog;
   now(): number;
   random(): number;
+  /** Random bytes (ticket keys, tickets, pick nonces): the node's entropy, seeded in tests. */
+  readonly entropy: Entropy;
+  /**
+   * This run of the node, distinct from every earlier one (reporter versions, ticket issuers,
+   * client task ids): the clock at start by default; a test cluster makes it strictly increasing.
+   */
+  readonly incarnation: number;
+  /** Runs `fn` after the current turn (outside the actor; enqueue from it to touch role state). */
+  defer(fn: () => void): void;
+  /** Resolves after `ms` on the node's clock; rejects with the signal's reason if it aborts first. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
   /** A long-lived, reconnecting connection whose incoming requests reach this role's actor. */
   connect(url: string, hooks?: { onOpen?(ch: Channel): void; onDown?(peer: Peer): void }): Peer;
   /** Runs `fn` inside this role's actor, after the messages already queued. */

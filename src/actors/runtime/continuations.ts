@@ -1,4 +1,6 @@
 import { AllotError } from "../../protocol/index.js";
+import { realTimers } from "../../transport/index.js";
+import type { Timers } from "../../transport/index.js";
 import type { RoleContext } from "./context.js";
 
 /**
@@ -12,7 +14,7 @@ export type ContinuationHook = (fn: () => void, what: string) => () => void;
  * comes back as work in the actor's own mailbox, never as a bare callback, so a throw in one is
  * supervised and role state is touched only inside the actor.
  */
-export function continuations(enqueue: (fn: () => void) => void, hook?: ContinuationHook): Pick<RoleContext, "ask" | "after" | "every"> {
+export function continuations(enqueue: (fn: () => void) => void, hook?: ContinuationHook, timers: Timers = realTimers): Pick<RoleContext, "ask" | "after" | "every"> {
   const run = hook ? (fn: () => void, what: string) => enqueue(hook(fn, what)) : (fn: () => void) => enqueue(fn);
   return {
     ask(to, type, body, timeoutMs, then) {
@@ -22,14 +24,10 @@ export function continuations(enqueue: (fn: () => void) => void, hook?: Continua
       );
     },
     after(ms, fn) {
-      const t = setTimeout(() => run(fn, "timer"), Math.max(0, ms));
-      t.unref();
-      return () => clearTimeout(t);
+      return timers.after(Math.max(0, ms), () => run(fn, "timer"));
     },
     every(ms, fn) {
-      const t = setInterval(() => run(fn, "periodic timer"), Math.max(1, ms));
-      t.unref();
-      return () => clearInterval(t);
+      return timers.every(Math.max(1, ms), () => run(fn, "periodic timer"));
     },
   };
 }

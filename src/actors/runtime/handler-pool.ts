@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
 import { Piscina } from "piscina";
 import { AllotError, ErrorCode, checkPlainData, isErrorCode } from "../../protocol/index.js";
-import type { TaskContext } from "./handlers.js";
+import type { TaskFields } from "./handlers.js";
 import type { Outcome } from "./handler-boundary.js";
 import { describeThrown } from "./handler-boundary.js";
 import { BOARD_SLOTS } from "./pool-board.js";
@@ -21,7 +21,7 @@ export interface PoolTask {
   run: number;
   app: string;
   payload: unknown;
-  task: Omit<TaskContext, "signal">;
+  task: TaskFields;
 }
 
 /** A worker's answer: plain data only, so it crosses the thread boundary as is. */
@@ -92,7 +92,7 @@ export class HandlerPool {
    * aborts, a queued task leaves the queue and a running one's thread is terminated, and `done`
    * waits for that thread to exit: the caller's slot stays taken until then.
    */
-  run(app: string, payload: unknown, task: Omit<TaskContext, "signal">, signal: AbortSignal, done: (o: Outcome) => void): void {
+  run(app: string, payload: unknown, task: TaskFields, signal: AbortSignal, done: (o: Outcome) => void): void {
     const run = (this.seq = (this.seq + 1) & 0x7fffffff) || (this.seq = 1);
     let exited: Promise<void> | undefined;
     // Registered before piscina's own listener, so it runs first, while the thread is still in the pool's list.

@@ -1,5 +1,6 @@
 // A worker thread of an app server's handler pool (piscina loads this file). It runs one task at a
 // time behind the same boundary as inline handlers, and answers plain data only.
+import { setTimeout as sleep } from "node:timers/promises";
 import { threadId, workerData } from "node:worker_threads";
 import { builtinHandlers } from "./handlers.js";
 import type { Handler, TaskContext } from "./handlers.js";
@@ -48,7 +49,8 @@ export default async function runTask(t: PoolTask): Promise<PoolReply> {
   if (!handler) return { ok: false, code: "INVALID", message: `no handler for ${t.app} in this worker`, retryable: false };
   const ac = new AbortController();
   const timer = setTimeout(() => ac.abort(new Error("deadline passed")), Math.max(0, t.task.deadline - Date.now()));
-  const ctx: TaskContext = { ...t.task, signal: ac.signal };
+  // A worker thread keeps real time: a test cluster runs its handlers inline (workers: 0).
+  const ctx: TaskContext = { ...t.task, signal: ac.signal, now: Date.now, sleep: (ms) => sleep(ms, undefined, { signal: ac.signal }) };
   try {
     return await new Promise<PoolReply>((resolve) => invoke(handler, t.app, t.payload, ctx, (o) => resolve(reply(o))));
   } finally {

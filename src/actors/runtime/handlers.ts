@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { AllotError, ErrorCode } from "../../protocol/index.js";
 
 /** What a handler learns about the task it runs. */
@@ -12,9 +11,18 @@ export interface TaskContext {
   attempt: number;
   /** When the task's time is up, ms since the epoch; the answer is then TIMEOUT. */
   deadline: number;
+  /** The verified id of the client the run is for (a slave's run names the client it speaks for). */
+  client: string;
   /** Fires at the deadline, when the server drains or stops, and when the client cancels. */
   signal: AbortSignal;
+  /** The server's clock, ms since the epoch (a test cluster's virtual clock; real time on a worker thread). */
+  now(): number;
+  /** Resolves after `ms` on the server's clock; rejects as soon as the run's signal aborts. */
+  sleep(ms: number): Promise<void>;
 }
+
+/** A TaskContext's plain fields: what crosses to a worker thread. */
+export type TaskFields = Omit<TaskContext, "signal" | "now" | "sleep">;
 
 /** @deprecated the old name of {@link TaskContext}. */
 export type TaskInfo = TaskContext;
@@ -53,7 +61,7 @@ export const builtinHandlers: Readonly<Record<string, Handler>> = {
   /** Waits `ms` (a number, or `{ ms }`) and returns `{ slept: ms }`; stops early when the task is aborted. */
   sleep: async (payload, task) => {
     const ms = count(typeof payload === "number" ? payload : field(payload, "ms"), "sleep ms", 600_000);
-    await sleep(ms, undefined, { signal: task.signal });
+    await task.sleep(ms);
     return { slept: ms };
   },
   /**

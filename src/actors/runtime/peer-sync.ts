@@ -166,7 +166,7 @@ export class PeerSync {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.ctx.enqueue(() => this.flush()));
+    this.ctx.defer(() => this.ctx.enqueue(() => this.flush()));
   }
 
   /** Answers a peer.sync: only from a member of the set; newer versions win, so nothing here can roll state back. */

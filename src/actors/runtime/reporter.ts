@@ -53,7 +53,7 @@ export interface Reporter {
  */
 export function createReporter(ctx: RoleContext, config: ReporterConfig): Reporter {
   const modes = config.modes;
-  const incarnation = ctx.now();
+  const incarnation = ctx.incarnation;
   let seq = 0;
   const relay = config.mode === "registered";
   const version = (): [number, number] => [incarnation, seq];

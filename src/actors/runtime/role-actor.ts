@@ -15,6 +15,8 @@ export interface RoleActor {
   deliver(m: Inbound, ch: Channel): void;
   /** Runs `fn` inside the actor, in mailbox order. */
   enqueue(fn: () => void): void;
+  /** The actor will run nothing more (its system is being stopped): what is queued comes off the activity count. */
+  abandon(): void;
 }
 
 /**
@@ -32,50 +34,79 @@ export function spawnRole(
   log: RoleLog,
   now: () => number,
   onGiveUp: (err: unknown) => void,
+  /**
+   * Counts actor messages dispatched and not yet finished (+1 on dispatch, -1 once the actor ran
+   * it, throw included; what a stopped actor will never run is taken off): 0 when the actor is idle.
+   */
+  activity?: { busy: number },
 ): RoleActor {
   const budget = createBudget(strategy, now);
-  const actor = spawn(
-    system,
-    (state: undefined, mail: Mail) => {
-      // From here on, what arrives goes into a new actor message.
-      if (mail.kind === "net" && mail.items === batch) batch = undefined;
-      if (mail.kind === "call" && mail.fns === calls) calls = undefined;
-      const b = behaviour();
-      let crash: unknown;
-      if (mail.kind === "call") {
-        for (const fn of mail.fns) {
-          try {
-            fn();
-          } catch (err) {
-            crash ??= err;
-          }
-        }
-        if (crash !== undefined) throw crash;
-        return state;
+  // Messages dispatched and not finished, so what a stopped actor drops can be taken off `activity`.
+  let outstanding = 0;
+  let stopped = false;
+  const queued = activity
+    ? (): void => {
+        if (stopped) return;
+        outstanding++;
+        activity.busy++;
       }
-      for (const [m, ch] of mail.items) {
+    : undefined;
+  const run = (state: undefined, mail: Mail): undefined => {
+    // From here on, what arrives goes into a new actor message.
+    if (mail.kind === "net" && mail.items === batch) batch = undefined;
+    if (mail.kind === "call" && mail.fns === calls) calls = undefined;
+    const b = behaviour();
+    let crash: unknown;
+    if (mail.kind === "call") {
+      for (const fn of mail.fns) {
         try {
-          if (!b) throw new AllotError(ErrorCode.DRAINING, "node is still starting");
-          if (!isOpaque(m)) b.handle(m, ch);
-          else if (b.handleOpaque) b.handleOpaque(m, ch);
-          else throw new AllotError(ErrorCode.INTERNAL, `${m.type} arrived unread at a role that reads every body`);
+          fn();
         } catch (err) {
           crash ??= err;
-          ch.replyError(m, new AllotError(ErrorCode.INTERNAL, `${m.type} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         }
       }
-      // Replies to this batch leave now, not one loop iteration later.
-      let last: Channel | undefined;
-      for (const [, ch] of mail.items) if (ch !== last) (last = ch).flushNow();
       if (crash !== undefined) throw crash;
       return state;
-    },
+    }
+    for (const [m, ch] of mail.items) {
+      try {
+        if (!b) throw new AllotError(ErrorCode.DRAINING, "node is still starting");
+        if (!isOpaque(m)) b.handle(m, ch);
+        else if (b.handleOpaque) b.handleOpaque(m, ch);
+        else throw new AllotError(ErrorCode.INTERNAL, `${m.type} arrived unread at a role that reads every body`);
+      } catch (err) {
+        crash ??= err;
+        ch.replyError(m, new AllotError(ErrorCode.INTERNAL, `${m.type} failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
+      }
+    }
+    // Replies to this batch leave now, not one loop iteration later.
+    let last: Channel | undefined;
+    for (const [, ch] of mail.items) if (ch !== last) (last = ch).flushNow();
+    if (crash !== undefined) throw crash;
+    return state;
+  };
+  const actor = spawn(
+    system,
+    activity
+      ? (state: undefined, mail: Mail) => {
+          try {
+            return run(state, mail);
+          } finally {
+            if (!stopped) {
+              outstanding--;
+              activity.busy--;
+            }
+          }
+        }
+      : run,
     name,
     {
       onCrash: (_msg: unknown, err: unknown, ctx) => {
         const decision = budget(err);
         log.error({ err: err instanceof Error ? err.message : String(err), decision, strategy: strategy.name }, "actor crashed");
         if (decision === "resume") return ctx.resume;
+        // Stopped: what is still in its mailbox will never run.
+        abandon();
         onGiveUp(err);
         return ctx.stop;
       },
@@ -88,7 +119,15 @@ export function spawnRole(
   // Opening a batch of one kind closes the other's, so envelopes and calls keep their order.
   let batch: Array<[Inbound, Channel]> | undefined;
   let calls: Array<() => void> | undefined;
+  function abandon(): void {
+    if (activity && !stopped) {
+      activity.busy -= outstanding;
+      outstanding = 0;
+    }
+    stopped = true;
+  }
   return {
+    abandon,
     deliver(m, ch) {
       if (batch) {
         batch.push([m, ch]);
@@ -96,6 +135,7 @@ export function spawnRole(
       }
       calls = undefined;
       batch = [[m, ch]];
+      queued?.();
       dispatch(actor, { kind: "net", items: batch } satisfies Mail);
     },
     enqueue(fn) {
@@ -105,6 +145,7 @@ export function spawnRole(
       }
       batch = undefined;
       calls = [fn];
+      queued?.();
       dispatch(actor, { kind: "call", fns: calls } satisfies Mail);
     },
   };

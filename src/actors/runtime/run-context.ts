@@ -1,4 +1,10 @@
-import type { TaskContext } from "./handlers.js";
+import type { TaskContext, TaskFields } from "./handlers.js";
+
+/** Where a run's clock and sleep come from: the node's timers (its role context). */
+export interface RunClock {
+  now(): number;
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
 
 /**
  * A run's abort signal, made only when someone asks for it: most handlers never read it, and an
@@ -35,14 +41,25 @@ export class RunContext implements TaskContext {
     readonly attempt: number,
     readonly deadline: number,
     private readonly abort: LazyAbort,
+    /** The verified client the run is for. */
+    readonly client: string,
+    private readonly clock: RunClock,
   ) {}
 
   get signal(): AbortSignal {
     return this.abort.signal;
   }
 
+  now(): number {
+    return this.clock.now();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.clock.sleep(ms, this.signal);
+  }
+
   /** The plain fields, for a worker thread (a signal cannot cross). */
-  toJSON(): Omit<TaskContext, "signal"> {
-    return { taskId: this.taskId, key: this.key, app: this.app, attempt: this.attempt, deadline: this.deadline };
+  toJSON(): TaskFields {
+    return { taskId: this.taskId, key: this.key, app: this.app, attempt: this.attempt, deadline: this.deadline, client: this.client };
   }
 }

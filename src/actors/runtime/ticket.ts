@@ -1,25 +1,38 @@
-import { createHmac, createSecretKey, randomBytes } from "node:crypto";
+import { createHmac, createSecretKey } from "node:crypto";
 import type { KeyObject } from "node:crypto";
+import { realEntropy } from "../../transport/index.js";
+import type { Entropy } from "../../transport/index.js";
 
-// Tickets are drawn from a pool of random bytes refilled in bulk: one system RNG call per 4096 tickets.
 const TICKET_BYTES = 12;
-let pool = Buffer.alloc(0);
-let offset = 0;
+const TICKETS_PER_DRAW = 4096;
 
-/** An unguessable one-time ticket that lets one client run one task on one server (for a server that gave no ticket key). */
-export function newTicket(): string {
-  if (offset + TICKET_BYTES > pool.length) {
-    pool = randomBytes(TICKET_BYTES * 4096);
-    offset = 0;
+/**
+ * Random tickets drawn from one entropy source, from a pool refilled in bulk: one RNG call per
+ * 4096 tickets. One per role context, never shared between nodes, so a test's seeded node draws
+ * only from its own stream.
+ */
+export class TicketSource {
+  private pool: Buffer = Buffer.alloc(0);
+  private offset = 0;
+
+  constructor(private readonly entropy: Entropy = realEntropy) {}
+
+  /** An unguessable one-time ticket that lets one client run one task on one server (for a server that gave no ticket key). */
+  ticket(): string {
+    if (this.offset + TICKET_BYTES > this.pool.length) {
+      const b = this.entropy.bytes(TICKET_BYTES * TICKETS_PER_DRAW);
+      this.pool = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      this.offset = 0;
+    }
+    const t = this.pool.toString("base64url", this.offset, this.offset + TICKET_BYTES);
+    this.offset += TICKET_BYTES;
+    return t;
   }
-  const t = pool.toString("base64url", offset, offset + TICKET_BYTES);
-  offset += TICKET_BYTES;
-  return t;
 }
 
 /** A new key for an app server's self-checking tickets: it goes to its allocators, in its reports. */
-export function newTicketKey(): string {
-  return randomBytes(32).toString("base64url");
+export function newTicketKey(entropy: Entropy = realEntropy): string {
+  return Buffer.from(entropy.bytes(32)).toString("base64url");
 }
 
 /** What a self-checking ticket names, and so what its MAC covers. */
@@ -115,14 +128,19 @@ export class TicketIssuer {
   private readonly seqs = new Map<string, number>();
   readonly issuer: string;
 
-  constructor(id: string, incarnation: number) {
+  constructor(
+    id: string,
+    incarnation: number,
+    /** Where tickets for key-less servers come from: the role context's own source. */
+    private readonly source: TicketSource = new TicketSource(),
+  ) {
     // Encoded once, as every ticket carries it: an id may hold any character, a ticket's fields no "~".
     this.issuer = Buffer.from(`${id}@${incarnation.toString(36)}`).toString("base64url");
   }
 
   /** A self-checking ticket for a server that gave a key; a random one for a server that gave none. */
   issue(server: { id: string; ticketKey?: string | undefined }, f: Omit<TicketFields, "issuer" | "seq" | "serverId">): string {
-    if (server.ticketKey === undefined) return newTicket();
+    if (server.ticketKey === undefined) return this.source.ticket();
     const seq = (this.seqs.get(server.id) ?? 0) + 1;
     this.seqs.set(server.id, seq);
     return signTicket(server.ticketKey, { ...f, serverId: server.id, issuer: this.issuer, seq });
