@@ -39,14 +39,6 @@ export interface Slot {
   startedAt: number;
 }
 
-/** The parts of the seams' NodeConfig (src/node/config.ts once merged) that testing fills. */
-interface SeamConfig {
-  timers: ClockView;
-  entropy: { bytes(n: number): Uint8Array };
-  incarnation: number;
-  activity: { busy: number };
-}
-
 export interface NodeSetDeps {
   spec: TestClusterSpec;
   clock: VirtualClock;
@@ -57,37 +49,14 @@ export interface NodeSetDeps {
   onFatal: (slot: Slot, incarnation: number, err: unknown) => void;
 }
 
-/** The built-in `sleep`, on the virtual clock: a real timer would wake on wall time. */
-function virtualSleep(view: ClockView): Handler {
-  return (payload, task) => {
-    const raw = typeof payload === "number" ? payload : typeof payload === "object" && payload !== null ? (payload as { ms?: unknown }).ms : undefined;
-    const ms = typeof raw === "number" && Number.isFinite(raw) && raw >= 0 ? raw : 0;
-    return new Promise((resolve, reject) => {
-      const signal = task.signal;
-      const cancel = view.after(ms, () => resolve({ slept: ms }));
-      signal.addEventListener(
-        "abort",
-        () => {
-          cancel();
-          reject(signal.reason instanceof Error ? signal.reason : new Error("aborted"));
-        },
-        { once: true },
-      );
-    });
-  };
-}
-
 export class NodeSet {
   readonly slots = new Map<string, Slot>();
-  private readonly clients: string[];
 
   constructor(
     private readonly d: NodeSetDeps,
     plans: readonly NodePlan[],
   ) {
     for (const plan of plans) this.slots.set(plan.id, { plan, incarnation: 0, alive: false, paused: false, node: undefined, view: undefined, runs: undefined, attrs: { ...(plan.app?.attrs ?? {}) }, startedAt: -1 });
-    // Longest first, so a client id that prefixes another does not steal its runs.
-    this.clients = plans.filter((p) => p.role === "client").map((p) => p.id).sort((a, b) => b.length - a.length);
   }
 
   get(id: string, what: string): Slot {
@@ -96,12 +65,8 @@ export class NodeSet {
     return s;
   }
 
-  /** The client a run is for: the handler context's (the seam), else the task id's prefix. */
-  private clientOf = (task: TaskContext): string => {
-    const given = (task as TaskContext & { client?: unknown }).client;
-    if (typeof given === "string") return given;
-    return this.clients.find((c) => task.taskId.startsWith(`${c}-`)) ?? "";
-  };
+  /** The client a run is for: the verified id the handler context carries. */
+  private clientOf = (task: TaskContext): string => task.client;
 
   /** Starts the slot's next incarnation. */
   async start(slot: Slot): Promise<void> {
@@ -118,7 +83,6 @@ export class NodeSet {
     slot.startedAt = clock.now;
     hub.revive(id);
     const alive = (): boolean => slot.alive && slot.incarnation === inc;
-    const seams: SeamConfig = { timers: view, entropy: src, incarnation: inc, activity };
     let handlers: Record<string, Handler> | undefined;
     const app = slot.plan.app;
     if (app) {
@@ -127,12 +91,17 @@ export class NodeSet {
       handlers = {};
       for (const name of app.apps) {
         const user = spec.handlers?.[name];
-        const base = user ?? (name === "sleep" ? virtualSleep(view) : builtinHandlers[name]);
+        // The built-ins too (their `sleep` sleeps on the node's timers: the virtual clock).
+        const base = user ?? builtinHandlers[name];
         if (base) handlers[name] = runs.wrap(name, base);
       }
     }
     const common = {
       listen: "127.0.0.1:0",
+      timers: view,
+      entropy: src,
+      incarnation: inc,
+      activity,
       transport: hubTransport(hub, id, alive),
       logger: SILENT,
       now: view.now,
@@ -144,7 +113,7 @@ export class NodeSet {
       ...(spec.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: spec.requestTimeoutMs }),
       ...(handlers ? { handlers, workers: 0 } : {}),
     };
-    const config = { ...slot.plan.config, ...common, ...seams } as NodeConfig;
+    const config: NodeConfig = { ...slot.plan.config, ...common };
     slot.node = await startNode(config);
   }
 
@@ -159,9 +128,6 @@ export class NodeSet {
     const node = slot.node;
     slot.node = undefined;
     if (!node) return;
-    const kill = (node as RunningNode & { kill?: () => void }).kill;
-    if (typeof kill === "function") kill.call(node);
-    // Before the seams' kill(): the graceful stop, whose goodbyes go nowhere (the links are cut).
-    else void node.stop().catch(() => {});
+    node.kill();
   }
 }
