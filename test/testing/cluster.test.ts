@@ -121,3 +121,26 @@ describe("test cluster limits", () => {
     }
   });
 });
+
+describe("test cluster attributes", () => {
+  it("setAttrs reaches the allocators and the history's run.start", async () => {
+    const c = await createTestCluster({ tiered: { tier2: [{ id: "t2" }], apps: [{ id: "a1", apps: ["echo"], capacity: 1, attrs: { zone: "x" } }] }, clients: ["c1"] });
+    try {
+      c.setAttrs("a1", { zone: "y" });
+      // The change travels in a report: let it arrive before asking for it.
+      const seen = (): boolean => {
+        const rows = c.node("t2").stats()?.servers;
+        return Array.isArray(rows) && rows.some((r: { attrs?: { zone?: string } }) => r.attrs?.zone === "y");
+      };
+      await c.run({ until: seen, maxSteps: 20_000 });
+      const h = c.submit("c1", { app: "echo", payload: 1, require: [{ key: "zone", op: "=", value: "y" }] });
+      await c.run({ maxSteps: 20_000 });
+      expect(h.result?.serverId).toBe("a1");
+      const start = c.history.find((e) => e.kind === "run.start");
+      expect(start).toMatchObject({ attrs: { zone: "y" }, client: "c1", key: h.key, incarnation: 1 });
+      expect(() => c.crash("ghost")).toThrow(UnknownNodeError);
+    } finally {
+      await c.dispose();
+    }
+  });
+});
