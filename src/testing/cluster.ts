@@ -15,7 +15,7 @@ import { Recorder } from "./recorder.js";
 import { Engine } from "./run.js";
 import type { RunOptions, RunResult } from "./run.js";
 import { pickerFor } from "./scheduler.js";
-import { validateSpec } from "./spec.js";
+import { expandCounts, validateSpec } from "./spec.js";
 import type { TestClusterSpec } from "./spec.js";
 import { clientSpecs, planOf } from "./topology.js";
 
@@ -87,8 +87,9 @@ function rows(n: RunningNode | undefined, key: "servers" | "slaves"): Row[] {
 
 const DEFAULT_CLIENT_TIMEOUT_MS = 30_000;
 
-export async function createTestCluster(spec: TestClusterSpec): Promise<TestCluster> {
-  validateSpec(spec);
+export async function createTestCluster(given: TestClusterSpec): Promise<TestCluster> {
+  validateSpec(given);
+  const spec = expandCounts(given);
   const seed = spec.seed ?? 1;
   const clock = new VirtualClock();
   const activity = { busy: 0 };

@@ -49,9 +49,33 @@ export interface VipSpec {
 
 export interface TieredSpec {
   tier2: Tier2Spec[];
-  tier1?: Tier1Spec[];
-  vips?: VipSpec[];
+  /** Tier-1s by id, or a count: `tier1-1`…, forwarding to `vip-2` when there are 2 vips, else to every tier-2. */
+  tier1?: Tier1Spec[] | number;
+  /**
+   * Vips by id, or a count (as startTieredCluster builds them): 1 is `vip-1` in front of the
+   * tier-1s (of the tier-2s without tier-1s); 2 adds `vip-2` in front of the tier-2s.
+   */
+  vips?: VipSpec[] | number;
   apps: AppServerSpec[];
+}
+
+/** A spec whose tier-1s and vips are listed, not counted: what the rest of testing reads. */
+export type ExpandedSpec = Omit<TestClusterSpec, "tiered"> & { tiered?: Omit<TieredSpec, "tier1" | "vips"> & { tier1?: Tier1Spec[]; vips?: VipSpec[] } };
+
+/** Turns counts of tier-1s and vips into lists with the ids startTieredCluster uses. */
+export function expandCounts(spec: TestClusterSpec): ExpandedSpec {
+  const t = spec.tiered;
+  if (!t || (typeof t.tier1 !== "number" && typeof t.vips !== "number")) return spec as ExpandedSpec;
+  const tier2 = (t.tier2 ?? []).map((n) => n.id);
+  const nVips = typeof t.vips === "number" ? t.vips : undefined;
+  const tier1: Tier1Spec[] = typeof t.tier1 === "number" ? Array.from({ length: t.tier1 }, (_, i) => ({ id: `tier1-${i + 1}`, ...(nVips === 2 ? { to: ["vip-2"] } : {}) })) : (t.tier1 ?? []);
+  let vips: VipSpec[];
+  if (nVips === undefined) vips = (t.vips as VipSpec[] | undefined) ?? [];
+  else {
+    const front = tier1.length > 0 ? tier1.map((n) => n.id) : tier2;
+    vips = nVips === 0 ? [] : nVips === 1 ? [{ id: "vip-1", to: front }] : [{ id: "vip-1", to: front }, { id: "vip-2", to: tier2 }];
+  }
+  return { ...spec, tiered: { ...t, tier1, vips } };
 }
 
 export interface MasterSpec {
@@ -154,7 +178,7 @@ function intAtLeast(x: unknown, path: string, min: number): void {
 }
 
 /** The nodes of a spec, by id, with their roles: what the references are checked against. */
-export function rolesOf(spec: TestClusterSpec): Map<string, Role> {
+export function rolesOf(spec: ExpandedSpec): Map<string, Role> {
   const m = new Map<string, Role>();
   const t = spec.tiered;
   const ms = spec.masterSlave;
@@ -175,7 +199,19 @@ export function validateSpec(spec: TestClusterSpec): void {
   onlyKeys(raw, "", ["seed", "tiered", "masterSlave", "clients", "handlers", "heartbeatMs", "silenceMs", "requestTimeoutMs", "delivery", "faults", "startupMs"], "field");
   if ((spec.tiered === undefined) === (spec.masterSlave === undefined)) fail("", "give exactly one of tiered and masterSlave");
   if (spec.seed !== undefined && (typeof spec.seed !== "number" || !Number.isInteger(spec.seed))) fail("seed", `must be an integer, got ${JSON.stringify(spec.seed)}`);
+  const counted: unknown = spec.tiered;
+  if (isObject(counted)) {
+    if (typeof counted.tier1 === "number") intAtLeast(counted.tier1, "tiered.tier1", 0);
+    if (typeof counted.vips === "number") {
+      intAtLeast(counted.vips, "tiered.vips", 0);
+      if (counted.vips > 2) fail("tiered.vips", `a count of vips is 0, 1 or 2 (list them to have more), got ${counted.vips}`);
+    }
+    if (!Array.isArray(counted.tier2)) fail("tiered.tier2", "must be an array");
+  }
+  validateExpanded(expandCounts(spec));
+}
 
+function validateExpanded(spec: ExpandedSpec): void {
   // Ids: well-formed and unique across the whole cluster.
   const seen = new Map<string, string>();
   const id = (x: unknown, path: string): string => {

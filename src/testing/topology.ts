@@ -1,5 +1,5 @@
 import type { NodeConfig } from "../node/config.js";
-import type { AppServerSpec, ClientSpec, TestClusterSpec } from "./spec.js";
+import type { AppServerSpec, ClientSpec, ExpandedSpec } from "./spec.js";
 import { urlOf } from "./hub-transport.js";
 
 /**
@@ -44,7 +44,7 @@ function appPlan(a: AppServerSpec, allocators: string[]): NodePlan {
 }
 
 /** The entries a client uses when its spec names none. */
-export function defaultEntries(spec: TestClusterSpec): string[] {
+export function defaultEntries(spec: ExpandedSpec): string[] {
   const t = spec.tiered;
   if (t) {
     const vips = t.vips ?? [];
@@ -57,11 +57,11 @@ export function defaultEntries(spec: TestClusterSpec): string[] {
   return (spec.masterSlave?.masters ?? []).map((m) => m.id);
 }
 
-export function clientSpecs(spec: TestClusterSpec): ClientSpec[] {
+export function clientSpecs(spec: ExpandedSpec): ClientSpec[] {
   return (spec.clients ?? []).map((c) => (typeof c === "string" ? { id: c } : c));
 }
 
-export function planOf(spec: TestClusterSpec): NodePlan[] {
+export function planOf(spec: ExpandedSpec): NodePlan[] {
   const out: NodePlan[] = [];
   const t = spec.tiered;
   if (t) {

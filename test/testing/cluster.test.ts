@@ -70,6 +70,20 @@ describe("test cluster", () => {
     }
   });
 
+  it("takes counts of tier-1s and vips, and enters at the outer vip", async () => {
+    const c = await createTestCluster({ tiered: { vips: 2, tier1: 2, tier2: [{ id: "t2a", peers: ["t2b"] }, { id: "t2b" }], apps: [{ id: "a1", apps: ["echo"], capacity: 2 }] }, clients: ["c1"] });
+    try {
+      expect(Object.keys(c.nodes).sort()).toEqual(["a1", "c1", "t2a", "t2b", "tier1-1", "tier1-2", "vip-1", "vip-2"]);
+      const hs = [1, 2, 3, 4].map((i) => c.submit("c1", { app: "echo", payload: i }));
+      await c.run({ maxSteps: 20_000 });
+      expect(hs.map((h) => h.result?.result)).toEqual([1, 2, 3, 4]);
+      const vip1 = c.node("vip-1").stats();
+      expect(vip1?.connections).toBeGreaterThan(0);
+    } finally {
+      await c.dispose();
+    }
+  });
+
   it("records each allocator's table and each server's own version", async () => {
     const c = await createTestCluster({ tiered: TIERED, clients: ["c1"], handlers: { work: (p) => p } });
     try {

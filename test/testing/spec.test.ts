@@ -63,6 +63,18 @@ describe("test cluster spec", () => {
     expect(pathOf(() => validateSpec(s))).toBe("masterSlave.slaves[0].link");
     expect(pathOf(() => validateSpec({ ...base(), heartbeatMs: 100, silenceMs: 100 }))).toBe("silenceMs");
   });
+  it("takes counts of tier-1s and vips, up to two vips", () => {
+    const ok = base();
+    (ok.tiered as { vips?: number; tier1?: number }).vips = 2;
+    (ok.tiered as { vips?: number; tier1?: number }).tier1 = 1;
+    expect(() => validateSpec(ok)).not.toThrow();
+    const bad = base();
+    (bad.tiered as { vips?: number }).vips = 3;
+    expect(pathOf(() => validateSpec(bad))).toBe("tiered.vips");
+    const neg = base();
+    (neg.tiered as { tier1?: number }).tier1 = -1;
+    expect(pathOf(() => validateSpec(neg))).toBe("tiered.tier1");
+  });
   it("createTestCluster rejects before starting anything", async () => {
     const f = base();
     f.tiered!.apps[0]!.capacity = 0.5;
