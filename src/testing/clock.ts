@@ -1,4 +1,4 @@
-import type { Cancel, Timers } from "./seam-types.js";
+import type { Cancel, Timers } from "../transport/index.js";
 
 /**
  * One virtual clock for the whole cluster: time moves only when the scheduler says so, and every

@@ -139,7 +139,7 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
     };
   }
   const timeouts = new Map(clientSpecs(spec).map((c) => [c.id, c.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS]));
-  const handlesOf = new Set<{ settled: boolean }>();
+  const unsettled = new Set<{ settled: boolean }>();
   let op = 0;
 
   const submit = (clientId: string, task: TaskSpec): SubmitHandle => {
@@ -150,7 +150,7 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
     const timeoutMs = task.timeoutMs ?? timeouts.get(clientId) ?? DEFAULT_CLIENT_TIMEOUT_MS;
     rec.record({ kind: "submit", op: n, client: clientId, key, app: task.app, require: task.require ?? [], deadline: clock.now + timeoutMs });
     const state: { settled: boolean; result: TaskResult | undefined; error: unknown } = { settled: false, result: undefined, error: undefined };
-    handlesOf.add(state);
+    unsettled.add(state);
     const node = slot.node as RunningClient | undefined;
     const promise: Promise<TaskResult> =
       slot.alive && node ? node.submit({ ...task, key }) : Promise.reject(new Error(`client ${clientId} is not running`));
@@ -158,13 +158,13 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
       (r) => {
         state.settled = true;
         state.result = r;
-        handlesOf.delete(state);
+        unsettled.delete(state);
         rec.record({ kind: "settle", op: n, client: clientId, key, ok: true, taskId: r.taskId, serverId: r.serverId, cached: r.cached, attempts: r.attempts });
       },
       (err: unknown) => {
         state.settled = true;
         state.error = err;
-        handlesOf.delete(state);
+        unsettled.delete(state);
         const code = typeof err === "object" && err !== null && typeof (err as { code?: unknown }).code === "string" ? (err as { code: string }).code : "ERROR";
         rec.record({ kind: "settle", op: n, client: clientId, key, ok: false, code, message: err instanceof Error ? err.message : String(err) });
       },
@@ -268,7 +268,7 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
       return { id, submit: (task: TaskSpec) => submit(id, task) };
     },
     submit,
-    run: (o = {}) => eng.run(o, () => handlesOf.size === 0),
+    run: (o = {}) => eng.run(o, () => unsettled.size === 0),
     setAttrs(serverId, attrs) {
       const s = nodes.get(serverId, "setAttrs");
       if (s.plan.role !== "app") throw new UnknownNodeError(serverId, "setAttrs (not an app server)");

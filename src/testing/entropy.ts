@@ -1,5 +1,5 @@
 import { Rng } from "../sim/rng.js";
-import type { Entropy } from "./seam-types.js";
+import type { Entropy } from "../transport/index.js";
 
 /**
  * Seeded randomness, one independent stream per (node, incarnation): a restarted node draws new
