@@ -49,14 +49,3 @@ export class StepLimitError extends Error {
     super(`run stopped after ${steps} steps without reaching its goal (${pending}); last events: ${JSON.stringify(tail)}`);
   }
 }
-
-/** A node of the cluster gave up (an actor past its restart budget); the cluster stopped. */
-export class NodeFatalError extends Error {
-  override readonly name = "NodeFatalError";
-  constructor(
-    readonly node: string,
-    readonly error: string,
-  ) {
-    super(`node ${node} failed: ${error}`);
-  }
-}

@@ -4,7 +4,7 @@ export { createTestCluster } from "./cluster.js";
 export type { ClientHandle, NodeHandle, SubmitHandle, TestCluster } from "./cluster.js";
 export { validateSpec, BUILTIN_APPS } from "./spec.js";
 export type { AppServerSpec, ClientSpec, FaultSpec, MasterSlaveSpec, MasterSpec, SlaveSpec, TestClusterSpec, Tier1Spec, Tier2Spec, TieredSpec, VipSpec } from "./spec.js";
-export { NodeFatalError, StartupTimeoutError, StepLimitError, TestClusterSpecError, UnknownNodeError } from "./errors.js";
+export { StartupTimeoutError, StepLimitError, TestClusterSpecError, UnknownNodeError } from "./errors.js";
 export type { Delivery, SchedulerLike } from "./scheduler.js";
 export type { RunOptions, RunResult } from "./run.js";
 export type { Faults, LinkFaults } from "./faults.js";
