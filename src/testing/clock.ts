@@ -167,9 +167,19 @@ export class VirtualClock {
   private seq = 0;
   private deferred: Array<{ view: ClockView; fn: () => void }> = [];
 
-  /** Starts at `start` ms (a fixed epoch, so that ids and versions built from time repeat). */
-  constructor(start = 1_700_000_000_000) {
-    this.now = start;
+  /**
+   * The nodes see time from `epoch` on (a fixed, realistic date: their code may treat 0 as
+   * "never"), while tests and the history read `elapsed`, ms since the cluster was made.
+   */
+  readonly epoch: number;
+  constructor(epoch = 1_700_000_000_000) {
+    this.epoch = epoch;
+    this.now = epoch;
+  }
+
+  /** Virtual ms since the clock started: the history's timeline. */
+  get elapsed(): number {
+    return this.now - this.epoch;
   }
 
   view(owner: string): ClockView {

@@ -58,7 +58,7 @@ export interface TestCluster extends Faults {
   readonly nodes: Readonly<Record<string, NodeHandle>>;
   /** Everything recorded so far. */
   readonly history: History;
-  /** Virtual time, ms. */
+  /** Virtual time: ms since the cluster was made (the history's `t`, and `run({ until })`'s). */
   readonly now: number;
   /** Scheduler steps taken so far. */
   readonly steps: number;
@@ -95,7 +95,7 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
   const activity = { busy: 0 };
   const hub = new Hub(seededSource(seed, "hub", 0), () => clock.now);
   let engine: Engine | undefined;
-  const rec = new Recorder(() => ({ t: clock.now, step: engine?.step ?? 0 }));
+  const rec = new Recorder(() => ({ t: clock.elapsed, step: engine?.step ?? 0 }));
   const own = clock.view("cluster");
   const plans = planOf(spec);
   let faults: Faults | undefined;
@@ -148,7 +148,7 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
     const n = ++op;
     const key = task.key ?? `${clientId}-op${n}`;
     const timeoutMs = task.timeoutMs ?? timeouts.get(clientId) ?? DEFAULT_CLIENT_TIMEOUT_MS;
-    rec.record({ kind: "submit", op: n, client: clientId, key, app: task.app, require: task.require ?? [], deadline: clock.now + timeoutMs });
+    rec.record({ kind: "submit", op: n, client: clientId, key, app: task.app, require: task.require ?? [], deadline: clock.elapsed + timeoutMs });
     const state: { settled: boolean; result: TaskResult | undefined; error: unknown } = { settled: false, result: undefined, error: undefined };
     unsettled.add(state);
     const node = slot.node as RunningClient | undefined;
@@ -251,7 +251,7 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
       return rec.events;
     },
     get now() {
-      return clock.now;
+      return clock.elapsed;
     },
     get steps() {
       return eng.step;

@@ -12,7 +12,10 @@ import type { Candidate, Picker } from "./scheduler.js";
  */
 
 export interface RunOptions {
-  /** Stop when this holds (checked after each settle), or when virtual time would pass this ms. */
+  /**
+   * Stop when this holds (checked after each settle), or when virtual time would pass this ms
+   * (on the history's timeline: ms since the cluster was made, as `cluster.now`).
+   */
   until?: number | (() => boolean);
   /** Steps allowed before a StepLimitError. Default 100 000. */
   maxSteps?: number;
@@ -21,7 +24,7 @@ export interface RunOptions {
 export interface RunResult {
   /** Steps taken by this run. */
   steps: number;
-  /** Virtual time at the end. */
+  /** Virtual time at the end (ms since the cluster was made). */
   time: number;
   /** `until`: the goal held; `time`: virtual time reached `until`; `idle`: nothing left to happen. */
   reason: "until" | "time" | "idle";
@@ -91,20 +94,20 @@ export class Engine {
     try {
       const max = o.maxSteps ?? DEFAULT_MAX_STEPS;
       const until = o.until ?? goal;
-      const limit = typeof until === "number" ? until : deadline;
+      const limit = typeof until === "number" ? this.clock.epoch + until : deadline;
       let steps = 0;
       for (;;) {
         await this.settle();
-        if (typeof until === "function" && until()) return { steps, time: this.clock.now, reason: "until" };
+        if (typeof until === "function" && until()) return { steps, time: this.clock.elapsed, reason: "until" };
         const cands = this.candidates(limit);
         if (cands.length === 0) {
           if (limit !== Infinity) {
             this.clock.advanceTo(limit);
-            return { steps, time: this.clock.now, reason: "time" };
+            return { steps, time: this.clock.elapsed, reason: "time" };
           }
-          return { steps, time: this.clock.now, reason: "idle" };
+          return { steps, time: this.clock.elapsed, reason: "idle" };
         }
-        if (steps >= max) throw new StepLimitError(steps, this.tail(), `${this.hub.inFlight()} frames in flight, next timer at ${this.clock.nextDue()}`);
+        if (steps >= max) throw new StepLimitError(steps, this.tail(), `${this.hub.inFlight()} frames in flight, next timer at t=${this.clock.nextDue() - this.clock.epoch}`);
         const c = await this.picker.pick(cands);
         steps++;
         this.step++;
