@@ -104,3 +104,29 @@ describe("test cluster faults", () => {
     }
   });
 });
+
+describe("test cluster faults, replayed", () => {
+  it("the same seed replays the same history through random drops, a crash and a restart", async () => {
+    const once = async () => {
+      const c = await createTestCluster({ ...TINY, seed: 5, delivery: { choices: [2, 0, 1, 3, 1] } });
+      try {
+        c.link("c1", "a1").drop(0.3);
+        c.link("c1", "a2").drop(0.3);
+        const hs = [1, 2, 3, 4].map((i) => c.submit("c1", { app: "sleep", payload: { ms: 40 * i } }));
+        await c.run({ until: c.now + 50, maxSteps: 20_000 });
+        c.crash("a2");
+        await c.run({ until: c.now + 200, maxSteps: 20_000 });
+        await c.restart("a2");
+        await c.run({ until: () => hs.every((h) => h.settled), maxSteps: 50_000 });
+        return { history: structuredClone(c.history), counters: { ...c.counters } };
+      } finally {
+        await c.dispose();
+      }
+    };
+    const a = await once();
+    const b = await once();
+    expect(a.counters.dropped).toBeGreaterThan(0);
+    expect(kinds(a.history)).toEqual(expect.arrayContaining(["crash", "restart"]));
+    expect(b).toEqual(a);
+  });
+});
