@@ -17,9 +17,10 @@ export interface SchedulerLike {
 
 /**
  * The steps counted by a tape start with the cluster's own start-up (a few steps: registration),
- * so a tape explores start-up orders too; `{ scheduler }` takes `fc.scheduler()`'s instance.
+ * so a tape explores start-up orders too; `fc.scheduler()`'s instance is taken as it is or as
+ * `{ scheduler }`.
  */
-export type Delivery = "fifo" | { choices: readonly number[] } | { scheduler: SchedulerLike };
+export type Delivery = "fifo" | { choices: readonly number[] } | { scheduler: SchedulerLike } | SchedulerLike;
 
 export type Candidate = { kind: "frame"; event: HubEvent; label: string } | { kind: "tick"; at: number; label: string };
 
@@ -78,5 +79,6 @@ function fcPicker(s: SchedulerLike): Picker {
 export function pickerFor(d: Delivery | undefined): Picker {
   if (d === undefined || d === "fifo") return fifo;
   if ("choices" in d) return tape(d.choices);
-  return fcPicker(d.scheduler);
+  if ("scheduler" in d) return fcPicker(d.scheduler);
+  return fcPicker(d);
 }

@@ -344,7 +344,7 @@ function validateExpanded(spec: ExpandedSpec): void {
     if (!isObject(d)) fail("delivery", `must be "fifo", { choices } or { scheduler }, got ${JSON.stringify(d)}`);
     if ("choices" in d) {
       list(d.choices, "delivery.choices").forEach((c, i) => intAtLeast(c, `delivery.choices[${i}]`, 0));
-    } else if (!("scheduler" in d) || !isObject(d.scheduler) || typeof d.scheduler.schedule !== "function") fail("delivery", "must be \"fifo\", { choices: number[] } or { scheduler: fc.scheduler() instance }");
+    } else if (typeof d.schedule !== "function" && (!("scheduler" in d) || !isObject(d.scheduler) || typeof d.scheduler.schedule !== "function")) fail("delivery", "must be \"fifo\", { choices: number[] }, an fc.scheduler() instance or { scheduler: it }");
   }
 
   // Faults name nodes of this cluster.
