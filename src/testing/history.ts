@@ -17,7 +17,7 @@ export type HistoryEvent =
   | TablesEvent;
 
 interface At {
-  /** Virtual time, ms. */
+  /** Virtual time: ms since the cluster was made. */
   t: number;
   /** The scheduler step it happened in. */
   step: number;

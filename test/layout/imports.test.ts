@@ -36,6 +36,12 @@ describe("layout", () => {
   it("the runtime pieces roles share never import a role", () => {
     expect(offenders("actors/runtime", ["actors/runtime", "protocol", "transport", "state", "policies"]).filter((o) => o.includes("roles"))).toEqual([]);
   });
+  it("allot/testing builds on node (and the layers under it) and the simulator's Rng; nothing imports testing", () => {
+    expect(offenders("testing", ["testing", "node", "actors", "transport", "protocol", "state", "policies", "sim"])).toEqual([]);
+    for (const dir of ["cli", "node", "actors", "transport", "state", "policies", "protocol", "sim"]) {
+      expect(offenders(dir, ["cli", "node", "actors", "actors/runtime", "actors/roles", "transport", "state", "policies", "protocol", "sim"].concat(dir))).toEqual([]);
+    }
+  });
   it("protocol imports nothing else of the project", () => {
     expect(offenders("protocol", ["protocol"])).toEqual([]);
   });
