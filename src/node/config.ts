@@ -80,6 +80,12 @@ export interface CommonConfig {
    * runs inside the actor: for tracing, or for a test that makes one throw. Default none.
    */
   continuationHook?: ContinuationHook;
+  /**
+   * Changes the role's behaviour before the node uses it (replace its methods on the object it is
+   * given, and return it): for a test that breaks a role on purpose, a mutant its checkers must
+   * catch, or that traces what a role is handed. Default none.
+   */
+  wrapBehaviour?: (b: Behaviour) => Behaviour;
   /** Called when an actor exceeds its restart budget; default: log fatal and exit the process with code 70. */
   onFatal?: (err: unknown) => void;
   /** The node's clock; default `timers.now` when `timers` is given, else Date.now. */

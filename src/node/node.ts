@@ -295,7 +295,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       url ||= listener.url;
     }
     // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
-    behaviour = behaviourFor(config, ctx, requestTimeoutMs, runner);
+    const built = behaviourFor(config, ctx, requestTimeoutMs, runner);
+    behaviour = config.wrapBehaviour ? config.wrapBehaviour(built) : built;
   } catch (err) {
     await runner?.close();
     // Nothing started may outlive a failed start, or the process would not exit.

@@ -114,7 +114,7 @@ export class NodeSet {
       ...(handlers ? { handlers, workers: 0 } : {}),
     };
     const config: NodeConfig = { ...slot.plan.config, ...common };
-    slot.node = await startNode(config);
+    slot.node = await startNode(spec.configure ? spec.configure(id, config) : config);
   }
 
   /** A crash: the hub cuts its links, its timers are gone, its runs lost, the node killed. */

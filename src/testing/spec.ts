@@ -1,3 +1,4 @@
+import type { NodeConfig } from "../node/config.js";
 import type { Handler } from "../actors/runtime/handlers.js";
 import type { Attrs } from "../protocol/index.js";
 import type { ReportModes } from "../actors/runtime/reporter.js";
@@ -146,6 +147,13 @@ export interface TestClusterSpec {
   faults?: FaultSpec[];
   /** Virtual time start-up may take before a StartupTimeoutError. Default 30 000. */
   startupMs?: number;
+  /**
+   * Changes a node's configuration before each of its incarnations starts (it is given the id and
+   * the configuration the cluster built, and returns the one to use): a knob the spec does not
+   * have, or a deliberately broken node (a mutant, e.g. through `wrapBehaviour`) that a checker
+   * must catch. What the history records (a server's capacity, attributes) stays the spec's.
+   */
+  configure?: (id: string, config: NodeConfig) => NodeConfig;
 }
 
 /** Handlers every app server has unless the spec gives its own. */
@@ -196,7 +204,7 @@ export function rolesOf(spec: ExpandedSpec): Map<string, Role> {
 export function validateSpec(spec: TestClusterSpec): void {
   const raw: unknown = spec;
   if (!isObject(raw)) fail("", "the spec must be an object");
-  onlyKeys(raw, "", ["seed", "tiered", "masterSlave", "clients", "handlers", "heartbeatMs", "silenceMs", "requestTimeoutMs", "delivery", "faults", "startupMs"], "field");
+  onlyKeys(raw, "", ["seed", "tiered", "masterSlave", "clients", "handlers", "heartbeatMs", "silenceMs", "requestTimeoutMs", "delivery", "faults", "startupMs", "configure"], "field");
   if ((spec.tiered === undefined) === (spec.masterSlave === undefined)) fail("", "give exactly one of tiered and masterSlave");
   if (spec.seed !== undefined && (typeof spec.seed !== "number" || !Number.isInteger(spec.seed))) fail("seed", `must be an integer, got ${JSON.stringify(spec.seed)}`);
   const counted: unknown = spec.tiered;
@@ -339,6 +347,7 @@ function validateExpanded(spec: ExpandedSpec): void {
   }
   if (spec.requestTimeoutMs !== undefined) intAtLeast(spec.requestTimeoutMs, "requestTimeoutMs", 1);
   if (spec.startupMs !== undefined) intAtLeast(spec.startupMs, "startupMs", 1);
+  if (spec.configure !== undefined && typeof spec.configure !== "function") fail("configure", "must be a function (id, config) => config");
   const d: unknown = spec.delivery;
   if (d !== undefined && d !== "fifo") {
     if (!isObject(d)) fail("delivery", `must be "fifo", { choices } or { scheduler }, got ${JSON.stringify(d)}`);
