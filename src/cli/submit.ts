@@ -213,6 +213,9 @@ export async function submit(argv: string[]): Promise<number> {
     interrupt.abort(new Error("interrupted (SIGINT)"));
   };
   process.on("SIGINT", onSigint);
+  // The command waits for its tasks: this keeps the process up while every timer of the client's
+  // own is unreferenced (they never hold a process that embeds the client).
+  const hold = setInterval(() => {}, 60_000);
   const signal = interrupt.signal;
   try {
     if (count === 1 && !json) {
@@ -237,6 +240,7 @@ export async function submit(argv: string[]): Promise<number> {
     }
     return run.summary.failed > 0 ? 1 : 0;
   } finally {
+    clearInterval(hold);
     process.off("SIGINT", onSigint);
     await client.stop();
   }

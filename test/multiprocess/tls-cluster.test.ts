@@ -68,7 +68,7 @@ describe("allot over wss:// with mutual TLS, every role in its own process", () 
 
   it("refuses a client without a certificate: its task fails, exit 1", async () => {
     const r = await runCli(["submit", "--entry", entry, "--app", "echo", "--timeout-ms", "1500", "--tls-ca", pki.ca]);
-    expect(r.code).toBe(1);
+    expect(r.code, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(1);
     expect(r.stderr).toMatch(/UNREACHABLE|TIMEOUT/);
     const s = await runCli(["status", "--entry", entry, "--timeout-ms", "1500", "--tls-ca", pki.ca, "--tls-cert", pki.otherCert, "--tls-key", pki.otherKey]);
     expect(s.code).toBe(1);
