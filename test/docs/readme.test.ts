@@ -148,6 +148,29 @@ describe("README.md", () => {
     });
   });
 
+  describe("docs/testing.md", () => {
+    const text = readFileSync(join(REPO, "docs", "testing.md"), "utf8");
+    const shell = codeBlocks(text).filter((b) => SHELL.includes(b.lang));
+
+    it("has shell blocks, and every one parses and pastes as written", () => {
+      expect(shell.length).toBeGreaterThan(0);
+      for (const b of shell) {
+        const r = spawnSync("bash", ["-n"], { input: b.code, encoding: "utf8" });
+        expect(r.status, `docs/testing.md line ${b.line}: ${r.stderr}`).toBe(0);
+      }
+      expect(shell.flatMap((b) => pasteProblems(b.code).map((p) => `docs/testing.md block at line ${b.line}, ${p}`))).toEqual([]);
+    });
+
+    it("documents every value allot/testing exports and every checker, and points at the example test that exists", async () => {
+      const testing = (await import("../../src/testing/index.js")) as Record<string, unknown> & { checkers: Record<string, unknown> };
+      const names = [...Object.keys(testing), ...Object.keys(testing.checkers)];
+      // Named in code, as itself (`check`) or through the namespace (`checkers.historyEnd`).
+      expect(names.filter((n) => !new RegExp(`[\`.]${n}\\b`).test(text))).toEqual([]);
+      expect(readdirSync(join(REPO, "examples"))).toContain("property-test.test.ts");
+      expect(text).toContain("examples/property-test.test.ts");
+    });
+  });
+
   describe("Running nodes yourself", () => {
     it("runs as written: a tiered cluster with an app server serving examples/handlers/work.mjs, tasks through the outer vip, status, then stops every node", async () => {
       const block = blockUnder("Running nodes yourself");
@@ -243,7 +266,7 @@ function userText(): Array<[string, string]> {
   const cli = readdirSync(join(REPO, "src", "cli"))
     .filter((f) => f.endsWith(".ts"))
     .map((f) => `src/cli/${f}`);
-  return ["README.md", "docs/protocol.md", "docs/operations.md", "docs/benchmarks.md", ...cli].map((f) => [f, readFileSync(join(REPO, f), "utf8")]);
+  return ["README.md", "docs/protocol.md", "docs/operations.md", "docs/benchmarks.md", "docs/testing.md", ...cli].map((f) => [f, readFileSync(join(REPO, f), "utf8")]);
 }
 
 /** Words that mean something only inside the project's own planning. */

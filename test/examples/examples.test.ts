@@ -22,12 +22,16 @@ describe("examples", () => {
   it("every built example imports the package by its name, allot (or allot/testing), so it can be copied into a project", () => {
     const names = readdirSync(new URL("../../examples/", import.meta.url)).filter((f) => f.endsWith(".ts"));
     expect(names.length).toBeGreaterThan(0);
+    expect(names, "the example test a user can copy").toContain("property-test.test.ts");
     for (const name of names) {
       const js = readFileSync(new URL(`../../dist/examples/${name.replace(/\.ts$/, ".js")}`, import.meta.url), "utf8");
       // Static imports and re-exports (`… from "x"`, `import "x"`) start a line in tsc's output; dynamic ones are `import("x")`.
       const specifiers = [...js.matchAll(/^(?:(?:import|export)\s[^;]*?\sfrom\s*|import\s*)"([^"]+)"|\bimport\(\s*"([^"]+)"\s*\)/gm)].map((m) => m[1] ?? m[2]);
       expect(specifiers.some((s) => s === "allot" || s === "allot/testing"), name).toBe(true);
-      expect(specifiers.filter((s) => s !== "allot" && s !== "allot/testing" && !s?.startsWith("node:")), name).toEqual([]);
+      // An example test (*.test.ts) is run by vitest and may also use vitest and fast-check, and nothing else.
+      const allowed = name.endsWith(".test.ts") ? ["allot", "allot/testing", "vitest", "fast-check"] : ["allot", "allot/testing"];
+      expect(specifiers.filter((s) => s === undefined || (!allowed.includes(s) && !s.startsWith("node:"))), name).toEqual([]);
+      if (name.endsWith(".test.ts")) expect(specifiers.filter((s) => s?.startsWith("node:")), `${name} needs nothing but allot/testing, vitest and fast-check`).toEqual([]);
     }
   });
 

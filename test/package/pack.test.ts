@@ -76,6 +76,10 @@ const show = (r: Run): string => `exit ${r.code}\n--- stdout\n${r.out}\n--- stde
 let root = "";
 let app = "";
 let files = new Map<string, Buffer>();
+/** Wall time of the consumer's npm install (the tarball, @types/node, vitest, fast-check). */
+let installMs = 0;
+/** The example test of examples/ that the consumer project runs as it is. */
+const EXAMPLE_TEST = "property-test.test.ts";
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), "allot-pack-"));
@@ -105,11 +109,16 @@ beforeAll(async () => {
   const snippet = embeddingSnippet(files.get("README.md")?.toString("utf8") ?? "");
   writeFileSync(join(app, "embed.mjs"), snippet);
   writeFileSync(join(app, "embed.ts"), snippet);
+  // The example test a user copies (examples/ is not in the tarball: it comes from the repository),
+  // run there with vitest and fast-check of the versions the repository tests with.
+  cpSync(join(REPO, "examples", EXAMPLE_TEST), join(app, EXAMPLE_TEST));
   const pkg = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { devDependencies: Record<string, string> };
-  const typesNode = `@types/node@${pkg.devDependencies["@types/node"] ?? "20"}`;
-  const installed = await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, typesNode], app, 90_000);
+  const dev = (name: string): string => `${name}@${pkg.devDependencies[name] ?? "latest"}`;
+  const started = performance.now();
+  const installed = await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, dev("@types/node"), dev("vitest"), dev("fast-check")], app, 150_000);
   expect(installed.code, show(installed)).toBe(0);
-}, 180_000);
+  installMs = Math.round(performance.now() - started);
+}, 240_000);
 
 afterAll(() => {
   if (root !== "") rmSync(root, { recursive: true, force: true });
@@ -167,6 +176,26 @@ describe("package", () => {
       const wrong = await run(process.execPath, [TSC, "-p", "tsconfig.wrong.json"], app, 60_000);
       expect(wrong.code, show(wrong)).not.toBe(0);
       expect(wrong.out).toMatch(/typed-wrong\.ts\(\d+,\d+\): error TS2322: Type 'number' is not assignable to type 'string'/);
+    }, SLOW);
+
+    it("imports createTestCluster and checkers from allot/testing (the installed copy) and runs a tiny cluster to a passing check", async () => {
+      const r = await run(process.execPath, ["testing.mjs"], app, 30_000);
+      expect(r.code, show(r)).toBe(0);
+      expect(fileURLToPath(/^resolved (.*)$/m.exec(r.out)?.[1] ?? "")).toBe(join(app, "node_modules", "allot", "dist", "src", "testing", "index.js"));
+      expect(r.out).toMatch(/^echo answered 1 from a1; ok$/m);
+    }, SLOW);
+
+    it(`type-checks and runs the example test ${EXAMPLE_TEST} with vitest and fast-check, importing nothing from the repository`, async () => {
+      const typed = await run(process.execPath, [TSC, "-p", "tsconfig.example.json", "--listFiles"], app, 60_000);
+      expect(typed.code, show(typed)).toBe(0);
+      expect(typed.out).toContain(join(app, "node_modules", "allot", "dist", "src", "testing", "index.d.ts"));
+      expect(typed.out.split("\n").filter((f) => f.trim() !== "" && !inside(app, f) && !/[\\/]lib\.[\w.]+\.d\.ts$/.test(f))).toEqual([]);
+      const started = performance.now();
+      const r = await run("npx", ["vitest", "run", EXAMPLE_TEST], app, 90_000);
+      const ms = Math.round(performance.now() - started);
+      expect(r.code, show(r)).toBe(0);
+      expect(r.out.replace(/\x1b\[[0-9;]*m/g, "")).toMatch(/Tests\s+2 passed \(2\)/);
+      console.log(`consumer project: npm install ${installMs} ms (tarball, @types/node, vitest, fast-check); npx vitest run ${EXAMPLE_TEST} ${ms} ms`);
     }, SLOW);
 
     it("runs its bin: allot demo --tasks 50 completes all 50", async () => {
