@@ -12,3 +12,6 @@ export type { HubCounters } from "./hub.js";
 export type { Checker, CheckResult, FaultEvent, FatalEvent, History, HistoryEvent, LifecycleEvent, RunEndEvent, RunStartEvent, SettleEvent, SubmitEvent, TablesEvent } from "./history.js";
 export * as checkers from "./checkers.js";
 export { atMostOnceExecution, capacityRespected, check, constraintsRespected, convergence, formatFailure, noTaskLost } from "./checkers.js";
+// What a spec's handlers and configure are typed with, so a test needs no second import.
+export type { Handler, TaskContext } from "../actors/runtime/handlers.js";
+export type { NodeConfig } from "../node/config.js";
