@@ -95,6 +95,23 @@ describe("a SIGSTOPped app server (silent, its sockets open)", () => {
   }, 60_000);
 });
 
+/**
+ * Runs task `n` on a new connection, read after the old one's buffered frames: once it is
+ * answered, whatever the old connection left has been handled too. Then the server's completed count.
+ */
+async function completedAfterAFreshRun(app: NodeProc, allocator: FakeAllocator, n: number): Promise<number | undefined> {
+  const fresh = await RawClient.open(app.url, "alice");
+  try {
+    await fresh.hello("client", 10_000);
+    const answer = await fresh.call("task.run", { taskId: `t${n}`, key: `k${n}`, app: "echo", ticket: allocator.sign(n, Date.now() + 60_000, "alice"), payload: "fresh" }, 10_000);
+    expect(answer).toMatchObject({ type: "task.result", body: { result: "fresh" } });
+  } finally {
+    await fresh.close();
+  }
+  const s = await queryStatus(app.url);
+  return s.role === "app" ? s.completed : undefined;
+}
+
 describe("a SIGSTOPped app server that resumes", () => {
   it("does not start a run whose client closed the link while it was stopped (the run still in its socket buffer)", async () => {
     const allocator = await FakeAllocator.start();
@@ -108,18 +125,7 @@ describe("a SIGSTOPped app server that resumes", () => {
       late.request("task.run", { taskId: "t1", key: "k1", app: "echo", ticket: allocator.sign(1, Date.now() + 60_000, "alice"), payload: "stale" });
       await late.closeWithFrame(4002, "peer silent");
       app.proc.kill("SIGCONT");
-      // A run on a new connection, read after the old one's buffered frames: once it is answered,
-      // the stale run has been handled too.
-      const fresh = await RawClient.open(app.url, "alice");
-      try {
-        await fresh.hello("client");
-        const answer = await fresh.call("task.run", { taskId: "t2", key: "k2", app: "echo", ticket: allocator.sign(2, Date.now() + 60_000, "alice"), payload: "fresh" });
-        expect(answer).toMatchObject({ type: "task.result", body: { result: "fresh" } });
-      } finally {
-        await fresh.close();
-      }
-      const s = await queryStatus(app.url);
-      expect(s.role === "app" ? s.completed : undefined).toBe(1);
+      expect(await completedAfterAFreshRun(app, allocator, 2)).toBe(1);
     } finally {
       await allocator.close();
     }
@@ -143,17 +149,8 @@ describe("an app server whose event loop was wedged", () => {
       await until(async () => existsSync(started), "the stall to begin");
       // The client gives up during the stall, as one that judged the server silent does.
       await c.closeWithFrame(4002, "peer silent");
-      const fresh = await RawClient.open(app.url, "alice");
-      try {
-        await fresh.hello("client", 10_000);
-        const answer = await fresh.call("task.run", { taskId: "t3", key: "k3", app: "echo", ticket: allocator.sign(3, Date.now() + 60_000, "alice"), payload: "fresh" }, 10_000);
-        expect(answer).toMatchObject({ type: "task.result", body: { result: "fresh" } });
-      } finally {
-        await fresh.close();
-      }
       // The stall and the fresh run; not the run that waited behind the stall for a client now gone.
-      const s = await queryStatus(app.url);
-      expect(s.role === "app" ? s.completed : undefined).toBe(2);
+      expect(await completedAfterAFreshRun(app, allocator, 3)).toBe(2);
     } finally {
       await allocator.close();
       rmSync(dir, { recursive: true, force: true });
