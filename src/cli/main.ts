@@ -22,8 +22,8 @@ Usage:
     slave                                        runs clients' tasks on servers a master picks
   allot submit --entry URL --app NAME …          submit tasks (allot submit --help)
   allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
-  allot status --entry URL[,URL…] [--all] [-o json]  what a node (or each of a set) knows
-  allot top --entry URL[,URL…] [--once] [-o json]    a live view of a set: load, tasks/s, errors
+  allot status --entry URL[,URL…] [-o json]     what a node (or each of a set) knows
+  allot top --entry URL[,URL…] [--once]          a live view of a set: load, tasks/s, errors
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
   allot keys init|issue …                        a cluster key, and node credentials it signs
