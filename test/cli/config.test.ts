@@ -3,7 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it, vi } from "vitest";
 import { startSettings } from "../../src/cli/start.js";
+import { readFileSync } from "node:fs";
 import { runMain } from "../helpers/capture.js";
+import { pasteProblems } from "../helpers/shell.js";
 
 const dir = mkdtempSync(join(tmpdir(), "allot-config-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -113,5 +115,22 @@ describe("allot start --config", () => {
     const r = await printed(["--role", "tier2"]);
     expect(r.code).toBe(2);
     expect(r.err).toContain("ALLOT_CREDENTIALS");
+  });
+});
+
+describe("docs/operations.md, Config files, top and status of a set", () => {
+  const doc = readFileSync(new URL("../../docs/operations.md", import.meta.url), "utf8");
+  const section = doc.slice(doc.indexOf("## Config files, top and status of a set"));
+  const blocks = (lang: string): string[] => [...section.matchAll(new RegExp("```" + lang + "\\n([\\s\\S]*?)```", "g"))].map((m) => m[1] as string);
+
+  it("has a YAML example that allot start reads, and shell lines that paste", async () => {
+    const [yaml] = blocks("yaml");
+    expect(yaml).toBeDefined();
+    const f = file("yaml", yaml as string);
+    const s = startSettings(["--config", f, "--capacity", "4"], { ALLOT_HEARTBEAT_MS: "700" });
+    expect(s !== "help" && s.config).toMatchObject({ role: "app", id: "app-1", apps: ["echo", "hash"], capacity: 4, heartbeatMs: 700, attrs: { region: "eu", gpu: true } });
+    const sh = blocks("sh");
+    expect(sh.length).toBeGreaterThanOrEqual(3);
+    expect(sh.flatMap((b) => pasteProblems(b))).toEqual([]);
   });
 });
