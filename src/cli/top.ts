@@ -256,27 +256,25 @@ export async function top(argv: string[]): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   try {
-    let prev = await takeSample(entries, options, maxServers);
+    const first = await takeSample(entries, options, maxServers);
     if (v.once) {
       await pause(intervalMs, stopped);
-      const s = snapshot(await takeSample(entries, options, maxServers), prev);
+      const s = snapshot(await takeSample(entries, options, maxServers), first);
       process.stdout.write(json ? `${JSON.stringify(s)}\n` : `${formatTop(s).join("\n")}\n`);
       return s.members.some((m) => m.ok) ? 0 : 1;
     }
-    let shown = 0;
-    let cur = prev;
-    let before: typeof prev | undefined;
-    for (;;) {
+    let cur = first;
+    let before: Sample | undefined;
+    for (let shown = 1; ; shown++) {
       const s = snapshot(cur, before);
       if (json) process.stdout.write(`${JSON.stringify(s)}\n`);
       else if (tty) process.stdout.write(`\x1b[H\x1b[2J${formatTop(s).join("\n")}\n`);
       else process.stdout.write(`${formatTop(s).join("\n")}\n\n`);
-      shown += 1;
       if ((count !== undefined && shown >= count) || halted) break;
       await pause(intervalMs, stopped);
       if (halted) break;
       before = cur;
-      prev = cur = await takeSample(entries, options, maxServers);
+      cur = await takeSample(entries, options, maxServers);
     }
     return 0;
   } finally {
