@@ -105,6 +105,20 @@ describe("allot top and allot status of a set, against real tier-2s and app serv
     expect(r.out).toContain("errors: none");
   }, 20_000);
 
+  it("top at a terminal redraws the view in place: home and clear before each snapshot", async () => {
+    const was = Object.getOwnPropertyDescriptor(process.stdout, "isTTY");
+    Object.defineProperty(process.stdout, "isTTY", { value: true, configurable: true });
+    try {
+      const r = await runMain(["top", "--entry", a.url, "--count", "2", "--interval-ms", "100"]);
+      expect(r.code, r.err).toBe(0);
+      expect(r.out.split("\x1b[H\x1b[2J")).toHaveLength(3);
+      expect(r.out.startsWith("\x1b[H\x1b[2Jallot top ")).toBe(true);
+    } finally {
+      if (was) Object.defineProperty(process.stdout, "isTTY", was);
+      else delete (process.stdout as { isTTY?: boolean }).isTTY;
+    }
+  }, 20_000);
+
   it("top refuses bad flags with exit 2, naming the flag", async () => {
     for (const [argv, flag] of [
       [["top"], "--entry"],
