@@ -6,11 +6,14 @@ import type { LogFormat } from "../node/logger.js";
 export class CliError extends Error {
   override readonly name = "CliError";
   readonly code = "USAGE";
+  /** The message without the flag's name, so a caller can name where the value came from instead. */
+  readonly detail: string;
   constructor(
     message: string,
     readonly flag?: string,
   ) {
     super(flag ? `${flag}: ${message}` : message);
+    this.detail = message;
   }
 }
 

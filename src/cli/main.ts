@@ -3,6 +3,7 @@ import { DEMO_HELP, demo } from "./demo.js";
 import { CliError } from "./errors.js";
 import { START_HELP, start } from "./start.js";
 import { STATUS_HELP, status } from "./status.js";
+import { TOP_HELP, top } from "./top.js";
 import { ATTRS_HELP, attrs } from "./attrs.js";
 import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
@@ -21,7 +22,8 @@ Usage:
     slave                                        runs clients' tasks on servers a master picks
   allot submit --entry URL --app NAME …          submit tasks (allot submit --help)
   allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
-  allot status --entry URL [--all] [-o json]     what a node knows, as its role sees it
+  allot status --entry URL[,URL…] [-o json]     what a node (or each of a set) knows
+  allot top --entry URL[,URL…] [--once]          a live view of a set: load, tasks/s, errors
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
   allot keys init|issue …                        a cluster key, and node credentials it signs
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   submit: { run: submit, help: SUBMIT_HELP },
   demo: { run: demo, help: DEMO_HELP },
   status: { run: status, help: STATUS_HELP },
+  top: { run: top, help: TOP_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
   sim: { run: sim, help: SIM_HELP },
   version: { run: version, help: VERSION_HELP },

@@ -5,6 +5,8 @@ import { isLogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
+import { envValues, layer, naming, printable, readConfigFile } from "./config-file.js";
+import type { OptionSpec } from "./config-file.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes, ServerHealthConfig } from "../node/config.js";
 import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, DEFAULT_PING_MS, HandlerModuleError, SILENCE_PER_PING, TlsConfigError } from "../node/config.js";
@@ -85,6 +87,14 @@ Common:
                         changes, checked at every handshake (needs --credentials)
   --insecure            listen beyond loopback without credentials (a warning is logged);
                         without credentials, a --listen beyond loopback is otherwise refused
+  --config FILE         settings from a YAML or JSON file: a mapping whose keys are these flags'
+                        names without the dashes (role: app, apps: [echo], heartbeat-ms: 500,
+                        attr: {region: eu}); an ALLOT_* variable gives a flag too
+                        (ALLOT_HEARTBEAT_MS=500). Flags win over the environment, which wins
+                        over the file. An unknown key, a value of the wrong type or a file that
+                        does not parse exits 2 naming the key (or line) and the file
+  --print-config        print the merged settings as JSON (a valid config file) and exit 0
+                        without starting
 ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and master (tier 1: --policy only):
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
                         default: least (load + reserved + 1) / power, preferring this
@@ -169,16 +179,25 @@ const OPTIONS = {
   ...CREDENTIAL_OPTIONS,
   revoked: { type: "string" },
   insecure: { type: "boolean" },
+  config: { type: "string" },
+  "print-config": { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
 
 type Flag = keyof typeof OPTIONS;
 
+/** Flags that take a comma-separated list, which a config file may give as a list too. */
+const LIST_FLAGS = ["to", "peers", "join", "apps", "master", "report"] as const satisfies readonly Flag[];
+/** Flags that are no setting: neither a config file nor the environment gives them. */
+const NOT_SETTINGS = ["config", "print-config", "help"] as const satisfies readonly Flag[];
+/** The settings a config file and `ALLOT_*` variables may give: every flag of OPTIONS but NOT_SETTINGS. */
+const SETTINGS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(Object.entries(OPTIONS).filter(([k]) => !(NOT_SETTINGS as readonly string[]).includes(k)));
+
 /** The roles `allot start` runs: every role but the client, which `allot submit` is. */
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "silence-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "silence-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "config", "print-config", "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -288,9 +307,37 @@ export function parseAttrs(flag: string, items: readonly string[] | undefined): 
 }
 
 /** Turns `allot start` flags into a node configuration, or a CliError naming the bad flag. */
-export function startConfig(argv: string[]): NodeConfig | "help" {
-  const { values: v } = parseFlags(argv, OPTIONS);
-  if (v.help) return "help";
+export function startConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): NodeConfig | "help" {
+  const s = startSettings(argv, env);
+  return s === "help" ? s : s.config;
+}
+
+/** What `allot start` runs with: the node's configuration, the merged settings it came from and whether to print them (`--print-config`) instead. */
+export interface StartSettings {
+  config: NodeConfig;
+  /** The merged settings by flag name, as a config file would hold them. */
+  settings: Record<string, unknown>;
+  print: boolean;
+}
+
+/**
+ * The flags, `ALLOT_*` variables and `--config` file merged (flags over environment over file,
+ * key by key) into a node configuration; a bad value is a usage error naming its flag, its
+ * variable, or its key and file.
+ */
+export function startSettings(argv: string[], env: NodeJS.ProcessEnv = process.env): StartSettings | "help" {
+  const { values: flags } = parseFlags(argv, OPTIONS);
+  if (flags.help) return "help";
+  const file = flags.config === undefined ? {} : readConfigFile(nonEmpty("--config", flags.config), SETTINGS, LIST_FLAGS);
+  const merged = layer(flags, envValues(env, SETTINGS, NOT_SETTINGS), file, flags.config);
+  // Every value is typed as its flag's (readConfigFile and envValues check), so this is parseArgs's shape.
+  const v = merged.values as StartValues;
+  const config = naming(merged.sources, () => configFromValues(v));
+  const settings = printable(Object.fromEntries(Object.entries(merged.values).filter(([k]) => !(NOT_SETTINGS as readonly string[]).includes(k))), LIST_FLAGS);
+  return { config, settings, print: flags["print-config"] === true };
+}
+
+function configFromValues(v: StartValues): NodeConfig {
   const logLevel = v["log-level"] ?? "info";
   if (!isLogLevel(logLevel)) throw new CliError(`expected fatal|error|warn|info|debug|trace|silent, got ${JSON.stringify(logLevel)}`, "--log-level");
   const common = {
@@ -395,11 +442,16 @@ function nonEmpty(flag: string, v: string): string {
 }
 
 export async function start(argv: string[]): Promise<number> {
-  const config = startConfig(argv);
-  if (config === "help") {
+  const s = startSettings(argv);
+  if (s === "help") {
     process.stdout.write(START_HELP);
     return 0;
   }
+  if (s.print) {
+    process.stdout.write(`${JSON.stringify(s.settings, null, 2)}\n`);
+    return 0;
+  }
+  const config = s.config;
   // Anything this process writes to stdout — a user's handler's console.log, above all — goes to
   // stderr: stdout carries the one ready line, which whoever started the node reads.
   const out = process.stdout.write.bind(process.stdout);

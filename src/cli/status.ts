@@ -1,13 +1,21 @@
 import type { AllocatorStatus, AppStatus, ForwarderStatus, LinkStatus, ServerStatusRow, SlaveStatus, StatusBody } from "../protocol/index.js";
 import { queryStatus } from "../node/query.js";
+import type { QueryOptions } from "../node/query.js";
+import { mergeServers, querySet } from "./set-view.js";
+import type { MemberView, MergedServer } from "./set-view.js";
 import { CliError, oneOf, parseIntFlag, urls } from "./errors.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import { parseFlags } from "./flags.js";
 
-export const STATUS_HELP = `allot status --entry URL [--all] [-o text|json] [--json]
+export const STATUS_HELP = `allot status --entry URL[,URL…] [--entry URL…] [--all] [-o text|json] [--json]
 
-Prints what the node at URL knows, as its role sees it:
+Prints what the node at URL knows, as its role sees it. Given several entries (comma-separated
+or --entry repeated: the members of a set, say) it prints each one's view, then the set's
+merged server table (each server once, the newest row any allocator holds, with the
+allocators that list it); an entry that does not answer is said and the exit code is 1. With
+-o json several entries print {"members":[{"entry",…the one-entry answer} or
+{"entry","error"}],"servers":[rows with "seenBy"]}. Each role's view:
   tier-2, master  its database: every server with its applications, load, reservations,
                   capacity, power, attributes, status, version and the age of its last
                   report; a master's slaves too (load = requests held); the client, user and
@@ -35,7 +43,7 @@ Prints what the node at URL knows, as its role sees it:
 ${tlsHelp(false)}${CREDENTIAL_HELP}`;
 
 const OPTIONS = {
-  entry: { type: "string" },
+  entry: { type: "string", multiple: true },
   json: { type: "boolean" },
   output: { type: "string", short: "o" },
   all: { type: "boolean" },
@@ -53,12 +61,12 @@ export async function status(argv: string[]): Promise<number> {
     process.stdout.write(STATUS_HELP);
     return 0;
   }
-  const entry = urls("--entry", v.entry, true);
-  if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
+  const entry = entryFlags(v.entry);
   const output = oneOf("--output", FORMATS, v.output);
   if (v.json && output === "text") throw new CliError("--json asks for JSON, --output text for text: give one", "--output");
   const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false), ...credentialFlags(v) };
-  wssOnly(options.tls, "--entry", v.entry);
+  wssOnly(options.tls, "--entry", entry.join(","));
+  if (entry.length > 1) return statusOfSet(entry, options, v.json === true || output === "json", v.all === true);
   const s = await queryStatus(entry[0] as string, options);
   if (v.json || output === "json") {
     process.stdout.write(`${JSON.stringify(toJson(s))}\n`);
@@ -66,6 +74,41 @@ export async function status(argv: string[]): Promise<number> {
   }
   process.stdout.write(`${formatStatus(s, Date.now(), v.all === true).join("\n")}\n`);
   return 0;
+}
+
+/** `--entry` given once or more, each a comma-separated list: the URLs in order, each once. */
+export function entryFlags(given: readonly string[] | undefined): string[] {
+  const all = (given ?? []).flatMap((g) => urls("--entry", g, false));
+  if (all.length === 0) throw new CliError("is required", "--entry");
+  return [...new Set(all)];
+}
+
+async function statusOfSet(entries: readonly string[], options: QueryOptions, json: boolean, all: boolean): Promise<number> {
+  const members = await querySet(entries, options);
+  const servers = mergeServers(members);
+  if (json) {
+    const out = { members: members.map((m) => (m.status ? { entry: m.entry, ...toJson(m.status) } : { entry: m.entry, error: m.error })), servers };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else process.stdout.write(`${formatSet(members, servers, Date.now(), all).join("\n")}\n`);
+  const failed = members.filter((m) => m.error !== undefined);
+  for (const m of failed) process.stderr.write(`allot status: ${m.entry}: ${m.error}\n`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+/** Several members' views, each under its entry, then the set's merged server table. */
+export function formatSet(members: readonly MemberView[], servers: readonly MergedServer[], now: number, all: boolean): string[] {
+  const lines: string[] = [];
+  for (const m of members) {
+    lines.push(`== ${m.entry}`);
+    lines.push(...(m.status ? formatStatus(m.status, now, all) : [`  does not answer: ${m.error}`]));
+    lines.push("");
+  }
+  const allocators = members.filter((m) => m.status?.role === "tier2" || m.status?.role === "master").length;
+  const shown = servers.filter((r) => all || r.status !== "dead");
+  const hidden = servers.length - shown.length;
+  lines.push(`set: ${members.length} member(s), ${allocators} allocator(s), ${servers.length} server(s)${hidden > 0 ? `; ${hidden} dead not shown (--all shows them)` : ""}`);
+  for (const r of shown) lines.push(`${formatRow(r)}  seen by ${r.seenBy.join(",")}`);
+  return lines;
 }
 
 /** The answer as printed by `-o json`: an allocator's tables under the names `allot status` has always used. */
@@ -164,7 +207,7 @@ function formatLink(l: LinkStatus): string {
   return `  ${l.url}  ${l.state.padEnd(10)} ${(l.id ?? "-").padEnd(14)} in flight ${l.inFlight}${forwarded}`;
 }
 
-function formatRow(r: ServerStatusRow): string {
+export function formatRow(r: ServerStatusRow): string {
   const attrs = formatAttrs(r.attrs, ",");
   // Ejected or ramping at this allocator: said beside the status, which stays about liveness.
   const health =
