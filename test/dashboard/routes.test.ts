@@ -1,6 +1,6 @@
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { DECISIONS_KEPT, DecisionLog } from "../../src/actors/runtime/decisions.js";
+import { DECISIONS_KEPT, DecisionLog, REPEAT } from "../../src/actors/runtime/decisions.js";
 import { dashboardRoutes, serveRoutes } from "../../src/node/dashboard/index.js";
 import type { DashboardRoutes, DashboardSnapshot, HttpRoutesServer } from "../../src/node/dashboard/index.js";
 import { quantileBetween } from "../../src/node/dashboard/snapshot.js";
@@ -142,16 +142,19 @@ describe("the decision log of an allocator's stats", () => {
   it("keeps the latest decisions, newest first, and counts refusals by code", () => {
     const log = new DecisionLog();
     const server = { id: "s", load: 1, reserved: 1, capacity: 4, power: 2 } as ServerEntry;
-    for (let i = 0; i < DECISIONS_KEPT + 10; i++) log.chose(i, `t${i}`, "echo", server, "best-fit among the servers offering echo");
-    log.refused(999, "tx", "nope", "NO_SERVER", 'no server offers application "nope"');
+    for (let i = 0; i < DECISIONS_KEPT + 10; i++) log.chose(i, { id: `t${i}`, app: "echo", key: `k${i}`, require: [] }, server, "best-fit");
+    log.chose(998, { id: "tr", app: "echo", key: "k1", require: [] }, server, REPEAT);
+    log.refused(999, { id: "tx", app: "nope" }, "NO_SERVER", 'no server offers application "nope"');
     log.error("NO_SERVER");
     log.timed(0.5);
     log.timed(30);
     const s = log.stats();
     expect(s.decisions).toHaveLength(DECISIONS_KEPT);
     expect(s.decisions[0]).toEqual({ at: 999, taskId: "tx", app: "nope", server: null, reason: 'no server offers application "nope"', code: "NO_SERVER" });
-    expect(s.decisions[1]?.taskId).toBe(`t${DECISIONS_KEPT + 9}`);
-    expect(s.decisions[1]?.reason).toBe("best-fit among the servers offering echo: load 1 (+1 reserved) of 4, power 2");
+    expect(s.decisions[1]?.reason).toBe('repeat of key "k1": the server that had it: load 1 (+1 reserved) of 4, power 2');
+    expect(s.decisions[2]?.taskId).toBe(`t${DECISIONS_KEPT + 9}`);
+    expect(s.decisions.at(-1)?.taskId).toBe("t12"); // 62 recorded, the 50 newest kept
+    expect(s.decisions[2]?.reason).toBe("best-fit among the servers offering echo: load 1 (+1 reserved) of 4, power 2");
     expect(s.errors).toEqual({ NO_SERVER: 2 });
     expect(s.placementMs.count).toBe(2);
     expect(s.placementMs.counts).toHaveLength(s.placementMs.buckets.length + 1);

@@ -4,7 +4,7 @@ import { MAX_UNCONFIRMED, allocate, effectiveTask, resolvePolicy } from "../../p
 import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
-import { DecisionLog } from "../runtime/decisions.js";
+import { DecisionLog, REPEAT } from "../runtime/decisions.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
@@ -71,18 +71,18 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       table.reserve(before);
       server = before;
       repeats++;
-      log.chose(started, task.id, task.app, server, `repeat of key ${JSON.stringify(task.key)}: the server that had it`);
+      log.chose(started, task, server, REPEAT);
     } else {
       const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
       if (!a.ok) {
         refused++;
-        log.refused(started, task.id, task.app, ErrorCode.NO_SERVER, a.reason);
+        log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
         // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.
         ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
         return;
       }
       server = a.server;
-      log.chose(started, task.id, task.app, server, `${policy.name} among the servers offering ${task.app}${task.require.length > 0 ? " that meet its constraints" : ""}`);
+      log.chose(started, task, server, policy.name);
     }
     const to = servers.reach(server);
     if (to === undefined) {

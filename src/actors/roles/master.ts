@@ -5,7 +5,7 @@ import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
-import { DecisionLog } from "../runtime/decisions.js";
+import { DecisionLog, REPEAT } from "../runtime/decisions.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
@@ -110,7 +110,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     if (servers.table.offering(task.app).length === 0) {
       refused++;
       const why = `no server offers application ${JSON.stringify(task.app)}`;
-      log.refused(ctx.now(), task.id, task.app, ErrorCode.NO_SERVER, why);
+      log.refused(ctx.now(), task, ErrorCode.NO_SERVER, why);
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, why, { retryable: false }));
     }
     // A slave the task already failed through is passed over, as a server is.
@@ -118,7 +118,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     if (!a.ok) {
       refused++;
       const why = slaves.table.size === 0 ? `no slave is registered with master ${ctx.id}` : a.reason.replace(/servers/g, "slaves");
-      log.refused(ctx.now(), task.id, task.app, ErrorCode.NO_SERVER, why);
+      log.refused(ctx.now(), task, ErrorCode.NO_SERVER, why);
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, why, { retryable: true }));
     }
     const slave = a.server;
@@ -156,16 +156,16 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       servers.table.reserve(before);
       server = before;
       repeats++;
-      log.chose(started, task.id, task.app, server, `repeat of key ${JSON.stringify(task.key)}: the server that had it`);
+      log.chose(started, task, server, REPEAT);
     } else {
       const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
       if (!a.ok) {
         refused++;
-        log.refused(started, task.id, task.app, ErrorCode.NO_SERVER, a.reason);
+        log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
         return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
       }
       server = a.server;
-      log.chose(started, task.id, task.app, server, `${policy.name} among the servers offering ${task.app}${task.require.length > 0 ? " that meet its constraints" : ""}`);
+      log.chose(started, task, server, policy.name);
     }
     // Grant mode leaves the server to the slave: no connection of ours is needed, only a check
     // that its own link has not closed.
