@@ -162,3 +162,37 @@ describe("the decision log of an allocator's stats", () => {
     expect(s.placementMs.counts.at(-1)).toBe(2);
   });
 });
+
+describe("a snapshot of a real allocator", () => {
+  it("reads a master's fleet and a tier-2's decisions from their stats alone", async () => {
+    const { startNode } = await import("../../src/index.js");
+    const quiet = { logLevel: "silent" as const, workers: 0 };
+    const master = await startNode({ ...quiet, role: "master", id: "master-x" });
+    const tier2 = await startNode({ ...quiet, role: "tier2", id: "tier2-y" });
+    const app = await startNode({ ...quiet, role: "app", id: "app-z", apps: ["echo"], capacity: 2, power: 3, attrs: { region: "eu" }, join: [master.url, tier2.url] });
+    const client = await startNode({ ...quiet, role: "client", entries: [tier2.url] });
+    try {
+      const m = dashboardRoutes(master);
+      const t = dashboardRoutes(tier2);
+      try {
+        for (let i = 0; i < 500 && (m.snapshot().servers.length === 0 || t.snapshot().servers.length === 0); i++) await new Promise((r) => setTimeout(r, 10));
+        expect(m.snapshot()).toMatchObject({ node: "master-x", role: "master", servers: [{ id: "app-z", status: "alive", capacity: 2, power: 3, apps: ["echo"], attrs: { region: "eu" } }] });
+        await client.submit({ app: "echo", payload: 1 });
+        await expect(client.submit({ app: "missing", payload: 1 })).rejects.toThrow();
+        const s = t.snapshot();
+        expect(s.placed).toBe(1);
+        expect(s.errors).toEqual({ NO_SERVER: 1 });
+        expect(s.decisions.map((d) => [d.app, d.server])).toEqual([
+          ["missing", null],
+          ["echo", "app-z"],
+        ]);
+        expect(s.decisions[0]?.reason).toContain('no server offers application "missing"');
+      } finally {
+        m.close();
+        t.close();
+      }
+    } finally {
+      for (const n of [client, app, tier2, master]) await n.stop();
+    }
+  });
+});
