@@ -4,6 +4,7 @@ import { MAX_UNCONFIRMED, allocate, effectiveTask, resolvePolicy } from "../../p
 import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
+import { DecisionLog, REPEAT } from "../runtime/decisions.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
@@ -46,6 +47,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   let refused = 0;
   let expectRefused = 0;
   let repeats = 0;
+  const log = new DecisionLog();
 
   function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
     const result = m.type === "server.report" ? servers.onReport(m, ch) : servers.onLoad(m, ch);
@@ -63,23 +65,28 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     // Unless the client says that server failed this task: then the key may go elsewhere (at-least-once).
     const remembered = keys.previous(client.id, task);
     const before = remembered !== undefined && m.body.avoid?.includes(remembered.id) === true ? undefined : remembered;
+    const started = ctx.now();
     let server: ServerEntry;
     if (before !== undefined) {
       table.reserve(before);
       server = before;
       repeats++;
+      log.chose(started, task, server, REPEAT);
     } else {
       const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
       if (!a.ok) {
         refused++;
+        log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
         // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.
         ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
         return;
       }
       server = a.server;
+      log.chose(started, task, server, policy.name);
     }
     const to = servers.reach(server);
     if (to === undefined) {
+      log.error(ErrorCode.NO_SERVER);
       ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
       return;
     }
@@ -89,7 +96,10 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     // so a run that overtakes its expect still runs; the expect only accounts for the slot.
     const expect = { taskId: task.id, key: task.key, ticket, client, expiresAt };
     ctx.ask(to, "task.expect", expect, undefined, (err, ack) => {
-      if (ack?.type === "task.expected") return table.confirm(server, ack.body.load, ack.body.version, ctx.now());
+      if (ack?.type === "task.expected") {
+        log.timed(ctx.now() - started);
+        return table.confirm(server, ack.body.load, ack.body.version, ctx.now());
+      }
       table.release(server);
       if (!err) return;
       expectRefused++;
@@ -132,6 +142,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       policy: policy.name,
       repeats,
       ...sync.stats(keys.stats()),
+      ...log.stats(),
       servers: servers.rows(),
     }),
   };

@@ -5,6 +5,7 @@ import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
+import { DecisionLog, REPEAT } from "../runtime/decisions.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
@@ -89,6 +90,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   let refused = 0;
   let indicated = 0;
   let indicateRefused = 0;
+  const log = new DecisionLog();
 
   function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
     // Which table the report belongs to; whether the sender may report at all, the channel checked.
@@ -107,13 +109,16 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     const task = m.body.task;
     if (servers.table.offering(task.app).length === 0) {
       refused++;
-      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `no server offers application ${JSON.stringify(task.app)}`, { retryable: false }));
+      const why = `no server offers application ${JSON.stringify(task.app)}`;
+      log.refused(ctx.now(), task, ErrorCode.NO_SERVER, why);
+      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, why, { retryable: false }));
     }
     // A slave the task already failed through is passed over, as a server is.
     const a = allocate(slaves.table, PICK, leastLoaded, pctx, MAX_UNCONFIRMED, m.body.avoid);
     if (!a.ok) {
       refused++;
       const why = slaves.table.size === 0 ? `no slave is registered with master ${ctx.id}` : a.reason.replace(/servers/g, "slaves");
+      log.refused(ctx.now(), task, ErrorCode.NO_SERVER, why);
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, why, { retryable: true }));
     }
     const slave = a.server;
@@ -127,6 +132,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
 
   function onServerRequest(m: Extract<Message, { type: "server.request" }>, ch: Channel): void {
     if (!slaves.registeredOn(ch)) {
+      log.error(ErrorCode.UNAUTHORIZED);
       return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `${ch.label()} is not a slave registered with master ${ctx.id}: a slave reports (registers) before it asks for servers`));
     }
     const { client, metrics } = m.body;
@@ -144,24 +150,29 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     // Unless the client says that server failed this task: then the key may go elsewhere (at-least-once).
     const remembered = keys.previous(client.id, task);
     const before = remembered !== undefined && m.body.avoid?.includes(remembered.id) === true ? undefined : remembered;
+    const started = ctx.now();
     let server: ServerEntry;
     if (before !== undefined) {
       servers.table.reserve(before);
       server = before;
       repeats++;
+      log.chose(started, task, server, REPEAT);
     } else {
       const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
       if (!a.ok) {
         refused++;
+        log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
         return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
       }
       server = a.server;
+      log.chose(started, task, server, policy.name);
     }
     // Grant mode leaves the server to the slave: no connection of ours is needed, only a check
     // that its own link has not closed.
     const to = assign === "grant" ? (servers.disconnected(server) ? undefined : null) : servers.reach(server);
     if (to === undefined) {
       refused++;
+      log.error(ErrorCode.NO_SERVER);
       return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
     }
     const expiresAt = Math.min(task.deadline, ctx.now() + TICKET_TTL_MS);
@@ -171,6 +182,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     if (assign === "grant") {
       granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
       placed++;
+      log.timed(ctx.now() - started);
       // The slave tells the server of the ticket: it is the one that links client and server.
       return ch.reply(m, "task.placed", { ...answer, announce: true });
     }
@@ -179,6 +191,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       if (err || !ack) {
         servers.table.release(server);
         indicateRefused++;
+        log.error(ErrorCode.OVERLOADED);
         const why = err?.message ?? "no answer";
         return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${why}`, { retryable: true }));
       }
@@ -186,6 +199,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       else servers.table.release(server);
       indicated++;
       placed++;
+      log.timed(ctx.now() - started);
       ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
       ch.reply(m, "task.placed", answer);
     });
@@ -248,6 +262,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       ejected: servers.table.ejectedCount,
       repeats,
       ...sync.stats(keys.stats()),
+      ...log.stats(),
       servers: servers.rows(),
       slaves: slaves.rows(),
     }),
