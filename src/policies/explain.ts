@@ -122,7 +122,7 @@ export function explainPlacement(table: ServerTable, task: Task, makePolicy: () 
     retryable = f.full;
     reason = eligible.length > 0 ? `policy ${policy.name} chose none of the ${eligible.length} eligible servers for ${app}` : f.reason;
   } else if (trace.via === "locate") {
-    reason = `${name(server)} wins: policy ${policy.name} finds its server through its own index (${policy.name === "hash" ? "the key's place on the application's ring" : policy.name === "idle-queue" ? "the longest-idle eligible server" : "its locate"}), before any scoring`;
+    reason = `${name(server)} wins: policy ${policy.name} finds its server through its own index (${LOCATE_WHAT[policy.name] ?? "its locate"}), before any scoring`;
   } else if (trace.via === "ramp") {
     reason = `${name(server)} wins: every other eligible server for ${app} is full, and it takes the task past its slow-start ramp`;
   } else {
@@ -151,5 +151,12 @@ export function explainPlacement(table: ServerTable, task: Task, makePolicy: () 
     retryable,
   };
 }
+
+/** What a built-in policy's own index finds, in words. */
+const LOCATE_WHAT: Readonly<Record<string, string>> = {
+  hash: "the first eligible server under the load bound from the key's place on the application's ring",
+  "idle-queue": "the longest-idle eligible server",
+  "shortest-delay": "the shortest expected delay, home servers first within the margin",
+};
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
