@@ -12,7 +12,7 @@ import { TASK_MATCH_HELP, TASK_MATCH_OPTIONS, taskMatchFlags } from "./task-flag
 export const EXPLAIN_HELP = `allot explain --entry URL --app NAME [--require …] [--prefer …] [--user U] [-o json]
 
 A dry run of one placement at a tier-2 distributor or a master (there: the server a slave
-would be given): how many servers offer the application, how many each hard constraint
+would be given), or through a vip in front of them: how many servers offer the application, how many each hard constraint
 removed, the top candidates with their scores, and why the chosen one wins or why none fits.
 Nothing is reserved and no policy state moves (a stateful policy is explained by a fresh
 instance of it; a random one by a source seeded from the task).

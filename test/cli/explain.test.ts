@@ -72,6 +72,15 @@ describe("allot explain", () => {
     expect(unmet.x).toMatchObject({ chosen: null, removedBy: { "region=ap": 2 }, reason: 'no server for "echo" meets constraint region=ap' });
   });
 
+  it("passes through a vip to a member of its set", async () => {
+    const tier2 = await allocatorWithServers("tier2");
+    const vip = await track(startNode({ ...quiet, role: "vip", to: [tier2.url] }));
+    await eventually(() => JSON.stringify(vip.stats()).includes('"open"'), 5000, "the vip to connect to the tier-2");
+    const { code, x, err } = await explainJson(["--entry", vip.url, "--app", "echo", "--require", "region=us"]);
+    expect(code, err).toBe(0);
+    expect(x).toMatchObject({ offering: 2, eligible: 1, chosen: "x-us" });
+  });
+
   it("exits 2 naming the flag for bad input", async () => {
     for (const [args, flag] of [
       [["--app", "echo"], "--entry"],
