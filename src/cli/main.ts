@@ -7,6 +7,7 @@ import { TOP_HELP, top } from "./top.js";
 import { ATTRS_HELP, attrs } from "./attrs.js";
 import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
+import { EXPLAIN_HELP, explain } from "./explain.js";
 import { VERSION_HELP, version } from "./version.js";
 import { KEYS_HELP, keys } from "./keys.js";
 
@@ -24,6 +25,7 @@ Usage:
   allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
   allot status --entry URL[,URL…] [-o json]     what a node (or each of a set) knows
   allot top --entry URL[,URL…] [--once]          a live view of a set: load, tasks/s, errors
+  allot explain --entry URL --app NAME …         a dry run of one placement: why this server
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
   allot keys init|issue …                        a cluster key, and node credentials it signs
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   demo: { run: demo, help: DEMO_HELP },
   status: { run: status, help: STATUS_HELP },
   top: { run: top, help: TOP_HELP },
+  explain: { run: explain, help: EXPLAIN_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
   sim: { run: sim, help: SIM_HELP },
   version: { run: version, help: VERSION_HELP },

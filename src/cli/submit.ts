@@ -1,10 +1,10 @@
 import type { TaskSpec } from "../node/config.js";
-import type { Constraint, Preference } from "../protocol/index.js";
-import { ConstraintSyntaxError, MAX_ID, parseConstraint, parsePreference } from "../protocol/index.js";
+import { MAX_ID } from "../protocol/index.js";
 import { isLogLevel } from "../node/logger.js";
 import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
-import { CliError, idFlag, logFormatFlag, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
+import { CliError, idFlag, logFormatFlag, parseIntFlag, urls } from "./errors.js";
+import { TASK_MATCH_HELP, TASK_MATCH_OPTIONS, taskMatchFlags } from "./task-flags.js";
 import { parseFlags } from "./flags.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { TlsConfig } from "../node/config.js";
@@ -21,17 +21,7 @@ chosen for it over a direct connection — or, through a master, sends it to the
 picked — and prints the result (one task) or a summary (several).
 
   --payload JSON        the task's payload (default null)
-  --require EXPR        hard constraint, repeatable: key=value, key!=value, key>=N, key<=N,
-                        key>N, key<N, key in (a,b,c). Keys: a server's attributes, or id,
-                        app (any application it offers), power, capacity, load, free.
-                        Numbers and true/false are typed; "quoted" values are strings.
-                        Quote it for the shell: --require 'region in (eu,us)'
-  --prefer EXPR[:W]     soft constraint with weight W (a finite number >= 0, default 1),
-                        repeatable: servers meeting it score W more, and the best-scoring
-                        eligible servers are chosen among: region=eu:2,
-                        'region in (eu,us):0.5'. W follows the last ":"
-  --user ID             the user the tasks run for (their stored preferences apply)
-  --id CLIENT           this client's id (default client-xxxxxx): the attributes stored for it
+${TASK_MATCH_HELP}  --id CLIENT           this client's id (default client-xxxxxx): the attributes stored for it
                         at the allocators (allot attrs set … client CLIENT k=v) apply to its
                         tasks
   --key K               idempotency key: a task whose key this client already ran on the
@@ -43,8 +33,6 @@ picked — and prints the result (one task) or a summary (several).
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
   --timeout-ms N        deadline per task, retries included (default 30000)
-  --cost N              the task's expected cost in work units (masters prefer servers with
-                        that much idle power)
   -o json, --json       print one JSON summary:
                         {"completed","failed","cached","byServer","p50Ms","p99Ms",
                         "tasksPerSec"}, plus "bySlave" {SLAVE_ID: N} through a master
@@ -67,16 +55,13 @@ const OPTIONS = {
   entry: { type: "string" },
   app: { type: "string" },
   payload: { type: "string" },
-  require: { type: "string", multiple: true },
-  prefer: { type: "string", multiple: true },
+  ...TASK_MATCH_OPTIONS,
   count: { type: "string" },
   concurrency: { type: "string" },
   "timeout-ms": { type: "string" },
   "max-attempts": { type: "string" },
-  user: { type: "string" },
   id: { type: "string" },
   key: { type: "string" },
-  cost: { type: "string" },
   ...OUTPUT_OPTIONS,
   "log-level": { type: "string" },
   "log-format": { type: "string" },
@@ -123,16 +108,6 @@ export function specAt(config: SubmitConfig, index: number): TaskSpec {
   return config.key === undefined ? config.spec : { ...config.spec, key: taskKey(config.key, index, config.count) };
 }
 
-/** One --require or --prefer value parsed, or a CliError naming the flag, the position and the token. */
-function expression<T>(flag: string, text: string, parse: (s: string) => T): T {
-  try {
-    return parse(text);
-  } catch (err) {
-    if (err instanceof ConstraintSyntaxError) throw new CliError(`${err.message}\n${err.pointer()}`, flag);
-    throw new CliError(err instanceof Error ? err.message : String(err), flag);
-  }
-}
-
 /** Turns `allot submit` flags into what to submit, or a CliError naming the bad flag. */
 export function submitConfig(argv: string[]): SubmitConfig | "help" {
   const { values: v } = parseFlags(argv, OPTIONS);
@@ -147,23 +122,13 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
       throw new CliError(`not valid JSON: ${err instanceof Error ? err.message : String(err)}`, "--payload");
     }
   }
-  const require: Constraint[] = (v.require ?? []).map((r) => expression("--require", r, parseConstraint));
-  const prefer: Preference[] = (v.prefer ?? []).map((r) => expression("--prefer", r, parsePreference));
+  const match = taskMatchFlags(v);
   const count = parseIntFlag("--count", v.count, 1, 1, 100_000_000);
   const concurrency = parseIntFlag("--concurrency", v.concurrency, 16, 1, 100_000);
   const timeoutMs = parseIntFlag("--timeout-ms", v["timeout-ms"], 30_000, 1, 86_400_000);
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
-  const cost = v.cost === undefined ? undefined : parseNumberFlag("--cost", v.cost, 0);
-  const spec: TaskSpec = {
-    app: v.app,
-    payload,
-    require,
-    ...(prefer.length > 0 ? { prefer } : {}),
-    timeoutMs,
-    ...(v.user !== undefined ? { user: v.user } : {}),
-    ...(cost !== undefined ? { cost } : {}),
-  };
+  const spec: TaskSpec = { app: v.app, payload, ...match, timeoutMs };
   const tls = tlsFlags(v, false);
   wssOnly(tls.tls, "--entry", v.entry);
   // The longest derived key, K-N, must fit in a message too.

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { AllotError, ErrorCode } from "../protocol/index.js";
-import type { AttrTable, Attrs, Bodies, Message, MessageType, StatusBody } from "../protocol/index.js";
+import type { AttrTable, Attrs, Bodies, Explanation, Message, MessageType, StatusBody, Task } from "../protocol/index.js";
 import { DEFAULT_LIMITS } from "../transport/index.js";
 import { loadTls } from "./tls.js";
 import type { TlsConfig } from "./tls.js";
@@ -73,4 +73,15 @@ export async function setAttrs(url: string, table: AttrTable, id: string, attrs:
 export async function unsetAttrs(url: string, table: AttrTable, id: string, keys: readonly string[], options: QueryOptions = {}): Promise<void> {
   const answer = await ask(url, "attrs.unset", { table, id, keys: [...keys] }, options);
   if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.unset`);
+}
+
+/**
+ * Asks a tier-2 or a master for a dry run of one placement of `task`: what it would choose and
+ * why, reserving nothing. `client`: whose stored attributes apply (an admin's question; a verified
+ * client is always asked about as itself).
+ */
+export async function queryExplain(url: string, task: Task, client: string | undefined, options: QueryOptions = {}): Promise<Explanation> {
+  const answer = await ask(url, "placement.explain", { task, ...(client === undefined ? {} : { client }) }, options);
+  if (answer.type !== "explanation") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to placement.explain`);
+  return answer.body;
 }

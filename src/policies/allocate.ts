@@ -32,7 +32,7 @@ export const DEFAULT_CANDIDATES = 32;
 export const PREFERENCE_READS = 8;
 
 /** The score of a server that meets every soft preference of the task. */
-function maxScore(task: Task): number {
+export function maxScore(task: Task): number {
   let s = 0;
   for (const k in task.clientAttrs) if (Object.hasOwn(task.clientAttrs, k)) s++;
   for (const k in task.prefs) if (Object.hasOwn(task.prefs, k)) s++;
@@ -69,11 +69,45 @@ export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: Po
 const NO_AVOID: readonly string[] = [];
 
 function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean): Allocation {
-  if (policy.locate) {
-    const found = policy.locate(table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsRequire(e));
+  const server = choose(table, task, policy, ctx, maxUnconfirmed, meetsRequire, false);
+  if (server) {
+    table.reserve(server);
+    return { ok: true, server };
+  }
+  return failure(table.offering(task.app), task, maxUnconfirmed, meetsRequire);
+}
+
+/**
+ * How `choose` found its server, for a dry run (`explainPlacement`): through the policy's own
+ * index (`locate`, or `peek` in a dry run), among gathered candidates (with the best score and
+ * how many held it), or past a slow-start ramp because every other server was full.
+ */
+export interface ChoiceTrace {
+  via: "locate" | "select" | "ramp" | "none";
+  /** Candidates of the best score the policy chose among (`select`). */
+  gathered: number;
+  bestScore: number;
+  /** Eligible servers read before the search stopped. */
+  read: number;
+  /** A dry run of a policy with `locate` but no `peek`: its own index was not consulted. */
+  skippedLocate: boolean;
+}
+
+/**
+ * The server a decision takes, without reserving it: `allocate`'s whole search (the policy's own
+ * index, the candidates gathered in the table's order, a server past its ramp). `dryRun`: change
+ * nothing — a policy's `locate` is replaced by its read-only `peek` (skipped when it has none).
+ * The policy's `select` is still called: a dry run passes a policy instance of its own
+ * (`explainPlacement` makes one), so a stateful policy's live instance is not advanced.
+ */
+export function choose(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean, dryRun: boolean, trace?: ChoiceTrace): ServerEntry | undefined {
+  const locate = dryRun ? policy.peek : policy.locate;
+  if (trace && dryRun && policy.locate && !policy.peek) trace.skippedLocate = true;
+  if (locate) {
+    const found = locate.call(policy, table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsRequire(e));
     if (found) {
-      table.reserve(found);
-      return { ok: true, server: found };
+      if (trace) trace.via = "locate";
+      return found;
     }
   }
   const wanted = policy.candidates ?? DEFAULT_CANDIDATES;
@@ -81,7 +115,10 @@ function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyConte
   // that, it reads on (up to PREFERENCE_READS eligible servers) for servers that score higher.
   const topScore = maxScore(task);
   const scoreOf = compilePreferenceScore(task.clientAttrs, task.prefs, task.prefer);
-  eligible.length = 0;
+  // A dry run gathers into an array of its own: it may run while a decision's is in use (never
+  // today, decisions are synchronous, but the shared array is the hot path's alone).
+  const gathered = dryRun ? [] : eligible;
+  gathered.length = 0;
   let bestScore = -1;
   let read = 0;
   const index = policy.order === "delay" ? table.availableByDelay(task.app) : table.available(task.app);
@@ -91,29 +128,31 @@ function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyConte
     const score = scoreOf(e);
     if (score > bestScore) {
       bestScore = score;
-      eligible.length = 0;
+      gathered.length = 0;
     }
-    if (score === bestScore) eligible.push(e);
-    return eligible.length < wanted || (bestScore < topScore && read < wanted * PREFERENCE_READS);
+    if (score === bestScore) gathered.push(e);
+    return gathered.length < wanted || (bestScore < topScore && read < wanted * PREFERENCE_READS);
   });
-  const server = eligible.length > 0 ? policy.select(eligible, task, ctx) : undefined;
-  eligible.length = 0;
+  const server = gathered.length > 0 ? policy.select(gathered, task, ctx) : undefined;
+  if (trace) {
+    trace.gathered = gathered.length;
+    trace.bestScore = bestScore;
+    trace.read = read;
+  }
+  gathered.length = 0;
   if (server) {
-    table.reserve(server);
-    return { ok: true, server };
+    if (trace) trace.via = "select";
+    return server;
   }
   // Every other server is full: one in its slow start takes the task past its ramp rather than
   // the task being refused (the ramp keeps a flood off it, not work that nothing else can take).
   const spare = table.pastRamp(task.app, (e) => e.reserved < maxUnconfirmed && meetsRequire(e));
-  if (spare) {
-    table.reserve(spare);
-    return { ok: true, server: spare };
-  }
-  return failure(table.offering(task.app), task, maxUnconfirmed, meetsRequire);
+  if (spare && trace) trace.via = "ramp";
+  return spare;
 }
 
 /** Why nothing fits: read on refusal only, so a scan of the application's servers is fine here. */
-function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean): Allocation {
+export function failure(offering: readonly ServerEntry[], task: Task, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean): Allocation & { ok: false } {
   let alive = 0;
   let meeting = 0;
   for (const e of offering) {

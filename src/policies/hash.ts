@@ -1,7 +1,7 @@
 import type { Task } from "../protocol/index.js";
 import { hash32 } from "../state/index.js";
-import type { ServerEntry } from "../state/index.js";
-import type { Policy } from "./policy.js";
+import type { ServerEntry, ServerTable } from "../state/index.js";
+import type { Policy, PolicyContext } from "./policy.js";
 
 /** What the key is read from: the task's user, or one of the client's attributes. */
 export function keyOf(task: Task, from: string): string | undefined {
@@ -28,11 +28,11 @@ const ratio = (e: ServerEntry): number => (e.load + e.reserved) / e.capacity;
 export function createHash(from = "user", bound = 1.25): Policy {
   if (from !== "user" && !/^attr:.+$/.test(from)) throw new TypeError(`hash: key must be user or attr:NAME, got ${JSON.stringify(from)}`);
   if (!(bound >= 1) || !Number.isFinite(bound)) throw new TypeError(`hash: bound must be a number >= 1, got ${bound}`);
-  return {
+  const policy = {
     name: "hash",
     // The key's place on the application's ring: the first server clockwise that is eligible and
     // under the bound, with the bound taken from the application's available servers.
-    locate(table, task, _ctx, eligible) {
+    locate(table: ServerTable, task: Task, _ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined {
       const key = keyOf(task, from);
       const avail = table.available(task.app);
       if (key === undefined || !avail || avail.capacity === 0) return undefined;
@@ -52,7 +52,7 @@ export function createHash(from = "user", bound = 1.25): Policy {
       return found;
     },
     // Without a key, or when no server is under the bound: rendezvous hashing among the candidates.
-    select(cs, task) {
+    select(cs: readonly ServerEntry[], task: Task): ServerEntry | undefined {
       const key = keyOf(task, from);
       let load = 0;
       let capacity = 0;
@@ -77,6 +77,8 @@ export function createHash(from = "user", bound = 1.25): Policy {
       return best ?? fallback;
     },
   };
+  // locate only reads the ring and the index (building either on first use is a cache): a dry run may call it.
+  return { ...policy, peek: policy.locate } satisfies Policy;
 }
 
 export { hash32 };

@@ -13,6 +13,8 @@ export function createIdleQueue(look = 64): Policy {
   return {
     name: "idle-queue",
     locate: (table, task, _ctx, eligible) => table.idleQueue(task.app)?.longestIdle(eligible, look),
+    // locate sends idle servers the task refused to the back of the queue; peek only reads.
+    peek: (table, task, _ctx, eligible) => table.idleQueue(task.app)?.peekLongestIdle(eligible, look),
     select: random.select,
   };
 }

@@ -1,4 +1,5 @@
 export * from "./allocate.js";
+export * from "./explain.js";
 export * from "./effective-task.js";
 export * from "./match.js";
 export * from "./compiled-match.js";

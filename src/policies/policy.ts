@@ -39,6 +39,12 @@ export interface Policy {
    * `eligible` accepts, or undefined to fall back to choosing among candidates.
    */
   locate?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined;
+  /**
+   * `locate`'s answer without changing the table or the policy (a dry run: `allot explain`).
+   * A policy whose `locate` only reads can pass the same function; one with `locate` and no
+   * `peek` is explained as if it had no `locate` (the explanation says so).
+   */
+  peek?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined;
   select(candidates: readonly ServerEntry[], task: Task, ctx: PolicyContext): ServerEntry | undefined;
 }
 

@@ -1,8 +1,8 @@
 import type { Task } from "../protocol/index.js";
-import type { ServerEntry } from "../state/index.js";
+import type { ServerEntry, ServerTable } from "../state/index.js";
 import type { AllocatorIdentity } from "./home-servers.js";
 import { HomeServers } from "./home-servers.js";
-import type { Policy } from "./policy.js";
+import type { Policy, PolicyContext } from "./policy.js";
 
 /**
  * A task's expected delay on `e`, in mean tasks' work at power 1: the tasks ahead of it (running,
@@ -80,24 +80,27 @@ export function createShortestDelay(look = SHORTEST_DELAY_LOOK, margin = SHORTES
     }
   };
   const choice = (): ServerEntry | undefined => (own !== undefined && ownD <= bestD + margin ? own : best);
+  const locate = (table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined => {
+    if (hasPreferences(task)) return undefined;
+    start(ctx.allocator);
+    const cap = me === undefined ? look : look * homeReads;
+    table.availableByDelay(task.app)?.visit((e) => {
+      if (!eligible(e)) return true;
+      consider(e);
+      read++;
+      return read < cap && (me === undefined || homes < homeLook);
+    });
+    const pick = choice();
+    best = own = undefined;
+    return pick;
+  };
   return {
     name: "shortest-delay",
     candidates: look,
     order: "delay",
-    locate(table, task, ctx, eligible) {
-      if (hasPreferences(task)) return undefined;
-      start(ctx.allocator);
-      const cap = me === undefined ? look : look * homeReads;
-      table.availableByDelay(task.app)?.visit((e) => {
-        if (!eligible(e)) return true;
-        consider(e);
-        read++;
-        return read < cap && (me === undefined || homes < homeLook);
-      });
-      const pick = choice();
-      best = own = undefined;
-      return pick;
-    },
+    locate,
+    // locate reads the table's delay order and changes nothing in it: a dry run may call it.
+    peek: locate,
     select(cs, _task, ctx) {
       start(ctx.allocator);
       for (const e of cs) consider(e);

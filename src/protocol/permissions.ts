@@ -56,6 +56,9 @@ export const SENDERS: { readonly [K in MessageType]: Senders } = {
   "peer.sync": (r) => (r === "tier2" ? TIER2_PEERS : r === "master" ? MASTER_PEERS : NOBODY),
   "peer.keys": (r) => (r === "tier2" ? TIER2_PEERS : r === "master" ? MASTER_PEERS : NOBODY),
   status: NOBODY,
+  // A dry run: a client may ask about its own tasks, an admin about anyone's.
+  "placement.explain": ["client", "admin"],
+  explanation: NOBODY,
   "slave.picked": NOBODY,
   "task.submit": ["client"],
   "server.request": ["slave"],

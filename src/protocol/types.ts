@@ -289,6 +289,52 @@ export interface AppStatus {
 /** The answer to `status.get`: each role's own view, tagged with the role. */
 export type StatusBody = AllocatorStatus | ForwarderStatus | SlaveStatus | AppStatus;
 
+/** One eligible server in a placement's explanation, best first. */
+export interface ExplainCandidate {
+  /** The server's id: absent for a principal that may not read the fleet (a verified client that is not an admin). */
+  id?: string;
+  /** 1 for the best. */
+  rank: number;
+  /** Points for soft preferences met (stored client attributes, user preferences, weighted `prefer`). */
+  score: number;
+  load: number;
+  reserved: number;
+  capacity: number;
+  free: number;
+  power: number;
+  idlePower: number;
+  chosen: boolean;
+}
+
+/** The answer to `placement.explain`: a dry run of one placement, reserving nothing. */
+export interface Explanation {
+  app: string;
+  /** The policy that decides (a fresh instance of it, for the dry run). */
+  policy: string;
+  /** Servers this allocator knows that offer the application, whatever their status. */
+  offering: number;
+  /** Of those, the live ones (alive). */
+  live: number;
+  /** Live servers meeting every hard constraint, with a free slot: what the policy chooses among. */
+  eligible: number;
+  /**
+   * Servers each hard constraint removed: `status` (not alive), one key per `require`
+   * constraint (as written, counting each live server that fails it), `full` (meeting every
+   * constraint, no free slot), `unacknowledged` (too many reservations not yet acknowledged).
+   */
+  removedBy: Record<string, number>;
+  /** The score of a server meeting every soft preference. */
+  maxScore: number;
+  /** The top eligible servers, best first (at most 10), the chosen one among them. */
+  candidates: ExplainCandidate[];
+  /** The server a placement would choose now, or null when none fits. */
+  chosen: string | null;
+  /** Why it wins, or why none fits. */
+  reason: string;
+  /** When none fits: whether that can change by itself soon (all eligible servers busy). */
+  retryable: boolean;
+}
+
 /** Body of each message type. The keys are the wire names. */
 export interface Bodies {
   /** Opens the handshake; `nonce` (32 random bytes) is the challenge the other side signs. */
@@ -351,6 +397,13 @@ export interface Bodies {
    */
   "peer.keys": { keys: KeyPlacementWire[] };
   status: StatusBody;
+  /**
+   * A dry run of one placement at a tier-2 or a master (the server a slave would be given):
+   * the task as `task.place` carries it, matched with the stored attributes of `client` (the
+   * sender itself when absent, and always for a verified client). Reserves nothing.
+   */
+  "placement.explain": { task: Task; client?: string };
+  explanation: Explanation;
   /** A master's answer to `task.place`: send the task to this slave, with this pick. */
   "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };
   /**

@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { serverAttrsProblem } from "./server-attrs.js";
 import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, MAX_REPORTED_FAILURES, Role, SERVER_STATUSES } from "./types.js";
-import type { Claim, ClaimRole, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
+import type { Claim, ClaimRole, Explanation, ExplainCandidate, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -321,6 +321,8 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     return { keys: (keys as unknown[]).map((k, i) => keyPlacement(k, `keys[${i}]`)) };
   },
   status: (b) => statusBody(b),
+  "placement.explain": (b) => ({ task: task(b.task, "task"), ...(b.client === undefined ? {} : { client: id(b.client, "client") }) }),
+  explanation: (b) => explanation(b),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
   "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick"), ...avoid(b.avoid) }),
   "server.request": (b) => ({
@@ -461,6 +463,51 @@ function statusBody(b: Obj): StatusBody {
     default:
       return fail("role", "tier2|master|vip|tier1|slave|app");
   }
+}
+
+/** Candidates an explanation lists at most, and constraint counts it carries. */
+const MAX_EXPLAIN_CANDIDATES = 100;
+const MAX_REMOVED_BY = MAX_CONSTRAINTS + 8;
+
+function explainCandidate(x: unknown, p: string): ExplainCandidate {
+  const o = obj(x, p);
+  return {
+    ...(o.id === undefined ? {} : { id: id(o.id, `${p}.id`) }),
+    rank: nat(o.rank, `${p}.rank`),
+    score: nonNegative(o.score, `${p}.score`),
+    load: nat(o.load, `${p}.load`),
+    reserved: nat(o.reserved, `${p}.reserved`),
+    capacity: nat(o.capacity, `${p}.capacity`),
+    free: nat(o.free, `${p}.free`),
+    power: nonNegative(o.power, `${p}.power`),
+    idlePower: nonNegative(o.idlePower, `${p}.idlePower`),
+    chosen: bool(o.chosen, `${p}.chosen`),
+  };
+}
+
+function explanation(b: Obj): Explanation {
+  const removed = obj(b.removedBy, "removedBy");
+  const keys = Object.keys(removed);
+  if (keys.length > MAX_REMOVED_BY) fail("removedBy", `at most ${MAX_REMOVED_BY} counts`);
+  const removedBy: Record<string, number> = {};
+  for (const k of keys) {
+    if (k === "__proto__" || k.length > 131072) fail("removedBy", "keys of at most 131072 chars, not __proto__");
+    removedBy[k] = nat(removed[k], `removedBy.${k}`);
+  }
+  const chosen = b.chosen === null ? null : id(b.chosen, "chosen");
+  return {
+    app: id(b.app, "app"),
+    policy: id(b.policy, "policy"),
+    offering: nat(b.offering, "offering"),
+    live: nat(b.live, "live"),
+    eligible: nat(b.eligible, "eligible"),
+    removedBy,
+    maxScore: nonNegative(b.maxScore, "maxScore"),
+    candidates: list(b.candidates, "candidates", MAX_EXPLAIN_CANDIDATES, "candidates", explainCandidate),
+    chosen,
+    reason: str(b.reason, "reason", 8192),
+    retryable: bool(b.retryable, "retryable"),
+  };
 }
 
 /** Attribute names an `attrs.unset` removes at most at once. */

@@ -66,6 +66,18 @@ export class IdleQueue<E extends Idling> {
     return undefined;
   }
 
+  /** What `longestIdle` would answer, changing nothing: refused entries stay where they are. */
+  peekLongestIdle(accept: (e: E) => boolean, limit: number): E | undefined {
+    let looked = 0;
+    for (let k = this.head; k < this.tail && looked < limit; k++) {
+      const e = this.items[k] as E;
+      if (e.idleSince !== (this.stamps[k] as number)) continue;
+      looked++;
+      if (accept(e)) return e;
+    }
+    return undefined;
+  }
+
   private append(e: E, stamp: number): void {
     if (this.tail === this.items.length) {
       this.items.push(e);

@@ -59,6 +59,12 @@ describe("cli/submit", () => {
       expect(config([])).not.toHaveProperty("key");
     });
 
+    it("takes client attributes with --client-attr, typed, as allot explain does", () => {
+      expect(config(["--client-attr", "region=eu", "--client-attr", "gpu=true"]).spec).toMatchObject({ clientAttrs: { region: "eu", gpu: true } });
+      expect(config([]).spec).not.toHaveProperty("clientAttrs");
+      expect(() => config(["--client-attr", "region"])).toThrow(/--client-attr/);
+    });
+
     it.each<[string, string[], RegExp]>([
       ["an empty --id", ["--id", ""], /^--id: must not be empty/],
       ["an --id too long for the task ids made from it", ["--id", "c".repeat(129)], /^--id: must be at most 128 characters/],

@@ -22,6 +22,8 @@ describe("protocol/permissions", () => {
         ["master", "master", "peer.sync"],
         ["admin", "tier2", "attrs.set"],
         ["admin", "app", "status.get"],
+        ["client", "tier2", "placement.explain"],
+        ["admin", "master", "placement.explain"],
       ];
       for (const [role, receiver, type] of ok) expect(refusal(as([role]), receiver, type, undefined), `${role} → ${receiver} ${type}`).toBeUndefined();
     });
@@ -37,6 +39,8 @@ describe("protocol/permissions", () => {
         ["slave", "tier2", "server.report"],
         ["app", "master", "server.request"],
         ["client", "tier2", "task.placed"],
+        ["app", "tier2", "placement.explain"],
+        ["tier2", "master", "explanation"],
       ];
       for (const [role, receiver, type] of no) expect(refusal(as([role]), receiver, type, undefined)?.code, `${role} → ${receiver} ${type}`).toBe(ErrorCode.UNAUTHORIZED);
     });

@@ -126,6 +126,26 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "peer.sync": fc.record({ servers: fc.array(serverArb, { maxLength: 4 }), slaves: fc.array(serverArb, { maxLength: 2 }) }, { requiredKeys: ["servers"] }),
   "peer.keys": fc.record({ keys: fc.array(fc.record({ client: name, key: name, server: name, ttlMs: fc.integer({ min: 0, max: 86_400_000 }) }), { maxLength: 4 }) }),
   status: statusArb,
+  "placement.explain": fc.record({ task: taskArb, client: name }, { requiredKeys: ["task"] }),
+  explanation: fc.record({
+    app: name,
+    policy: name,
+    offering: safeNat,
+    live: safeNat,
+    eligible: safeNat,
+    removedBy: fc.dictionary(safeKey(1), safeNat, { maxKeys: 4 }),
+    maxScore: fc.double({ min: 0, max: 1e9, noNaN: true }).map(noNegZero),
+    candidates: fc.array(
+      fc.record(
+        { id: name, rank: safeNat, score: fc.nat(), load: safeNat, reserved: safeNat, capacity: safeNat, free: safeNat, power: fc.nat(), idlePower: fc.nat(), chosen: fc.boolean() },
+        { requiredKeys: ["rank", "score", "load", "reserved", "capacity", "free", "power", "idlePower", "chosen"] },
+      ),
+      { maxLength: 3 },
+    ),
+    chosen: fc.option(name, { nil: null }),
+    reason: fc.string({ maxLength: 200 }),
+    retryable: fc.boolean(),
+  }),
   "slave.picked": fc.record({ taskId: name, slaveId: name, slaveUrl: fc.string({ maxLength: 64 }), pick: name }),
   "task.submit": fc.record({ task: taskArb, pick: name }),
   "server.request": fc.record({

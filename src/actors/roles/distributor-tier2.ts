@@ -5,6 +5,7 @@ import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
 import { DecisionLog, REPEAT } from "../runtime/decisions.js";
+import { onExplain } from "../runtime/explain.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
@@ -121,6 +122,8 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
       if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
+      // A fresh policy instance per explanation: the live one's state (round-robin's cursor) stays as it is.
+      if (m.type === "placement.explain") return onExplain(m, ch, table, tables, () => resolvePolicy(config.policy), pctx);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
       if (m.type === "peer.keys") return keys.onKeys(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));

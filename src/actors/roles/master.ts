@@ -6,6 +6,7 @@ import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { DecisionLog, REPEAT } from "../runtime/decisions.js";
+import { onExplain } from "../runtime/explain.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
@@ -232,6 +233,9 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         case "attrs.set":
         case "attrs.unset":
           return onAttrsSet(m, ch, ctx, tables, sync);
+        case "placement.explain":
+          // The server a slave would be given; a fresh policy instance, so the live one's state stays.
+          return onExplain(m, ch, servers.table, tables, () => resolvePolicy(config.policy ?? "least-loaded"), pctx);
         case "peer.sync":
           return sync.onSync(m, ch);
         case "peer.keys":
