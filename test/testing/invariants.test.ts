@@ -60,6 +60,41 @@ function peered(seed: number, choices: number[]): TestClusterSpec {
   };
 }
 
+/** Two peered tier-2s (both entries of both clients), two servers of capacity 1. */
+function duplicates(seed: number, choices: number[]): TestClusterSpec {
+  return {
+    seed,
+    delivery: { choices },
+    tiered: {
+      tier2: [{ id: "t2a", peers: ["t2b"] }, { id: "t2b", peers: ["t2a"] }],
+      apps: [
+        { id: "a1", apps: ["work"], capacity: 1 },
+        { id: "a2", apps: ["work"], capacity: 1 },
+      ],
+    },
+    clients: ["c1", "c2"],
+    handlers: { work: async (p, t) => { await t.sleep(40); return p; } },
+    heartbeatMs: 100,
+  };
+}
+
+/** Each key submitted at once by c1 `dups` times (and by c2 on odd rounds), a fault on a1 at `at`, then every key again. */
+async function duplicateKeys(c: TestCluster, keys: number, dups: number, fault: string, at: number): Promise<void> {
+  const hs: SubmitHandle[] = [];
+  for (let d = 0; d < dups; d++) for (let k = 0; k < keys; k++) hs.push(c.submit(d % 2 ? "c2" : "c1", { app: "work", key: `k${k}`, payload: k }), c.submit("c1", { app: "work", key: `k${k}`, payload: k }));
+  await c.run({ until: c.now + at, maxSteps: 20_000 });
+  if (fault === "crash") c.crash("a1");
+  if (fault === "pause") c.pause("a1");
+  if (fault === "partition") c.partition(["a1"], ["c1", "c2", "t2a", "t2b"]);
+  await c.run({ until: c.now + 400, maxSteps: 50_000 });
+  if (fault === "crash") await c.restart("a1");
+  if (fault === "pause") c.resume("a1");
+  if (fault === "partition") c.heal();
+  for (let k = 0; k < keys; k++) hs.push(c.submit("c1", { app: "work", key: `k${k}`, payload: k }));
+  await c.run({ until: settledAll(hs), maxSteps: 200_000 });
+  await c.run({ until: c.now + 1500, maxSteps: 50_000 });
+}
+
 /** Runs a scenario on a fresh cluster, then the checkers; the assertion message replays it. */
 async function verify(spec: TestClusterSpec, scenario: (c: TestCluster) => Promise<void>, checkers: Checker[]): Promise<void> {
   const c = await createTestCluster(spec);
@@ -121,7 +156,7 @@ describe("protocol invariants under faults", () => {
           await c.run({ until: settledAll(hs), maxSteps: 100_000 });
           await c.run({ until: c.now + 3000, maxSteps: 50_000 });
           c.snapshotTables();
-        }, [noTaskLost(), convergence]),
+        }, [noTaskLost(), atMostOnceExecution(), atMostOnceExecution({ scope: "cluster" }), convergence]),
       ),
       { numRuns: RUNS, seed: SEED + 102 },
     );
@@ -165,11 +200,11 @@ describe("protocol invariants under faults", () => {
   }, 60_000);
 
   it("(e) master/slave, proxy and direct slaves, a slave or a master crashes: no task lost, at most once", async () => {
-    const msSpec = (seed: number, choices: number[]): TestClusterSpec => ({
+    const msSpec = (seed: number, choices: number[], assign: "grant" | "indicate"): TestClusterSpec => ({
       seed,
       delivery: { choices },
       masterSlave: {
-        masters: [{ id: "m1", peers: ["m2"] }, { id: "m2", peers: ["m1"] }],
+        masters: [{ id: "m1", peers: ["m2"], assign }, { id: "m2", peers: ["m1"], assign }],
         slaves: [{ id: "sp", link: "proxy" }, { id: "sd", link: "direct" }],
         apps: [
           { id: "a1", apps: ["work"], capacity: 2 },
@@ -181,8 +216,8 @@ describe("protocol invariants under faults", () => {
       heartbeatMs: 100,
     });
     await fc.assert(
-      fc.asyncProperty(clusterSeed, tape, fc.integer({ min: 1, max: 6 }), fc.constantFrom("sp", "sd", "m1", "m2", "a1"), fc.integer({ min: 0, max: 60 }), fc.boolean(), async (seed, choices, n, victim, crashAt, restart) =>
-        verify(msSpec(seed, choices), async (c) => {
+      fc.asyncProperty(clusterSeed, tape, fc.integer({ min: 1, max: 6 }), fc.constantFrom("sp", "sd", "m1", "m2", "a1"), fc.integer({ min: 0, max: 60 }), fc.boolean(), fc.constantFrom<"grant" | "indicate">("grant", "indicate"), async (seed, choices, n, victim, crashAt, restart, assign) =>
+        verify(msSpec(seed, choices, assign), async (c) => {
           const hs = await stream(c, n, 5, "k", []);
           await c.run({ until: c.now + crashAt, maxSteps: 20_000 });
           c.crash(victim);
@@ -283,7 +318,40 @@ describe("protocol invariants under faults", () => {
     );
   }, 60_000);
 
+  it("(i) a tier-2 crashes and restarts mid-stream, its peer keeps the key memory: no task lost, at most once in the cluster", async () => {
+    await fc.assert(
+      fc.asyncProperty(clusterSeed, tape, fc.integer({ min: 1, max: 6 }), fc.constantFrom("t2a", "t2b"), fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 300 }), async (seed, choices, n, victim, crashAt, downMs) =>
+        verify(tiered(seed, choices), async (c) => {
+          const hs = await stream(c, n, 5, "k");
+          await c.run({ until: c.now + crashAt, maxSteps: 20_000 });
+          c.crash(victim);
+          hs.push(...(await stream(c, n, 3, "k")));
+          await c.run({ until: c.now + downMs, maxSteps: 50_000 });
+          await c.restart(victim);
+          await c.run({ until: c.now + 300, maxSteps: 50_000 });
+          hs.push(...(await stream(c, n, 0, "k")));
+          await c.run({ until: settledAll(hs), maxSteps: 100_000 });
+          await c.run({ until: c.now + 1500, maxSteps: 50_000 });
+        }, [noTaskLost(), atMostOnceExecution(), atMostOnceExecution({ scope: "cluster" }), capacityRespected]),
+      ),
+      { numRuns: RUNS, seed: SEED + 109 },
+    );
+  }, 60_000);
+
+  it("(j) concurrent duplicates of keys from two clients, capacity 1, a server fault: no task lost, at most once in the cluster", async () => {
+    await fc.assert(
+      fc.asyncProperty(clusterSeed, fc.array(fc.nat(31), { maxLength: 120 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 3 }), fc.constantFrom("crash", "pause", "partition", "none"), fc.integer({ min: 0, max: 80 }), async (seed, choices, keys, dups, fault, at) =>
+        verify(duplicates(seed, choices), (c) => duplicateKeys(c, keys, dups, fault, at), [noTaskLost(), atMostOnceExecution(), atMostOnceExecution({ scope: "cluster" }), capacityRespected]),
+      ),
+      { numRuns: RUNS, seed: SEED + 110 },
+    );
+  }, 60_000);
+
   describe("regressions (shrunk cases kept as they were found)", () => {
+    it("(j) seed 0, tape [0,0,12,31]: two concurrent submits of one key by one client, placed through both tier-2s, ran on two healthy servers (client fix: a key in flight is placed through the same entry)", async () => {
+      await verify(duplicates(0, [0, 0, 12, 31]), (c) => duplicateKeys(c, 1, 1, "crash", 0), [noTaskLost(), atMostOnceExecution({ scope: "cluster" })]);
+    });
+
     it("(d) seed 0, tape []: a run placed on a2 just after its zone changed x→y, before the allocators heard, is not a constraint violation (checker fix)", async () => {
       await verify(tiered(0, [], { clients: [{ id: "c1", timeoutMs: 3000 }] }), async (c) => {
         const hs = await stream(c, 1, 5, "k");

@@ -157,6 +157,25 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     return entries[at] as Peer;
   }
 
+  /**
+   * The entry each key in flight at this client was last placed through, and how many of this
+   * client's submits of it are in flight. A submit of a key already in flight places its first
+   * attempt through that same entry (while it is connected), not the next one of the round robin:
+   * two members of a set share their key placements only after the fact (peer.keys), so two
+   * concurrent submits of one key placed through two tier-2s at once went to two servers and ran
+   * twice, both servers healthy (found by test/testing/invariants.test.ts, "(j)"). Through one
+   * entry, the second finds the first's placement in its key memory and goes to the same server,
+   * whose single flight answers it. Retries still rotate (a failed entry is not asked again).
+   */
+  const keyEntries = new Map<string, { entry: Peer | undefined; submits: number }>();
+
+  function entryFor(key: string, attempt: number): Peer {
+    const pinned = keyEntries.get(key);
+    const entry = attempt === 1 && pinned?.entry?.current !== undefined ? pinned.entry : nextEntry();
+    if (pinned !== undefined) pinned.entry = entry;
+    return entry;
+  }
+
   /** Resolves after `ms`, or rejects CANCELLED as soon as `signal` fires. */
   function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
     const slept = ctx.sleep(ms, signal);
@@ -205,18 +224,31 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     };
     const placement: Task = { ...task, payload: null };
     const signal = spec.signal;
+    budget.request(ctx.now());
+    const inFlight = keyEntries.get(task.key);
+    if (inFlight !== undefined) inFlight.submits++;
+    else keyEntries.set(task.key, { entry: undefined, submits: 1 });
+    try {
+      return await attempts(task, placement, deadline, signal);
+    } finally {
+      const k = keyEntries.get(task.key);
+      if (k !== undefined && --k.submits === 0) keyEntries.delete(task.key);
+    }
+  }
+
+  async function attempts(task: Task, placement: Task, deadline: number, signal: AbortSignal | undefined): Promise<TaskResult> {
+    const id = task.id;
     // Servers and slaves this task failed on: the next placement asks to avoid them.
     // Made on the first failure only: the common path allocates nothing for it.
     let avoid: string[] | undefined;
     let lastError: AllotError | undefined;
     let failures = 0;
     let waits = 0;
-    budget.request(ctx.now());
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
       const remaining = deadline - ctx.now();
       if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
-      const entry = nextEntry();
+      const entry = entryFor(task.key, attempt);
       // The member the task is with when a failure comes: nobody yet (the entry), a slave, a server.
       let at: string | undefined;
       try {
