@@ -95,6 +95,33 @@ async function duplicateKeys(c: TestCluster, keys: number, dups: number, fault: 
   await c.run({ until: c.now + 1500, maxSteps: 50_000 });
 }
 
+/** Two peered tier-2s, two servers of capacity 1 running echo, one client. */
+function resubmitSpec(seed: number, choices: number[]): TestClusterSpec {
+  return {
+    seed,
+    delivery: { choices },
+    tiered: {
+      tier2: [{ id: "t2a", peers: ["t2b"] }, { id: "t2b", peers: ["t2a"] }],
+      apps: [
+        { id: "a1", apps: ["echo"], capacity: 1 },
+        { id: "a2", apps: ["echo"], capacity: 1 },
+      ],
+    },
+    clients: ["c1"],
+    heartbeatMs: 100,
+  };
+}
+
+/** Submits key "k" `times` times, each after the last settled and `gap` ms more, the peer link delayed by `delayMs`. */
+async function resubmits(c: TestCluster, delayMs: number, gap: number, times: number): Promise<void> {
+  if (delayMs > 0) c.link("t2a", "t2b").delay(delayMs);
+  for (let i = 0; i < times; i++) {
+    const h = c.submit("c1", { app: "echo", key: "k", payload: i });
+    await c.run({ until: () => h.settled, maxSteps: 50_000 });
+    await c.run({ until: c.now + gap, maxSteps: 50_000 });
+  }
+}
+
 /** Runs a scenario on a fresh cluster, then the checkers; the assertion message replays it. */
 async function verify(spec: TestClusterSpec, scenario: (c: TestCluster) => Promise<void>, checkers: Checker[]): Promise<void> {
   const c = await createTestCluster(spec);
@@ -347,7 +374,19 @@ describe("protocol invariants under faults", () => {
     );
   }, 60_000);
 
+  it("(k) resubmissions of a key, one after another, through a slow link between the peered tier-2s: at most once in the cluster", async () => {
+    await fc.assert(
+      fc.asyncProperty(clusterSeed, tape, fc.integer({ min: 0, max: 60 }), fc.integer({ min: 0, max: 50 }), fc.integer({ min: 2, max: 4 }), async (seed, choices, delayMs, gap, times) =>
+        verify(resubmitSpec(seed, choices), (c) => resubmits(c, delayMs, gap, times), [noTaskLost(), atMostOnceExecution({ scope: "cluster" })]),
+      ),
+      { numRuns: RUNS, seed: SEED + 111 },
+    );
+  }, 60_000);
+
   describe("regressions (shrunk cases kept as they were found)", () => {
+    it("(k) seed 0, tape [1,2,6]: a resubmission right after the first answer, through the other tier-2 before peer.keys reached it, ran on a second healthy server (client fix: a recent key is placed through the entry it last went through)", async () => {
+      await verify(resubmitSpec(0, [1, 2, 6]), (c) => resubmits(c, 1, 0, 3), [noTaskLost(), atMostOnceExecution({ scope: "cluster" })]);
+    });
     it("(j) seed 0, tape [0,0,12,31]: two concurrent submits of one key by one client, placed through both tier-2s, ran on two healthy servers (client fix: a key in flight is placed through the same entry)", async () => {
       await verify(duplicates(0, [0, 0, 12, 31]), (c) => duplicateKeys(c, 1, 1, "crash", 0), [noTaskLost(), atMostOnceExecution({ scope: "cluster" })]);
     });

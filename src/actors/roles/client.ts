@@ -6,6 +6,7 @@ import type { RetryBudgetOptions } from "../../state/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { firstConnected } from "../runtime/forward.js";
+import { BoundedMap } from "../runtime/bounded-map.js";
 import { PeerPool } from "../runtime/peer-pool.js";
 import { unknownType } from "../runtime/role-actor.js";
 
@@ -121,6 +122,9 @@ function cancelled(signal: AbortSignal): AllotError {
  * Waits for capacity (no room, overloaded) back off until the deadline. Retries are bounded per
  * task (maxAttempts) and per client (retryBudget).
  */
+/** Recent keys whose entry a client remembers (see keyEntries): as many as an allocator remembers per client by default. */
+const KEY_ENTRIES = 10_000;
+
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
   const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
@@ -158,21 +162,22 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   }
 
   /**
-   * The entry each key in flight at this client was last placed through, and how many of this
-   * client's submits of it are in flight. A submit of a key already in flight places its first
-   * attempt through that same entry (while it is connected), not the next one of the round robin:
-   * two members of a set share their key placements only after the fact (peer.keys), so two
-   * concurrent submits of one key placed through two tier-2s at once went to two servers and ran
-   * twice, both servers healthy (found by test/testing/invariants.test.ts, "(j)"). Through one
-   * entry, the second finds the first's placement in its key memory and goes to the same server,
-   * whose single flight answers it. Retries still rotate (a failed entry is not asked again).
+   * The entry each recent key of this client was last placed through (the last KEY_ENTRIES keys).
+   * A submit of such a key places its first attempt through that same entry (while it is
+   * connected), not the next one of the round robin: members of a set share their key placements
+   * only after the fact (peer.keys), so a repeat placed through another tier-2 before the news
+   * reached it went to another server and ran again, both servers healthy — two concurrent
+   * submits of one key, or a resubmission just after the first answer (found by
+   * test/testing/invariants.test.ts, "(j)" and "(k)"). Through one entry, the repeat finds the
+   * first placement in that member's key memory and goes to the same server, whose single flight
+   * or stored result answers it. Retries still rotate (a failed entry is not asked again first).
    */
-  const keyEntries = new Map<string, { entry: Peer | undefined; submits: number }>();
+  const keyEntries = new BoundedMap<string, Peer>(KEY_ENTRIES);
 
   function entryFor(key: string, attempt: number): Peer {
     const pinned = keyEntries.get(key);
-    const entry = attempt === 1 && pinned?.entry?.current !== undefined ? pinned.entry : nextEntry();
-    if (pinned !== undefined) pinned.entry = entry;
+    const entry = attempt === 1 && pinned?.current !== undefined ? pinned : nextEntry();
+    if (entries.length > 1) keyEntries.set(key, entry);
     return entry;
   }
 
@@ -225,15 +230,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     const placement: Task = { ...task, payload: null };
     const signal = spec.signal;
     budget.request(ctx.now());
-    const inFlight = keyEntries.get(task.key);
-    if (inFlight !== undefined) inFlight.submits++;
-    else keyEntries.set(task.key, { entry: undefined, submits: 1 });
-    try {
-      return await attempts(task, placement, deadline, signal);
-    } finally {
-      const k = keyEntries.get(task.key);
-      if (k !== undefined && --k.submits === 0) keyEntries.delete(task.key);
-    }
+    return attempts(task, placement, deadline, signal);
   }
 
   async function attempts(task: Task, placement: Task, deadline: number, signal: AbortSignal | undefined): Promise<TaskResult> {
