@@ -10,7 +10,7 @@ import { atMostOnceExecution, capacityRespected, check, constraintsRespected, co
 // a failure prints the checker's message, the cluster seed and the (shrunk) tape.
 
 /** numRuns per property: small enough that the file fits CI time on two loaded cores. */
-const RUNS = Number(process.env.INVARIANT_RUNS ?? 30);
+const RUNS = Number(process.env.INVARIANT_RUNS ?? 20);
 /** Added to every property's fixed seed (0 in CI): a longer hunt tries other seeds. */
 const SEED = Number(process.env.INVARIANT_SEED ?? 0);
 
@@ -283,7 +283,8 @@ describe("protocol invariants under faults", () => {
           c.snapshotTables();
         }, [noTaskLost(), convergence]),
       ),
-      { numRuns: RUNS, seed: SEED + 106 },
+      // Half the runs: each waits out a reconnection (4.5 s of virtual time), the costliest here.
+      { numRuns: Math.max(1, Math.ceil(RUNS / 2)), seed: SEED + 106 },
     );
   }, 60_000);
 
