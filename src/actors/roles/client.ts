@@ -111,6 +111,9 @@ function cancelled(signal: AbortSignal): AllotError {
   return new AllotError(ErrorCode.CANCELLED, "the task was cancelled", { cause: signal.reason, retryable: false });
 }
 
+/** Recent keys whose entry a client remembers (see keyEntries): as many as an allocator remembers per client by default. */
+const KEY_ENTRIES = 10_000;
+
 /**
  * The client: places a task through an entry, then runs it on the chosen server over a direct,
  * pooled connection. When the entry is a master, its answer names a slave instead: the task goes
@@ -122,9 +125,6 @@ function cancelled(signal: AbortSignal): AllotError {
  * Waits for capacity (no room, overloaded) back off until the deadline. Retries are bounded per
  * task (maxAttempts) and per client (retryBudget).
  */
-/** Recent keys whose entry a client remembers (see keyEntries): as many as an allocator remembers per client by default. */
-const KEY_ENTRIES = 10_000;
-
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
   const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
@@ -229,18 +229,13 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     };
     const placement: Task = { ...task, payload: null };
     const signal = spec.signal;
-    budget.request(ctx.now());
-    return attempts(task, placement, deadline, signal);
-  }
-
-  async function attempts(task: Task, placement: Task, deadline: number, signal: AbortSignal | undefined): Promise<TaskResult> {
-    const id = task.id;
     // Servers and slaves this task failed on: the next placement asks to avoid them.
     // Made on the first failure only: the common path allocates nothing for it.
     let avoid: string[] | undefined;
     let lastError: AllotError | undefined;
     let failures = 0;
     let waits = 0;
+    budget.request(ctx.now());
     for (let attempt = 1; ; attempt++) {
       if (signal?.aborted) throw cancelled(signal);
       const remaining = deadline - ctx.now();
