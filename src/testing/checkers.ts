@@ -1,7 +1,7 @@
 import { meets } from "../policies/match.js";
 import type { ServerValue } from "../policies/match.js";
 import type { Constraint } from "../protocol/index.js";
-import type { CheckResult, Checker, History, HistoryEvent, RunEndEvent, RunStartEvent, SettleEvent, SubmitEvent, TablesEvent } from "./history.js";
+import type { AttrsEvent, CheckResult, Checker, History, HistoryEvent, RunEndEvent, RunStartEvent, SettleEvent, SubmitEvent, TablesEvent } from "./history.js";
 
 // Invariants over a recorded History. Each checker is a pure function of the history: it reads
 // nothing else, changes nothing, and gives the same verdict for the same events. A failure names
@@ -307,28 +307,64 @@ export function startMeets(e: RunStartEvent, c: Constraint): boolean | undefined
   return meets(startValue(e, c.key), c);
 }
 
+export interface ConstraintsOptions {
+  /**
+   * How long after an attribute change (an `attrs` event) a run on that server may still be
+   * judged by the attributes it had before the change. Default 1000 ms.
+   */
+  staleMs?: number;
+}
+
 /**
  * Every run.start's server met its task's `require` constraints when the run began, judged with
  * the project's matcher (`meets` of src/policies/match.ts) on the run.start's own `attrs`, `server`,
  * `capacity` and `app`. A run is joined to the latest submit of its client and key recorded
  * before it; a run with no such submit is not judged. `load` and `free` are not judged (see startMeets).
+ *
+ * Attributes reach the allocators by the server's report (docs/design.md: `attrs.set` reports
+ * at once, but a report is a message): a placement decided before the report arrived is made on
+ * the attributes the server had before. So a run that fails a constraint on its server's current
+ * attributes passes when the server met it with the attributes it had before a change recorded
+ * within `staleMs` before the run. (Judging only the current attributes, as this checker first
+ * did, failed correct runs placed in that window: a checker too strict for the design.)
  */
-export const constraintsRespected: Checker = (h) => {
+export function constraintsRespected(h: History): CheckResult;
+export function constraintsRespected(opts?: ConstraintsOptions): Checker;
+export function constraintsRespected(arg: History | ConstraintsOptions = {}): Checker | CheckResult {
+  if (isHistory(arg)) return constraintsWith({})(arg);
+  return constraintsWith(arg);
+}
+
+function constraintsWith(opts: ConstraintsOptions): Checker {
+  const staleMs = opts.staleMs ?? 1000;
+  return (h) => constraintsCheck(h, staleMs);
+}
+
+function constraintsCheck(h: History, staleMs: number): CheckResult {
   const name = "constraintsRespected";
   const submits = new Map<string, SubmitEvent>();
+  /** Attribute changes per server, in history order. */
+  const changes = new Map<string, AttrsEvent[]>();
   for (const e of h) {
+    if (e.kind === "attrs") {
+      const l = changes.get(e.node);
+      if (l) l.push(e);
+      else changes.set(e.node, [e]);
+    }
     if (e.kind === "submit") submits.set(ck(e.client, e.key), e);
     if (e.kind !== "run.start") continue;
     const s = submits.get(ck(e.client, e.key));
     if (!s) continue;
+    const recent = (changes.get(e.server) ?? []).filter((a) => e.t - a.t <= staleMs);
     for (const c of s.require) {
       if (startMeets(e, c) !== false) continue;
+      if (recent.some((a) => startMeets({ ...e, attrs: a.before }, c) !== false)) continue;
       const v = startValue(e, c.key);
-      return fail(name, `task ${e.taskId} (op ${s.op}, ${who(e.client, e.key)}) started at t=${e.t} on ${on(e.server, e.incarnation)}, which does not meet ${formatC(c)}: its ${c.key} is ${v === undefined ? "unset" : JSON.stringify(v)} (attrs ${JSON.stringify(e.attrs)})`, [s, e]);
+      return fail(name, `task ${e.taskId} (op ${s.op}, ${who(e.client, e.key)}) started at t=${e.t} on ${on(e.server, e.incarnation)}, which does not meet ${formatC(c)}: its ${c.key} is ${v === undefined ? "unset" : JSON.stringify(v)} (attrs ${JSON.stringify(e.attrs)})`, [s, ...recent, e]);
     }
   }
   return OK;
-};
+}
 
 function formatC(c: Constraint): string {
   return Array.isArray(c.value) ? `${c.key} in (${c.value.map((v) => String(v)).join(",")})` : `${c.key}${c.op}${String(c.value)}`;
@@ -429,6 +465,8 @@ export function formatEvent(e: HistoryEvent): string {
     case "pause":
     case "resume":
       return `${head} ${e.kind} ${e.node}#${e.incarnation}`;
+    case "attrs":
+      return `${head} attrs ${e.node} ${JSON.stringify(e.before)} -> ${JSON.stringify(e.after)}`;
     case "fatal":
       return `${head} fatal ${e.node} ${JSON.stringify(e.error)}`;
     case "tables": {

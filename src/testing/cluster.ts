@@ -274,7 +274,9 @@ export async function createTestCluster(given: TestClusterSpec): Promise<TestClu
       if (s.plan.role !== "app") throw new UnknownNodeError(serverId, "setAttrs (not an app server)");
       const node = s.node as (RunningNode & { setAttrs?: (a: Attrs) => void }) | undefined;
       node?.setAttrs?.(attrs);
+      const before = s.attrs;
       s.attrs = { ...s.attrs, ...attrs };
+      rec.record({ kind: "attrs", node: serverId, before: { ...before }, after: { ...s.attrs } });
     },
     snapshotTables,
     link: (a, b) => f.link(a, b),

@@ -14,6 +14,7 @@ export type HistoryEvent =
   | FaultEvent
   | LifecycleEvent
   | FatalEvent
+  | AttrsEvent
   | TablesEvent;
 
 interface At {
@@ -83,6 +84,17 @@ export interface LifecycleEvent extends At {
   kind: "crash" | "restart" | "pause" | "resume";
   node: string;
   incarnation: number;
+}
+
+/**
+ * An app server's attributes were changed (cluster.setAttrs): `before` and `after` in full. The
+ * allocators learn of it by the server's report, so for a while they may still place by `before`.
+ */
+export interface AttrsEvent extends At {
+  kind: "attrs";
+  node: string;
+  before: Attrs;
+  after: Attrs;
 }
 
 /** A node gave up: an actor past its restart budget. */

@@ -9,7 +9,7 @@ export type { Delivery, SchedulerLike } from "./scheduler.js";
 export type { RunOptions, RunResult } from "./run.js";
 export type { Faults, LinkFaults } from "./faults.js";
 export type { HubCounters } from "./hub.js";
-export type { Checker, CheckResult, FaultEvent, FatalEvent, History, HistoryEvent, LifecycleEvent, RunEndEvent, RunStartEvent, SettleEvent, SubmitEvent, TablesEvent } from "./history.js";
+export type { AttrsEvent, Checker, CheckResult, FaultEvent, FatalEvent, History, HistoryEvent, LifecycleEvent, RunEndEvent, RunStartEvent, SettleEvent, SubmitEvent, TablesEvent } from "./history.js";
 export * as checkers from "./checkers.js";
 export { atMostOnceExecution, capacityRespected, check, constraintsRespected, convergence, formatFailure, noTaskLost } from "./checkers.js";
 // What a spec's handlers and configure are typed with, so a test needs no second import.

@@ -132,7 +132,8 @@ describe("execution semantics", () => {
       await app(rec, "a1", [t2a.url, t2b.url]);
       await app(rec, "a2", [t2a.url, t2b.url]);
       await eventually(() => alive(t2a) === 2 && alive(t2b) === 2 && t2a.stats().syncLinks === 1 && t2b.stats().syncLinks === 1, 5000, "the servers to register and the tier-2s to link");
-      // The client alternates between the two tier-2s.
+      // The client has both tier-2s (a repeat of a key goes through the entry the key last went
+      // through, while it is connected; another client's instance reaches the other member, below).
       const client = await track(startNode({ ...common, role: "client", entries: [t2a.url, t2b.url] }));
       const first = await client.submit({ app: "count", key: "k" });
       // The placement reached the other tier-2 (it travels beside the client's run, not after it).

@@ -6,6 +6,7 @@ import type { RetryBudgetOptions } from "../../state/index.js";
 import type { Channel, Peer } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { firstConnected } from "../runtime/forward.js";
+import { BoundedMap } from "../runtime/bounded-map.js";
 import { PeerPool } from "../runtime/peer-pool.js";
 import { unknownType } from "../runtime/role-actor.js";
 
@@ -110,6 +111,9 @@ function cancelled(signal: AbortSignal): AllotError {
   return new AllotError(ErrorCode.CANCELLED, "the task was cancelled", { cause: signal.reason, retryable: false });
 }
 
+/** Recent keys whose entry a client remembers (see keyEntries): as many as an allocator remembers per client by default. */
+const KEY_ENTRIES = 10_000;
+
 /**
  * The client: places a task through an entry, then runs it on the chosen server over a direct,
  * pooled connection. When the entry is a master, its answer names a slave instead: the task goes
@@ -155,6 +159,26 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     const at = firstConnected(entries, next);
     next = (at + 1) % entries.length;
     return entries[at] as Peer;
+  }
+
+  /**
+   * The entry each recent key of this client was last placed through (the last KEY_ENTRIES keys).
+   * A submit of such a key places its first attempt through that same entry (while it is
+   * connected), not the next one of the round robin: members of a set share their key placements
+   * only after the fact (peer.keys), so a repeat placed through another tier-2 before the news
+   * reached it went to another server and ran again, both servers healthy — two concurrent
+   * submits of one key, or a resubmission just after the first answer (found by
+   * test/testing/invariants.test.ts, "(j)" and "(k)"). Through one entry, the repeat finds the
+   * first placement in that member's key memory and goes to the same server, whose single flight
+   * or stored result answers it. Retries still rotate (a failed entry is not asked again first).
+   */
+  const keyEntries = new BoundedMap<string, Peer>(KEY_ENTRIES);
+
+  function entryFor(key: string, attempt: number): Peer {
+    const pinned = keyEntries.get(key);
+    const entry = attempt === 1 && pinned?.current !== undefined ? pinned : nextEntry();
+    if (entries.length > 1) keyEntries.set(key, entry);
+    return entry;
   }
 
   /** Resolves after `ms`, or rejects CANCELLED as soon as `signal` fires. */
@@ -216,7 +240,7 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       if (signal?.aborted) throw cancelled(signal);
       const remaining = deadline - ctx.now();
       if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
-      const entry = nextEntry();
+      const entry = entryFor(task.key, attempt);
       // The member the task is with when a failure comes: nobody yet (the entry), a slave, a server.
       let at: string | undefined;
       try {
