@@ -8,6 +8,7 @@ import { SIM_HELP, sim } from "./sim.js";
 import { SUBMIT_HELP, submit } from "./submit.js";
 import { VERSION_HELP, version } from "./version.js";
 import { KEYS_HELP, keys } from "./keys.js";
+import { DRAIN_HELP, drain } from "./drain.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
 
@@ -23,6 +24,7 @@ Usage:
   allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
   allot status --entry URL [--all] [-o json]     what a node knows, as its role sees it
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
+  allot drain --entry URL server ID              drain an app server: it finishes its tasks, leaves, exits
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
   allot keys init|issue …                        a cluster key, and node credentials it signs
   allot version [-o json]                        package and protocol versions (also --version, -V)
@@ -38,6 +40,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   demo: { run: demo, help: DEMO_HELP },
   status: { run: status, help: STATUS_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
+  drain: { run: drain, help: DRAIN_HELP },
   sim: { run: sim, help: SIM_HELP },
   version: { run: version, help: VERSION_HELP },
   keys: { run: keys, help: KEYS_HELP },

@@ -74,3 +74,12 @@ export async function unsetAttrs(url: string, table: AttrTable, id: string, keys
   const answer = await ask(url, "attrs.unset", { table, id, keys: [...keys] }, options);
   if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to attrs.unset`);
 }
+
+/**
+ * Drains app server `id`: asked of a tier-2 or a master (which relays it to the server) or of the
+ * app server itself. Resolves once the server has started draining.
+ */
+export async function drainServer(url: string, id: string, options: QueryOptions = {}): Promise<void> {
+  const answer = await ask(url, "server.drain", { id }, options);
+  if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to server.drain`);
+}

@@ -112,6 +112,11 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
       if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
+      if (m.type === "server.drain") return servers.onDrain(m, ch);
+      if (m.type === "server.leave") {
+        servers.onLeave(m, ch);
+        return;
+      }
       if (m.type === "peer.keys") return keys.onKeys(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },
