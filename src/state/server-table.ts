@@ -279,7 +279,8 @@ export class ServerTable {
         if (age <= 2 * period) break; // the rest of the group was refreshed later
         const next: ServerStatus = age > 5 * period ? "dead" : "suspect";
         if (next === "dead") group.delete(e.id);
-        if (e.status === "draining" || next === e.status) continue;
+        // A draining server still reports: silent, it is dead like any other (suspect would change nothing).
+        if ((e.status === "draining" && next !== "dead") || next === e.status) continue;
         if (next === "dead") this.dead.set(e.id, now);
         e.status = next;
         this.place(e);
