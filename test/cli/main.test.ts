@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runMain } from "../helpers/capture.js";
 
-const COMMANDS = ["start", "submit", "demo", "status", "attrs", "sim", "keys", "version", "help"];
+const COMMANDS = ["start", "submit", "demo", "status", "attrs", "drain", "sim", "keys", "version", "help"];
 
 describe("cli/main", () => {
   describe("main", () => {
