@@ -18,8 +18,8 @@ export const START_HELP = `allot start --role ROLE [options]
 
 Starts one node. When it is ready it prints one line to stdout, "ready ROLE ID URL" (ROLE
 vip, tier1, tier2, app, master or slave); logs go to stderr (see --log-format). SIGTERM or
-SIGINT stops it. Each role takes the common flags and its own below; a flag of another role is
-a usage error.
+SIGINT stops it (an app server drains on SIGTERM first: see --drain-timeout-ms). Each role
+takes the common flags and its own below; a flag of another role is a usage error.
 
 Roles:
   --role vip --to URL[,URL…]                    round-robin front over a distributor set
