@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { AllotError, ErrorCode, startNode } from "../../src/index.js";
+import { AllotError, ErrorCode, createWsTransport, startNode } from "../../src/index.js";
 import type { Handler, RunningApp, RunningNode } from "../../src/index.js";
 import { drainServer, queryStatus } from "../../src/node/query.js";
 import type { AllocatorStatus, ServerStatusRow } from "../../src/protocol/index.js";
+import { testCluster } from "../helpers/credentials.js";
 import { trackNodes } from "../helpers/nodes.js";
 import { RawClient, eventually, within } from "../helpers/raw-client.js";
 
@@ -150,5 +151,31 @@ describe("draining an app server", () => {
     await drainServer(a.url, "app-a");
     await within(a.drained, 5000, "the drain to finish");
     await eventually(() => row(tier2, "app-a") === undefined, 5000, "app-a to leave the table");
+  });
+
+  it("with authentication on, takes a drain from an admin only, relayed by the tier-2 to the server", async () => {
+    const keys = testCluster();
+    const common = { ...quiet, transport: createWsTransport() };
+    const tier2 = await track(startNode({ ...common, ...keys.auth(keys.issue(["tier2"], "tier2-a")), role: "tier2" }));
+    const a = await track(startNode({ ...common, ...keys.auth(keys.issue(["app"], "app-a")), role: "app", apps: ["echo"], capacity: 2, power: 1, join: [tier2.url] }));
+    await eventually(() => row(tier2, "app-a")?.status === "alive", 10_000, "app-a to register");
+    const user = { credentials: keys.issue(["client"], "user1"), clusterPub: [keys.pub] };
+    await expect(drainServer(tier2.url, "app-a", user)).rejects.toMatchObject({ code: ErrorCode.UNAUTHORIZED });
+    await expect(drainServer(a.url, "app-a", user)).rejects.toMatchObject({ code: ErrorCode.UNAUTHORIZED });
+    expect(row(tier2, "app-a")?.status).toBe("alive");
+    const admin = { credentials: keys.issue(["admin"], "ops"), clusterPub: [keys.pub] };
+    await drainServer(tier2.url, "app-a", admin);
+    await within(a.drained, 5000, "the drain to finish");
+    await eventually(() => row(tier2, "app-a") === undefined, 5000, "app-a to leave the table");
+  });
+
+  it("drains through a master too: the server leaves the master's table", async () => {
+    const master = await track(startNode({ ...quiet, role: "master" }));
+    const a = await track(startNode({ ...quiet, role: "app", id: "app-m", apps: ["echo"], capacity: 2, power: 1, join: [master.url] }));
+    await eventually(() => row(master, "app-m")?.status === "alive", 5000, "app-m to register");
+    await drainServer(master.url, "app-m");
+    await within(a.drained, 5000, "the drain to finish");
+    await eventually(() => row(master, "app-m") === undefined, 5000, "app-m to leave the master's table");
+    await expect(drainServer(master.url, "app-m")).rejects.toMatchObject({ code: ErrorCode.INVALID, message: expect.stringContaining("app-m") });
   });
 });
