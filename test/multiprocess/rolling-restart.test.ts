@@ -59,9 +59,11 @@ describe("a rolling restart of every app server under load, every node in its ow
     const load = stream(client, ledger, { concurrency: 8, taskMs: 150, deadlineMs: 15_000 });
     await delay(1000);
 
+    const termAt = new Map<string, number>();
     for (const [i, id] of ids.entries()) {
       const p = apps.get(id) as NodeProc;
       const exited = once(p.proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+      termAt.set(id, Date.now());
       p.proc.kill("SIGTERM");
       const [code, signal] = await exited;
       procs.delete(p);
@@ -86,6 +88,11 @@ describe("a rolling restart of every app server under load, every node in its ow
     expect(ledger.tasks.filter((t) => t.outcomes.some((o) => o.kind === "error")).map((t) => t.outcomes)).toEqual([]);
     expect(ledger.tasks.filter((t) => t.outcomes.length > 1).length).toBe(0);
     expect(ledger.tasks.length).toBeGreaterThan(50);
+    // The drain let running tasks finish: some run on each server was going at its SIGTERM and ended well after it.
+    for (const id of ids) {
+      const t = termAt.get(id) as number;
+      expect(runs.filter((r) => r.server === id && r.start < t && r.end !== undefined && r.end > t && r.ok === true).length, id).toBeGreaterThan(0);
+    }
     // Every server ran tasks after its restart too: the new incarnation was chosen again.
     for (const id of ids) expect(new Set(runs.filter((r) => r.server === id).map((r) => r.incarnation)).size, id).toBe(2);
 
