@@ -1,7 +1,7 @@
 // The public API for embedding Allot. Re-exports only.
 export { startNode } from "./node/node.js";
 export type { RunningApp, RunningClient, RunningNode } from "./node/node.js";
-export { queryStatus, setAttrs, unsetAttrs } from "./node/query.js";
+export { drainServer, queryStatus, setAttrs, unsetAttrs } from "./node/query.js";
 export { startMasterSlaveCluster, startTieredCluster } from "./node/cluster.js";
 export type { AppSpec, MasterSlaveClusterOptions, TieredCluster, TieredClusterOptions } from "./node/cluster.js";
 export type { AppNodeConfig, ClientNodeConfig, CommonConfig, MasterNodeConfig, NodeConfig, SlaveNodeConfig, Tier1NodeConfig, Tier2NodeConfig, VipNodeConfig } from "./node/config.js";

@@ -10,6 +10,7 @@ import { SUBMIT_HELP, submit } from "./submit.js";
 import { EXPLAIN_HELP, explain } from "./explain.js";
 import { VERSION_HELP, version } from "./version.js";
 import { KEYS_HELP, keys } from "./keys.js";
+import { DRAIN_HELP, drain } from "./drain.js";
 
 const HELP = `allot — allots computing tasks across a fleet of servers
 
@@ -27,6 +28,7 @@ Usage:
   allot top --entry URL[,URL…] [--once]          a live view of a set: load, tasks/s, errors
   allot explain --entry URL --app NAME …         a dry run of one placement: why this server
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
+  allot drain --entry URL server ID              drain an app server: it finishes its tasks, leaves, exits
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
   allot keys init|issue …                        a cluster key, and node credentials it signs
   allot version [-o json]                        package and protocol versions (also --version, -V)
@@ -44,6 +46,7 @@ const COMMANDS: Record<string, { run(argv: string[]): Promise<number>; help: str
   top: { run: top, help: TOP_HELP },
   explain: { run: explain, help: EXPLAIN_HELP },
   attrs: { run: attrs, help: ATTRS_HELP },
+  drain: { run: drain, help: DRAIN_HELP },
   sim: { run: sim, help: SIM_HELP },
   version: { run: version, help: VERSION_HELP },
   keys: { run: keys, help: KEYS_HELP },

@@ -2,7 +2,7 @@ import type { Attrs } from "../protocol/index.js";
 import { MAX_ID, parseValue } from "../protocol/index.js";
 import type { CommonConfig, NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
-import { startNode } from "../node/node.js";
+import { isApp, startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { envValues, layer, naming, printable, readConfigFile } from "./config-file.js";
@@ -20,8 +20,8 @@ export const START_HELP = `allot start --role ROLE [options]
 
 Starts one node. When it is ready it prints one line to stdout, "ready ROLE ID URL" (ROLE
 vip, tier1, tier2, app, master or slave); logs go to stderr (see --log-format). SIGTERM or
-SIGINT stops it. Each role takes the common flags and its own below; a flag of another role is
-a usage error.
+SIGINT stops it (an app server drains on SIGTERM first: see --drain-timeout-ms). Each role
+takes the common flags and its own below; a flag of another role is a usage error.
 
 Roles:
   --role vip --to URL[,URL…]                    round-robin front over a distributor set
@@ -56,6 +56,10 @@ Roles:
                                                 run is answered TIMEOUT, not retried
                   [--max-ticket-ms N]           the longest an announced ticket holds a slot
                                                 while its run has not come (default 60000)
+                  [--drain-timeout-ms N]        on SIGTERM (or allot drain) the server drains:
+                                                it refuses new runs DRAINING, lets the running
+                                                ones finish for at most N ms (default 30000),
+                                                leaves its distributors and exits 0
   --role master [--peers URL,…] [--policy NAME] [--assign grant|indicate]
                                                 the allocator of the master/slave design: picks
                                                 a slave for each client, a server for each slave
@@ -167,6 +171,7 @@ const OPTIONS = {
   workers: { type: "string" },
   "max-run-ms": { type: "string" },
   "max-ticket-ms": { type: "string" },
+  "drain-timeout-ms": { type: "string" },
   "dead-retention-ms": { type: "string" },
   "key-window-ms": { type: "string" },
   "keys-per-client": { type: "string" },
@@ -209,7 +214,7 @@ export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
   tier2: ["tier", "peers", "policy", "dead-retention-ms", "key-window-ms", "keys-per-client", ...HEALTH_FLAGS],
-  app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms"],
+  app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms", "drain-timeout-ms"],
   master: ["peers", "policy", "assign", "dead-retention-ms", "key-window-ms", "keys-per-client", ...HEALTH_FLAGS],
   slave: ["master", "link", "capacity", "report"],
 };
@@ -416,6 +421,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
         ...(v.workers !== undefined ? { workers: parseIntFlag("--workers", v.workers, 0, 0, 1024) } : {}),
         ...(v["max-run-ms"] !== undefined ? { maxRunMs: parseIntFlag("--max-run-ms", v["max-run-ms"], 0, 1, 86_400_000) } : {}),
         ...(v["max-ticket-ms"] !== undefined ? { maxTicketMs: parseIntFlag("--max-ticket-ms", v["max-ticket-ms"], 0, 1, 3_600_000) } : {}),
+        ...(v["drain-timeout-ms"] !== undefined ? { drainTimeoutMs: parseIntFlag("--drain-timeout-ms", v["drain-timeout-ms"], 0, 0, 3_600_000) } : {}),
       };
     case "master": {
       const peers = urls("--peers", v.peers, false);
@@ -467,14 +473,24 @@ export async function start(argv: string[]): Promise<number> {
   }
   // Handlers go in before the ready line: whoever reads it may signal at once, and a signal that
   // arrives before a handler is installed kills the process with the default disposition.
+  // An app server drains on SIGTERM (and on `allot drain`): its running tasks finish, it leaves
+  // its distributors, then it exits 0. SIGINT, or a second signal while it drains, stops it now.
+  const app = isApp(node) ? node : undefined;
   const stopped = new Promise<void>((resolve) => {
-    const stop = (): void => {
+    let signals = 0;
+    const stop = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (app !== undefined && signal === "SIGTERM" && signals === 1) {
+        void app.drain().then(resolve);
+        return;
+      }
       process.off("SIGTERM", stop);
       process.off("SIGINT", stop);
       resolve();
     };
     process.on("SIGTERM", stop);
     process.on("SIGINT", stop);
+    void app?.drained.then(resolve);
   });
   out(`ready ${node.role} ${node.id} ${node.url}\n`);
   await stopped;

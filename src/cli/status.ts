@@ -180,7 +180,7 @@ function slaveLines(s: SlaveStatus): string[] {
 
 function appLines(s: AppStatus, now: number): string[] {
   const lines = [
-    `app server ${s.node} ${s.url}: load ${s.load}/${s.capacity} (${s.runningCount} running, ${s.expected} expected), power ${s.power}, apps ${s.apps.join(",")}, ${s.completed} completed, v${s.version[0]}.${s.version[1]}`,
+    `app server ${s.node} ${s.url}: load ${s.load}/${s.capacity} (${s.runningCount} running, ${s.expected} expected), power ${s.power}, apps ${s.apps.join(",")}, ${s.completed} completed, v${s.version[0]}.${s.version[1]}${s.draining === true ? ", draining" : ""}`,
   ];
   const attrs = formatAttrs(s.attrs, " ");
   if (attrs) lines.push(`  attrs ${attrs}`);

@@ -56,6 +56,18 @@ export interface RunningApp extends RunningNode {
   setAttrs(attrs: Attrs): void;
   /** Removes attributes while it runs; a built-in field cannot be removed (RangeError). */
   unsetAttrs(keys: readonly string[]): void;
+  /**
+   * Drains the server (see AppServerBehaviour.drain): resolves once its running tasks have
+   * finished (or its drain timed out) and it has left its allocators. The caller then stops it.
+   */
+  drain(): Promise<void>;
+  /** Resolves once a drain, however started (`drain`, an operator's `server.drain`), has finished. */
+  readonly drained: Promise<void>;
+}
+
+/** Whether a started node is an app server. */
+export function isApp(n: RunningNode): n is RunningApp {
+  return n.role === "app" && "drain" in n;
 }
 
 function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: number, runner: HandlerRunner | undefined): Behaviour {
@@ -354,7 +366,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       if (problem) throw new RangeError(`${problem.key}: ${problem.reason}`);
       actor.enqueue(() => (b as AppServerBehaviour).setAttrs(attrs, unset));
     };
-    return { ...node, setAttrs: (attrs: Attrs) => change({ ...attrs }, []), unsetAttrs: (keys: readonly string[]) => change({}, [...keys]) };
+    const app = b as AppServerBehaviour;
+    const drain = (): Promise<void> => {
+      actor.enqueue(() => void app.drain());
+      return app.drained;
+    };
+    return { ...node, setAttrs: (attrs: Attrs) => change({ ...attrs }, []), unsetAttrs: (keys: readonly string[]) => change({}, [...keys]), drain, drained: app.drained };
   }
   return node;
 }

@@ -85,3 +85,12 @@ export async function queryExplain(url: string, task: Task, client: string | und
   if (answer.type !== "explanation") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to placement.explain`);
   return answer.body;
 }
+
+/**
+ * Drains app server `id`: asked of a tier-2 or a master (which relays it to the server) or of the
+ * app server itself. Resolves once the server has started draining.
+ */
+export async function drainServer(url: string, id: string, options: QueryOptions = {}): Promise<void> {
+  const answer = await ask(url, "server.drain", { id }, options);
+  if (answer.type !== "ack") throw new AllotError(ErrorCode.INVALID, `${url} answered ${answer.type} to server.drain`);
+}

@@ -22,6 +22,8 @@ const REPORTERS_AT_MASTER: readonly ClaimRole[] = ["app", "slave"];
 const REPORTERS: readonly ClaimRole[] = ["app"];
 const TIER2_PEERS: readonly ClaimRole[] = ["tier2"];
 const MASTER_PEERS: readonly ClaimRole[] = ["master"];
+const ADMIN: readonly ClaimRole[] = ["admin"];
+const DRAIN_AT_APP: readonly ClaimRole[] = ["admin", "tier2", "master"];
 
 /**
  * The one table of what each role may send (as a request or notice; answers are matched to the
@@ -52,6 +54,10 @@ export const SENDERS: { readonly [K in MessageType]: Senders } = {
   "status.get": ["admin"],
   "attrs.set": ["admin"],
   "attrs.unset": ["admin"],
+  // An operator drains a server, at its allocator or at the server itself; an allocator relays it.
+  "server.drain": (r) => (r === "app" ? DRAIN_AT_APP : ADMIN),
+  // A drained server leaves its allocators (about itself only, like a report).
+  "server.leave": (r) => (r === "master" ? REPORTERS_AT_MASTER : REPORTERS),
   // Only another member of the receiver's own set (tier-2s, or masters) syncs entries.
   "peer.sync": (r) => (r === "tier2" ? TIER2_PEERS : r === "master" ? MASTER_PEERS : NOBODY),
   "peer.keys": (r) => (r === "tier2" ? TIER2_PEERS : r === "master" ? MASTER_PEERS : NOBODY),
@@ -81,7 +87,7 @@ export function speaksForOthers(p: Principal): boolean {
 function subjectOf(type: MessageType, body: unknown): string | undefined {
   if (typeof body !== "object" || body === null) return undefined;
   if (type === "server.report") return (body as { server: { id: string } }).server.id;
-  if (type === "server.load") return (body as { id: string }).id;
+  if (type === "server.load" || type === "server.leave") return (body as { id: string }).id;
   return undefined;
 }
 

@@ -136,6 +136,11 @@ export interface ServerReport {
    * whose count keeps rising (outlier detection).
    */
   failures?: number;
+  /**
+   * The server is draining: it finishes the runs it has, refuses new ones `DRAINING`, and leaves
+   * (`server.leave`) once idle. Allocators mark its entry `draining` and never choose it.
+   */
+  draining?: boolean;
 }
 
 /** The most a report's `failures` may say: past this the count stays. */
@@ -284,6 +289,8 @@ export interface AppStatus {
   /** The allocators it registers with and reports to, and the state of each connection. */
   registrations: LinkStatus[];
   running: RunningTaskRow[];
+  /** Present while it drains: it refuses new runs and leaves its allocators once idle. */
+  draining?: boolean;
 }
 
 /** The answer to `status.get`: each role's own view, tagged with the role. */
@@ -404,6 +411,17 @@ export interface Bodies {
    */
   "placement.explain": { task: Task; client?: string };
   explanation: Explanation;
+  /**
+   * Drain app server `id`: it stops taking new runs (`DRAINING`), lets its running tasks finish,
+   * leaves its allocators and exits. Sent by an operator to a tier-2 or a master (which relays it
+   * to the server) or to the app server itself. Answered `ack` once draining has started.
+   */
+  "server.drain": { id: string };
+  /**
+   * App server to each allocator it reports to, once drained: drop my entry (it is removed, not
+   * marked dead). Only on the connection it registered on. Answered `ack`.
+   */
+  "server.leave": { id: string };
   /** A master's answer to `task.place`: send the task to this slave, with this pick. */
   "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };
   /**

@@ -199,6 +199,7 @@ function server(x: unknown, p: string): ServerReport {
     ...(o.periodMs === undefined ? {} : { periodMs: nat(o.periodMs, `${p}.periodMs`) }),
     ...(o.ticketKey === undefined ? {} : { ticketKey: id(o.ticketKey, `${p}.ticketKey`) }),
     ...(o.failures === undefined ? {} : { failures: atMost(nat(o.failures, `${p}.failures`), MAX_REPORTED_FAILURES, `${p}.failures`) }),
+    ...(o.draining === undefined ? {} : { draining: bool(o.draining, `${p}.draining`) }),
   };
 }
 
@@ -298,6 +299,8 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     ...(b.relay === undefined ? {} : { relay: bool(b.relay, "relay") }),
   }),
   "status.get": (b) => empty(b, "body"),
+  "server.drain": (b) => ({ id: id(b.id, "id") }),
+  "server.leave": (b) => ({ id: id(b.id, "id") }),
   "attrs.set": (b) => {
     const body = { table: attrTable(b.table, "table"), id: id(b.id, "id"), attrs: attrs(b.attrs, "attrs") };
     if (body.table === "server") serverChange(body.attrs, [], "attrs");
@@ -458,6 +461,7 @@ function statusBody(b: Obj): StatusBody {
         version: version(b.version, "version"),
         registrations: links(b.registrations, "registrations"),
         running: list(b.running, "running", MAX_RUNNING_ROWS, "running tasks", runningRow),
+        ...(b.draining === undefined ? {} : { draining: bool(b.draining, "draining") }),
       };
     }
     default:

@@ -13,7 +13,7 @@ export type { ServerStatus };
  * has the same fields (`periodMs` 0 where the server promised no period), so V8 keeps one shape
  * for all of them and the hot path reads them with monomorphic loads.
  */
-export interface ServerEntry extends Omit<ServerReport, "periodMs" | "failures"> {
+export interface ServerEntry extends Omit<ServerReport, "periodMs" | "failures" | "draining"> {
   /** The promised report period, 0 for none. */
   periodMs: number;
   /** The server's newest count of runs failed in a row (not by the handler's own error); 0 when it sent none. */
@@ -200,7 +200,7 @@ export class ServerTable {
         if (compareVersion(r.version, gone) <= 0) return "stale";
         this.removed.delete(r.id);
       }
-      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
+      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: r.draining === true ? "draining" : "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
       this.firstReportAt ??= now;
       this.byId.set(r.id, e);
       this.index(e);
@@ -232,7 +232,8 @@ export class ServerTable {
     else delete cur.ticketKey;
     cur.periodMs = periodMs;
     cur.failures = r.failures ?? 0;
-    cur.status = "alive";
+    // A draining server says so in every full report until it leaves; a new incarnation does not.
+    cur.status = r.draining === true ? "draining" : "alive";
     cur.updatedAt = now;
     this.refreshed(cur, oldPeriod);
     // A restarted server (its count starts again) is given its chance at once, with a ramp.
@@ -257,7 +258,8 @@ export class ServerTable {
       this.dead.delete(id);
       this.startRamp(e, now);
     }
-    e.status = "alive"; // before take: it then files the entry under its period again
+    // Before take: it then files the entry under its period again. A load figure does not end a drain.
+    if (e.status !== "draining") e.status = "alive";
     this.take(e, load, version, now);
     this.place(e);
     return "updated";
@@ -277,7 +279,8 @@ export class ServerTable {
         if (age <= 2 * period) break; // the rest of the group was refreshed later
         const next: ServerStatus = age > 5 * period ? "dead" : "suspect";
         if (next === "dead") group.delete(e.id);
-        if (e.status === "draining" || next === e.status) continue;
+        // A draining server still reports: silent, it is dead like any other (suspect would change nothing).
+        if ((e.status === "draining" && next !== "dead") || next === e.status) continue;
         if (next === "dead") this.dead.set(e.id, now);
         e.status = next;
         this.place(e);
@@ -305,6 +308,21 @@ export class ServerTable {
     }
     e.status = status;
     this.place(e);
+  }
+
+  /**
+   * Takes an entry out of the table at once, whatever its status (a drained server that left):
+   * as for an entry dead past retention, a copy no newer than it (a peer's sync) does not bring
+   * it back, while a newer report (its next incarnation) registers it afresh.
+   */
+  remove(id: string): ServerEntry | undefined {
+    const e = this.byId.get(id);
+    if (!e) return undefined;
+    this.dead.delete(id);
+    e.status = "dead";
+    this.place(e); // out of the free indexes and idle queues
+    this.removeAll([e]);
+    return e;
   }
 
   /**

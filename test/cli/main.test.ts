@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runMain } from "../helpers/capture.js";
 
-const COMMANDS = ["start", "submit", "demo", "status", "top", "explain", "attrs", "sim", "keys", "version", "help"];
+const COMMANDS = ["start", "submit", "demo", "status", "top", "explain", "attrs", "drain", "sim", "keys", "version", "help"];
 
 describe("cli/main", () => {
   describe("main", () => {

@@ -16,9 +16,9 @@ export interface NodeProc {
   stdout(): string;
 }
 
-/** Starts `allot start …` as a child process and resolves on its `ready ROLE ID URL` line. */
-export function startProc(args: string[], timeoutMs = 15_000): Promise<NodeProc> {
-  const proc = spawn(process.execPath, [ALLOT_BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+/** Starts `allot start …` as a child process and resolves on its `ready ROLE ID URL` line; `env` adds to this process's environment. */
+export function startProc(args: string[], timeoutMs = 15_000, env?: Record<string, string>): Promise<NodeProc> {
+  const proc = spawn(process.execPath, [ALLOT_BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
   let err = "";
   proc.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
   return new Promise<NodeProc>((resolve, reject) => {

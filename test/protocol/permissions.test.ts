@@ -51,6 +51,20 @@ describe("protocol/permissions", () => {
       expect(refusal(as(["app"], "app1"), "tier2", "server.load", { id: "app2" })?.code).toBe(ErrorCode.UNAUTHORIZED);
     });
 
+    it("lets an admin drain a server at its allocator or at the server, an allocator relay it, and a server leave only for itself", () => {
+      for (const receiver of ["tier2", "master", "app"] as Role[]) expect(refusal(as(["admin"]), receiver, "server.drain", undefined), receiver).toBeUndefined();
+      expect(refusal(as(["tier2"]), "app", "server.drain", undefined)).toBeUndefined();
+      expect(refusal(as(["master"]), "app", "server.drain", undefined)).toBeUndefined();
+      for (const role of ["client", "app", "slave", "vip", "tier1"] as ClaimRole[]) expect(refusal(as([role]), "tier2", "server.drain", undefined)?.code, role).toBe(ErrorCode.UNAUTHORIZED);
+      expect(refusal(as(["client"]), "app", "server.drain", undefined)?.code).toBe(ErrorCode.UNAUTHORIZED);
+      expect(refusal(as(["tier2"]), "tier2", "server.drain", undefined)?.code).toBe(ErrorCode.UNAUTHORIZED);
+      expect(refusal(as(["app"], "app1"), "tier2", "server.leave", { id: "app1" })).toBeUndefined();
+      expect(refusal(as(["app"], "app1"), "tier2", "server.leave", { id: "app2" })?.code).toBe(ErrorCode.UNAUTHORIZED);
+      expect(refusal(as(["client"], "app1"), "tier2", "server.leave", { id: "app1" })?.code).toBe(ErrorCode.UNAUTHORIZED);
+      // Without authentication, as for status and attrs, any peer may drain.
+      expect(refusal(as(["client"], "cli", false), "tier2", "server.drain", undefined)).toBeUndefined();
+    });
+
     it("without authentication, takes a peer at its word and lets it do what an admin may, as before", () => {
       expect(refusal(as(["client"], "cli", false), "tier2", "attrs.set", undefined)).toBeUndefined();
       expect(refusal(as(["client"], "cli", false), "app", "task.expect", undefined)?.code).toBe(ErrorCode.UNAUTHORIZED);

@@ -68,6 +68,8 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "server.report": { server: report(), relay: true },
   "server.load": { id: "s1", load: 2, version: [1, 7], relay: true },
   "status.get": {},
+  "server.drain": { id: "app-1" },
+  "server.leave": { id: "app-1" },
   "attrs.set": { table: "server", id: "s1", attrs: { region: "us", gpu: true, power: 8, capacity: 16 } },
   "attrs.unset": { table: "client", id: "c1", keys: ["region", "power"] },
   "peer.sync": { servers: [report(), report({ id: "s2" })], slaves: [report({ id: "sl1", apps: ["slave"] })] },

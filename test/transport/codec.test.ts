@@ -120,6 +120,8 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "server.report": fc.record({ server: serverArb }),
   "server.load": fc.record({ id: name, load: safeNat, version, relay: fc.boolean() }, { requiredKeys: ["id", "load", "version"] }),
   "status.get": fc.constant({}),
+  "server.drain": fc.record({ id: name }),
+  "server.leave": fc.record({ id: name }),
   // A server's own entry takes only valid built-in values; the other tables any attributes.
   "attrs.set": fc.record({ table, id: name, attrs }).filter((b) => b.table !== "server" || serverAttrsProblem(b.attrs) === undefined),
   "attrs.unset": fc.record({ table, id: name, keys: fc.array(safeKey(1), { minLength: 1, maxLength: 4 }) }).filter((b) => b.table !== "server" || serverAttrsProblem({}, b.keys) === undefined),

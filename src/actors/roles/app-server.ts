@@ -45,7 +45,15 @@ export interface AppServerConfig {
   mode?: "broadcast" | "registered";
   /** When to report: on load changes (`event`), every `periodicMs` (0: never), or both. Default both, 1000 ms. */
   report?: ReportModes;
+  /**
+   * How long a drain waits for the running tasks to finish before it stops them as a plain stop
+   * does (answered `DRAINING`, aborted), ms. Default 30 000.
+   */
+  drainTimeoutMs?: number;
 }
+
+/** See AppServerConfig.drainTimeoutMs. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
 
 interface Expected {
   taskId: string;
@@ -95,6 +103,7 @@ export function validateAppServerConfig(c: AppServerConfig): void {
   if (!Number.isInteger(c.capacity) || c.capacity < 1) throw new RangeError(`capacity must be an integer >= 1, got ${c.capacity}`);
   if (!(c.power > 0) || !Number.isFinite(c.power)) throw new RangeError(`power must be a positive number, got ${c.power}`);
   if (c.maxRunMs !== undefined && !(c.maxRunMs >= 1)) throw new RangeError(`maxRunMs must be at least 1, got ${c.maxRunMs}`);
+  if (c.drainTimeoutMs !== undefined && !(Number.isInteger(c.drainTimeoutMs) && c.drainTimeoutMs >= 0)) throw new RangeError(`drainTimeoutMs must be a whole number of ms >= 0, got ${c.drainTimeoutMs}`);
   if (c.maxTicketMs !== undefined && !(c.maxTicketMs >= 1)) throw new RangeError(`maxTicketMs must be at least 1, got ${c.maxTicketMs}`);
   const reserved = Object.keys(c.attrs ?? {}).find(isReservedAttr);
   if (reserved !== undefined) throw new TypeError(`attribute ${reserved} is a built-in field, not an attribute (power and capacity have settings of their own)`);
@@ -109,6 +118,15 @@ export function validateAppServerConfig(c: AppServerConfig): void {
 export interface AppServerBehaviour extends Behaviour {
   /** Changes attributes at run time (call inside the actor): `power` and `capacity` change the server's own; `unset` removes attributes. */
   setAttrs(attrs: Attrs, unset?: readonly string[]): void;
+  /**
+   * Starts draining (call inside the actor; a second call joins the first): allocators are told
+   * at once (a report saying `draining`), new runs and announcements are refused `DRAINING`
+   * (retryable: clients place them elsewhere), running tasks finish — stopped as by `stop` past
+   * `drainTimeoutMs` — and then the server leaves every allocator. Resolves once it has left.
+   */
+  drain(): Promise<void>;
+  /** Resolves once a drain, however started (`drain`, a `server.drain` message), has finished. */
+  readonly drained: Promise<void>;
 }
 
 export function createAppServer(ctx: RoleContext, config: AppServerConfig, runner: HandlerRunner): AppServerBehaviour {
@@ -116,6 +134,14 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   const apps = new Set(config.apps);
   const maxRunMs = config.maxRunMs ?? 600_000;
   const maxTicketMs = config.maxTicketMs ?? 60_000;
+  const drainTimeoutMs = config.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  // Draining: set once, never cleared (a drained server leaves and exits; it comes back as a new incarnation).
+  let draining = false;
+  let leaving = false;
+  let drainStarted: Promise<void> | undefined;
+  let cancelDrainTimer: (() => void) | undefined;
+  let resolveDrained: () => void = () => {};
+  const drained = new Promise<void>((resolve) => (resolveDrained = resolve));
   const reportModes = config.report ?? DEFAULT_REPORT;
   // Attributes can change at run time (attrs.set); every report carries the current set.
   let attrs: Attrs = { ...config.attrs };
@@ -162,6 +188,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       ...(reportModes.periodicMs > 0 ? { periodMs: reportModes.periodicMs } : {}),
       ticketKey,
       ...(health.failures > 0 ? { failures: health.failures } : {}),
+      ...(draining ? { draining: true } : {}),
     }),
   });
   const changed = (): void => reporter.changed();
@@ -171,6 +198,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     // An announcement holds a slot: only for a ticket this server's allocators signed, for this task and client.
     const signed = checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client: b.client.id });
     if (!signed) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators for this task and client"));
+    if (draining) return ch.replyError(m, drainingError());
     if (refused.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket's run: at capacity`));
     if (replays.used(signed.issuer, signed.seq)) {
       // Its run came first and has its slot already: the expect holds nothing more.
@@ -246,6 +274,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       (flight.waiters ??= []).push([m, ch]);
       return;
     }
+    // Draining: only a repeat of a key in flight or stored (above) is still answered here.
+    if (draining) return ch.replyError(m, drainingError());
     // Capacity first, so a refused run leaves its ticket unused for the retry that follows.
     if (!announced && load() >= config.capacity) {
       // Its expect, if it comes later, must not hold a slot for a run that will not come.
@@ -338,6 +368,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     }
     run.ch.flushNow();
     changed();
+    idleCheck();
     // Raised in a mailbox turn of its own, with no request to answer: the supervisor counts it.
     ctx.enqueue(() => {
       throw err;
@@ -351,6 +382,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     completed++;
     changed();
     if (o.ok) results.set(run.stored, o.result);
+    if (draining) ctx.enqueue(idleCheck); // after this run's answer has gone
     const waiters = run.waiters;
     run.waiters = undefined;
     if (waiters) answerWaiters(run, waiters, o);
@@ -373,6 +405,51 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     for (const [m, ch] of waiters) {
       if (err) ch.replyError(m, err);
       else ch.reply(m, "task.result", { taskId: m.body.taskId, serverId: ctx.id, result: o.ok ? o.result : null, cached: true });
+    }
+  }
+
+  function drainingError(): AllotError {
+    return new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is draining`);
+  }
+
+  function drain(): Promise<void> {
+    if (drainStarted) return drainStarted;
+    draining = true;
+    // Announced tickets hold slots for runs that will now be refused: they hold nothing more.
+    expected.clear();
+    ctx.log.info({ running: runs.size, timeoutMs: drainTimeoutMs }, "draining: refusing new runs, finishing the running ones");
+    reporter.urgent(); // the allocators stop choosing it now
+    cancelDrainTimer = ctx.after(drainTimeoutMs, () => {
+      if (leaving) return;
+      ctx.log.warn({ running: runs.size, timeoutMs: drainTimeoutMs }, "drain timed out: stopping the runs still going");
+      stopAll(new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is stopping: its drain timed out`));
+      leave();
+    });
+    drainStarted = drained;
+    idleCheck();
+    return drained;
+  }
+
+  /** Drained once nothing runs: leave. */
+  function idleCheck(): void {
+    if (draining && !leaving && runs.size === 0) leave();
+  }
+
+  function leave(): void {
+    leaving = true;
+    cancelDrainTimer?.();
+    ctx.log.info({ completed }, "drained: leaving the allocators");
+    void reporter.leave(ctx.id).then(() => {
+      ctx.log.info({}, "left every allocator");
+      resolveDrained();
+    });
+  }
+
+  function stopAll(err: AllotError): void {
+    for (const run of runs.values()) {
+      stopRun(run, err);
+      for (const [m, ch] of run.waiters ?? []) ch.replyError(m, err);
+      run.waiters = undefined;
     }
   }
 
@@ -413,7 +490,14 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   const stopSweeper = ctx.every(250, sweep);
   return {
     setAttrs,
+    drain,
+    drained,
     handle(m: Message, ch: Channel) {
+      if (m.type === "server.drain") {
+        if (m.body.id !== ctx.id) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `this app server is ${ctx.id}, not ${JSON.stringify(m.body.id)}`, { retryable: false }));
+        void drain();
+        return ch.reply(m, "ack", {});
+      }
       if (m.type === "task.run") return onRun(m, ch);
       if (m.type === "task.expect") return onExpect(m, ch);
       if (m.type === "task.cancel") {
@@ -432,7 +516,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       }
       if (m.type === "status.get") {
         const registrations = reporter.links().map((p) => linkStatus(p));
-        const body: StatusBody = { role: "app", node: ctx.id, url: ctx.url, apps: [...config.apps], capacity: config.capacity, power: config.power, load: load(), runningCount: runs.size, expected: expected.size, completed, attrs, version: reporter.version(), registrations, running: runRows() };
+        const body: StatusBody = { role: "app", node: ctx.id, url: ctx.url, apps: [...config.apps], capacity: config.capacity, power: config.power, load: load(), runningCount: runs.size, expected: expected.size, completed, attrs, version: reporter.version(), registrations, running: runRows(), ...(draining ? { draining: true } : {}) };
         return ch.reply(m, "status", body);
       }
       ch.replyError(m, unknownType("app server", m));
@@ -440,6 +524,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     stats: () => {
       return {
         running: runs.size,
+        draining,
         runs: runRows(),
         expected: expected.size,
         completed,
@@ -457,15 +542,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     },
     async stop() {
       stopSweeper();
+      cancelDrainTimer?.();
       reporter.stop();
-      // Draining: every run still going is answered (retryable, so its client places it again
-      // elsewhere) and told to stop through its abort signal.
-      const draining = new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is stopping`);
-      for (const run of runs.values()) {
-        stopRun(run, draining);
-        for (const [m, ch] of run.waiters ?? []) ch.replyError(m, draining);
-        run.waiters = undefined;
-      }
+      // Every run still going is answered (retryable, so its client places it again elsewhere)
+      // and told to stop through its abort signal. A drain first lets them finish.
+      stopAll(new AllotError(ErrorCode.DRAINING, `server ${ctx.id} is stopping`));
       await runner.close();
     },
   };

@@ -125,6 +125,11 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       // A fresh policy instance per explanation: the live one's state (round-robin's cursor) stays as it is.
       if (m.type === "placement.explain") return onExplain(m, ch, table, tables, () => resolvePolicy(config.policy), pctx);
       if (m.type === "peer.sync") return sync.onSync(m, ch);
+      if (m.type === "server.drain") return servers.onDrain(m, ch);
+      if (m.type === "server.leave") {
+        servers.onLeave(m, ch);
+        return;
+      }
       if (m.type === "peer.keys") return keys.onKeys(m, ch);
       ch.replyError(m, unknownType("tier-2 distributor", m));
     },

@@ -240,6 +240,11 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
           return sync.onSync(m, ch);
         case "peer.keys":
           return keys.onKeys(m, ch);
+        case "server.drain":
+          return servers.onDrain(m, ch);
+        case "server.leave":
+          (hasRole(ch.principal, "slave") ? slaves : servers).onLeave(m, ch);
+          return;
         default:
           ch.replyError(m, unknownType("master", m));
       }

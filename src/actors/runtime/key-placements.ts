@@ -41,7 +41,8 @@ export class KeyPlacements {
     const id = this.memory.get(client, task.key, this.ctx.now());
     if (id === undefined) return undefined;
     const e = this.table.get(id);
-    if (e === undefined || e.status === "dead" || !e.apps.includes(task.app)) return undefined;
+    // A draining server takes no new run: a repeat of its key is placed elsewhere.
+    if (e === undefined || e.status === "dead" || e.status === "draining" || !e.apps.includes(task.app)) return undefined;
     return e;
   }
 

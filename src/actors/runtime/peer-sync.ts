@@ -28,6 +28,7 @@ export function toReport(e: ServerEntry): ServerReport {
     ...(e.periodMs > 0 ? { periodMs: e.periodMs } : {}),
     ...(e.ticketKey !== undefined ? { ticketKey: e.ticketKey } : {}),
     ...(e.failures > 0 ? { failures: e.failures } : {}),
+    ...(e.status === "draining" ? { draining: true } : {}),
   };
 }
 

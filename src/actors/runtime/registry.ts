@@ -86,7 +86,7 @@ export class Registry {
     this.reports++;
     if (this.links.get(r.id) !== ch) {
       this.links.set(r.id, ch);
-      this.table.setStatus(r.id, "alive", this.ctx.now());
+      this.table.setStatus(r.id, r.draining === true ? "draining" : "alive", this.ctx.now());
       this.ctx.log.info({ [this.noun]: r.id, url: r.url, apps: r.apps }, `${this.noun} joined`);
     }
     if (result === "stale") {
@@ -114,6 +114,44 @@ export class Registry {
     this.loadReports++;
     if (result === "stale") this.staleReports++;
     return result;
+  }
+
+  /**
+   * A drained member leaves: its entry goes from the table at once (not marked dead, so no
+   * retention and no status row), and its link is forgotten, so the connection's close that
+   * follows changes nothing. Only on the connection it registered on; answered `ack`.
+   */
+  onLeave(m: Extract<Message, { type: "server.leave" }>, ch: Channel): ServerEntry | undefined {
+    const id = m.body.id;
+    if (this.links.get(id) !== ch) {
+      ch.replyError(m, new AllotError(ErrorCode.INVALID, `${this.noun} ${id} is not registered on this connection: it leaves on the connection it reports on`));
+      return undefined;
+    }
+    this.links.delete(id);
+    const e = this.table.remove(id);
+    this.ctx.log.info({ [this.noun]: id }, `${this.noun} left (drained)`);
+    ch.reply(m, "ack", {});
+    return e;
+  }
+
+  /**
+   * An operator's `server.drain` at an allocator: relayed to the server over its link (or a
+   * connection of ours), and answered `ack` once the server has started draining; the entry is
+   * marked `draining` at once, so no decision chooses it from now on. An id not in the table is
+   * refused INVALID naming it.
+   */
+  onDrain(m: Extract<Message, { type: "server.drain" }>, ch: Channel): void {
+    const id = m.body.id;
+    const e = this.table.get(id);
+    if (e === undefined) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `no ${this.noun} ${JSON.stringify(id)} in the table of ${this.ctx.id}`, { retryable: false }));
+    const to = e.status === "dead" ? undefined : this.reach(e);
+    if (to === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNREACHABLE, `${this.noun} ${id} is dead or not connected to ${this.ctx.id}`, { retryable: false }));
+    this.ctx.ask(to, "server.drain", { id }, undefined, (err) => {
+      if (err) return ch.replyError(m, err);
+      if (this.table.get(id) === e && e.status !== "dead") this.table.setStatus(id, "draining", this.ctx.now());
+      this.ctx.log.info({ [this.noun]: id }, `${this.noun} draining`);
+      ch.reply(m, "ack", {});
+    });
   }
 
   /** The member registered on this very connection. */

@@ -42,6 +42,11 @@ export interface Reporter {
   changed(): void;
   /** Something that must reach the allocators now changed (attributes): report at once. */
   urgent(): void;
+  /**
+   * Leaves every allocator (`server.leave` on each open link) and reports no more, not even on a
+   * reconnection: resolves once each has answered or failed (bounded by the request timeout).
+   */
+  leave(id: string): Promise<void>;
   stop(): void;
 }
 
@@ -65,7 +70,10 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
   // it only in load and version goes as a `server.load`, a quarter of the bytes and of the
   // allocator's work.
   const acked = new WeakMap<Channel, ServerReport>();
+  // Once it has left, a report would register the node again.
+  let left = false;
   function send(ch: Channel): void {
+    if (left) return;
     if (inFlight.has(ch)) {
       dirty.add(ch);
       return;
@@ -101,6 +109,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
   // A (re)connection registers with a fresh seq: an allocator that marked this node dead when
   // the old link dropped must see a newer version, or it would ignore the report as stale.
   const register = (ch: Channel): void => {
+    if (left) return;
     seq++;
     send(ch);
   };
@@ -151,6 +160,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
   const stopTicker =
     modes.periodicMs > 0
       ? ctx.every(modes.periodicMs, () => {
+          if (left) return;
           seq++;
           for (const p of peers) {
             const ch = p.current;
@@ -169,6 +179,21 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
       seq++;
       sendAll();
     },
+    leave(id: string) {
+      left = true;
+      stopTicker?.();
+      const asks = peers.map((p) => {
+        const ch = p.current;
+        if (!ch) return Promise.resolve();
+        return new Promise<void>((resolve) =>
+          ctx.ask(ch, "server.leave", { id }, undefined, (e) => {
+            if (e) ctx.log.warn({ to: ch.label(), err: e.message }, "leave not acknowledged");
+            resolve();
+          }),
+        );
+      });
+      return Promise.all(asks).then(() => undefined);
+    },
     stop() {
       stopTicker?.();
       stopped = true;
@@ -179,7 +204,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
 
 /** Whether two reports of one node differ at most in load and version. */
 export function sameButLoad(a: ServerReport, b: ServerReport): boolean {
-  if (a.version[0] !== b.version[0] || a.url !== b.url || a.capacity !== b.capacity || a.power !== b.power || (a.periodMs ?? 0) !== (b.periodMs ?? 0) || (a.failures ?? 0) !== (b.failures ?? 0)) return false;
+  if (a.version[0] !== b.version[0] || a.url !== b.url || a.capacity !== b.capacity || a.power !== b.power || (a.periodMs ?? 0) !== (b.periodMs ?? 0) || (a.failures ?? 0) !== (b.failures ?? 0) || (a.draining ?? false) !== (b.draining ?? false)) return false;
   if (a.apps.length !== b.apps.length || a.apps.some((x, i) => x !== b.apps[i])) return false;
   const ka = Object.keys(a.attrs);
   if (ka.length !== Object.keys(b.attrs).length) return false;
