@@ -8,7 +8,7 @@ import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
-import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
+import { Registry, allEntries, newTables, noLiveServer, onAttrsSet } from "../runtime/registry.js";
 import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -150,9 +150,16 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       server = before;
       repeats++;
     } else {
+      const metrics = ctx.metrics;
+      const t0 = metrics.clock();
       const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
+      if (metrics.on) {
+        metrics.inc("allot_decisions_total");
+        metrics.observe("allot_decision_seconds", metrics.clock() - t0);
+      }
       if (!a.ok) {
         refused++;
+        ctx.metrics.inc("allot_placements_refused_total", { code: ErrorCode.NO_SERVER });
         return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
       }
       server = a.server;
@@ -171,6 +178,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     if (assign === "grant") {
       granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
       placed++;
+      ctx.metrics.inc("allot_tasks_placed_total");
       // The slave tells the server of the ticket: it is the one that links client and server.
       return ch.reply(m, "task.placed", { ...answer, announce: true });
     }
@@ -186,6 +194,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       else servers.table.release(server);
       indicated++;
       placed++;
+      ctx.metrics.inc("allot_tasks_placed_total");
       ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
       ch.reply(m, "task.placed", answer);
     });
@@ -232,6 +241,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       servers.onClose(ch);
       slaves.onClose(ch);
     },
+    notReady: () => noLiveServer(servers.table, "app server") ?? noLiveServer(slaves.table, "slave"),
     stats: () => ({
       assign,
       policy: policy.name,
