@@ -143,7 +143,7 @@ function ticketCost(): { signUs: number; checkUs: number } {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:cpu: the tiered path (client → vip → tier-1 → vip → tier-2 → app), 256 in flight, ${SECONDS} s per figure, ${ROUNDS} rounds of authentication on and off, alternating order; node ${process.version}`);
+  console.log(`bench:cpu: the tiered path (client → vip → tier-1 → vip → tier-2 → app), 256 in flight, ${SECONDS} s per figure, ${ROUNDS} rounds of ${HTTP ? "the monitoring port" : "authentication"} on and off, alternating order; node ${process.version}`);
   const keys = new BenchKeys();
   const on: CpuFigure[] = [];
   const off: CpuFigure[] = [];
