@@ -14,7 +14,7 @@ import type { KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import type { LogFormat, LogLevel } from "./logger.js";
 import type { TlsConfig } from "./tls.js";
-import type { MonitorRoute } from "./monitor.js";
+import type { MonitoredNode, MonitorRoute } from "./monitor.js";
 
 /** Settings every node shares; each has a default. */
 export interface CommonConfig {
@@ -123,8 +123,12 @@ export interface CommonConfig {
    * everything but /healthz and /readyz needs an admin's bearer token (`allot keys token`).
    */
   http?: string;
-  /** Routes mounted on the monitoring port after /metrics (the dashboard): see MonitorRoute. Needs `http`. */
-  httpRoutes?: readonly MonitorRoute[];
+  /**
+   * Routes mounted on the monitoring port after /metrics (the dashboard): see MonitorRoute. A
+   * list, or a function given the node (its stats and registry) once its role is built that
+   * returns the list. Needs `http`.
+   */
+  httpRoutes?: readonly MonitorRoute[] | ((node: MonitoredNode) => readonly MonitorRoute[]);
 }
 
 export type VipNodeConfig = CommonConfig & { role: "vip" } & Omit<VipConfig, "requestTimeoutMs">;

@@ -13,6 +13,16 @@ import { parseHostPort } from "../transport/index.js";
  */
 export type MonitorRoute = (req: IncomingMessage, res: ServerResponse) => boolean;
 
+/** What a module mounting routes is given of the node it serves (see CommonConfig.httpRoutes). */
+export interface MonitoredNode {
+  readonly id: string;
+  readonly role: string;
+  /** The node's stats, as `RunningNode.stats()` (the role's counters, its server table, …). */
+  stats(): Record<string, unknown>;
+  /** The node's Prometheus registry (its histograms hold placement and decision latencies). */
+  readonly registry: Registry;
+}
+
 export interface MonitorOptions {
   /** HOST:PORT to bind (port 0 picks a free one). */
   listen: string;

@@ -343,7 +343,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
         health: () => actorAnswers(),
         ready: () => (killed ? "node killed" : b.notReady?.()),
         ...(trust ? { authorize: adminCheck(trust, now) } : {}),
-        ...(config.httpRoutes ? { routes: config.httpRoutes } : {}),
+        ...(config.httpRoutes ? { routes: typeof config.httpRoutes === "function" ? config.httpRoutes({ id, role, stats: () => scrapeStats(b), registry: measured.registry }) : config.httpRoutes } : {}),
       });
       logger.info({ http: monitor.url }, "monitoring port listening");
     }
@@ -360,6 +360,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     throw err;
   }
   const b = behaviour;
+  /** The node's stats: its connections and traffic, and the role's own. */
+  function scrapeStats(beh: Behaviour): Record<string, unknown> {
+    return { id, role, url, connections: channels.size, outbound: peers.size, traffic: { ...traffic }, ...(listener ? { refusedConnections: { ...listener.refused } } : {}), ...beh.stats?.() };
+  }
 
   /** Whether the role's actor runs a no-op within HEALTH_TIMEOUT_MS (a wedged or stopped actor does not). */
   function actorAnswers(): Promise<string | undefined> {
@@ -378,16 +382,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     role,
     url,
     ...(monitor ? { httpUrl: monitor.url } : {}),
-    stats: () => ({
-      id,
-      role,
-      url,
-      connections: channels.size,
-      outbound: peers.size,
-      traffic: { ...traffic },
-      ...(listener ? { refusedConnections: { ...listener.refused } } : {}),
-      ...b.stats?.(),
-    }),
+    stats: () => scrapeStats(b),
     async stop() {
       await monitor?.close();
       await b.stop?.();

@@ -146,8 +146,37 @@ describe("monitoring port (--http)", () => {
     expect(missing.body["error"]).toBe("no such path: /nope");
     expect((await getJson(tier2, "/metrics", { method: "POST" })).status).toBe(405);
     expect((await get(tier2, "/hello")).text).toBe("hi");
+    // Or a function of the node, for a route that shows its state.
+    const role = await track(
+      startNode({
+        ...quiet,
+        role: "tier2",
+        http,
+        httpRoutes: (n) => [
+          (req, res) => {
+            if (req.url !== "/role") return false;
+            res.end(`${n.role} ${String(n.stats()["placed"])}`);
+            return true;
+          },
+        ],
+      }),
+    );
+    expect((await get(role, "/role")).text).toBe("tier2 0");
     // The node keeps serving after bad requests.
     expect((await getJson(tier2, "/healthz")).status).toBe(200);
+  });
+
+  it("a slave is ready once linked to a master; a master once it knows a live server and slave", async () => {
+    const master = await track(startNode({ ...quiet, role: "master", http }));
+    const why = await getJson(master, "/readyz");
+    expect(why.status).toBe(503);
+    expect(why.body["reason"]).toMatch(/knows no live app server/);
+    const lonelySlave = await track(startNode({ ...quiet, role: "slave", masters: ["ws://127.0.0.1:9"], http }));
+    expect((await getJson(lonelySlave, "/readyz")).body["reason"]).toMatch(/linked to no master/);
+    await track(startNode({ ...quiet, role: "app", apps: ["echo"], capacity: 1, power: 1, join: [master.url] }));
+    const slave = await track(startNode({ ...quiet, role: "slave", masters: [master.url], http }));
+    await until(async () => (await getJson(slave, "/readyz")).status === 200, "the slave to be ready");
+    await until(async () => (await getJson(master, "/readyz")).status === 200, "the master to be ready");
   });
 
   it("is off unless asked for; a port in use fails the start with MonitorListenError", async () => {
