@@ -8,6 +8,13 @@
 // Each figure also counts the links the client closed as silent: a false positive of the failure
 // detector, since no node is stopped here (BENCH_CPU_ROUNDS=1 BENCH_CPU_SECONDS=300 makes that a
 // 5-minute check at full load; the children log "peer silent; closing" at warn on this stderr).
+// BENCH_CPU_HTTP=1 compares instead the monitoring port on and off (authentication on in both):
+// with it every node serves --http on a port of its own, and this process scrapes every node's
+// /metrics with an admin token every BENCH_CPU_SCRAPE_MS (default 1000) through the window, so
+// the figure includes counting on the hot path and serving the scrapes.
+import { createServer } from "node:net";
+import type { AddressInfo } from "node:net";
+import { createAdminToken } from "../src/node/admin-token.js";
 import { readFileSync } from "node:fs";
 import { newTicketKey, signTicket, checkTicket } from "../src/actors/runtime/ticket.js";
 import { startNode } from "../src/node/node.js";
@@ -18,6 +25,17 @@ import type { Proc } from "./procs.js";
 const ROUNDS = Number(process.env.BENCH_CPU_ROUNDS ?? 5);
 const SECONDS = Number(process.env.BENCH_CPU_SECONDS ?? 3);
 const quiet = ["--log-level", "warn"];
+const HTTP = process.env.BENCH_CPU_HTTP === "1";
+const SCRAPE_MS = Number(process.env.BENCH_CPU_SCRAPE_MS ?? 1000);
+
+/** A port free now (listen on 0, close): the children are told theirs, so none has to be read from a log. */
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
 
 /** utime + stime of a process in µs (fields 14 and 15 of /proc/PID/stat, in 1/100 s ticks). */
 function cpuMicros(pid: number): number {
@@ -34,14 +52,22 @@ interface CpuFigure {
   silent: number;
 }
 
-async function measure(keys: BenchKeys | undefined): Promise<CpuFigure> {
+async function measure(keys: BenchKeys | undefined, http = false): Promise<CpuFigure> {
   const procs: Record<string, Proc> = {};
+  const scraped: string[] = [];
+  const port = async (): Promise<string[]> => {
+    if (!http) return [];
+    const addr = `127.0.0.1:${await freePort()}`;
+    scraped.push(`http://${addr}/metrics`);
+    return ["--http", addr];
+  };
+  let scraper: ReturnType<typeof setInterval> | undefined;
   try {
-    procs["tier2"] = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...quiet]);
-    procs["app"] = await spawnReady(["--role", "app", "--join", procs["tier2"].url, "--apps", "echo", "--capacity", "100000", ...authFlags(keys, "app", "bench-app"), ...quiet]);
-    procs["vip-2"] = await spawnReady(["--role", "vip", "--to", procs["tier2"].url, ...authFlags(keys, "vip", "bench-vip-2"), ...quiet]);
-    procs["tier1"] = await spawnReady(["--role", "distributor", "--tier", "1", "--to", procs["vip-2"].url, ...authFlags(keys, "tier1", "bench-tier1"), ...quiet]);
-    procs["vip-1"] = await spawnReady(["--role", "vip", "--to", procs["tier1"].url, ...authFlags(keys, "vip", "bench-vip-1"), ...quiet]);
+    procs["tier2"] = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...(await port()), ...quiet]);
+    procs["app"] = await spawnReady(["--role", "app", "--join", procs["tier2"].url, "--apps", "echo", "--capacity", "100000", ...authFlags(keys, "app", "bench-app"), ...(await port()), ...quiet]);
+    procs["vip-2"] = await spawnReady(["--role", "vip", "--to", procs["tier2"].url, ...authFlags(keys, "vip", "bench-vip-2"), ...(await port()), ...quiet]);
+    procs["tier1"] = await spawnReady(["--role", "distributor", "--tier", "1", "--to", procs["vip-2"].url, ...authFlags(keys, "tier1", "bench-tier1"), ...(await port()), ...quiet]);
+    procs["vip-1"] = await spawnReady(["--role", "vip", "--to", procs["tier1"].url, ...authFlags(keys, "vip", "bench-vip-1"), ...(await port()), ...quiet]);
     const client = await startNode({ role: "client", id: "bench-client", ...(keys ? keys.config("client", "bench-client") : {}), entries: [procs["vip-1"].url], logLevel: "warn" });
     await client.submit({ app: "echo", payload: 0 });
     let stop = false;
@@ -53,6 +79,22 @@ async function measure(keys: BenchKeys | undefined): Promise<CpuFigure> {
       }
     });
     await new Promise((r) => setTimeout(r, 1000));
+    if (http) {
+      const headers: Record<string, string> = keys ? { authorization: `Bearer ${createAdminToken(keys.credential("admin", "bench-ops"), 3_600_000, Date.now())}` } : {};
+      const scrape = (): void => {
+        for (const u of scraped) {
+          void fetch(u, { headers }).then(
+            async (r) => {
+              const text = await r.text();
+              if (r.status !== 200) throw new Error(`${u}: ${r.status} ${text}`);
+            },
+            (err: unknown) => console.error(`scrape of ${u} failed: ${String(err)}`),
+          );
+        }
+      };
+      scrape();
+      scraper = setInterval(scrape, SCRAPE_MS);
+    }
     const pids = Object.entries(procs).map(([role, p]) => [role, p.proc.pid as number] as const);
     const before = pids.map(([, pid]) => cpuMicros(pid));
     const self0 = process.cpuUsage();
@@ -69,6 +111,7 @@ async function measure(keys: BenchKeys | undefined): Promise<CpuFigure> {
     rows.push(["client", (self.user + self.system) / tasks]);
     return { tasksPerSec: Math.round((tasks / ms) * 1000), rows, total: rows.reduce((s, [, us]) => s + us, 0), silent };
   } finally {
+    if (scraper) clearInterval(scraper);
     killAll(Object.values(procs));
   }
 }
@@ -100,16 +143,18 @@ function ticketCost(): { signUs: number; checkUs: number } {
 }
 
 async function main(): Promise<void> {
-  console.log(`bench:cpu: the tiered path (client → vip → tier-1 → vip → tier-2 → app), 256 in flight, ${SECONDS} s per figure, ${ROUNDS} rounds of authentication on and off, alternating order; node ${process.version}`);
+  console.log(`bench:cpu: the tiered path (client → vip → tier-1 → vip → tier-2 → app), 256 in flight, ${SECONDS} s per figure, ${ROUNDS} rounds of ${HTTP ? "the monitoring port" : "authentication"} on and off, alternating order; node ${process.version}`);
   const keys = new BenchKeys();
   const on: CpuFigure[] = [];
   const off: CpuFigure[] = [];
+  if (HTTP) console.log(`BENCH_CPU_HTTP=1: the monitoring port on and off instead (authentication on in both), every node scraped every ${SCRAPE_MS} ms while on`);
+  const [onName, offName] = HTTP ? ["http on", "http off"] : ["auth on", "auth off"];
   for (let r = 1; r <= ROUNDS; r++) {
     console.log(`round ${r}`);
-    for (const k of r % 2 === 1 ? [keys, undefined] : [undefined, keys]) {
-      const f = await measure(k);
-      (k ? on : off).push(f);
-      console.log(line(k ? "auth on" : "auth off", f));
+    for (const first of r % 2 === 1 ? [true, false] : [false, true]) {
+      const f = HTTP ? await measure(keys, first) : await measure(first ? keys : undefined);
+      (first ? on : off).push(f);
+      console.log(line(first ? onName : offName, f));
     }
   }
   const summarize = (xs: CpuFigure[]): { median: number; min: number; max: number } => {
@@ -120,11 +165,12 @@ async function main(): Promise<void> {
   const b = summarize(off);
   const spread = Math.max(a.max - a.min, b.max - b.min);
   const diff = a.median - b.median;
-  console.log(`CPU per task, median (min–max) over ${ROUNDS} rounds: auth on ${a.median.toFixed(1)} µs (${a.min.toFixed(1)}–${a.max.toFixed(1)}), auth off ${b.median.toFixed(1)} µs (${b.min.toFixed(1)}–${b.max.toFixed(1)})`);
+  console.log(`CPU per task, median (min–max) over ${ROUNDS} rounds: ${onName} ${a.median.toFixed(1)} µs (${a.min.toFixed(1)}–${a.max.toFixed(1)}), ${offName} ${b.median.toFixed(1)} µs (${b.min.toFixed(1)}–${b.max.toFixed(1)})`);
   console.log(`difference of the medians ${diff >= 0 ? "+" : ""}${diff.toFixed(1)} µs/task; the wider round spread ${spread.toFixed(1)} µs: ${Math.abs(diff) <= spread ? "within" : "OUTSIDE"} the spread`);
   const t = ticketCost();
   console.log(`one ticket: sign ${t.signUs.toFixed(2)} µs (allocator), check ${t.checkUs.toFixed(2)} µs (app server), in this process`);
-  console.log(JSON.stringify({ rounds: ROUNDS, authOnUsPerTask: a.median, authOffUsPerTask: b.median, spreadUs: spread, diffUs: diff, ticketSignUs: t.signUs, ticketCheckUs: t.checkUs }));
+  const medians = HTTP ? { httpOnUsPerTask: a.median, httpOffUsPerTask: b.median } : { authOnUsPerTask: a.median, authOffUsPerTask: b.median };
+  console.log(JSON.stringify({ rounds: ROUNDS, ...medians, spreadUs: spread, diffUs: diff, ticketSignUs: t.signUs, ticketCheckUs: t.checkUs }));
 }
 
 main().then(

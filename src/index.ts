@@ -28,3 +28,8 @@ export type { Transport } from "./transport/index.js";
 export { CredentialFileError, EXPIRY_SKEW_MS, credentialFingerprint, credentialIdentity, generateClusterKey, initClusterKeys, issueCredential, issueCredentialFile, loadClusterKey, loadClusterPub, loadCredential } from "./node/credentials.js";
 export type { Credential, IssueOptions } from "./node/credentials.js";
 export type { ClaimRole, Principal } from "./protocol/index.js";
+export { createAdminToken, verifyAdminToken, MAX_TOKEN_TTL_MS } from "./node/admin-token.js";
+export { MonitorListenError } from "./node/monitor.js";
+export type { MonitoredNode, MonitorRoute } from "./node/monitor.js";
+export { NO_METRICS } from "./actors/runtime/context.js";
+export type { CounterName, GaugeName, HistogramName, MetricLabels, MetricName, Metrics } from "./actors/runtime/context.js";

@@ -1,4 +1,5 @@
-import { CredentialFileError, credentialFingerprint, initClusterKeys, issueCredentialFile, loadClusterKey } from "../node/credentials.js";
+import { CredentialFileError, credentialFingerprint, initClusterKeys, issueCredentialFile, loadClusterKey, loadCredential } from "../node/credentials.js";
+import { MAX_TOKEN_TTL_MS, createAdminToken } from "../node/admin-token.js";
 import { CLAIM_ROLES, MAX_ID } from "../protocol/index.js";
 import type { ClaimRole } from "../protocol/index.js";
 import { CliError, idFlag, list } from "./errors.js";
@@ -7,6 +8,7 @@ import { parseFlags } from "./flags.js";
 export const KEYS_HELP = `allot keys init --out DIR
 allot keys issue --cluster-key DIR/cluster.key --role ROLE[,ROLE…] [--id ID | --id-prefix P]
                  [--expires 30d] --out FILE
+allot keys token --credentials ADMIN_FILE [--ttl 1h]
 
 init   creates DIR (mode 0700) with a new cluster key pair: DIR/cluster.key (private, mode
        0600: keep it off the nodes) and DIR/cluster.pub (give it to every node, --cluster-pub).
@@ -16,6 +18,10 @@ issue  writes a node credential to FILE (mode 0600, never overwritten): a new ke
        read status and set attributes), the id it covers (--id) or the prefix its ids start
        with (--id-prefix), and its expiry (--expires N[s|m|h|d], default 30d). Prints the
        key's fingerprint, which a --revoked list may name.
+token  prints a bearer token for the monitoring ports (--http) of nodes that run with
+       credentials: signed by the admin credential's key, good for --ttl N[s|m|h|d] (default
+       1h, at most 7d, never past the credential's expiry). Send it as
+       Authorization: Bearer TOKEN.
 `;
 
 const OPTIONS = {
@@ -25,6 +31,8 @@ const OPTIONS = {
   id: { type: "string" },
   "id-prefix": { type: "string" },
   expires: { type: "string" },
+  credentials: { type: "string" },
+  ttl: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -54,12 +62,14 @@ export async function keys(argv: string[]): Promise<number> {
     process.stdout.write(KEYS_HELP);
     return 0;
   }
-  if (verb !== "init" && verb !== "issue") throw new CliError(`unknown subcommand ${JSON.stringify(verb)}; expected init or issue`);
+  if (verb !== "init" && verb !== "issue" && verb !== "token") throw new CliError(`unknown subcommand ${JSON.stringify(verb)}; expected init, issue or token`);
   const { values: v } = parseFlags(rest, OPTIONS);
   if (v.help) {
     process.stdout.write(KEYS_HELP);
     return 0;
   }
+  if (verb === "token") return token(v);
+  for (const f of ["credentials", "ttl"] as const) if (v[f] !== undefined) throw new CliError(`does not apply to keys ${verb}`, `--${f}`);
   const out = v.out;
   if (out === undefined || out === "") throw new CliError("is required", "--out");
   if (verb === "init") {
@@ -79,5 +89,18 @@ export async function keys(argv: string[]): Promise<number> {
   const expires = Date.now() + parseDuration("--expires", v.expires ?? "30d");
   const c = file("--out", () => issueCredentialFile(clusterKey, { roles, expires, ...who }, out));
   process.stdout.write(`wrote ${out}: ${roles.join(",")} for ${who.id ?? `${who.idPrefix}…`}, expires ${new Date(expires).toISOString()}, key ${credentialFingerprint(c)}\n`);
+  return 0;
+}
+
+function token(v: { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string | undefined }): number {
+  for (const f of ["out", "cluster-key", "role", "id", "id-prefix", "expires"] as const) if (v[f] !== undefined) throw new CliError("does not apply to keys token", `--${f}`);
+  if (v.credentials === undefined || v.credentials === "") throw new CliError("is required (an admin credential from allot keys issue --role admin)", "--credentials");
+  const c = file("--credentials", () => loadCredential(v.credentials as string));
+  if (!c.claim.roles.includes("admin")) throw new CliError(`grants ${c.claim.roles.join(",")}, not admin: only an admin credential signs monitoring tokens`, "--credentials");
+  const ttl = parseDuration("--ttl", typeof v.ttl === "string" ? v.ttl : "1h");
+  if (ttl > MAX_TOKEN_TTL_MS) throw new CliError(`at most 7d, got ${JSON.stringify(v.ttl)}`, "--ttl");
+  const now = Date.now();
+  if (c.claim.expires <= now) throw new CliError(`the credential expired at ${new Date(c.claim.expires).toISOString()}`, "--credentials");
+  process.stdout.write(`${createAdminToken(c, ttl, now)}\n`);
   return 0;
 }

@@ -2,7 +2,7 @@ import type { Attrs } from "../protocol/index.js";
 import { MAX_ID, parseValue } from "../protocol/index.js";
 import type { CommonConfig, NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
-import { isApp, startNode } from "../node/node.js";
+import { MonitorListenError, isApp, startNode } from "../node/node.js";
 import { CliError, checkPolicyFlag, idFlag, list, logFormatFlag, oneOf, parseIntFlag, parseNumberFlag, urls } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { envValues, layer, naming, printable, readConfigFile } from "./config-file.js";
@@ -71,6 +71,10 @@ Roles:
 
 Common:
   --listen HOST:PORT    address to bind (default 127.0.0.1:0, a free port)
+  --http HOST:PORT      serve a monitoring port there (off unless given): GET /metrics
+                        (Prometheus text format), /healthz and /readyz (200 or 503 with a JSON
+                        reason); its address is logged. With --credentials, all but /healthz and
+                        /readyz need an admin's token (allot keys token) as a Bearer header
   --advertise URL       the URL other nodes should use (default: the bound ws://HOST:PORT,
                         wss:// with --tls-cert)
   --id ID               node id (default ROLE-xxxxxx)
@@ -146,6 +150,7 @@ const OPTIONS = {
   role: { type: "string" },
   tier: { type: "string" },
   listen: { type: "string" },
+  http: { type: "string" },
   advertise: { type: "string" },
   id: { type: "string" },
   "log-level": { type: "string" },
@@ -202,7 +207,7 @@ const SETTINGS: Readonly<Record<string, OptionSpec>> = Object.fromEntries(Object
 export type StartRole = Exclude<NodeConfig["role"], "client">;
 
 /** Flags every role takes. */
-export const COMMON_FLAGS = ["role", "listen", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "silence-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "config", "print-config", "help"] as const satisfies readonly Flag[];
+export const COMMON_FLAGS = ["role", "listen", "http", "advertise", "id", "log-level", "log-format", "heartbeat-ms", "silence-ms", "max-connections", "max-connections-per-address", ...TLS_FLAGS, "credentials", "cluster-pub", "revoked", "insecure", "config", "print-config", "help"] as const satisfies readonly Flag[];
 
 /**
  * The flags each role takes besides the common ones; any other is a usage error naming the flag
@@ -356,6 +361,7 @@ function configFromValues(v: StartValues): NodeConfig {
       : {}),
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_ID) } : {}),
     ...(v.advertise !== undefined ? { advertise: urls("--advertise", v.advertise, true)[0] as string } : {}),
+    ...(v.http !== undefined ? { http: httpFlag(v.http) } : {}),
     ...tlsFlags(v, true),
   };
   if (common.tls && common.advertise !== undefined && !common.advertise.startsWith("wss://")) throw new CliError(`the node serves wss:// (--tls-cert), got ${JSON.stringify(common.advertise)}`, "--advertise");
@@ -394,7 +400,7 @@ function detectionFlags(heartbeat: string | undefined, silence: string | undefin
 }
 
 type StartValues = ReturnType<typeof parseFlags<typeof OPTIONS>>["values"];
-type Common = Pick<CommonConfig, "id" | "advertise" | "logFormat" | "logLevel"> & { listen: string; heartbeatMs: number; silenceMs?: number };
+type Common = Pick<CommonConfig, "id" | "advertise" | "logFormat" | "logLevel" | "http"> & { listen: string; heartbeatMs: number; silenceMs?: number };
 
 function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig {
   switch (role) {
@@ -442,6 +448,13 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
   }
 }
 
+/** --http HOST:PORT, a port between 0 and 65535. */
+function httpFlag(v: string): string {
+  const m = /^(\[[^\]]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) > 65535) throw new CliError(`expected HOST:PORT (e.g. 127.0.0.1:9464), got ${JSON.stringify(v)}`, "--http");
+  return v;
+}
+
 function nonEmpty(flag: string, v: string): string {
   if (v.trim() === "") throw new CliError("expected a file path", flag);
   return v;
@@ -469,6 +482,7 @@ export async function start(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof HandlerModuleError) throw new CliError(err.message, "--handlers");
     if (err instanceof TlsConfigError) throw new CliError(err.message, `--tls-${err.field}`);
+    if (err instanceof MonitorListenError) throw new CliError(err.message, "--http");
     throw new CliError(`cannot start: ${err instanceof Error ? err.message : String(err)}`);
   }
   // Handlers go in before the ready line: whoever reads it may signal at once, and a signal that

@@ -14,6 +14,7 @@ import type { KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import type { LogFormat, LogLevel } from "./logger.js";
 import type { TlsConfig } from "./tls.js";
+import type { MonitoredNode, MonitorRoute } from "./monitor.js";
 
 /** Settings every node shares; each has a default. */
 export interface CommonConfig {
@@ -116,6 +117,18 @@ export interface CommonConfig {
   revoked?: ReadonlySet<string> | string;
   /** Listen beyond loopback without credentials (a warning is logged). Default false. */
   insecure?: boolean;
+  /**
+   * HOST:PORT of the node's monitoring port (`GET /metrics`, `/healthz`, `/readyz`); port 0 picks a
+   * free one. Off unless given; with it the role's metrics are counted. With `credentials`,
+   * everything but /healthz and /readyz needs an admin's bearer token (`allot keys token`).
+   */
+  http?: string;
+  /**
+   * Routes mounted on the monitoring port after /metrics (the dashboard): see MonitorRoute. A
+   * list, or a function given the node (its stats and registry) once its role is built that
+   * returns the list. Needs `http`.
+   */
+  httpRoutes?: readonly MonitorRoute[] | ((node: MonitoredNode) => readonly MonitorRoute[]);
 }
 
 export type VipNodeConfig = CommonConfig & { role: "vip" } & Omit<VipConfig, "requestTimeoutMs">;

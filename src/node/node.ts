@@ -3,6 +3,15 @@ import { createAppServer } from "../actors/roles/app-server.js";
 import { createClient } from "../actors/roles/client.js";
 import type { ClientBehaviour, TaskResult, TaskSpec } from "../actors/roles/client.js";
 import type { Behaviour, RoleContext } from "../actors/runtime/context.js";
+import { NO_METRICS } from "../actors/runtime/context.js";
+import { createNodeMetrics } from "./metrics.js";
+import type { ScrapeSource } from "./metrics.js";
+import { MonitorListenError, bearerOf, startMonitor } from "./monitor.js";
+import { dashboardRoutes } from "./dashboard/index.js";
+import type { DashboardRoutes } from "./dashboard/index.js";
+import type { Monitor } from "./monitor.js";
+import { verifyAdminToken } from "./admin-token.js";
+import type { KeyObject } from "node:crypto";
 import { createTier1 } from "../actors/roles/distributor-tier1.js";
 import { createTier2 } from "../actors/roles/distributor-tier2.js";
 import { createMaster } from "../actors/roles/master.js";
@@ -33,6 +42,8 @@ export interface RunningNode {
   readonly role: Role;
   /** The advertised URL ("" for a client, which does not listen). */
   readonly url: string;
+  /** The monitoring port's http://HOST:PORT, when `http` was given. */
+  readonly httpUrl?: string;
   stats(): Record<string, unknown>;
   stop(): Promise<void>;
   /**
@@ -125,13 +136,25 @@ function dialedUrls(config: NodeConfig): [string, readonly string[]] {
   }
 }
 
-function authenticatorFor(config: NodeConfig, credential: Credential, now: () => number): Authenticator {
+interface Trust {
+  trusted: KeyObject[];
+  revoked?: () => ReadonlySet<string>;
+}
+
+function trustOf(config: NodeConfig): Trust {
   const trusted = (config.clusterPub ?? []).map((k) => (typeof k === "string" ? loadClusterPub(k) : k));
   if (trusted.length === 0) throw new RangeError("credentials need at least one cluster public key (clusterPub) to verify peers with");
   const r = config.revoked;
   const revoked = r === undefined ? undefined : typeof r === "string" ? revocationList(r) : () => r;
-  return createAuthenticator({ credential, trusted, now, ...(revoked ? { revoked } : {}) });
+  return { trusted, ...(revoked ? { revoked } : {}) };
 }
+
+function authenticatorFor(trust: Trust, credential: Credential, now: () => number): Authenticator {
+  return createAuthenticator({ credential, trusted: trust.trusted, now, ...(trust.revoked ? { revoked: trust.revoked } : {}) });
+}
+
+/** How long /healthz waits for the role's actor to run a no-op before it says the actor does not answer. */
+const HEALTH_TIMEOUT_MS = 2000;
 
 /** Refusals logged per second at most; past it they are counted and summed up in the next second's first line. */
 const REFUSALS_LOGGED_PER_SECOND = 5;
@@ -186,7 +209,9 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   const credential = typeof config.credentials === "string" ? loadCredential(config.credentials) : config.credentials;
   const id = credential ? credentialIdentity(credential, role, config.id, entropy) : (config.id ?? `${role}-${Buffer.from(entropy.bytes(3)).toString("hex")}`);
   const logger = (config.logger ?? createLogger(config.logLevel, config.logFormat)).child({ node: id, role });
-  const auth = credential ? authenticatorFor(config, credential, now) : undefined;
+  const trust = credential ? trustOf(config) : undefined;
+  const auth = credential && trust ? authenticatorFor(trust, credential, now) : undefined;
+  if (config.httpRoutes !== undefined && config.http === undefined) throw new TypeError("httpRoutes: mounted on the monitoring port, which needs http");
   if (!auth) {
     const listen = config.listen ?? "127.0.0.1:0";
     if (role !== "client" && !isLoopback(listen) && config.insecure !== true) {
@@ -218,8 +243,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   let behaviour: Behaviour | undefined;
   let listener: Listener | undefined;
   let runner: HandlerRunner | undefined;
+  let monitor: Monitor | undefined;
+  let dashboard: DashboardRoutes | undefined;
+  // Counted only when served: without a monitoring port the roles count into nothing.
+  const measured = config.http === undefined ? undefined : createNodeMetrics({ id, role }, () => scrape);
+  let scrape: ScrapeSource | undefined;
 
-  const spawned = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal, config.activity);
+  const spawned = spawnRole(system, role, () => behaviour, config.supervision ?? DEFAULT_SUPERVISION, logger, now, onFatal, config.activity, measured ? (d) => measured.crashed(d) : undefined);
   // Once killed, nothing reaches the actor: late frames, closes, handler results, timers.
   let killed = false;
   const actor: Omit<typeof spawned, "abandon"> = {
@@ -271,6 +301,7 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       return url;
     },
     log: logger,
+    metrics: measured?.metrics ?? NO_METRICS,
     now,
     random,
     entropy,
@@ -309,7 +340,35 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     // Built here, not lazily in the actor, so that a bad configuration fails startNode itself.
     const built = behaviourFor(config, ctx, requestTimeoutMs, runner);
     behaviour = config.wrapBehaviour ? config.wrapBehaviour(built) : built;
+    if (measured && config.http !== undefined) {
+      const b = behaviour;
+      scrape = {
+        stats: () => b.stats?.() ?? {},
+        traffic,
+        *connections() {
+          yield* channels;
+          for (const p of peers) if (p.current) yield p.current;
+        },
+      };
+      // Allocators (tier-2s, masters) also serve the live dashboard on their monitoring port.
+      dashboard = role === "tier2" || role === "master" ? dashboardRoutes({ stats: () => scrapeStats(b) }, { timers }) : undefined;
+      const userRoutes = config.httpRoutes ? (typeof config.httpRoutes === "function" ? config.httpRoutes({ id, role, stats: () => scrapeStats(b), registry: measured.registry }) : config.httpRoutes) : [];
+      const routes = dashboard ? [...userRoutes, dashboard] : userRoutes;
+      monitor = await startMonitor({
+        listen: config.http,
+        registry: measured.registry,
+        node: { id, role },
+        log: logger,
+        health: () => actorAnswers(),
+        ready: () => (killed ? "node killed" : b.notReady?.()),
+        ...(trust ? { authorize: adminCheck(trust, now) } : {}),
+        ...(routes.length > 0 ? { routes } : {}),
+      });
+      logger.info({ http: monitor.url }, "monitoring port listening");
+    }
   } catch (err) {
+    dashboard?.close();
+    await monitor?.close();
     await runner?.close();
     // Nothing started may outlive a failed start, or the process would not exit.
     for (const p of peers) p.close();
@@ -321,22 +380,32 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     throw err;
   }
   const b = behaviour;
+  /** The node's stats: its connections and traffic, and the role's own. */
+  function scrapeStats(beh: Behaviour): Record<string, unknown> {
+    return { id, role, url, connections: channels.size, outbound: peers.size, traffic: { ...traffic }, ...(listener ? { refusedConnections: { ...listener.refused } } : {}), ...beh.stats?.() };
+  }
+
+  /** Whether the role's actor runs a no-op within HEALTH_TIMEOUT_MS (a wedged or stopped actor does not). */
+  function actorAnswers(): Promise<string | undefined> {
+    if (killed) return Promise.resolve("node killed");
+    return new Promise((resolve) => {
+      const cancel = timers.after(HEALTH_TIMEOUT_MS, () => resolve(`the ${role} actor did not answer within ${HEALTH_TIMEOUT_MS} ms`));
+      actor.enqueue(() => {
+        cancel();
+        resolve(undefined);
+      });
+    });
+  }
 
   const node: RunningNode = {
     id,
     role,
     url,
-    stats: () => ({
-      id,
-      role,
-      url,
-      connections: channels.size,
-      outbound: peers.size,
-      traffic: { ...traffic },
-      ...(listener ? { refusedConnections: { ...listener.refused } } : {}),
-      ...b.stats?.(),
-    }),
+    ...(monitor ? { httpUrl: monitor.url } : {}),
+    stats: () => scrapeStats(b),
     async stop() {
+      dashboard?.close();
+      await monitor?.close();
       await b.stop?.();
       for (const p of peers) p.close();
       for (const ch of channels) ch.close(CloseCode.shutdown, "node stopping");
@@ -352,6 +421,8 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       for (const p of [...peers]) p.abort();
       for (const ch of [...channels]) ch.abort("node killed");
       void listener?.close().catch(() => {});
+      dashboard?.close();
+      void monitor?.close().catch(() => {});
       spawned.abandon();
       stopSystem(system);
       void runner?.close().catch(() => {});
@@ -375,3 +446,15 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
   }
   return node;
 }
+
+/** With authentication on, the monitoring port lets through only a request with an admin's valid bearer token. */
+function adminCheck(trust: Trust, now: () => number): (req: Parameters<typeof bearerOf>[0]) => string | undefined {
+  return (req) => {
+    const token = bearerOf(req);
+    if (token === undefined) return "authentication is on: send an admin's token (allot keys token) as Authorization: Bearer TOKEN";
+    const r = verifyAdminToken(token, { trusted: trust.trusted, now, ...(trust.revoked ? { revoked: trust.revoked } : {}) });
+    return "refused" in r ? r.refused : undefined;
+  };
+}
+
+export { MonitorListenError };

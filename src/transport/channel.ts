@@ -22,6 +22,9 @@ export interface Log {
 export interface TrafficCounters {
   framesIn: number;
   framesOut: number;
+  /** Bytes of the frames counted in framesIn and framesOut (the WebSocket payloads). */
+  bytesIn: number;
+  bytesOut: number;
   envelopesIn: number;
   envelopesOut: number;
   rejected: number;
@@ -40,7 +43,7 @@ export interface TrafficCounters {
 }
 
 export function createCounters(): TrafficCounters {
-  return { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0, closedSilent: 0, lateAnswers: 0 };
+  return { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, envelopesIn: 0, envelopesOut: 0, rejected: 0, closedOversizeBeforeHello: 0, readsPaused: 0, closedNotReading: 0, unauthorized: 0, closedSilent: 0, lateAnswers: 0 };
 }
 
 /** Outgoing bytes buffered for a peer past which the channel stops reading it (see ChannelOptions.pauseBufferedBytes). */
@@ -462,6 +465,7 @@ export class Channel {
       const c = this.opts.counters;
       if (c) {
         c.framesOut++;
+        c.bytesOut += frame.length;
         c.envelopesOut += batch.length;
       }
       this.wire.send(frame);
@@ -557,6 +561,7 @@ export class Channel {
     const c = this.opts.counters;
     if (c) {
       c.framesIn++;
+      c.bytesIn += bytes.length;
       c.envelopesIn += items.length;
     }
     for (const item of items) {

@@ -2,6 +2,7 @@ import { start, stop } from "nact";
 import { describe, expect, it } from "vitest";
 import { createAppServer } from "../../src/actors/roles/app-server.js";
 import type { Behaviour, RoleContext } from "../../src/actors/runtime/context.js";
+import { NO_METRICS } from "../../src/actors/runtime/context.js";
 import type { HandlerRunner } from "../../src/actors/runtime/handler-runner.js";
 import { spawnRole } from "../../src/actors/runtime/role-actor.js";
 import { continuations } from "../../src/actors/runtime/continuations.js";
@@ -33,6 +34,7 @@ describe("actors/app-server", () => {
         role: "app",
         url: "mem://app-x",
         log,
+        metrics: NO_METRICS,
         now: Date.now,
         random: Math.random,
         entropy: realEntropy,

@@ -42,6 +42,14 @@ describe("layout", () => {
       expect(offenders(dir, ["cli", "node", "actors", "actors/runtime", "actors/roles", "transport", "state", "policies", "protocol", "sim"].concat(dir))).toEqual([]);
     }
   });
+  it("only src/node imports prom-client: roles count through the Metrics interface on their context", () => {
+    const out: string[] = [];
+    for (const f of readdirSync(SRC, { recursive: true, encoding: "utf8" })) {
+      if (!f.endsWith(".ts") || f.startsWith("node/")) continue;
+      if (/from "prom-client"/.test(readFileSync(`${SRC}${f}`, "utf8"))) out.push(f);
+    }
+    expect(out).toEqual([]);
+  });
   it("protocol imports nothing else of the project", () => {
     expect(offenders("protocol", ["protocol"])).toEqual([]);
   });

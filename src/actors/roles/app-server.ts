@@ -298,6 +298,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, waiters: undefined, stopped: undefined, m, ch, timer: undefined };
     runs.set(b.ticket, run);
     flights.set(stored, run);
+    ctx.metrics.inc("allot_tasks_run_total");
     changed();
     let sync = true;
     try {
@@ -332,6 +333,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   function stopRun(run: Running, err: AllotError): void {
     run.stopped ??= err;
     if (!run.answered) {
+      ctx.metrics.inc("allot_tasks_failed_total", { code: err.code });
       run.answered = true;
       run.ch.replyError(run.m, err);
     }
@@ -363,6 +365,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     run.waiters = undefined;
     for (const [m, ch] of waiters) ch.replyError(m, e);
     if (!run.answered) {
+      ctx.metrics.inc("allot_tasks_failed_total", { code: e.code });
       run.answered = true;
       run.ch.replyError(run.m, e);
     }
@@ -381,6 +384,15 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (flights.get(run.stored) === run) flights.delete(run.stored);
     completed++;
     changed();
+    const m = ctx.metrics;
+    if (m.on) {
+      m.observe("allot_task_run_seconds", (ctx.now() - run.startedAt) / 1000);
+      // A run already answered (timed out, cancelled, draining) was counted then.
+      if (!run.answered) {
+        if (o.ok) m.inc("allot_tasks_completed_total");
+        else m.inc("allot_tasks_failed_total", { code: o.error.code });
+      }
+    }
     if (o.ok) results.set(run.stored, o.result);
     if (draining) ctx.enqueue(idleCheck); // after this run's answer has gone
     const waiters = run.waiters;
@@ -521,6 +533,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       }
       ch.replyError(m, unknownType("app server", m));
     },
+    notReady: () => (reporter.registered() > 0 ? undefined : `registered with no allocator (of ${config.join.length} to join)`),
     stats: () => {
       return {
         running: runs.size,

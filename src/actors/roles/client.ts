@@ -247,8 +247,10 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
         // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
         const client = { id: ctx.id, addr: "" };
         const asked = withUnreachable(avoid, unreachable.active(ctx.now()));
+        const askedAt = ctx.now();
         const placing = entry.request("task.place", asked ? { task: placement, client, avoid: asked } : { task: placement, client }, Math.min(remaining, entryTimeoutMs));
         const placed = await (signal ? cancellable(placing, signal) : placing);
+        ctx.metrics.observe("allot_placement_seconds", (ctx.now() - askedAt) / 1000);
         if (placed.type === "task.placed") {
           at = placed.body.serverId;
           const r = await run(placed.body, task, deadline, attempt, signal);

@@ -38,6 +38,7 @@ export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier1", node: ctx.id, forwarded: redirected, policy: policyName, members: set.status() } satisfies StatusBody);
       redirect(m, ch);
     },
+    notReady: () => (set.members.some((p) => p.state === "open") ? undefined : `no member of its set is reachable (of ${set.members.length})`),
     stats: () => ({ redirected, policy: policyName, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
     stop: () => set.close(),
   };

@@ -9,7 +9,7 @@ import { onExplain } from "../runtime/explain.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
-import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
+import { Registry, allEntries, newTables, noLiveServer, onAttrsSet } from "../runtime/registry.js";
 import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
@@ -74,10 +74,17 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       repeats++;
       log.chose(started, task, server, REPEAT);
     } else {
+      const metrics = ctx.metrics;
+      const t0 = metrics.clock();
       const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
+      if (metrics.on) {
+        metrics.inc("allot_decisions_total");
+        metrics.observe("allot_decision_seconds", metrics.clock() - t0);
+      }
       if (!a.ok) {
         refused++;
         log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
+        ctx.metrics.inc("allot_placements_refused_total", { code: ErrorCode.NO_SERVER });
         // Only "all full" can change by itself soon; a missing application or unmet constraint needs a new server.
         ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
         return;
@@ -107,6 +114,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       ctx.log.debug({ server: server.id, task: task.id, err: err.message }, "server did not accept expect");
     });
     placed++;
+    ctx.metrics.inc("allot_tasks_placed_total");
     keys.placed(client.id, task.key, server.id);
     ch.reply(m, "task.placed", { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket });
   }
@@ -138,6 +146,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       sync.onClose(ch);
       servers.onClose(ch);
     },
+    notReady: () => noLiveServer(table, "app server"),
     stats: () => ({
       placed,
       refused,

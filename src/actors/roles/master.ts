@@ -10,7 +10,7 @@ import { onExplain } from "../runtime/explain.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
-import { Registry, allEntries, newTables, onAttrsSet } from "../runtime/registry.js";
+import { Registry, allEntries, newTables, noLiveServer, onAttrsSet } from "../runtime/registry.js";
 import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -159,10 +159,17 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       repeats++;
       log.chose(started, task, server, REPEAT);
     } else {
+      const metrics = ctx.metrics;
+      const t0 = metrics.clock();
       const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
+      if (metrics.on) {
+        metrics.inc("allot_decisions_total");
+        metrics.observe("allot_decision_seconds", metrics.clock() - t0);
+      }
       if (!a.ok) {
         refused++;
         log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
+        ctx.metrics.inc("allot_placements_refused_total", { code: ErrorCode.NO_SERVER });
         return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
       }
       server = a.server;
@@ -184,6 +191,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
       placed++;
       log.timed(ctx.now() - started);
+      ctx.metrics.inc("allot_tasks_placed_total");
       // The slave tells the server of the ticket: it is the one that links client and server.
       return ch.reply(m, "task.placed", { ...answer, announce: true });
     }
@@ -201,6 +209,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       indicated++;
       placed++;
       log.timed(ctx.now() - started);
+      ctx.metrics.inc("allot_tasks_placed_total");
       ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
       ch.reply(m, "task.placed", answer);
     });
@@ -255,6 +264,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       servers.onClose(ch);
       slaves.onClose(ch);
     },
+    notReady: () => noLiveServer(servers.table, "app server") ?? noLiveServer(slaves.table, "slave"),
     stats: () => ({
       assign,
       policy: policy.name,

@@ -210,6 +210,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       }
       ch.replyError(m, unknownType("slave", m));
     },
+    notReady: () => (reporter.registered() > 0 ? undefined : `linked to no master (of ${config.masters.length})`),
     stats: () => ({ link, queue, capacity, received, answered, misdirected, abandoned, failovers, servers: servers.size, version: reporter.version() }),
     stop() {
       reporter.stop();

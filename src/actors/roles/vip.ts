@@ -28,6 +28,7 @@ export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
       if (m.type === "status.get") return ch.reply(m, "status", { role: "vip", node: ctx.id, forwarded, members: set.status() } satisfies StatusBody);
       forward(m, ch);
     },
+    notReady: () => (set.members.some((p) => p.state === "open") ? undefined : `no member of its set is reachable (of ${set.members.length})`),
     stats: () => ({ forwarded, members: set.members.map((p) => ({ url: p.url, state: p.state })) }),
     stop: () => set.close(),
   };

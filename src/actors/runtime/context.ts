@@ -9,6 +9,49 @@ export interface RoleLog {
   debug(obj: object, msg: string): void;
 }
 
+/**
+ * Allot's own metrics, by kind: a closed list, so a misspelt name or a counter observed as a
+ * histogram fails to compile. Names follow Prometheus's conventions (base units, `_total` on
+ * counters, `_seconds`); labels carry no per-task values (no ids), only small closed sets
+ * (an error code, a peer role, a status).
+ */
+export type CounterName =
+  | "allot_tasks_placed_total"
+  | "allot_placements_refused_total"
+  | "allot_decisions_total"
+  | "allot_tasks_run_total"
+  | "allot_tasks_completed_total"
+  | "allot_tasks_failed_total";
+export type HistogramName = "allot_placement_seconds" | "allot_decision_seconds" | "allot_task_run_seconds";
+export type GaugeName = never;
+export type MetricName = CounterName | HistogramName | GaugeName;
+/** Label values: a few words from closed sets. */
+export type MetricLabels = Readonly<Record<string, string>>;
+
+/**
+ * What a role counts with. Cheap on the hot path: one call per task at most, no allocation
+ * beyond the labels object a caller passes. The node's implementation is prom-client; the
+ * default does nothing.
+ */
+export interface Metrics {
+  inc(name: CounterName, labels?: MetricLabels, n?: number): void;
+  observe(name: HistogramName, seconds: number, labels?: MetricLabels): void;
+  set(name: GaugeName, value: number, labels?: MetricLabels): void;
+  /** Whether anything is listening: a role may skip measuring a duration when not. */
+  readonly on: boolean;
+  /** A monotonic clock, in seconds, for durations observed (decision time); 0 when off. */
+  clock(): number;
+}
+
+/** Metrics that go nowhere: the default of a node without a monitoring port, and of tests. */
+export const NO_METRICS: Metrics = {
+  inc() {},
+  observe() {},
+  set() {},
+  on: false,
+  clock: () => 0,
+};
+
 /** What the node gives a role: identity, clock, randomness, logging and outbound connections. */
 export interface RoleContext {
   readonly id: string;
@@ -16,6 +59,8 @@ export interface RoleContext {
   /** The address other nodes should use to reach this one. */
   readonly url: string;
   readonly log: RoleLog;
+  /** Where the role counts tasks, decisions and latencies (NO_METRICS unless the node serves them). */
+  readonly metrics: Metrics;
   now(): number;
   random(): number;
   /** Random bytes (ticket keys, tickets, pick nonces): the node's entropy, seeded in tests. */
@@ -62,6 +107,12 @@ export interface Behaviour {
   onClose?(ch: Channel): void;
   /** Counters and state for `status` and tests. */
   stats?(): Record<string, unknown>;
+  /**
+   * Whether the role can do its job now (the monitoring port's /readyz): undefined when it can,
+   * else why not (an allocator that knows no live server, an app server registered nowhere, a
+   * front with no reachable member, a slave linked to no master). Absent: always ready.
+   */
+  notReady?(): string | undefined;
   /** Stops timers and outbound work; the node awaits it before closing its connections. */
   stop?(): void | Promise<void>;
 }

@@ -233,3 +233,9 @@ export function onAttrsSet(m: Extract<Message, { type: "attrs.set" | "attrs.unse
   if (e !== undefined) sync.changedEntry(t, e);
   ch.reply(m, "ack", {});
 }
+
+/** Why an allocator cannot place yet (its /readyz), or undefined when its table holds a live entry. */
+export function noLiveServer(table: ServerTable, what: string): string | undefined {
+  for (const e of table.all()) if (e.status !== "dead") return undefined;
+  return `knows no live ${what} (${table.size} in its table)`;
+}

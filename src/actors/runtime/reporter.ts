@@ -40,6 +40,8 @@ export interface Reporter {
   links(): readonly Peer[];
   /** The load changed: an event report, coalesced per turn and held to the interval and threshold. */
   changed(): void;
+  /** How many allocators acknowledged a report on the connection open now (registered there). */
+  registered(): number;
   /** Something that must reach the allocators now changed (attributes): report at once. */
   urgent(): void;
   /**
@@ -174,6 +176,14 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
   return {
     version,
     links: () => peers,
+    registered: () => {
+      let n = 0;
+      for (const p of peers) {
+        const ch = p.current;
+        if (ch && acked.has(ch)) n++;
+      }
+      return n;
+    },
     changed,
     urgent() {
       seq++;

@@ -5,7 +5,7 @@ import type { Inbound, Message } from "../../protocol/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleLog } from "./context.js";
 import { createBudget } from "./supervision.js";
-import type { SupervisionStrategy } from "./supervision.js";
+import type { Decision, SupervisionStrategy } from "./supervision.js";
 
 /** One actor message: the envelopes that arrived in one turn, or work re-entering the actor. */
 type Mail = { kind: "net"; items: Array<[Inbound, Channel]> } | { kind: "call"; fns: Array<() => void> };
@@ -39,6 +39,8 @@ export function spawnRole(
    * it, throw included; what a stopped actor will never run is taken off): 0 when the actor is idle.
    */
   activity?: { busy: number },
+  /** Told of every crash and what the supervisor decided (the node counts them for its metrics). */
+  onCrash?: (decision: Decision) => void,
 ): RoleActor {
   const budget = createBudget(strategy, now);
   // Messages dispatched and not finished, so what a stopped actor drops can be taken off `activity`.
@@ -103,6 +105,7 @@ export function spawnRole(
     {
       onCrash: (_msg: unknown, err: unknown, ctx) => {
         const decision = budget(err);
+        onCrash?.(decision);
         log.error({ err: err instanceof Error ? err.message : String(err), decision, strategy: strategy.name }, "actor crashed");
         if (decision === "resume") return ctx.resume;
         // Stopped: what is still in its mailbox will never run.
