@@ -1,4 +1,4 @@
-import type { StatusBody } from "../protocol/index.js";
+import type { PlacementHistogram, StatusBody } from "../protocol/index.js";
 import { queryStatus } from "../node/query.js";
 import type { QueryOptions } from "../node/query.js";
 import { CliError, oneOf, parseIntFlag } from "./errors.js";
@@ -20,9 +20,9 @@ snapshots; a forwarder's requests passed on and a slave's answered give theirs. 
 terminal the view is redrawn in place; otherwise (a pipe, a file) each snapshot is printed
 as lines, one block an interval. Ctrl-C (SIGINT, SIGTERM) stops it.
 
-Placement latency (p99) is not in the status nodes answer: the view says so, and the
-monitoring port's /metrics (allot start --http) has it. Errors shown: entries and servers
-that do not answer, servers whose runs failed in a row, servers ejected.
+Placement p99 is over the placements the set's allocators made between two snapshots (from
+their placement-time histograms, so it is a bucket bound: "<= 5 ms"). Errors shown: entries
+and servers that do not answer, servers whose runs failed in a row, servers ejected.
 
   --interval-ms N   time between snapshots (default 2000)
   --once            take two snapshots one interval apart, print the second (with the rates
@@ -34,7 +34,7 @@ that do not answer, servers whose runs failed in a row, servers ejected.
                     "status","load","capacity","reserved","utilization","power","apps",
                     "failures","ejected","seenBy","ageMs","completed","tasksPerSec"}],
                     "totals":{"members","servers","alive","load","capacity","utilization",
-                    "completed","tasksPerSec"},"placement":{"p99Ms":null,"note"},
+                    "completed","tasksPerSec"},"placement":{"p99Ms","placed","note"},
                     "errors":{"unreachable":[{"url","error"}],"failing":[…],"ejected":[…]}}
                     (a rate is null until two snapshots have the counter)
   --max-servers N   ask at most N servers a snapshot for their counters (default 100; 0: none,
@@ -58,7 +58,26 @@ const OPTIONS = {
 
 const FORMATS = ["text", "json"] as const;
 
-export const PLACEMENT_NOTE = "status does not report placement latency; the monitoring port's /metrics (allot start --http) has it";
+/**
+ * The q-quantile of the placements between two cumulative histograms of one bucket layout, as
+ * the upper bound of the bucket it falls in (Infinity past the last bound); undefined when none
+ * were made. Pure, for top and its test.
+ */
+export function placementQuantile(cur: readonly PlacementHistogram[], prev: readonly PlacementHistogram[], q: number): { ms: number; placed: number } | undefined {
+  const layout = cur[0]?.buckets;
+  if (layout === undefined) return undefined;
+  const same = (h: PlacementHistogram): boolean => h.buckets.length === layout.length && h.buckets.every((b, i) => b === layout[i]);
+  const counts = new Array<number>(layout.length + 1).fill(0);
+  for (const h of cur.filter(same)) h.counts.forEach((c, i) => (counts[i] = (counts[i] as number) + c));
+  for (const h of prev.filter(same)) h.counts.forEach((c, i) => (counts[i] = (counts[i] as number) - c));
+  const placed = counts[counts.length - 1] as number;
+  if (placed <= 0) return undefined;
+  const i = counts.findIndex((c) => c >= q * placed);
+  return { ms: i < layout.length ? (layout[i] as number) : Number.POSITIVE_INFINITY, placed };
+}
+
+const histogramsOf = (members: ReadonlyArray<{ status?: StatusBody | undefined }>): PlacementHistogram[] =>
+  members.flatMap((m) => (m.status !== undefined && (m.status.role === "tier2" || m.status.role === "master") && m.status.placementMs !== undefined ? [m.status.placementMs] : []));
 
 /** The counters of one sample, by key (`server:ID` completed tasks, `member:URL` requests passed on or answered), and when it was taken. */
 interface Sample {
@@ -95,7 +114,7 @@ export interface TopSnapshot {
   members: Array<{ entry: string; ok: true; node: string; role: string; tasksPerSec: number | null } | { entry: string; ok: false; error: string }>;
   servers: TopServer[];
   totals: { members: number; servers: number; alive: number; load: number; capacity: number; utilization: number; completed: number; tasksPerSec: number | null };
-  placement: { p99Ms: number | null; note: string };
+  placement: { p99Ms: number | null; placed: number; note?: string };
   errors: { unreachable: Array<{ url: string; error: string }>; failing: Array<{ id: string; failures: number }>; ejected: string[] };
 }
 
@@ -184,13 +203,22 @@ export function snapshot(cur: Sample, prev: Sample | undefined): TopSnapshot {
       completed: servers.reduce((a, s) => a + (s.completed ?? 0), 0),
       tasksPerSec: rates.length > 0 ? Math.round(rates.reduce((a, x) => a + x, 0) * 100) / 100 : null,
     },
-    placement: { p99Ms: null, note: PLACEMENT_NOTE },
+    placement: placementView(cur.members, prev?.members),
     errors: {
       unreachable: cur.unreachable,
       failing: servers.filter((s) => s.failures > 0).map((s) => ({ id: s.id, failures: s.failures })),
       ejected: servers.filter((s) => s.ejected).map((s) => s.id),
     },
   };
+}
+
+/** Placement p99 between two snapshots of the set's allocators; JSON has no Infinity, so past the last bound it says so. */
+function placementView(cur: ReadonlyArray<{ status?: StatusBody | undefined }>, prev: ReadonlyArray<{ status?: StatusBody | undefined }> | undefined): TopSnapshot["placement"] {
+  if (prev === undefined) return { p99Ms: null, placed: 0, note: "needs two snapshots" };
+  const p = placementQuantile(histogramsOf(cur), histogramsOf(prev), 0.99);
+  if (p === undefined) return { p99Ms: null, placed: 0, note: "no placements between the snapshots" };
+  if (!Number.isFinite(p.ms)) return { p99Ms: null, placed: p.placed, note: "past the largest bucket bound" };
+  return { p99Ms: p.ms, placed: p.placed };
 }
 
 const perSec = (x: number | null): string => (x === null ? "-" : x.toFixed(1));
@@ -201,7 +229,7 @@ export function formatTop(s: TopSnapshot): string[] {
   const t = s.totals;
   const lines = [
     `allot top  ${s.time}  ${t.members} member(s)  ${t.alive}/${t.servers} server(s) alive  load ${t.load}/${t.capacity} (${pct(t.utilization)})  ${perSec(t.tasksPerSec)} tasks/s  ${t.completed} completed`,
-    `placement p99: ${s.placement.p99Ms === null ? `n/a (${s.placement.note})` : `${s.placement.p99Ms} ms`}`,
+    `placement p99: ${s.placement.p99Ms === null ? `n/a (${s.placement.note ?? ""})` : `<= ${s.placement.p99Ms} ms over ${s.placement.placed} placements`}`,
     "",
     `${"MEMBER".padEnd(28)} ${"ROLE".padEnd(7)} ${"NODE".padEnd(16)} REQ/S`,
   ];

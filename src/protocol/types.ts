@@ -239,6 +239,16 @@ export interface AllocatorStatus {
   slaves?: ServerStatusRow[];
   /** How long a dead entry stays before it is dropped, ms. */
   deadRetentionMs?: number;
+  /** Placement time since start: cumulative counts per bucket upper bound (ms), `counts` one longer than `buckets` (the +Inf bucket). */
+  placementMs?: PlacementHistogram;
+}
+
+/** A histogram of placement times as a status answer carries it. */
+export interface PlacementHistogram {
+  buckets: number[];
+  counts: number[];
+  count: number;
+  sum: number;
 }
 
 /** A vip's or a tier-1's answer: the members it passes requests to. */

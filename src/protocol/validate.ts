@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
 import { serverAttrsProblem } from "./server-attrs.js";
 import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, MAX_REPORTED_FAILURES, Role, SERVER_STATUSES } from "./types.js";
-import type { Claim, ClaimRole, Explanation, ExplainCandidate, Proof, AllocatorStatus, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
+import type { Claim, ClaimRole, Explanation, ExplainCandidate, Proof, AllocatorStatus, PlacementHistogram, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -415,6 +415,18 @@ const links = (x: unknown, p: string): LinkStatus[] => list(x, p, MAX_LINKS, "co
  * A `status` answer: its `role` says which view it is. An answer with no role (from a node that
  * predates roles in status, when only allocators answered) is read as an allocator's.
  */
+/** A placement histogram: at most 64 finite, rising bucket bounds, one more cumulative count, never falling. */
+function histogram(v: unknown, field: string): PlacementHistogram {
+  const h = obj(v, field);
+  const buckets: unknown[] = Array.isArray(h.buckets) && h.buckets.length <= 64 ? h.buckets : fail(field, "at most 64 bucket bounds");
+  const counts: unknown[] = Array.isArray(h.counts) && h.counts.length === buckets.length + 1 ? h.counts : fail(field, "one more cumulative count than bucket bounds");
+  const bs = buckets.map((x, i) => num(x, `${field}.buckets[${i}]`));
+  const cs = counts.map((x, i) => nat(x, `${field}.counts[${i}]`));
+  for (let i = 1; i < bs.length; i++) if ((bs[i] as number) <= (bs[i - 1] as number)) fail(field, "bucket bounds must rise");
+  for (let i = 1; i < cs.length; i++) if ((cs[i] as number) < (cs[i - 1] as number)) fail(field, "cumulative counts never fall");
+  return { buckets: bs, counts: cs, count: nat(h.count, `${field}.count`), sum: num(h.sum, `${field}.sum`) };
+}
+
 function statusBody(b: Obj): StatusBody {
   const node = id(b.node, "node");
   const r: string = b.role === undefined ? (b.slaves === undefined ? "tier2" : "master") : typeof b.role === "string" ? b.role : "";
@@ -425,6 +437,7 @@ function statusBody(b: Obj): StatusBody {
       if (b.tables !== undefined) out.tables = tables(b.tables, "tables");
       if (b.slaves !== undefined) out.slaves = statusRows(b.slaves, "slaves");
       if (b.deadRetentionMs !== undefined) out.deadRetentionMs = nat(b.deadRetentionMs, "deadRetentionMs");
+      if (b.placementMs !== undefined) out.placementMs = histogram(b.placementMs, "placementMs");
       return out;
     }
     case "vip":

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startNode } from "../../src/index.js";
 import type { RunningClient, RunningNode } from "../../src/index.js";
 import { queryStatus } from "../../src/node/query.js";
+import { placementQuantile } from "../../src/cli/top.js";
 import type { TopSnapshot } from "../../src/cli/top.js";
 import { runMain } from "../helpers/capture.js";
 import { until } from "../helpers/poll.js";
@@ -78,8 +79,9 @@ describe("allot top and allot status of a set, against real tier-2s and app serv
     expect(s.totals.tasksPerSec).toBeGreaterThan(0);
     expect(s.totals.completed).toBeGreaterThan(0);
     expect(s.intervalMs).toBeGreaterThanOrEqual(400);
-    expect(s.placement.p99Ms).toBeNull();
-    expect(s.placement.note).toContain("does not report placement latency");
+    // Placements went on between the snapshots: their p99, as a bucket bound, from the tier-2s' histograms.
+    expect(s.placement.placed).toBeGreaterThan(0);
+    expect(typeof s.placement.p99Ms).toBe("number");
     expect(s.errors).toEqual({ unreachable: [], failing: [], ejected: [] });
     // Sorted by utilization, highest first.
     const u = s.servers.map((x) => x.utilization);
@@ -100,7 +102,7 @@ describe("allot top and allot status of a set, against real tier-2s and app serv
     expect(r.code, r.err).toBe(0);
     expect(r.out.match(/^allot top /gm)).toHaveLength(2);
     expect(r.out).not.toContain("\x1b[");
-    expect(r.out).toContain("placement p99: n/a (status does not report placement latency");
+    expect(r.out).toMatch(/placement p99: (n\/a \(needs two snapshots|n\/a \(no placements|<= \d+ ms over \d+ placements)/);
     expect(r.out).toMatch(/^top-app1\s+alive\s+\d+\/4/m);
     expect(r.out).toContain("errors: none");
   }, 20_000);
@@ -161,4 +163,20 @@ describe("allot top and allot status of a set, against real tier-2s and app serv
     const one = await runMain(["status", "--entry", a.url, "-o", "json"]);
     expect(JSON.parse(one.out)).toMatchObject({ role: "tier2", node: "top-a" });
   }, 20_000);
+});
+
+describe("placementQuantile", () => {
+  const h = (counts: number[]) => ({ buckets: [1, 5, 10], counts, count: counts[3] as number, sum: 0 });
+  it("takes the bucket bound the quantile falls in, over the placements between two snapshots of several allocators", () => {
+    // Between the snapshots: 90 placements <= 1 ms, 9 <= 5 ms, 1 <= 10 ms over two allocators.
+    const prev = [h([10, 10, 10, 10]), h([0, 0, 0, 0])];
+    const cur = [h([60, 65, 66, 66]), h([40, 44, 44, 44])];
+    expect(placementQuantile(cur, prev, 0.99)).toEqual({ ms: 5, placed: 100 });
+    expect(placementQuantile(cur, prev, 0.5)).toEqual({ ms: 1, placed: 100 });
+    expect(placementQuantile(cur, prev, 1)).toEqual({ ms: 10, placed: 100 });
+  });
+  it("says nothing when none were placed, and Infinity past the largest bound", () => {
+    expect(placementQuantile([h([3, 3, 3, 3])], [h([3, 3, 3, 3])], 0.99)).toBeUndefined();
+    expect(placementQuantile([h([0, 0, 0, 5])], [], 0.99)).toEqual({ ms: Number.POSITIVE_INFINITY, placed: 5 });
+  });
 });

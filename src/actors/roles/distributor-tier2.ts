@@ -128,7 +128,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
-      if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
+      if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs, placementMs: log.stats().placementMs } satisfies StatusBody);
       if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
       // A fresh policy instance per explanation: the live one's state (round-robin's cursor) stays as it is.
       if (m.type === "placement.explain") return onExplain(m, ch, table, tables, () => resolvePolicy(config.policy), pctx);

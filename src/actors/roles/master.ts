@@ -238,7 +238,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         case "server.load":
           return onReport(m, ch);
         case "status.get":
-          return ch.reply(m, "status", { role: "master", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows(), deadRetentionMs: servers.deadRetentionMs } satisfies StatusBody);
+          return ch.reply(m, "status", { role: "master", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), slaves: slaves.rows(), deadRetentionMs: servers.deadRetentionMs, placementMs: log.stats().placementMs } satisfies StatusBody);
         case "attrs.set":
         case "attrs.unset":
           return onAttrsSet(m, ch, ctx, tables, sync);
