@@ -197,7 +197,8 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
         if (!ch) return Promise.resolve();
         return new Promise<void>((resolve) =>
           ctx.ask(ch, "server.leave", { id }, undefined, (e) => {
-            if (e) ctx.log.warn({ to: ch.label(), err: e.message }, "leave not acknowledged");
+            // An allocator that is gone (stopping too, or dead) marks this server dead on its own.
+            if (e) (e.code === ErrorCode.UNREACHABLE ? ctx.log.debug : ctx.log.warn).call(ctx.log, { to: ch.label(), err: e.message }, "leave not acknowledged");
             resolve();
           }),
         );
