@@ -1,9 +1,10 @@
 import { ATTR_TABLES } from "../protocol/index.js";
 import type { AttrTable } from "../protocol/index.js";
 import { setAttrs, unsetAttrs } from "../node/query.js";
-import { CliError, parseIntFlag, urls } from "./errors.js";
-import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
-import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
+import { CliError } from "./errors.js";
+import { tlsHelp } from "./tls-flags.js";
+import { CREDENTIAL_HELP } from "./credentials.js";
+import { ONE_NODE_OPTIONS, oneNode } from "./admin-command.js";
 import { parseFlagsAndArgs } from "./flags.js";
 import { parseAttrs } from "./start.js";
 
@@ -33,13 +34,7 @@ ${tlsHelp(false)}${CREDENTIAL_HELP}`;
 /** An attribute name, as `key=value` takes it. */
 const KEY = /^[A-Za-z_][\w.-]*$/;
 
-const OPTIONS = {
-  entry: { type: "string" },
-  "timeout-ms": { type: "string" },
-  ...TLS_OPTIONS,
-  ...CREDENTIAL_OPTIONS,
-  help: { type: "boolean", short: "h" },
-} as const;
+const OPTIONS = ONE_NODE_OPTIONS;
 
 export async function attrs(argv: string[]): Promise<number> {
   const [verb, ...rest] = argv;
@@ -53,23 +48,20 @@ export async function attrs(argv: string[]): Promise<number> {
     process.stdout.write(ATTRS_HELP);
     return 0;
   }
-  const entry = urls("--entry", v.entry, true);
-  if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
+  const { url, options } = oneNode(v);
   const [table, id, ...pairs] = positionals;
   if (table === undefined || !(ATTR_TABLES as readonly string[]).includes(table)) throw new CliError(`TABLE must be one of ${ATTR_TABLES.join(", ")}, got ${JSON.stringify(table ?? "")}`);
   if (id === undefined || id === "") throw new CliError("ID is required");
-  const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false), ...credentialFlags(v) };
-  wssOnly(options.tls, "--entry", v.entry);
   if (verb === "unset") {
     if (pairs.length === 0) throw new CliError("at least one key is required");
     for (const k of pairs) if (!KEY.test(k)) throw new CliError(`expected an attribute name (KEY), got ${JSON.stringify(k)}`);
-    await unsetAttrs(entry[0] as string, table as AttrTable, id, pairs, options);
+    await unsetAttrs(url, table as AttrTable, id, pairs, options);
     process.stdout.write(`unset ${table} ${id} ${pairs.join(" ")}\n`);
     return 0;
   }
   if (pairs.length === 0) throw new CliError("at least one key=value is required");
   const values = parseAttrs("key=value", pairs);
-  await setAttrs(entry[0] as string, table as AttrTable, id, values, options);
+  await setAttrs(url, table as AttrTable, id, values, options);
   process.stdout.write(`set ${table} ${id} ${pairs.join(" ")}\n`);
   return 0;
 }

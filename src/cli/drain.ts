@@ -1,7 +1,8 @@
 import { drainServer } from "../node/query.js";
-import { CliError, parseIntFlag, urls } from "./errors.js";
-import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
-import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
+import { CliError } from "./errors.js";
+import { tlsHelp } from "./tls-flags.js";
+import { CREDENTIAL_HELP } from "./credentials.js";
+import { ONE_NODE_OPTIONS, oneNode } from "./admin-command.js";
 import { parseFlagsAndArgs } from "./flags.js";
 
 export const DRAIN_HELP = `allot drain --entry URL server ID
@@ -17,13 +18,7 @@ credential must grant the admin role.
   --timeout-ms N  default 5000
 ${tlsHelp(false)}${CREDENTIAL_HELP}`;
 
-const OPTIONS = {
-  entry: { type: "string" },
-  "timeout-ms": { type: "string" },
-  ...TLS_OPTIONS,
-  ...CREDENTIAL_OPTIONS,
-  help: { type: "boolean", short: "h" },
-} as const;
+const OPTIONS = ONE_NODE_OPTIONS;
 
 export async function drain(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseFlagsAndArgs(argv, OPTIONS);
@@ -31,15 +26,12 @@ export async function drain(argv: string[]): Promise<number> {
     process.stdout.write(DRAIN_HELP);
     return 0;
   }
-  const entry = urls("--entry", v.entry, true);
-  if (entry.length !== 1) throw new CliError("takes one node URL", "--entry");
+  const { url, options } = oneNode(v);
   const [what, id, ...extra] = positionals;
   if (what !== "server") throw new CliError(`expected "server ID", got ${JSON.stringify(what ?? "")}`);
   if (id === undefined || id === "") throw new CliError("ID is required: allot drain --entry URL server ID");
   if (extra.length > 0) throw new CliError(`unexpected ${JSON.stringify(extra[0])} after the server ID`);
-  const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false), ...credentialFlags(v) };
-  wssOnly(options.tls, "--entry", v.entry);
-  await drainServer(entry[0] as string, id, options);
+  await drainServer(url, id, options);
   process.stdout.write(`draining server ${id}\n`);
   return 0;
 }
