@@ -32,8 +32,9 @@ and hash) through its entry, shows progress, and prints a summary.
                            dashboard's address and keeps a trickle of tasks going
   --rate N                 with --stay: tasks per second submitted while it stays (default 20;
                            0 for none)
-  --dashboard HOST:PORT    with --stay: where the dashboard listens (default 127.0.0.1:0, a free
-                           port; loopback only, it has no authentication)
+  --dashboard HOST:PORT    where the dashboard listens (default 127.0.0.1:0, a free port;
+                           loopback only, it has no authentication); without --stay it lives
+                           only while the demo runs, its address on stderr
   --insecure               run the cluster without credentials (by default every node gets
                            one, issued in memory by a throwaway cluster key, and proves itself)
   --log-level LEVEL        default warn
@@ -75,7 +76,6 @@ export async function demo(argv: string[]): Promise<number> {
   const concurrency = parseIntFlag("--concurrency", v.concurrency, 64, 1, 100_000);
   const stay = v.stay === true;
   if (!stay && v.rate !== undefined) throw new CliError("--rate needs --stay", "--rate");
-  if (!stay && v.dashboard !== undefined) throw new CliError("--dashboard needs --stay", "--dashboard");
   const rate = parseIntFlag("--rate", v.rate, 20, 0, 10_000);
   const dashboardAt = v.dashboard ?? "127.0.0.1:0";
   if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(dashboardAt) || Number(dashboardAt.slice(dashboardAt.lastIndexOf(":") + 1)) > 65535) throw new CliError(`expected HOST:PORT, got ${JSON.stringify(dashboardAt)}`, "--dashboard");
@@ -92,17 +92,17 @@ export async function demo(argv: string[]): Promise<number> {
     topology === "tiered" ? await startTieredCluster({ apps: DEMO_APPS, common: logs, ...(issuer ? { issuer } : {}) }) : await startMasterSlaveCluster({ apps: DEMO_APPS, assign, common: logs, ...(issuer ? { issuer } : {}) });
   const client = await startNode({ ...logs, ...credentialsFor(issuer, "client", "demo-client"), role: "client", id: "demo-client", entries: [cluster.entry] });
   let dashboard: Awaited<ReturnType<typeof serveRoutes>> | undefined;
-  const routes = stay ? dashboardRoutes(allocatorOf(cluster.nodes)) : undefined;
+  const routes = dashboardRoutes(allocatorOf(cluster.nodes));
   try {
-    if (routes) {
-      try {
-        dashboard = await serveRoutes([routes], dashboardAt);
-      } catch (err) {
-        throw new CliError(`cannot serve the dashboard on ${dashboardAt}: ${err instanceof Error ? err.message : String(err)}`, "--dashboard");
-      }
-      // Printed first, so the page can be opened while the tasks run.
-      (json ? process.stderr : process.stdout).write(`dashboard ${dashboard.url} (Ctrl-C stops the demo)\n`);
+    try {
+      dashboard = await serveRoutes([routes], dashboardAt);
+    } catch (err) {
+      throw new CliError(`cannot serve the dashboard on ${dashboardAt}: ${err instanceof Error ? err.message : String(err)}`, "--dashboard");
     }
+    // Printed first, so the page can be opened while the tasks run. Without --stay it lives as long
+    // as the demo does, and goes to stderr: stdout stays the summary alone.
+    if (stay) (json ? process.stderr : process.stdout).write(`dashboard ${dashboard.url} (Ctrl-C stops the demo)\n`);
+    else if (!json) process.stderr.write(`dashboard ${dashboard.url} (live while the demo runs; --stay keeps it up)\n`);
     const auth = issuer ? "authenticated (credentials issued in memory)" : "WITHOUT authentication (--insecure)";
     if (!json) process.stderr.write(`${topology} cluster up: entry ${cluster.entry}, ${cluster.nodes.length} nodes, ${auth}, msgpackr native codec ${nativeCodec ? "on" : "off"}\n`);
     const spec = (i: number): TaskSpec => (i % 4 === 3 ? { app: "hash", payload: { rounds: 200, data: `task-${i}` } } : { app: "echo", payload: { i } });
@@ -117,7 +117,7 @@ export async function demo(argv: string[]): Promise<number> {
     }
     return run.summary.failed > 0 ? 1 : 0;
   } finally {
-    routes?.close();
+    routes.close();
     await dashboard?.close();
     await client.stop();
     await cluster.stop();

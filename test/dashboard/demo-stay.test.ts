@@ -47,7 +47,14 @@ describe("allot demo --stay", () => {
     }
   }, 60_000);
 
-  it("exits 2 naming the flag on a dashboard flag without --stay, or a dashboard beyond loopback", async () => {
+  it("without --stay prints the dashboard's address on stderr, stdout only the summary, and ends after its tasks", async () => {
+    const r = await runMain(["demo", "--tasks", "8", "--concurrency", "4"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/^dashboard http:\/\/127\.0\.0\.1:\d+\/ \(live while the demo runs; --stay keeps it up\)$/m);
+    expect(r.out).not.toContain("dashboard");
+  });
+
+  it("exits 2 naming the flag on --rate without --stay, or a dashboard beyond loopback", async () => {
     const rate = await runMain(["demo", "--rate", "5"]);
     expect(rate.code).toBe(2);
     expect(rate.err).toContain("allot demo: --rate: --rate needs --stay");
