@@ -1,6 +1,6 @@
 import { AllotError, ErrorCode } from "../../protocol/index.js";
 import type { Message, StatusBody } from "../../protocol/index.js";
-import { MAX_UNCONFIRMED, allocate, effectiveTask, resolvePolicy } from "../../policies/index.js";
+import { effectiveTask, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
 import type { Channel } from "../../transport/index.js";
@@ -9,6 +9,7 @@ import { onExplain } from "../runtime/explain.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
+import { measuredAllocate } from "../runtime/measured-allocate.js";
 import { Registry, allEntries, newTables, noLiveServer, onAttrsSet } from "../runtime/registry.js";
 import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
@@ -74,13 +75,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       repeats++;
       log.chose(started, task, server, REPEAT);
     } else {
-      const metrics = ctx.metrics;
-      const t0 = metrics.clock();
-      const a = allocate(table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
-      if (metrics.on) {
-        metrics.inc("allot_decisions_total");
-        metrics.observe("allot_decision_seconds", metrics.clock() - t0);
-      }
+      const a = measuredAllocate(ctx, table, task, policy, pctx, m.body.avoid);
       if (!a.ok) {
         refused++;
         log.refused(started, task, ErrorCode.NO_SERVER, a.reason);

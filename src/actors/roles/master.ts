@@ -10,6 +10,7 @@ import { onExplain } from "../runtime/explain.js";
 import { KeyPlacements } from "../runtime/key-placements.js";
 import type { KeyMemoryOptions } from "../runtime/key-placements.js";
 import { PeerSync } from "../runtime/peer-sync.js";
+import { measuredAllocate } from "../runtime/measured-allocate.js";
 import { Registry, allEntries, newTables, noLiveServer, onAttrsSet } from "../runtime/registry.js";
 import { serverHealth } from "../runtime/server-health.js";
 import type { ServerHealthConfig } from "../runtime/server-health.js";
@@ -159,13 +160,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       repeats++;
       log.chose(started, task, server, REPEAT);
     } else {
-      const metrics = ctx.metrics;
-      const t0 = metrics.clock();
-      const a = allocate(servers.table, task, policy, pctx, MAX_UNCONFIRMED, m.body.avoid);
-      if (metrics.on) {
-        metrics.inc("allot_decisions_total");
-        metrics.observe("allot_decision_seconds", metrics.clock() - t0);
-      }
+      const a = measuredAllocate(ctx, servers.table, task, policy, pctx, m.body.avoid);
       if (!a.ok) {
         refused++;
         log.refused(started, task, ErrorCode.NO_SERVER, a.reason);

@@ -1,3 +1,5 @@
+import type { DecisionRow } from "../../actors/runtime/decisions.js";
+
 /**
  * The dashboard's view of an allocator (a tier-2 distributor or a master), built from nothing but
  * its `stats()`: the fleet, recent decisions, errors by code, and a history of tasks per second
@@ -17,14 +19,8 @@ export interface FleetRow {
   ageMs: number;
 }
 
-export interface DecisionView {
-  at: number;
-  taskId: string;
-  app: string;
-  server: string | null;
-  reason: string;
-  code?: string;
-}
+/** A decision as the page shows it: the allocator's own row, read back from its stats. */
+export type DecisionView = DecisionRow;
 
 export interface History {
   /** Sample times, seconds since the epoch (uPlot's x axis). */
