@@ -51,16 +51,34 @@ export async function killChildren(): Promise<void> {
   );
 }
 
-/** `n` distinct free loopback ports: bound together, then released (another process could take one first). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = Array.from({ length: n }, () => createServer().listen(0, "127.0.0.1"));
-  await Promise.all(servers.map((s) => once(s, "listening")));
-  const ports = servers.map((s) => {
-    const a = s.address();
-    if (a === null || typeof a === "string") throw new Error("no port");
-    return a.port;
+/**
+ * Below Linux's ephemeral range (32768–60999): a port from it may be taken between release and
+ * use not only by another listener but by any outgoing connection's local end, which a suite
+ * running in parallel makes by the thousand.
+ */
+const FIXED_PORTS = { from: 20_000, to: 32_767 };
+
+/** Listens on `port` and releases it at once: whether it was free. */
+async function bindable(port: number): Promise<boolean> {
+  const s = createServer();
+  return new Promise<boolean>((resolve) => {
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
   });
-  await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+}
+
+/**
+ * `n` distinct free loopback ports, for nodes that must know each other's address before they
+ * start (peers, a restart at the same address): tried at random below the ephemeral range, then
+ * released, so another process could still take one first (the caller retries where it can).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n && tries < 1000; tries++) {
+    const p = FIXED_PORTS.from + Math.floor(Math.random() * (FIXED_PORTS.to - FIXED_PORTS.from + 1));
+    if (!ports.includes(p) && (await bindable(p))) ports.push(p);
+  }
+  if (ports.length < n) throw new Error(`found ${ports.length} of ${n} free ports in ${FIXED_PORTS.from}–${FIXED_PORTS.to}`);
   return ports;
 }
 
