@@ -63,6 +63,8 @@ describe("a rolling restart of every app server under load, every node in its ow
     for (const [i, id] of ids.entries()) {
       const p = apps.get(id) as NodeProc;
       const exited = once(p.proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
+      // SIGTERM while it runs something, so the drain has a run to let finish (the check below).
+      await until(async () => readRuns(ledgerFile).some((r) => r.server === id && r.end === undefined), `${id} to be running a task`);
       termAt.set(id, Date.now());
       p.proc.kill("SIGTERM");
       const [code, signal] = await exited;
