@@ -1,9 +1,10 @@
+import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import type { AllocatorStatus, AppStatus, ForwarderStatus, LinkStatus, ServerStatusRow, SlaveStatus, StatusBody } from "../protocol/index.js";
 import { queryStatus } from "../node/query.js";
 import type { QueryOptions } from "../node/query.js";
 import { mergeServers, querySet } from "./set-view.js";
 import type { MemberView, MergedServer } from "./set-view.js";
-import { CliError, oneOf, parseIntFlag, urls } from "./errors.js";
+import { CliError, parseIntFlag, urls } from "./errors.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import { parseFlags } from "./flags.js";
@@ -44,16 +45,13 @@ ${tlsHelp(false)}${CREDENTIAL_HELP}`;
 
 const OPTIONS = {
   entry: { type: "string", multiple: true },
-  json: { type: "boolean" },
-  output: { type: "string", short: "o" },
+  ...OUTPUT_OPTIONS,
   all: { type: "boolean" },
   "timeout-ms": { type: "string" },
   ...TLS_OPTIONS,
   ...CREDENTIAL_OPTIONS,
   help: { type: "boolean", short: "h" },
 } as const;
-
-const FORMATS = ["text", "json"] as const;
 
 export async function status(argv: string[]): Promise<number> {
   const { values: v } = parseFlags(argv, OPTIONS);
@@ -62,13 +60,12 @@ export async function status(argv: string[]): Promise<number> {
     return 0;
   }
   const entry = entryFlags(v.entry);
-  const output = oneOf("--output", FORMATS, v.output);
-  if (v.json && output === "text") throw new CliError("--json asks for JSON, --output text for text: give one", "--output");
+  const json = outputFormat(v) === "json";
   const options = { timeoutMs: parseIntFlag("--timeout-ms", v["timeout-ms"], 5000, 1, 600_000), ...tlsFlags(v, false), ...credentialFlags(v) };
   wssOnly(options.tls, "--entry", entry.join(","));
-  if (entry.length > 1) return statusOfSet(entry, options, v.json === true || output === "json", v.all === true);
+  if (entry.length > 1) return statusOfSet(entry, options, json, v.all === true);
   const s = await queryStatus(entry[0] as string, options);
-  if (v.json || output === "json") {
+  if (json) {
     process.stdout.write(`${JSON.stringify(toJson(s))}\n`);
     return 0;
   }

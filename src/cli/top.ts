@@ -1,7 +1,8 @@
 import type { PlacementHistogram, StatusBody } from "../protocol/index.js";
 import { queryStatus } from "../node/query.js";
 import type { QueryOptions } from "../node/query.js";
-import { CliError, oneOf, parseIntFlag } from "./errors.js";
+import { CliError, parseIntFlag } from "./errors.js";
+import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import { parseFlags } from "./flags.js";
@@ -47,8 +48,7 @@ const OPTIONS = {
   "interval-ms": { type: "string" },
   once: { type: "boolean" },
   count: { type: "string" },
-  output: { type: "string", short: "o" },
-  json: { type: "boolean" },
+  ...OUTPUT_OPTIONS,
   "max-servers": { type: "string" },
   "timeout-ms": { type: "string" },
   ...TLS_OPTIONS,
@@ -56,7 +56,6 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
 } as const;
 
-const FORMATS = ["text", "json"] as const;
 
 /**
  * The q-quantile of the placements between two cumulative histograms of one bucket layout, as
@@ -264,9 +263,7 @@ export async function top(argv: string[]): Promise<number> {
     return 0;
   }
   const entries = entryFlags(v.entry);
-  const output = oneOf("--output", FORMATS, v.output);
-  if (v.json && output === "text") throw new CliError("--json asks for JSON, --output text for text: give one", "--output");
-  const json = v.json === true || output === "json";
+  const json = outputFormat(v) === "json";
   const intervalMs = parseIntFlag("--interval-ms", v["interval-ms"], 2000, 50, 3_600_000);
   const count = v.count === undefined ? undefined : parseIntFlag("--count", v.count, 1, 1, 1_000_000_000);
   if (v.once && count !== undefined) throw new CliError("--once prints one snapshot: give --once or --count", "--count");
