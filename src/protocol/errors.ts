@@ -20,6 +20,12 @@ export const ErrorCode = {
    * (`maxAttempts`), or the client's retry budget was spent. Raised locally; not retryable.
    */
   RETRIES_EXHAUSTED: "RETRIES_EXHAUSTED",
+  /**
+   * A run named a lease its server no longer holds: expired, revoked (the server no longer fits
+   * the lease's class, is draining or was ejected) or unknown. Retryable: the client places the
+   * task on its own, as it would without a lease.
+   */
+  LEASE_EXPIRED: "LEASE_EXPIRED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -29,6 +35,7 @@ const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   ErrorCode.TIMEOUT,
   ErrorCode.DRAINING,
   ErrorCode.UNREACHABLE,
+  ErrorCode.LEASE_EXPIRED,
 ]);
 
 export function isErrorCode(x: unknown): x is ErrorCode {

@@ -68,7 +68,23 @@ export const SENDERS: { readonly [K in MessageType]: Senders } = {
   "slave.picked": NOBODY,
   "task.submit": ["client"],
   "server.request": ["slave"],
+  // A batch and a lease travel the way a client's task.place does, to a tier-2.
+  "task.placeBatch": ["client", "vip", "tier1"],
+  "task.placedBatch": NOBODY,
+  "task.expectBatch": ["tier2"],
+  "task.expectedBatch": NOBODY,
+  "lease.request": ["client", "vip", "tier1"],
+  "lease.granted": NOBODY,
+  "lease.grant": ["tier2"],
+  "lease.revoke": ["tier2"],
+  "lease.release": ["client", "vip", "tier1"],
 };
+
+/**
+ * Requests that name the client they are for (`body.client`): the first hop stamps the verified
+ * client on them, and only a forwarder may pass on one naming another client.
+ */
+export const CLIENT_REQUESTS: ReadonlySet<MessageType> = new Set<MessageType>(["task.place", "task.placeBatch", "lease.request", "lease.release"]);
 
 /** Roles whose principal may send a request naming another client (they pass clients' requests on). */
 const FORWARDERS: ReadonlySet<ClaimRole> = new Set<ClaimRole>(["vip", "tier1", "slave"]);

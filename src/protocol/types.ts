@@ -352,6 +352,63 @@ export interface Explanation {
   retryable: boolean;
 }
 
+/** At most this many tasks in one `task.placeBatch`, and expects in one `task.expectBatch`. */
+export const MAX_BATCH_TASKS = 256;
+/** A batch's body of more bytes than this is refused whole, before it is decoded (at a forwarder too). */
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
+/** One task of a batched placement: the task as `task.place` carries it, and the servers its earlier attempts failed on. */
+export interface BatchTask {
+  task: Task;
+  avoid?: string[];
+}
+
+/**
+ * A task of a batch that did not validate (its place in the batch is kept): it is answered with
+ * its own INVALID naming `invalid`, and the batch's other tasks are placed.
+ */
+export interface BadBatchTask {
+  invalid: string;
+  /** The task's id, when it had a readable one. */
+  taskId?: string;
+}
+
+/** One answer of a `task.placedBatch`: where to run the task and its ticket. */
+export interface PlacedOne {
+  taskId: string;
+  serverId: string;
+  serverUrl: string;
+  ticket: string;
+}
+
+/** One answer of a `task.placedBatch`: why the task was not placed (the error `task.place` would have answered). */
+export interface RefusedOne {
+  taskId: string;
+  error: WireError;
+}
+
+/** What a lease covers: tasks of one class, the task's fields that matching reads (no id, key, deadline or payload). */
+export type TaskClass = Omit<Task, "id" | "key" | "deadline" | "payload">;
+
+/** The most slots one lease request may ask for. */
+export const MAX_LEASE_SLOTS = 10_000;
+/** The longest a lease may be asked for, ms (a tier-2 clamps it to its own limit). */
+export const MAX_LEASE_TTL_MS = 3_600_000;
+/** Lease ids one request may name for renewal, at most. */
+export const MAX_LEASE_RENEW = 256;
+
+/** One lease as a tier-2 grants it: `slots` concurrent runs on one server for the class, until `expiresAt`. */
+export interface LeaseGrant {
+  leaseId: string;
+  serverId: string;
+  serverUrl: string;
+  slots: number;
+  /** The lease ticket every run under the lease carries (it names lease, client, server, slots and expiry). */
+  ticket: string;
+  /** On this host's clock, ms since the epoch (the time left on the wire). */
+  expiresAt: number;
+}
+
 /** Body of each message type. The keys are the wire names. */
 export interface Bodies {
   /** Opens the handshake; `nonce` (32 random bytes) is the challenge the other side signs. */
@@ -432,6 +489,33 @@ export interface Bodies {
    * marked dead). Only on the connection it registered on. Answered `ack`.
    */
   "server.leave": { id: string };
+  /**
+   * Place several tasks of one client at once (a client sends one when several tasks wait in one
+   * event-loop turn; it never waits for more). At most MAX_BATCH_TASKS tasks and MAX_BATCH_BYTES
+   * of body; each task is matched and reserved on its own. Answered `task.placedBatch`, one
+   * answer per task in the same order. `client` is the batch's one client (stamped by the first hop).
+   */
+  "task.placeBatch": { tasks: Array<BatchTask | BadBatchTask>; client: ClientRef };
+  /** The answers to a `task.placeBatch`, in its order: a placement, or a typed error, per task. */
+  "task.placedBatch": { results: Array<PlacedOne | RefusedOne> };
+  /** A tier-2's announcements to one server of the tickets of one batch. Answered `task.expectedBatch`. */
+  "task.expectBatch": { expects: Array<Bodies["task.expect"]> };
+  /** The server's answer to a `task.expectBatch`: its load after it, and the expects it refused (by their index in the batch). */
+  "task.expectedBatch": { load: number; version: [number, number]; refused?: Array<{ at: number; error: WireError }> };
+  /**
+   * Client to a tier-2 (through its entry): up to `slots` slots on one or more servers for tasks of
+   * `class`, for `ttlMs`. `renew`: leases of this class the client holds, to extend (a tier-2
+   * that no longer holds one grants afresh). Answered `lease.granted`, or NO_SERVER with the reason.
+   */
+  "lease.request": { class: TaskClass; slots: number; ttlMs: number; client: ClientRef; renew?: string[] };
+  /** The leases a `lease.request` got (renewed ones first): at least one, and at most `slots` slots in all. */
+  "lease.granted": { leases: LeaseGrant[] };
+  /** Tier-2 to a server: hold `slots` slots for this lease until `expiresAt` (again, to renew). Answered `task.expected`. */
+  "lease.grant": { leaseId: string; client: ClientRef; slots: number; ticket: string; expiresAt: number };
+  /** Tier-2 to a server: the lease no longer holds (the server no longer fits its class, or the client released it). Answered `ack`. */
+  "lease.revoke": { leaseId: string };
+  /** Client to a tier-2: it has done with these leases (their slots go back). Answered `ack`. */
+  "lease.release": { leases: string[]; client: ClientRef };
   /** A master's answer to `task.place`: send the task to this slave, with this pick. */
   "slave.picked": { taskId: string; slaveId: string; slaveUrl: string; pick: string };
   /**

@@ -1,7 +1,8 @@
 import { AllotError, ErrorCode, isErrorCode } from "./errors.js";
+import type { WireError } from "./errors.js";
 import { serverAttrsProblem } from "./server-attrs.js";
-import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, MAX_REPORTED_FAILURES, Role, SERVER_STATUSES } from "./types.js";
-import type { Claim, ClaimRole, Explanation, ExplainCandidate, Proof, AllocatorStatus, PlacementHistogram, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
+import { ATTR_TABLES, CLAIM_ROLES, CONSTRAINT_OPS, LINK_STATES, MAX_BATCH_TASKS, MAX_LEASE_RENEW, MAX_LEASE_SLOTS, MAX_LEASE_TTL_MS, MAX_REPORTED_FAILURES, Role, SERVER_STATUSES } from "./types.js";
+import type { BadBatchTask, BatchTask, LeaseGrant, PlacedOne, RefusedOne, TaskClass, Claim, ClaimRole, Explanation, ExplainCandidate, Proof, AllocatorStatus, PlacementHistogram, AttrEntry, AttrTable, AttrTables, AttrValue, Attrs, KeyPlacementWire, Bodies, ClientRef, Constraint, LinkState, LinkStatus, Message, MessageType, Preference, RunningTaskRow, ServerReport, ServerStatus, ServerStatusRow, SlaveMetrics, StatusBody, Task } from "./types.js";
 import { PROTOCOL_VERSION } from "./version.js";
 
 /** A wire value that did not validate, with the ids needed to answer it (0 when unknown). */
@@ -174,6 +175,84 @@ function task(x: unknown, p: string): Task {
   };
 }
 
+/** A lease's class: a task's matching fields, without its id, key, deadline or payload. */
+function taskClass(x: unknown, p: string): TaskClass {
+  const o = obj(x, p);
+  return {
+    ...(o.user === undefined ? {} : { user: id(o.user, `${p}.user`) }),
+    app: id(o.app, `${p}.app`),
+    ...(o.cost === undefined ? {} : { cost: nonNegative(o.cost, `${p}.cost`) }),
+    require: constraints(o.require, `${p}.require`, "constraints", constraint),
+    ...(o.prefer === undefined ? {} : { prefer: constraints(o.prefer, `${p}.prefer`, "preferences", preference) }),
+    clientAttrs: attrs(o.clientAttrs, `${p}.clientAttrs`),
+    prefs: attrs(o.prefs, `${p}.prefs`),
+  };
+}
+
+/**
+ * A batch's tasks: the batch as a whole must be an array of 1 to MAX_BATCH_TASKS (or it is refused
+ * whole); a task that does not check is kept in its place as a BadBatchTask, answered on its own.
+ * Task ids are unique within a batch: its answers are told apart by them.
+ */
+function batchTasks(x: unknown, p: string): Array<BatchTask | BadBatchTask> {
+  if (!Array.isArray(x) || x.length === 0 || x.length > MAX_BATCH_TASKS) fail(p, `an array of 1 to ${MAX_BATCH_TASKS} tasks`);
+  const seen = new Set<string>();
+  return (x as unknown[]).map((e, i): BatchTask | BadBatchTask => {
+    try {
+      const o = obj(e, `${p}[${i}]`);
+      const t = task(o.task, `${p}[${i}].task`);
+      if (seen.has(t.id)) fail(`${p}[${i}].task.id`, "an id not already in the batch");
+      seen.add(t.id);
+      return { task: t, ...avoid(o.avoid) };
+    } catch (err) {
+      if (!(err instanceof Invalid)) throw err;
+      const t = isPlainObject(e) && isPlainObject(e.task) ? e.task.id : undefined;
+      return { invalid: err.message, ...(typeof t === "string" && t.length > 0 && t.length <= MAX_ID ? { taskId: t } : {}) };
+    }
+  });
+}
+
+function wireError(x: unknown, p: string): WireError {
+  const o = obj(x, p);
+  if (!isErrorCode(o.code)) fail(`${p}.code`, "a known error code");
+  return { code: o.code as ErrorCode, message: str(o.message, `${p}.message`, 4096), retryable: bool(o.retryable, `${p}.retryable`) };
+}
+
+function placedOne(x: unknown, p: string): PlacedOne | RefusedOne {
+  const o = obj(x, p);
+  if (o.error !== undefined) return { taskId: id(o.taskId, `${p}.taskId`), error: wireError(o.error, `${p}.error`) };
+  return { taskId: id(o.taskId, `${p}.taskId`), serverId: id(o.serverId, `${p}.serverId`), serverUrl: str(o.serverUrl, `${p}.serverUrl`, 2048), ticket: id(o.ticket, `${p}.ticket`) };
+}
+
+function expect(x: unknown, p: string): Bodies["task.expect"] {
+  const b = obj(x, p);
+  const at = p === "" ? "" : `${p}.`;
+  return {
+    taskId: id(b.taskId, `${at}taskId`),
+    key: id(b.key, `${at}key`),
+    ticket: id(b.ticket, `${at}ticket`),
+    client: client(b.client, `${at}client`),
+    expiresAt: num(b.expiresAt, `${at}expiresAt`),
+  };
+}
+
+/** A whole number from `min` to `max`. */
+const between = (x: unknown, p: string, min: number, max: number): number => (Number.isSafeInteger(x) && (x as number) >= min && (x as number) <= max ? (x as number) : fail(p, `a whole number from ${min} to ${max}`));
+
+function leaseGrant(x: unknown, p: string): LeaseGrant {
+  const o = obj(x, p);
+  return {
+    leaseId: id(o.leaseId, `${p}.leaseId`),
+    serverId: id(o.serverId, `${p}.serverId`),
+    serverUrl: str(o.serverUrl, `${p}.serverUrl`, 2048),
+    slots: between(o.slots, `${p}.slots`, 1, MAX_LEASE_SLOTS),
+    ticket: id(o.ticket, `${p}.ticket`),
+    expiresAt: num(o.expiresAt, `${p}.expiresAt`),
+  };
+}
+
+const ids = (x: unknown, p: string, max: number): string[] => list(x, p, max, "ids", id);
+
 const client = (x: unknown, p: string): ClientRef => {
   const o = obj(x, p);
   return { id: id(o.id, `${p}.id`), addr: str(o.addr, `${p}.addr`) };
@@ -256,7 +335,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   ack: (b) => empty(b, "body"),
   error: (b) => {
     if (!isErrorCode(b.code)) fail("code", "a known error code");
-    return { code: b.code as Bodies["error"]["code"], message: str(b.message, "message", 4096), retryable: bool(b.retryable, "retryable") };
+    return { code: b.code as ErrorCode, message: str(b.message, "message", 4096), retryable: bool(b.retryable, "retryable") };
   },
   "task.place": (b) => ({ task: task(b.task, "task"), client: client(b.client, "client"), ...avoid(b.avoid) }),
   "task.placed": (b) => ({
@@ -266,13 +345,7 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
     ticket: id(b.ticket, "ticket"),
     ...(b.announce === undefined ? {} : { announce: bool(b.announce, "announce") }),
   }),
-  "task.expect": (b) => ({
-    taskId: id(b.taskId, "taskId"),
-    key: id(b.key, "key"),
-    ticket: id(b.ticket, "ticket"),
-    client: client(b.client, "client"),
-    expiresAt: num(b.expiresAt, "expiresAt"),
-  }),
+  "task.expect": (b) => expect(b, ""),
   "task.expected": (b) => ({ load: nat(b.load, "load"), version: version(b.version, "version") }),
   "task.run": (b) => ({
     taskId: id(b.taskId, "taskId"),
@@ -328,6 +401,38 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   explanation: (b) => explanation(b),
   "slave.picked": (b) => ({ taskId: id(b.taskId, "taskId"), slaveId: id(b.slaveId, "slaveId"), slaveUrl: str(b.slaveUrl, "slaveUrl", 2048), pick: id(b.pick, "pick") }),
   "task.submit": (b) => ({ task: task(b.task, "task"), pick: id(b.pick, "pick"), ...avoid(b.avoid) }),
+  "task.placeBatch": (b) => ({ tasks: batchTasks(b.tasks, "tasks"), client: client(b.client, "client") }),
+  "task.placedBatch": (b) => ({ results: list(b.results, "results", MAX_BATCH_TASKS, "results", placedOne) }),
+  "task.expectBatch": (b) => ({ expects: list(b.expects, "expects", MAX_BATCH_TASKS, "expects", expect) }),
+  "task.expectedBatch": (b) => ({
+    load: nat(b.load, "load"),
+    version: version(b.version, "version"),
+    ...(b.refused === undefined
+      ? {}
+      : {
+          refused: list(b.refused, "refused", MAX_BATCH_TASKS, "refusals", (x, p) => {
+            const o = obj(x, p);
+            return { at: atMost(nat(o.at, `${p}.at`), MAX_BATCH_TASKS - 1, `${p}.at`), error: wireError(o.error, `${p}.error`) };
+          }),
+        }),
+  }),
+  "lease.request": (b) => ({
+    class: taskClass(b.class, "class"),
+    slots: between(b.slots, "slots", 1, MAX_LEASE_SLOTS),
+    ttlMs: between(b.ttlMs, "ttlMs", 1, MAX_LEASE_TTL_MS),
+    client: client(b.client, "client"),
+    ...(b.renew === undefined ? {} : { renew: ids(b.renew, "renew", MAX_LEASE_RENEW) }),
+  }),
+  "lease.granted": (b) => ({ leases: list(b.leases, "leases", MAX_LEASE_SLOTS, "leases", leaseGrant) }),
+  "lease.grant": (b) => ({
+    leaseId: id(b.leaseId, "leaseId"),
+    client: client(b.client, "client"),
+    slots: between(b.slots, "slots", 1, MAX_LEASE_SLOTS),
+    ticket: id(b.ticket, "ticket"),
+    expiresAt: num(b.expiresAt, "expiresAt"),
+  }),
+  "lease.revoke": (b) => ({ leaseId: id(b.leaseId, "leaseId") }),
+  "lease.release": (b) => ({ leases: ids(b.leases, "leases", MAX_LEASE_RENEW), client: client(b.client, "client") }),
   "server.request": (b) => ({
     task: task(b.task, "task"),
     client: client(b.client, "client"),

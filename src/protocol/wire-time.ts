@@ -9,15 +9,17 @@ import type { Message } from "./types.js";
 
 const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null;
 
-/** The object and key that hold a message type's point in time, or undefined for a type without one. */
-function holder(type: string, body: unknown): [Record<string, unknown>, string] | undefined {
-  if (!isRecord(body)) return undefined;
+type Holder = [Record<string, unknown>, string];
+
+/** The object and key that hold a message type's one point in time, or undefined for a type with none or several. */
+function holder(type: string, body: Record<string, unknown>): Holder | undefined {
   switch (type) {
     case "task.place":
     case "task.submit":
     case "server.request":
       return isRecord(body.task) ? [body.task, "deadline"] : undefined;
     case "task.expect":
+    case "lease.grant":
       return [body, "expiresAt"];
     case "task.run":
       return [body, "deadline"];
@@ -26,21 +28,49 @@ function holder(type: string, body: unknown): [Record<string, unknown>, string] 
   }
 }
 
+/** The objects of a batch that each hold a point in time under `key`. */
+function batchHolders(type: string, body: Record<string, unknown>): [unknown[], string, string | undefined] | undefined {
+  const at = (list: unknown, key: string, inner?: string): [unknown[], string, string | undefined] | undefined => (Array.isArray(list) ? [list, key, inner] : undefined);
+  switch (type) {
+    case "task.placeBatch":
+      return at(body.tasks, "deadline", "task");
+    case "task.expectBatch":
+      return at(body.expects, "expiresAt");
+    case "lease.granted":
+      return at(body.leases, "expiresAt");
+    default:
+      return undefined;
+  }
+}
+
+/** Adds `delta` to each point in time a message's body holds (its own objects; none are copied). */
+function shift(type: string, body: Record<string, unknown>, delta: number): void {
+  const h = holder(type, body);
+  if (h !== undefined) {
+    const [obj, key] = h;
+    if (typeof obj[key] === "number") obj[key] = (obj[key] as number) + delta;
+    return;
+  }
+  const b = batchHolders(type, body);
+  if (b === undefined) return;
+  const [list, key, inner] = b;
+  for (const e of list) {
+    const obj = inner === undefined ? e : isRecord(e) ? e[inner] : undefined;
+    if (isRecord(obj) && typeof obj[key] === "number") obj[key] = (obj[key] as number) + delta;
+  }
+}
+
 /**
- * Encodes `body` with its point in time as the time left at `now`: calls `pack` with the field
- * rewritten and puts the original back before returning (the body is the sender's own object).
+ * Encodes `body` with its points in time as the time left at `now`: calls `pack` with the fields
+ * rewritten and puts them back before returning (the body is the sender's own object).
  */
 export function packWithRemainingTime<T>(type: string, body: unknown, now: number, pack: (body: unknown) => T): T {
-  const h = holder(type, body);
-  if (h === undefined) return pack(body);
-  const [obj, key] = h;
-  const at = obj[key];
-  if (typeof at !== "number") return pack(body);
-  obj[key] = at - now;
+  if (!isRecord(body) || (holder(type, body) === undefined && batchHolders(type, body) === undefined)) return pack(body);
+  shift(type, body, -now);
   try {
     return pack(body);
   } finally {
-    obj[key] = at;
+    shift(type, body, now);
   }
 }
 
@@ -53,10 +83,20 @@ export function toLocalTime(m: Message, now: number): void {
       m.body.task.deadline += now;
       return;
     case "task.expect":
+    case "lease.grant":
       m.body.expiresAt += now;
       return;
     case "task.run":
       if (m.body.deadline !== undefined) m.body.deadline += now;
+      return;
+    case "task.placeBatch":
+      for (const t of m.body.tasks) if ("task" in t) t.task.deadline += now;
+      return;
+    case "task.expectBatch":
+      for (const e of m.body.expects) e.expiresAt += now;
+      return;
+    case "lease.granted":
+      for (const l of m.body.leases) l.expiresAt += now;
       return;
     default:
       return;

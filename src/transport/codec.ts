@@ -1,5 +1,5 @@
 import { Packr, isNativeAccelerationEnabled } from "msgpackr";
-import { AllotError, ErrorCode, PROTOCOL_VERSION, checkBody, checkHeader, isRejected, packWithRemainingTime, toLocalTime } from "../protocol/index.js";
+import { AllotError, ErrorCode, MAX_BATCH_BYTES, PROTOCOL_VERSION, checkBody, checkHeader, isRejected, packWithRemainingTime, toLocalTime } from "../protocol/index.js";
 import type { Message, MessageType, OpaqueMessage, Rejected } from "../protocol/index.js";
 
 // The only module that imports msgpackr. Records and structured clone stay off: a peer must not
@@ -165,6 +165,9 @@ export function frameArrayLength(bytes: Uint8Array): number | undefined {
   return undefined;
 }
 
+/** Types that carry many tasks: their bodies are held to MAX_BATCH_BYTES. */
+const BATCH_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["task.placeBatch", "task.placedBatch", "task.expectBatch", "task.expectedBatch", "lease.granted"]);
+
 /** Which bodies to leave undecoded: (type, id it answers) → true to pass the body on as bytes. */
 export type OpaqueFilter = (type: MessageType, re: number) => boolean;
 
@@ -201,6 +204,11 @@ export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter, now = 0): 
     const bodyBytes = (env as unknown[])[5];
     if (!(bodyBytes instanceof Uint8Array)) {
       out[i] = invalidBody(h.type, h.id, h.re, "expected msgpack-encoded bytes");
+      continue;
+    }
+    // A batch's cost must follow from a size checked before it is read, at a forwarder too.
+    if (bodyBytes.length > MAX_BATCH_BYTES && BATCH_TYPES.has(h.type)) {
+      out[i] = invalidBody(h.type, h.id, h.re, `a batch of ${bodyBytes.length} bytes exceeds the ${MAX_BATCH_BYTES}-byte limit`);
       continue;
     }
     if (opaque?.(h.type, h.re)) {
