@@ -13,7 +13,7 @@ export { TlsConfigError } from "./node/tls.js";
 export type { TlsConfig } from "./node/tls.js";
 export { createLogger } from "./node/logger.js";
 export type { LogLevel } from "./node/logger.js";
-export type { TaskResult, TaskSpec } from "./actors/roles/client.js";
+export type { Done, TaskResult, TaskSpec } from "./actors/roles/client.js";
 export { builtinHandlers } from "./actors/runtime/handlers.js";
 export type { Handler, TaskInfo } from "./actors/runtime/handlers.js";
 export { DEFAULT_SUPERVISION } from "./actors/runtime/supervision.js";

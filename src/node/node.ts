@@ -1,7 +1,7 @@
 import { start, stop as stopSystem } from "nact";
 import { createAppServer } from "../actors/roles/app-server.js";
 import { createClient } from "../actors/roles/client.js";
-import type { ClientBehaviour, TaskResult, TaskSpec } from "../actors/roles/client.js";
+import type { ClientBehaviour, Done, TaskResult, TaskSpec } from "../actors/roles/client.js";
 import type { Behaviour, RoleContext } from "../actors/runtime/context.js";
 import { NO_METRICS } from "../actors/runtime/context.js";
 import { createNodeMetrics } from "./metrics.js";
@@ -56,6 +56,8 @@ export interface RunningNode {
 
 export interface RunningClient extends RunningNode {
   submit(spec: TaskSpec): Promise<TaskResult>;
+  /** `submit` with a callback instead of a promise: `done` is called once, after this returns. */
+  submitWith(spec: TaskSpec, done: Done): void;
 }
 
 export interface RunningApp extends RunningNode {
@@ -429,7 +431,10 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
       uncatch?.();
     },
   };
-  if (config.role === "client") return { ...node, submit: (spec: TaskSpec) => (b as ClientBehaviour).submit(spec) };
+  if (config.role === "client") {
+    const c = b as ClientBehaviour;
+    return { ...node, submit: (spec: TaskSpec) => c.submit(spec), submitWith: (spec: TaskSpec, done: Done) => c.submitWith(spec, done) };
+  }
   if (config.role === "app") {
     // Checked here, in the caller's turn: inside the actor a bad value would be a crash, not an error.
     const change = (attrs: Attrs, unset: readonly string[]): void => {

@@ -117,6 +117,8 @@ export interface ChannelOptions {
 
 /** Called once, with the error or the answer of a request. */
 export type Answer = (err: AllotError | undefined, answer: Inbound | undefined) => void;
+/** What `call` hands back: a read answer (never an `error` message: that arrives as `err`), or the error. */
+export type Reply = (err: AllotError | undefined, answer: Message | undefined) => void;
 
 interface Pending {
   done: Answer;
@@ -248,6 +250,14 @@ export class Channel {
   request<T extends MessageType>(type: T, body: Bodies[T], timeoutMs = this.opts.requestTimeoutMs): Promise<Message> {
     // Not raw, so the answer is a read message (an `error` answer arrives as err).
     return new Promise<Message>((resolve, reject) => this.post(type, body, timeoutMs, false, (err, m) => (err ? reject(err) : resolve(m as Message))));
+  }
+
+  /**
+   * Sends a request and calls `done` with its answer, or its error (an `error` answer rebuilt as
+   * an AllotError): `request` without a promise, for a caller that does this per task.
+   */
+  call<T extends MessageType>(type: T, body: Bodies[T], timeoutMs: number, done: Reply): void {
+    this.post(type, body, timeoutMs, false, done as Answer);
   }
 
   /**

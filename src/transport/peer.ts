@@ -1,7 +1,7 @@
 import { AllotError, ErrorCode } from "../protocol/index.js";
 import type { Bodies, Inbound, Message, MessageType } from "../protocol/index.js";
 import { Channel } from "./channel.js";
-import type { Answer } from "./channel.js";
+import type { Answer, Reply } from "./channel.js";
 import type { ChannelOptions } from "./channel.js";
 import { realTimers } from "./timers.js";
 import type { Cancel, Timers } from "./timers.js";
@@ -68,6 +68,16 @@ export class Peer {
     const ch = this.current;
     if (ch) return ch.request(type, body, timeoutMs);
     return this.ready(timeoutMs ?? this.channelOptions.requestTimeoutMs).then((c) => c.request(type, body, timeoutMs));
+  }
+
+  /** `request` with a callback: waits for a connection being opened as `request` does, without a promise per call once open. */
+  call<T extends MessageType>(type: T, body: Bodies[T], timeoutMs: number, done: Reply): void {
+    const ch = this.current;
+    if (ch) return ch.call(type, body, timeoutMs, done);
+    this.ready(timeoutMs).then(
+      (c) => c.call(type, body, timeoutMs, done),
+      (err: unknown) => done(AllotError.from(err), undefined),
+    );
   }
 
   forward(m: Inbound, timeoutMs: number, done: Answer): void {

@@ -92,6 +92,20 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
   "task.submit": { task: task(), pick: "P1" },
   "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] }, pick: "P1" },
+  "task.placeBatch": { tasks: [{ task: task() }, { task: task({ id: "t2", payload: null }), avoid: ["s1"] }], client: { id: "c1", addr: "" } },
+  "task.placedBatch": {
+    results: [
+      { taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "K1" },
+      { taskId: "t2", error: { code: "NO_SERVER", message: "all at capacity", retryable: true } },
+    ],
+  },
+  "task.expectBatch": { expects: [{ taskId: "t1", key: "k1", ticket: "K1", client: { id: "c1", addr: "127.0.0.1:5555" }, expiresAt: 1_700_000_000_000 }] },
+  "task.expectedBatch": { load: 3, version: [1, 4], refused: [{ at: 0, error: { code: "OVERLOADED", message: "at capacity", retryable: true } }] },
+  "lease.request": { class: { app: "echo", require: [{ key: "region", op: "=", value: "eu" }], clientAttrs: {}, prefs: {} }, slots: 8, ttlMs: 10_000, client: { id: "c1", addr: "" }, renew: ["L1"] },
+  "lease.granted": { leases: [{ leaseId: "L1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", slots: 8, ticket: "l1~x", expiresAt: 1_700_000_000_000 }] },
+  "lease.grant": { leaseId: "L1", client: { id: "c1", addr: "127.0.0.1:5555" }, slots: 8, ticket: "l1~x", expiresAt: 1_700_000_000_000 },
+  "lease.revoke": { leaseId: "L1" },
+  "lease.release": { leases: ["L1"], client: { id: "c1", addr: "" } },
 };
 
 function accepted(raw: unknown): Message {

@@ -1,5 +1,5 @@
-import { AllotError, ErrorCode, checkPlainData } from "../../protocol/index.js";
-import type { Attrs, Constraint, Message, Task } from "../../protocol/index.js";
+import { AllotError, ErrorCode, MAX_BATCH_BYTES, MAX_BATCH_TASKS, PROTOCOL_VERSION, checkPlainData } from "../../protocol/index.js";
+import type { Attrs, Bodies, ClientRef, Constraint, Message, PlacedOne, RefusedOne, Task } from "../../protocol/index.js";
 import { MAX_AVOID } from "../../protocol/index.js";
 import { DEFAULT_RETRY_BUDGET, RetryBudget, Unreachable } from "../../state/index.js";
 import type { RetryBudgetOptions } from "../../state/index.js";
@@ -105,10 +105,92 @@ function exhausted(id: string, why: string, last: AllotError): AllotError {
 
 export interface ClientBehaviour extends Behaviour {
   submit(spec: TaskSpec): Promise<TaskResult>;
+  /**
+   * `submit` without a promise: `done` is called once, with the result or the error (after
+   * `submitWith` has returned, even for a task refused at once). For callers that submit at a
+   * high rate: the client then keeps one object per task and no promise chain.
+   */
+  submitWith(spec: TaskSpec, done: Done): void;
 }
+
+/** How a task submitted with `submitWith` ends: an error, or its result. */
+export type Done = (err: AllotError | undefined, result: TaskResult | undefined) => void;
 
 function cancelled(signal: AbortSignal): AllotError {
   return new AllotError(ErrorCode.CANCELLED, "the task was cancelled", { cause: signal.reason, retryable: false });
+}
+
+/** One submitted task, from its submit until it settles: everything the client keeps for it. */
+interface Job {
+  readonly task: Task;
+  /** The task as placements carry it: its payload travels once, to the server. */
+  readonly placement: Task;
+  readonly deadline: number;
+  readonly signal: AbortSignal | undefined;
+  readonly done: Done;
+  attempt: number;
+  /** Servers and slaves this task failed on: the next placement asks to avoid them (made on the first failure). */
+  avoid: string[] | undefined;
+  lastError: AllotError | undefined;
+  failures: number;
+  waits: number;
+  /** The member the task is with now: nobody yet (its entry), a slave, a server. */
+  at: string | undefined;
+  /** The slave that took it (master/slave design). */
+  slaveId: string | undefined;
+  askedAt: number;
+  /** Tells the member running it to stop (set while a run or a slave's submit is out). */
+  cancel: (() => void) | undefined;
+  /** Cancels the wait before its next attempt. */
+  timer: (() => void) | undefined;
+  onAbort: (() => void) | undefined;
+  settled: boolean;
+}
+
+/** An entry's placements waiting for the end of this turn, to leave as one batch. */
+interface EntryBatch {
+  /** Whether the entry leads to tier-2s that take batches: it answered a `task.place` with `task.placed`, and never refused a batch. */
+  batches: boolean;
+  /** It refused a batch: one at a time through it from now on. */
+  refused: boolean;
+  jobs: Job[];
+  avoids: Array<string[] | undefined>;
+  /** Estimated encoded bytes of the waiting placements. */
+  bytes: number;
+  scheduled: boolean;
+}
+
+/** What a batch may hold by the client's own estimate: half the limit, for what the estimate misses. */
+const BATCH_BYTES = MAX_BATCH_BYTES / 2;
+
+/** An upper bound on a string's msgpack size: UTF-8 takes at most three bytes per UTF-16 unit. */
+const strBytes = (s: string): number => 5 + 3 * s.length;
+
+function attrsBytes(a: Attrs): number {
+  let n = 5;
+  for (const k in a) {
+    const v = a[k];
+    n += strBytes(k) + (typeof v === "string" ? strBytes(v) : 9);
+  }
+  return n;
+}
+
+function constraintBytes(c: Constraint): number {
+  let n = 16 + strBytes(c.key);
+  const v = c.value;
+  if (Array.isArray(v)) for (const x of v) n += typeof x === "string" ? strBytes(x) : 9;
+  else n += typeof v === "string" ? strBytes(v) : 9;
+  return n;
+}
+
+/** An upper bound on what one placement adds to a batch's body, without encoding it. */
+function placementBytes(t: Task, avoid: readonly string[] | undefined): number {
+  let n = 128 + strBytes(t.id) + strBytes(t.key) + strBytes(t.app) + (t.user === undefined ? 0 : strBytes(t.user));
+  for (const c of t.require) n += constraintBytes(c);
+  if (t.prefer) for (const c of t.prefer) n += constraintBytes(c) + 9;
+  n += attrsBytes(t.clientAttrs) + attrsBytes(t.prefs);
+  if (avoid) for (const a of avoid) n += strBytes(a);
+  return n;
 }
 
 /** Recent keys whose entry a client remembers (see keyEntries): as many as an allocator remembers per client by default. */
@@ -128,6 +210,7 @@ const KEY_ENTRIES = 10_000;
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
   const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
+  const batchOf = new Map<Peer, EntryBatch>(entries.map((p) => [p, { batches: false, refused: false, jobs: [], avoids: [], bytes: 0, scheduled: false }]));
   const servers = new PeerPool(ctx);
   const slaves = new PeerPool(ctx);
   const timeoutMs = config.timeoutMs ?? 30_000;
@@ -138,20 +221,15 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1) throw new RangeError(`maxAttempts must be a whole number >= 1, got ${maxAttempts}`);
   const budget = new RetryBudget({ ...DEFAULT_RETRY_BUDGET, ...config.retryBudget }, ctx.now());
   const unreachable = new Unreachable(config.avoidUnreachableMs ?? DEFAULT_AVOID_UNREACHABLE_MS, MAX_AVOID);
+  // The client's own reference, as placements name it: the first hop stamps the verified one.
+  const self: ClientRef = { id: ctx.id, addr: "" };
   let next = 0;
   let seq = 0;
   let replaced = 0;
+  let batchesSent = 0;
+  let batchedTasks = 0;
   const bySlave = new Map<string, number>();
   const prefix = `${ctx.id}-${ctx.incarnation.toString(36)}`;
-
-  async function run(placed: Extract<Message, { type: "task.placed" }>["body"], task: Task, deadline: number, attempt: number, signal: AbortSignal | undefined): Promise<Extract<Message, { type: "task.result" }>["body"]> {
-    const { serverId, serverUrl, ticket } = placed;
-    const server = servers.get(serverUrl);
-    const asked = server.request("task.run", { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload, deadline, attempt }, Math.max(1, deadline - ctx.now()));
-    const res: Message = await (signal ? cancellable(asked, signal, () => server.current?.notify("task.cancel", { taskId: task.id, ticket })) : asked);
-    if (res.type !== "task.result") throw new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`);
-    return res.body;
-  }
 
   // Round robin over the entries, skipping those whose connection is down while one is up: a
   // dead entry would only fail at once, and cost the task a backoff.
@@ -181,36 +259,13 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     return entry;
   }
 
-  /** Resolves after `ms`, or rejects CANCELLED as soon as `signal` fires. */
-  function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    const slept = ctx.sleep(ms, signal);
-    return signal ? cancellable(slept, signal) : slept;
-  }
-
-  /** `p`, or a CANCELLED rejection as soon as `signal` fires (after `onCancel`, which tells the server). */
-  function cancellable<T>(p: Promise<T>, signal: AbortSignal, onCancel?: () => void): Promise<T> {
-    if (signal.aborted) {
-      onCancel?.();
-      return Promise.reject(cancelled(signal));
-    }
-    return new Promise<T>((resolve, reject) => {
-      const abort = (): void => {
-        onCancel?.();
-        reject(cancelled(signal));
-      };
-      signal.addEventListener("abort", abort, { once: true });
-      p.then(
-        (v) => (signal.removeEventListener("abort", abort), resolve(v)),
-        (e: unknown) => (signal.removeEventListener("abort", abort), reject(e)),
-      );
-    });
-  }
-
-  async function submit(spec: TaskSpec): Promise<TaskResult> {
+  function submitWith(spec: TaskSpec, done: Done): void {
     try {
       checkPlainData(spec.payload ?? null);
     } catch (err) {
-      throw new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err), { cause: err });
+      const e = new AllotError(ErrorCode.INVALID, err instanceof Error ? err.message : String(err), { cause: err });
+      queueMicrotask(() => done(e, undefined));
+      return;
     }
     const id = `${prefix}-${(++seq).toString(36)}`;
     const deadline = ctx.now() + (spec.timeoutMs ?? timeoutMs);
@@ -227,73 +282,228 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       prefs: spec.prefs ?? {},
       payload: spec.payload ?? null,
     };
-    const placement: Task = { ...task, payload: null };
-    const signal = spec.signal;
-    // Servers and slaves this task failed on: the next placement asks to avoid them.
-    // Made on the first failure only: the common path allocates nothing for it.
-    let avoid: string[] | undefined;
-    let lastError: AllotError | undefined;
-    let failures = 0;
-    let waits = 0;
+    const job: Job = {
+      task,
+      placement: { ...task, payload: null },
+      deadline,
+      signal: spec.signal,
+      done,
+      attempt: 0,
+      avoid: undefined,
+      lastError: undefined,
+      failures: 0,
+      waits: 0,
+      at: undefined,
+      slaveId: undefined,
+      askedAt: 0,
+      cancel: undefined,
+      timer: undefined,
+      onAbort: undefined,
+      settled: false,
+    };
     budget.request(ctx.now());
-    for (let attempt = 1; ; attempt++) {
-      if (signal?.aborted) throw cancelled(signal);
-      const remaining = deadline - ctx.now();
-      if (remaining <= 0) throw new AllotError(ErrorCode.TIMEOUT, `task ${id} did not complete before its deadline; last error: ${lastError?.message ?? "none"}`, { cause: lastError, retryable: false });
-      const entry = entryFor(task.key, attempt);
-      // The member the task is with when a failure comes: nobody yet (the entry), a slave, a server.
-      let at: string | undefined;
-      try {
-        // Placement needs the task's attributes, not its payload: the payload travels once, to the server.
-        const client = { id: ctx.id, addr: "" };
-        const asked = withUnreachable(avoid, unreachable.active(ctx.now()));
-        const askedAt = ctx.now();
-        const placing = entry.request("task.place", asked ? { task: placement, client, avoid: asked } : { task: placement, client }, Math.min(remaining, entryTimeoutMs));
-        const placed = await (signal ? cancellable(placing, signal) : placing);
-        ctx.metrics.observe("allot_placement_seconds", (ctx.now() - askedAt) / 1000);
-        if (placed.type === "task.placed") {
-          at = placed.body.serverId;
-          const r = await run(placed.body, task, deadline, attempt, signal);
-          return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt };
-        }
-        if (placed.type !== "slave.picked") throw new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`);
-        // A master picked a slave: the task (with its payload) goes there.
-        const { slaveId, slaveUrl, pick } = placed.body;
-        at = slaveId;
-        const slave = slaves.get(slaveUrl);
-        const submitting = slave.request("task.submit", asked ? { task, pick, avoid: asked } : { task, pick }, Math.max(1, deadline - ctx.now()));
-        // A proxying slave runs the task for us: a cancel goes to it, and it tells the server.
-        const answer = await (signal ? cancellable(submitting, signal, () => slave.current?.notify("task.cancel", { taskId: task.id, ticket: pick })) : submitting);
-        if (answer.type === "task.placed") at = answer.body.serverId;
-        const r = answer.type === "task.placed" ? await run(answer.body, task, deadline, attempt, signal) : answer.type === "task.result" ? answer.body : undefined;
-        if (!r) throw new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`);
-        bySlave.set(slaveId, (bySlave.get(slaveId) ?? 0) + 1);
-        return { taskId: id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: attempt, slaveId };
-      } catch (err) {
-        lastError = AllotError.from(err);
-        if (!lastError.retryable) throw lastError;
-        if (signal?.aborted) throw cancelled(signal);
-        let wait: number;
-        if (isWait(lastError)) {
-          wait = backoff(++waits);
-        } else {
-          // A failure: the member it came from is avoided, and the task goes again at once (the
-          // first time; later ones back off), within the task's attempts and the client's budget.
-          failures++;
-          if (at !== undefined && lastError.code === ErrorCode.UNREACHABLE) unreachable.mark(at, ctx.now());
-          if (at !== undefined && avoid?.includes(at) !== true) {
-            avoid ??= [];
-            if (avoid.length >= MAX_AVOID) avoid.shift();
-            avoid.push(at);
-          }
-          if (failures >= maxAttempts) throw exhausted(id, `it failed ${failures} times (maxAttempts ${maxAttempts})`, lastError);
-          if (!budget.tryRetry(ctx.now())) throw exhausted(id, "the client's retry budget is spent", lastError);
-          replaced++;
-          ctx.log.debug({ task: id, key: task.key, at, avoid, err: lastError.message }, "placing the task again");
-          wait = failures === 1 ? 0 : backoff(failures - 1);
-        }
-        await delay(Math.min(Math.max(0, deadline - ctx.now()), wait), signal);
+    const signal = spec.signal;
+    if (signal) {
+      if (signal.aborted) {
+        job.settled = true;
+        queueMicrotask(() => done(cancelled(signal), undefined));
+        return;
       }
+      // The run (or the slave's submit) is told to stop; a placement's late answer is ignored.
+      job.onAbort = () => {
+        job.cancel?.();
+        settle(job, cancelled(signal), undefined);
+      };
+      signal.addEventListener("abort", job.onAbort, { once: true });
+    }
+    attempt(job);
+  }
+
+  /** The job's next attempt: placed through an entry (batched with this turn's others where it can be). */
+  function attempt(job: Job): void {
+    job.timer = undefined;
+    if (job.settled) return;
+    const remaining = job.deadline - ctx.now();
+    if (remaining <= 0) return settle(job, new AllotError(ErrorCode.TIMEOUT, `task ${job.task.id} did not complete before its deadline; last error: ${job.lastError?.message ?? "none"}`, { cause: job.lastError, retryable: false }), undefined);
+    job.attempt++;
+    job.at = undefined;
+    job.cancel = undefined;
+    const entry = entryFor(job.task.key, job.attempt);
+    const asked = withUnreachable(job.avoid, unreachable.active(ctx.now()));
+    job.askedAt = ctx.now();
+    const b = batchOf.get(entry) as EntryBatch;
+    // A task whose deadline is nearer than an entry's timeout goes alone: a batch waits up to that timeout.
+    if (!b.batches || remaining < entryTimeoutMs) return placeOne(entry, job, asked);
+    const bytes = placementBytes(job.placement, asked);
+    if (bytes > BATCH_BYTES) return placeOne(entry, job, asked);
+    if (b.bytes + bytes > BATCH_BYTES || b.jobs.length >= MAX_BATCH_TASKS) flush(entry, b);
+    b.jobs.push(job);
+    b.avoids.push(asked);
+    b.bytes += bytes;
+    if (!b.scheduled) {
+      b.scheduled = true;
+      // After this turn, with every task submitted in it; it never waits for more.
+      ctx.defer(() => flush(entry, b));
+    }
+  }
+
+  function placeOne(entry: Peer, job: Job, asked: string[] | undefined): void {
+    const body = asked ? { task: job.placement, client: self, avoid: asked } : { task: job.placement, client: self };
+    entry.call("task.place", body, Math.min(job.deadline - ctx.now(), entryTimeoutMs), (err, m) => {
+      if (err) return failed(job, err);
+      const placed = m as Message;
+      const b = batchOf.get(entry) as EntryBatch;
+      if (placed.type === "task.placed" && !b.refused) b.batches = true;
+      onPlaced(job, placed);
+    });
+  }
+
+  /** Sends the entry's waiting placements: one alone as a `task.place`, several as one `task.placeBatch`. */
+  function flush(entry: Peer, b: EntryBatch): void {
+    b.scheduled = false;
+    const jobs = b.jobs;
+    const avoids = b.avoids;
+    if (jobs.length === 0) return;
+    b.jobs = [];
+    b.avoids = [];
+    b.bytes = 0;
+    if (jobs.length === 1) placeOne(entry, jobs[0] as Job, avoids[0]);
+    else {
+      const tasks = jobs.map((j, i) => {
+        const avoid = avoids[i];
+        return avoid ? { task: j.placement, avoid } : { task: j.placement };
+      });
+      let longest = 0;
+      for (const j of jobs) longest = Math.max(longest, j.deadline - ctx.now());
+      batchesSent++;
+      batchedTasks += jobs.length;
+      entry.call("task.placeBatch", { tasks, client: self }, Math.min(longest, entryTimeoutMs), (err, m) => onPlacedBatch(entry, b, jobs, avoids, err, m));
+    }
+    // Written now rather than at the end of the next turn: the batch already waited for this one.
+    entry.current?.flushNow();
+  }
+
+  function onPlacedBatch(entry: Peer, b: EntryBatch, jobs: Job[], avoids: Array<string[] | undefined>, err: AllotError | undefined, m: Message | undefined): void {
+    if (err?.code === ErrorCode.UNKNOWN_TYPE) {
+      // A set that does not take batches (an older tier-2 or forwarder): one at a time from now on, these too.
+      b.batches = false;
+      b.refused = true;
+      ctx.log.debug({ entry: entry.url, err: err.message }, "entry does not take batched placements");
+      jobs.forEach((j, i) => j.settled || placeOne(entry, j, avoids[i]));
+      return;
+    }
+    if (err) return jobs.forEach((j) => failed(j, err));
+    const results = m?.type === "task.placedBatch" ? m.body.results : undefined;
+    if (results === undefined || results.length !== jobs.length) {
+      const bad = new AllotError(ErrorCode.INVALID, `entry answered ${m?.type ?? "nothing"} with ${results?.length ?? 0} results to a batch of ${jobs.length}`);
+      return jobs.forEach((j) => failed(j, bad));
+    }
+    for (let i = 0; i < jobs.length; i++) {
+      const job = jobs[i] as Job;
+      const r = results[i] as PlacedOne | RefusedOne;
+      if (r.taskId !== job.task.id) failed(job, new AllotError(ErrorCode.INVALID, `a batch's answer ${i} names task ${r.taskId}, not ${job.task.id}`));
+      else if ("error" in r) failed(job, AllotError.fromWire(r.error));
+      else onPlaced(job, { v: PROTOCOL_VERSION, type: "task.placed", id: 0, re: 0, from: "", body: r });
+    }
+  }
+
+  function onPlaced(job: Job, placed: Message): void {
+    if (job.settled) return;
+    ctx.metrics.observe("allot_placement_seconds", (ctx.now() - job.askedAt) / 1000);
+    if (placed.type === "task.placed") return run(job, placed.body);
+    if (placed.type === "slave.picked") return submitToSlave(job, placed.body);
+    failed(job, new AllotError(ErrorCode.INVALID, `entry answered ${placed.type} to task.place`));
+  }
+
+  function run(job: Job, placed: Bodies["task.placed"]): void {
+    const { serverId, serverUrl, ticket } = placed;
+    const task = job.task;
+    job.at = serverId;
+    const server = servers.get(serverUrl);
+    if (job.signal) job.cancel = () => server.current?.notify("task.cancel", { taskId: task.id, ticket });
+    const body = { taskId: task.id, key: task.key, app: task.app, ticket, payload: task.payload, deadline: job.deadline, attempt: job.attempt };
+    server.call("task.run", body, Math.max(1, job.deadline - ctx.now()), (err, m) => {
+      if (job.settled) return;
+      if (err) return failed(job, err);
+      const res = m as Message;
+      if (res.type !== "task.result") return failed(job, new AllotError(ErrorCode.INVALID, `server ${serverId} answered ${res.type} to task.run`));
+      done(job, res.body);
+    });
+  }
+
+  /** A master picked a slave: the task (with its payload) goes there. */
+  function submitToSlave(job: Job, picked: Bodies["slave.picked"]): void {
+    const { slaveId, slaveUrl, pick } = picked;
+    const task = job.task;
+    job.at = slaveId;
+    const slave = slaves.get(slaveUrl);
+    // A proxying slave runs the task for us: a cancel goes to it, and it tells the server.
+    if (job.signal) job.cancel = () => slave.current?.notify("task.cancel", { taskId: task.id, ticket: pick });
+    const asked = withUnreachable(job.avoid, unreachable.active(ctx.now()));
+    slave.call("task.submit", asked ? { task, pick, avoid: asked } : { task, pick }, Math.max(1, job.deadline - ctx.now()), (err, m) => {
+      if (job.settled) return;
+      if (err) return failed(job, err);
+      const answer = m as Message;
+      job.slaveId = slaveId;
+      if (answer.type === "task.placed") return run(job, answer.body);
+      if (answer.type === "task.result") return done(job, answer.body);
+      failed(job, new AllotError(ErrorCode.INVALID, `slave ${slaveId} answered ${answer.type} to task.submit`));
+    });
+  }
+
+  function done(job: Job, r: Bodies["task.result"]): void {
+    const result: TaskResult = { taskId: job.task.id, serverId: r.serverId, result: r.result, cached: r.cached, attempts: job.attempt };
+    if (job.slaveId !== undefined) {
+      result.slaveId = job.slaveId;
+      bySlave.set(job.slaveId, (bySlave.get(job.slaveId) ?? 0) + 1);
+    }
+    settle(job, undefined, result);
+  }
+
+  /**
+   * An attempt failed. A wait for capacity backs off (not counted); a failure avoids the member it
+   * came from and goes again at once the first time, later after a backoff, within the task's
+   * attempts and the client's budget; anything not retryable settles the task.
+   */
+  function failed(job: Job, e: AllotError): void {
+    if (job.settled) return;
+    job.cancel = undefined;
+    job.lastError = e;
+    if (!e.retryable) return settle(job, e, undefined);
+    const signal = job.signal;
+    if (signal?.aborted) return settle(job, cancelled(signal), undefined);
+    let wait: number;
+    if (isWait(e)) wait = backoff(++job.waits);
+    else {
+      job.failures++;
+      const at = job.at;
+      if (at !== undefined && e.code === ErrorCode.UNREACHABLE) unreachable.mark(at, ctx.now());
+      if (at !== undefined && job.avoid?.includes(at) !== true) {
+        job.avoid ??= [];
+        if (job.avoid.length >= MAX_AVOID) job.avoid.shift();
+        job.avoid.push(at);
+      }
+      if (job.failures >= maxAttempts) return settle(job, exhausted(job.task.id, `it failed ${job.failures} times (maxAttempts ${maxAttempts})`, e), undefined);
+      if (!budget.tryRetry(ctx.now())) return settle(job, exhausted(job.task.id, "the client's retry budget is spent", e), undefined);
+      replaced++;
+      ctx.log.debug({ task: job.task.id, key: job.task.key, at, avoid: job.avoid, err: e.message }, "placing the task again");
+      wait = job.failures === 1 ? 0 : backoff(job.failures - 1);
+    }
+    job.timer = ctx.after(Math.min(Math.max(0, job.deadline - ctx.now()), wait), () => attempt(job));
+  }
+
+  function settle(job: Job, err: AllotError | undefined, result: TaskResult | undefined): void {
+    if (job.settled) return;
+    job.settled = true;
+    job.cancel = undefined;
+    job.timer?.();
+    job.timer = undefined;
+    if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
+    try {
+      job.done(err, result);
+    } catch (thrown) {
+      // The caller's callback: its throw must not reach the connection that delivered the answer.
+      ctx.log.error({ task: job.task.id, err: thrown instanceof Error ? thrown.message : String(thrown) }, "a submit's callback threw");
     }
   }
 
@@ -304,11 +514,19 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   }
 
   return {
-    submit,
+    submit: (spec) => new Promise<TaskResult>((resolve, reject) => submitWith(spec, (err, r) => (err ? reject(err) : resolve(r as TaskResult)))),
+    submitWith,
     handle(m: Message, ch: Channel) {
       ch.replyError(m, unknownType("client", m));
     },
-    stats: () => ({ submitted: seq, servers: servers.size, slaves: slaves.size, bySlave: Object.fromEntries(bySlave), retries: { replaced, granted: budget.granted, refused: budget.refused } }),
+    stats: () => ({
+      submitted: seq,
+      servers: servers.size,
+      slaves: slaves.size,
+      bySlave: Object.fromEntries(bySlave),
+      retries: { replaced, granted: budget.granted, refused: budget.refused },
+      batches: { sent: batchesSent, tasks: batchedTasks },
+    }),
     stop: () => {
       for (const p of entries) p.close();
       servers.close();
