@@ -10,6 +10,8 @@ import { signTicket } from "../../src/actors/runtime/ticket.js";
  */
 export class FakeAllocator {
   report: ServerReport | undefined;
+  /** Every message the app server sent on its own (requests and notices, not answers), in order. */
+  readonly heard: Message[] = [];
   private ch: Channel | undefined;
   private seq = 0;
 
@@ -37,6 +39,7 @@ export class FakeAllocator {
         onMessage: (m, c) => {
           if ("raw" in m) return;
           const msg = m as Message;
+          self?.heard.push(msg);
           if (msg.type === "server.report" && self) {
             self.report = msg.body.server;
             self.ch = c;
@@ -67,6 +70,11 @@ export class FakeAllocator {
     const ch = this.ch;
     if (!ch) throw new Error("the app server has not reported to the fake allocator yet");
     return ch.request("task.expect", { taskId: `t${n}`, key: `k${n}`, ticket, client: { id: client, addr: "" }, expiresAt });
+  }
+
+  /** Closes the app server's link (the listener stays): it dials again and registers anew. */
+  dropLink(): void {
+    this.ch?.close();
   }
 
   async close(): Promise<void> {

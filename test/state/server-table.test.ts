@@ -283,6 +283,19 @@ describe("state/server-table", () => {
       expect(entry(t)).toMatchObject({ reserved: 0, load: 1, version: [1, 5], updatedAt: 0 });
     });
 
+    it("orders confirms and load-only reports by version alike: neither rolls back a newer load", () => {
+      const t = new ServerTable();
+      t.apply(report({ load: 0, version: [1, 1] }), 0);
+      t.reserve(entry(t));
+      t.confirm("s1", 2, [1, 3], 10);
+      expect(t.refresh("s1", 1, [1, 2], 20)).toBe("stale");
+      expect(entry(t)).toMatchObject({ reserved: 0, load: 2, version: [1, 3] });
+      expect(t.refresh("s1", 0, [1, 4], 30)).toBe("updated");
+      t.reserve(entry(t));
+      t.confirm("s1", 5, [1, 3], 40);
+      expect(entry(t)).toMatchObject({ reserved: 0, load: 0, version: [1, 4], updatedAt: 30 });
+    });
+
     it("does not let reservations go negative on confirm or release", () => {
       const t = new ServerTable();
       t.apply(report(), 0);

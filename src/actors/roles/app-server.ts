@@ -192,6 +192,12 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     }),
   });
   const changed = (): void => reporter.changed();
+  // The answer tells the allocator the load: this turn's event report need not go to it as well.
+  const answerExpected = (m: Extract<Message, { type: "task.expect" }>, ch: Channel): void => {
+    const body = { load: load(), version: reporter.version() };
+    ch.reply(m, "task.expected", body);
+    reporter.carried(ch, body);
+  };
 
   function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
     const b = m.body;
@@ -202,13 +208,13 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     if (refused.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket's run: at capacity`));
     if (replays.used(signed.issuer, signed.seq)) {
       // Its run came first and has its slot already: the expect holds nothing more.
-      ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
+      answerExpected(m, ch);
       return;
     }
     const stored = cacheKey(b.client.id, b.key);
     // Its run will share a run in flight or take a stored result: it needs no slot of its own.
     if (flights.has(stored) || results.has(stored)) {
-      ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
+      answerExpected(m, ch);
       return;
     }
     if (load() >= config.capacity) {
@@ -223,7 +229,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     ctx.log.debug({ task: b.taskId, by: ch.peerId }, "ticket announced");
     if (expiresAt < nextExpiry) nextExpiry = expiresAt;
     changed();
-    ch.reply(m, "task.expected", { load: load(), version: reporter.version() });
+    answerExpected(m, ch);
   }
 
   function onRun(m: Run, ch: Channel, lookedAgain = false): void {

@@ -38,8 +38,20 @@ export interface Reporter {
   version(): [number, number];
   /** The connections to the allocators, on which this node is registered. */
   links(): readonly Peer[];
-  /** The load changed: an event report, coalesced per turn and held to the interval and threshold. */
+  /**
+   * The load changed: an event report, coalesced per turn and held to the interval and threshold.
+   * It goes to each allocator as the load alone (`server.load`) when that allocator's last
+   * acknowledged full report differs from the current state only in load, else as a full report;
+   * and not at all to an allocator whose link already carried the current version this turn.
+   */
   changed(): void;
+  /**
+   * An answer just queued on `ch` (`task.expected`, `task.expectedBatch`) carries `load` at
+   * `version`: if that is still the newest version when this turn's event report would go, `ch`
+   * needs no report. Ignored in the `registered` mode, where the report is what the allocator
+   * relays to its peers.
+   */
+  carried(ch: Channel, state: { load: number; version: readonly [number, number] }): void;
   /** How many allocators acknowledged a report on the connection open now (registered there). */
   registered(): number;
   /** Something that must reach the allocators now changed (attributes): report at once. */
@@ -55,8 +67,9 @@ export interface Reporter {
 /**
  * Keeps a node's entry current at its allocators: it registers on every (re)connection, reports
  * events and periods as configured, and keeps at most one acknowledged report in flight per
- * allocator (a newer one supersedes, so a busy node does not flood them). Used by the app server
- * (to tier-2s or masters) and the slave (to masters).
+ * allocator (a newer one supersedes, so a busy node does not flood them). A change of load alone
+ * goes as a `server.load` notice, or not at all where an answer already carried it (`carried`).
+ * Used by the app server (to tier-2s or masters) and the slave (to masters).
  */
 export function createReporter(ctx: RoleContext, config: ReporterConfig): Reporter {
   const modes = config.modes;
@@ -68,12 +81,17 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
 
   const inFlight = new Set<Channel>();
   const dirty = new Set<Channel>();
-  // Per connection, the last full report it acknowledged: a periodic report that would differ from
-  // it only in load and version goes as a `server.load`, a quarter of the bytes and of the
-  // allocator's work.
+  // Per connection, the last full report it acknowledged: a report that would differ from it only
+  // in load and version goes as a `server.load`, a quarter of the bytes and of the allocator's work.
   const acked = new WeakMap<Channel, ServerReport>();
+  // Per connection, the last load sent on it in any form (report, notice, or an answer that
+  // carried it), and the newest seq an answer carried: seqs only grow, so a stale entry never
+  // matches and none needs clearing.
+  const told = new WeakMap<Channel, number>();
+  const carriedSeq = new WeakMap<Channel, number>();
   // Once it has left, a report would register the node again.
   let left = false;
+  /** A full, acknowledged report (at most one in flight per connection; a newer one waits for its answer). */
   function send(ch: Channel): void {
     if (left) return;
     if (inFlight.has(ch)) {
@@ -83,11 +101,12 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
     inFlight.add(ch);
     dirty.delete(ch);
     const b = body();
+    told.set(ch, b.server.load);
     ctx.ask(ch, "server.report", b, undefined, (e) => {
       inFlight.delete(ch);
       if (!e) {
         acked.set(ch, b.server);
-        if (dirty.has(ch) && !ch.closed) send(ch);
+        if (dirty.has(ch) && !ch.closed) deliver(ch, false);
         return;
       }
       dirty.delete(ch);
@@ -95,17 +114,53 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
       if (e.code !== ErrorCode.UNREACHABLE) ctx.log.warn({ to: ch.label(), err: e.message }, "load report not acknowledged");
     });
   }
+  const loadNotice = (ch: Channel, r: ServerReport): void => {
+    const { id, load, version } = r;
+    told.set(ch, load);
+    ch.notify("server.load", relay ? { id, load, version, relay: true } : { id, load, version });
+  };
   const periodic = (ch: Channel): void => {
     const b = body();
     const last = acked.get(ch);
-    if (last === undefined || !sameButLoad(last, b.server)) return ch.notify("server.report", b);
-    const { id, load, version } = b.server;
-    ch.notify("server.load", relay ? { id, load, version, relay: true } : { id, load, version });
+    if (last !== undefined && sameButLoad(last, b.server)) return loadNotice(ch, b.server);
+    told.set(ch, b.server.load);
+    ch.notify("server.report", b);
   };
+  /**
+   * The current state to `ch` as cheaply as is safe: nothing if it acknowledged this very version
+   * (or, for an event, if only the seq moved since the load it was last told, see below); the load
+   * alone, as a notice, if its acknowledged full report differs only in load; else in full.
+   */
+  function deliver(ch: Channel, event: boolean): void {
+    if (left) return;
+    if (inFlight.has(ch)) {
+      dirty.add(ch);
+      return;
+    }
+    dirty.delete(ch);
+    const last = acked.get(ch);
+    if (last !== undefined && last.version[1] === seq) return;
+    const b = body();
+    if (last === undefined || !sameButLoad(last, b.server)) return send(ch);
+    // An answer on this link carried this very version while its report was in flight.
+    if (carriedSeq.get(ch) === seq) return;
+    // A run taking the slot its expect held moves the seq, not the load. An allocator that
+    // announces tasks itself (its answers carried loads) holds the same figure either way; one
+    // that does not may count its grants settled by any newer report, so it still gets one.
+    if (event && carriedSeq.has(ch) && told.get(ch) === b.server.load) return;
+    loadNotice(ch, b.server);
+  }
   const sendAll = (): void => {
     for (const p of peers) {
       const ch = p.current;
       if (ch) send(ch);
+    }
+  };
+  // An event, to each allocator whose link has not carried the newest version already.
+  const eventAll = (): void => {
+    for (const p of peers) {
+      const ch = p.current;
+      if (ch && carriedSeq.get(ch) !== seq) deliver(ch, true);
     }
   };
   // A (re)connection registers with a fresh seq: an allocator that marked this node dead when
@@ -148,7 +203,7 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
       if (Math.abs(config.load() - lastEventLoad) < (modes.eventThreshold ?? 0)) return;
       lastEventAt = ctx.now();
       lastEventLoad = config.load();
-      sendAll();
+      eventAll();
     };
     // Later in the actor's mailbox: the changes of this turn go out in one report.
     if (wait > 0) ctx.after(wait, fire);
@@ -185,6 +240,12 @@ export function createReporter(ctx: RoleContext, config: ReporterConfig): Report
       return n;
     },
     changed,
+    carried(ch, { load, version: v }) {
+      // A relayed report is what tells the peers of a registered node: there, every allocator gets it.
+      if (relay || v[0] !== incarnation) return;
+      carriedSeq.set(ch, v[1]);
+      told.set(ch, load);
+    },
     urgent() {
       seq++;
       sendAll();
