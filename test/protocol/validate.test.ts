@@ -164,7 +164,7 @@ describe("protocol/validate", () => {
       ["null", null],
       ["an object", { v: 1, type: "ping" }],
       ["a 5-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1"]],
-      ["a 7-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1", {}, "extra"]],
+      ["an 8-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1", {}, ["c1", ""], "extra"]],
     ])("rejects %s with BAD_FRAME", (_what, raw) => {
       const r = rejected(raw, ErrorCode.BAD_FRAME);
       expect([r.id, r.re]).toEqual([0, 0]);
