@@ -92,6 +92,15 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
   "task.submit": { task: task(), pick: "P1" },
   "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] }, pick: "P1" },
+  "task.placeBatch": { tasks: [{ task: task() }, { task: task({ id: "t2" }), avoid: ["s1"] }], client: { id: "c1", addr: "127.0.0.1:5555" } },
+  "task.placedBatch": { results: [{ taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "T" }, { taskId: "t2", error: { code: "NO_SERVER", message: "none fits", retryable: false } }] },
+  "task.expectBatch": { expects: [{ taskId: "t1", key: "k1", ticket: "T", client: { id: "c1", addr: "" }, expiresAt: 1_700_000_000_000 }] },
+  "task.expectedBatch": { load: 2, version: [1, 2], refused: [{ at: 0, error: { code: "OVERLOADED", message: "full", retryable: true } }] },
+  "lease.request": { class: { app: "echo", require: [], clientAttrs: {}, prefs: {} }, slots: 4, ttlMs: 60_000, client: { id: "c1", addr: "" }, renew: ["L1"] },
+  "lease.granted": { leases: [{ leaseId: "L1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", slots: 4, ticket: "T", expiresAt: 1_700_000_000_000 }] },
+  "lease.grant": { leaseId: "L1", client: { id: "c1", addr: "" }, slots: 4, ticket: "T", expiresAt: 1_700_000_000_000 },
+  "lease.revoke": { leaseId: "L1" },
+  "lease.release": { leases: ["L1"], client: { id: "c1", addr: "" } },
 };
 
 function accepted(raw: unknown): Message {
