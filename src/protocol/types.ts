@@ -383,6 +383,7 @@ export interface PlacedOne {
 
 /** One answer of a `task.placedBatch`: why the task was not placed (the error `task.place` would have answered). */
 export interface RefusedOne {
+  /** "" for a task of the batch that had no readable id (its place in the batch tells which). */
   taskId: string;
   error: WireError;
 }
@@ -541,6 +542,11 @@ export interface Envelope<T extends MessageType = MessageType> {
   re: number;
   from: string;
   body: Bodies[T];
+  /**
+   * The client a request of CLIENT_REQUESTS is for, in the header: stamped by the first hop (the
+   * verified id, the address it saw), carried on by forwarders, so none of them decodes the body.
+   */
+  client?: ClientRef;
 }
 
 /** Every message, discriminated by `type`. */
@@ -557,6 +563,8 @@ export interface OpaqueMessage {
   re: number;
   from: string;
   raw: Uint8Array;
+  /** The header client, as in Envelope. */
+  client?: ClientRef;
 }
 
 /** What a node receives: a validated message, or (forwarders only) an opaque one. */

@@ -220,7 +220,8 @@ function wireError(x: unknown, p: string): WireError {
 
 function placedOne(x: unknown, p: string): PlacedOne | RefusedOne {
   const o = obj(x, p);
-  if (o.error !== undefined) return { taskId: id(o.taskId, `${p}.taskId`), error: wireError(o.error, `${p}.error`) };
+  // A refused task may have had no readable id: "" then, its place in the batch says which.
+  if (o.error !== undefined) return { taskId: str(o.taskId, `${p}.taskId`), error: wireError(o.error, `${p}.error`) };
   return { taskId: id(o.taskId, `${p}.taskId`), serverId: id(o.serverId, `${p}.serverId`), serverUrl: str(o.serverUrl, `${p}.serverUrl`, 2048), ticket: id(o.ticket, `${p}.ticket`) };
 }
 
@@ -676,9 +677,11 @@ export interface Header {
   id: number;
   re: number;
   from: string;
+  /** The header client (a 7th element), when the envelope carries one. */
+  client?: ClientRef;
 }
 
-/** Checks the header of one wire envelope `[v, type, id, re, from, body]`. */
+/** Checks the header of one wire envelope `[v, type, id, re, from, body]` or `[v, type, id, re, from, body, [clientId, clientAddr]]`. */
 /**
  * Types that may travel as notices (`id = re = 0`): nothing answers them, and an error they
  * cause comes back as an `error` notice. A periodic report is one: the next period repeats it,
@@ -687,7 +690,7 @@ export interface Header {
 export const NOTICE_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["ping", "pong", "error", "server.report", "server.load", "task.cancel"]);
 
 export function checkHeader(raw: unknown): Header | Rejected {
-  if (!Array.isArray(raw) || raw.length !== 6) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body]", 0);
+  if (!Array.isArray(raw) || (raw.length !== 6 && raw.length !== 7)) return reject(ErrorCode.BAD_FRAME, "envelope: expected [v, type, id, re, from, body] or [v, type, id, re, from, body, client]", 0);
   const [v, type, rid, re, from] = raw as unknown[];
   const mid = Number.isSafeInteger(rid) && (rid as number) > 0 ? (rid as number) : 0;
   const mre = Number.isSafeInteger(re) && (re as number) >= 0 ? (re as number) : 0;
@@ -697,7 +700,18 @@ export function checkHeader(raw: unknown): Header | Rejected {
   if (v !== PROTOCOL_VERSION) return reject(ErrorCode.VERSION_MISMATCH, `protocol version ${describe(v)} is not ${PROTOCOL_VERSION}`, mid, mre);
   if (!isMessageType(type)) return reject(ErrorCode.UNKNOWN_TYPE, `unknown message type ${describe(type)}`, mid, mre);
   if (typeof from !== "string" || from.length > MAX_ID) return reject(ErrorCode.INVALID, `${type}: from: expected a string`, mid, mre);
-  return { v, type, id: mid, re: mre, from };
+  if (raw.length === 6) return { v, type, id: mid, re: mre, from };
+  const c = headerClient(raw[6]);
+  if (c === undefined) return reject(ErrorCode.INVALID, `${type}: client: expected [id, addr], a non-empty id and an addr of at most ${MAX_ID} chars`, mid, mre);
+  return { v, type, id: mid, re: mre, from, client: c };
+}
+
+/** The header client `[id, addr]`: two strings of at most MAX_ID chars, the id non-empty; undefined for anything else. */
+function headerClient(x: unknown): ClientRef | undefined {
+  if (!Array.isArray(x) || x.length !== 2) return undefined;
+  const [cid, addr] = x as unknown[];
+  if (typeof cid !== "string" || cid.length === 0 || cid.length > MAX_ID || typeof addr !== "string" || addr.length > MAX_ID) return undefined;
+  return { id: cid, addr };
 }
 
 /** Checks a decoded body against its header's type: a typed message, or INVALID naming the field. */
@@ -705,7 +719,9 @@ export function checkBody(h: Header, body: unknown): Message | Rejected {
   if (!isPlainObject(body)) return reject(ErrorCode.INVALID, `${h.type}: body: expected an object`, h.id, h.re);
   try {
     const checked = BODY[h.type](body);
-    return { v: h.v, type: h.type, id: h.id, re: h.re, from: h.from, body: checked } as Message;
+    const m = { v: h.v, type: h.type, id: h.id, re: h.re, from: h.from, body: checked } as Message;
+    if (h.client !== undefined) m.client = h.client;
+    return m;
   } catch (err) {
     if (err instanceof Invalid) return reject(ErrorCode.INVALID, `${h.type}: ${err.message}`, h.id, h.re);
     throw err;

@@ -493,13 +493,14 @@ export class ServerTable {
   }
 
   /**
-   * The server acknowledged a reservation and told its load at that moment, which already counts
-   * it: drop our reservation, and take the load if its version is the newest seen.
+   * The server acknowledged `n` reservations (one, or a batch's) and told its load at that moment,
+   * which already counts them: drop our reservations, and take the load if its version is the
+   * newest seen.
    */
-  confirm(server: ServerEntry | string, load: number, version: readonly [number, number], now: number): void {
+  confirm(server: ServerEntry | string, load: number, version: readonly [number, number], now: number, n = 1): void {
     const e = this.entry(server);
     if (!e) return;
-    if (e.reserved > 0) e.reserved--;
+    e.reserved = Math.max(0, e.reserved - n);
     this.take(e, load, version, now);
     this.place(e); // once, for both changes
   }
@@ -530,11 +531,11 @@ export class ServerTable {
     return true;
   }
 
-  /** A reservation that will not reach the server (it refused or could not be told). */
-  release(server: ServerEntry | string): void {
+  /** `n` reservations (one, or a batch's) that will not reach the server (it refused or could not be told). */
+  release(server: ServerEntry | string, n = 1): void {
     const e = this.entry(server);
-    if (e && e.reserved > 0) {
-      e.reserved--;
+    if (e && e.reserved > 0 && n > 0) {
+      e.reserved = Math.max(0, e.reserved - n);
       this.place(e);
     }
   }

@@ -1,5 +1,5 @@
-import { AllotError, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected, refusal, speaksForOthers } from "../protocol/index.js";
-import type { Bodies, Inbound, Message, MessageType, OpaqueMessage, Principal, Rejected, Role } from "../protocol/index.js";
+import { AllotError, CLIENT_REQUESTS, ErrorCode, PROTOCOL_VERSION, isOpaque, isRejected, refusal, speaksForOthers } from "../protocol/index.js";
+import type { Bodies, ClientRef, Inbound, Message, MessageType, OpaqueMessage, Principal, Rejected, Role } from "../protocol/index.js";
 import { newNonce } from "./authenticator.js";
 import { realEntropy, realTimers } from "./timers.js";
 import type { Cancel, Entropy, Timers } from "./timers.js";
@@ -262,11 +262,12 @@ export class Channel {
 
   /**
    * Sends another node's message on as a request of this channel (forwarding hops). An opaque
-   * body goes on as the bytes it came in; the answer comes back unread, errors included. A
-   * callback, not a promise: a forwarder does this for every message, on every hop.
+   * body goes on as the bytes it came in, and the header client with it; the answer comes back
+   * unread, errors included. A callback, not a promise: a forwarder does this for every message,
+   * on every hop.
    */
   forward(m: Inbound, timeoutMs: number, done: Answer): void {
-    this.post(m.type, isOpaque(m) ? m.raw : m.body, timeoutMs, true, done);
+    this.post(m.type, isOpaque(m) ? m.raw : m.body, timeoutMs, true, done, m.client);
   }
 
   /** Sends a request whose answer comes back unread, errors too: for a hop that only relays it. */
@@ -274,7 +275,7 @@ export class Channel {
     this.post(type, body, timeoutMs, true, done);
   }
 
-  private post(type: MessageType, body: unknown, timeoutMs: number, raw: boolean, done: Answer): void {
+  private post(type: MessageType, body: unknown, timeoutMs: number, raw: boolean, done: Answer, client?: ClientRef): void {
     if (this.closed) {
       const err = new AllotError(ErrorCode.UNREACHABLE, `connection to ${this.label()} is closed`);
       queueMicrotask(() => done(err, undefined));
@@ -283,7 +284,7 @@ export class Channel {
     const id = this.nextId++;
     this.pending.set(id, { done, deadline: this.opts.now() + timeoutMs, type, raw });
     this.stopSweep ??= onTick(SWEEP_MS, () => this.sweep(), this.timers);
-    this.enqueue(type, id, 0, body);
+    this.enqueue(type, id, 0, body, client);
   }
 
   /** Sends a notice: no answer, no deadline (only types in NOTICE_TYPES). */
@@ -416,13 +417,14 @@ export class Channel {
     this.handshakeTimer = undefined;
   }
 
-  private enqueue(type: MessageType, id: number, re: number, body: unknown): void {
+  private enqueue(type: MessageType, id: number, re: number, body: unknown, client?: ClientRef): void {
     if (this.closed) return;
+    const e: WireEnvelope = client === undefined ? [PROTOCOL_VERSION, type, id, re, this.opts.node, body] : [PROTOCOL_VERSION, type, id, re, this.opts.node, body, client];
     if (this.held && !HANDSHAKE_TYPES.has(type)) {
-      this.held.push([PROTOCOL_VERSION, type, id, re, this.opts.node, body]);
+      this.held.push(e);
       return;
     }
-    this.queue.push([PROTOCOL_VERSION, type, id, re, this.opts.node, body]);
+    this.queue.push(e);
     // A full batch leaves at once, so the peer starts on it while this side is still producing:
     // with two processes on two cores, one giant frame per turn would make them take turns.
     if (this.queue.length >= MAX_BATCH) {
@@ -594,8 +596,7 @@ export class Channel {
     if (re > 0) return this.pending.get(re)?.raw === true;
     const p = this.principal;
     if (CHANNEL_TYPES.has(type) || p === undefined) return false;
-    // A request naming its client is read where it enters the cluster, so the client can be stamped.
-    if (type === "task.place" && !speaksForOthers(p)) return false;
+    // A client's own request stays unread too: its client is stamped in the header (see admit).
     return this.opts.opaque?.(type, this) === true;
   };
 
@@ -641,11 +642,25 @@ export class Channel {
       else this.opts.log.debug({ peer: this.label(), type: m.type, err: no.message }, "message refused");
       return this.replyError(m, no);
     }
-    if (m.type === "task.place" && !isOpaque(m) && !speaksForOthers(p)) {
-      m.body.client.id = p.id;
-      m.body.client.addr = this.remoteAddress;
-    }
+    if (CLIENT_REQUESTS.has(m.type)) this.stampClient(m, p);
     this.deliver(m);
+  }
+
+  /**
+   * Who a request of CLIENT_REQUESTS is for. From a client itself: the id it proved and the
+   * address it is seen at, in the header (whatever header or body it sent), so the hops after
+   * this one carry it on without decoding the body. From a forwarder: the header client it
+   * carried, or (none) the body's. A read body is made to name that client, so the role reads
+   * one place.
+   */
+  private stampClient(m: Inbound, p: Principal): void {
+    if (!speaksForOthers(p)) m.client = { id: p.id, addr: this.remoteAddress };
+    const c = m.client;
+    if (c === undefined || isOpaque(m)) return;
+    if (m.type === "task.place" || m.type === "task.placeBatch" || m.type === "lease.request" || m.type === "lease.release") {
+      m.body.client.id = c.id;
+      m.body.client.addr = c.addr;
+    }
   }
 
   private deliver(m: Inbound): void {

@@ -1,6 +1,6 @@
 import { Packr, isNativeAccelerationEnabled } from "msgpackr";
 import { AllotError, ErrorCode, MAX_BATCH_BYTES, PROTOCOL_VERSION, checkBody, checkHeader, isRejected, packWithRemainingTime, toLocalTime } from "../protocol/index.js";
-import type { Message, MessageType, OpaqueMessage, Rejected } from "../protocol/index.js";
+import type { ClientRef, Message, MessageType, OpaqueMessage, Rejected } from "../protocol/index.js";
 
 // The only module that imports msgpackr. Records and structured clone stay off: a peer must not
 // be able to define structures or cyclic references, and int64 arrives as a plain number.
@@ -18,14 +18,15 @@ const pack = (body: unknown): Uint8Array => packr.pack(body);
 export const nativeCodec: boolean = isNativeAccelerationEnabled;
 
 /**
- * The wire form of one envelope: `[v, type, id, re, from, body]`. On the wire the body is its own
- * msgpack value carried as bytes, so a forwarding hop can pass it on without decoding it; here
- * `body` is either the body object (encoded when the frame is) or those bytes, passed on as is.
+ * The wire form of one envelope: `[v, type, id, re, from, body]`, or with a 7th element, the
+ * header client, `[v, type, id, re, from, body, [clientId, clientAddr]]`. On the wire the body is
+ * its own msgpack value carried as bytes, so a forwarding hop can pass it on without decoding it;
+ * here `body` is either the body object (encoded when the frame is) or those bytes, passed on as is.
  */
-export type WireEnvelope = [number, string, number, number, string, unknown];
+export type WireEnvelope = [number, string, number, number, string, unknown] | [number, string, number, number, string, unknown, ClientRef];
 
 export function toWire(m: Message): WireEnvelope {
-  return [m.v, m.type, m.id, m.re, m.from, m.body];
+  return m.client === undefined ? [m.v, m.type, m.id, m.re, m.from, m.body] : [m.v, m.type, m.id, m.re, m.from, m.body, m.client];
 }
 
 /** Encoded msgpack strings of the few header strings there are (message types, node ids). */
@@ -88,6 +89,31 @@ function writeSized(out: Buffer, at: number, n: number, tag16: number, tag32: nu
 }
 
 const fieldSize = (f: Uint8Array | number): number => (typeof f === "number" ? intSize(f) : f.length);
+
+/** A msgpack string's size: its header (fixstr, str8, str16 or str32) and its UTF-8 bytes. */
+function strSize(s: string): number {
+  const n = Buffer.byteLength(s, "utf8");
+  return (n < 0x20 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5) + n;
+}
+
+function writeStr(out: Buffer, at: number, s: string): number {
+  const n = Buffer.byteLength(s, "utf8");
+  if (n < 0x20) out[at++] = 0xa0 | n;
+  else if (n < 0x100) {
+    out[at] = 0xd9;
+    out[at + 1] = n;
+    at += 2;
+  } else at = writeSized(out, at, n, 0xda, 0xdb);
+  return at + out.write(s, at, n, "utf8");
+}
+
+/** The header client `[id, addr]` as msgpack: a fixarray of two strings, written here (a client's ids are too many to cache). */
+const clientSize = (c: ClientRef): number => 1 + strSize(c.id) + strSize(c.addr);
+
+function writeClient(out: Buffer, at: number, c: ClientRef): number {
+  out[at] = 0x92;
+  return writeStr(out, writeStr(out, at + 1, c.id), c.addr);
+}
 const arrayHeaderSize = (n: number): number => (n < 0x10 ? 1 : n < 0x10000 ? 3 : 5);
 const binHeaderSize = (n: number): number => (n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
 
@@ -113,11 +139,14 @@ export function encodeFrame(batch: readonly WireEnvelope[], now = 0): Uint8Array
     for (let j = 0; j < 5; j++) size += fieldSize((fields[k + j] = headerValue(e[j])));
     fields[k + 5] = bytes;
     size += 1 + binHeaderSize(bytes.length) + bytes.length;
+    const c = e[6];
+    if (c !== undefined) size += clientSize(c);
   }
   const out = Buffer.allocUnsafe(size);
   let at = n < 0x10 ? ((out[0] = 0x90 | n), 1) : writeSized(out, 0, n, 0xdc, 0xdd);
   for (let i = 0; i < n; i++) {
-    out[at++] = 0x96;
+    const c = (batch[i] as WireEnvelope)[6];
+    out[at++] = c === undefined ? 0x96 : 0x97;
     const k = i * 6;
     for (let j = 0; j < 5; j++) {
       const f = fields[k + j] as Uint8Array | number;
@@ -136,6 +165,7 @@ export function encodeFrame(batch: readonly WireEnvelope[], now = 0): Uint8Array
     } else at = writeSized(out, at, len, 0xc5, 0xc6);
     out.set(b, at);
     at += len;
+    if (c !== undefined) at = writeClient(out, at, c);
   }
   return out;
 }
@@ -212,7 +242,9 @@ export function decodeFrame(bytes: Uint8Array, opaque?: OpaqueFilter, now = 0): 
       continue;
     }
     if (opaque?.(h.type, h.re)) {
-      out[i] = { v: h.v, type: h.type, id: h.id, re: h.re, from: h.from, raw: bodyBytes };
+      const o: OpaqueMessage = { v: h.v, type: h.type, id: h.id, re: h.re, from: h.from, raw: bodyBytes };
+      if (h.client !== undefined) o.client = h.client;
+      out[i] = o;
       continue;
     }
     let body: unknown;

@@ -1,6 +1,6 @@
 import { Channel, createWsTransport } from "../../src/transport/index.js";
 import type { Listener } from "../../src/transport/index.js";
-import type { Message, ServerReport } from "../../src/protocol/index.js";
+import type { Bodies, Message, ServerReport } from "../../src/protocol/index.js";
 import { signTicket } from "../../src/actors/runtime/ticket.js";
 
 /**
@@ -75,6 +75,18 @@ export class FakeAllocator {
   /** Closes the app server's link (the listener stays): it dials again and registers anew. */
   dropLink(): void {
     this.ch?.close();
+  }
+
+  /** The expect of task `n` (key `k${n}`) of `client` with `ticket` (default: one signed now), for a batch. */
+  expectOf(n: number, ticket = this.sign(n), client = "c", expiresAt = Date.now() + 60_000): Bodies["task.expect"] {
+    return { taskId: `t${n}`, key: `k${n}`, ticket, client: { id: client, addr: "" }, expiresAt };
+  }
+
+  /** Announces several tickets in one `task.expectBatch`. */
+  expectBatch(expects: Array<Bodies["task.expect"]>): Promise<Message> {
+    const ch = this.ch;
+    if (!ch) throw new Error("the app server has not reported to the fake allocator yet");
+    return ch.request("task.expectBatch", { expects });
   }
 
   async close(): Promise<void> {

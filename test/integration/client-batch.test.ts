@@ -77,6 +77,20 @@ describe("the client's completion path and batches", () => {
     expect(cancelled?.code).toBe(ErrorCode.CANCELLED);
   });
 
+  it("sends the tasks submitted in one turn as batches once its entry has placed a task, and each task gets its own result", async () => {
+    const seen = new Map<string, number>();
+    const { client } = await cluster(counting(seen));
+    await client.submit({ app: "echo", payload: "first" });
+    expect(seen.get("task.place")).toBe(1);
+    const results = await Promise.all(Array.from({ length: 300 }, (_, i) => client.submit({ app: "echo", payload: { i } })));
+    expect(results.map((r) => r.result)).toEqual(Array.from({ length: 300 }, (_, i) => ({ i })));
+    const batches = client.stats().batches as { sent: number; tasks: number };
+    // 300 tasks in one turn: at most 256 a batch, so two batches, and no task.place among them.
+    expect(batches).toEqual({ sent: 2, tasks: 300 });
+    expect(seen.get("task.placeBatch")).toBe(2);
+    expect(seen.get("task.place")).toBe(1);
+  });
+
   it("places one at a time, losing nothing, through an entry that refuses batches", async () => {
     const seen = new Map<string, number>();
     const count = counting(seen);

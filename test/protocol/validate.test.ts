@@ -92,18 +92,13 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "slave.picked": { taskId: "t1", slaveId: "sl1", slaveUrl: "ws://127.0.0.1:4100", pick: "P1" },
   "task.submit": { task: task(), pick: "P1" },
   "server.request": { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, cost: 2.5, version: [7, 9] }, pick: "P1" },
-  "task.placeBatch": { tasks: [{ task: task() }, { task: task({ id: "t2", payload: null }), avoid: ["s1"] }], client: { id: "c1", addr: "" } },
-  "task.placedBatch": {
-    results: [
-      { taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "K1" },
-      { taskId: "t2", error: { code: "NO_SERVER", message: "all at capacity", retryable: true } },
-    ],
-  },
-  "task.expectBatch": { expects: [{ taskId: "t1", key: "k1", ticket: "K1", client: { id: "c1", addr: "127.0.0.1:5555" }, expiresAt: 1_700_000_000_000 }] },
-  "task.expectedBatch": { load: 3, version: [1, 4], refused: [{ at: 0, error: { code: "OVERLOADED", message: "at capacity", retryable: true } }] },
-  "lease.request": { class: { app: "echo", require: [{ key: "region", op: "=", value: "eu" }], clientAttrs: {}, prefs: {} }, slots: 8, ttlMs: 10_000, client: { id: "c1", addr: "" }, renew: ["L1"] },
-  "lease.granted": { leases: [{ leaseId: "L1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", slots: 8, ticket: "l1~x", expiresAt: 1_700_000_000_000 }] },
-  "lease.grant": { leaseId: "L1", client: { id: "c1", addr: "127.0.0.1:5555" }, slots: 8, ticket: "l1~x", expiresAt: 1_700_000_000_000 },
+  "task.placeBatch": { tasks: [{ task: task() }, { task: task({ id: "t2" }), avoid: ["s1"] }], client: { id: "c1", addr: "127.0.0.1:5555" } },
+  "task.placedBatch": { results: [{ taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "T" }, { taskId: "t2", error: { code: "NO_SERVER", message: "none fits", retryable: false } }] },
+  "task.expectBatch": { expects: [{ taskId: "t1", key: "k1", ticket: "T", client: { id: "c1", addr: "" }, expiresAt: 1_700_000_000_000 }] },
+  "task.expectedBatch": { load: 2, version: [1, 2], refused: [{ at: 0, error: { code: "OVERLOADED", message: "full", retryable: true } }] },
+  "lease.request": { class: { app: "echo", require: [], clientAttrs: {}, prefs: {} }, slots: 4, ttlMs: 60_000, client: { id: "c1", addr: "" }, renew: ["L1"] },
+  "lease.granted": { leases: [{ leaseId: "L1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", slots: 4, ticket: "T", expiresAt: 1_700_000_000_000 }] },
+  "lease.grant": { leaseId: "L1", client: { id: "c1", addr: "" }, slots: 4, ticket: "T", expiresAt: 1_700_000_000_000 },
   "lease.revoke": { leaseId: "L1" },
   "lease.release": { leases: ["L1"], client: { id: "c1", addr: "" } },
 };
@@ -178,7 +173,7 @@ describe("protocol/validate", () => {
       ["null", null],
       ["an object", { v: 1, type: "ping" }],
       ["a 5-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1"]],
-      ["a 7-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1", {}, "extra"]],
+      ["an 8-array", [PROTOCOL_VERSION, "ping", 1, 0, "n1", {}, ["c1", ""], "extra"]],
     ])("rejects %s with BAD_FRAME", (_what, raw) => {
       const r = rejected(raw, ErrorCode.BAD_FRAME);
       expect([r.id, r.re]).toEqual([0, 0]);

@@ -193,43 +193,56 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   });
   const changed = (): void => reporter.changed();
   // The answer tells the allocator the load: this turn's event report need not go to it as well.
-  const answerExpected = (m: Extract<Message, { type: "task.expect" }>, ch: Channel): void => {
+  const carriedLoad = (ch: Channel): { load: number; version: [number, number] } => {
     const body = { load: load(), version: reporter.version() };
-    ch.reply(m, "task.expected", body);
     reporter.carried(ch, body);
+    return body;
   };
 
-  function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
-    const b = m.body;
+  /**
+   * One announced ticket, alone or in a batch: undefined when it is accepted (a slot held, or none
+   * needed), the error to answer when it is refused.
+   */
+  function expectOne(b: Bodies["task.expect"], by: string): AllotError | undefined {
     // An announcement holds a slot: only for a ticket this server's allocators signed, for this task and client.
     const signed = checkTicket(ticketKey, b.ticket, { taskId: b.taskId, key: b.key, serverId: ctx.id, client: b.client.id });
-    if (!signed) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators for this task and client"));
-    if (draining) return ch.replyError(m, drainingError());
-    if (refused.has(b.ticket)) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket's run: at capacity`));
-    if (replays.used(signed.issuer, signed.seq)) {
-      // Its run came first and has its slot already: the expect holds nothing more.
-      answerExpected(m, ch);
-      return;
-    }
+    if (!signed) return new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators for this task and client");
+    if (draining) return drainingError();
+    if (refused.has(b.ticket)) return new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} refused this ticket's run: at capacity`);
+    // Its run came first and has its slot already: the expect holds nothing more.
+    if (replays.used(signed.issuer, signed.seq)) return undefined;
     const stored = cacheKey(b.client.id, b.key);
     // Its run will share a run in flight or take a stored result: it needs no slot of its own.
-    if (flights.has(stored) || results.has(stored)) {
-      answerExpected(m, ch);
-      return;
-    }
+    if (flights.has(stored) || results.has(stored)) return undefined;
     if (load() >= config.capacity) {
-      const err = new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
       refused.set(b.ticket, true);
-      ch.replyError(m, err);
-      return;
+      return new AllotError(ErrorCode.OVERLOADED, `server ${ctx.id} is at capacity ${config.capacity}`);
     }
     // An expiry years away would hold the slot for good: a peer's number is clamped to this server's limit.
     const expiresAt = Math.min(b.expiresAt, ctx.now() + maxTicketMs);
     expected.set(b.ticket, { taskId: b.taskId, key: b.key, client: b.client.id, expiresAt, checked: signed });
-    ctx.log.debug({ task: b.taskId, by: ch.peerId }, "ticket announced");
+    ctx.log.debug({ task: b.taskId, by }, "ticket announced");
     if (expiresAt < nextExpiry) nextExpiry = expiresAt;
     changed();
-    answerExpected(m, ch);
+    return undefined;
+  }
+
+  function onExpect(m: Extract<Message, { type: "task.expect" }>, ch: Channel): void {
+    const err = expectOne(m.body, ch.peerId);
+    if (err) return ch.replyError(m, err);
+    ch.reply(m, "task.expected", carriedLoad(ch));
+  }
+
+  /** A batch of announced tickets: each as `task.expect` would take it, one answer with the load after all of them. */
+  function onExpectBatch(m: Extract<Message, { type: "task.expectBatch" }>, ch: Channel): void {
+    const expects = m.body.expects;
+    let no: Bodies["task.expectedBatch"]["refused"];
+    for (let i = 0; i < expects.length; i++) {
+      const err = expectOne(expects[i] as Bodies["task.expect"], ch.peerId);
+      if (err) (no ??= []).push({ at: i, error: err.toWire() });
+    }
+    const { load: now, version } = carriedLoad(ch);
+    ch.reply(m, "task.expectedBatch", { load: now, version, ...(no === undefined ? {} : { refused: no }) });
   }
 
   function onRun(m: Run, ch: Channel, lookedAgain = false): void {
@@ -518,6 +531,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       }
       if (m.type === "task.run") return onRun(m, ch);
       if (m.type === "task.expect") return onExpect(m, ch);
+      if (m.type === "task.expectBatch") return onExpectBatch(m, ch);
       if (m.type === "task.cancel") {
         // Only the connection that sent the run may stop it: a ticket is not a secret from the allocators.
         const run = runs.get(m.body.ticket);

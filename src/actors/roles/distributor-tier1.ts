@@ -1,3 +1,4 @@
+import { CLIENT_REQUESTS } from "../../protocol/index.js";
 import type { Inbound, Message, MessageType, StatusBody } from "../../protocol/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
@@ -18,16 +19,17 @@ export interface Tier1Config {
 }
 
 /**
- * A first-tier distributor: takes a client's task and redirects it to a second-tier distributor
- * chosen in sequence, without looking at the task's attributes — it does not even decode them;
- * relays the answer back. It answers `status.get` itself: its members.
+ * A first-tier distributor: takes a client's request for a tier-2 (a task, a batch of them, a
+ * lease or its release) and redirects it to a second-tier distributor chosen in sequence, as one
+ * envelope, without looking at the tasks' attributes — it does not even decode them; relays the
+ * answer back. It answers `status.get` itself: its members.
  */
 export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
   const set = config.policy === undefined ? new RoundRobinSet(ctx, config.to) : new PolicySet(ctx, config.to, resolvePolicy(config.policy));
   const policyName = set instanceof PolicySet ? set.policy.name : "sequence";
   let redirected = 0;
   const redirect = (m: Inbound, ch: Channel): void => {
-    if (m.type !== "task.place") return ch.replyError(m, unknownType("tier-1 distributor", m));
+    if (!CLIENT_REQUESTS.has(m.type)) return ch.replyError(m, unknownType("tier-1 distributor", m));
     redirected++;
     set.forward(m, ch, config.requestTimeoutMs);
   };

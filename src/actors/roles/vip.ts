@@ -11,8 +11,9 @@ export interface VipConfig {
 
 /**
  * The virtual-IP box: one address in front of a distributor set. Every request goes to the next
- * member in sequence, whatever it holds and without reading its body (but for a client's
- * address); the answer comes back the same way. It answers `status.get` itself: its members.
+ * member in sequence, whatever it holds and without reading its body (a client's verified id
+ * and address go in the envelope's header, stamped by the channel); the answer comes back the
+ * same way. It answers `status.get` itself: its members.
  */
 export function createVip(ctx: RoleContext, config: VipConfig): Behaviour {
   const set = new RoundRobinSet(ctx, config.to);

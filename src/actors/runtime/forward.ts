@@ -82,8 +82,8 @@ export class RoundRobinSet {
 
 /**
  * A forwarder reads a body only where it must: `status.get`, which it answers itself (with its
- * own view, not a member's). Everything else passes through as the bytes it came in, except a
- * client's own `task.place`, which the channel reads to stamp the verified client on it.
+ * own view, not a member's). Everything else passes through as the bytes it came in, a client's
+ * own requests too: the channel stamps the verified client in their header, not their body.
  */
 export function readsBody(type: MessageType): boolean {
   return type === "status.get";
