@@ -486,9 +486,9 @@ export class ServerTable {
     return true;
   }
 
-  /** Records that this allocator sent a task to `id`, so the next decision sees the slot taken. */
-  reserve(e: ServerEntry): void {
-    e.reserved++;
+  /** Records that this allocator sent a task to `id` (or a lease of `n` slots), so the next decision sees the slots taken. */
+  reserve(e: ServerEntry, n = 1): void {
+    e.reserved += n;
     this.place(e);
   }
 
@@ -496,10 +496,10 @@ export class ServerTable {
    * The server acknowledged a reservation and told its load at that moment, which already counts
    * it: drop our reservation, and take the load if its version is the newest seen.
    */
-  confirm(server: ServerEntry | string, load: number, version: readonly [number, number], now: number): void {
+  confirm(server: ServerEntry | string, load: number, version: readonly [number, number], now: number, n = 1): void {
     const e = this.entry(server);
     if (!e) return;
-    if (e.reserved > 0) e.reserved--;
+    e.reserved -= Math.min(n, e.reserved);
     this.take(e, load, version, now);
     this.place(e); // once, for both changes
   }
@@ -530,11 +530,11 @@ export class ServerTable {
     return true;
   }
 
-  /** A reservation that will not reach the server (it refused or could not be told). */
-  release(server: ServerEntry | string): void {
+  /** A reservation (of `n` slots) that will not reach the server (it refused or could not be told). */
+  release(server: ServerEntry | string, n = 1): void {
     const e = this.entry(server);
-    if (e && e.reserved > 0) {
-      e.reserved--;
+    if (e && e.reserved > 0 && n > 0) {
+      e.reserved -= Math.min(n, e.reserved);
       this.place(e);
     }
   }
