@@ -1,3 +1,4 @@
+import { CLIENT_REQUESTS } from "../../protocol/index.js";
 import type { Inbound, Message, MessageType, StatusBody } from "../../protocol/index.js";
 import type { Channel } from "../../transport/index.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
@@ -27,7 +28,7 @@ export function createTier1(ctx: RoleContext, config: Tier1Config): Behaviour {
   const policyName = set instanceof PolicySet ? set.policy.name : "sequence";
   let redirected = 0;
   const redirect = (m: Inbound, ch: Channel): void => {
-    if (m.type !== "task.place") return ch.replyError(m, unknownType("tier-1 distributor", m));
+    if (!CLIENT_REQUESTS.has(m.type)) return ch.replyError(m, unknownType("tier-1 distributor", m));
     redirected++;
     set.forward(m, ch, config.requestTimeoutMs);
   };
