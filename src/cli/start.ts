@@ -1,5 +1,5 @@
 import type { Attrs } from "../protocol/index.js";
-import { MAX_ID, parseValue } from "../protocol/index.js";
+import { MAX_ID, MAX_LEASE_TTL_MS, parseValue } from "../protocol/index.js";
 import type { CommonConfig, NodeConfig } from "../node/config.js";
 import { isLogLevel } from "../node/logger.js";
 import { MonitorListenError, isApp, startNode } from "../node/node.js";
@@ -121,6 +121,11 @@ ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and mas
                         went to, so a repeat goes there (default 300000; 0: not remembered)
   --keys-per-client N   keys remembered per client; past it that client's oldest goes
                         (default 10000; 100000 in all)
+  --max-lease-slots-per-client N
+                        tier-2: slots one client may hold under leases here; a request past
+                        it is refused OVERLOADED (default 1024)
+  --max-lease-ms MS     tier-2: the longest lease granted; a longer one asked is clamped
+                        (default 60000)
   --eject-after N       eject an app server whose runs failed N times in a row for reasons
                         not the handler's own (deadline passed, result unsendable, worker
                         thread died; TASK_FAILED does not count); 0 never ejects (default 5)
@@ -180,6 +185,8 @@ const OPTIONS = {
   "dead-retention-ms": { type: "string" },
   "key-window-ms": { type: "string" },
   "keys-per-client": { type: "string" },
+  "max-lease-slots-per-client": { type: "string" },
+  "max-lease-ms": { type: "string" },
   "eject-after": { type: "string" },
   "eject-ms": { type: "string" },
   "max-eject-ms": { type: "string" },
@@ -218,7 +225,7 @@ const HEALTH_FLAGS = ["eject-after", "eject-ms", "max-eject-ms", "max-ejected-pe
 export const ROLE_FLAGS: { readonly [R in StartRole]: readonly Flag[] } = {
   vip: ["to"],
   tier1: ["tier", "to", "policy"],
-  tier2: ["tier", "peers", "policy", "dead-retention-ms", "key-window-ms", "keys-per-client", ...HEALTH_FLAGS],
+  tier2: ["tier", "peers", "policy", "dead-retention-ms", "key-window-ms", "keys-per-client", "max-lease-slots-per-client", "max-lease-ms", ...HEALTH_FLAGS],
   app: ["join", "apps", "capacity", "power", "attr", "report", "mode", "handlers", "workers", "max-run-ms", "max-ticket-ms", "drain-timeout-ms"],
   master: ["peers", "policy", "assign", "dead-retention-ms", "key-window-ms", "keys-per-client", ...HEALTH_FLAGS],
   slave: ["master", "link", "capacity", "report"],
@@ -263,6 +270,14 @@ function keyMemory(window: string | undefined, perClient: string | undefined): {
       ...(window === undefined ? {} : { windowMs: parseIntFlag("--key-window-ms", window, 0, 0, 86_400_000) }),
       ...(perClient === undefined ? {} : { maxPerClient: parseIntFlag("--keys-per-client", perClient, 1, 1, DEFAULT_KEY_MEMORY.maxTotal) }),
     },
+  };
+}
+
+/** A tier-2's lease limits, from --max-lease-slots-per-client and --max-lease-ms (defaults where absent). */
+function leaseLimits(slots: string | undefined, ms: string | undefined): { maxLeaseSlotsPerClient?: number; maxLeaseMs?: number } {
+  return {
+    ...(slots === undefined ? {} : { maxLeaseSlotsPerClient: parseIntFlag("--max-lease-slots-per-client", slots, 0, 0, 1_000_000_000) }),
+    ...(ms === undefined ? {} : { maxLeaseMs: parseIntFlag("--max-lease-ms", ms, 1, 1, MAX_LEASE_TTL_MS) }),
   };
 }
 
@@ -410,7 +425,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
       return { ...common, role: "tier1", to: urls("--to", v.to, true), ...checkedPolicy(v.policy) };
     case "tier2": {
       const peers = urls("--peers", v.peers, false);
-      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]), ...serverHealthFlags(v) };
+      return { ...common, role: "tier2", ...(peers.length > 0 ? { peers } : {}), ...checkedPolicy(v.policy), ...deadRetention(v["dead-retention-ms"]), ...keyMemory(v["key-window-ms"], v["keys-per-client"]), ...leaseLimits(v["max-lease-slots-per-client"], v["max-lease-ms"]), ...serverHealthFlags(v) };
     }
     case "app":
       return {

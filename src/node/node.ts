@@ -95,6 +95,8 @@ function behaviourFor(config: NodeConfig, ctx: RoleContext, requestTimeoutMs: nu
         ...(config.peers === undefined ? {} : { peers: config.peers }),
         ...(config.deadRetentionMs === undefined ? {} : { deadRetentionMs: config.deadRetentionMs }),
         ...(config.keyMemory === undefined ? {} : { keyMemory: config.keyMemory }),
+        ...(config.maxLeaseSlotsPerClient === undefined ? {} : { maxLeaseSlotsPerClient: config.maxLeaseSlotsPerClient }),
+        ...(config.maxLeaseMs === undefined ? {} : { maxLeaseMs: config.maxLeaseMs }),
         ...serverHealthOf(config),
       });
     case "app":

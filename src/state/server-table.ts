@@ -486,9 +486,9 @@ export class ServerTable {
     return true;
   }
 
-  /** Records that this allocator sent a task to `id`, so the next decision sees the slot taken. */
-  reserve(e: ServerEntry): void {
-    e.reserved++;
+  /** Records that this allocator sent a task to `id` (or a lease of `n` slots), so the next decision sees the slots taken. */
+  reserve(e: ServerEntry, n = 1): void {
+    e.reserved += n;
     this.place(e);
   }
 

@@ -11,7 +11,9 @@ import type { HandlerRunner } from "../runtime/handler-runner.js";
 import { LazyAbort, RunContext } from "../runtime/run-context.js";
 import { ReplayWindows } from "../runtime/replay-window.js";
 import { RunHealth } from "../runtime/run-health.js";
-import { TICKET_SKEW_MS, checkTicket, newTicketKey, parseTicket } from "../runtime/ticket.js";
+import { TICKET_SKEW_MS, checkLeaseTicket, checkTicket, isLeaseTicket, leaseIdOf, newTicketKey, parseTicket } from "../runtime/ticket.js";
+import { LeaseSlots } from "../runtime/lease-slots.js";
+import type { LeaseSlot } from "../runtime/lease-slots.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
 import { unknownType } from "../runtime/role-actor.js";
@@ -91,6 +93,8 @@ interface Running {
   /** Set only for a run still going after its handler returned: a synchronous one needs none. */
   /** Cancels the deadline's timer. */
   timer: (() => void) | undefined;
+  /** The lease it runs under, whose slot it holds; undefined for a run of its own ticket. */
+  lease: LeaseSlot | undefined;
   m: Run;
   ch: Channel;
 }
@@ -162,8 +166,11 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
   // them until then, instead of walking every expected ticket four times a second.
   let nextExpiry = Infinity;
 
-  // A slot is held from a run's start until its handler has stopped, answered or not.
-  const load = (): number => runs.size + expected.size;
+  // Leases this server holds for clients' classes of tasks (lease-slots.ts).
+  const leases = new LeaseSlots();
+  // A slot is held from a run's start until its handler has stopped, answered or not; a live
+  // lease holds its slots whether runs use them or not (a run under it is one of them).
+  const load = (): number => runs.size + expected.size + leases.unused();
   // Self-checking tickets: allocators sign what they issue for this server with this key (new each
   // start), and the server counts each issuer's tickets, so it runs one without waiting for its
   // expect, and never twice, with no set of used tickets to keep.
@@ -257,6 +264,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     // unread. Look again after this turn's reads (the actor's next turn comes after them).
     if (!lookedAgain && ch.stalled) return ctx.enqueue(() => onRun(m, ch, true));
     // Every allocator signs the tickets it issues for this server; an unsigned one is nobody's.
+    if (isLeaseTicket(m.body.ticket)) return onLeaseRun(m, ch);
     if (parseTicket(m.body.ticket) === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a ticket of this server's allocators"));
     onSignedRun(m, ch);
   }
@@ -306,16 +314,62 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     start(m, ch, stored, client);
   }
 
+  /** A lease.grant: holds (or renews) the lease if its ticket checks and its slots fit. */
+  function onLeaseGrant(m: Extract<Message, { type: "lease.grant" }>, ch: Channel): void {
+    const b = m.body;
+    if (!checkLeaseTicket(ticketKey, b.ticket, { leaseId: b.leaseId, client: b.client.id, serverId: ctx.id, slots: b.slots })) {
+      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a lease ticket of this server's allocators for this lease, client and slots"));
+    }
+    if (draining) return ch.replyError(m, drainingError());
+    const l = leases.grant({ leaseId: b.leaseId, client: b.client.id, slots: b.slots, ticket: b.ticket, expiresAt: b.expiresAt }, ctx.now(), config.capacity - load());
+    if (l instanceof AllotError) return ch.replyError(m, l);
+    ctx.log.debug({ lease: b.leaseId, slots: b.slots, by: ch.peerId }, "lease held");
+    changed();
+    ch.reply(m, "task.expected", carriedLoad(ch));
+  }
+
+  /**
+   * A run under a lease: its ticket was checked when the lease was granted, so the run is only
+   * compared with it. It takes one of the lease's slots (adding nothing to the load); past them OVERLOADED.
+   */
+  function onLeaseRun(m: Run, ch: Channel): void {
+    const b = m.body;
+    const client = ch.peerRole === "slave" && b.client !== undefined ? b.client : ch.peerId;
+    const id = leaseIdOf(b.ticket);
+    if (id === undefined) return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, "not a lease ticket of this server's allocators"));
+    const held = leases.size;
+    const l = leases.admit(id, b.ticket, client, ctx.now());
+    if (leases.size !== held) changed(); // it found its lease expired: the slots are free
+    if (l instanceof AllotError) return ch.replyError(m, l);
+    if (!apps.has(b.app)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `server ${ctx.id} does not run ${JSON.stringify(b.app)}`));
+    const stored = cacheKey(client, b.key);
+    // Single flight per (client, key), as for any run: a repeat shares the run in flight or its result, and takes no slot.
+    const flight = flights.get(stored);
+    if (flight !== undefined) {
+      if ((flight.waiters?.length ?? 0) >= MAX_WAITERS) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `${MAX_WAITERS} runs of this key already wait on server ${ctx.id}`));
+      shared++;
+      (flight.waiters ??= []).push([m, ch]);
+      return;
+    }
+    if (results.has(stored)) return ch.reply(m, "task.result", { taskId: b.taskId, serverId: ctx.id, result: results.get(stored), cached: true });
+    if (draining) return ch.replyError(m, drainingError());
+    // Runs under one lease are told apart by task id (they share the ticket).
+    const slot = `${b.ticket}\u0000${b.taskId}`;
+    if (runs.has(slot)) return ch.replyError(m, new AllotError(ErrorCode.INVALID, `task ${b.taskId} is already running under lease ${id}`));
+    leases.begin(l);
+    start(m, ch, stored, client, slot, l);
+  }
+
   /** Starts a run behind the handler boundary: whatever the handler does becomes this run's answer and nothing else. */
-  function start(m: Run, ch: Channel, stored: string, client: string): void {
+  function start(m: Run, ch: Channel, stored: string, client: string, slot: string = m.body.ticket, lease?: LeaseSlot): void {
     const b = m.body;
     const now = ctx.now();
     // The client's deadline, but never past what this server allows a run: a peer's number is not a promise.
     const asked = b.deadline ?? Infinity;
     const deadline = Math.min(asked, now + maxRunMs);
     const abort = new LazyAbort();
-    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, waiters: undefined, stopped: undefined, m, ch, timer: undefined };
-    runs.set(b.ticket, run);
+    const run: Running = { taskId: b.taskId, app: b.app, stored, startedAt: now, deadline, capped: deadline < asked, answered: false, abort, waiters: undefined, stopped: undefined, m, ch, timer: undefined, lease };
+    runs.set(slot, run);
     flights.set(stored, run);
     ctx.metrics.inc("allot_tasks_run_total");
     changed();
@@ -323,16 +377,16 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     try {
       runner.run(b.app, b.payload, new RunContext(b.taskId, b.key, b.app, b.attempt ?? 1, deadline, abort, client, ctx), (o) => {
         // A synchronous handler ends in this actor turn; anything later re-enters the actor.
-        if (sync) guarded(b.ticket, run, o);
-        else ctx.enqueue(() => guarded(b.ticket, run, o));
+        if (sync) guarded(slot, run, o);
+        else ctx.enqueue(() => guarded(slot, run, o));
       });
     } catch (err) {
       // Past the boundary all the same: the run is answered on its own connection, its slot freed.
       sync = false;
-      return escape(b.ticket, run, err);
+      return escape(slot, run, err);
     }
     sync = false;
-    if (runs.get(b.ticket) === run) {
+    if (runs.get(slot) === run) {
       run.timer = ctx.after(deadline - now, () => overdue(run));
     }
   }
@@ -378,7 +432,10 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     const e = new AllotError(ErrorCode.INTERNAL, `${run.app} failed on server ${ctx.id}: ${describeThrown(err)}`, { cause: err });
     // Whatever `finish` got done before it threw, the slot, the key's flight and every answer are settled here.
     run.timer?.();
-    if (runs.get(ticket) === run) runs.delete(ticket);
+    if (runs.get(ticket) === run) {
+      runs.delete(ticket);
+      if (run.lease) leases.end(run.lease);
+    }
     if (flights.get(run.stored) === run) flights.delete(run.stored);
     const waiters = run.waiters ?? [];
     run.waiters = undefined;
@@ -399,7 +456,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
 
   function finish(ticket: string, run: Running, o: Outcome): void {
     run.timer?.();
-    runs.delete(ticket);
+    if (runs.delete(ticket) && run.lease) leases.end(run.lease);
     if (flights.get(run.stored) === run) flights.delete(run.stored);
     completed++;
     changed();
@@ -448,6 +505,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
     draining = true;
     // Announced tickets hold slots for runs that will now be refused: they hold nothing more.
     expected.clear();
+    leases.clear();
     ctx.log.info({ running: runs.size, timeoutMs: drainTimeoutMs }, "draining: refusing new runs, finishing the running ones");
     reporter.urgent(); // the allocators stop choosing it now
     cancelDrainTimer = ctx.after(drainTimeoutMs, () => {
@@ -517,6 +575,7 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       }
       if (dropped > 0) changed();
     }
+    if (leases.sweep(now) > 0) changed();
   }
   const stopSweeper = ctx.every(250, sweep);
   return {
@@ -532,9 +591,14 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
       if (m.type === "task.run") return onRun(m, ch);
       if (m.type === "task.expect") return onExpect(m, ch);
       if (m.type === "task.expectBatch") return onExpectBatch(m, ch);
+      if (m.type === "lease.grant") return onLeaseGrant(m, ch);
+      if (m.type === "lease.revoke") {
+        if (leases.revoke(m.body.leaseId)) changed();
+        return ch.reply(m, "ack", {});
+      }
       if (m.type === "task.cancel") {
         // Only the connection that sent the run may stop it: a ticket is not a secret from the allocators.
-        const run = runs.get(m.body.ticket);
+        const run = runs.get(m.body.ticket) ?? (isLeaseTicket(m.body.ticket) ? runs.get(`${m.body.ticket}\u0000${m.body.taskId}`) : undefined);
         if (run && run.taskId === m.body.taskId && run.ch === ch) stopRun(run, new AllotError(ErrorCode.CANCELLED, `the client cancelled ${run.app}`));
         return;
       }
@@ -560,6 +624,8 @@ export function createAppServer(ctx: RoleContext, config: AppServerConfig, runne
         draining,
         runs: runRows(),
         expected: expected.size,
+        leases: leases.size,
+        leaseSlotsUnused: leases.unused(),
         completed,
         abandoned,
         timedOut,

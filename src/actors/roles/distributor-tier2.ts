@@ -16,11 +16,13 @@ import type { ServerHealthConfig } from "../runtime/server-health.js";
 import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { unknownType } from "../runtime/role-actor.js";
 import { TICKET_TTL_MS, TicketIssuer, TicketSource } from "../runtime/ticket.js";
+import { LeaseDesk } from "../runtime/lease-desk.js";
+import type { LeaseConfig } from "../runtime/lease-desk.js";
 
 /** Where a decided task's expect goes: sent at once (one task), or gathered per server (a batch). */
 type Announce = (server: ServerEntry, to: Channel | Peer, expect: Bodies["task.expect"], started: number) => void;
 
-export interface Tier2Config extends ServerHealthConfig {
+export interface Tier2Config extends ServerHealthConfig, LeaseConfig {
   /** Selection policy name (see the policy registry). */
   policy?: string;
   /** The other tier-2 distributors of the set, to exchange server entries with. */
@@ -53,9 +55,13 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
   let expectRefused = 0;
   let repeats = 0;
   const log = new DecisionLog();
+  // Leases (lease-desk.ts): slots for a client's class of tasks, booked in the same table.
+  const leases = new LeaseDesk({ ctx, servers, tables, policy, pctx, issuer: tickets.issuer }, config);
 
   function onReport(m: Extract<Message, { type: "server.report" | "server.load" }>, ch: Channel): void {
     const result = m.type === "server.report" ? servers.onReport(m, ch) : servers.onLoad(m, ch);
+    // A full report may say it drains or no longer fits a lease's class: its leases are checked now.
+    if (m.type === "server.report") leases.onServer(m.body.server.id);
     // A broadcasting server reports to every allocator itself: relaying it too would only
     // send each peer a copy it already has (or soon will).
     if (result === undefined || m.body.relay !== true) return;
@@ -197,11 +203,14 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
     table,
     stop() {
       keys.stop();
+      leases.stop();
       servers.stop();
     },
     handle(m: Message, ch: Channel) {
       if (m.type === "task.place") return onPlace(m, ch);
       if (m.type === "task.placeBatch") return onPlaceBatch(m, ch);
+      if (m.type === "lease.request") return leases.onRequest(m, ch);
+      if (m.type === "lease.release") return leases.onRelease(m, ch);
       if (m.type === "server.report" || m.type === "server.load") return onReport(m, ch);
       if (m.type === "status.get") return ch.reply(m, "status", { role: "tier2", node: ctx.id, servers: servers.rows(), tables: allEntries(tables), deadRetentionMs: servers.deadRetentionMs, placementMs: log.stats().placementMs } satisfies StatusBody);
       if (m.type === "attrs.set" || m.type === "attrs.unset") return onAttrsSet(m, ch, ctx, tables, sync);
@@ -233,6 +242,7 @@ export function createTier2(ctx: RoleContext, config: Tier2Config = {}): Behavio
       ejected: table.ejectedCount,
       policy: policy.name,
       repeats,
+      ...leases.stats(),
       ...sync.stats(keys.stats()),
       ...log.stats(),
       servers: servers.rows(),

@@ -146,3 +146,67 @@ export class TicketIssuer {
     return signTicket(server.ticketKey, { ...f, serverId: server.id, issuer: this.issuer, seq });
   }
 }
+
+/** What a lease ticket names, and so what its MAC covers. */
+export interface LeaseTicketFields {
+  /** Base64url characters only (a tier-2 makes them so): the ticket carries it as it is. */
+  leaseId: string;
+  /** The client the lease is for: every run under it must come from that client. */
+  client: string;
+  serverId: string;
+  /** Runs the lease admits at once. */
+  slots: number;
+  /** A reading of the issuing tier-2's clock, ms since the epoch: a renewal's ticket differs by it. */
+  expiresAt: number;
+}
+
+// A prefix of its own: a lease ticket never passes for a per-task one, nor the other way round.
+const LEASE_PREFIX = "l1~";
+
+function leaseMac(serverKey: string, f: LeaseTicketFields): string {
+  return createHmac("sha256", keyObject(serverKey))
+    .update(`lease\u0000${f.leaseId}\u0000${f.slots}\u0000${f.expiresAt}\u0000${f.serverId}\u0000${f.client}`)
+    .digest("base64url")
+    .slice(0, MAC_CHARS);
+}
+
+/** `l1~LEASE~SLOTS~EXPIRY~MAC`: the lease id base64url, the numbers base 36. */
+export function signLeaseTicket(serverKey: string, f: LeaseTicketFields): string {
+  if (!BASE64URL.test(f.leaseId)) throw new TypeError(`a lease id is base64url characters, got ${JSON.stringify(f.leaseId)}`);
+  return `${LEASE_PREFIX}${f.leaseId}~${f.slots.toString(36)}~${f.expiresAt.toString(36)}~${leaseMac(serverKey, f)}`;
+}
+
+/** Whether a ticket is of the lease kind (by its prefix alone: nothing is checked). */
+export const isLeaseTicket = (ticket: string): boolean => ticket.startsWith(LEASE_PREFIX);
+
+/** The lease id, slots and expiry a lease ticket claims (before any check), or undefined for another kind or a malformed one. */
+export function parseLeaseTicket(ticket: string): { leaseId: string; slots: number; expiresAt: number; mac: string } | undefined {
+  if (!ticket.startsWith(LEASE_PREFIX)) return undefined;
+  const i1 = ticket.indexOf("~", LEASE_PREFIX.length);
+  const i2 = i1 < 0 ? -1 : ticket.indexOf("~", i1 + 1);
+  const i3 = i2 < 0 ? -1 : ticket.indexOf("~", i2 + 1);
+  if (i3 < 0 || ticket.length - i3 - 1 !== MAC_CHARS) return undefined;
+  const leaseId = ticket.slice(LEASE_PREFIX.length, i1);
+  const slots = ticket.slice(i1 + 1, i2);
+  const exp = ticket.slice(i2 + 1, i3);
+  if (leaseId.length === 0 || !BASE64URL.test(leaseId) || !BASE36.test(slots) || !BASE36.test(exp)) return undefined;
+  const n = Number.parseInt(slots, 36);
+  const e = Number.parseInt(exp, 36);
+  if (!Number.isSafeInteger(n) || n < 1 || !Number.isSafeInteger(e)) return undefined;
+  return { leaseId, slots: n, expiresAt: e, mac: ticket.slice(i3 + 1) };
+}
+
+/** Whether `ticket` is a lease ticket signed under this server's key for exactly this lease, client, server and slots; its sealed expiry if so. */
+export function checkLeaseTicket(serverKey: string, ticket: string, f: Omit<LeaseTicketFields, "expiresAt">): { expiresAt: number } | undefined {
+  const p = parseLeaseTicket(ticket);
+  if (!p || p.leaseId !== f.leaseId || p.slots !== f.slots) return undefined;
+  const want = leaseMac(serverKey, { ...f, expiresAt: p.expiresAt });
+  return sameMac(want, p.mac) ? { expiresAt: p.expiresAt } : undefined;
+}
+
+/** The lease id a lease ticket names (nothing checked, nothing parsed past it: a run's hot path), or undefined. */
+export function leaseIdOf(ticket: string): string | undefined {
+  if (!ticket.startsWith(LEASE_PREFIX)) return undefined;
+  const end = ticket.indexOf("~", LEASE_PREFIX.length);
+  return end <= LEASE_PREFIX.length ? undefined : ticket.slice(LEASE_PREFIX.length, end);
+}
