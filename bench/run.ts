@@ -1,29 +1,33 @@
-// `npm run bench`: the tiered path, the direct link, master/slave (proxy and direct links, each
-// beside a raw ws + msgpackr chain with the same hops) and a plain ws + msgpackr baseline,
-// measured in one run on this machine, each role in its own process. Prints figures and ratios.
-// Nodes run authenticated (the default setup); the direct and tiered figures are also taken
-// without credentials, in the same rounds (`directNoAuthRatio`, `tieredNoAuthRatio`).
+// `npm run bench`: the tiered path (full allocation per task, and with leases), the direct link,
+// one task in flight on the tiered path beside a raw chain with its hops, master/slave (proxy and
+// direct links, each beside a raw ws + msgpackr chain with the same hops) and a plain ws +
+// msgpackr baseline, measured in one run on this machine, each role in its own process. Prints
+// figures, ratios and the targets they meet or miss. Nodes run authenticated (the default
+// setup); the direct and tiered figures are also taken without credentials, in the same rounds
+// (`directNoAuthRatio`, `tieredNoAuthRatio`).
 import { formatDecisions, runDecisions } from "./decisions.js";
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Packr } from "msgpackr";
 import { WebSocket } from "ws";
 import { DEFAULT_POLICY } from "../src/policies/index.js";
-import { startNode } from "../src/node/node.js";
-import { Peer, createWsTransport, nativeCodec } from "../src/transport/index.js";
-import type { Message } from "../src/protocol/index.js";
 import { allotMs, cpuLine, rawChain } from "./master-slave.js";
-import type { Link, MsFigure } from "./master-slave.js";
+import type { MsFigure } from "./master-slave.js";
 import { closedLoop } from "./measure.js";
 import type { Figure } from "./measure.js";
 import { killAll, spawnReady } from "./procs.js";
-import type { Proc } from "./procs.js";
-import { BenchKeys, authFlags } from "./creds.js";
+import { nativeCodec } from "../src/transport/index.js";
+import { directLink } from "./direct-link.js";
+import type { LoopOptions } from "./direct-link.js";
+import { rawHopChain } from "./low-load.js";
+import { summarize } from "./summary.js";
+import type { Round } from "./summary.js";
+import { tieredPath } from "./tiered.js";
+import { BenchKeys } from "./creds.js";
 
 const IN_FLIGHT = 256;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const WARMUP = 1;
-const quiet = ["--log-level", "warn"];
 
 async function baseline(): Promise<Figure> {
   const server = await spawnReady([], fileURLToPath(new URL("./raw-echo-server.js", import.meta.url)));
@@ -51,129 +55,22 @@ async function baseline(): Promise<Figure> {
 }
 
 const BENCH_ID = `bench-${process.pid}`;
-
-function benchPeer(url: string, keys: BenchKeys | undefined): Peer {
-  const log = { warn: () => {}, debug: () => {} };
-  return new Peer(url, createWsTransport(), {
-    node: BENCH_ID,
-    ...(keys ? { auth: keys.authenticator(BENCH_ID) } : {}),
-    role: "client",
-    maxFrameBytes: 4 * 1024 * 1024,
-    maxInFlight: 100_000,
-    requestTimeoutMs: 30_000,
-    handshakeMs: 5000,
-    heartbeatMs: 0,
-    now: Date.now,
-    log,
-    onMessage: () => {},
-  }, { backoffMinMs: 50, backoffMaxMs: 1000, random: Math.random });
-}
-
-async function place(tier2: Peer, i: number): Promise<Extract<Message, { type: "task.placed" }>> {
-  const task = { id: `b-${i}`, key: `b-${i}`, app: "echo", deadline: Date.now() + 600_000, require: [], clientAttrs: {}, prefs: {}, payload: { i } };
-  for (;;) {
-    try {
-      // The ticket is for the client named here: the runs come from this process's peer, whose id this is.
-      const m = await tier2.request("task.place", { task, client: { id: BENCH_ID, addr: "" } });
-      if (m.type === "task.placed") return m;
-    } catch {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MS_APPS = Number(process.env.BENCH_MS_APPS ?? 2);
+/** Slots each leased submit asks for: by default one per task in flight. */
+const LEASE_SLOTS = Number(process.env.BENCH_LEASE_SLOTS ?? IN_FLIGHT);
 
 /** " (no auth)" for a figure taken without credentials, for its name. */
 const noAuth = (keys: BenchKeys | undefined): string => (keys ? "" : " (no auth)");
-
-async function directLink(keys: BenchKeys | undefined): Promise<Figure> {
-  const procs: Proc[] = [];
-  try {
-    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...quiet]);
-    procs.push(t2);
-    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "1000000", ...authFlags(keys, "app", "bench-app"), ...quiet]));
-    const tier2 = benchPeer(t2.url, keys);
-    // Allocate first, so that what is timed is only client ⇄ app server on a pooled connection.
-    // Only the two strings a run needs are kept: 600k whole messages made the client's GC a factor.
-    const total = 600_000;
-    const ids: string[] = new Array(total);
-    const tickets: string[] = new Array(total);
-    let serverUrl = "";
-    let next = 0;
-    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < total) {
-        const i = next++;
-        const p = (await place(tier2, i)).body;
-        ids[i] = p.taskId;
-        tickets[i] = p.ticket;
-        serverUrl = p.serverUrl;
-      }
-    }));
-    const app = benchPeer(serverUrl, keys);
-    let used = 0;
-    const fig = await closedLoop(`direct link: client ⇄ app server (allocated beforehand)${noAuth(keys)}`, IN_FLIGHT, SECONDS, WARMUP, async () => {
-      const i = used++;
-      if (i >= total) throw new Error("ran out of pre-placed tickets; raise total");
-      let taskId = ids[i] as string;
-      let ticket = tickets[i] as string;
-      // The last expects may still be on their way to the server: a run that beat its expect is retried.
-      // A ticket whose expect the server refused never becomes valid: place again, as a client would.
-      for (let tries = 0; ; tries++) {
-        try {
-          return await app.request("task.run", { taskId, key: taskId, app: "echo", ticket, payload: { i } });
-        } catch (err) {
-          if (tries > 20) throw err;
-          if (tries > 0) ({ taskId, ticket } = (await place(tier2, total + i)).body);
-        }
-      }
-    });
-    tier2.close();
-    app.close();
-    return fig;
-  } finally {
-    killAll(procs);
-  }
-}
-
-async function tieredPath(keys: BenchKeys | undefined): Promise<Figure> {
-  const procs: Proc[] = [];
-  try {
-    const t2 = await spawnReady(["--role", "distributor", "--tier", "2", ...authFlags(keys, "tier2", "bench-tier2"), ...quiet]);
-    procs.push(t2);
-    procs.push(await spawnReady(["--role", "app", "--join", t2.url, "--apps", "echo", "--capacity", "100000", ...authFlags(keys, "app", "bench-app"), ...quiet]));
-    const vip2 = await spawnReady(["--role", "vip", "--to", t2.url, ...authFlags(keys, "vip", "bench-vip-2"), ...quiet]);
-    procs.push(vip2);
-    const t1 = await spawnReady(["--role", "distributor", "--tier", "1", "--to", vip2.url, ...authFlags(keys, "tier1", "bench-tier1"), ...quiet]);
-    procs.push(t1);
-    const vip1 = await spawnReady(["--role", "vip", "--to", t1.url, ...authFlags(keys, "vip", "bench-vip-1"), ...quiet]);
-    procs.push(vip1);
-    const client = await startNode({ role: "client", id: BENCH_ID, ...(keys ? keys.config("client", BENCH_ID) : {}), entries: [vip1.url], logLevel: "warn" });
-    await client.submit({ app: "echo", payload: 0 });
-    const fig = await closedLoop(`tiered path: client → vip → tier-1 → vip → tier-2 → app, full allocation per task${noAuth(keys)}`, IN_FLIGHT, SECONDS, WARMUP, (i) =>
-      client.submit({ app: "echo", payload: { i } }),
-    );
-    const t = client.stats().traffic as { framesOut: number; envelopesOut: number; framesIn: number; envelopesIn: number; closedSilent?: number };
-    // No node is stopped here: a link closed as silent is a false positive of the failure detector.
-    console.log(`    client: ${(t.envelopesOut / t.framesOut).toFixed(1)} envelopes per frame out, ${(t.envelopesIn / t.framesIn).toFixed(1)} in; links closed as silent ${t.closedSilent ?? 0}`);
-    await client.stop();
-    return fig;
-  } finally {
-    killAll(procs);
-  }
-}
-
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const MS_APPS = Number(process.env.BENCH_MS_APPS ?? 2);
 
 function row(f: Figure, base: Figure, baseName = "baseline"): string {
   return `  ${f.perSec.toString().padStart(7)} ops/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${(f.perSec / base.perSec).toFixed(2)}× ${baseName}  ${f.name}`;
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? (s[s.length >> 1] as number) : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2;
-};
+/** A one-in-flight row: latency is the figure, so no throughput ratio. */
+const lowRow = (f: Figure): string => `  ${f.perSec.toString().padStart(7)} ops/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ${f.name}`;
 
-const SECTIONS = ["direct", "tiered", "ms-proxy", "ms-direct", "decisions", "sim", "attrs"] as const;
+const SECTIONS = ["direct", "tiered", "low-load", "ms-proxy", "ms-direct", "decisions", "sim", "attrs"] as const;
 type Section = (typeof SECTIONS)[number];
 
 /** BENCH_ONLY: a comma-separated list of sections; `ms` means both master/slave links; empty means all. */
@@ -191,107 +88,124 @@ function wanted(only: string): Set<Section> {
   return out;
 }
 
-interface Round {
-  base: Figure;
-  direct?: Figure;
-  tiered?: Figure;
-  /** The same two figures with no credentials anywhere (tickets are still signed and checked: they always are). */
-  directNoAuth?: Figure;
-  tieredNoAuth?: Figure;
-  ms: Partial<Record<Link, { raw: MsFigure; allot: MsFigure }>>;
+/** A tiered row with a full allocation per task (only a leased row can come back empty). */
+async function fullAllocation(keys: BenchKeys | undefined, o: LoopOptions, label: string): Promise<Figure> {
+  const f = await tieredPath(keys, o, { label });
+  if (!f) throw new Error("a tiered row without a lease came back empty");
+  return f;
+}
+
+/** One figure of a round: takes it, prints it and files it in the round. */
+type Step = (round: Round) => Promise<void>;
+
+/** The figures of the wanted sections, in groups: a group's figures are compared with each other. */
+function groups(want: Set<Section>, keys: BenchKeys): Step[][] {
+  const loop: LoopOptions = { inFlight: IN_FLIGHT, seconds: SECONDS, warmup: WARMUP, benchId: BENCH_ID };
+  const msOpts = { inFlight: IN_FLIGHT, seconds: SECONDS, warmup: WARMUP, apps: MS_APPS };
+  const out: Step[][] = [];
+  if (want.has("direct")) {
+    out.push([keys, undefined].map((k): Step => async (round) => {
+      const f = await directLink(k, loop, noAuth(k));
+      if (k) round.direct = f;
+      else round.directNoAuth = f;
+      console.log(row(f, round.base));
+    }));
+  }
+  if (want.has("tiered")) {
+    const plain = [keys, undefined].map((k): Step => async (round) => {
+      const f = await fullAllocation(k, loop, noAuth(k));
+      if (k) round.tiered = f;
+      else round.tieredNoAuth = f;
+      console.log(row(f, round.base));
+    });
+    const leased: Step = async (round) => {
+      const f = await tieredPath(keys, loop, { label: "", lease: LEASE_SLOTS });
+      if (!f) return console.log("  lease: not supported by this build (the client shows no lease counters after a leased submit); row skipped");
+      round.lease = f;
+      console.log(row(f, round.base));
+    };
+    out.push([...plain, leased]);
+  }
+  if (want.has("low-load")) {
+    const one = { ...loop, inFlight: 1 };
+    out.push([
+      async (round) => {
+        round.lowTiered = await fullAllocation(keys, one, "");
+        console.log(lowRow(round.lowTiered));
+      },
+      async (round) => {
+        round.lowRaw = await rawHopChain(one);
+        console.log(lowRow(round.lowRaw));
+      },
+    ]);
+  }
+  for (const link of ["proxy", "direct"] as const) {
+    if (!want.has(`ms-${link}`)) continue;
+    // Each half files what it took in its round; the pair is in the round once both are there.
+    const halves = new WeakMap<Round, { raw?: MsFigure; allot?: MsFigure }>();
+    const half = (round: Round): { raw?: MsFigure; allot?: MsFigure } => {
+      const h = halves.get(round) ?? {};
+      halves.set(round, h);
+      return h;
+    };
+    const file = (round: Round): void => {
+      const { raw, allot } = half(round);
+      if (raw && allot) round.ms[link] = { raw, allot };
+    };
+    out.push([
+      async (round) => {
+        const raw = await rawChain(link, msOpts);
+        half(round).raw = raw;
+        console.log(row(raw, round.base));
+        if (raw.cpu) console.log(cpuLine(raw));
+        file(round);
+      },
+      async (round) => {
+        const allot = await allotMs(link, msOpts, keys);
+        const raw = half(round).raw;
+        half(round).allot = allot;
+        console.log(raw ? row(allot, raw, `raw ${link} chain`) : row(allot, round.base));
+        if (allot.cpu) console.log(cpuLine(allot));
+        file(round);
+      },
+    ]);
+  }
+  return out;
 }
 
 /**
  * Rounds interleave the figures, so a slow spell of this shared machine hits all of them: each
- * round's ratios compare figures taken minutes apart at most, and the medians are reported. A
- * master/slave figure is taken right after its raw chain, and compared with it.
+ * round's ratios compare figures taken minutes apart at most, and the medians are reported.
+ * Every round takes the baseline first, then each figure once; odd rounds go through the groups
+ * (and each group's figures) in order, even rounds in reverse, so a drift within a round does not
+ * always favour the same side of a ratio.
  */
 async function main(): Promise<void> {
   const want = wanted(process.env.BENCH_ONLY ?? "");
-  console.log(`allot bench: ${IN_FLIGHT} in flight, ${SECONDS} s per figure after ${WARMUP} s warm-up, ${ROUNDS} interleaved rounds; sections ${[...want].join(", ")}; node ${process.version}; msgpackr native ${nativeCodec ? "on" : "off"}`);
-  const msOpts = { inFlight: IN_FLIGHT, seconds: SECONDS, warmup: WARMUP, apps: MS_APPS };
+  if (!Number.isSafeInteger(LEASE_SLOTS) || LEASE_SLOTS < 1) throw new Error(`BENCH_LEASE_SLOTS: expected a whole number >= 1, got ${process.env.BENCH_LEASE_SLOTS}`);
+  console.log(`allot bench: ${IN_FLIGHT} in flight (1 for the low-load rows), leases of ${LEASE_SLOTS} slots, ${SECONDS} s per figure after ${WARMUP} s warm-up, ${ROUNDS} interleaved rounds; sections ${[...want].join(", ")}; node ${process.version}; msgpackr native ${nativeCodec ? "on" : "off"}`);
   const rounds: Round[] = [];
   const keys = new BenchKeys();
+  const steps = groups(want, keys);
   for (let r = 1; r <= ROUNDS; r++) {
     console.log(`round ${r}`);
     const base = await baseline();
     console.log(row(base, base));
     const round: Round = { base, ms: {} };
-    // With and without authentication, in alternating order, so a drift hits both alike.
-    const order = r % 2 === 1 ? [keys, undefined] : [undefined, keys];
-    if (want.has("direct")) {
-      for (const k of order) {
-        const f = await directLink(k);
-        if (k) round.direct = f;
-        else round.directNoAuth = f;
-        console.log(row(f, base));
-      }
-    }
-    if (want.has("tiered")) {
-      for (const k of order) {
-        const f = await tieredPath(k);
-        if (k) round.tiered = f;
-        else round.tieredNoAuth = f;
-        console.log(row(f, base));
-      }
+    const forward = r % 2 === 1;
+    for (const g of forward ? steps : [...steps].reverse()) {
+      for (const step of forward ? g : [...g].reverse()) await step(round);
     }
     for (const link of ["proxy", "direct"] as const) {
-      if (!want.has(`ms-${link}`)) continue;
-      const raw = await rawChain(link, msOpts);
-      console.log(row(raw, base));
-      if (raw.cpu) console.log(cpuLine(raw));
-      const allot = await allotMs(link, msOpts, keys);
-      console.log(row(allot, raw, `raw ${link} chain`));
-      if (allot.cpu) console.log(cpuLine(allot));
-      round.ms[link] = { raw, allot };
+      const m = round.ms[link];
+      if (m) console.log(`  master/slave ${link}: ${(m.allot.perSec / m.raw.perSec).toFixed(2)}× its raw chain`);
     }
+    if (round.lowTiered && round.lowRaw) console.log(`  one in flight: tiered p50 ÷ raw chain p50 = ${(round.lowTiered.p50Ms / round.lowRaw.p50Ms).toFixed(2)}×`);
     rounds.push(round);
   }
-  const pick = <T>(f: (r: Round) => T | undefined): T[] => rounds.flatMap((r) => {
-    const x = f(r);
-    return x === undefined ? [] : [x];
-  });
-  const summary: Record<string, number> = { baselinePerSec: median(rounds.map((r) => r.base.perSec)) };
-  const parts = [`baseline ${summary.baselinePerSec} ops/s`];
-  if (want.has("direct")) {
-    Object.assign(summary, {
-      directPerSec: median(pick((r) => r.direct?.perSec)),
-      directRatio: median(pick((r) => r.direct && r.direct.perSec / r.base.perSec)),
-      directP99Ms: median(pick((r) => r.direct?.p99Ms)),
-      directNoAuthPerSec: median(pick((r) => r.directNoAuth?.perSec)),
-      directNoAuthRatio: median(pick((r) => r.directNoAuth && r.directNoAuth.perSec / r.base.perSec)),
-    });
-    parts.push(`direct link ${summary.directPerSec} ops/s = ${summary.directRatio?.toFixed(2)}× (target ≥ 1.0×), ${summary.directNoAuthRatio?.toFixed(2)}× without authentication`);
-  }
-  if (want.has("tiered")) {
-    Object.assign(summary, {
-      tieredPerSec: median(pick((r) => r.tiered?.perSec)),
-      tieredRatio: median(pick((r) => r.tiered && r.tiered.perSec / r.base.perSec)),
-      tieredP50Ms: median(pick((r) => r.tiered?.p50Ms)),
-      tieredP99Ms: median(pick((r) => r.tiered?.p99Ms)),
-      tieredNoAuthPerSec: median(pick((r) => r.tieredNoAuth?.perSec)),
-      tieredNoAuthRatio: median(pick((r) => r.tieredNoAuth && r.tieredNoAuth.perSec / r.base.perSec)),
-    });
-    parts.push(`tiered path ${summary.tieredPerSec} tasks/s = ${summary.tieredRatio?.toFixed(2)}× (target ≥ 0.25×), ${summary.tieredNoAuthRatio?.toFixed(2)}× without authentication`);
-  }
-  for (const link of ["proxy", "direct"] as const) {
-    if (!want.has(`ms-${link}`)) continue;
-    const k = link === "proxy" ? "msProxy" : "msDirect";
-    const s = {
-      [`${k}PerSec`]: median(pick((r) => r.ms[link]?.allot.perSec)),
-      [`${k}P50Ms`]: median(pick((r) => r.ms[link]?.allot.p50Ms)),
-      [`${k}P99Ms`]: median(pick((r) => r.ms[link]?.allot.p99Ms)),
-      [`${k}RawPerSec`]: median(pick((r) => r.ms[link]?.raw.perSec)),
-      [`${k}RawP50Ms`]: median(pick((r) => r.ms[link]?.raw.p50Ms)),
-      [`${k}RawP99Ms`]: median(pick((r) => r.ms[link]?.raw.p99Ms)),
-      [`${k}Ratio`]: median(pick((r) => r.ms[link] && r.ms[link].allot.perSec / r.ms[link].raw.perSec)),
-    };
-    Object.assign(summary, s);
-    parts.push(
-      `master/slave ${link} ${s[`${k}PerSec`]} tasks/s (p50 ${s[`${k}P50Ms`]} / p99 ${s[`${k}P99Ms`]} ms) = ${s[`${k}Ratio`]?.toFixed(2)}× its raw chain's ${s[`${k}RawPerSec`]}${link === "proxy" ? " (target ≥ 0.5×)" : ""}`,
-    );
-  }
-  console.log(`medians over ${ROUNDS} rounds: ${parts.join("; ")}`);
+  const s = summarize(rounds);
+  for (const line of s.lines) console.log(line);
+  const summary: Record<string, unknown> = { ...s.figures, targets: s.targets };
   if (want.has("decisions")) {
     // Pure and in this process: each policy's 100-server figure is its own baseline.
     const d = runDecisions();
@@ -301,7 +215,7 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(summary));
   if (want.has("sim")) {
     // Beside the decision rates, what the default policy's decisions are worth: the simulator's
-    // table against the oracle and random at the issue's target loads (a short run; the full
+    // table against the oracle and random at the project's target loads (a short run; the full
     // one, a million tasks at four loads, is in docs/benchmarks.md).
     console.log("simulator: the default policy against the oracle and random, 1,000 servers, 4 allocators, reports 10 ms late");
     await child(fileURLToPath(new URL("../../bin/allot.js", import.meta.url)), ["sim", "--servers", "1000", "--tasks", "200000", "--load", "0.9,0.95", "--policy", DEFAULT_POLICY], "simulator");
