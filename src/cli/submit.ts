@@ -1,5 +1,5 @@
 import type { TaskSpec } from "../node/config.js";
-import { MAX_ID } from "../protocol/index.js";
+import { MAX_ID, MAX_LEASE_SLOTS } from "../protocol/index.js";
 import { isLogLevel } from "../node/logger.js";
 import type { LogFormat, LogLevel } from "../node/logger.js";
 import { startNode } from "../node/node.js";
@@ -33,6 +33,10 @@ ${TASK_MATCH_HELP}  --id CLIENT           this client's id (default client-xxxxx
   --count N             tasks to submit (default 1)
   --concurrency C       tasks in flight at once (default 16)
   --timeout-ms N        deadline per task, retries included (default 30000)
+  --lease K             run the tasks under a lease of up to K slots (1 to 10000) for their
+                        class: one request to a tier-2, then each task straight to a leased
+                        server, renewed before it expires; tasks past the K slots, or while
+                        the lease is on its way or gone, are placed one by one (not with --key)
   -o json, --json       print one JSON summary:
                         {"completed","failed","cached","byServer","p50Ms","p99Ms",
                         "tasksPerSec"}, plus "bySlave" {SLAVE_ID: N} through a master
@@ -58,6 +62,7 @@ const OPTIONS = {
   ...TASK_MATCH_OPTIONS,
   count: { type: "string" },
   concurrency: { type: "string" },
+  lease: { type: "string" },
   "timeout-ms": { type: "string" },
   "max-attempts": { type: "string" },
   id: { type: "string" },
@@ -128,7 +133,9 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
   const timeoutMs = parseIntFlag("--timeout-ms", v["timeout-ms"], 30_000, 1, 86_400_000);
   const logLevel = v["log-level"] ?? "warn";
   if (!isLogLevel(logLevel)) throw new CliError(`unknown level ${JSON.stringify(logLevel)}`, "--log-level");
-  const spec: TaskSpec = { app: v.app, payload, ...match, timeoutMs };
+  const lease = v.lease === undefined ? undefined : parseIntFlag("--lease", v.lease, 1, 1, MAX_LEASE_SLOTS);
+  if (lease !== undefined && v.key !== undefined) throw new CliError("cannot go with --key: a task with a key of its own is placed on its own, where its key went", "--lease");
+  const spec: TaskSpec = { app: v.app, payload, ...match, timeoutMs, ...(lease !== undefined ? { lease } : {}) };
   const tls = tlsFlags(v, false);
   wssOnly(tls.tls, "--entry", v.entry);
   // The longest derived key, K-N, must fit in a message too.

@@ -59,6 +59,11 @@ describe("cli/submit", () => {
       expect(config([])).not.toHaveProperty("key");
     });
 
+    it("takes --lease as the slots each task's lease asks for", () => {
+      expect(config(["--lease", "64"]).spec).toMatchObject({ lease: 64 });
+      expect(config([]).spec).not.toHaveProperty("lease");
+    });
+
     it("takes client attributes with --client-attr, typed, as allot explain does", () => {
       expect(config(["--client-attr", "region=eu", "--client-attr", "gpu=true"]).spec).toMatchObject({ clientAttrs: { region: "eu", gpu: true } });
       expect(config([]).spec).not.toHaveProperty("clientAttrs");
@@ -71,6 +76,9 @@ describe("cli/submit", () => {
       ["an empty --key", ["--key", ""], /^--key: must not be empty/],
       ["a --key too long for a message", ["--key", "k".repeat(257)], /^--key: must be at most 256 characters/],
       ["a --key whose derived keys would be too long", ["--key", "k".repeat(254), "--count", "100"], /^--key: must be at most 252 characters/],
+      ["a --lease of 0 slots", ["--lease", "0"], /^--lease: must be from 1 to 10000/],
+      ["a --lease that is not a number", ["--lease", "many"], /^--lease: expected a whole number/],
+      ["--lease with --key", ["--lease", "4", "--key", "k"], /^--lease: cannot go with --key/],
     ])("refuses %s", (_what, argv, message) => {
       expect(() => config(argv)).toThrow(message);
     });
@@ -98,6 +106,14 @@ describe("cli/submit", () => {
       const one = ["submit", "--entry", entry, "--app", "echo", "--key", "single", "--id", "rerun"];
       expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: false, result: null });
       expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: true, result: null });
+    });
+
+    it("runs the tasks under a lease with --lease: the tier-2 grants one, and every task completes", async () => {
+      const tier2 = await track(startNode({ ...silent, role: "tier2" }));
+      await track(startNode({ ...silent, role: "app", id: "lease-1", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url] }));
+      await eventually(() => (tier2.stats().servers as unknown[]).length === 1, 5000, "the server to register");
+      expect(await submitJson(["--entry", tier2.url, "--app", "echo", "--count", "40", "--concurrency", "2", "--lease", "4"])).toMatchObject({ completed: 40, failed: 0 });
+      expect(tier2.stats().leasesGranted as number).toBeGreaterThanOrEqual(1);
     });
 
     it("submits as the client --id names, so the attributes stored for that client steer its tasks", async () => {

@@ -1,4 +1,4 @@
-import { AllotError, ErrorCode, MAX_BATCH_BYTES, MAX_BATCH_TASKS, PROTOCOL_VERSION, checkPlainData } from "../../protocol/index.js";
+import { AllotError, ErrorCode, MAX_BATCH_BYTES, MAX_BATCH_TASKS, MAX_LEASE_SLOTS, PROTOCOL_VERSION, checkPlainData } from "../../protocol/index.js";
 import type { Attrs, Bodies, ClientRef, Constraint, Message, PlacedOne, RefusedOne, Task } from "../../protocol/index.js";
 import { MAX_AVOID } from "../../protocol/index.js";
 import { DEFAULT_RETRY_BUDGET, RetryBudget, Unreachable } from "../../state/index.js";
@@ -8,6 +8,8 @@ import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { firstConnected } from "../runtime/forward.js";
 import { BoundedMap } from "../runtime/bounded-map.js";
 import { PeerPool } from "../runtime/peer-pool.js";
+import { ClientLeases, DEFAULT_LEASE_TTL_MS, leaseClassKey, leaseClassOf } from "../runtime/client-leases.js";
+import type { LeaseSlotTaken } from "../runtime/client-leases.js";
 import { unknownType } from "../runtime/role-actor.js";
 
 /** What a caller asks for; everything but `app` has a default. */
@@ -33,6 +35,16 @@ export interface TaskSpec {
    * stop (its handler's signal fires), through a proxying slave too.
    */
   signal?: AbortSignal;
+  /**
+   * Run this task under a lease of up to `lease` slots for its class (its application, hard
+   * constraints and preferences): the client asks its tier-2 for the lease once per class, then
+   * runs the class's tasks on the leased servers directly, without a placement each, renewing the
+   * lease before it expires. While the lease is on its way, exhausted, revoked or expired, a task
+   * is placed on its own as without `lease`. A task given its own `key` is always placed on its
+   * own (a repeat must reach the server its key went to). A whole number from 1 to 10,000;
+   * absent: per-task placement (the default).
+   */
+  lease?: number;
 }
 
 export interface TaskResult {
@@ -78,6 +90,8 @@ export interface ClientConfig {
    * allocators still see alive.
    */
   avoidUnreachableMs?: number;
+  /** How long a lease is asked for (tasks submitted with `lease`), ms; a tier-2 may grant less. Default 30 000. */
+  leaseTtlMs?: number;
 }
 
 /** See ClientConfig.avoidUnreachableMs. */
@@ -143,6 +157,10 @@ interface Job {
   cancel: (() => void) | undefined;
   /** Cancels the wait before its next attempt. */
   timer: (() => void) | undefined;
+  /** Slots of a lease to ask for its class (`TaskSpec.lease`), 0 for none; set to 0 once a run under a lease failed. */
+  lease: number;
+  /** Its lease class's key, when `lease` is set. */
+  classKey: string;
   onAbort: (() => void) | undefined;
   settled: boolean;
 }
@@ -207,6 +225,15 @@ const KEY_ENTRIES = 10_000;
  * Waits for capacity (no room, overloaded) back off until the deadline. Retries are bounded per
  * task (maxAttempts) and per client (retryBudget).
  */
+/**
+ * The lease class key of a task: the app alone for the common task that names nothing else to
+ * match (the client's own attributes are the same for all its tasks), else the full class's key.
+ */
+function classKeyOf(spec: TaskSpec, task: Task): string {
+  const plain = task.require.length === 0 && task.prefer === undefined && task.user === undefined && task.cost === undefined && spec.clientAttrs === undefined && spec.prefs === undefined;
+  return plain ? `\u0000${task.app}` : leaseClassKey(leaseClassOf(task));
+}
+
 export function createClient(ctx: RoleContext, config: ClientConfig): ClientBehaviour {
   if (config.entries.length === 0) throw new TypeError("a client needs at least one entry URL");
   const entries: Peer[] = config.entries.map((u) => ctx.connect(u));
@@ -226,6 +253,12 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
   let next = 0;
   let seq = 0;
   let replaced = 0;
+  const leaseTtlMs = config.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS;
+  if (!Number.isSafeInteger(leaseTtlMs) || leaseTtlMs < 1) throw new RangeError(`leaseTtlMs must be a whole number of ms >= 1, got ${leaseTtlMs}`);
+  const leases = new ClientLeases(ctx, { client: self, entry: () => nextEntry(), timeoutMs: entryTimeoutMs });
+  let leasedRuns = 0;
+  let leaseFallbacks = 0;
+  let leaseExpired = 0;
   let batchesSent = 0;
   let batchedTasks = 0;
   const bySlave = new Map<string, number>();
@@ -267,6 +300,12 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       queueMicrotask(() => done(e, undefined));
       return;
     }
+    const lease = spec.lease ?? 0;
+    if (spec.lease !== undefined && !(Number.isSafeInteger(lease) && lease >= 1 && lease <= MAX_LEASE_SLOTS)) {
+      const e = new AllotError(ErrorCode.INVALID, `lease must be a whole number of slots from 1 to ${MAX_LEASE_SLOTS}, got ${String(spec.lease)}`, { retryable: false });
+      queueMicrotask(() => done(e, undefined));
+      return;
+    }
     const id = `${prefix}-${(++seq).toString(36)}`;
     const deadline = ctx.now() + (spec.timeoutMs ?? timeoutMs);
     const task: Task = {
@@ -300,6 +339,10 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       timer: undefined,
       onAbort: undefined,
       settled: false,
+      // A task with a key of its own may be a repeat: it goes where the allocators' key memory
+      // sends it, so it never runs beside its first run on another leased server.
+      lease: spec.key === undefined ? lease : 0,
+      classKey: lease > 0 && spec.key === undefined ? classKeyOf(spec, task) : "",
     };
     budget.request(ctx.now());
     const signal = spec.signal;
@@ -328,6 +371,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     job.attempt++;
     job.at = undefined;
     job.cancel = undefined;
+    if (job.lease > 0) {
+      const slot = leases.take(job.classKey, () => ({ class: leaseClassOf(job.task), slots: job.lease, ttlMs: leaseTtlMs }));
+      if (slot !== undefined) return runLeased(job, slot);
+      leaseFallbacks++;
+    }
     const entry = entryFor(job.task.key, job.attempt);
     const asked = withUnreachable(job.avoid, unreachable.active(ctx.now()));
     job.askedAt = ctx.now();
@@ -431,6 +479,41 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
     });
   }
 
+  /**
+   * A run under a lease: straight to the leased server with the lease's ticket. A lease the server
+   * no longer holds (LEASE_EXPIRED) is dropped and the task goes again at once, not counted as a
+   * failure; any other failure counts as it would without a lease, and the task's later attempts
+   * are placed on their own.
+   */
+  function runLeased(job: Job, slot: LeaseSlotTaken): void {
+    const task = job.task;
+    job.at = slot.serverId;
+    leasedRuns++;
+    const server = servers.get(slot.serverUrl);
+    if (job.signal) job.cancel = () => server.current?.notify("task.cancel", { taskId: task.id, ticket: slot.ticket });
+    const body = { taskId: task.id, key: task.key, app: task.app, ticket: slot.ticket, payload: task.payload, deadline: job.deadline, attempt: job.attempt };
+    server.call("task.run", body, Math.max(1, job.deadline - ctx.now()), (err, m) => {
+      leases.done(slot);
+      if (job.settled) return;
+      if (err) {
+        if (err.code === ErrorCode.LEASE_EXPIRED) leaseExpired++;
+        if (err.code === ErrorCode.LEASE_EXPIRED || err.code === ErrorCode.UNREACHABLE) leases.revoked(slot.leaseId);
+        if (err.code === ErrorCode.LEASE_EXPIRED || err.code === ErrorCode.OVERLOADED) {
+          // Not the task's failure: the lease, not the server, is gone or full. Placed on its own, now.
+          job.attempt--;
+          if (err.code === ErrorCode.OVERLOADED) job.lease = 0;
+          job.lastError = err;
+          return attempt(job);
+        }
+        job.lease = 0;
+        return failed(job, err);
+      }
+      const res = m as Message;
+      if (res.type !== "task.result") return failed(job, new AllotError(ErrorCode.INVALID, `server ${slot.serverId} answered ${res.type} to task.run`));
+      done(job, res.body);
+    });
+  }
+
   /** A master picked a slave: the task (with its payload) goes there. */
   function submitToSlave(job: Job, picked: Bodies["slave.picked"]): void {
     const { slaveId, slaveUrl, pick } = picked;
@@ -526,8 +609,11 @@ export function createClient(ctx: RoleContext, config: ClientConfig): ClientBeha
       bySlave: Object.fromEntries(bySlave),
       retries: { replaced, granted: budget.granted, refused: budget.refused },
       batches: { sent: batchesSent, tasks: batchedTasks },
+      leases: { ...leases.stats(), runs: leasedRuns, fallbacks: leaseFallbacks, expired: leaseExpired },
     }),
     stop: () => {
+      // Their slots go back to the tier-2s at once, not when the leases expire.
+      leases.release();
       for (const p of entries) p.close();
       servers.close();
       slaves.close();

@@ -71,13 +71,15 @@ export class ClientLeases {
   /**
    * A free slot of a lease of class `key`, taken (hand it back with `done`); undefined when the
    * class has none free — exhausted, expired or none yet — and then the task is placed on its own.
-   * `want`: what to ask for when the class holds no lease and asks for none yet.
+   * `want`: what to ask for when the class holds no lease and asks for none yet (or a function
+   * that makes it, called only then).
    */
-  take(key: string, want?: LeaseWanted): LeaseSlotTaken | undefined {
+  take(key: string, want?: LeaseWanted | (() => LeaseWanted)): LeaseSlotTaken | undefined {
     let c = this.classes.get(key);
     if (c === undefined) {
       if (want === undefined || this.stopped) return undefined;
-      c = { key, wanted: want, leases: new Map(), asking: false, cancelRenew: undefined };
+      // Made only for a class's first take: a caller need not build the class for every task.
+      c = { key, wanted: typeof want === "function" ? want() : want, leases: new Map(), asking: false, cancelRenew: undefined };
       this.classes.set(key, c);
     }
     const now = this.ctx.now();
