@@ -78,7 +78,9 @@ export async function tieredPath(keys: BenchKeys | undefined, o: LoopOptions, ro
     const stats = c.stats();
     const t = stats.traffic as { framesOut: number; envelopesOut: number; framesIn: number; envelopesIn: number; closedSilent?: number };
     // No node is stopped here: a link closed as silent is a false positive of the failure detector.
-    console.log(`    client: ${(t.envelopesOut / t.framesOut).toFixed(1)} envelopes per frame out, ${(t.envelopesIn / t.framesIn).toFixed(1)} in; links closed as silent ${t.closedSilent ?? 0}`);
+    const b = client.stats().batches as { sent: number; tasks: number } | undefined;
+    const batched = b !== undefined && b.sent > 0 ? `; ${b.sent} placement batches of ${(b.tasks / b.sent).toFixed(1)} tasks on average` : "";
+    console.log(`    client: ${(t.envelopesOut / t.framesOut).toFixed(1)} envelopes per frame out, ${(t.envelopesIn / t.framesIn).toFixed(1)} in; links closed as silent ${t.closedSilent ?? 0}${batched}`);
     const leases = row.lease === undefined ? undefined : leaseCounts(stats);
     if (leases) {
       fig.leases = leases;
