@@ -5,6 +5,7 @@ import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { firstConnected, tryNext } from "../runtime/forward.js";
 import { linkStatus } from "../runtime/link-status.js";
 import { PeerPool } from "../runtime/peer-pool.js";
+import { RequestBatcher } from "../runtime/request-batch.js";
 import { SLAVE_APP } from "./master.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
@@ -78,6 +79,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     }),
   });
   const servers = new PeerPool(ctx);
+  const requests = new RequestBatcher(ctx);
   let nextMasterAt = 0;
   let received = 0;
   let answered = 0;
@@ -86,7 +88,6 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   let abandoned = 0;
   let failovers = 0;
 
-  /** Asks the masters in turn, starting with a connected one, until one answers or all failed. */
   /** Asks `first` (the master that made the pick, while it is connected), then the masters in turn, until one answers or all failed. */
   function askMaster(body: Bodies["server.request"], first: string, deadline: number, done: (err: AllotError | undefined, placed: Placed | undefined) => void): void {
     const masters = reporter.links();
@@ -100,9 +101,10 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       preferred = -1;
       if (at === nextMasterAt) nextMasterAt = (at + 1) % masters.length;
       const master = masters[at] as Peer;
-      ctx.ask(master, "server.request", body, Math.min(remaining, masterTimeoutMs), (e, m) => {
-        if (m) return m.type === "task.placed" ? done(undefined, m.body) : done(new AllotError(ErrorCode.INVALID, `master answered ${m.type} to server.request`), undefined);
-        const err = e ?? new AllotError(ErrorCode.INTERNAL, "server.request ended with neither answer nor error");
+      // The requests of this turn for one master leave together (see RequestBatcher).
+      requests.ask(master, body, Math.min(remaining, masterTimeoutMs), (err, placed) => {
+        if (placed) return done(undefined, placed);
+        if (err === undefined) return done(new AllotError(ErrorCode.INTERNAL, "server.request ended with neither answer nor error"), undefined);
         if (nextMaster(err) && --tries > 0) {
           failovers++;
           ctx.log.info({ master: master.url, err: err.message }, "master did not answer; asking the next");
@@ -211,7 +213,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       ch.replyError(m, unknownType("slave", m));
     },
     notReady: () => (reporter.registered() > 0 ? undefined : `linked to no master (of ${config.masters.length})`),
-    stats: () => ({ link, queue, capacity, received, answered, misdirected, abandoned, failovers, servers: servers.size, version: reporter.version() }),
+    stats: () => ({ link, queue, capacity, received, answered, misdirected, abandoned, failovers, requestBatches: requests.batches, batchedRequests: requests.batched, servers: servers.size, version: reporter.version() }),
     stop() {
       reporter.stop();
       servers.close();
