@@ -93,14 +93,17 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     const masters = reporter.links();
     let tries = masters.length;
     let preferred = masters.findIndex((p) => p.current?.peerId === first);
+    // The masters asked already (bit i for masters[i]): a failover goes to one not asked yet.
+    let tried = 0;
     const attempt = (): void => {
       const remaining = deadline - ctx.now();
       if (remaining <= 0) return done(new AllotError(ErrorCode.TIMEOUT, `no master found a server for task ${body.task.id} before its deadline`), undefined);
       // The master that picked this slave holds a place for the task until it hears of it.
-      const at = preferred >= 0 ? preferred : firstConnected(masters, nextMasterAt);
+      const at = preferred >= 0 ? preferred : untried(masters, tried);
       preferred = -1;
       if (at === nextMasterAt) nextMasterAt = (at + 1) % masters.length;
       const master = masters[at] as Peer;
+      tried |= 1 << at % 31;
       // The requests of this turn for one master leave together (see RequestBatcher).
       requests.ask(master, body, Math.min(remaining, masterTimeoutMs), (err, placed) => {
         if (placed) return done(undefined, placed);
@@ -114,6 +117,15 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       });
     };
     attempt();
+  }
+
+  /** The next connected master in turn not in `tried`; the next in turn when every connected one was tried. */
+  function untried(masters: readonly Peer[], tried: number): number {
+    for (let i = 0; i < masters.length; i++) {
+      const k = (nextMasterAt + i) % masters.length;
+      if (masters[k]?.current && (tried & (1 << k % 31)) === 0) return k;
+    }
+    return firstConnected(masters, nextMasterAt);
   }
 
   /** The requests held, by task id: a client's cancel finds its run here (only on the connection that sent it). */
