@@ -41,6 +41,9 @@ interface Held {
 }
 type Placed = Bodies["task.placed"];
 
+/** The answer to a proxying slave's `task.expect`: the run that follows in the same frame says what the server did. */
+const ignoreAnswer = (): void => {};
+
 /** Errors after which the same request may go to another master: it never reached this one, or this one did not answer. */
 const nextMaster = (e: AllotError): boolean => tryNext(e) || e.code === ErrorCode.TIMEOUT;
 
@@ -202,7 +205,8 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
       const server = servers.get(placed.serverUrl);
       h.run = { server, ticket: placed.ticket };
-      if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
+      // Its answer is not read (not even decoded): a refusal comes back as the run's OVERLOADED.
+      if (placed.announce) server.requestUnread("task.expect", expect, remaining, ignoreAnswer);
       server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload, deadline: task.deadline, client: client.id }, remaining, (e, answer) =>
         ctx.enqueue(() => {
           finish(task.id);
