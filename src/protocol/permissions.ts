@@ -78,6 +78,8 @@ export const SENDERS: { readonly [K in MessageType]: Senders } = {
   "lease.grant": ["tier2"],
   "lease.revoke": ["tier2"],
   "lease.release": ["client", "vip", "tier1"],
+  "server.requestBatch": ["slave"],
+  "server.placedBatch": NOBODY,
 };
 
 /**

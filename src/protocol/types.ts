@@ -531,6 +531,14 @@ export interface Bodies {
    * the place it held for the task. Answered `task.placed`.
    */
   "server.request": { task: Task; client: ClientRef; metrics: SlaveMetrics; pick?: string; avoid?: string[] };
+  /**
+   * Slave to master: the `server.request`s of one event-loop turn bound for this master (2 to
+   * MAX_BATCH_TASKS), each decided on its own as a `server.request` would be. One envelope, one
+   * answer and one actor turn instead of one per task. Answered `server.placedBatch`.
+   */
+  "server.requestBatch": { requests: Array<Bodies["server.request"]> };
+  /** A master's answers to a `server.requestBatch`, in its order: a placement (as `task.placed` answers it) or the typed error, per request. */
+  "server.placedBatch": { results: Array<Bodies["task.placed"] | RefusedOne> };
 }
 export type MessageType = keyof Bodies;
 

@@ -434,23 +434,49 @@ const BODY: { [K in MessageType]: (b: Obj) => Bodies[K] } = {
   }),
   "lease.revoke": (b) => ({ leaseId: id(b.leaseId, "leaseId") }),
   "lease.release": (b) => ({ leases: ids(b.leases, "leases", MAX_LEASE_RENEW), client: client(b.client, "client") }),
-  "server.request": (b) => ({
-    task: task(b.task, "task"),
-    client: client(b.client, "client"),
-    metrics: metrics(b.metrics, "metrics"),
-    ...(b.pick === undefined ? {} : { pick: id(b.pick, "pick") }),
-    ...avoid(b.avoid),
-  }),
+  "server.request": (b) => serverRequest(b, ""),
+  // Each request in full, as `server.request` holds it: a bad one refuses the batch (a slave sends only what it validated).
+  "server.requestBatch": (b) => {
+    if (!Array.isArray(b.requests) || b.requests.length < 2 || b.requests.length > MAX_BATCH_TASKS) fail("requests", `an array of 2 to ${MAX_BATCH_TASKS} server requests`);
+    return { requests: (b.requests as unknown[]).map((r, i) => serverRequest(r, `requests[${i}]`)) };
+  },
+  "server.placedBatch": (b) => ({ results: list(b.results, "results", MAX_BATCH_TASKS, "results", placedOrRefused) }),
 };
+
+/** A `server.request` body; `p` is its path within a batch ("" alone). */
+function serverRequest(x: unknown, p: string): Bodies["server.request"] {
+  const b = obj(x, p);
+  const at = p === "" ? "" : `${p}.`;
+  return {
+    task: task(b.task, `${at}task`),
+    client: client(b.client, `${at}client`),
+    metrics: metrics(b.metrics, `${at}metrics`),
+    ...(b.pick === undefined ? {} : { pick: id(b.pick, `${at}pick`) }),
+    ...avoid(b.avoid, `${at}avoid`),
+  };
+}
+
+/** One answer of a `server.placedBatch`: a `task.placed` body, or a refusal. */
+function placedOrRefused(x: unknown, p: string): Bodies["task.placed"] | RefusedOne {
+  const o = obj(x, p);
+  if (o.error !== undefined) return { taskId: id(o.taskId, `${p}.taskId`), error: wireError(o.error, `${p}.error`) };
+  return {
+    taskId: id(o.taskId, `${p}.taskId`),
+    serverId: id(o.serverId, `${p}.serverId`),
+    serverUrl: str(o.serverUrl, `${p}.serverUrl`, 2048),
+    ticket: id(o.ticket, `${p}.ticket`),
+    ...(o.announce === undefined ? {} : { announce: bool(o.announce, `${p}.announce`) }),
+  };
+}
 
 /** The most servers a placement may ask to avoid: a client lists only those its task failed on. */
 export const MAX_AVOID = 16;
 
 /** An optional `avoid` field: up to MAX_AVOID server ids, left out when absent or empty. */
-function avoid(x: unknown): { avoid?: string[] } {
+function avoid(x: unknown, p = "avoid"): { avoid?: string[] } {
   if (x === undefined) return {};
-  if (!Array.isArray(x) || x.length > MAX_AVOID) fail("avoid", `an array of at most ${MAX_AVOID} server ids`);
-  const ids = (x as unknown[]).map((v, i) => id(v, `avoid[${i}]`));
+  if (!Array.isArray(x) || x.length > MAX_AVOID) fail(p, `an array of at most ${MAX_AVOID} server ids`);
+  const ids = (x as unknown[]).map((v, i) => id(v, `${p}[${i}]`));
   return ids.length === 0 ? {} : { avoid: ids };
 }
 

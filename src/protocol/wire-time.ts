@@ -34,6 +34,8 @@ function batchHolders(type: string, body: Record<string, unknown>): [unknown[], 
   switch (type) {
     case "task.placeBatch":
       return at(body.tasks, "deadline", "task");
+    case "server.requestBatch":
+      return at(body.requests, "deadline", "task");
     case "task.expectBatch":
       return at(body.expects, "expiresAt");
     case "lease.granted":
@@ -97,6 +99,9 @@ export function toLocalTime(m: Message, now: number): void {
       return;
     case "lease.granted":
       for (const l of m.body.leases) l.expiresAt += now;
+      return;
+    case "server.requestBatch":
+      for (const r of m.body.requests) r.task.deadline += now;
       return;
     default:
       return;

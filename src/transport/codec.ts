@@ -196,7 +196,7 @@ export function frameArrayLength(bytes: Uint8Array): number | undefined {
 }
 
 /** Types that carry many tasks: their bodies are held to MAX_BATCH_BYTES. */
-const BATCH_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["task.placeBatch", "task.placedBatch", "task.expectBatch", "task.expectedBatch", "lease.granted"]);
+const BATCH_TYPES: ReadonlySet<MessageType> = new Set<MessageType>(["task.placeBatch", "task.placedBatch", "task.expectBatch", "task.expectedBatch", "lease.granted", "server.requestBatch", "server.placedBatch"]);
 
 /** Which bodies to leave undecoded: (type, id it answers) → true to pass the body on as bytes. */
 export type OpaqueFilter = (type: MessageType, re: number) => boolean;

@@ -221,5 +221,16 @@ describe("leases (property)", () => {
         { numRuns: 300 },
       );
     });
+
+    it("(a) keeps the reservation of a lease released while its grant is on its way, until the server answers the grant", () => {
+      // Found by the property above: the reservation went back at the release, a placement took
+      // the slot in the table, and the server's answer to the grant then counted the lease too.
+      simulate([1, 1], [
+        { op: "lease", s: 1, k: 1, ttl: 1 },
+        { op: "release", l: 0 },
+        { op: "place", s: 1 },
+        { op: "deliver", s: 1, n: 1 },
+      ]);
+    });
   });
 });

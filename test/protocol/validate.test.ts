@@ -101,6 +101,18 @@ const VALID: { [K in MessageType]: Record<string, unknown> } = {
   "lease.grant": { leaseId: "L1", client: { id: "c1", addr: "" }, slots: 4, ticket: "T", expiresAt: 1_700_000_000_000 },
   "lease.revoke": { leaseId: "L1" },
   "lease.release": { leases: ["L1"], client: { id: "c1", addr: "" } },
+  "server.requestBatch": {
+    requests: [
+      { task: task(), client: { id: "c1", addr: "127.0.0.1:5555" }, metrics: { queue: 3, version: [7, 9] }, pick: "P1" },
+      { task: task({ id: "t2" }), client: { id: "c2", addr: "" }, metrics: { queue: 4, cost: 1, version: [7, 10] }, avoid: ["s1"] },
+    ],
+  },
+  "server.placedBatch": {
+    results: [
+      { taskId: "t1", serverId: "s1", serverUrl: "ws://127.0.0.1:4000", ticket: "K1", announce: true },
+      { taskId: "t2", error: { code: "NO_SERVER", message: "all at capacity", retryable: true } },
+    ],
+  },
 };
 
 function accepted(raw: unknown): Message {

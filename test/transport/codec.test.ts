@@ -173,6 +173,21 @@ const BODY_ARBS: { [K in MessageType]: fc.Arbitrary<Bodies[K]> } = {
   "lease.grant": fc.record({ leaseId: name, client: clientRef, slots: fc.integer({ min: 1, max: 10_000 }), ticket: name, expiresAt: finite }),
   "lease.revoke": fc.record({ leaseId: name }),
   "lease.release": fc.record({ leases: fc.array(name, { maxLength: 3 }), client: clientRef }),
+  "server.requestBatch": fc.record({
+    requests: fc.array(
+      fc.record({
+        task: taskArb,
+        client: clientRef,
+        metrics: fc.record({ queue: safeNat, version }),
+        pick: name,
+        avoid: fc.array(name, { minLength: 1, maxLength: 3 }),
+      }, { requiredKeys: ["task", "client", "metrics"] }),
+      { minLength: 2, maxLength: 4 },
+    ),
+  }),
+  "server.placedBatch": fc.record({
+    results: fc.array(fc.oneof(fc.record({ taskId: name, serverId: name, serverUrl: fc.string({ maxLength: 64 }), ticket: name, announce: fc.boolean() }, { requiredKeys: ["taskId", "serverId", "serverUrl", "ticket"] }), fc.record({ taskId: name, error: fc.record({ code: fc.constantFrom(...Object.values(ErrorCode)), message: fc.string({ maxLength: 200 }), retryable: fc.boolean() }) })), { maxLength: 4 }),
+  }),
 };
 
 /** Notices may have no ids; everything else carries a positive id. */
@@ -234,6 +249,7 @@ describe("transport/codec", () => {
       const shift = (m: Message, by: (t: number) => number): void => {
         if (m.type === "task.place" || m.type === "task.submit" || m.type === "server.request") m.body.task.deadline = by(m.body.task.deadline);
         else if (m.type === "task.expect") m.body.expiresAt = by(m.body.expiresAt);
+        else if (m.type === "server.requestBatch") for (const r of m.body.requests) r.task.deadline = by(r.task.deadline);
         else if (m.type === "task.run" && m.body.deadline !== undefined) m.body.deadline = by(m.body.deadline);
         else if (m.type === "lease.grant") m.body.expiresAt = by(m.body.expiresAt);
         else if (m.type === "task.placeBatch") {

@@ -1,5 +1,5 @@
 import { AllotError, ErrorCode, hasRole } from "../../protocol/index.js";
-import type { Message, StatusBody, Task } from "../../protocol/index.js";
+import type { Bodies, Message, StatusBody, Task } from "../../protocol/index.js";
 import { MAX_UNCONFIRMED, allocate, effectiveTask, leastLoaded, resolvePolicy } from "../../policies/index.js";
 import type { Policy } from "../../policies/index.js";
 import type { ServerEntry, ServerTable } from "../../state/index.js";
@@ -133,25 +133,48 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
   }
 
   function onServerRequest(m: Extract<Message, { type: "server.request" }>, ch: Channel): void {
-    if (!slaves.registeredOn(ch)) {
-      log.error(ErrorCode.UNAUTHORIZED);
-      return ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `${ch.label()} is not a slave registered with master ${ctx.id}: a slave reports (registers) before it asks for servers`));
-    }
-    const { client, metrics } = m.body;
-    const held = m.body.pick === undefined ? undefined : picks.get(m.body.pick);
-    if (held !== undefined && m.body.pick !== undefined) {
-      picks.delete(m.body.pick);
+    if (!slaves.registeredOn(ch)) return refuseUnregistered(m, ch);
+    decide(m.body, ch, (err, placed) => (placed ? ch.reply(m, "task.placed", placed) : ch.replyError(m, err ?? internal())));
+  }
+
+  /** The requests of one turn of a slave: each decided as alone, answered together once the last is (at once in grant mode). */
+  function onRequestBatch(m: Extract<Message, { type: "server.requestBatch" }>, ch: Channel): void {
+    if (!slaves.registeredOn(ch)) return refuseUnregistered(m, ch);
+    const requests = m.body.requests;
+    const results = new Array<Bodies["server.placedBatch"]["results"][number]>(requests.length);
+    let open = requests.length;
+    requests.forEach((body, i) => {
+      decide(body, ch, (err, placed) => {
+        results[i] = placed ?? { taskId: body.task.id, error: (err ?? internal()).toWire() };
+        if (--open === 0) ch.reply(m, "server.placedBatch", { results });
+      });
+    });
+  }
+
+  function refuseUnregistered(m: Extract<Message, { type: "server.request" | "server.requestBatch" }>, ch: Channel): void {
+    log.error(ErrorCode.UNAUTHORIZED);
+    ch.replyError(m, new AllotError(ErrorCode.UNAUTHORIZED, `${ch.label()} is not a slave registered with master ${ctx.id}: a slave reports (registers) before it asks for servers`));
+  }
+
+  const internal = (): AllotError => new AllotError(ErrorCode.INTERNAL, "server request decided with neither placement nor error");
+
+  /** One server request of a registered slave: the placement, or why there is none. */
+  function decide(body: Bodies["server.request"], ch: Channel, done: (err: AllotError | undefined, placed?: Bodies["task.placed"]) => void): void {
+    const { client, metrics } = body;
+    const held = body.pick === undefined ? undefined : picks.get(body.pick);
+    if (held !== undefined && body.pick !== undefined) {
+      picks.delete(body.pick);
       slaves.table.release(held.slaveId);
     }
     // The slave's queue as of this request is newer than its last report: the next pick sees it.
     slaves.table.observe(ch.peerId, metrics.queue, metrics.version, ctx.now());
-    const t = m.body.task;
+    const t = body.task;
     const task = effectiveTask(t, tables.client.get(client.id), t.user === undefined ? undefined : tables.user.get(t.user), tables["task-type"].get(t.app));
     // A repeat of a key (a retry through another slave, a resubmission) goes where the key went
     // while that server lives: its run, or its result, is there.
     // Unless the client says that server failed this task: then the key may go elsewhere (at-least-once).
     const remembered = keys.previous(client.id, task);
-    const before = remembered !== undefined && m.body.avoid?.includes(remembered.id) === true ? undefined : remembered;
+    const before = remembered !== undefined && body.avoid?.includes(remembered.id) === true ? undefined : remembered;
     const started = ctx.now();
     let server: ServerEntry;
     if (before !== undefined) {
@@ -160,12 +183,12 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       repeats++;
       log.chose(started, task, server, REPEAT);
     } else {
-      const a = measuredAllocate(ctx, servers.table, task, policy, pctx, m.body.avoid);
+      const a = measuredAllocate(ctx, servers.table, task, policy, pctx, body.avoid);
       if (!a.ok) {
         refused++;
         log.refused(started, task, ErrorCode.NO_SERVER, a.reason);
         ctx.metrics.inc("allot_placements_refused_total", { code: ErrorCode.NO_SERVER });
-        return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
+        return done(new AllotError(ErrorCode.NO_SERVER, a.reason, { retryable: a.full }));
       }
       server = a.server;
       log.chose(started, task, server, policy.name);
@@ -176,11 +199,10 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
     if (to === undefined) {
       refused++;
       log.error(ErrorCode.NO_SERVER);
-      return ch.replyError(m, new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
+      return done(new AllotError(ErrorCode.NO_SERVER, `server ${server.id} is no longer connected`, { retryable: true }));
     }
     const expiresAt = Math.min(task.deadline, ctx.now() + TICKET_TTL_MS);
     const ticket = tickets.issue(server, { taskId: task.id, key: task.key, client: client.id, expiresAt });
-    const answer = { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket };
     keys.placed(client.id, task.key, server.id);
     if (assign === "grant") {
       granted.set(server.id, (granted.get(server.id) ?? 0) + 1);
@@ -188,7 +210,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       log.timed(ctx.now() - started);
       ctx.metrics.inc("allot_tasks_placed_total");
       // The slave tells the server of the ticket: it is the one that links client and server.
-      return ch.reply(m, "task.placed", { ...answer, announce: true });
+      return done(undefined, { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket, announce: true });
     }
     // Indicate: the server is told to perform the task, and accepts it, before the slave hears of it.
     ctx.ask(to as NonNullable<typeof to>, "task.expect", { taskId: task.id, key: task.key, ticket, client, expiresAt }, undefined, (err, ack) => {
@@ -197,7 +219,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
         indicateRefused++;
         log.error(ErrorCode.OVERLOADED);
         const why = err?.message ?? "no answer";
-        return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${why}`, { retryable: true }));
+        return done(new AllotError(ErrorCode.OVERLOADED, `server ${server.id} did not accept task ${task.id}: ${why}`, { retryable: true }));
       }
       if (ack.type === "task.expected") servers.table.confirm(server, ack.body.load, ack.body.version, ctx.now());
       else servers.table.release(server);
@@ -206,7 +228,7 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
       log.timed(ctx.now() - started);
       ctx.metrics.inc("allot_tasks_placed_total");
       ctx.log.debug({ server: server.id, task: task.id, slave: ch.peerId }, "server accepted the task; identifying it to the slave");
-      ch.reply(m, "task.placed", answer);
+      done(undefined, { taskId: task.id, serverId: server.id, serverUrl: server.url, ticket });
     });
   }
 
@@ -229,6 +251,8 @@ export function createMaster(ctx: RoleContext, config: MasterConfig = {}): Maste
           return onPlace(m, ch);
         case "server.request":
           return onServerRequest(m, ch);
+        case "server.requestBatch":
+          return onRequestBatch(m, ch);
         case "server.report":
         case "server.load":
           return onReport(m, ch);

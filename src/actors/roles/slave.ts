@@ -5,6 +5,7 @@ import type { Behaviour, RoleContext } from "../runtime/context.js";
 import { firstConnected, tryNext } from "../runtime/forward.js";
 import { linkStatus } from "../runtime/link-status.js";
 import { PeerPool } from "../runtime/peer-pool.js";
+import { RequestBatcher } from "../runtime/request-batch.js";
 import { SLAVE_APP } from "./master.js";
 import { DEFAULT_REPORT, createReporter, validateReportModes } from "../runtime/reporter.js";
 import type { ReportModes } from "../runtime/reporter.js";
@@ -39,6 +40,9 @@ interface Held {
   run?: { server: Peer; ticket: string };
 }
 type Placed = Bodies["task.placed"];
+
+/** The answer to a proxying slave's `task.expect`: the run that follows in the same frame says what the server did. */
+const ignoreAnswer = (): void => {};
 
 /** Errors after which the same request may go to another master: it never reached this one, or this one did not answer. */
 const nextMaster = (e: AllotError): boolean => tryNext(e) || e.code === ErrorCode.TIMEOUT;
@@ -78,6 +82,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
     }),
   });
   const servers = new PeerPool(ctx);
+  const requests = new RequestBatcher(ctx);
   let nextMasterAt = 0;
   let received = 0;
   let answered = 0;
@@ -86,23 +91,26 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
   let abandoned = 0;
   let failovers = 0;
 
-  /** Asks the masters in turn, starting with a connected one, until one answers or all failed. */
   /** Asks `first` (the master that made the pick, while it is connected), then the masters in turn, until one answers or all failed. */
   function askMaster(body: Bodies["server.request"], first: string, deadline: number, done: (err: AllotError | undefined, placed: Placed | undefined) => void): void {
     const masters = reporter.links();
     let tries = masters.length;
     let preferred = masters.findIndex((p) => p.current?.peerId === first);
+    // The masters asked already (bit i for masters[i]): a failover goes to one not asked yet.
+    let tried = 0;
     const attempt = (): void => {
       const remaining = deadline - ctx.now();
       if (remaining <= 0) return done(new AllotError(ErrorCode.TIMEOUT, `no master found a server for task ${body.task.id} before its deadline`), undefined);
       // The master that picked this slave holds a place for the task until it hears of it.
-      const at = preferred >= 0 ? preferred : firstConnected(masters, nextMasterAt);
+      const at = preferred >= 0 ? preferred : untried(masters, tried);
       preferred = -1;
       if (at === nextMasterAt) nextMasterAt = (at + 1) % masters.length;
       const master = masters[at] as Peer;
-      ctx.ask(master, "server.request", body, Math.min(remaining, masterTimeoutMs), (e, m) => {
-        if (m) return m.type === "task.placed" ? done(undefined, m.body) : done(new AllotError(ErrorCode.INVALID, `master answered ${m.type} to server.request`), undefined);
-        const err = e ?? new AllotError(ErrorCode.INTERNAL, "server.request ended with neither answer nor error");
+      tried |= 1 << at % 31;
+      // The requests of this turn for one master leave together (see RequestBatcher).
+      requests.ask(master, body, Math.min(remaining, masterTimeoutMs), (err, placed) => {
+        if (placed) return done(undefined, placed);
+        if (err === undefined) return done(new AllotError(ErrorCode.INTERNAL, "server.request ended with neither answer nor error"), undefined);
         if (nextMaster(err) && --tries > 0) {
           failovers++;
           ctx.log.info({ master: master.url, err: err.message }, "master did not answer; asking the next");
@@ -112,6 +120,15 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       });
     };
     attempt();
+  }
+
+  /** The next connected master in turn not in `tried`; the next in turn when every connected one was tried. */
+  function untried(masters: readonly Peer[], tried: number): number {
+    for (let i = 0; i < masters.length; i++) {
+      const k = (nextMasterAt + i) % masters.length;
+      if (masters[k]?.current && (tried & (1 << k % 31)) === 0) return k;
+    }
+    return firstConnected(masters, nextMasterAt);
   }
 
   /** The requests held, by task id: a client's cancel finds its run here (only on the connection that sent it). */
@@ -188,7 +205,8 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       // Proxy: the expect (when the master left it to us) and the run leave in one frame, in order.
       const server = servers.get(placed.serverUrl);
       h.run = { server, ticket: placed.ticket };
-      if (placed.announce) server.request("task.expect", expect, remaining).catch(() => {}); // a refusal comes back as the run's OVERLOADED
+      // Its answer is not read (not even decoded): a refusal comes back as the run's OVERLOADED.
+      if (placed.announce) server.requestUnread("task.expect", expect, remaining, ignoreAnswer);
       server.requestUnread("task.run", { taskId: task.id, key: task.key, app: task.app, ticket: placed.ticket, payload: task.payload, deadline: task.deadline, client: client.id }, remaining, (e, answer) =>
         ctx.enqueue(() => {
           finish(task.id);
@@ -211,7 +229,7 @@ export function createSlave(ctx: RoleContext, config: SlaveConfig): Behaviour {
       ch.replyError(m, unknownType("slave", m));
     },
     notReady: () => (reporter.registered() > 0 ? undefined : `linked to no master (of ${config.masters.length})`),
-    stats: () => ({ link, queue, capacity, received, answered, misdirected, abandoned, failovers, servers: servers.size, version: reporter.version() }),
+    stats: () => ({ link, queue, capacity, received, answered, misdirected, abandoned, failovers, requestBatches: requests.batches, batchedRequests: requests.batched, servers: servers.size, version: reporter.version() }),
     stop() {
       reporter.stop();
       servers.close();

@@ -115,16 +115,32 @@ export class LeaseBook {
   /** The server took a grant (first or renewal) and told its load, which counts the lease's slots: the reservation goes. */
   granted(l: BookLease, load: number, version: readonly [number, number], now: number): void {
     const mine = this.leases.get(l.id) === l;
-    this.table.confirm(l.serverId, load, version, now, mine && l.pending ? l.slots : 0);
-    if (!mine) return;
+    // A lease dropped while its grant was on its way kept its reservation (see drop): it goes now,
+    // as the answer's load counts the slots the server took (and frees once told to let go).
+    this.table.confirm(l.serverId, load, version, now, l.pending ? l.slots : 0);
+    if (!mine) {
+      l.pending = false;
+      return;
+    }
     if (l.pending) this.counts.granted++;
     else this.counts.renewed++;
     l.pending = false;
   }
 
-  /** Takes a lease out: a reservation the server never answered goes back to the table; one it holds is freed there (its next load figure shows it). */
+  /**
+   * Takes a lease out. A lease the server holds is freed there (its next load figure shows it); one
+   * whose grant the server refused goes back to the table at once; one whose grant is still on its
+   * way keeps its reservation until the grant is answered.
+   */
   drop(l: BookLease, why: DropReason): boolean {
-    if (this.leases.get(l.id) !== l) return false;
+    if (this.leases.get(l.id) !== l) {
+      // Dropped while its grant was out, and now the grant failed: the reservation it kept goes back.
+      if (l.pending && why === "refused") {
+        this.table.release(l.serverId, l.slots);
+        l.pending = false;
+      }
+      return false;
+    }
     this.leases.delete(l.id);
     const s = this.byServer.get(l.serverId);
     s?.delete(l);
@@ -133,7 +149,12 @@ export class LeaseBook {
     if (c > 0) this.byClient.set(l.client, c);
     else this.byClient.delete(l.client);
     this.held -= l.slots;
-    if (l.pending) this.table.release(l.serverId, l.slots);
+    // A grant still on its way may yet be taken by the server, which then holds the slots until
+    // told to let go: the reservation stays until the grant is answered (granted, or refused).
+    if (l.pending && why === "refused") {
+      this.table.release(l.serverId, l.slots);
+      l.pending = false;
+    }
     this.counts[why]++;
     return true;
   }
