@@ -1,7 +1,7 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { DEFAULT_POLICY, policyNames } from "../node/config.js";
-import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, arrivalRate, makeWorkload, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
-import type { LoadResult, PolicyResult, RunConfig, ServiceModel, Workload } from "../sim/index.js";
+import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, FleetError, arrivalRate, makeWorkload, parseFleet, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
+import type { Fleet, LoadResult, PolicyResult, RunConfig, ServiceModel, Workload, WorkloadConfig } from "../sim/index.js";
 import { CliError, checkPolicyFlag, oneOf, parseIntFlag } from "./errors.js";
 import { parseFlags } from "./flags.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
@@ -13,14 +13,21 @@ export function defaultSimPolicies(): string[] {
   return policyNames().filter((p) => !NOT_BY_DEFAULT.includes(p));
 }
 
-export const SIM_HELP = `allot sim [--servers N] [--allocators K] [--load L[,L…]] [--policy P,…] [--tasks T]
-          [--task-ms M] [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F]
-          [--shares W,…] [--capacity C] [-o text|json] [--svg FILE]
+/** A warm start's default length, in mean task times (a task of mean size on a server of the fleet's mean power). */
+export const WARM_TASK_TIMES = 20;
+/** Most tasks one run may hold: the measured tasks' response times are kept for the quantiles. */
+export const MAX_TASKS = 50_000_000;
+
+export const SIM_HELP = `allot sim [--servers N] [--powers P,…] [--fleet FILE] [--allocators K] [--load L[,L…]]
+          [--policy P,…] [--tasks T | --tasks-per-server N | --duration-ms M] [--task-ms M]
+          [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F] [--warm-start]
+          [--warm-ms M] [--shares W,…] [--capacity C] [-o text|json] [--svg FILE]
 
 A deterministic discrete-event simulation (virtual time, seeded) of K allocators placing a
 Poisson stream of tasks on N servers, each allocator deciding with the policy code of a tier-2
 distributor (allocate() on its own ServerTable) from views that servers' reports reach D ms late.
-Each server is one FIFO queue served at a rate proportional to its power (1–8): a task of size s
+Each server is one FIFO queue served at a rate proportional to its power (1–8 unless --powers
+or --fleet say otherwise): a task of size s
 takes s × M ms / power. Servers report (queue length as load, capacity ${CAPACITY_PER_POWER} × power, power,
 version) to every allocator on every arrival and completion; an allocator drops its reservation
 when the report sent on that task's arrival reaches it. Allocators are a0…a{K-1}, and each
@@ -30,6 +37,13 @@ are always shown: oracle (perfect instantaneous knowledge: the server minimising
 servers, arrivals and task sizes.
 
   --servers N       servers (default 1000)
+  --powers P,…      the powers servers are drawn from, uniformly, each a number > 0 (default
+                    1,2,…,8; --powers 1 is a homogeneous fleet)
+  --fleet FILE      the fleet as JSON, instead of --servers and --powers:
+                    {"servers":[{"count":N,"power":P,"apps":["sim",…],"attrs":{"gpu":true}},…],
+                     "task":{"app":"sim","require":["gpu=true"]}}
+                    apps default ["sim"], task.app "sim"; every task carries task.require, and
+                    a load is a share of the capacity of the servers that can take it
   --allocators K    allocators, each with its own view (default 4)
   --shares W,…      how the tasks split over the allocators, one weight >= 0 per allocator
                     (default equal; 2,1,1,1 sends a0 twice the tasks of each other)
@@ -37,7 +51,10 @@ servers, arrivals and task sizes.
   --policy P,…      policies to run (NAME[:k=v,…]; repeatable). Default: every registered
                     policy but random and hash (${defaultSimPolicies().join(", ")}).
                     "oracle" and "random" name the reference rows
-  --tasks T         tasks per run (default 200000)
+  --tasks T         tasks per run, in all (default 200000)
+  --tasks-per-server N  run length as tasks per server: N × the servers
+  --duration-ms M   run length in virtual ms of arrivals: the tasks that many ms bring at each
+                    load (so higher loads run more tasks)
   --task-ms M       work in a task of mean size on a power-1 server, virtual ms, > 0
                     (default ${DEFAULT_TASK_MS}: computing tasks, so that reports 10 ms late are
                     slightly stale; at 10 they are several tasks late)
@@ -46,7 +63,12 @@ servers, arrivals and task sizes.
                     (alpha 1.5, max/min 1000)
   --seed S          seed (default 1)
   --warmup F        share of tasks, first by arrival, left out of the statistics, 0 <= F < 1
-                    (default 0.1)
+                    (default 0.1; 0 with --warm-start)
+  --warm-start      start each row from a fleet near its steady state under that row's own
+                    policy: arrivals (never measured, from streams of their own) run for a
+                    virtual-time warm-up before the measured tasks. Every load must be < 1
+  --warm-ms M       the warm-up's length, virtual ms (implies --warm-start; default
+                    ${WARM_TASK_TIMES} mean task times at the fleet's mean power)
   --capacity C      a capacity every server reports alike (default ${CAPACITY_PER_POWER} × its power: the same
                     backlog in time on every server, and queues never reach it, so allocate()
                     never refuses in practice; a task it refuses goes to a random server)
@@ -57,6 +79,12 @@ servers, arrivals and task sizes.
 
 const OPTIONS = {
   servers: { type: "string" },
+  powers: { type: "string" },
+  fleet: { type: "string" },
+  "tasks-per-server": { type: "string" },
+  "duration-ms": { type: "string" },
+  "warm-start": { type: "boolean" },
+  "warm-ms": { type: "string" },
   allocators: { type: "string" },
   shares: { type: "string" },
   load: { type: "string" },
@@ -83,6 +111,19 @@ export interface SimCliConfig {
   /** The rows, in order: oracle, random, then the policies asked for. */
   rows: string[];
   tasks: number;
+  /** Run length as tasks per server (tasks = this × servers). */
+  tasksPerServer?: number;
+  /** Run length in virtual ms of arrivals: each load runs the tasks that many ms bring. */
+  durationMs?: number;
+  /** The powers servers are drawn from; absent: 1–8. */
+  powers?: number[];
+  /** The fleet file's fleet, and the file; absent: --servers servers with drawn powers. */
+  fleet?: Fleet;
+  fleetFile?: string;
+  /** A warm start: every row runs a warm-up before its measured tasks; absent: every row starts from an empty fleet. */
+  warmStart?: true;
+  /** The warm-up's length, virtual ms; absent with a warm start: WARM_TASK_TIMES mean task times. */
+  warmMs?: number;
   taskMs: number;
   delayMs: number;
   service: ServiceModel;
@@ -139,22 +180,67 @@ export function splitPolicies(values: readonly string[]): string[] {
   return out;
 }
 
+/** `--powers`: numbers > 0, at least one. */
+function powerList(text: string): number[] {
+  const items = text.split(",").map((x) => x.trim());
+  const ps = items.map(Number);
+  if (items.some((x) => x === "") || !ps.every((p) => Number.isFinite(p) && p > 0)) throw new CliError(`expected powers > 0, P[,P…], got ${JSON.stringify(text)}`, "--powers");
+  if (ps.some((p) => p > 1_000_000)) throw new CliError(`expected powers up to 1000000, got ${JSON.stringify(text)}`, "--powers");
+  return ps;
+}
+
+/** `--fleet FILE`: read and checked, or a CliError naming the flag, the key and the reason. */
+export function readFleet(file: string): Fleet {
+  if (file.trim() === "") throw new CliError("expected a file name", "--fleet");
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, "--fleet");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new CliError(`${file} is not JSON: ${err instanceof Error ? err.message : String(err)}`, "--fleet");
+  }
+  try {
+    return parseFleet(json);
+  } catch (err) {
+    if (err instanceof FleetError) throw new CliError(`${file}: ${err.message}`, "--fleet");
+    throw err;
+  }
+}
+
 /** Turns `allot sim` flags into a run, or a CliError naming the bad flag. */
 export function simConfig(argv: string[]): SimCliConfig | "help" {
   const { values: v } = parseFlags(argv, OPTIONS);
   if (v.help) return "help";
-  const servers = parseIntFlag("--servers", v.servers, 1000, 1, 1_000_000);
+  if (v.fleet !== undefined && (v.servers !== undefined || v.powers !== undefined)) throw new CliError("gives the servers and their powers: leave out --servers and --powers", "--fleet");
+  const fleet = v.fleet === undefined ? undefined : readFleet(v.fleet);
+  const servers = fleet ? fleet.groups.reduce((a, g) => a + g.count, 0) : parseIntFlag("--servers", v.servers, 1000, 1, 1_000_000);
+  const powers = v.powers === undefined ? undefined : powerList(v.powers);
   const allocators = parseIntFlag("--allocators", v.allocators, 4, 1, 1000);
-  const tasks = parseIntFlag("--tasks", v.tasks, 200_000, 1, 50_000_000);
+  const lengths = (["--tasks", "--tasks-per-server", "--duration-ms"] as const).filter((f) => v[f.slice(2) as "tasks" | "tasks-per-server" | "duration-ms"] !== undefined);
+  if (lengths.length > 1) throw new CliError(`give one run length: ${lengths.join(" or ")}`, lengths[1]);
+  const tasksPerServer = v["tasks-per-server"] === undefined ? undefined : parseIntFlag("--tasks-per-server", v["tasks-per-server"], 1, 1, MAX_TASKS);
+  if (tasksPerServer !== undefined && tasksPerServer * servers > MAX_TASKS) throw new CliError(`${tasksPerServer} × ${servers} servers is more than ${MAX_TASKS} tasks`, "--tasks-per-server");
+  const durationMs = v["duration-ms"] === undefined ? undefined : positiveMs("--duration-ms", v["duration-ms"], 0, false);
+  const tasks = tasksPerServer !== undefined ? tasksPerServer * servers : parseIntFlag("--tasks", v.tasks, 200_000, 1, MAX_TASKS);
   const seed = parseIntFlag("--seed", v.seed, 1, 0, 2 ** 31 - 1);
   const capacity = v.capacity === undefined ? undefined : parseIntFlag("--capacity", v.capacity, 1, 1, 1_000_000_000);
   const taskMs = positiveMs("--task-ms", v["task-ms"], DEFAULT_TASK_MS, false);
   const loadItems = (v.load ?? "0.9").split(",").map((s) => s.trim());
   if (loadItems.some((s) => s === "")) throw new CliError(`expected L[,L…], got ${JSON.stringify(v.load)}`, "--load");
+  const warmStart = v["warm-start"] === true || v["warm-ms"] !== undefined;
+  // Checked before --load's own bound, so the reason given is the warm start's.
+  const overloaded = loadItems.map(Number).find((l) => l >= 1);
+  if (warmStart && overloaded !== undefined) throw new CliError(`needs every load < 1, got ${overloaded}: at a load >= 1 queues grow without bound, so there is no steady state to start from`, v["warm-start"] === true ? "--warm-start" : "--warm-ms");
   const loads = loadItems.map((s) => fraction("--load", s, 0, false));
   const delayMs = positiveMs("--delay-ms", v["delay-ms"], 10, true);
   const service = oneOf("--service", ["exp", "pareto"] as const, v.service) ?? "exp";
-  const warmup = v.warmup === undefined ? 0.1 : fraction("--warmup", v.warmup, 0, true);
+  const warmup = v.warmup === undefined ? (warmStart ? 0 : 0.1) : fraction("--warmup", v.warmup, 0, true);
+  const warmMs = v["warm-ms"] === undefined ? undefined : positiveMs("--warm-ms", v["warm-ms"], 0, false);
   const asked = v.policy === undefined ? defaultSimPolicies() : splitPolicies(v.policy);
   if (v.policy !== undefined && asked.length === 0) throw new CliError("expected P[,P…]", "--policy");
   for (const spec of asked) if (spec !== "oracle" && spec !== "random") checkPolicyFlag(spec);
@@ -163,7 +249,37 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   if (capacity !== undefined) config.capacity = capacity;
   if (v.shares !== undefined) config.shares = shareWeights(v.shares, allocators);
   if (v.svg !== undefined) config.svg = v.svg;
+  if (powers !== undefined) config.powers = powers;
+  if (fleet !== undefined && v.fleet !== undefined) {
+    config.fleet = fleet;
+    config.fleetFile = v.fleet;
+  }
+  if (tasksPerServer !== undefined) config.tasksPerServer = tasksPerServer;
+  if (durationMs !== undefined) config.durationMs = durationMs;
+  if (warmStart) config.warmStart = true;
+  if (warmMs !== undefined) config.warmMs = warmMs;
   return config;
+}
+
+/** The workload a CLI run describes (with --duration-ms, `tasks` is the most any load runs). */
+export function simWorkload(c: SimCliConfig): Workload {
+  const wc: WorkloadConfig = { servers: c.servers, allocators: c.allocators, tasks: c.tasks, service: c.service, seed: c.seed, taskMs: c.taskMs };
+  if (c.shares) wc.shares = c.shares;
+  if (c.powers) wc.powerChoices = c.powers;
+  if (c.fleet) wc.fleet = c.fleet;
+  return makeWorkload(wc);
+}
+
+/** Tasks run at `load`: the run length asked for, in tasks or in virtual time. */
+export function tasksAt(c: SimCliConfig, w: Workload, load: number): number {
+  if (c.durationMs === undefined) return c.tasks;
+  return Math.max(1, Math.round(arrivalRate(w, load) * c.durationMs));
+}
+
+/** A warm start's length at this workload, virtual ms (0 without one). */
+export function warmMsOf(c: SimCliConfig, w: Workload): number {
+  if (c.warmStart !== true) return 0;
+  return c.warmMs ?? (WARM_TASK_TIMES * w.taskMs * w.eligible.length) / w.totalPower;
 }
 
 const ms = (n: number): string => (n >= 100 ? n.toFixed(1) : n >= 10 ? n.toFixed(2) : n.toFixed(3));
@@ -176,22 +292,23 @@ function header(c: SimCliConfig, w: Workload): string {
     minP = Math.min(minP, p);
     maxP = Math.max(maxP, p);
   }
+  const power = minP === maxP ? `power ${minP}` : `power ${minP}–${maxP}`;
+  const fleet = c.fleetFile !== undefined ? `fleet ${c.fleetFile}: ${c.servers} servers in ${w.kinds.length} group(s), ${w.eligible.length} can take the tasks (${power}, total ${w.totalPower})` : `${c.servers} servers (${power}, total ${w.totalPower})`;
+  const length = c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks} tasks`;
+  const warm = c.warmStart === true ? `, warm start of ${(warmMsOf(c, w) / 1000).toFixed(2)} s virtual` : "";
   return (
-    `allot sim: ${c.servers} servers (power ${minP}–${maxP}, total ${w.totalPower}), ${c.allocators} allocator(s)${c.shares ? ` sharing tasks ${c.shares.join(":")}` : ""}, ${c.tasks} tasks, ` +
-    `${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), reports ${c.delayMs} ms late, capacity ${c.capacity ?? `${CAPACITY_PER_POWER} × power`}, seed ${c.seed}, ` +
+    `allot sim: ${fleet}, ${c.allocators} allocator(s)${c.shares ? ` sharing tasks ${c.shares.join(":")}` : ""}, ${length}, ` +
+    `${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), reports ${c.delayMs} ms late, capacity ${c.capacity ?? `${CAPACITY_PER_POWER} × power`}, seed ${c.seed}${warm}, ` +
     `first ${Math.round(c.warmup * 100)}% of tasks left out`
   );
 }
 
-function table(r: LoadResult, walls: Map<string, number>, w: Workload): string {
+function table(r: LoadResult, walls: Map<string, number>, w: Workload, tasks: number): string {
   const oracle = r.policies.find((p) => p.policy === "oracle");
   const random = r.policies.find((p) => p.policy === "random");
   const rate = arrivalRate(w, r.load);
-  let span = 0;
-  for (const g of w.gaps) span += g;
-  span /= rate;
   const lines = [
-    `load ${r.load}: ${rate.toFixed(1)} tasks/ms, arrivals over ${(span / 1000).toFixed(2)} s of virtual time, ${(w.sizes.length / w.powers.length).toFixed(0)} tasks per server`,
+    `load ${r.load}: ${rate.toFixed(1)} tasks/ms, ${tasks} tasks arriving over about ${(tasks / rate / 1000).toFixed(2)} s of virtual time, ${(tasks / w.eligible.length).toFixed(0)} tasks per server`,
     `  ${"policy".padEnd(24)}${["mean ms", "p50 ms", "p99 ms", "p99.9 ms", "÷ oracle", "random ÷", "max queue", "refused", "wall s"].map((h) => h.padStart(10)).join("")}`,
   ];
   for (const p of r.policies) {
@@ -238,13 +355,19 @@ export async function sim(argv: string[]): Promise<number> {
     return 0;
   }
   const started = performance.now();
-  const w = makeWorkload({ servers: c.servers, allocators: c.allocators, tasks: c.tasks, service: c.service, seed: c.seed, taskMs: c.taskMs, ...(c.shares ? { shares: c.shares } : {}) });
+  const w = simWorkload(c);
+  for (const load of c.loads) {
+    const n = tasksAt(c, w, load);
+    if (n > MAX_TASKS) throw new CliError(`${c.durationMs} ms at load ${load} is ${n} tasks, more than ${MAX_TASKS}`, "--duration-ms");
+  }
+  const warmMs = warmMsOf(c, w);
   if (!c.json) process.stdout.write(`${header(c, w)}\n`);
   const results: LoadResult[] = [];
   for (const load of c.loads) {
     const walls = new Map<string, number>();
     const rows: PolicyResult[] = [];
-    const run: RunConfig = { load, delayMs: c.delayMs, warmup: c.warmup };
+    const tasks = tasksAt(c, w, load);
+    const run: RunConfig = { load, delayMs: c.delayMs, warmup: c.warmup, tasks, warmMs };
     if (c.capacity !== undefined) run.capacity = c.capacity;
     for (const spec of c.rows) {
       const t0 = performance.now();
@@ -258,11 +381,12 @@ export async function sim(argv: string[]): Promise<number> {
       const policies = rows.map((p) => ({ policy: p.policy, meanMs: round3(p.meanMs), p99Ms: round3(p.p99Ms), p999Ms: round3(p.p999Ms) }));
       process.stdout.write(`${JSON.stringify({ defaultPolicy: DEFAULT_POLICY, load, policies })}\n`);
     } else {
-      process.stdout.write(`${table(r, walls, w)}\n`);
+      process.stdout.write(`${table(r, walls, w, tasks)}\n`);
     }
   }
   if (c.svg !== undefined) {
-    const subtitle = `${c.servers.toLocaleString("en-US")} servers (power 1–8), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.tasks.toLocaleString("en-US")} tasks, ${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
+    const fleet = c.fleetFile !== undefined ? `fleet ${c.fleetFile}` : c.powers !== undefined ? `power ${c.powers.join(", ")}` : "power 1–8";
+    const subtitle = `${c.servers.toLocaleString("en-US")} servers (${fleet}), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks.toLocaleString("en-US")} tasks`}, ${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
     try {
       writeFileSync(c.svg, responsePlot(results, { title: "allot sim: response time against load", subtitle }, DEFAULT_POLICY));
     } catch (err) {
@@ -272,7 +396,8 @@ export async function sim(argv: string[]): Promise<number> {
   }
   if (!c.json) {
     for (const t of targets(results)) process.stdout.write(`${t}\n`);
-    process.stdout.write(`wall time ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    // maxRSS is in KiB: the peak for the whole run, every row and load.
+    process.stdout.write(`wall time ${((performance.now() - started) / 1000).toFixed(1)} s, peak memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB\n`);
   }
   return 0;
 }
