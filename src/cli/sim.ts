@@ -13,14 +13,19 @@ export function defaultSimPolicies(): string[] {
   return policyNames().filter((p) => !NOT_BY_DEFAULT.includes(p));
 }
 
-/** A warm start's default length, in mean task times (a task of mean size on a server of the fleet's mean power). */
-export const WARM_TASK_TIMES = 20;
+/**
+ * A warm start's default length is this many mean task times (a task of mean size on a server of
+ * the fleet's mean power) ÷ (1 − load): queues take longer to settle the closer the load is to 1
+ * (with two random choices on 1,000 servers at load 0.95, 20 task times left the mean 10–15% low
+ * over the next 20 tasks per server, 100 within the noise).
+ */
+export const WARM_TASK_TIMES = 4;
 /** Most tasks one run may hold: the measured tasks' response times are kept for the quantiles. */
 export const MAX_TASKS = 50_000_000;
 
 export const SIM_HELP = `allot sim [--servers N] [--powers P,…] [--fleet FILE] [--allocators K] [--load L[,L…]]
           [--policy P,…] [--tasks T | --tasks-per-server N | --duration-ms M] [--task-ms M]
-          [--delay-ms D] [--service exp|pareto] [--seed S] [--warmup F] [--warm-start]
+          [--delay-ms D] [--service exp|pareto|det] [--seed S] [--warmup F] [--warm-start]
           [--warm-ms M] [--shares W,…] [--capacity C] [-o text|json] [--svg FILE]
 
 A deterministic discrete-event simulation (virtual time, seeded) of K allocators placing a
@@ -59,8 +64,8 @@ servers, arrivals and task sizes.
                     (default ${DEFAULT_TASK_MS}: computing tasks, so that reports 10 ms late are
                     slightly stale; at 10 they are several tasks late)
   --delay-ms D      how late reports reach the allocators, virtual ms, >= 0 (default 10)
-  --service exp|pareto  task sizes, mean 1: exponential (default) or bounded Pareto
-                    (alpha 1.5, max/min 1000)
+  --service exp|pareto|det  task sizes, mean 1: exponential (default), bounded Pareto
+                    (alpha 1.5, max/min 1000) or deterministic (every task of size 1)
   --seed S          seed (default 1)
   --warmup F        share of tasks, first by arrival, left out of the statistics, 0 <= F < 1
                     (default 0.1; 0 with --warm-start)
@@ -68,7 +73,8 @@ servers, arrivals and task sizes.
                     policy: arrivals (never measured, from streams of their own) run for a
                     virtual-time warm-up before the measured tasks. Every load must be < 1
   --warm-ms M       the warm-up's length, virtual ms (implies --warm-start; default
-                    ${WARM_TASK_TIMES} mean task times at the fleet's mean power)
+                    ${WARM_TASK_TIMES} ÷ (1 − load) mean task times at the fleet's mean power: 80
+                    at load 0.95)
   --capacity C      a capacity every server reports alike (default ${CAPACITY_PER_POWER} × its power: the same
                     backlog in time on every server, and queues never reach it, so allocate()
                     never refuses in practice; a task it refuses goes to a random server)
@@ -238,7 +244,7 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   if (warmStart && overloaded !== undefined) throw new CliError(`needs every load < 1, got ${overloaded}: at a load >= 1 queues grow without bound, so there is no steady state to start from`, v["warm-start"] === true ? "--warm-start" : "--warm-ms");
   const loads = loadItems.map((s) => fraction("--load", s, 0, false));
   const delayMs = positiveMs("--delay-ms", v["delay-ms"], 10, true);
-  const service = oneOf("--service", ["exp", "pareto"] as const, v.service) ?? "exp";
+  const service = oneOf("--service", ["exp", "pareto", "det"] as const, v.service) ?? "exp";
   const warmup = v.warmup === undefined ? (warmStart ? 0 : 0.1) : fraction("--warmup", v.warmup, 0, true);
   const warmMs = v["warm-ms"] === undefined ? undefined : positiveMs("--warm-ms", v["warm-ms"], 0, false);
   const asked = v.policy === undefined ? defaultSimPolicies() : splitPolicies(v.policy);
@@ -276,12 +282,13 @@ export function tasksAt(c: SimCliConfig, w: Workload, load: number): number {
   return Math.max(1, Math.round(arrivalRate(w, load) * c.durationMs));
 }
 
-/** A warm start's length at this workload, virtual ms (0 without one). */
-export function warmMsOf(c: SimCliConfig, w: Workload): number {
+/** A warm start's length at this workload and load, virtual ms (0 without one). */
+export function warmMsOf(c: SimCliConfig, w: Workload, load: number): number {
   if (c.warmStart !== true) return 0;
-  return c.warmMs ?? (WARM_TASK_TIMES * w.taskMs * w.eligible.length) / w.totalPower;
+  return c.warmMs ?? (WARM_TASK_TIMES / (1 - load)) * ((w.taskMs * w.eligible.length) / w.totalPower);
 }
 
+const SERVICE_NAMES = { exp: "exponential", pareto: "bounded Pareto", det: "deterministic" } as const;
 const ms = (n: number): string => (n >= 100 ? n.toFixed(1) : n >= 10 ? n.toFixed(2) : n.toFixed(3));
 const round3 = (n: number): number => Math.round(n * 1000) / 1000;
 
@@ -295,20 +302,20 @@ function header(c: SimCliConfig, w: Workload): string {
   const power = minP === maxP ? `power ${minP}` : `power ${minP}–${maxP}`;
   const fleet = c.fleetFile !== undefined ? `fleet ${c.fleetFile}: ${c.servers} servers in ${w.kinds.length} group(s), ${w.eligible.length} can take the tasks (${power}, total ${w.totalPower})` : `${c.servers} servers (${power}, total ${w.totalPower})`;
   const length = c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks} tasks`;
-  const warm = c.warmStart === true ? `, warm start of ${(warmMsOf(c, w) / 1000).toFixed(2)} s virtual` : "";
+  const warm = c.warmStart !== true ? "" : c.warmMs !== undefined ? `, warm start of ${(c.warmMs / 1000).toFixed(2)} s virtual` : `, warm start of ${WARM_TASK_TIMES} ÷ (1 − load) mean task times`;
   return (
     `allot sim: ${fleet}, ${c.allocators} allocator(s)${c.shares ? ` sharing tasks ${c.shares.join(":")}` : ""}, ${length}, ` +
-    `${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), reports ${c.delayMs} ms late, capacity ${c.capacity ?? `${CAPACITY_PER_POWER} × power`}, seed ${c.seed}${warm}, ` +
+    `${SERVICE_NAMES[c.service]} sizes (mean ${c.taskMs} ms at power 1), reports ${c.delayMs} ms late, capacity ${c.capacity ?? `${CAPACITY_PER_POWER} × power`}, seed ${c.seed}${warm}, ` +
     `first ${Math.round(c.warmup * 100)}% of tasks left out`
   );
 }
 
-function table(r: LoadResult, walls: Map<string, number>, w: Workload, tasks: number): string {
+function table(r: LoadResult, walls: Map<string, number>, w: Workload, tasks: number, warmMs: number): string {
   const oracle = r.policies.find((p) => p.policy === "oracle");
   const random = r.policies.find((p) => p.policy === "random");
   const rate = arrivalRate(w, r.load);
   const lines = [
-    `load ${r.load}: ${rate.toFixed(1)} tasks/ms, ${tasks} tasks arriving over about ${(tasks / rate / 1000).toFixed(2)} s of virtual time, ${(tasks / w.eligible.length).toFixed(0)} tasks per server`,
+    `load ${r.load}: ${rate.toFixed(1)} tasks/ms, ${tasks} tasks arriving over about ${(tasks / rate / 1000).toFixed(2)} s of virtual time, ${(tasks / w.eligible.length).toFixed(0)} tasks per server${warmMs > 0 ? `, after a warm-up of ${(warmMs / 1000).toFixed(2)} s` : ""}`,
     `  ${"policy".padEnd(24)}${["mean ms", "p50 ms", "p99 ms", "p99.9 ms", "÷ oracle", "random ÷", "max queue", "refused", "wall s"].map((h) => h.padStart(10)).join("")}`,
   ];
   for (const p of r.policies) {
@@ -360,13 +367,13 @@ export async function sim(argv: string[]): Promise<number> {
     const n = tasksAt(c, w, load);
     if (n > MAX_TASKS) throw new CliError(`${c.durationMs} ms at load ${load} is ${n} tasks, more than ${MAX_TASKS}`, "--duration-ms");
   }
-  const warmMs = warmMsOf(c, w);
   if (!c.json) process.stdout.write(`${header(c, w)}\n`);
   const results: LoadResult[] = [];
   for (const load of c.loads) {
     const walls = new Map<string, number>();
     const rows: PolicyResult[] = [];
     const tasks = tasksAt(c, w, load);
+    const warmMs = warmMsOf(c, w, load);
     const run: RunConfig = { load, delayMs: c.delayMs, warmup: c.warmup, tasks, warmMs };
     if (c.capacity !== undefined) run.capacity = c.capacity;
     for (const spec of c.rows) {
@@ -381,12 +388,12 @@ export async function sim(argv: string[]): Promise<number> {
       const policies = rows.map((p) => ({ policy: p.policy, meanMs: round3(p.meanMs), p99Ms: round3(p.p99Ms), p999Ms: round3(p.p999Ms) }));
       process.stdout.write(`${JSON.stringify({ defaultPolicy: DEFAULT_POLICY, load, policies })}\n`);
     } else {
-      process.stdout.write(`${table(r, walls, w, tasks)}\n`);
+      process.stdout.write(`${table(r, walls, w, tasks, warmMs)}\n`);
     }
   }
   if (c.svg !== undefined) {
     const fleet = c.fleetFile !== undefined ? `fleet ${c.fleetFile}` : c.powers !== undefined ? `power ${c.powers.join(", ")}` : "power 1–8";
-    const subtitle = `${c.servers.toLocaleString("en-US")} servers (${fleet}), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks.toLocaleString("en-US")} tasks`}, ${c.service === "exp" ? "exponential" : "bounded Pareto"} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
+    const subtitle = `${c.servers.toLocaleString("en-US")} servers (${fleet}), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks.toLocaleString("en-US")} tasks`}, ${SERVICE_NAMES[c.service]} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
     try {
       writeFileSync(c.svg, responsePlot(results, { title: "allot sim: response time against load", subtitle }, DEFAULT_POLICY));
     } catch (err) {

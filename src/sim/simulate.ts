@@ -4,13 +4,18 @@
  *
  * The model:
  *
- * - **Servers.** N servers, each one FIFO queue served at a rate proportional to its power (an
- *   integer from 1 to 8, uniform, drawn from the seed): a task of size s (work units, mean 1)
- *   takes s × taskMs / power ms once it reaches the head of the queue (taskMs: the workload's,
- *   default DEFAULT_TASK_MS). The queue length (waiting plus in service) is the server's `load`.
+ * - **Servers.** N servers, each one FIFO queue served at a rate proportional to its power (drawn
+ *   uniformly from `powerChoices`, default the integers 1 to 8, from the seed; or given by a
+ *   `fleet`, groups of servers with their power, applications and attributes): a task of size s
+ *   (work units, mean 1) takes s × taskMs / power ms once it reaches the head of the queue
+ *   (taskMs: the workload's, default DEFAULT_TASK_MS). The queue length (waiting plus in service)
+ *   is the server's `load`. Every task asks for the fleet's application with its constraints;
+ *   the servers that offer it and meet them are the eligible ones, and only they get tasks.
  * - **Tasks.** A Poisson process at `load` × the total capacity, where the total capacity is
- *   Σ power / taskMs tasks per ms; each task goes to one of K allocators, uniformly. Sizes
- *   are exponential or bounded Pareto (`PARETO_SERVICE`), mean 1 either way.
+ *   Σ power / taskMs tasks per ms over the eligible servers; each task goes to one of K
+ *   allocators, uniformly or by `shares`. Sizes are exponential, bounded Pareto
+ *   (`PARETO_SERVICE`) or all 1, mean 1 in every case. Tasks are drawn as they arrive and live in
+ *   recycled slots, so a run holds the tasks in flight, not all of them.
  * - **Allocators.** a0…a{K-1}. Each has its own `ServerTable`, its own instance of the policy and
  *   decides with the same code as a tier-2 distributor: `allocate(view, task, policy, ctx)`, with
  *   a seeded `ctx.random`, the virtual clock as `ctx.now` and `ctx.allocator` = its id and the
@@ -19,22 +24,24 @@
  *   every allocator a report: its id, `load` = queue length, `capacity` (CAPACITY_PER_POWER ×
  *   power, unless the run fixes one for all), `power` and version (1, seq) with seq counting the
  *   changes. Each arrives `delayMs` later (fixed, so reports arrive in the order they were sent)
- *   and is applied with `ServerTable.apply`.
+ *   and is taken with `ServerTable.confirm`, as tier 2 takes the load an acknowledgement carries.
  * - **Reservations.** `allocate` reserves a slot on the allocator's view. The allocator releases
  *   it when the report the server sent on that task's arrival reaches it — the first report from
- *   that server sent after the task got there, which is the first to count the task. The report
- *   is applied first, then the reservation released, so no decision sees the task counted twice
- *   or not at all. When `allocate` refuses (every server in the view at capacity: not seen in
+ *   that server sent after the task got there, which is the first to count the task. The load and
+ *   the release are taken in one step, so no decision sees the task counted twice or not at all. When `allocate` refuses (every server in the view at capacity: not seen in
  *   practice but with best-fit, which packs) the task goes to a uniformly random server, no
  *   reservation is made, and the run counts it as `refused`.
  * - **References.** `oracle`: centralised join-the-shortest-expected-completion with perfect,
  *   instantaneous knowledge of every queue length (not of task sizes): the server minimising
- *   (queue + 1) / power, ties to the lower index. `random`: a uniformly random server, no views.
+ *   (queue + 1) / power among the eligible, ties to the lower index. `random`: a uniformly random
+ *   eligible server, no views.
  *
  * Every policy of one run sees the same servers, arrival times, task sizes and allocator per
  * task (common random numbers: each comes from its own seeded stream, and every load scales the
  * same unit-rate gaps). Response time = completion − arrival. The first `warmup` share of tasks
- * (by arrival) run but are left out of the statistics, since every run starts with empty queues.
+ * (by arrival) run but are left out of the statistics, since every run starts with empty queues;
+ * or, with `warmMs`, a warm-up of arrivals from streams of their own runs first for that many
+ * virtual ms under the row's own policy, so the measured tasks find the fleet near its steady state.
  */
 import { allocate, compileRequire, resolvePolicy } from "../policies/index.js";
 import type { Policy, PolicyContext } from "../policies/index.js";
@@ -294,6 +301,8 @@ export interface PolicyResult {
   warmTasks: number;
   /** The most tasks in the system at once. */
   peakTasks: number;
+  /** Tasks each server ran, warm-up tasks included. */
+  ran: Uint32Array;
 }
 
 /**
@@ -369,6 +378,7 @@ export function runPolicy(w: Workload, spec: string | PolicySpec, run: RunConfig
 
   // Servers: FIFO queues as linked lists of task slots.
   const qlen = new Int32Array(N);
+  const ran = new Uint32Array(N);
   const seq = new Int32Array(N);
   const head = new Int32Array(N).fill(-1);
   const tail = new Int32Array(N).fill(-1);
@@ -478,6 +488,7 @@ export function runPolicy(w: Workload, spec: string | PolicySpec, run: RunConfig
         }
       }
       // The task reaches server j.
+      ran[j] = (ran[j] as number) + 1;
       const s = slots.take(now, size, n);
       const t = tail[j] as number;
       if (t < 0) head[j] = s;
@@ -509,6 +520,7 @@ export function runPolicy(w: Workload, spec: string | PolicySpec, run: RunConfig
     applies,
     warmTasks,
     peakTasks: slots.peak,
+    ran,
   };
 }
 

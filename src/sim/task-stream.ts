@@ -5,7 +5,8 @@
  */
 import { PARETO_SERVICE, Rng } from "./rng.js";
 
-export type ServiceModel = "exp" | "pareto";
+/** Task sizes, mean 1: exponential, bounded Pareto (PARETO_SERVICE) or deterministic (every size 1: M/D/1 queues). */
+export type ServiceModel = "exp" | "pareto" | "det";
 
 /** Stream numbers of one seed: the measured tasks' and the warm-up's. */
 export interface TaskStreams {
@@ -18,7 +19,7 @@ export class TaskStream {
   private readonly gapRng: Rng;
   private readonly sizeRng: Rng;
   private readonly viaRng: Rng;
-  private readonly pareto: boolean;
+  private readonly service: ServiceModel;
   private readonly allocators: number;
   /** Cumulative shares, for a weighted split; undefined: equal. */
   private readonly upTo: Float64Array | undefined;
@@ -27,7 +28,7 @@ export class TaskStream {
     this.gapRng = new Rng(seed, streams.gaps);
     this.sizeRng = new Rng(seed, streams.sizes);
     this.viaRng = new Rng(seed, streams.via);
-    this.pareto = service === "pareto";
+    this.service = service;
     this.allocators = allocators;
     if (shares === undefined) this.upTo = undefined;
     else {
@@ -45,7 +46,8 @@ export class TaskStream {
 
   /** The next task size in work units, mean 1. */
   size(): number {
-    return this.pareto ? PARETO_SERVICE.sample(this.sizeRng) : this.sizeRng.exponential();
+    const m = this.service;
+    return m === "exp" ? this.sizeRng.exponential() : m === "pareto" ? PARETO_SERVICE.sample(this.sizeRng) : 1;
   }
 
   /** The allocator the next task arrives at. */

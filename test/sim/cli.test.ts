@@ -46,6 +46,27 @@ describe("cli/sim", () => {
     expect(simConfig(["--help"])).toBe("help");
   });
 
+  it("reads the fleet and run-length flags", () => {
+    expect(simConfig(["--powers", "1, 4", "--warm-start", "--tasks-per-server", "30", "--servers", "10"])).toMatchObject({ powers: [1, 4], warmStart: true, warmup: 0, tasks: 300, tasksPerServer: 30 });
+    expect(simConfig(["--warm-ms", "2500", "--warmup", "0.2", "--duration-ms", "4000"])).toMatchObject({ warmStart: true, warmMs: 2500, warmup: 0.2, durationMs: 4000 });
+    const c = simConfig(["--powers", "1"]);
+    expect(c).toMatchObject({ powers: [1], warmup: 0.1 });
+    expect(c).not.toHaveProperty("warmStart");
+  });
+
+  it("runs a homogeneous fleet, a warm start and a run length in virtual time", async () => {
+    const r = await runMain(["sim", "--servers", "50", "--powers", "2", "--duration-ms", "20000", "--load", "0.5,0.9", "--warm-start", "--policy", "least-loaded"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("50 servers (power 2, total 100)");
+    expect(r.out).toContain("warm start of 4 ÷ (1 − load) mean task times");
+    expect(r.out).toContain("after a warm-up of 4.00 s"); // at 0.5: 8 mean task times of 500 ms
+    expect(r.out).toContain("after a warm-up of 20.00 s"); // at 0.9: 40
+    // 20 s of arrivals: 0.5 × 100 / 1000 × 20,000 = 1,000 tasks at 0.5, 1,800 at 0.9.
+    expect(r.out).toContain("load 0.5: 0.1 tasks/ms, 1000 tasks arriving");
+    expect(r.out).toContain("load 0.9: 0.1 tasks/ms, 1800 tasks arriving");
+    expect(r.out).toMatch(/wall time [\d.]+ s, peak memory \d+ MB/);
+  });
+
   it("keeps a policy's own comma-separated options together", () => {
     expect(splitPolicies(["hash:key=user,bound=1.5,p2c", "most-idle"])).toEqual(["hash:key=user,bound=1.5", "p2c", "most-idle"]);
     expect(simConfig(["--policy", "hash:key=user,bound=1.5,p2c:d=4"])).toMatchObject({ rows: ["oracle", "random", "hash:key=user,bound=1.5", "p2c:d=4"] });
@@ -78,6 +99,19 @@ describe("cli/sim", () => {
     [["--policy", ","], "--policy"],
     [["--svg", ""], "--svg"],
     [["--bogus"], "--bogus"],
+    [["--powers", "0"], "--powers"],
+    [["--powers", "a"], "--powers"],
+    [["--powers", "1,,2"], "--powers"],
+    [["--powers", "-2"], "--powers"],
+    [["--warm-start", "--load", "1"], "--warm-start"],
+    [["--warm-start", "--load", "0.5,1.2"], "--warm-start"],
+    [["--warm-ms", "100", "--load", "1"], "--warm-ms"],
+    [["--warm-ms", "0"], "--warm-ms"],
+    [["--tasks-per-server", "0"], "--tasks-per-server"],
+    [["--tasks-per-server", "60000"], "--tasks-per-server"], // × 1000 servers is past the bound
+    [["--duration-ms", "-5"], "--duration-ms"],
+    [["--tasks", "10", "--duration-ms", "5"], "--duration-ms"],
+    [["--fleet", ""], "--fleet"],
   ])("refuses %j naming %s", (argv, flag) => {
     const e = usageError(argv);
     expect(e.flag).toBe(flag);
