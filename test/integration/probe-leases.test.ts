@@ -167,3 +167,35 @@ describe("probe: capacity with leases, placements and batches together", () => {
     expect(c.apps.get("probe-a")?.stats()).toMatchObject({ leases: 0 });
   });
 });
+
+describe("lease requests found wrong by probing", () => {
+  it("lists a lease once, and renews it once, when a renewal names it twice", async () => {
+    const c = await cluster(2);
+    const alice = await rawAs(c.tier2.url, "alice");
+    const [lease] = granted(await alice.call("lease.request", { class: eu, slots: 1, ttlMs: 30_000, client: { id: "alice", addr: "" } }));
+    if (lease === undefined) throw new Error("no lease");
+    const again = granted(await alice.call("lease.request", { class: eu, slots: 4, ttlMs: 30_000, client: { id: "alice", addr: "" }, renew: [lease.leaseId, lease.leaseId, lease.leaseId, lease.leaseId] }));
+    expect(again.filter((l) => l.leaseId === lease.leaseId)).toHaveLength(1);
+    // The slots asked for and not renewed are leased afresh: 4 in all, over distinct leases.
+    expect(new Set(again.map((l) => l.leaseId)).size).toBe(again.length);
+    expect(c.tier2.stats().leasesRenewed).toBe(1);
+  });
+
+  it("keeps the ticket a client holds good when a request that renews it is refused past the client's cap", async () => {
+    const c = await cluster(2, { maxLeaseSlotsPerClient: 1 });
+    const alice = await rawAs(c.tier2.url, "alice");
+    const [lease] = granted(await alice.call("lease.request", { class: eu, slots: 1, ttlMs: 30_000, client: { id: "alice", addr: "" } }));
+    if (lease === undefined) throw new Error("no lease");
+    let held = lease.ticket;
+    for (let i = 0; i < 2; i++) {
+      const m = await alice.call("lease.request", { class: eu, slots: 2, ttlMs: 30_000, client: { id: "alice", addr: "" }, renew: [lease.leaseId] });
+      // Whatever the answer, the client holds what it was told: a grant of this lease, or the ticket it had.
+      if (m.type === "lease.granted") held = m.body.leases.find((l) => l.leaseId === lease.leaseId)?.ticket ?? held;
+      else expect(errorOf(m).code).toBe(ErrorCode.OVERLOADED);
+    }
+    // Both renewals the tier-2 sent have been answered by the server.
+    await eventually(() => (c.tier2.stats().leasesRenewed as number) >= 2, 5000, "the renewals to reach the server");
+    const server = await rawAs(c.apps.get(lease.serverId)?.url as string, "alice");
+    expect(await run(server, held)).toBe(seq);
+  });
+});
