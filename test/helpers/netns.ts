@@ -58,12 +58,12 @@ function ip(args: readonly string[]): string {
   }
 }
 
-/** The namespaces whose names start with `prefix`, as `ip netns list` shows them. */
+/** The namespaces named `PREFIX-…`, as `ip netns list` shows them (`allot12-` is no prefix of another run's `allot123-br`). */
 export function namespacesNamed(prefix: string): string[] {
   return ip(["netns", "list"])
     .split("\n")
     .map((l) => l.split(" ")[0] ?? "")
-    .filter((n) => n.startsWith(prefix));
+    .filter((n) => n.startsWith(`${prefix}-`));
 }
 
 /**

@@ -100,7 +100,8 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
     return seen;
   };
 
-  beforeAll(async () => {
+  /** Builds the hosts, the keys and both clusters, and waits until every member is registered. */
+  const build = async (): Promise<void> => {
     net = await createHostNet(`allot${process.pid}`, HOSTS);
     const init = await runCli(["keys", "init", "--out", keys]);
     expect(init.code, init.stderr).toBe(0);
@@ -136,6 +137,13 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
       untilRows(T2, (r) => alive(r.servers, ["app-t1", "app-t2"]), "both app servers registered at the tier-2", 20_000),
       untilRows(MASTER, (r) => alive(r.servers, ["app-m1", "app-m2"]) && alive(r.slaves, ["slave"]), "both app servers and the slave registered at the master", 20_000),
     ]);
+  };
+  // A failed build (no root, no iproute2) must fail every test, not skip it as vitest does the
+  // tests of a failed beforeAll: each test awaits the build first and so rethrows its error.
+  let built: Promise<void> = Promise.resolve();
+  beforeAll(async () => {
+    built = build();
+    await built.catch(() => {});
   }, 90_000);
 
   afterAll(async () => {
@@ -145,6 +153,7 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
   }, 30_000);
 
   it("each allocator lists the app servers at their hosts' addresses, as they advertised them", async () => {
+    await built;
     const t2 = await rows(T2);
     expect(t2.servers.map((s) => [s.id, s.url]).sort()).toEqual([
       ["app-t1", url("h2", 7000)],
@@ -159,6 +168,7 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
   });
 
   it("tiered: placed through the vip, each task.run goes from the client's host straight to its app server's host address", async () => {
+    await built;
     const run = submit(VIP, "sleep", { ms: 1000 }, 8);
     const seen = await watch(run);
     const result = await run;
@@ -175,6 +185,7 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
   }, 30_000);
 
   it("master/slave: the master picks the slave on its host, which relays every run to the app servers on theirs", async () => {
+    await built;
     const run = submit(MASTER, "sleep", { ms: 500 }, 8);
     const seen = await watch(run);
     const result = await run;
@@ -188,6 +199,7 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
   }, 30_000);
 
   it("a host cut from the bridge is a dead node: found by heartbeat, its runs placed again, every task completed on the other host", async () => {
+    await built;
     // Eight 3 s tasks over two servers: the cut comes as soon as the client has a connection to h3,
     // so the runs sent there are still running when its link goes down.
     const run = submit(VIP, "sleep", { ms: 3000 }, 8);
