@@ -11,6 +11,8 @@ interface Slot<E = unknown> {
   e: E;
   b: number;
   i: number;
+  /** Its place in `held` while it is held. */
+  h: number;
   used: number;
   capacity: number;
 }
@@ -65,11 +67,19 @@ export class FreeIndex<E extends Sized> {
   /** Slots in use (load + reservations) and capacity, summed over the entries held. */
   used = 0;
   capacity = 0;
+  /**
+   * The entries held, densely, in no order: `sample` draws one uniformly in O(1). An entry
+   * joins at the end and leaves by swap with the last, so only a change of availability moves
+   * it here (a change of bucket does not).
+   */
+  private readonly held: E[] = [];
   /** Where the next read of each bucket starts, so equal entries take turns. */
   private readonly cursors = new Array<number>(FREE_BUCKETS).fill(0);
 
   /** Entries held (available). */
-  size = 0;
+  get size(): number {
+    return this.held.length;
+  }
 
   has(e: E): boolean {
     return (this.at.get(e)?.b ?? -1) >= 0;
@@ -85,10 +95,11 @@ export class FreeIndex<E extends Sized> {
     let pos = this.at.get(e);
     if (pos === undefined) {
       if (b < 0) return;
-      pos = { e, b: -1, i: 0, used: 0, capacity: 0 };
+      pos = { e, b: -1, i: 0, h: -1, used: 0, capacity: 0 };
       this.at.set(e, pos);
     }
-    if (pos.b >= 0) {
+    const wasHeld = pos.b >= 0;
+    if (wasHeld) {
       this.used -= pos.used;
       this.capacity -= pos.capacity;
       if (pos.b === b) {
@@ -96,15 +107,27 @@ export class FreeIndex<E extends Sized> {
         return;
       }
       this.removeAt(pos);
-      this.size--;
+      if (b < 0) this.unhold(pos);
     }
     pos.b = b;
     if (b < 0) return;
     const to = this.buckets[b] as E[];
     pos.i = to.length;
     if (to.push(e) === 1) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) | (1 << (b & 31));
-    this.size++;
+    if (!wasHeld) {
+      pos.h = this.held.length;
+      this.held.push(e);
+    }
     this.count(pos, e);
+  }
+
+  /**
+   * An entry held now, each with probability 1/size, drawn with `random` (in [0, 1)); undefined
+   * when none is held. O(1): what a policy that samples the whole set (p2c, random) reads.
+   */
+  sample(random: () => number): E | undefined {
+    const n = this.held.length;
+    return n === 0 ? undefined : this.held[Math.floor(random() * n) % n];
   }
 
   /** The entry no longer offers this application: out, and forgotten. */
@@ -149,6 +172,16 @@ export class FreeIndex<E extends Sized> {
     p.capacity = e.capacity;
     this.used += p.used;
     this.capacity += p.capacity;
+  }
+
+  /** Takes a held entry out of `held` (swap with the last). */
+  private unhold(pos: Slot<E>): void {
+    const last = this.held.pop() as E;
+    if (pos.h < this.held.length) {
+      this.held[pos.h] = last;
+      (this.at.get(last) as Slot<E>).h = pos.h;
+    }
+    pos.h = -1;
   }
 
   private removeAt(pos: Slot<E>): void {

@@ -95,6 +95,11 @@ export class ServerTable {
   private readonly idle = new Map<string, IdleQueue<ServerEntry>>();
   /** The last idle stamp handed out. */
   private idleStamp = 0;
+  /**
+   * Per application, the highest power any of its servers has reported: a bound (never lowered,
+   * so it costs nothing to keep) for a policy that samples servers in proportion to power.
+   */
+  private readonly powerBound = new Map<string, number>();
   /** Per application, a consistent-hash ring of its servers, built when first asked for. */
   private readonly rings = new Map<string, HashRing<ServerEntry>>();
   /**
@@ -138,6 +143,14 @@ export class ServerTable {
   /** Servers offering `app`, any status; callers filter. */
   offering(app: string): readonly ServerEntry[] {
     return this.byApp.get(app) ?? [];
+  }
+
+  /**
+   * At least the power of every server offering `app` (the highest ever reported for it; it is
+   * not lowered when that server goes); 0 when none offers it.
+   */
+  maxPower(app: string): number {
+    return this.powerBound.get(app) ?? 0;
   }
 
   /** Every server offering `app` on a consistent-hash ring (any status: callers filter). */
@@ -225,6 +238,7 @@ export class ServerTable {
     cur.url = r.url;
     cur.capacity = r.capacity;
     cur.power = r.power;
+    this.notePower(cur);
     cur.load = r.load;
     cur.attrs = r.attrs;
     cur.version = r.version;
@@ -569,7 +583,12 @@ export class ServerTable {
     group.set(e.id, e);
   }
 
+  private notePower(e: ServerEntry): void {
+    for (const app of e.apps) if (e.power > (this.powerBound.get(app) ?? 0)) this.powerBound.set(app, e.power);
+  }
+
   private index(e: ServerEntry): void {
+    this.notePower(e);
     for (const app of e.apps) {
       let list = this.byApp.get(app);
       if (!list) this.byApp.set(app, (list = []));

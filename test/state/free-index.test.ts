@@ -28,6 +28,17 @@ function visited(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
   return out;
 }
 
+/** Every entry `sample` can return: a draw at the middle of each of its size equal slices of [0, 1). */
+function drawnAll(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
+  const out: ServerEntry[] = [];
+  const n = idx?.size ?? 0;
+  for (let k = 0; k < n; k++) {
+    const e = idx?.sample(() => (k + 0.5) / n);
+    if (e) out.push(e);
+  }
+  return out;
+}
+
 describe("state/free-index", () => {
   it("always holds exactly the live entries with a free slot of each application, idlest buckets first, by delay the shortest first, and idle ones longest idle first, once asked for (property)", () => {
     fc.assert(
@@ -79,6 +90,9 @@ describe("state/free-index", () => {
             const want = [...t.all()].filter((x) => x.apps.includes(app) && x.status === "alive" && freeSlots(x) > 0);
             const got = visited(t.available(app));
             expect(got.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            // The dense set that sampling draws from: the same entries, each once.
+            expect(drawnAll(t.available(app)).map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            for (const x of t.offering(app)) expect(t.maxPower(app)).toBeGreaterThanOrEqual(x.power);
             const buckets = got.map(bucketOf);
             for (let i = 1; i < buckets.length; i++) expect(buckets[i]).toBeLessThanOrEqual(buckets[i - 1] as number);
             // Fullest first: the same entries, buckets the other way round.
@@ -141,6 +155,21 @@ describe("state/free-index", () => {
     // An entry taken out is no longer read, and its emptied bucket costs nothing.
     idx.place(es[0] as (typeof es)[number], false);
     expect(order(true)).toEqual(["l90", "l85", "l50", "l0"]);
+  });
+
+  it("samples nothing from an empty index, and an entry that leaves is never drawn again", () => {
+    const idx = new FreeIndex<ServerEntry>();
+    expect(idx.sample(() => 0.5)).toBeUndefined();
+    const t = new ServerTable();
+    for (const id of ["a", "b", "c"]) t.apply({ id, url: "ws://x", apps: ["echo"], capacity: 2, power: 1, load: 0, attrs: {}, version: [1, 1] }, 0);
+    const avail = t.available("echo");
+    t.setStatus("a", "dead");
+    t.reserve(t.get("b") as ServerEntry); // a bucket move: still held, once
+    expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["b", "c"]);
+    t.reserve(t.get("b") as ServerEntry); // full: out
+    expect(drawnAll(avail).map((e) => e.id)).toEqual(["c"]);
+    t.release("b");
+    expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["b", "c"]);
   });
 
   it("lets equal entries take turns being read first", () => {
