@@ -1,7 +1,9 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots, idlePower } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
+import { hasPreferences } from "./has-preferences.js";
 import type { AllocatorIdentity } from "./home-servers.js";
+import { sampleEligible } from "./sample.js";
 
 /** What a policy may use besides the candidates: injected randomness and clock, and who decides. */
 export interface PolicyContext {
@@ -90,8 +92,29 @@ export const leastLoaded: Policy = {
   },
 };
 
+// The draw of a `random` decision (one server); reused, decisions are synchronous.
+const drawn: ServerEntry[] = [];
+
+/**
+ * Uniform: every eligible server (offering the application, alive, meeting the hard constraints,
+ * a free slot) equally likely, drawn from the application's available servers in O(1)
+ * (`sampleEligible`). A task with soft preferences: uniform among `allocate`'s best-scoring
+ * candidates.
+ */
 export const random: Policy = {
   name: "random",
+  locate(table, task, ctx, eligible) {
+    if (hasPreferences(task)) return undefined;
+    const index = table.available(task.app);
+    if (index === undefined) return undefined;
+    const pick = sampleEligible(index, 1, ctx.random, eligible, drawn)[0];
+    drawn.length = 0;
+    return pick;
+  },
+  // locate only reads the table (and draws from ctx.random): a dry run may call it.
+  peek(table, task, ctx, eligible) {
+    return random.locate?.(table, task, ctx, eligible);
+  },
   select(cs, _task, ctx) {
     return cs.length === 0 ? undefined : cs[Math.floor(ctx.random() * cs.length) % cs.length];
   },
