@@ -50,6 +50,22 @@ export function delayBucketOf(e: Powered): number {
   return FREE_BUCKETS - 1 - Math.min(FREE_BUCKETS - 1, Math.max(0, r));
 }
 
+/** What the idle-power order needs to know of an entry: the slots it may be given now. */
+export interface Limited extends Powered {
+  limit: number;
+}
+
+/**
+ * The bucket of an entry by its idle computing power, power × (limit − load − reserved) /
+ * capacity, on the delay order's log scale: the most idle power in the highest bucket. Idle
+ * powers from 2^-8 to 2^8 get buckets of their own, 2^(1/16) (about 4.4%) apart.
+ */
+export function idleBucketOf(e: Limited): number {
+  const idle = (e.power * Math.max(0, e.limit - e.load - e.reserved)) / e.capacity;
+  const r = Math.floor(DELAY_STEPS_PER_OCTAVE * Math.log2(idle)) + FREE_BUCKETS / 2;
+  return Math.min(FREE_BUCKETS - 1, Math.max(0, r));
+}
+
 /**
  * The live entries of one application that have a free slot, grouped by how much of their
  * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them). Kept current on every change of load, reservation or status, so a decision

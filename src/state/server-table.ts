@@ -1,5 +1,5 @@
 import type { ServerReport, ServerStatus } from "../protocol/index.js";
-import { FreeIndex, delayBucketOf } from "./free-index.js";
+import { FreeIndex, delayBucketOf, idleBucketOf } from "./free-index.js";
 import { HashRing } from "./hash-ring.js";
 import { IdleQueue } from "./idle-queue.js";
 import { NO_OUTLIER, eject, mayEject, newOutlierState, observeFailures, release, shouldEject, validateOutlier } from "./outlier.js";
@@ -86,12 +86,14 @@ export class ServerTable {
   private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
   /**
    * Per application, the live entries with a free slot, by free share of capacity; and the same
-   * entries by a task's expected delay; and the idle ones in the order they went idle. Each is
+   * entries by a task's expected delay, and by idle computing power; and the idle ones in the
+   * order they went idle. Each is
    * built when a policy first asks for it, then kept current: a table pays only for the orders
    * its policies read.
    */
   private readonly free = new Map<string, FreeIndex<ServerEntry>>();
   private readonly byDelay = new Map<string, FreeIndex<ServerEntry>>();
+  private readonly byIdle = new Map<string, FreeIndex<ServerEntry>>();
   private readonly idle = new Map<string, IdleQueue<ServerEntry>>();
   /** The last idle stamp handed out. */
   private idleStamp = 0;
@@ -172,6 +174,11 @@ export class ServerTable {
   /** The same servers as `available`, shortest expected delay ((load + reserved + 1) / power) first. */
   availableByDelay(app: string): FreeIndex<ServerEntry> | undefined {
     return this.freeIndex(this.byDelay, app, delayBucketOf);
+  }
+
+  /** The same servers as `available`, most idle computing power (`idlePower`) first. */
+  availableByIdlePower(app: string): FreeIndex<ServerEntry> | undefined {
+    return this.freeIndex(this.byIdle, app, idleBucketOf);
   }
 
   private freeIndex(built: Map<string, FreeIndex<ServerEntry>>, app: string, bucket: ((e: ServerEntry) => number) | undefined): FreeIndex<ServerEntry> | undefined {
@@ -381,6 +388,7 @@ export class ServerTable {
         apps.add(app);
         this.free.get(app)?.remove(e);
         this.byDelay.get(app)?.remove(e);
+        this.byIdle.get(app)?.remove(e);
       }
     }
     for (const k of this.removed.keys()) {
@@ -568,6 +576,7 @@ export class ServerTable {
     for (const app of e.apps) {
       this.free.get(app)?.place(e, available);
       this.byDelay.get(app)?.place(e, available);
+      this.byIdle.get(app)?.place(e, available);
       if (joins) this.idle.get(app)?.join(e);
       else if (leaves) this.idle.get(app)?.leave();
     }
@@ -606,6 +615,7 @@ export class ServerTable {
     for (const app of e.apps) {
       this.free.get(app)?.remove(e);
       this.byDelay.get(app)?.remove(e);
+      this.byIdle.get(app)?.remove(e);
       this.rings.get(app)?.remove(e);
       const list = this.byApp.get(app);
       if (!list) continue;

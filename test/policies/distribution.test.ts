@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { SAMPLE_TRIES, allocate, expectedDelay, resolvePolicy, sampleEligible } from "../../src/policies/index.js";
 import type { Policy, PolicyContext } from "../../src/policies/index.js";
 import type { ServerReport, Task } from "../../src/protocol/index.js";
-import { ServerTable, freeSlots } from "../../src/state/index.js";
+import { DELAY_STEPS_PER_OCTAVE, ServerTable, freeSlots, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 import { chiSquare, chiSquareCritical001 } from "./chi-square.js";
 
@@ -172,6 +172,58 @@ describe("policies: distributions over all eligible servers", () => {
       const eligible = [...t.all()].filter(eligibleEu);
       const draws = 100 * eligible.length;
       expectDistribution(tally(t, resolvePolicy("idle-queue"), eu, draws, 7), uniform(eligible), draws);
+    });
+  });
+
+  describe("round-robin", () => {
+    it("gives every eligible server of a fleet far larger than 32 one task in turn, whatever their loads", () => {
+      const t = fleet(300);
+      const eligible = [...t.all()].filter(eligibleEu);
+      const policy = resolvePolicy("round-robin");
+      const ctx = ctxOf(9);
+      for (let round = 0; round < 3; round++) {
+        const seen = new Set<string>();
+        for (let i = 0; i < eligible.length; i++) {
+          const a = allocate(t, eu, policy, ctx);
+          if (!a.ok) throw new Error(a.reason);
+          seen.add(a.server.id);
+          t.release(a.server);
+        }
+        expect(seen.size).toBe(eligible.length);
+      }
+    });
+  });
+
+  describe("most-idle", () => {
+    it("takes the most idle computing power even when more than 32 servers have a larger free share", () => {
+      // 100 power-1 servers with every slot free (idle power 1), one power-8 server half full (idle power 4).
+      const t = new ServerTable();
+      for (let i = 0; i < 100; i++) t.apply(report(i, { power: 1, load: 0, attrs: { region: "eu" } }), 0);
+      t.apply(report(100, { power: 8, load: 4, attrs: { region: "eu" } }), 0);
+      const a = allocate(t, eu, resolvePolicy("most-idle"), ctxOf(1));
+      expect(a.ok && a.server.id).toBe("s100");
+    });
+
+    it("takes a server within one step of the idle-power order (2^(1/16)) of the most idle eligible one (property)", () => {
+      const server = fc.record({ capacity: fc.integer({ min: 1, max: 8 }), load: fc.nat(8), power: fc.integer({ min: 1, max: 8 }), eu: fc.boolean() });
+      fc.assert(
+        fc.property(fc.array(server, { minLength: 1, maxLength: 120 }), (specs) => {
+          const t = new ServerTable();
+          specs.forEach((s, i) => t.apply(report(i, { capacity: s.capacity, load: Math.min(s.load, s.capacity), power: s.power, attrs: { region: s.eu ? "eu" : "us" } }), 0));
+          const eligible = [...t.all()].filter(eligibleEu);
+          const a = allocate(t, eu, resolvePolicy("most-idle"), ctxOf(1));
+          if (eligible.length === 0) {
+            expect(a.ok).toBe(false);
+            return;
+          }
+          expect(a.ok).toBe(true);
+          if (!a.ok) return;
+          t.release(a.server);
+          const most = Math.max(...eligible.map(idlePower));
+          expect(idlePower(a.server) * 2 ** (1 / DELAY_STEPS_PER_OCTAVE)).toBeGreaterThanOrEqual(most);
+        }),
+        { numRuns: 300 },
+      );
     });
   });
 

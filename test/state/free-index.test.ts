@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DELAY_STEPS_PER_OCTAVE, FreeIndex, IdleQueue, ServerTable, bucketOf, delayBucketOf, freeSlots } from "../../src/state/index.js";
+import { DELAY_STEPS_PER_OCTAVE, FreeIndex, IdleQueue, ServerTable, bucketOf, delayBucketOf, freeSlots, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
 const APPS = ["echo", "hash", "render"];
@@ -40,7 +40,7 @@ function drawnAll(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
 }
 
 describe("state/free-index", () => {
-  it("always holds exactly the live entries with a free slot of each application, idlest buckets first, by delay the shortest first, and idle ones longest idle first, once asked for (property)", () => {
+  it("always holds exactly the live entries with a free slot of each application, idlest buckets first, by delay the shortest first, by idle power the most first, and idle ones longest idle first, once asked for (property)", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 80 }), fc.nat(80), (ops, askAt) => {
         const t = new ServerTable();
@@ -100,6 +100,9 @@ describe("state/free-index", () => {
             t.available(app)?.visit((x) => (fullest.push(x), true), true);
             expect(fullest.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             for (let i = 1; i < fullest.length; i++) expect(bucketOf(fullest[i] as ServerEntry)).toBeGreaterThanOrEqual(bucketOf(fullest[i - 1] as ServerEntry));
+            const byIdle = visited(t.availableByIdlePower(app));
+            expect(byIdle.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            for (let i = 1; i < byIdle.length; i++) expect(idlePower(byIdle[i] as ServerEntry)).toBeLessThan(idlePower(byIdle[i - 1] as ServerEntry) * 2 ** (1 / DELAY_STEPS_PER_OCTAVE));
             const byDelay = visited(t.availableByDelay(app));
             expect(byDelay.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             const delay = (x: ServerEntry): number => (x.load + x.reserved + 1) / x.power;
