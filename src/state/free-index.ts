@@ -68,7 +68,8 @@ export function idleBucketOf(e: Limited): number {
 
 /**
  * The live entries of one application that have a free slot, grouped by how much of their
- * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them). Kept current on every change of load, reservation or status, so a decision
+ * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them; with
+ * `idleBucketOf`, by idle computing power). Kept current on every change of load, reservation or status, so a decision
  * reads the idlest entries first and stops after enough, instead of scanning every server.
  * Adding, moving and removing an entry are O(1) (swap-remove inside a bucket).
  */
