@@ -32,6 +32,8 @@ export interface ServerEntry extends Omit<ServerReport, "periodMs" | "failures" 
   reserved: number;
   /** When the newest report was applied (ms, from the injected clock). */
   updatedAt: number;
+  /** Its number in this table, unique among the entries held (the free indexes key it by this). */
+  seat: number;
   /**
    * While it is idle (alive, nothing running or reserved): a stamp that orders it by when it
    * went idle, for the idle queues. 0 while it is not.
@@ -95,6 +97,9 @@ export class ServerTable {
   private readonly byDelay = new Map<string, FreeIndex<ServerEntry>>();
   private readonly byIdle = new Map<string, FreeIndex<ServerEntry>>();
   private readonly idle = new Map<string, IdleQueue<ServerEntry>>();
+  /** Seats handed out, and those of removed entries, free to reuse (so the indexes' seat arrays stay as large as the fleet). */
+  private seats = 0;
+  private readonly freeSeats: number[] = [];
   /** The last idle stamp handed out. */
   private idleStamp = 0;
   /**
@@ -220,7 +225,7 @@ export class ServerTable {
         if (compareVersion(r.version, gone) <= 0) return "stale";
         this.removed.delete(r.id);
       }
-      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: r.draining === true ? "draining" : "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
+      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: r.draining === true ? "draining" : "alive", reserved: 0, updatedAt: now, seat: this.freeSeats.pop() ?? this.seats++, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
       this.firstReportAt ??= now;
       this.byId.set(r.id, e);
       this.index(e);
@@ -391,6 +396,8 @@ export class ServerTable {
         this.byIdle.get(app)?.remove(e);
       }
     }
+    // Out of every index now: a caller still holding one that re-files it is ignored by its seat's new owner's indexes.
+    for (const e of entries) this.freeSeats.push(e.seat);
     for (const k of this.removed.keys()) {
       if (this.removed.size <= MAX_REMOVED) break;
       this.removed.delete(k);

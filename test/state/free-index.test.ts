@@ -11,7 +11,8 @@ type Op =
   | { kind: "release"; id: number }
   | { kind: "confirm"; id: number; load: number }
   | { kind: "status"; id: number; status: "alive" | "dead" | "draining" | "suspect" }
-  | { kind: "tick"; ms: number };
+  | { kind: "tick"; ms: number }
+  | { kind: "remove"; id: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("report" as const), id: fc.nat(5), apps: fc.subarray(APPS, { minLength: 1 }), capacity: fc.integer({ min: 1, max: 6 }), load: fc.nat(7), periodMs: fc.constantFrom(0, 50), power: fc.integer({ min: 1, max: 8 }) }),
@@ -20,6 +21,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("confirm" as const), id: fc.nat(5), load: fc.nat(7) }),
   fc.record({ kind: fc.constant("status" as const), id: fc.nat(5), status: fc.constantFrom("alive" as const, "dead" as const, "draining" as const, "suspect" as const) }),
   fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(200) }),
+  fc.record({ kind: fc.constant("remove" as const), id: fc.nat(5) }),
 );
 
 function visited(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
@@ -75,6 +77,16 @@ describe("state/free-index", () => {
               now += o.ms;
               t.expire(now);
               break;
+            case "remove": {
+              // Its seat goes to the next new entry; a stale release of the removed one must change nothing.
+              const gone = t.remove(id);
+              for (const app of APPS) idleSince.delete(`${app}/${id}`);
+              if (gone) {
+                t.release(gone);
+                t.reserve(gone);
+              }
+              break;
+            }
           }
           for (const app of APPS) {
             for (const x of t.all()) {
@@ -144,9 +156,9 @@ describe("state/free-index", () => {
   });
 
   it("reads buckets in order within a word of the bitmap and across words, either way round", () => {
-    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number; seat: number }>();
     // Free shares 5%, 10%, 15% (buckets 12, 25, 38: two in the first word), 50% and 100%.
-    const es = [95, 50, 85, 0, 90].map((load) => ({ id: `l${load}`, capacity: 100, load, reserved: 0 }));
+    const es = [95, 50, 85, 0, 90].map((load, seat) => ({ id: `l${load}`, capacity: 100, load, reserved: 0, seat }));
     for (const e of es) idx.place(e, true);
     const order = (fullestFirst: boolean): string[] => {
       const out: string[] = [];
@@ -175,9 +187,26 @@ describe("state/free-index", () => {
     expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["b", "c"]);
   });
 
+  it("reuses a removed entry's seat for a new one, and a stale copy of the removed entry re-filed changes nothing", () => {
+    const t = new ServerTable();
+    const r = (id: string, version: [number, number]) => ({ id, url: "ws://x", apps: ["echo"], capacity: 2, power: 1, load: 0, attrs: {}, version });
+    t.apply(r("old", [1, 1]), 0);
+    t.apply(r("other", [1, 1]), 0);
+    const avail = t.available("echo");
+    const old = t.remove("old") as ServerEntry;
+    t.apply(r("new", [1, 1]), 0);
+    const fresh = t.get("new") as ServerEntry;
+    expect(fresh.seat).toBe(old.seat);
+    t.release(old); // a pending release of the removed entry: re-files it, dead
+    t.setStatus("old", "alive"); // not in the table: nothing
+    expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["new", "other"]);
+    expect(avail?.has(fresh)).toBe(true);
+    expect(avail?.has(old)).toBe(false);
+  });
+
   it("lets equal entries take turns being read first", () => {
-    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
-    const es = ["a", "b", "c"].map((id) => ({ id, capacity: 4, load: 0, reserved: 0 }));
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number; seat: number }>();
+    const es = ["a", "b", "c"].map((id, seat) => ({ id, capacity: 4, load: 0, reserved: 0, seat }));
     for (const e of es) idx.place(e, true);
     const firsts = Array.from({ length: 3 }, () => {
       let first = "";
