@@ -107,12 +107,14 @@ ${CREDENTIAL_HELP.replace(/^Credentials.*\n/, "")}${tlsHelp(true)}Tier 2 and mas
   --policy NAME[:k=v,…] server selection policy: shortest-delay[:margin=M,look=N] (tier-2
                         default: least (load + reserved + 1) / power, preferring this
                         distributor's home servers unless another's is M shorter), most-idle,
-                        least-loaded (master default), round-robin, random, weighted (by power), best-fit
-                        (tightest idle power for the task's cost), p2c[:d=N] (least loaded of
-                        N sampled, default 2), hash[:key=user|attr:NAME,bound=B] (affinity by
-                        rendezvous hashing, at most B × its share of the load; default user,
-                        1.25), idle-queue[:look=N] (join-idle-queue: the server idle
-                        longest); custom policies registered through the API
+                        least-loaded (master default), round-robin, random (uniform over all
+                        eligible servers), weighted (by power), best-fit (tightest idle power
+                        for the task's cost), p2c[:d=N] (of N servers drawn uniformly from all
+                        eligible ones, the least (load + reserved + 1) / power; default 2),
+                        hash[:key=user|attr:NAME,bound=B] (affinity by consistent hashing,
+                        at most B × its share of the load; default user, 1.25),
+                        idle-queue[:look=N] (join-idle-queue: the server idle longest, else a
+                        uniformly random one); custom policies registered through the API
   --peers URL,…         the other members of the set: server (and slave) entries are exchanged
                         (whole table on connect, changes after); list every peer on every member
   --dead-retention-ms N how long a dead server's (or slave's) entry stays before it is dropped

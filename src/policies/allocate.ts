@@ -46,7 +46,8 @@ export function maxScore(task: Task): number {
  * policy picks among the best-scoring. Says why when nothing fits.
  *
  * It reads the application's available servers (live, with a free slot) idlest first (or
- * shortest expected delay first, for a policy whose `order` is `delay`) and stops
+ * shortest expected delay first, or most idle power first, for a policy whose `order` is `delay`
+ * or `idle`) and stops
  * once it holds the policy's number of candidates (`policy.candidates`, default 32; Infinity for
  * all), so a decision costs about the same at 100 servers as at 100,000. With fewer eligible
  * servers than that, the policy sees all of them. It reads everything only to refuse: it never
@@ -121,7 +122,7 @@ export function choose(table: ServerTable, task: Task, policy: Policy, ctx: Poli
   gathered.length = 0;
   let bestScore = -1;
   let read = 0;
-  const index = policy.order === "delay" ? table.availableByDelay(task.app) : table.available(task.app);
+  const index = policy.order === "delay" ? table.availableByDelay(task.app) : policy.order === "idle" ? table.availableByIdlePower(task.app) : table.available(task.app);
   index?.visit((e) => {
     if (e.reserved >= maxUnconfirmed || !meetsRequire(e)) return true;
     read++;

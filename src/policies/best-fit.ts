@@ -2,6 +2,7 @@ import { idlePower } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 import type { Task } from "../protocol/index.js";
 import { DEFAULT_CANDIDATES } from "./allocate.js";
+import { hasPreferences } from "./has-preferences.js";
 import type { Policy } from "./policy.js";
 
 /**
@@ -60,8 +61,3 @@ export const bestFit: Policy = {
   },
 };
 
-function hasPreferences(task: Task): boolean {
-  for (const k in task.clientAttrs) if (Object.hasOwn(task.clientAttrs, k)) return true;
-  for (const k in task.prefs) if (Object.hasOwn(task.prefs, k)) return true;
-  return (task.prefer?.length ?? 0) > 0;
-}

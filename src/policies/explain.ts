@@ -92,8 +92,8 @@ export function explainPlacement(table: ServerTable, task: Task, makePolicy: () 
   const top = maxScore(task);
   const scores = new Map<ServerEntry, number>();
   for (const e of eligible) scores.set(e, scoreOf(e));
-  const byDelay = policy.order === "delay";
-  const orderKey = (e: ServerEntry): number => (byDelay ? -(e.load + e.reserved + 1) / e.power : freeSlots(e) / e.capacity);
+  const order = policy.order ?? "free";
+  const orderKey = (e: ServerEntry): number => (order === "delay" ? -(e.load + e.reserved + 1) / e.power : order === "idle" ? idlePower(e) : freeSlots(e) / e.capacity);
   const ranked = [...eligible].sort((a, b) => (scores.get(b) ?? 0) - (scores.get(a) ?? 0) || orderKey(b) - orderKey(a) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const listed = ranked.slice(0, limit);
   if (server !== undefined && !listed.includes(server)) {
@@ -155,7 +155,11 @@ export function explainPlacement(table: ServerTable, task: Task, makePolicy: () 
 /** What a built-in policy's own index finds, in words. */
 const LOCATE_WHAT: Readonly<Record<string, string>> = {
   hash: "the first eligible server under the load bound from the key's place on the application's ring",
-  "idle-queue": "the longest-idle eligible server",
+  "idle-queue": "the longest-idle eligible server, else a uniformly random eligible one",
+  p2c: "the shortest expected delay of d eligible servers drawn uniformly at random",
+  random: "an eligible server drawn uniformly at random",
+  "round-robin": "the next eligible server after its cursor, in the order servers joined",
+  weighted: "an eligible server drawn at random in proportion to its power",
   "shortest-delay": "the shortest expected delay, home servers first within the margin",
 };
 

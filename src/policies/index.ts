@@ -17,3 +17,4 @@ export * from "./weighted.js";
 export * from "./idle-queue.js";
 export * from "./home-servers.js";
 export * from "./shortest-delay.js";
+export * from "./sample.js";

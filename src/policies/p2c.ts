@@ -1,7 +1,9 @@
-import type { ServerEntry } from "../state/index.js";
+import type { ServerEntry, ServerTable } from "../state/index.js";
+import type { Task } from "../protocol/index.js";
+import { hasPreferences } from "./has-preferences.js";
 import type { Policy, PolicyContext } from "./policy.js";
-
-const ratio = (e: ServerEntry): number => (e.load + e.reserved) / e.capacity;
+import { sampleEligible } from "./sample.js";
+import { expectedDelay } from "./shortest-delay.js";
 
 /**
  * `d` distinct indices below `n`, drawn with `random` (all of them when n <= d), written into
@@ -20,23 +22,52 @@ export function sampleIndices(n: number, d: number, random: () => number, out: n
   return out;
 }
 
+/** The sampled server with the least expected delay; ties to the one drawn first. */
+function leastDelay(picks: readonly ServerEntry[]): ServerEntry | undefined {
+  let best: ServerEntry | undefined;
+  let bestD = Infinity;
+  for (const e of picks) {
+    const d = expectedDelay(e);
+    if (d < bestD) {
+      best = e;
+      bestD = d;
+    }
+  }
+  return best;
+}
+
 /**
- * Power of d choices: sample d candidates at random, take the least loaded of them. Nearly as
- * good as least-loaded, reading d servers instead of all, and with less herding when views are
- * stale.
+ * Power of d choices: d distinct servers drawn uniformly at random among all the eligible ones
+ * (offering the application, alive, meeting the hard constraints, a free slot), the one with the
+ * least expected delay, (load + reserved + 1) / power, taken — the shortest queue on a
+ * homogeneous fleet. It reads d servers, not all, so allocators with stale views do not herd onto
+ * the same idle ones. The draws come from the application's available servers
+ * (`ServerTable.available`, `FreeIndex.sample`), so a decision costs O(d) at any fleet size
+ * unless eligible servers are rare (`sampleEligible`). A task with soft preferences is sampled
+ * among `allocate`'s best-scoring candidates instead.
  */
 export function createP2c(d = 2): Policy {
   if (!Number.isInteger(d) || d < 1) throw new TypeError(`p2c: d must be an integer >= 1, got ${d}`);
-  const picks: number[] = [];
+  const picks: ServerEntry[] = [];
+  const indices: number[] = [];
+  const locate = (table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined => {
+    if (hasPreferences(task)) return undefined;
+    const index = table.available(task.app);
+    if (index === undefined) return undefined;
+    const best = leastDelay(sampleEligible(index, d, ctx.random, eligible, picks));
+    picks.length = 0;
+    return best;
+  };
   return {
     name: "p2c",
-    select(cs, _task, ctx: PolicyContext) {
-      sampleIndices(cs.length, d, ctx.random, picks);
-      let best: ServerEntry | undefined;
-      for (const k of picks) {
-        const e = cs[k] as ServerEntry;
-        if (best === undefined || ratio(e) < ratio(best)) best = e;
-      }
+    locate,
+    // locate only reads the table (and draws from ctx.random): a dry run may call it.
+    peek: locate,
+    select(cs, _task, ctx) {
+      sampleIndices(cs.length, d, ctx.random, indices);
+      for (const k of indices) picks.push(cs[k] as ServerEntry);
+      const best = leastDelay(picks);
+      picks.length = 0;
       return best;
     },
   };

@@ -1,7 +1,9 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots, idlePower } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
+import { hasPreferences } from "./has-preferences.js";
 import type { AllocatorIdentity } from "./home-servers.js";
+import { sampleEligible } from "./sample.js";
 
 /** What a policy may use besides the candidates: injected randomness and clock, and who decides. */
 export interface PolicyContext {
@@ -30,9 +32,10 @@ export interface Policy {
   readonly candidates?: number;
   /**
    * The order candidates are read in: `free`, idlest first by free share of capacity (default),
-   * or `delay`, shortest expected delay ((load + reserved + 1) / power) first.
+   * `delay`, shortest expected delay ((load + reserved + 1) / power) first, or `idle`, most idle
+   * computing power (`idlePower`) first.
    */
-  readonly order?: "free" | "delay";
+  readonly order?: "free" | "delay" | "idle";
   /**
    * For a policy that finds its server through the table's own indexes (hash: the key's place on
    * the application's ring) instead of among gathered candidates: the first server it likes that
@@ -48,9 +51,16 @@ export interface Policy {
   select(candidates: readonly ServerEntry[], task: Task, ctx: PolicyContext): ServerEntry | undefined;
 }
 
-/** Most idle computing power, ties to the server with more free slots, then the lower id. */
+/**
+ * Most idle computing power (power × free share of the slots), ties to the server with more free
+ * slots, then the lower id. It reads the table's idle-power order, so its candidates are the
+ * servers of most idle power at any fleet size: the one it takes is within one step of that
+ * order (about 4.4%) of the most idle eligible server, and is it whenever fewer than 32 eligible
+ * servers share the top step.
+ */
 export const mostIdle: Policy = {
   name: "most-idle",
+  order: "idle",
   select(cs) {
     let best: ServerEntry | undefined;
     let bestIdle = -1;
@@ -90,26 +100,77 @@ export const leastLoaded: Policy = {
   },
 };
 
+// The draw of a `random` decision (one server); reused, decisions are synchronous.
+const drawn: ServerEntry[] = [];
+
+/**
+ * Uniform: every eligible server (offering the application, alive, meeting the hard constraints,
+ * a free slot) equally likely, drawn from the application's available servers in O(1)
+ * (`sampleEligible`). A task with soft preferences: uniform among `allocate`'s best-scoring
+ * candidates.
+ */
 export const random: Policy = {
   name: "random",
+  locate(table, task, ctx, eligible) {
+    if (hasPreferences(task)) return undefined;
+    const index = table.available(task.app);
+    if (index === undefined) return undefined;
+    const pick = sampleEligible(index, 1, ctx.random, eligible, drawn)[0];
+    drawn.length = 0;
+    return pick;
+  },
+  // locate only reads the table (and draws from ctx.random): a dry run may call it.
+  peek(table, task, ctx, eligible) {
+    return random.locate?.(table, task, ctx, eligible);
+  },
   select(cs, _task, ctx) {
     return cs.length === 0 ? undefined : cs[Math.floor(ctx.random() * cs.length) % cs.length];
   },
 };
 
-/** Round robin over the candidates in a stable (id) order; the cursor is this instance's own. */
+/** Servers a round-robin decision reads past its cursor for an eligible one before it falls back. */
+export const ROUND_ROBIN_LOOK = 256;
+
+/**
+ * Round robin over every server offering the application, in the order they joined the table:
+ * each decision takes the next eligible server after the last one this instance chose (the
+ * cursors, one per application, are this instance's own). It reads at most ROUND_ROBIN_LOOK
+ * servers past the cursor, moving it on by that many when none is eligible; that decision, and a
+ * task with soft preferences, rotates in id order over `allocate`'s candidates instead. A server
+ * leaving the table shifts the order by one: the next turn may skip or repeat one server.
+ */
 export function createRoundRobin(): Policy {
   let last = "";
+  const cursors = new Map<string, number>();
+  const next = (table: ServerTable, task: Task, eligible: (e: ServerEntry) => boolean, move: boolean): ServerEntry | undefined => {
+    if (hasPreferences(task)) return undefined;
+    const list = table.offering(task.app);
+    const n = list.length;
+    if (n === 0) return undefined;
+    const from = (cursors.get(task.app) ?? 0) % n;
+    const look = Math.min(n, ROUND_ROBIN_LOOK);
+    for (let k = 0; k < look; k++) {
+      const e = list[(from + k) % n] as ServerEntry;
+      if (!eligible(e)) continue;
+      if (move) cursors.set(task.app, (from + k + 1) % n);
+      return e;
+    }
+    if (move) cursors.set(task.app, (from + look) % n);
+    return undefined;
+  };
   return {
     name: "round-robin",
+    locate: (table, task, _ctx, eligible) => next(table, task, eligible, true),
+    // The same turn without moving the cursor: a dry run changes nothing.
+    peek: (table, task, _ctx, eligible) => next(table, task, eligible, false),
     select(cs) {
-      let next: ServerEntry | undefined;
+      let nextId: ServerEntry | undefined;
       let first: ServerEntry | undefined;
       for (const e of cs) {
         if (first === undefined || e.id < first.id) first = e;
-        if (e.id > last && (next === undefined || e.id < next.id)) next = e;
+        if (e.id > last && (nextId === undefined || e.id < nextId.id)) nextId = e;
       }
-      const pick = next ?? first;
+      const pick = nextId ?? first;
       if (pick) last = pick.id;
       return pick;
     },

@@ -2,6 +2,7 @@ import type { Task } from "../protocol/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
 import type { AllocatorIdentity } from "./home-servers.js";
 import { HomeServers } from "./home-servers.js";
+import { hasPreferences } from "./has-preferences.js";
 import type { Policy, PolicyContext } from "./policy.js";
 
 /**
@@ -21,12 +22,6 @@ export const HOME_READS = 8;
 /** How much shorter (in expected delay) another member's server must be to be taken over a home server. */
 export const SHORTEST_DELAY_MARGIN = 1;
 
-/** A task with soft preferences is scored by `allocate` among gathered candidates, not located. */
-function hasPreferences(task: Task): boolean {
-  for (const k in task.clientAttrs) if (Object.hasOwn(task.clientAttrs, k)) return true;
-  for (const k in task.prefs) if (Object.hasOwn(task.prefs, k)) return true;
-  return task.prefer !== undefined && task.prefer.length > 0;
-}
 
 /**
  * Shortest expected delay, (load + reserved + 1) / power, with home servers.

@@ -7,20 +7,27 @@
  */
 export const FREE_BUCKETS = 256;
 
-interface Slot<E = unknown> {
-  e: E;
-  b: number;
-  i: number;
-  used: number;
-  capacity: number;
-}
-
 /** What the index needs to know of an entry. */
 export interface Sized {
   capacity: number;
   load: number;
   reserved: number;
 }
+
+/** What the index keys an entry by. */
+export interface Seated {
+  /** A small integer no other live entry of its table has (`ServerTable` hands them out and reuses those of entries it removed). */
+  seat: number;
+}
+
+// A seat's row in `FreeIndex.rows`: its bucket (-1: not held), its place in the bucket, its place
+// in `held`, and the used slots and capacity it was counted with.
+const B = 0;
+const I = 1;
+const H = 2;
+const USED = 3;
+const CAP = 4;
+const STRIDE = 5;
 
 /** The bucket of an entry with free slots, by the share of its capacity that is free. */
 export function bucketOf(e: Sized): number {
@@ -48,69 +55,116 @@ export function delayBucketOf(e: Powered): number {
   return FREE_BUCKETS - 1 - Math.min(FREE_BUCKETS - 1, Math.max(0, r));
 }
 
+/** What the idle-power order needs to know of an entry: the slots it may be given now. */
+export interface Limited extends Powered {
+  limit: number;
+}
+
+/**
+ * The bucket of an entry by its idle computing power, power × (limit − load − reserved) /
+ * capacity, on the delay order's log scale: the most idle power in the highest bucket. Idle
+ * powers from 2^-8 to 2^8 get buckets of their own, 2^(1/16) (about 4.4%) apart.
+ */
+export function idleBucketOf(e: Limited): number {
+  const idle = (e.power * Math.max(0, e.limit - e.load - e.reserved)) / e.capacity;
+  const r = Math.floor(DELAY_STEPS_PER_OCTAVE * Math.log2(idle)) + FREE_BUCKETS / 2;
+  return Math.min(FREE_BUCKETS - 1, Math.max(0, r));
+}
+
 /**
  * The live entries of one application that have a free slot, grouped by how much of their
- * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them). Kept current on every change of load, reservation or status, so a decision
+ * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them; with
+ * `idleBucketOf`, by idle computing power). Kept current on every change of load, reservation or status, so a decision
  * reads the idlest entries first and stops after enough, instead of scanning every server.
  * Adding, moving and removing an entry are O(1) (swap-remove inside a bucket).
  */
-export class FreeIndex<E extends Sized> {
+export class FreeIndex<E extends Sized & Seated> {
   /** `bucket` files an entry: higher is read first. Default: by free share of capacity. */
   constructor(private readonly bucket: (e: E) => number = bucketOf) {}
 
   private readonly buckets: E[][] = Array.from({ length: FREE_BUCKETS }, () => []);
   /** Bit b set while bucket b holds entries: a visit reads only those, not all 256. */
   private readonly nonEmpty = new Uint32Array(FREE_BUCKETS / 32);
-  private readonly at = new Map<E, Slot<E>>();
+  /**
+   * By seat, the entry recorded there and its row (B, I, H, USED, CAP). Arrays indexed by the
+   * entry's seat, not a Map from the entry: at 100,000 entries a Map lookup missed the cache
+   * twice over (~0.15 µs), and a move looks up two entries (the one moved, and the one swapped
+   * into its place). The row stays while the entry is out, so a server that fills up and frees
+   * a slot on every task costs no churn.
+   */
+  private owners: (E | undefined)[] = [];
+  private rows = new Float64Array(STRIDE * 64);
   /** Slots in use (load + reservations) and capacity, summed over the entries held. */
   used = 0;
   capacity = 0;
+  /**
+   * The entries held, densely, in no order: `sample` draws one uniformly in O(1). An entry
+   * joins at the end and leaves by swap with the last, so only a change of availability moves
+   * it here (a change of bucket does not).
+   */
+  private readonly held: E[] = [];
   /** Where the next read of each bucket starts, so equal entries take turns. */
   private readonly cursors = new Array<number>(FREE_BUCKETS).fill(0);
 
   /** Entries held (available). */
-  size = 0;
+  get size(): number {
+    return this.held.length;
+  }
 
   has(e: E): boolean {
-    return (this.at.get(e)?.b ?? -1) >= 0;
+    return this.owners[e.seat] === e && (this.rows[e.seat * STRIDE + B] as number) >= 0;
+  }
+
+  /** Puts `e` in the bucket for its current free share, or takes it out (`available` false). */
+  place(e: E, available: boolean): void {
+    const b = available ? this.bucket(e) : -1;
+    const seat = e.seat;
+    if (this.owners[seat] !== e) {
+      // Only an entry its table removed (dead, so never available) shares a seat with another.
+      if (b < 0 || this.owners[seat] !== undefined) return;
+      this.claim(seat, e);
+    }
+    const rows = this.rows;
+    const r = seat * STRIDE;
+    const was = rows[r + B] as number;
+    if (was >= 0) {
+      this.used -= rows[r + USED] as number;
+      this.capacity -= rows[r + CAP] as number;
+      if (was === b) {
+        this.count(r, e);
+        return;
+      }
+      this.removeAt(was, rows[r + I] as number);
+      if (b < 0) {
+        this.unhold(rows[r + H] as number);
+        rows[r + H] = -1;
+      }
+    }
+    rows[r + B] = b;
+    if (b < 0) return;
+    const to = this.buckets[b] as E[];
+    rows[r + I] = to.length;
+    if (to.push(e) === 1) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) | (1 << (b & 31));
+    if (was < 0) {
+      rows[r + H] = this.held.length;
+      this.held.push(e);
+    }
+    this.count(r, e);
   }
 
   /**
-   * Puts `e` in the bucket for its current free share, or takes it out (`available` false). The
-   * entry's record stays while it is out, so a server that fills up and frees a slot on every
-   * task costs no map churn (which, at 100,000 entries, once cost ~50 µs a decision).
+   * An entry held now, each with probability 1/size, drawn with `random` (in [0, 1)); undefined
+   * when none is held. O(1): what a policy that samples the whole set (p2c, random) reads.
    */
-  place(e: E, available: boolean): void {
-    const b = available ? this.bucket(e) : -1;
-    let pos = this.at.get(e);
-    if (pos === undefined) {
-      if (b < 0) return;
-      pos = { e, b: -1, i: 0, used: 0, capacity: 0 };
-      this.at.set(e, pos);
-    }
-    if (pos.b >= 0) {
-      this.used -= pos.used;
-      this.capacity -= pos.capacity;
-      if (pos.b === b) {
-        this.count(pos, e);
-        return;
-      }
-      this.removeAt(pos);
-      this.size--;
-    }
-    pos.b = b;
-    if (b < 0) return;
-    const to = this.buckets[b] as E[];
-    pos.i = to.length;
-    if (to.push(e) === 1) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) | (1 << (b & 31));
-    this.size++;
-    this.count(pos, e);
+  sample(random: () => number): E | undefined {
+    const n = this.held.length;
+    return n === 0 ? undefined : this.held[Math.floor(random() * n) % n];
   }
 
-  /** The entry no longer offers this application: out, and forgotten. */
+  /** The entry no longer offers this application: out, and forgotten (its seat free for another). */
   remove(e: E): void {
     this.place(e, false);
-    this.at.delete(e);
+    if (this.owners[e.seat] === e) this.owners[e.seat] = undefined;
   }
 
   /**
@@ -144,19 +198,43 @@ export class FreeIndex<E extends Sized> {
     return true;
   }
 
-  private count(p: Slot<E>, e: E): void {
-    p.used = e.load + e.reserved;
-    p.capacity = e.capacity;
-    this.used += p.used;
-    this.capacity += p.capacity;
+  /** Records `e` at its seat, not held, growing the arrays to reach it. */
+  private claim(seat: number, e: E): void {
+    while (this.owners.length <= seat) this.owners.push(undefined);
+    this.owners[seat] = e;
+    if ((seat + 1) * STRIDE > this.rows.length) {
+      const grown = new Float64Array(Math.max(2 * this.rows.length, (seat + 1) * STRIDE));
+      grown.set(this.rows);
+      this.rows = grown;
+    }
+    this.rows[seat * STRIDE + B] = -1;
+    this.rows[seat * STRIDE + H] = -1;
   }
 
-  private removeAt(pos: Slot<E>): void {
-    const bucket = this.buckets[pos.b] as E[];
+  private count(r: number, e: E): void {
+    const used = e.load + e.reserved;
+    this.rows[r + USED] = used;
+    this.rows[r + CAP] = e.capacity;
+    this.used += used;
+    this.capacity += e.capacity;
+  }
+
+  /** Takes the entry at place `h` out of `held` (swap with the last). */
+  private unhold(h: number): void {
+    const last = this.held.pop() as E;
+    if (h < this.held.length) {
+      this.held[h] = last;
+      this.rows[last.seat * STRIDE + H] = h;
+    }
+  }
+
+  /** Takes the entry at place `i` out of bucket `b` (swap with the last). */
+  private removeAt(b: number, i: number): void {
+    const bucket = this.buckets[b] as E[];
     const last = bucket.pop() as E;
-    if (pos.i < bucket.length) {
-      bucket[pos.i] = last;
-      (this.at.get(last) as Slot<E>).i = pos.i;
-    } else if (bucket.length === 0) this.nonEmpty[pos.b >>> 5] = (this.nonEmpty[pos.b >>> 5] as number) & ~(1 << (pos.b & 31));
+    if (i < bucket.length) {
+      bucket[i] = last;
+      this.rows[last.seat * STRIDE + I] = i;
+    } else if (bucket.length === 0) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) & ~(1 << (b & 31));
   }
 }

@@ -1,5 +1,5 @@
 import type { ServerReport, ServerStatus } from "../protocol/index.js";
-import { FreeIndex, delayBucketOf } from "./free-index.js";
+import { FreeIndex, delayBucketOf, idleBucketOf } from "./free-index.js";
 import { HashRing } from "./hash-ring.js";
 import { IdleQueue } from "./idle-queue.js";
 import { NO_OUTLIER, eject, mayEject, newOutlierState, observeFailures, release, shouldEject, validateOutlier } from "./outlier.js";
@@ -32,6 +32,8 @@ export interface ServerEntry extends Omit<ServerReport, "periodMs" | "failures" 
   reserved: number;
   /** When the newest report was applied (ms, from the injected clock). */
   updatedAt: number;
+  /** Its number in this table, unique among the entries held (the free indexes key it by this). */
+  seat: number;
   /**
    * While it is idle (alive, nothing running or reserved): a stamp that orders it by when it
    * went idle, for the idle queues. 0 while it is not.
@@ -86,15 +88,25 @@ export class ServerTable {
   private readonly byPeriod = new Map<number, Map<string, ServerEntry>>();
   /**
    * Per application, the live entries with a free slot, by free share of capacity; and the same
-   * entries by a task's expected delay; and the idle ones in the order they went idle. Each is
+   * entries by a task's expected delay, and by idle computing power; and the idle ones in the
+   * order they went idle. Each is
    * built when a policy first asks for it, then kept current: a table pays only for the orders
    * its policies read.
    */
   private readonly free = new Map<string, FreeIndex<ServerEntry>>();
   private readonly byDelay = new Map<string, FreeIndex<ServerEntry>>();
+  private readonly byIdle = new Map<string, FreeIndex<ServerEntry>>();
   private readonly idle = new Map<string, IdleQueue<ServerEntry>>();
+  /** Seats handed out, and those of removed entries, free to reuse (so the indexes' seat arrays stay as large as the fleet). */
+  private seats = 0;
+  private readonly freeSeats: number[] = [];
   /** The last idle stamp handed out. */
   private idleStamp = 0;
+  /**
+   * Per application, the highest power any of its servers has reported: a bound (never lowered,
+   * so it costs nothing to keep) for a policy that samples servers in proportion to power.
+   */
+  private readonly powerBound = new Map<string, number>();
   /** Per application, a consistent-hash ring of its servers, built when first asked for. */
   private readonly rings = new Map<string, HashRing<ServerEntry>>();
   /**
@@ -140,6 +152,14 @@ export class ServerTable {
     return this.byApp.get(app) ?? [];
   }
 
+  /**
+   * At least the power of every server offering `app` (the highest ever reported for it; it is
+   * not lowered when that server goes); 0 when none offers it.
+   */
+  maxPower(app: string): number {
+    return this.powerBound.get(app) ?? 0;
+  }
+
   /** Every server offering `app` on a consistent-hash ring (any status: callers filter). */
   ring(app: string): HashRing<ServerEntry> {
     let r = this.rings.get(app);
@@ -159,6 +179,11 @@ export class ServerTable {
   /** The same servers as `available`, shortest expected delay ((load + reserved + 1) / power) first. */
   availableByDelay(app: string): FreeIndex<ServerEntry> | undefined {
     return this.freeIndex(this.byDelay, app, delayBucketOf);
+  }
+
+  /** The same servers as `available`, most idle computing power (`idlePower`) first. */
+  availableByIdlePower(app: string): FreeIndex<ServerEntry> | undefined {
+    return this.freeIndex(this.byIdle, app, idleBucketOf);
   }
 
   private freeIndex(built: Map<string, FreeIndex<ServerEntry>>, app: string, bucket: ((e: ServerEntry) => number) | undefined): FreeIndex<ServerEntry> | undefined {
@@ -200,7 +225,7 @@ export class ServerTable {
         if (compareVersion(r.version, gone) <= 0) return "stale";
         this.removed.delete(r.id);
       }
-      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: r.draining === true ? "draining" : "alive", reserved: 0, updatedAt: now, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
+      const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: r.draining === true ? "draining" : "alive", reserved: 0, updatedAt: now, seat: this.freeSeats.pop() ?? this.seats++, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
       this.firstReportAt ??= now;
       this.byId.set(r.id, e);
       this.index(e);
@@ -225,6 +250,7 @@ export class ServerTable {
     cur.url = r.url;
     cur.capacity = r.capacity;
     cur.power = r.power;
+    this.notePower(cur);
     cur.load = r.load;
     cur.attrs = r.attrs;
     cur.version = r.version;
@@ -367,8 +393,11 @@ export class ServerTable {
         apps.add(app);
         this.free.get(app)?.remove(e);
         this.byDelay.get(app)?.remove(e);
+        this.byIdle.get(app)?.remove(e);
       }
     }
+    // Out of every index now: a caller still holding one that re-files it is ignored by its seat's new owner's indexes.
+    for (const e of entries) this.freeSeats.push(e.seat);
     for (const k of this.removed.keys()) {
       if (this.removed.size <= MAX_REMOVED) break;
       this.removed.delete(k);
@@ -554,6 +583,7 @@ export class ServerTable {
     for (const app of e.apps) {
       this.free.get(app)?.place(e, available);
       this.byDelay.get(app)?.place(e, available);
+      this.byIdle.get(app)?.place(e, available);
       if (joins) this.idle.get(app)?.join(e);
       else if (leaves) this.idle.get(app)?.leave();
     }
@@ -569,7 +599,12 @@ export class ServerTable {
     group.set(e.id, e);
   }
 
+  private notePower(e: ServerEntry): void {
+    for (const app of e.apps) if (e.power > (this.powerBound.get(app) ?? 0)) this.powerBound.set(app, e.power);
+  }
+
   private index(e: ServerEntry): void {
+    this.notePower(e);
     for (const app of e.apps) {
       let list = this.byApp.get(app);
       if (!list) this.byApp.set(app, (list = []));
@@ -587,6 +622,7 @@ export class ServerTable {
     for (const app of e.apps) {
       this.free.get(app)?.remove(e);
       this.byDelay.get(app)?.remove(e);
+      this.byIdle.get(app)?.remove(e);
       this.rings.get(app)?.remove(e);
       const list = this.byApp.get(app);
       if (!list) continue;

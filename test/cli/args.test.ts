@@ -5,19 +5,12 @@ import { runMain } from "../helpers/capture.js";
 import { COMMON_FLAGS, ROLE_FLAGS, START_HELP, startConfig } from "../../src/cli/start.js";
 import type { StartRole } from "../../src/cli/start.js";
 import { SUBMIT_HELP, submitConfig } from "../../src/cli/submit.js";
+import { startUsageError } from "../helpers/usage-error.js";
 
 const COMMON = { listen: "127.0.0.1:0", logLevel: "info", heartbeatMs: 500 };
 
 /** Runs startConfig and hands back the CliError it must throw. */
-function usageError(argv: string[]): CliError {
-  try {
-    startConfig(argv);
-  } catch (err) {
-    if (err instanceof CliError) return err;
-    throw new Error(`expected a CliError, got ${String(err)}`, { cause: err });
-  }
-  throw new Error(`expected a CliError for ${argv.join(" ")}`);
-}
+const usageError = startUsageError;
 
 describe("cli/start", () => {
   describe("startConfig", () => {

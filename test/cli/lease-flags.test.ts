@@ -1,16 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { CliError } from "../../src/cli/errors.js";
 import { START_HELP, startConfig } from "../../src/cli/start.js";
+import { startUsageError } from "../helpers/usage-error.js";
 
-function usageError(argv: string[]): CliError {
-  try {
-    startConfig(argv);
-  } catch (err) {
-    if (err instanceof CliError) return err;
-    throw err;
-  }
-  throw new Error(`expected a usage error from ${argv.join(" ")}`);
-}
+const usageError = startUsageError;
 
 describe("cli/start", () => {
   describe("lease limits", () => {

@@ -89,12 +89,12 @@ describe("policies/allocate", () => {
       expect(chosen(allocate(t, task(), p, seededCtx(1)))).toBe("b"); // c now 0.5, b 0.3
     });
 
-    it("cycles through the servers in id order with round-robin", () => {
+    it("cycles through the servers in the order they joined with round-robin", () => {
       const t = table(report({ id: "c", capacity: 9 }), report({ id: "a", capacity: 9 }), report({ id: "b", capacity: 9 }));
       const p = resolvePolicy("round-robin");
       const ctx = seededCtx(1);
       const picks = Array.from({ length: 5 }, () => chosen(allocate(t, task(), p, ctx)));
-      expect(picks).toEqual(["a", "b", "c", "a", "b"]);
+      expect(picks).toEqual(["c", "a", "b", "c", "a"]);
     });
 
     it("picks by ctx.random with random", () => {

@@ -223,7 +223,7 @@ describe("policies/match", () => {
         reserved: fc.integer({ min: 0, max: 4 }),
         attrs: fc.dictionary(fc.constantFrom(...KEYS), scalar, { maxKeys: 6 }),
       })
-      .map((r) => ({ ...r, url: "ws://h:1", version: [1, 1] as [number, number], periodMs: 0, failures: 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: "alive" as const, updatedAt: 0, idleSince: 0 }));
+      .map((r) => ({ ...r, url: "ws://h:1", version: [1, 1] as [number, number], periodMs: 0, failures: 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: "alive" as const, updatedAt: 0, seat: 0, idleSince: 0 }));
 
     it("judges every entry as meetsAll does (fast-check)", () => {
       fc.assert(

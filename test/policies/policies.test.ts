@@ -72,7 +72,7 @@ describe("policies", () => {
     );
   });
 
-  it("p2c never returns the worse of the servers it sampled (property)", () => {
+  it("p2c among candidates (a task with soft preferences) never returns the worse of the servers it sampled by expected delay (property)", () => {
     fc.assert(
       fc.property(fc.array(specArb, { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 5 }), fc.nat(), (specs, d, seed) => {
         const cs = entries(specs);
@@ -80,7 +80,7 @@ describe("policies", () => {
         // The same draws again: the servers that decision looked at.
         const sampled = sampleIndices(cs.length, d, ctxOf(seed).random, []).map((k) => cs[k] as ServerEntry);
         expect(sampled).toContain(picked);
-        const r = (e: ServerEntry): number => (e.load + e.reserved) / e.capacity;
+        const r = (e: ServerEntry): number => (e.load + e.reserved + 1) / e.power;
         for (const e of sampled) expect(r(picked)).toBeLessThanOrEqual(r(e));
       }),
       { numRuns: 500 },

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { DELAY_STEPS_PER_OCTAVE, FreeIndex, IdleQueue, ServerTable, bucketOf, delayBucketOf, freeSlots } from "../../src/state/index.js";
+import { DELAY_STEPS_PER_OCTAVE, FreeIndex, IdleQueue, ServerTable, bucketOf, delayBucketOf, freeSlots, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
 const APPS = ["echo", "hash", "render"];
@@ -11,7 +11,8 @@ type Op =
   | { kind: "release"; id: number }
   | { kind: "confirm"; id: number; load: number }
   | { kind: "status"; id: number; status: "alive" | "dead" | "draining" | "suspect" }
-  | { kind: "tick"; ms: number };
+  | { kind: "tick"; ms: number }
+  | { kind: "remove"; id: number };
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("report" as const), id: fc.nat(5), apps: fc.subarray(APPS, { minLength: 1 }), capacity: fc.integer({ min: 1, max: 6 }), load: fc.nat(7), periodMs: fc.constantFrom(0, 50), power: fc.integer({ min: 1, max: 8 }) }),
@@ -20,6 +21,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant("confirm" as const), id: fc.nat(5), load: fc.nat(7) }),
   fc.record({ kind: fc.constant("status" as const), id: fc.nat(5), status: fc.constantFrom("alive" as const, "dead" as const, "draining" as const, "suspect" as const) }),
   fc.record({ kind: fc.constant("tick" as const), ms: fc.nat(200) }),
+  fc.record({ kind: fc.constant("remove" as const), id: fc.nat(5) }),
 );
 
 function visited(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
@@ -28,8 +30,19 @@ function visited(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
   return out;
 }
 
+/** Every entry `sample` can return: a draw at the middle of each of its size equal slices of [0, 1). */
+function drawnAll(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
+  const out: ServerEntry[] = [];
+  const n = idx?.size ?? 0;
+  for (let k = 0; k < n; k++) {
+    const e = idx?.sample(() => (k + 0.5) / n);
+    if (e) out.push(e);
+  }
+  return out;
+}
+
 describe("state/free-index", () => {
-  it("always holds exactly the live entries with a free slot of each application, idlest buckets first, by delay the shortest first, and idle ones longest idle first, once asked for (property)", () => {
+  it("always holds exactly the live entries with a free slot of each application, idlest buckets first, by delay the shortest first, by idle power the most first, and idle ones longest idle first, once asked for (property)", () => {
     fc.assert(
       fc.property(fc.array(op, { maxLength: 80 }), fc.nat(80), (ops, askAt) => {
         const t = new ServerTable();
@@ -64,6 +77,16 @@ describe("state/free-index", () => {
               now += o.ms;
               t.expire(now);
               break;
+            case "remove": {
+              // Its seat goes to the next new entry; a stale release of the removed one must change nothing.
+              const gone = t.remove(id);
+              for (const app of APPS) idleSince.delete(`${app}/${id}`);
+              if (gone) {
+                t.release(gone);
+                t.reserve(gone);
+              }
+              break;
+            }
           }
           for (const app of APPS) {
             for (const x of t.all()) {
@@ -79,6 +102,9 @@ describe("state/free-index", () => {
             const want = [...t.all()].filter((x) => x.apps.includes(app) && x.status === "alive" && freeSlots(x) > 0);
             const got = visited(t.available(app));
             expect(got.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            // The dense set that sampling draws from: the same entries, each once.
+            expect(drawnAll(t.available(app)).map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            for (const x of t.offering(app)) expect(t.maxPower(app)).toBeGreaterThanOrEqual(x.power);
             const buckets = got.map(bucketOf);
             for (let i = 1; i < buckets.length; i++) expect(buckets[i]).toBeLessThanOrEqual(buckets[i - 1] as number);
             // Fullest first: the same entries, buckets the other way round.
@@ -86,6 +112,9 @@ describe("state/free-index", () => {
             t.available(app)?.visit((x) => (fullest.push(x), true), true);
             expect(fullest.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             for (let i = 1; i < fullest.length; i++) expect(bucketOf(fullest[i] as ServerEntry)).toBeGreaterThanOrEqual(bucketOf(fullest[i - 1] as ServerEntry));
+            const byIdle = visited(t.availableByIdlePower(app));
+            expect(byIdle.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
+            for (let i = 1; i < byIdle.length; i++) expect(idlePower(byIdle[i] as ServerEntry)).toBeLessThan(idlePower(byIdle[i - 1] as ServerEntry) * 2 ** (1 / DELAY_STEPS_PER_OCTAVE));
             const byDelay = visited(t.availableByDelay(app));
             expect(byDelay.map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             const delay = (x: ServerEntry): number => (x.load + x.reserved + 1) / x.power;
@@ -127,9 +156,9 @@ describe("state/free-index", () => {
   });
 
   it("reads buckets in order within a word of the bitmap and across words, either way round", () => {
-    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number; seat: number }>();
     // Free shares 5%, 10%, 15% (buckets 12, 25, 38: two in the first word), 50% and 100%.
-    const es = [95, 50, 85, 0, 90].map((load) => ({ id: `l${load}`, capacity: 100, load, reserved: 0 }));
+    const es = [95, 50, 85, 0, 90].map((load, seat) => ({ id: `l${load}`, capacity: 100, load, reserved: 0, seat }));
     for (const e of es) idx.place(e, true);
     const order = (fullestFirst: boolean): string[] => {
       const out: string[] = [];
@@ -143,9 +172,41 @@ describe("state/free-index", () => {
     expect(order(true)).toEqual(["l90", "l85", "l50", "l0"]);
   });
 
+  it("samples nothing from an empty index, and an entry that leaves is never drawn again", () => {
+    const idx = new FreeIndex<ServerEntry>();
+    expect(idx.sample(() => 0.5)).toBeUndefined();
+    const t = new ServerTable();
+    for (const id of ["a", "b", "c"]) t.apply({ id, url: "ws://x", apps: ["echo"], capacity: 2, power: 1, load: 0, attrs: {}, version: [1, 1] }, 0);
+    const avail = t.available("echo");
+    t.setStatus("a", "dead");
+    t.reserve(t.get("b") as ServerEntry); // a bucket move: still held, once
+    expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["b", "c"]);
+    t.reserve(t.get("b") as ServerEntry); // full: out
+    expect(drawnAll(avail).map((e) => e.id)).toEqual(["c"]);
+    t.release("b");
+    expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["b", "c"]);
+  });
+
+  it("reuses a removed entry's seat for a new one, and a stale copy of the removed entry re-filed changes nothing", () => {
+    const t = new ServerTable();
+    const r = (id: string, version: [number, number]) => ({ id, url: "ws://x", apps: ["echo"], capacity: 2, power: 1, load: 0, attrs: {}, version });
+    t.apply(r("old", [1, 1]), 0);
+    t.apply(r("other", [1, 1]), 0);
+    const avail = t.available("echo");
+    const old = t.remove("old") as ServerEntry;
+    t.apply(r("new", [1, 1]), 0);
+    const fresh = t.get("new") as ServerEntry;
+    expect(fresh.seat).toBe(old.seat);
+    t.release(old); // a pending release of the removed entry: re-files it, dead
+    t.setStatus("old", "alive"); // not in the table: nothing
+    expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["new", "other"]);
+    expect(avail?.has(fresh)).toBe(true);
+    expect(avail?.has(old)).toBe(false);
+  });
+
   it("lets equal entries take turns being read first", () => {
-    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number }>();
-    const es = ["a", "b", "c"].map((id) => ({ id, capacity: 4, load: 0, reserved: 0 }));
+    const idx = new FreeIndex<{ id: string; capacity: number; load: number; reserved: number; seat: number }>();
+    const es = ["a", "b", "c"].map((id, seat) => ({ id, capacity: 4, load: 0, reserved: 0, seat }));
     for (const e of es) idx.place(e, true);
     const firsts = Array.from({ length: 3 }, () => {
       let first = "";

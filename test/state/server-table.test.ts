@@ -40,7 +40,7 @@ describe("state/server-table", () => {
       const t = new ServerTable();
       expect(t.apply(report(), 100)).toBe("new");
       expect(t.size).toBe(1);
-      expect(entry(t)).toEqual({ ...report(), periodMs: 0, failures: 0, limit: report().capacity, outlier: { ejections: 0, ejectedUntil: 0, since: 0, baseline: 0, reported: 0 }, rampFrom: 0, status: "alive", reserved: 0, updatedAt: 100, idleSince: expect.any(Number) });
+      expect(entry(t)).toEqual({ ...report(), periodMs: 0, failures: 0, limit: report().capacity, outlier: { ejections: 0, ejectedUntil: 0, since: 0, baseline: 0, reported: 0 }, rampFrom: 0, status: "alive", reserved: 0, updatedAt: 100, seat: 0, idleSince: expect.any(Number) });
     });
 
     it("updates the entry when the seq is higher", () => {

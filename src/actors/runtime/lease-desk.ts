@@ -89,7 +89,11 @@ export class LeaseDesk {
     // Renewals first: leases of this class this tier-2 holds for this client, on servers that still hold them.
     const renewing: BookLease[] = [];
     let renewed = 0;
+    // An id named twice is renewed once: each repeat would cost its server a grant and count its slots again.
+    const named = new Set<string>();
     for (const id of b.renew ?? []) {
+      if (named.has(id)) continue;
+      named.add(id);
       const l = this.book.get(id);
       if (l === undefined || l.client !== client.id || l.classKey !== classKey || l.pending || renewed + l.slots > b.slots) continue;
       if (!stillHolds(l, this.table.get(l.serverId))) {
@@ -99,10 +103,13 @@ export class LeaseDesk {
       renewing.push(l);
       renewed += l.slots;
     }
-    const want = b.slots - renewed;
-    if (want > 0 && this.book.heldBy(client.id) + want > this.maxPerClient) {
-      for (const l of renewing) this.grant(l, expiresAt, () => {}); // renewals asked for still go on
-      return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `client ${client.id} would hold ${this.book.heldBy(client.id) + want} lease slots at ${ctx.id}, past its cap of ${this.maxPerClient}`, { retryable: false }));
+    let want = b.slots - renewed;
+    const room = this.maxPerClient - this.book.heldBy(client.id);
+    if (want > room) {
+      if (renewing.length === 0) return ch.replyError(m, new AllotError(ErrorCode.OVERLOADED, `client ${client.id} would hold ${this.book.heldBy(client.id) + want} lease slots at ${ctx.id}, past its cap of ${this.maxPerClient}`, { retryable: false }));
+      // Renewals are answered with their new tickets (a renewal answered with an error would leave
+      // the client holding a ticket its server no longer takes); fresh slots only up to the cap.
+      want = Math.max(0, room);
     }
     const fresh: BookLease[] = [];
     let refusal: { reason: string; full: boolean } | undefined;
