@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { ALLOT_BIN } from "./proc.js";
+import { runCli, startProc } from "./proc.js";
 import type { NodeProc } from "./proc.js";
 
 /** One simulated host: a network namespace with one interface, `eth0`, on the shared bridge. */
@@ -151,46 +151,14 @@ export function establishedIn(net: HostNet, name: string): Connection[] {
     .map((cols) => ({ local: cols[2] ?? "", peer: cols[3] ?? "" }));
 }
 
-function spawnIn(host: Host, args: readonly string[]): ChildProcess {
-  // `ip netns exec` execs its command, so the child's pid is node's own: SIGKILL reaches it.
-  return spawn("ip", ["netns", "exec", host.ns, process.execPath, ALLOT_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-}
+const inNamespace = (host: Host): string[] => ["ip", "netns", "exec", host.ns];
 
 /** `allot start …` inside the host's namespace; resolves on its `ready ROLE ID URL` line, as startProc does. */
 export function startIn(host: Host, args: readonly string[], timeoutMs = 20_000): Promise<NodeProc> {
-  const proc = spawnIn(host, ["start", ...args]);
-  let err = "";
-  proc.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
-  return new Promise<NodeProc>((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => {
-      proc.kill("SIGKILL");
-      reject(new Error(`no ready line within ${timeoutMs} ms from allot start ${args.join(" ")} on ${host.name}\n${err}`));
-    }, timeoutMs);
-    proc.stdout?.setEncoding("utf8").on("data", (d: string) => {
-      out += d;
-      const m = /^ready (\S+) (\S+) (\S+)$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ proc, role: m[1] ?? "", id: m[2] ?? "", url: m[3] ?? "", stderr: () => err, stdout: () => out });
-      }
-    });
-    proc.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`allot start ${args.join(" ")} on ${host.name} exited with ${code} before ready\n${err}`));
-    });
-  });
+  return startProc(args, timeoutMs, undefined, inNamespace(host));
 }
 
 /** Runs an allot command to completion inside the host's namespace (SIGKILLed past `timeoutMs`). */
-export async function runIn(host: Host, args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawnIn(host, args);
-  let stdout = "";
-  let stderr = "";
-  proc.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-  proc.stderr?.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
-  const [code] = (await once(proc, "exit")) as [number | null];
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+export function runIn(host: Host, args: readonly string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return runCli(args, timeoutMs, inNamespace(host));
 }

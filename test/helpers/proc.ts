@@ -16,9 +16,18 @@ export interface NodeProc {
   stdout(): string;
 }
 
-/** Starts `allot start …` as a child process and resolves on its `ready ROLE ID URL` line; `env` adds to this process's environment. */
-export function startProc(args: string[], timeoutMs = 15_000, env?: Record<string, string>): Promise<NodeProc> {
-  const proc = spawn(process.execPath, [ALLOT_BIN, "start", ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
+/**
+ * `node bin/allot.js ARGS…` as a child, or behind `wrapper` (e.g. `ip netns exec NS`, which execs
+ * its command, so the child's pid stays node's own and SIGKILL reaches it).
+ */
+function spawnAllot(args: readonly string[], env: Record<string, string> | undefined, wrapper: readonly string[]): ChildProcess {
+  const [cmd, ...pre] = wrapper.length > 0 ? [...wrapper, process.execPath] : [process.execPath];
+  return spawn(cmd as string, [...pre, ALLOT_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], ...(env === undefined ? {} : { env: { ...process.env, ...env } }) });
+}
+
+/** Starts `allot start …` as a child process and resolves on its `ready ROLE ID URL` line; `env` adds to this process's environment; `wrapper` runs it behind a command. */
+export function startProc(args: readonly string[], timeoutMs = 15_000, env?: Record<string, string>, wrapper: readonly string[] = []): Promise<NodeProc> {
+  const proc = spawnAllot(["start", ...args], env, wrapper);
   let err = "";
   proc.stderr?.setEncoding("utf8").on("data", (d: string) => (err += d));
   return new Promise<NodeProc>((resolve, reject) => {
@@ -43,8 +52,8 @@ export function startProc(args: string[], timeoutMs = 15_000, env?: Record<strin
 }
 
 /** Runs an allot command to completion; resolves with its exit code and output. */
-export async function runCli(args: string[], timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [ALLOT_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+export async function runCli(args: readonly string[], timeoutMs = 60_000, wrapper: readonly string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawnAllot(args, undefined, wrapper);
   let stdout = "";
   let stderr = "";
   proc.stdout?.setEncoding("utf8").on("data", (d: string) => (stdout += d));
