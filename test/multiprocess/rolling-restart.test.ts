@@ -64,7 +64,9 @@ describe("a rolling restart of every app server under load, every node in its ow
       const p = apps.get(id) as NodeProc;
       const exited = once(p.proc, "exit") as Promise<[number | null, NodeJS.Signals | null]>;
       // SIGTERM while it runs something, so the drain has a run to let finish (the check below).
-      await until(async () => readRuns(ledgerFile).some((r) => r.server === id && r.end === undefined), `${id} to be running a task`);
+      // One that started under 50 ms ago: a 150 ms run cannot end between this read and the signal
+      // (a run found just before its end once did, and the drain then had nothing to let finish).
+      await until(async () => readRuns(ledgerFile).some((r) => r.server === id && r.end === undefined && Date.now() - r.start < 50), `${id} to be running a task it just started`);
       termAt.set(id, Date.now());
       p.proc.kill("SIGTERM");
       const [code, signal] = await exited;
