@@ -6,15 +6,8 @@ import type { ServerReport, Task } from "../../src/protocol/index.js";
 import { DELAY_STEPS_PER_OCTAVE, ServerTable, freeSlots, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 import { chiSquare, chiSquareCritical001 } from "./chi-square.js";
+import { lcg } from "../helpers/policy.js";
 
-/** A seeded LCG: the same seed, the same draws, so no test here can flake. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 const ctxOf = (seed: number): PolicyContext => ({ random: lcg(seed), now: () => 0 });
 
 const eu: Task = { id: "t", key: "t", app: "echo", deadline: 1, require: [{ key: "region", op: "=", value: "eu" }], clientAttrs: {}, prefs: {}, payload: null };

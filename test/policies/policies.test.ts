@@ -5,15 +5,8 @@ import type { PolicyContext } from "../../src/policies/index.js";
 import type { Task } from "../../src/protocol/index.js";
 import { ServerTable, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
+import { lcg } from "../helpers/policy.js";
 
-/** A seeded LCG: the same seed, the same draws. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1_664_525) + 1_013_904_223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 const ctxOf = (seed: number): PolicyContext => ({ random: lcg(seed), now: () => 0 });
 
 const task = (over: Partial<Task> = {}): Task => ({ id: "t", key: "t", app: "echo", deadline: 1, require: [], clientAttrs: {}, prefs: {}, payload: null, ...over });
