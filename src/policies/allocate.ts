@@ -1,9 +1,12 @@
 import type { Task } from "../protocol/index.js";
 import { freeSlots } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
-import { compileConstraint, compilePreferenceScore, compileRequire } from "./compiled-match.js";
+import { compileConstraint, compilePreferenceScore } from "./compiled-match.js";
+import { hasPreferences } from "./has-preferences.js";
 import { formatConstraint } from "./match.js";
 import type { Policy, PolicyContext } from "./policy.js";
+import { requirement, screenFor } from "./screen.js";
+import type { Requirement, Screen } from "./screen.js";
 
 /**
  * A decision: the server chosen, or why none was. `full`: the refusal can change by itself soon
@@ -60,17 +63,26 @@ export function maxScore(task: Task): number {
  * one (the allocator's own view decides: one it still believes alive may have been a blip).
  */
 export function allocate(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed = MAX_UNCONFIRMED, avoid: readonly string[] = NO_AVOID): Allocation {
-  if (avoid.length === 0) return decide(table, task, policy, ctx, maxUnconfirmed, compileRequire(task.require));
+  const req = requirement(task.require);
+  if (avoid.length === 0) return decide(table, task, policy, ctx, maxUnconfirmed, req.all, req, NO_AVOID);
   // Servers the task failed on are skipped as they are read, so this costs no scan.
-  const meetsRequire = compileRequire(task.require);
-  const avoided = decide(table, task, policy, ctx, maxUnconfirmed, (e) => !avoid.includes(e.id) && meetsRequire(e));
-  return avoided.ok || avoided.busy ? avoided : decide(table, task, policy, ctx, maxUnconfirmed, meetsRequire);
+  const meetsRequire = req.all;
+  const avoided = decide(table, task, policy, ctx, maxUnconfirmed, (e) => !avoid.includes(e.id) && meetsRequire(e), req, avoid);
+  return avoided.ok || avoided.busy ? avoided : decide(table, task, policy, ctx, maxUnconfirmed, meetsRequire, req, NO_AVOID);
 }
 
 const NO_AVOID: readonly string[] = [];
 
-function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean): Allocation {
-  const server = choose(table, task, policy, ctx, maxUnconfirmed, meetsRequire, false);
+/** Alive, a free slot, and not so many unacknowledged reservations: what eligibility asks besides the constraints. */
+const usable = (e: ServerEntry, maxUnconfirmed: number): boolean => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed;
+
+function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean, req: Requirement, avoid: readonly string[]): Allocation {
+  let screen: Screen | undefined;
+  if (policy.samples === true && !hasPreferences(task)) {
+    const moving = req.moving;
+    screen = screenFor(table, req, avoid.length === 0 ? (e) => usable(e, maxUnconfirmed) && moving(e) : (e) => usable(e, maxUnconfirmed) && moving(e) && !avoid.includes(e.id));
+  }
+  const server = choose(table, task, policy, ctx, maxUnconfirmed, meetsRequire, false, undefined, screen);
   if (server) {
     table.reserve(server);
     return { ok: true, server };
@@ -101,11 +113,11 @@ export interface ChoiceTrace {
  * The policy's `select` is still called: a dry run passes a policy instance of its own
  * (`explainPlacement` makes one), so a stateful policy's live instance is not advanced.
  */
-export function choose(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean, dryRun: boolean, trace?: ChoiceTrace): ServerEntry | undefined {
+export function choose(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean, dryRun: boolean, trace?: ChoiceTrace, screen?: Screen): ServerEntry | undefined {
   const locate = dryRun ? policy.peek : policy.locate;
   if (trace && dryRun && policy.locate && !policy.peek) trace.skippedLocate = true;
   if (locate) {
-    const found = locate.call(policy, table, task, ctx, (e) => e.status === "alive" && freeSlots(e) > 0 && e.reserved < maxUnconfirmed && meetsRequire(e));
+    const found = locate.call(policy, table, task, ctx, (e) => usable(e, maxUnconfirmed) && meetsRequire(e), screen);
     if (found) {
       if (trace) trace.via = "locate";
       return found;

@@ -12,9 +12,10 @@ export function createIdleQueue(look = 64): Policy {
   if (!Number.isInteger(look) || look < 1) throw new TypeError(`idle-queue: look must be an integer >= 1, got ${look}`);
   return {
     name: "idle-queue",
-    locate: (table, task, ctx, eligible) => table.idleQueue(task.app)?.longestIdle(eligible, look) ?? random.locate?.(table, task, ctx, eligible),
+    samples: true, // its fallback does
+    locate: (table, task, ctx, eligible, screen) => table.idleQueue(task.app)?.longestIdle(eligible, look) ?? random.locate?.(table, task, ctx, eligible, screen),
     // locate sends idle servers the task refused to the back of the queue; peek only reads.
-    peek: (table, task, ctx, eligible) => table.idleQueue(task.app)?.peekLongestIdle(eligible, look) ?? random.peek?.(table, task, ctx, eligible),
+    peek: (table, task, ctx, eligible, screen) => table.idleQueue(task.app)?.peekLongestIdle(eligible, look) ?? random.peek?.(table, task, ctx, eligible, screen),
     select: random.select,
   };
 }

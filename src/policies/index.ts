@@ -18,3 +18,4 @@ export * from "./idle-queue.js";
 export * from "./home-servers.js";
 export * from "./shortest-delay.js";
 export * from "./sample.js";
+export * from "./screen.js";

@@ -3,6 +3,7 @@ import type { Task } from "../protocol/index.js";
 import { hasPreferences } from "./has-preferences.js";
 import type { Policy, PolicyContext } from "./policy.js";
 import { sampleEligible } from "./sample.js";
+import type { Screen } from "./screen.js";
 import { expectedDelay } from "./shortest-delay.js";
 
 /**
@@ -50,16 +51,17 @@ export function createP2c(d = 2): Policy {
   if (!Number.isInteger(d) || d < 1) throw new TypeError(`p2c: d must be an integer >= 1, got ${d}`);
   const picks: ServerEntry[] = [];
   const indices: number[] = [];
-  const locate = (table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined => {
+  const locate = (table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined => {
     if (hasPreferences(task)) return undefined;
     const index = table.available(task.app);
     if (index === undefined) return undefined;
-    const best = leastDelay(sampleEligible(index, d, ctx.random, eligible, picks));
+    const best = leastDelay(sampleEligible(index, d, ctx.random, eligible, picks, screen));
     picks.length = 0;
     return best;
   };
   return {
     name: "p2c",
+    samples: true,
     locate,
     // locate only reads the table (and draws from ctx.random): a dry run may call it.
     peek: locate,

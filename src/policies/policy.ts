@@ -4,6 +4,7 @@ import type { ServerEntry, ServerTable } from "../state/index.js";
 import { hasPreferences } from "./has-preferences.js";
 import type { AllocatorIdentity } from "./home-servers.js";
 import { sampleEligible } from "./sample.js";
+import type { Screen } from "./screen.js";
 
 /** What a policy may use besides the candidates: injected randomness and clock, and who decides. */
 export interface PolicyContext {
@@ -41,13 +42,19 @@ export interface Policy {
    * the application's ring) instead of among gathered candidates: the first server it likes that
    * `eligible` accepts, or undefined to fall back to choosing among candidates.
    */
-  locate?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined;
+  locate?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined;
   /**
    * `locate`'s answer without changing the table or the policy (a dry run: `allot explain`).
    * A policy whose `locate` only reads can pass the same function; one with `locate` and no
    * `peek` is explained as if it had no `locate` (the explanation says so).
    */
-  peek?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined;
+  peek?(table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined;
+  /**
+   * `locate` draws servers at random and may judge a draw by its seat before reading it: a
+   * decision then passes a `Screen` (what `eligible` asks, split into the kept verdicts on the
+   * task's fixed constraints and the rest), when it has one.
+   */
+  readonly samples?: boolean;
   select(candidates: readonly ServerEntry[], task: Task, ctx: PolicyContext): ServerEntry | undefined;
 }
 
@@ -111,17 +118,18 @@ const drawn: ServerEntry[] = [];
  */
 export const random: Policy = {
   name: "random",
-  locate(table, task, ctx, eligible) {
+  samples: true,
+  locate(table, task, ctx, eligible, screen) {
     if (hasPreferences(task)) return undefined;
     const index = table.available(task.app);
     if (index === undefined) return undefined;
-    const pick = sampleEligible(index, 1, ctx.random, eligible, drawn)[0];
+    const pick = sampleEligible(index, 1, ctx.random, eligible, drawn, screen)[0];
     drawn.length = 0;
     return pick;
   },
   // locate only reads the table (and draws from ctx.random): a dry run may call it.
-  peek(table, task, ctx, eligible) {
-    return random.locate?.(table, task, ctx, eligible);
+  peek(table, task, ctx, eligible, screen) {
+    return random.locate?.(table, task, ctx, eligible, screen);
   },
   select(cs, _task, ctx) {
     return cs.length === 0 ? undefined : cs[Math.floor(ctx.random() * cs.length) % cs.length];

@@ -1,4 +1,6 @@
 import type { FreeIndex, ServerEntry } from "../state/index.js";
+import { screened } from "./screen.js";
+import type { Screen } from "./screen.js";
 
 /**
  * Draws per server wanted before a decision gives up sampling and walks the application's
@@ -51,13 +53,19 @@ const weightedReservoir = (e: ServerEntry): boolean => {
  * outcome is uniform, and so is the walk's. A decision then costs O(d) unless eligible servers
  * are rare, when it costs a walk of the application's available servers.
  */
-export function sampleEligible(index: FreeIndex<ServerEntry>, d: number, random: () => number, eligible: (e: ServerEntry) => boolean, out: ServerEntry[]): ServerEntry[] {
+export function sampleEligible(index: FreeIndex<ServerEntry>, d: number, random: () => number, eligible: (e: ServerEntry) => boolean, out: ServerEntry[], screen?: Screen): ServerEntry[] {
   out.length = 0;
   const tries = SAMPLE_TRIES * d;
   for (let t = 0; t < tries && out.length < d; t++) {
-    const e = index.sample(random);
-    if (e === undefined) return out;
-    if (eligible(e) && !out.includes(e)) out.push(e);
+    const h = index.pick(random);
+    if (h < 0) return out;
+    if (screen === undefined) {
+      const e = index.at(h);
+      if (eligible(e) && !out.includes(e)) out.push(e);
+    } else {
+      const e = screened(index, h, screen);
+      if (e !== undefined && screen.rest(e) && !out.includes(e)) out.push(e);
+    }
   }
   if (out.length === d) return out;
   out.length = 0;
@@ -76,14 +84,16 @@ export function sampleEligible(index: FreeIndex<ServerEntry>, d: number, random:
  * One eligible server of `index`, each with probability weight(e) / (sum of the eligible
  * servers' weights). `bound` must be at least every held server's weight: a uniform draw is kept
  * with probability weight / bound (rejection), for up to SAMPLE_TRIES draws; past that a walk of
- * the index (weighted reservoir sampling) decides, with the same distribution.
+ * the index (weighted reservoir sampling) decides, with the same distribution. `screen`: as for
+ * `sampleEligible`.
  */
-export function sampleWeighted(index: FreeIndex<ServerEntry>, bound: number, weight: (e: ServerEntry) => number, random: () => number, eligible: (e: ServerEntry) => boolean): ServerEntry | undefined {
+export function sampleWeighted(index: FreeIndex<ServerEntry>, bound: number, weight: (e: ServerEntry) => number, random: () => number, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined {
   if (bound > 0) {
     for (let t = 0; t < SAMPLE_TRIES; t++) {
-      const e = index.sample(random);
-      if (e === undefined) return undefined;
-      if (eligible(e) && random() * bound < weight(e)) return e;
+      const h = index.pick(random);
+      if (h < 0) return undefined;
+      const e = screen === undefined ? index.at(h) : screened(index, h, screen);
+      if (e !== undefined && (screen === undefined ? eligible(e) : screen.rest(e)) && random() * bound < weight(e)) return e;
     }
   }
   totalWeight = 0;

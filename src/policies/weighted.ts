@@ -15,14 +15,15 @@ const power = (e: ServerEntry): number => e.power;
  */
 export const weighted: Policy = {
   name: "weighted",
-  locate(table, task, ctx, eligible) {
+  samples: true,
+  locate(table, task, ctx, eligible, screen) {
     if (hasPreferences(task)) return undefined;
     const index = table.available(task.app);
-    return index === undefined ? undefined : sampleWeighted(index, table.maxPower(task.app), power, ctx.random, eligible);
+    return index === undefined ? undefined : sampleWeighted(index, table.maxPower(task.app), power, ctx.random, eligible, screen);
   },
   // locate only reads the table (and draws from ctx.random): a dry run may call it.
-  peek(table, task, ctx, eligible) {
-    return weighted.locate?.(table, task, ctx, eligible);
+  peek(table, task, ctx, eligible, screen) {
+    return weighted.locate?.(table, task, ctx, eligible, screen);
   },
   select(cs, _task, ctx) {
     let total = 0;

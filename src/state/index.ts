@@ -1,6 +1,7 @@
 export * from "./attr-table.js";
 export * from "./server-table.js";
 export * from "./free-index.js";
+export * from "./seat-verdicts.js";
 export * from "./hash-ring.js";
 export * from "./idle-queue.js";
 export * from "./retry-budget.js";

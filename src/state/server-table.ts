@@ -4,6 +4,7 @@ import { HashRing } from "./hash-ring.js";
 import { IdleQueue } from "./idle-queue.js";
 import { NO_OUTLIER, eject, mayEject, newOutlierState, observeFailures, release, shouldEject, validateOutlier } from "./outlier.js";
 import type { OutlierConfig, OutlierState } from "./outlier.js";
+import { SeatVerdicts } from "./seat-verdicts.js";
 import { rampLimit, validateSlowStart } from "./slow-start.js";
 
 export type { ServerStatus };
@@ -100,6 +101,8 @@ export class ServerTable {
   /** Seats handed out, and those of removed entries, free to reuse (so the indexes' seat arrays stay as large as the fleet). */
   private seats = 0;
   private readonly freeSeats: number[] = [];
+  /** Verdicts by seat of the constraint sets decisions sample with (`seatVerdicts`). */
+  private readonly verdicts = new SeatVerdicts();
   /** The last idle stamp handed out. */
   private idleStamp = 0;
   /**
@@ -198,6 +201,16 @@ export class ServerTable {
   }
 
   /**
+   * Verdicts by seat (`SeatVerdicts`) of the test `key` names, which must read only what a full
+   * report sets (attributes, power, capacity, applications, id), never the load: the table
+   * forgets a seat's verdicts on every full report of its entry and when the seat changes hands.
+   * undefined when the table keeps as many sets as it will and all are in use.
+   */
+  seatVerdicts(key: string): Int8Array | undefined {
+    return this.verdicts.get(key);
+  }
+
+  /**
    * The idle servers offering `app`, longest idle first (join-idle-queue). The first call for an
    * application queues its idle servers by when they went idle; after that it is kept current.
    */
@@ -226,6 +239,7 @@ export class ServerTable {
         this.removed.delete(r.id);
       }
       const e: ServerEntry = { id: r.id, url: r.url, apps: distinct(r.apps), capacity: r.capacity, power: r.power, load: r.load, attrs: r.attrs, version: r.version, periodMs, failures: r.failures ?? 0, limit: r.capacity, outlier: newOutlierState(), rampFrom: 0, status: r.draining === true ? "draining" : "alive", reserved: 0, updatedAt: now, seat: this.freeSeats.pop() ?? this.seats++, idleSince: 0, ...(r.ticketKey !== undefined ? { ticketKey: r.ticketKey } : {}) };
+      this.verdicts.forget(e.seat); // the seat's last entry's verdicts are not this one's
       this.firstReportAt ??= now;
       this.byId.set(r.id, e);
       this.index(e);
@@ -237,6 +251,8 @@ export class ServerTable {
       return "new";
     }
     if (compareVersion(r.version, cur.version) <= 0) return "stale";
+    // A full report may change anything a constraint reads but the load.
+    this.verdicts.forget(cur.seat);
     const reborn = cur.version[0] !== r.version[0];
     if (reborn) cur.reserved = 0; // a new incarnation holds none of our reservations
     if (!sameApps(cur.apps, r.apps)) {
