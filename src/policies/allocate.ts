@@ -80,7 +80,8 @@ function decide(table: ServerTable, task: Task, policy: Policy, ctx: PolicyConte
   let screen: Screen | undefined;
   if (policy.samples === true && !hasPreferences(task)) {
     const moving = req.moving;
-    screen = screenFor(table, req, avoid.length === 0 ? (e) => usable(e, maxUnconfirmed) && moving(e) : (e) => usable(e, maxUnconfirmed) && moving(e) && !avoid.includes(e.id));
+    const rest = avoid.length > 0 ? (e: ServerEntry) => moving(e) && !avoid.includes(e.id) : req.moves ? moving : undefined;
+    screen = screenFor(table, req, maxUnconfirmed, rest);
   }
   const server = choose(table, task, policy, ctx, maxUnconfirmed, meetsRequire, false, undefined, screen);
   if (server) {

@@ -2,7 +2,7 @@ import type { ServerEntry, ServerTable } from "../state/index.js";
 import type { Task } from "../protocol/index.js";
 import { hasPreferences } from "./has-preferences.js";
 import type { Policy, PolicyContext } from "./policy.js";
-import { sampleEligible } from "./sample.js";
+import { drawPlaces, sampleEligible, walkEligible } from "./sample.js";
 import type { Screen } from "./screen.js";
 import { expectedDelay } from "./shortest-delay.js";
 
@@ -50,12 +50,32 @@ function leastDelay(picks: readonly ServerEntry[]): ServerEntry | undefined {
 export function createP2c(d = 2): Policy {
   if (!Number.isInteger(d) || d < 1) throw new TypeError(`p2c: d must be an integer >= 1, got ${d}`);
   const picks: ServerEntry[] = [];
+  const places: number[] = [];
   const indices: number[] = [];
   const locate = (table: ServerTable, task: Task, ctx: PolicyContext, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined => {
     if (hasPreferences(task)) return undefined;
     const index = table.available(task.app);
     if (index === undefined) return undefined;
-    const best = leastDelay(sampleEligible(index, d, ctx.random, eligible, picks, screen));
+    if (screen !== undefined) {
+      // The delays from the index's rows: only the server taken is read.
+      if (drawPlaces(index, d, ctx.random, screen, places) === d) {
+        let best = places[0] as number;
+        let bestD = index.delayAt(best);
+        for (let k = 1; k < d; k++) {
+          const h = places[k] as number;
+          const delay = index.delayAt(h);
+          if (delay < bestD) {
+            best = h;
+            bestD = delay;
+          }
+        }
+        return index.at(best);
+      }
+      const walked = leastDelay(walkEligible(index, d, ctx.random, eligible, picks));
+      picks.length = 0;
+      return walked;
+    }
+    const best = leastDelay(sampleEligible(index, d, ctx.random, eligible, picks));
     picks.length = 0;
     return best;
   };

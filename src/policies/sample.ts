@@ -1,5 +1,5 @@
 import type { FreeIndex, ServerEntry } from "../state/index.js";
-import { screened } from "./screen.js";
+import { passes } from "./screen.js";
 import type { Screen } from "./screen.js";
 
 /**
@@ -16,9 +16,7 @@ let seen = 0;
 let totalWeight = 0;
 let draw: () => number = Math.random;
 const never = (): boolean => false;
-const unit = (): number => 1;
 let ok: (e: ServerEntry) => boolean = never;
-let weigh: (e: ServerEntry) => number = unit;
 let into: ServerEntry[] = [];
 let chosen: ServerEntry | undefined;
 
@@ -34,15 +32,36 @@ const reservoir = (e: ServerEntry): boolean => {
   return true;
 };
 
-// One server, each as likely as its weight among the eligible servers read so far.
+// One server, each as likely as its power among the eligible servers read so far.
 const weightedReservoir = (e: ServerEntry): boolean => {
   if (!ok(e)) return true;
-  const w = weigh(e);
+  const w = e.power;
   if (w <= 0) return true;
   totalWeight += w;
   if (draw() * totalWeight < w) chosen = e;
   return true;
 };
+
+/**
+ * Up to `d` distinct places of `index` whose entries are eligible by `screen`, drawn uniformly
+ * (the ineligible and repeats rejected) for up to SAMPLE_TRIES × d draws, written into `out`;
+ * returns how many. Fewer than `d`: the draws ran out (eligible servers are rare, or fewer than
+ * `d`) and the caller walks (`walkEligible`). Reads no entry whose verdict is kept, unless the
+ * screen's `rest` needs it: a policy reads what it needs of the places from the index's rows.
+ */
+export function drawPlaces(index: FreeIndex<ServerEntry>, d: number, random: () => number, screen: Screen, out: number[]): number {
+  let n = 0;
+  const tries = SAMPLE_TRIES * d;
+  for (let t = 0; t < tries && n < d; t++) {
+    const h = index.pick(random);
+    if (h < 0) return 0;
+    if (!passes(index, h, screen)) continue;
+    let fresh = true;
+    for (let k = 0; k < n; k++) if (out[k] === h) fresh = false;
+    if (fresh) out[n++] = h;
+  }
+  return n;
+}
 
 /**
  * `d` distinct servers drawn uniformly at random among the eligible ones in `index` (all of
@@ -51,23 +70,34 @@ const weightedReservoir = (e: ServerEntry): boolean => {
  * of the index (reservoir sampling). Either way every `d`-subset of the eligible servers is
  * equally likely: the draws treat every eligible server alike, so given that they succeed their
  * outcome is uniform, and so is the walk's. A decision then costs O(d) unless eligible servers
- * are rare, when it costs a walk of the application's available servers.
+ * are rare, when it costs a walk of the application's available servers. With a `screen` (which
+ * must ask what `eligible` asks), the draws are `drawPlaces`'s.
  */
 export function sampleEligible(index: FreeIndex<ServerEntry>, d: number, random: () => number, eligible: (e: ServerEntry) => boolean, out: ServerEntry[], screen?: Screen): ServerEntry[] {
   out.length = 0;
+  if (screen !== undefined) {
+    const n = drawPlaces(index, d, random, screen, places);
+    if (n === d) {
+      for (let k = 0; k < n; k++) out.push(index.at(places[k] as number));
+      return out;
+    }
+    return walkEligible(index, d, random, eligible, out);
+  }
   const tries = SAMPLE_TRIES * d;
   for (let t = 0; t < tries && out.length < d; t++) {
-    const h = index.pick(random);
-    if (h < 0) return out;
-    if (screen === undefined) {
-      const e = index.at(h);
-      if (eligible(e) && !out.includes(e)) out.push(e);
-    } else {
-      const e = screened(index, h, screen);
-      if (e !== undefined && screen.rest(e) && !out.includes(e)) out.push(e);
-    }
+    const e = index.sample(random);
+    if (e === undefined) return out;
+    if (eligible(e) && !out.includes(e)) out.push(e);
   }
   if (out.length === d) return out;
+  return walkEligible(index, d, random, eligible, out);
+}
+
+// The places of one decision's draws; reused, decisions are synchronous.
+const places: number[] = [];
+
+/** `d` distinct eligible servers of `index` (all when fewer are), uniformly, by one walk of it (reservoir sampling), into `out`. */
+export function walkEligible(index: FreeIndex<ServerEntry>, d: number, random: () => number, eligible: (e: ServerEntry) => boolean, out: ServerEntry[]): ServerEntry[] {
   out.length = 0;
   want = d;
   seen = 0;
@@ -81,30 +111,33 @@ export function sampleEligible(index: FreeIndex<ServerEntry>, d: number, random:
 }
 
 /**
- * One eligible server of `index`, each with probability weight(e) / (sum of the eligible
- * servers' weights). `bound` must be at least every held server's weight: a uniform draw is kept
- * with probability weight / bound (rejection), for up to SAMPLE_TRIES draws; past that a walk of
- * the index (weighted reservoir sampling) decides, with the same distribution. `screen`: as for
- * `sampleEligible`.
+ * One eligible server of `index`, each with probability power / (the eligible servers' total
+ * power). `bound` must be at least every held server's power: a uniform draw is kept with
+ * probability power / bound (rejection), for up to SAMPLE_TRIES draws; past that a walk of the
+ * index (weighted reservoir sampling) decides, with the same distribution. With a `screen`
+ * (which must ask what `eligible` asks) a draw is judged by `passes` and its power read from the
+ * index's rows, so only the server taken is read.
  */
-export function sampleWeighted(index: FreeIndex<ServerEntry>, bound: number, weight: (e: ServerEntry) => number, random: () => number, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined {
+export function sampleByPower(index: FreeIndex<ServerEntry>, bound: number, random: () => number, eligible: (e: ServerEntry) => boolean, screen?: Screen): ServerEntry | undefined {
   if (bound > 0) {
     for (let t = 0; t < SAMPLE_TRIES; t++) {
       const h = index.pick(random);
       if (h < 0) return undefined;
-      const e = screen === undefined ? index.at(h) : screened(index, h, screen);
-      if (e !== undefined && (screen === undefined ? eligible(e) : screen.rest(e)) && random() * bound < weight(e)) return e;
+      if (screen !== undefined) {
+        if (passes(index, h, screen) && random() * bound < index.powerAt(h)) return index.at(h);
+      } else {
+        const e = index.at(h);
+        if (eligible(e) && random() * bound < e.power) return e;
+      }
     }
   }
   totalWeight = 0;
   chosen = undefined;
   draw = random;
   ok = eligible;
-  weigh = weight;
   index.visit(weightedReservoir);
   const pick = chosen;
   chosen = undefined;
   ok = never;
-  weigh = unit;
   return pick;
 }

@@ -21,6 +21,8 @@ export interface Requirement {
   fixed: (e: ServerEntry) => boolean;
   /** The constraints on the load (`load`, `free`). */
   moving: (e: ServerEntry) => boolean;
+  /** Whether there are any. */
+  moves: boolean;
 }
 
 /** Distinct constraint lists compiled and kept; past this many the oldest is compiled again when next seen. */
@@ -141,6 +143,7 @@ export function requirement(cs: readonly Constraint[]): Requirement {
     key: fixedOnes.length > 0 ? key : undefined,
     fixed: compileRequire(fixedOnes),
     moving: compileRequire(cs.filter(moves)),
+    moves: cs.some(moves),
   };
   if (key !== undefined) {
     if (hit === undefined && kept.size >= MAX_REQUIREMENTS) kept.delete(kept.keys().next().value as number);
@@ -150,36 +153,43 @@ export function requirement(cs: readonly Constraint[]): Requirement {
 }
 
 /**
- * What a sampling policy may judge by seat before it reads a drawn entry: the table's verdicts
- * for the task's fixed constraints, and the rest of what eligibility asks (alive, a free slot,
- * the constraints on the load, servers to avoid) for the draws that pass them.
+ * What a sampling policy may judge of a drawn place before it reads the entry there: the table's
+ * verdicts on the task's fixed constraints, and the reservations (from the index's rows). A
+ * held entry is alive with a free slot, so with no constraint on the load and no server to
+ * avoid that is all eligibility asks; otherwise `rest` asks the rest of the entry.
  */
 export interface Screen {
   /** By seat: UNJUDGED, PASSES or FAILS `fixed` (`ServerTable.seatVerdicts`). */
   verdicts: Int8Array;
   fixed: (e: ServerEntry) => boolean;
-  rest: (e: ServerEntry) => boolean;
+  /** Reservations not yet acknowledged at which a server takes no more (`allocate`'s `maxUnconfirmed`). */
+  maxUnconfirmed: number;
+  /** What else eligibility asks of a held entry (constraints on the load, servers to avoid); undefined for nothing. */
+  rest: ((e: ServerEntry) => boolean) | undefined;
 }
 
 /** The screen of a decision, or undefined when its constraints have none (`Requirement.key`) or the table keeps no more verdict sets. */
-export function screenFor(table: ServerTable, req: Requirement, rest: (e: ServerEntry) => boolean): Screen | undefined {
+export function screenFor(table: ServerTable, req: Requirement, maxUnconfirmed: number, rest: ((e: ServerEntry) => boolean) | undefined): Screen | undefined {
   if (req.key === undefined) return undefined;
   const verdicts = table.seatVerdicts(req.key);
-  return verdicts === undefined ? undefined : { verdicts, fixed: req.fixed, rest };
+  return verdicts === undefined ? undefined : { verdicts, fixed: req.fixed, maxUnconfirmed, rest };
 }
 
 /**
- * The entry at place `h` of `index` if it passes `screen`'s fixed constraints, judged from the
- * seat's kept verdict when there is one (the entry is then read only if it passes), else from
- * the entry, and the verdict kept; undefined if it fails them.
+ * Whether the entry at place `h` of `index` is eligible by `screen`: its seat's kept verdict
+ * on the fixed constraints (judged from the entry, and kept, when there is none), then its
+ * reservations from the index's rows, then `rest`. The entry is read only to judge a verdict not
+ * kept yet or for `rest`.
  */
-export function screened(index: FreeIndex<ServerEntry>, h: number, screen: Screen): ServerEntry | undefined {
+export function passes(index: FreeIndex<ServerEntry>, h: number, screen: Screen): boolean {
   const seat = index.seatAt(h);
   const v = screen.verdicts[seat];
-  if (v === FAILS) return undefined;
-  const e = index.at(h);
-  if (v === PASSES) return e;
-  const ok = screen.fixed(e);
-  screen.verdicts[seat] = ok ? PASSES : FAILS; // past the array's end (a seat newer than it): not kept
-  return ok ? e : undefined;
+  if (v === FAILS) return false;
+  if (v !== PASSES) {
+    const ok = screen.fixed(index.at(h));
+    screen.verdicts[seat] = ok ? PASSES : FAILS; // past the array's end (a seat newer than it): not kept
+    if (!ok) return false;
+  }
+  if (index.reservedAt(h) >= screen.maxUnconfirmed) return false;
+  return screen.rest === undefined || screen.rest(index.at(h));
 }

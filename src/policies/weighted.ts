@@ -1,16 +1,14 @@
 import type { ServerEntry } from "../state/index.js";
 import { hasPreferences } from "./has-preferences.js";
 import type { Policy } from "./policy.js";
-import { sampleWeighted } from "./sample.js";
-
-const power = (e: ServerEntry): number => e.power;
+import { sampleByPower } from "./sample.js";
 
 /**
  * Random in proportion to computing power: every eligible server (offering the application,
  * alive, meeting the hard constraints, a free slot) is chosen with probability its power over
  * the eligible servers' total, so a power-4 server gets 4× a power-1's share. Drawn from the
  * application's available servers by rejection against the highest power reported for it
- * (`ServerTable.maxPower`, `sampleWeighted`). A task with soft preferences: the same rule among
+ * (`ServerTable.maxPower`, `sampleByPower`). A task with soft preferences: the same rule among
  * `allocate`'s best-scoring candidates.
  */
 export const weighted: Policy = {
@@ -19,7 +17,7 @@ export const weighted: Policy = {
   locate(table, task, ctx, eligible, screen) {
     if (hasPreferences(task)) return undefined;
     const index = table.available(task.app);
-    return index === undefined ? undefined : sampleWeighted(index, table.maxPower(task.app), power, ctx.random, eligible, screen);
+    return index === undefined ? undefined : sampleByPower(index, table.maxPower(task.app), ctx.random, eligible, screen);
   },
   // locate only reads the table (and draws from ctx.random): a dry run may call it.
   peek(table, task, ctx, eligible, screen) {

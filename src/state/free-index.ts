@@ -12,6 +12,8 @@ export interface Sized {
   capacity: number;
   load: number;
   reserved: number;
+  /** Kept in the index's rows for `powerAt` and `delayAt`; 1 when absent. */
+  power?: number;
 }
 
 /** What the index keys an entry by. */
@@ -20,14 +22,20 @@ export interface Seated {
   seat: number;
 }
 
-// A seat's row in `FreeIndex.rows`: its bucket (-1: not held), its place in the bucket, its place
-// in `held`, and the used slots and capacity it was counted with.
+// A seat's row in `FreeIndex.rows`: the bucket it is filed in (-1: none), its place in that
+// bucket, its place in `held` (-1: not held), the used slots and capacity it was counted with,
+// whether it waits in `unfiled`, and its reservations and power as of its last change (what a
+// sampler reads of a drawn entry instead of the entry: `reservedAt`, `delayAt`). 64 bytes: one
+// cache line when the row starts on one.
 const B = 0;
 const I = 1;
 const H = 2;
 const USED = 3;
 const CAP = 4;
-const STRIDE = 5;
+const UNFILED = 5;
+const RES = 6;
+const POW = 7;
+const STRIDE = 8;
 
 /** The bucket of an entry with free slots, by the share of its capacity that is free. */
 export function bucketOf(e: Sized): number {
@@ -74,9 +82,11 @@ export function idleBucketOf(e: Limited): number {
 /**
  * The live entries of one application that have a free slot, grouped by how much of their
  * capacity is free (or, built with `delayBucketOf`, by a task's expected delay on them; with
- * `idleBucketOf`, by idle computing power). Kept current on every change of load, reservation or status, so a decision
- * reads the idlest entries first and stops after enough, instead of scanning every server.
- * Adding, moving and removing an entry are O(1) (swap-remove inside a bucket).
+ * `idleBucketOf`, by idle computing power). Which entries are held is kept current on every
+ * change of load, reservation or status (`sample` draws from them); an entry whose bucket changed
+ * is re-filed at the next `visit`, so a decision that visits reads the idlest entries first and
+ * stops after enough, instead of scanning every server. Adding, moving and removing an entry
+ * are O(1) (swap-remove inside a bucket); a visit first re-files what moved since the last.
  */
 export class FreeIndex<E extends Sized & Seated> {
   /** `bucket` files an entry: higher is read first. Default: by free share of capacity. */
@@ -109,8 +119,10 @@ export class FreeIndex<E extends Sized & Seated> {
    * servers, one more cache miss per move), and a sampler judges a drawn seat before it reads
    * the entry (`pick`, `seatAt`).
    */
-  private readonly heldSeats: number[] = [];
+  private heldSeats = new Int32Array(64); // the first held.length places; 4 bytes a place, so at 100,000 it stays in a core's cache
   private readonly bucketSeats: number[][] = Array.from({ length: FREE_BUCKETS }, () => []);
+  /** Seats whose bucket may have changed since the last visit (each once: its row's UNFILED). */
+  private readonly unfiled: number[] = [];
   /** Where the next read of each bucket starts, so equal entries take turns. */
   private readonly cursors = new Array<number>(FREE_BUCKETS).fill(0);
 
@@ -120,46 +132,49 @@ export class FreeIndex<E extends Sized & Seated> {
   }
 
   has(e: E): boolean {
-    return this.owners[e.seat] === e && (this.rows[e.seat * STRIDE + B] as number) >= 0;
+    return this.owners[e.seat] === e && (this.rows[e.seat * STRIDE + H] as number) >= 0;
   }
 
-  /** Puts `e` in the bucket for its current free share, or takes it out (`available` false). */
+  /**
+   * Holds `e` (available) or lets it go (`available` false), counting its slots. Its bucket is
+   * settled at the next `visit`, not now: a policy that only samples (p2c, random) never reads
+   * the buckets, and at 100,000 entries re-filing one on every reservation and release (a write
+   * at a random place of two buckets) was most of what a decision cost beyond its draws.
+   */
   place(e: E, available: boolean): void {
-    const b = available ? this.bucket(e) : -1;
     const seat = e.seat;
     if (this.owners[seat] !== e) {
       // Only an entry its table removed (dead, so never available) shares a seat with another.
-      if (b < 0 || this.owners[seat] !== undefined) return;
+      if (!available || this.owners[seat] !== undefined) return;
       this.claim(seat, e);
     }
     const rows = this.rows;
     const r = seat * STRIDE;
-    const was = rows[r + B] as number;
-    if (was >= 0) {
+    const h = rows[r + H] as number;
+    if (h >= 0) {
       this.used -= rows[r + USED] as number;
       this.capacity -= rows[r + CAP] as number;
-      if (was === b) {
-        this.count(r, e);
-        return;
-      }
-      this.removeAt(was, rows[r + I] as number);
-      if (b < 0) {
-        this.unhold(rows[r + H] as number);
-        rows[r + H] = -1;
-      }
     }
-    rows[r + B] = b;
-    if (b < 0) return;
-    const to = this.buckets[b] as E[];
-    rows[r + I] = to.length;
-    (this.bucketSeats[b] as number[]).push(seat);
-    if (to.push(e) === 1) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) | (1 << (b & 31));
-    if (was < 0) {
-      rows[r + H] = this.held.length;
-      this.held.push(e);
-      this.heldSeats.push(seat);
+    if (available) {
+      if (h < 0) {
+        rows[r + H] = this.held.length;
+        if (this.held.length === this.heldSeats.length) {
+          const grown = new Int32Array(2 * this.heldSeats.length);
+          grown.set(this.heldSeats);
+          this.heldSeats = grown;
+        }
+        this.heldSeats[this.held.length] = seat;
+        this.held.push(e);
+      }
+      this.count(r, e);
+    } else if (h >= 0) {
+      this.unhold(h);
+      rows[r + H] = -1;
     }
-    this.count(r, e);
+    if (rows[r + UNFILED] === 0 && (available ? this.bucket(e) : -1) !== rows[r + B]) {
+      rows[r + UNFILED] = 1;
+      this.unfiled.push(seat);
+    }
   }
 
   /**
@@ -187,10 +202,57 @@ export class FreeIndex<E extends Sized & Seated> {
     return this.held[h] as E;
   }
 
+  /** The reservations of the entry at place `h`, as of its last change, without reading the entry. */
+  reservedAt(h: number): number {
+    return this.rows[(this.heldSeats[h] as number) * STRIDE + RES] as number;
+  }
+
+  /** Its power (1 for an entry without one), likewise. */
+  powerAt(h: number): number {
+    return this.rows[(this.heldSeats[h] as number) * STRIDE + POW] as number;
+  }
+
+  /** A task's expected delay on it, (load + reserved + 1) / power, likewise (`expectedDelay`). */
+  delayAt(h: number): number {
+    const r = (this.heldSeats[h] as number) * STRIDE;
+    return ((this.rows[r + USED] as number) + 1) / (this.rows[r + POW] as number);
+  }
+
   /** The entry no longer offers this application: out, and forgotten (its seat free for another). */
   remove(e: E): void {
+    if (this.owners[e.seat] !== e) return;
     this.place(e, false);
-    if (this.owners[e.seat] === e) this.owners[e.seat] = undefined;
+    // Out of its bucket now: the seat's next owner starts unfiled.
+    const r = e.seat * STRIDE;
+    const b = this.rows[r + B] as number;
+    if (b >= 0) {
+      this.removeAt(b, this.rows[r + I] as number);
+      this.rows[r + B] = -1;
+    }
+    this.owners[e.seat] = undefined;
+  }
+
+  /** Files every entry whose bucket changed since the last visit in its bucket now. */
+  private settle(): void {
+    const rows = this.rows;
+    const unfiled = this.unfiled;
+    for (let k = 0; k < unfiled.length; k++) {
+      const seat = unfiled[k] as number;
+      const r = seat * STRIDE;
+      rows[r + UNFILED] = 0;
+      const e = this.owners[seat];
+      const b = e !== undefined && (rows[r + H] as number) >= 0 ? this.bucket(e) : -1;
+      const was = rows[r + B] as number;
+      if (b === was) continue;
+      if (was >= 0) this.removeAt(was, rows[r + I] as number);
+      rows[r + B] = b;
+      if (b < 0) continue;
+      const to = this.buckets[b] as E[];
+      rows[r + I] = to.length;
+      (this.bucketSeats[b] as number[]).push(seat);
+      if (to.push(e as E) === 1) this.nonEmpty[b >>> 5] = (this.nonEmpty[b >>> 5] as number) | (1 << (b & 31));
+    }
+    unfiled.length = 0;
   }
 
   /**
@@ -199,6 +261,7 @@ export class FreeIndex<E extends Sized & Seated> {
    * once per call. `visit` must not change the index.
    */
   visit(visit: (e: E) => boolean, fullestFirst = false): void {
+    if (this.unfiled.length > 0) this.settle();
     const words = FREE_BUCKETS >>> 5;
     for (let k = 0; k < words; k++) {
       const w = fullestFirst ? k : words - 1 - k;
@@ -224,23 +287,30 @@ export class FreeIndex<E extends Sized & Seated> {
     return true;
   }
 
-  /** Records `e` at its seat, not held, growing the arrays to reach it. */
+  /**
+   * Records `e` at its seat, growing the arrays to reach it. A seat had before keeps its row: its
+   * last entry left it unfiled and not held (`remove`), maybe still waiting in `unfiled`.
+   */
   private claim(seat: number, e: E): void {
-    while (this.owners.length <= seat) this.owners.push(undefined);
-    this.owners[seat] = e;
     if ((seat + 1) * STRIDE > this.rows.length) {
       const grown = new Float64Array(Math.max(2 * this.rows.length, (seat + 1) * STRIDE));
       grown.set(this.rows);
       this.rows = grown;
     }
-    this.rows[seat * STRIDE + B] = -1;
-    this.rows[seat * STRIDE + H] = -1;
+    for (let s = this.owners.length; s <= seat; s++) {
+      this.owners.push(undefined);
+      this.rows[s * STRIDE + B] = -1;
+      this.rows[s * STRIDE + H] = -1;
+    }
+    this.owners[seat] = e;
   }
 
   private count(r: number, e: E): void {
     const used = e.load + e.reserved;
     this.rows[r + USED] = used;
     this.rows[r + CAP] = e.capacity;
+    this.rows[r + RES] = e.reserved;
+    this.rows[r + POW] = e.power ?? 1;
     this.used += used;
     this.capacity += e.capacity;
   }
@@ -248,7 +318,7 @@ export class FreeIndex<E extends Sized & Seated> {
   /** Takes the entry at place `h` out of `held` (swap with the last). */
   private unhold(h: number): void {
     const last = this.held.pop() as E;
-    const lastSeat = this.heldSeats.pop() as number;
+    const lastSeat = this.heldSeats[this.held.length] as number;
     if (h < this.held.length) {
       this.held[h] = last;
       this.heldSeats[h] = lastSeat;

@@ -44,7 +44,7 @@ function drawnAll(idx: FreeIndex<ServerEntry> | undefined): ServerEntry[] {
 describe("state/free-index", () => {
   it("always holds exactly the live entries with a free slot of each application, idlest buckets first, by delay the shortest first, by idle power the most first, and idle ones longest idle first, once asked for (property)", () => {
     fc.assert(
-      fc.property(fc.array(op, { maxLength: 80 }), fc.nat(80), (ops, askAt) => {
+      fc.property(fc.array(op, { maxLength: 80 }), fc.nat(80), fc.integer({ min: 1, max: 5 }), (ops, askAt, every) => {
         const t = new ServerTable();
         let now = 0;
         let seq = 0;
@@ -95,8 +95,9 @@ describe("state/free-index", () => {
               if (!idle) idleSince.delete(k);
               else if (!idleSince.has(k)) idleSince.set(k, step);
             }
-            // Each order is built when first asked for (at a random step), then kept current.
-            if (step < askAt) continue;
+            // Each order is built when first asked for (at a random step), then kept current;
+            // read every few steps, so that many changes wait to be filed at a visit.
+            if (step < askAt || step % every !== 0) continue;
             const longest = [...idleSince].filter(([k]) => k.startsWith(`${app}/`)).sort((a, b) => a[1] - b[1])[0]?.[0];
             expect(t.idleQueue(app)?.longestIdle(() => true, 1000)?.id).toBe(longest?.slice(app.length + 1));
             const want = [...t.all()].filter((x) => x.apps.includes(app) && x.status === "alive" && freeSlots(x) > 0);
@@ -105,6 +106,15 @@ describe("state/free-index", () => {
             // The dense set that sampling draws from: the same entries, each once.
             expect(drawnAll(t.available(app)).map((x) => x.id).sort()).toEqual(want.map((x) => x.id).sort());
             for (const x of t.offering(app)) expect(t.maxPower(app)).toBeGreaterThanOrEqual(x.power);
+            // What a sampler reads of a place instead of its entry is the entry's now.
+            const index = t.available(app);
+            for (let h = 0; index && h < index.size; h++) {
+              const x = index.at(h);
+              expect(index.seatAt(h)).toBe(x.seat);
+              expect(index.reservedAt(h)).toBe(x.reserved);
+              expect(index.powerAt(h)).toBe(x.power);
+              expect(index.delayAt(h)).toBe((x.load + x.reserved + 1) / x.power);
+            }
             const buckets = got.map(bucketOf);
             for (let i = 1; i < buckets.length; i++) expect(buckets[i]).toBeLessThanOrEqual(buckets[i - 1] as number);
             // Fullest first: the same entries, buckets the other way round.
