@@ -23,7 +23,7 @@ export interface Seated {
 }
 
 // A seat's row in `FreeIndex.rows`: the bucket it is filed in (-1: none), its place in that
-// bucket, its place in `held` (-1: not held), the used slots and capacity it was counted with,
+// bucket, its place in `held` (-1: not held; NOT_OWNED: no entry has the seat), the used slots and capacity it was counted with,
 // whether it waits in `unfiled`, and its reservations and power as of its last change (what a
 // sampler reads of a drawn entry instead of the entry: `reservedAt`, `delayAt`). 64 bytes: one
 // cache line when the row starts on one.
@@ -36,6 +36,8 @@ const UNFILED = 5;
 const RES = 6;
 const POW = 7;
 const STRIDE = 8;
+/** H of a seat no entry holds: -1 is an owned seat's entry not held. */
+const NOT_OWNED = -2;
 
 /** The bucket of an entry with free slots, by the share of its capacity that is free. */
 export function bucketOf(e: Sized): number {
@@ -132,7 +134,7 @@ export class FreeIndex<E extends Sized & Seated> {
   }
 
   has(e: E): boolean {
-    return this.owners[e.seat] === e && (this.rows[e.seat * STRIDE + H] as number) >= 0;
+    return e.seat >= 0 && this.owners[e.seat] === e && (this.rows[e.seat * STRIDE + H] as number) >= 0;
   }
 
   /**
@@ -143,13 +145,15 @@ export class FreeIndex<E extends Sized & Seated> {
    */
   place(e: E, available: boolean): void {
     const seat = e.seat;
-    if (this.owners[seat] !== e) {
-      // Only an entry its table removed (dead, so never available) shares a seat with another.
-      if (!available || this.owners[seat] !== undefined) return;
+    if (seat < 0) return; // removed by its table
+    const r = seat * STRIDE;
+    // The row says whether the seat is taken, so the hot path reads no owner: an entry its table
+    // removed has seat -1, and no other entry holds this one's seat.
+    if (seat >= this.owners.length || this.rows[r + H] === NOT_OWNED) {
+      if (!available) return;
       this.claim(seat, e);
     }
     const rows = this.rows;
-    const r = seat * STRIDE;
     const h = rows[r + H] as number;
     if (h >= 0) {
       this.used -= rows[r + USED] as number;
@@ -220,7 +224,7 @@ export class FreeIndex<E extends Sized & Seated> {
 
   /** The entry no longer offers this application: out, and forgotten (its seat free for another). */
   remove(e: E): void {
-    if (this.owners[e.seat] !== e) return;
+    if (e.seat < 0 || this.owners[e.seat] !== e) return;
     this.place(e, false);
     // Out of its bucket now: the seat's next owner starts unfiled.
     const r = e.seat * STRIDE;
@@ -230,6 +234,7 @@ export class FreeIndex<E extends Sized & Seated> {
       this.rows[r + B] = -1;
     }
     this.owners[e.seat] = undefined;
+    this.rows[r + H] = NOT_OWNED;
   }
 
   /** Files every entry whose bucket changed since the last visit in its bucket now. */
@@ -300,9 +305,10 @@ export class FreeIndex<E extends Sized & Seated> {
     for (let s = this.owners.length; s <= seat; s++) {
       this.owners.push(undefined);
       this.rows[s * STRIDE + B] = -1;
-      this.rows[s * STRIDE + H] = -1;
+      this.rows[s * STRIDE + H] = NOT_OWNED;
     }
     this.owners[seat] = e;
+    this.rows[seat * STRIDE + H] = -1;
   }
 
   private count(r: number, e: E): void {

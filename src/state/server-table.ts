@@ -33,7 +33,7 @@ export interface ServerEntry extends Omit<ServerReport, "periodMs" | "failures" 
   reserved: number;
   /** When the newest report was applied (ms, from the injected clock). */
   updatedAt: number;
-  /** Its number in this table, unique among the entries held (the free indexes key it by this). */
+  /** Its number in this table, unique among the entries held (the free indexes key it by this); -1 once removed. */
   seat: number;
   /**
    * While it is idle (alive, nothing running or reserved): a stamp that orders it by when it
@@ -433,8 +433,11 @@ export class ServerTable {
         this.byIdle.get(app)?.remove(e);
       }
     }
-    // Out of every index now: a caller still holding one that re-files it is ignored by its seat's new owner's indexes.
-    for (const e of entries) this.freeSeats.push(e.seat);
+    // Out of every index now, and seatless: a caller still holding one that re-files it changes nothing.
+    for (const e of entries) {
+      this.freeSeats.push(e.seat);
+      e.seat = -1;
+    }
     for (const k of this.removed.keys()) {
       if (this.removed.size <= MAX_REMOVED) break;
       this.removed.delete(k);

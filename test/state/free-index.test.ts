@@ -203,10 +203,12 @@ describe("state/free-index", () => {
     t.apply(r("old", [1, 1]), 0);
     t.apply(r("other", [1, 1]), 0);
     const avail = t.available("echo");
+    const seat = (t.get("old") as ServerEntry).seat;
     const old = t.remove("old") as ServerEntry;
+    expect(old.seat).toBe(-1); // seatless once removed: no index re-files it
     t.apply(r("new", [1, 1]), 0);
     const fresh = t.get("new") as ServerEntry;
-    expect(fresh.seat).toBe(old.seat);
+    expect(fresh.seat).toBe(seat);
     t.release(old); // a pending release of the removed entry: re-files it, dead
     t.setStatus("old", "alive"); // not in the table: nothing
     expect(drawnAll(avail).map((e) => e.id).sort()).toEqual(["new", "other"]);
