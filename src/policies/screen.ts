@@ -172,8 +172,15 @@ export interface Screen {
 export function screenFor(table: ServerTable, req: Requirement, maxUnconfirmed: number, rest: ((e: ServerEntry) => boolean) | undefined): Screen | undefined {
   if (req.key === undefined) return undefined;
   const verdicts = table.seatVerdicts(req.key);
-  return verdicts === undefined ? undefined : { verdicts, fixed: req.fixed, maxUnconfirmed, rest };
+  if (verdicts === undefined) return undefined;
+  if (rest !== undefined) return { verdicts, fixed: req.fixed, maxUnconfirmed, rest };
+  // The last decision's screen while the next one's would be the same: a stream of like tasks makes it once.
+  const last = lastScreen;
+  if (last !== undefined && last.verdicts === verdicts && last.fixed === req.fixed && last.maxUnconfirmed === maxUnconfirmed) return last;
+  return (lastScreen = { verdicts, fixed: req.fixed, maxUnconfirmed, rest: undefined });
 }
+
+let lastScreen: Screen | undefined;
 
 /**
  * Whether the entry at place `h` of `index` is eligible by `screen`: its seat's kept verdict
