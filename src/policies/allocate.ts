@@ -102,7 +102,7 @@ function eligibleFor(meetsRequire: (e: ServerEntry) => boolean, maxUnconfirmed: 
   return lastEligible;
 }
 
-// Apart from eligibleFor, as avoiding is from allocate.
+// Made apart from eligibleFor, for the reason given above avoiding.
 function eligibleTest(meetsRequire: (e: ServerEntry) => boolean, maxUnconfirmed: number): (e: ServerEntry) => boolean {
   return (e) => usable(e, maxUnconfirmed) && meetsRequire(e);
 }
