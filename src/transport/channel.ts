@@ -166,6 +166,8 @@ export class Channel {
 
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Of `pending`, this side's own link upkeep (hello, auth, heartbeat pings): not work, so not `inFlight`. */
+  private upkeep = 0;
   private readonly answering = new Set<number>();
   private queue: WireEnvelope[] = [];
   private flushScheduled = false;
@@ -226,7 +228,7 @@ export class Channel {
 
   /** Requests this side has sent and not yet had answered. */
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending.size - this.upkeep;
   }
 
   /**
@@ -283,6 +285,7 @@ export class Channel {
     }
     const id = this.nextId++;
     this.pending.set(id, { done, deadline: this.opts.now() + timeoutMs, type, raw });
+    if (isUpkeep(type)) this.upkeep++;
     this.stopSweep ??= onTick(SWEEP_MS, () => this.sweep(), this.timers);
     this.enqueue(type, id, 0, body, client);
   }
@@ -689,6 +692,7 @@ export class Channel {
       return;
     }
     this.pending.delete(id);
+    if (isUpkeep(p.type)) this.upkeep--;
     if (err) p.done(err, undefined);
     else if (m && p.raw) p.done(undefined, m);
     else if (m?.type === "error" && !isOpaque(m)) p.done(AllotError.fromWire(m.body), undefined);
@@ -704,6 +708,7 @@ export class Channel {
     for (const [id, p] of this.pending) {
       if (p.deadline <= now) {
         this.pending.delete(id);
+        if (isUpkeep(p.type)) this.upkeep--;
         p.done(new AllotError(ErrorCode.TIMEOUT, `${p.type} to ${this.label()} got no answer in time`), undefined);
       }
     }
@@ -751,9 +756,15 @@ export class Channel {
     this.parked = undefined;
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.upkeep = 0;
     this.answering.clear();
     this.queue = [];
     for (const p of pending) p.done(err, undefined);
     this.opts.onClose?.(this, err);
   }
+}
+
+/** Requests a channel makes to keep its link up, not on any caller's behalf. */
+function isUpkeep(type: MessageType): boolean {
+  return type === "ping" || type === "hello" || type === "auth";
 }

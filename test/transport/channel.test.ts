@@ -320,6 +320,27 @@ describe.each(kinds)("Channel over $name", (kind) => {
       expect(srv.channels[0]?.closed).toBe(true);
     });
 
+    it("counts only its own work in flight, not the heartbeat's pings (status and metrics read inFlight)", async () => {
+      const t = kind.make();
+      let ch: Channel | undefined;
+      const srv = await serve(t, {
+        heartbeatMs: 50,
+        onHello: (c) => {
+          ch = c;
+          c.request("task.expect", { taskId: "t", key: "k", ticket: "x", client: { id: "c", addr: "" }, expiresAt: 0 }, 30_000).catch(() => {});
+        },
+      });
+      // Completes the hello by hand, then answers nothing: a ping waits beside the expect.
+      const raw = await kind.raw(t, srv.url);
+      cleanups.push(() => raw.close());
+      await raw.hello("client");
+      await eventually(() => raw.received.some((m) => m.type === "ping"), 5000, "a ping");
+      expect(ch?.closed).toBe(false);
+      expect(ch?.inFlight).toBe(1);
+      await raw.waitClosed(5000);
+      expect(ch?.inFlight).toBe(0);
+    });
+
     it("keeps the channel open while the peer answers its pings", async () => {
       // Generous: a pong later than twice this would close the channel on a loaded machine.
       const { client, server } = await pair(kind.make(), { heartbeatMs: 100, onMessage: echo }, { heartbeatMs: 100 });
