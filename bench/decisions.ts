@@ -27,10 +27,21 @@ function lcg(seed: number): () => number {
   };
 }
 
+/** What the table measures of a build: this one's, or another checkout's `dist` (`decisions-ab`). */
+export interface Build {
+  allocate: typeof allocate;
+  resolvePolicy: typeof resolvePolicy;
+  compileRequire: typeof compileRequire;
+  freeSlots: typeof freeSlots;
+  ServerTable: typeof ServerTable;
+}
+
+const THIS: Build = { allocate, resolvePolicy, compileRequire, freeSlots, ServerTable };
+
 /** n servers: power 1-8, capacity 8, a random load, one of three regions, a gpu on a quarter. */
-export function fleet(n: number, seed = 1): ServerTable {
+export function fleet(n: number, seed = 1, build: Build = THIS): ServerTable {
   const random = lcg(seed);
-  const t = new ServerTable();
+  const t = new build.ServerTable();
   for (let i = 0; i < n; i++) {
     const attrs = { region: REGIONS[i % 3] as string, gpu: i % 4 === 0 };
     t.apply({ id: `s${i}`, url: `ws://10.0.${i >> 8}.${i & 255}:7000`, apps: ["echo", "hash"], capacity: 8, power: 1 + (i % 8), load: Math.floor(random() * 7), attrs, version: [1, 1] }, 0);
@@ -49,24 +60,24 @@ const task: Task = { id: "t", key: "t", app: "echo", user: "u42", deadline: 1, r
  */
 export const FLOOR_ROW = "uniform floor";
 
-function floorPolicy(t: ServerTable): Policy {
-  const meets = compileRequire(task.require);
-  const list = t.offering(task.app).filter((e) => e.status === "alive" && freeSlots(e) > 0 && meets(e));
+function floorPolicy(t: ServerTable, build: Build): Policy {
+  const meets = build.compileRequire(task.require);
+  const list = t.offering(task.app).filter((e) => e.status === "alive" && build.freeSlots(e) > 0 && meets(e));
   const random = lcg(11);
   const pick = (): ServerEntry | undefined => list[Math.floor(random() * list.length)];
   return { name: FLOOR_ROW, samples: true, locate: pick, select: pick };
 }
 
 /** Decisions per second for `ms` milliseconds; each decision's slot is released again so loads hold still. */
-function rate(t: ServerTable, policyName: string, ms: number): number {
+export function rate(t: ServerTable, policyName: string, ms: number, build: Build = THIS): number {
   const row = parseRow(policyName);
-  const policy = policyOf(t, row.policy);
+  const policy = policyOf(t, row.policy, build);
   const ctx = { random: lcg(7), now: () => 0, ...(row.allocator ? { allocator: row.allocator } : {}) };
   let n = 0;
   const until = performance.now() + ms;
   while (performance.now() < until) {
     for (let i = 0; i < 100; i++) {
-      const a = allocate(t, task, policy, ctx);
+      const a = build.allocate(t, task, policy, ctx);
       if (!a.ok) throw new Error(`${policyName}: ${a.reason}`);
       t.release(a.server); // the entry, as a node releases the server a decision returned
     }
@@ -77,21 +88,21 @@ function rate(t: ServerTable, policyName: string, ms: number): number {
 
 const floors = new WeakMap<ServerTable, Policy>();
 
-function policyOf(t: ServerTable, name: string): Policy {
-  if (name !== FLOOR_ROW) return resolvePolicy(name);
+function policyOf(t: ServerTable, name: string, build: Build): Policy {
+  if (name !== FLOOR_ROW) return build.resolvePolicy(name);
   let p = floors.get(t);
-  if (p === undefined) floors.set(t, (p = floorPolicy(t)));
+  if (p === undefined) floors.set(t, (p = floorPolicy(t, build)));
   return p;
 }
 
 const ROUNDS = 5;
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
 }
 
-function heapAfterGc(): number {
+export function heapAfterGc(): number {
   (globalThis as { gc?: () => void }).gc?.();
   return process.memoryUsage().heapUsed;
 }
