@@ -158,8 +158,10 @@ export class ServerTable {
     const key = JSON.stringify(list);
     const shared = this.appSets.get(key);
     if (shared !== undefined) return shared;
-    if (this.appSets.size < MAX_APP_SETS) this.appSets.set(key, list === apps ? [...list] : list);
-    return this.appSets.get(key) ?? list;
+    // A copy, never the report's own array: a caller that reuses or changes it must not move our indexes.
+    const own = list === apps ? [...list] : list;
+    if (this.appSets.size < MAX_APP_SETS) this.appSets.set(key, own);
+    return own;
   }
 
   get(id: string): ServerEntry | undefined {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { ServerReport } from "../../src/protocol/index.js";
-import { ServerTable, compareVersion, freeSlots, idlePower } from "../../src/state/index.js";
+import { MAX_APP_SETS, ServerTable, compareVersion, freeSlots, idlePower } from "../../src/state/index.js";
 import type { ServerEntry } from "../../src/state/index.js";
 
 const report = (over: Partial<ServerReport> = {}): ServerReport => ({
@@ -183,6 +183,23 @@ describe("state/server-table", () => {
         }),
         { numRuns: 200 },
       );
+    });
+
+    it("holds a copy of a report's application list, within and past the lists it shares, so a caller reusing its array moves nothing", () => {
+      const t = new ServerTable();
+      // Past MAX_APP_SETS distinct lists an entry holds a list of its own: it must still be a copy.
+      for (const n of [1, MAX_APP_SETS + 5]) {
+        const apps = [`only-${n}`];
+        t.apply(report({ id: `a${n}`, apps }), 0);
+        for (let i = 0; i < n; i++) t.apply(report({ id: `fill-${n}-${i}`, apps: [`fill-${n}-${i}`] }), 0);
+        const late = [`late-${n}`];
+        t.apply(report({ id: `b${n}`, apps: late }), 0);
+        apps[0] = "echo";
+        late[0] = "echo";
+        expect(entry(t, `a${n}`).apps).toEqual([`only-${n}`]);
+        expect(entry(t, `b${n}`).apps).toEqual([`late-${n}`]);
+        expect(ids(t.offering(`late-${n}`))).toEqual([`b${n}`]);
+      }
     });
   });
 
