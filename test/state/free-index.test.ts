@@ -140,6 +140,29 @@ describe("state/free-index", () => {
     );
   });
 
+  it("files a server anew at the next visit after reservations alone move it, in each order, and counts them in the rows", () => {
+    const t = new ServerTable();
+    t.apply({ id: "a", url: "ws://x", apps: ["echo"], capacity: 4, power: 1, load: 0, attrs: {}, version: [1, 1] }, 0);
+    t.apply({ id: "b", url: "ws://x", apps: ["echo"], capacity: 4, power: 1, load: 1, attrs: {}, version: [1, 1] }, 0);
+    const ids = (index: FreeIndex<ServerEntry> | undefined): string[] => visited(index).map((e) => e.id);
+    expect(ids(t.available("echo"))).toEqual(["a", "b"]);
+    expect(ids(t.availableByDelay("echo"))).toEqual(["a", "b"]);
+    expect(ids(t.availableByIdlePower("echo"))).toEqual(["a", "b"]);
+    const a = t.get("a") as ServerEntry;
+    t.reserve(a);
+    t.reserve(a); // a: 2 of 4 taken, b: 1
+    expect(ids(t.available("echo"))).toEqual(["b", "a"]);
+    expect(ids(t.availableByDelay("echo"))).toEqual(["b", "a"]);
+    expect(ids(t.availableByIdlePower("echo"))).toEqual(["b", "a"]);
+    const index = t.available("echo") as FreeIndex<ServerEntry>;
+    expect(index.used).toBe(3);
+    t.release(a);
+    t.release("a");
+    expect(ids(t.available("echo"))).toEqual(["a", "b"]);
+    expect(index.used).toBe(1);
+    for (let h = 0; h < index.size; h++) expect(index.reservedAt(h)).toBe(0);
+  });
+
   it("keeps a server's place in the idle queue when a report lists its applications in another order", () => {
     const t = new ServerTable();
     const r = (id: string, apps: string[], seq: number) => ({ id, url: "ws://x", apps, capacity: 4, power: 1, load: 0, attrs: {}, version: [1, seq] as [number, number] });
