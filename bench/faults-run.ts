@@ -22,6 +22,8 @@ export interface FaultContext {
   cluster: Cluster;
   /** Records a failure the ledger may take as the reason for a re-execution. */
   failed(server: string, what: string): void;
+  /** Records that `server`'s process is killed now (call it just before): its runs count as failed, even one it starts before the signal lands. */
+  killed(server: string, what: string): void;
   /** Creates app-1's fail file: from now on it fails every second run. */
   grayFail(): void;
 }
@@ -137,7 +139,9 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
     const tap = tappedTransport();
     client = await startNode({ role: "client", entries: built.entries, ...clientLog(), backoffMinMs: 10, backoffMaxMs: 200, transport: tap.transport });
     const failures: FailureEvent[] = [];
-    const f: FaultContext = { built, cluster: built.cluster, failed: (server, what) => failures.push({ server, at: Date.now(), what }), grayFail: () => writeFileSync(failFile, "") };
+    const f: FaultContext = { built, cluster: built.cluster, failed: (server, what) => failures.push({ server, at: Date.now(), what }),
+      killed: (server, what) => failures.push({ server, at: Date.now(), what, ...pidOf(built.cluster, server) }),
+      grayFail: () => writeFileSync(failFile, "") };
     const ledger = new ClientLedger();
     const load = stream(client, ledger, o);
     await delay(o.warmupMs);
@@ -220,4 +224,9 @@ export function stream(client: RunningClient, ledger: ClientLedger, o: Pick<RunO
   };
   const done = Promise.all(Array.from({ length: o.concurrency }, loop)).then(() => undefined);
   return { stop: () => void (on = false), done };
+}
+
+function pidOf(cluster: Cluster, server: string): { pid?: number } {
+  const pid = cluster.node(server).proc.pid;
+  return pid === undefined ? {} : { pid };
 }

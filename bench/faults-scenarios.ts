@@ -24,7 +24,8 @@ function signalled(name: string, topology: Topology, target: string, sig: Sig, w
     watch,
     ...(isServer ? { ready: (_f: FaultContext, runs: string) => runningOn(target, runs) } : {}),
     async inject(f) {
-      if (isServer) f.failed(target, sig);
+      if (isServer && sig === "SIGKILL") f.killed(target, sig);
+      else if (isServer) f.failed(target, sig);
       await f.cluster.signal(target, sig);
     },
     ...(sig === "SIGSTOP" ? { undo: async (f: FaultContext) => void f.cluster.node(target).proc.kill("SIGCONT") } : {}),
@@ -94,7 +95,7 @@ export const restarted: Scenario = {
   watch: { observers: allocators("tier2"), target: "app-1" },
   ready: (_f, runs) => runningOn("app-1", runs),
   async inject(f) {
-    f.failed("app-1", "restart");
+    f.killed("app-1", "restart");
     await f.cluster.restart("app-1");
   },
 };
@@ -106,7 +107,7 @@ export const crashLoop: Scenario = {
   ready: (_f, runs) => runningOn("app-1", runs),
   async inject(f) {
     for (let i = 0; i < 4; i++) {
-      f.failed("app-1", `crash ${i + 1}`);
+      f.killed("app-1", `crash ${i + 1}`);
       await f.cluster.restart("app-1");
       await delay(500);
     }
@@ -119,7 +120,7 @@ export const reconnectStorm: Scenario = {
   topology: "tier2",
   watch: { observers: allocators("tier2"), target: "app-1" },
   async inject(f) {
-    for (const a of apps) f.failed(a, "restart");
+    for (const a of apps) f.killed(a, "restart");
     await Promise.all(apps.map((a) => f.cluster.restart(a)));
   },
 };

@@ -136,7 +136,11 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
     client = await startNode({ role: "client", entries: built.entries, ...clientLog(), backoffMinMs: 10, backoffMaxMs: 200 });
     const ledger = new ClientLedger();
     const failures: FailureEvent[] = [];
-    const failed = (server: string, what: string): void => void failures.push({ server, at: Date.now(), what });
+    // A kill names the process, so that a run it starts before the signal lands counts as failed too (FailureEvent.pid).
+    const failed = (server: string, what: string): void => {
+      const pid = what === "SIGKILL" ? built.cluster.node(server).proc.pid : undefined;
+      failures.push({ server, at: Date.now(), what, ...(pid === undefined ? {} : { pid }) });
+    };
     const load = stream(client, ledger, o);
     await delay(Math.min(5000, durationMs / 4));
     const before = await sample(built.cluster, probeDir);

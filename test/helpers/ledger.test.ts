@@ -60,6 +60,19 @@ describe("ledger", () => {
       expect(rules({ runs: [run("k1", "a", 10, 30, false), run("k1", "b", 60, 90)] })).toEqual([]);
     });
 
+    it("takes a kill to fail every run of the process killed, one it started a moment after the kill was recorded too, and no other process's", () => {
+      const kill = { server: "a", at: 100, what: "SIGKILL", pid: 7 };
+      // Started 3 ms after the kill was recorded, before the signal landed: its rerun is justified.
+      expect(rules({ runs: [run("k1", "a", 103, undefined, true, "7-x"), run("k1", "b", 300, 400)], failures: [kill] })).toEqual([]);
+      // Without the process named, the same run started after the failure: not justified.
+      expect(rules({ runs: [run("k1", "a", 103, undefined, true, "7-x"), run("k1", "b", 300, 400)], failures: [{ server: "a", at: 100, what: "SIGKILL" }] })).toEqual(["unjustified-rerun"]);
+      // The server's next process (a restart) is not the one killed; nor is a rerun before the kill justified.
+      expect(rules({ runs: [run("k1", "a", 150, 200, true, "8-y"), run("k1", "b", 300, 400)], failures: [kill] })).toEqual(["unjustified-rerun"]);
+      expect(rules({ runs: [run("k1", "a", 10, undefined, true, "7-x"), run("k1", "b", 60, 90)], failures: [kill] })).toEqual(["unjustified-rerun"]);
+      // A pid that is a prefix of another's is not it.
+      expect(rules({ runs: [run("k1", "a", 103, undefined, true, "77-x"), run("k1", "b", 300, 400)], failures: [kill] })).toEqual(["unjustified-rerun"]);
+    });
+
     it("flags a server running more than its capacity at once", () => {
       const runs = [run("k1", "a", 0, 100), run("k2", "a", 10, 50), run("k3", "a", 50, 80)];
       expect(rules({ runs, capacity: { a: 2 } })).toEqual([]);

@@ -40,6 +40,12 @@ export interface FailureEvent {
   server: string;
   at: number;
   what: string;
+  /**
+   * The process killed, for a kill: every run of its incarnation counts as failed from `at`,
+   * one that started a moment after `at` too (it started before the signal landed: a loaded
+   * machine delivers it late, and a killed process starts nothing after its death).
+   */
+  pid?: number;
 }
 
 export type Rule = "one-outcome" | "early-error" | "reported-twice" | "ran-twice" | "unjustified-rerun" | "over-capacity";
@@ -88,8 +94,11 @@ function byKey(runs: readonly RunEntry[]): Map<string, RunEntry[]> {
  */
 function failedBy(earlier: RunEntry, t: number, failures: readonly FailureEvent[]): boolean {
   if (earlier.end !== undefined && earlier.ok === false && earlier.end <= t) return true;
-  return failures.some((f) => f.server === earlier.server && f.at >= earlier.start && f.at <= t);
+  return failures.some((f) => f.server === earlier.server && f.at <= t && (f.pid !== undefined ? ofProcess(earlier, f.pid) : f.at >= earlier.start));
 }
+
+/** Whether `r` ran in process `pid`: an incarnation is `pid-start` (test/helpers/ledger-handlers.mjs). */
+const ofProcess = (r: RunEntry, pid: number): boolean => r.incarnation.startsWith(`${pid}-`);
 
 /**
  * Every run of a key after its first on a different server or incarnation. It is justified when
