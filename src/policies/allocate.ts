@@ -1,5 +1,5 @@
 import type { Task } from "../protocol/index.js";
-import { freeSlots } from "../state/index.js";
+import { freeSlots, withoutTurns } from "../state/index.js";
 import type { ServerEntry, ServerTable } from "../state/index.js";
 import { compileConstraint, compilePreferenceScore } from "./compiled-match.js";
 import { hasPreferences } from "./has-preferences.js";
@@ -145,6 +145,13 @@ export interface ChoiceTrace {
  * (`explainPlacement` makes one), so a stateful policy's live instance is not advanced.
  */
 export function choose(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean, dryRun: boolean, trace?: ChoiceTrace, screen?: Screen): ServerEntry | undefined {
+  // A dry run's visits leave the indexes' rotating starts alone: otherwise the next live decision
+  // would read equal servers from another start than it would have, and choose another server.
+  if (dryRun) return withoutTurns(() => search(table, task, policy, ctx, maxUnconfirmed, meetsRequire, true, trace, screen));
+  return search(table, task, policy, ctx, maxUnconfirmed, meetsRequire, false, trace, screen);
+}
+
+function search(table: ServerTable, task: Task, policy: Policy, ctx: PolicyContext, maxUnconfirmed: number, meetsRequire: (e: ServerEntry) => boolean, dryRun: boolean, trace?: ChoiceTrace, screen?: Screen): ServerEntry | undefined {
   const locate = dryRun ? policy.peek : policy.locate;
   if (trace && dryRun && policy.locate && !policy.peek) trace.skippedLocate = true;
   if (locate) {

@@ -7,6 +7,23 @@
  */
 export const FREE_BUCKETS = 256;
 
+// While above 0, visits leave every index's rotating starts where they are (`withoutTurns`).
+let still = 0;
+
+/**
+ * Runs `fn` with every index's visits leaving their rotating starts as they were: a dry run
+ * (`allot explain`) reads the indexes as a decision would, and the next live decision must still
+ * start where it would have had the dry run not been made.
+ */
+export function withoutTurns<T>(fn: () => T): T {
+  still++;
+  try {
+    return fn();
+  } finally {
+    still--;
+  }
+}
+
 /** What the index needs to know of an entry. */
 export interface Sized {
   capacity: number;
@@ -286,7 +303,7 @@ export class FreeIndex<E extends Sized & Seated> {
     const n = bucket.length;
     let start = this.cursors[b] as number;
     if (start >= n) start = 0;
-    this.cursors[b] = start + 1;
+    if (still === 0) this.cursors[b] = start + 1;
     for (let j = start; j < n; j++) if (!visit(bucket[j] as E)) return false;
     for (let j = 0; j < start; j++) if (!visit(bucket[j] as E)) return false;
     return true;

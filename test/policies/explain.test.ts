@@ -88,6 +88,19 @@ describe("policies/explain", () => {
     }
   });
 
+  it("leaves the free order's rotating start as it was: the next live decision takes the server it would have on an untouched copy", () => {
+    const reports = [report({ id: "a" }), report({ id: "b" }), report({ id: "c" })];
+    const explained = table(...reports);
+    const untouched = table(...reports);
+    // least-loaded takes the first of equals it reads, and a visit moves where the next one starts reading equals.
+    for (const name of ["least-loaded", "random", "p2c", "weighted"]) explainPlacement(explained, task({ id: `x-${name}` }), () => resolvePolicy(name), clock);
+    for (let i = 0; i < 3; i++) {
+      const a = allocate(explained, task(), resolvePolicy("least-loaded"), { random: seededRandom(i), now: clock.now });
+      const b = allocate(untouched, task(), resolvePolicy("least-loaded"), { random: seededRandom(i), now: clock.now });
+      expect(chosen(a)).toBe(chosen(b));
+    }
+  });
+
   it("does not advance a stateful policy: round-robin's live cursor is not moved by explanations", () => {
     const t = table(report({ id: "a" }), report({ id: "b" }), report({ id: "c" }));
     const live = resolvePolicy("round-robin");
