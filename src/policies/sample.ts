@@ -50,6 +50,8 @@ const weightedReservoir = (e: ServerEntry): boolean => {
  * screen's `rest` needs it: a policy reads what it needs of the places from the index's rows.
  */
 export function drawPlaces(index: FreeIndex<ServerEntry>, d: number, random: () => number, screen: Screen, out: number[]): number {
+  // Fewer held than wanted: no draws can find `d`, the caller walks.
+  if (d > index.size) return 0;
   let n = 0;
   const tries = SAMPLE_TRIES * d;
   for (let t = 0; t < tries && n < d; t++) {
@@ -83,7 +85,8 @@ export function sampleEligible(index: FreeIndex<ServerEntry>, d: number, random:
     }
     return walkEligible(index, d, random, eligible, out);
   }
-  const tries = SAMPLE_TRIES * d;
+  // Fewer held than wanted: no draws can find `d`, so walk at once.
+  const tries = d > index.size ? 0 : SAMPLE_TRIES * d;
   for (let t = 0; t < tries && out.length < d; t++) {
     const e = index.sample(random);
     if (e === undefined) return out;
@@ -107,6 +110,15 @@ export function walkEligible(index: FreeIndex<ServerEntry>, d: number, random: (
   index.visit(reservoir);
   into = [];
   ok = never; // hold no decision's closure past it
+  // Algorithm R keeps the subset uniform but not its order (the first places go to the servers
+  // read first, the idlest): shuffled, so that a caller taking the first of equals (p2c's ties)
+  // takes each of them alike, as after the draws.
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1)) % (i + 1);
+    const x = out[i] as ServerEntry;
+    out[i] = out[j] as ServerEntry;
+    out[j] = x;
+  }
   return out;
 }
 
