@@ -14,6 +14,10 @@ export const SAMPLE_TRIES = 64;
 let want = 0;
 let seen = 0;
 let totalWeight = 0;
+/** The walk's weights are its servers' powers times this: 1, lowered by RESCALE each time the sum would overflow. */
+let scale = 1;
+/** What the walk's sum and weights are multiplied by when the sum would overflow (finite powers near Number.MAX_VALUE sum to Infinity). */
+const RESCALE = 2 ** -64;
 let draw: () => number = Math.random;
 const never = (): boolean => false;
 let ok: (e: ServerEntry) => boolean = never;
@@ -35,8 +39,14 @@ const reservoir = (e: ServerEntry): boolean => {
 // One server, each as likely as its power among the eligible servers read so far.
 const weightedReservoir = (e: ServerEntry): boolean => {
   if (!ok(e)) return true;
-  const w = e.power;
-  if (w <= 0) return true;
+  let w = e.power * scale;
+  if (!(w > 0)) return true;
+  if (totalWeight + w === Infinity) {
+    // Two powers near Number.MAX_VALUE: an infinite total would keep every later server out.
+    totalWeight *= RESCALE;
+    scale *= RESCALE;
+    w *= RESCALE;
+  }
   totalWeight += w;
   if (draw() * totalWeight < w) chosen = e;
   return true;
@@ -144,6 +154,7 @@ export function sampleByPower(index: FreeIndex<ServerEntry>, bound: number, rand
     }
   }
   totalWeight = 0;
+  scale = 1;
   chosen = undefined;
   draw = random;
   ok = eligible;

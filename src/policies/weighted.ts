@@ -26,11 +26,17 @@ export const weighted: Policy = {
   select(cs, _task, ctx) {
     let total = 0;
     for (const e of cs) total += e.power;
+    // Powers near Number.MAX_VALUE sum to Infinity, and every draw would then land on the last: scaled down, the shares stand.
+    const scale = total === Infinity ? 2 ** -64 : 1;
+    if (scale !== 1) {
+      total = 0;
+      for (const e of cs) total += e.power * scale;
+    }
     let at = ctx.random() * total;
     let last: ServerEntry | undefined;
     for (const e of cs) {
       last = e;
-      at -= e.power;
+      at -= e.power * scale;
       if (at < 0) return e;
     }
     return last; // rounding left `at` a hair above 0

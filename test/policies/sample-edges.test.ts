@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { allocate, createP2c } from "../../src/policies/index.js";
+import { allocate, createP2c, weighted } from "../../src/policies/index.js";
 import type { Policy } from "../../src/policies/index.js";
 import type { Task } from "../../src/protocol/index.js";
 import { ServerTable } from "../../src/state/index.js";
-import { chosen, lcg, report, task } from "../helpers/policy.js";
+import { chosen, lcg, report, table, task } from "../helpers/policy.js";
 
 const clock = { now: () => 1_000_000 };
 const eu: Task = task({ require: [{ key: "region", op: "=", value: "eu" }] });
@@ -45,5 +45,30 @@ describe("samplers at their edges", () => {
       expect(allocate(t, tk, createP2c(64), ctx).ok).toBe(true);
       expect(draws).toBeLessThan(200); // the walk keeps all 40 (no draws), its shuffle draws 39; before, 4,096 draws came first
     }
+  });
+
+  it("weighted: two eligible servers of power 1e308 (finite, as a report may say) are taken alike by the walk, whose sum would overflow", () => {
+    const t = new ServerTable();
+    t.apply(report({ id: "a", capacity: 4, load: 0, power: 1e308, attrs: { region: "eu" } }), 0);
+    t.apply(report({ id: "b", capacity: 4, load: 1, power: 1e308, attrs: { region: "eu" } }), 0);
+    t.apply(report({ id: "c", capacity: 4, load: 2, power: 1e307, attrs: { region: "eu" } }), 0);
+    for (let i = 0; i < 2000; i++) t.apply(report({ id: `u${i}`, capacity: 4, power: 1, attrs: { region: "us" } }), 0);
+    const counts = tally(t, weighted, eu, 2100, 3);
+    expect(counts.a ?? 0).toBeGreaterThan(850);
+    expect(counts.b ?? 0).toBeGreaterThan(850);
+    expect(counts.c ?? 0).toBeGreaterThan(50);
+  });
+
+  it("weighted: select among candidates whose powers sum past Number.MAX_VALUE keeps their shares", () => {
+    const ctx = { random: lcg(5), now: clock.now };
+    const t = table(report({ id: "a", power: 1e308 }), report({ id: "b", power: 1e308 }));
+    const cs = [t.get("a"), t.get("b")].filter((e) => e !== undefined);
+    const counts: Record<string, number> = {};
+    for (let i = 0; i < 1000; i++) {
+      const id = weighted.select(cs, task(), ctx)?.id ?? "none";
+      counts[id] = (counts[id] ?? 0) + 1;
+    }
+    expect(counts.a ?? 0).toBeGreaterThan(420);
+    expect(counts.b ?? 0).toBeGreaterThan(420);
   });
 });
