@@ -7,7 +7,7 @@ import { sampleByPower } from "./sample.js";
  * Random in proportion to computing power: every eligible server (offering the application,
  * alive, meeting the hard constraints, a free slot) is chosen with probability its power over
  * the eligible servers' total, so a power-4 server gets 4× a power-1's share. Drawn from the
- * application's available servers by rejection against the highest power reported for it
+ * application's available servers by rejection against the highest power among its servers
  * (`ServerTable.maxPower`, `sampleByPower`). A task with soft preferences: the same rule among
  * `allocate`'s best-scoring candidates.
  */

@@ -111,10 +111,14 @@ export class ServerTable {
   /** The last idle stamp handed out. */
   private idleStamp = 0;
   /**
-   * Per application, the highest power any of its servers has reported: a bound (never lowered,
-   * so it costs nothing to keep) for a policy that samples servers in proportion to power.
+   * Per application, the highest power of its servers: the bound a policy that samples servers in
+   * proportion to power rejects draws against. Raised at once; when the server holding it lowers
+   * its power or leaves, the application is marked in `powerStale` and the bound found again at
+   * the next ask. Never lowered, one server that once reported a huge power would make every
+   * weighted decision after it walk all the application's servers.
    */
   private readonly powerBound = new Map<string, number>();
+  private readonly powerStale = new Set<string>();
   /** Per application, a consistent-hash ring of its servers, built when first asked for. */
   private readonly rings = new Map<string, HashRing<ServerEntry>>();
   /**
@@ -178,10 +182,18 @@ export class ServerTable {
   }
 
   /**
-   * At least the power of every server offering `app` (the highest ever reported for it; it is
-   * not lowered when that server goes); 0 when none offers it.
+   * The highest power of the servers offering `app` (any status); 0 when none offers it. Read on
+   * every weighted decision: after the server that held it lowers its power or leaves, the first
+   * read finds it again among the application's servers (one pass), the rest are a lookup.
    */
   maxPower(app: string): number {
+    if (this.powerStale.has(app)) {
+      this.powerStale.delete(app);
+      let max = 0;
+      for (const e of this.byApp.get(app) ?? []) if (e.power > max) max = e.power;
+      if (max > 0) this.powerBound.set(app, max);
+      else this.powerBound.delete(app);
+    }
     return this.powerBound.get(app) ?? 0;
   }
 
@@ -288,6 +300,7 @@ export class ServerTable {
     if (revived) this.dead.delete(cur.id);
     cur.url = r.url;
     cur.capacity = r.capacity;
+    if (r.power < cur.power) this.powerMayFall(cur);
     cur.power = r.power;
     this.notePower(cur);
     cur.load = r.load;
@@ -428,6 +441,7 @@ export class ServerTable {
       this.byPeriod.get(e.periodMs)?.delete(e.id);
       this.removed.delete(e.id);
       this.removed.set(e.id, [e.version[0], e.version[1]]);
+      this.powerMayFall(e);
       for (const app of e.apps) {
         apps.add(app);
         this.free.get(app)?.remove(e);
@@ -645,6 +659,11 @@ export class ServerTable {
     for (const app of e.apps) if (e.power > (this.powerBound.get(app) ?? 0)) this.powerBound.set(app, e.power);
   }
 
+  /** `e` is about to lower its power or leave its applications: a bound it held is found again when next read. */
+  private powerMayFall(e: ServerEntry): void {
+    for (const app of e.apps) if (e.power >= (this.powerBound.get(app) ?? 0)) this.powerStale.add(app);
+  }
+
   private index(e: ServerEntry): void {
     this.notePower(e);
     for (const app of e.apps) {
@@ -657,6 +676,7 @@ export class ServerTable {
 
   /** Takes `e` out of its applications' indexes; an idle entry joins its new ones' idle queues afresh. */
   private unindex(e: ServerEntry): void {
+    this.powerMayFall(e);
     if (e.idleSince !== 0) {
       for (const app of e.apps) this.idle.get(app)?.leave();
       e.idleSince = 0;

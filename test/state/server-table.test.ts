@@ -203,6 +203,27 @@ describe("state/server-table", () => {
     });
   });
 
+  describe("ServerTable.maxPower", () => {
+    it("falls back to the servers' highest power once the server that held it lowers it, changes its applications or is removed", () => {
+      const t = new ServerTable();
+      for (let i = 1; i <= 4; i++) t.apply(report({ id: `s${i}`, power: i, version: [1, 1] }), 0);
+      expect(t.maxPower("echo")).toBe(4);
+      // One server reports a huge power once (a spike, or a hostile peer), then its real one.
+      t.apply(report({ id: "s2", power: 1e300, version: [1, 2] }), 0);
+      expect(t.maxPower("echo")).toBe(1e300);
+      t.apply(report({ id: "s2", power: 2, version: [1, 3] }), 0);
+      expect(t.maxPower("echo")).toBe(4);
+      t.apply(report({ id: "s4", apps: ["other"], power: 4, version: [1, 2] }), 0);
+      expect(t.maxPower("echo")).toBe(3);
+      expect(t.maxPower("other")).toBe(4);
+      t.remove("s3");
+      expect(t.maxPower("echo")).toBe(2);
+      t.remove("s1");
+      t.remove("s2");
+      expect(t.maxPower("echo")).toBe(0);
+    });
+  });
+
   describe("ServerTable merged across allocators", () => {
     it("converges: two allocators that each saw any part of the reports, in any order, agree after syncing both ways (property)", () => {
       const reportArb = fc.record({
