@@ -187,7 +187,7 @@ export class ServerTable {
    * read finds it again among the application's servers (one pass), the rest are a lookup.
    */
   maxPower(app: string): number {
-    if (this.powerStale.has(app)) {
+    if (this.powerStale.size > 0 && this.powerStale.has(app)) {
       this.powerStale.delete(app);
       let max = 0;
       for (const e of this.byApp.get(app) ?? []) if (e.power > max) max = e.power;
