@@ -139,9 +139,7 @@ export async function runScenario(sc: Scenario, o: RunOptions = DEFAULT_RUN): Pr
     const tap = tappedTransport();
     client = await startNode({ role: "client", entries: built.entries, ...clientLog(), backoffMinMs: 10, backoffMaxMs: 200, transport: tap.transport });
     const failures: FailureEvent[] = [];
-    const f: FaultContext = { built, cluster: built.cluster, failed: (server, what) => failures.push({ server, at: Date.now(), what }),
-      killed: (server, what) => failures.push({ server, at: Date.now(), what, ...pidOf(built.cluster, server) }),
-      grayFail: () => writeFileSync(failFile, "") };
+    const f: FaultContext = { built, cluster: built.cluster, ...recordFailures(built.cluster, failures), grayFail: () => writeFileSync(failFile, "") };
     const ledger = new ClientLedger();
     const load = stream(client, ledger, o);
     await delay(o.warmupMs);
@@ -226,7 +224,13 @@ export function stream(client: RunningClient, ledger: ClientLedger, o: Pick<RunO
   return { stop: () => void (on = false), done };
 }
 
-function pidOf(cluster: Cluster, server: string): { pid?: number } {
-  const pid = cluster.node(server).proc.pid;
-  return pid === undefined ? {} : { pid };
+/** `failed` and `killed` of a FaultContext, appending to `failures`; a kill names the process (FailureEvent.pid). */
+export function recordFailures(cluster: Cluster, failures: FailureEvent[]): Pick<FaultContext, "failed" | "killed"> {
+  return {
+    failed: (server, what) => void failures.push({ server, at: Date.now(), what }),
+    killed: (server, what) => {
+      const pid = cluster.node(server).proc.pid;
+      failures.push({ server, at: Date.now(), what, ...(pid === undefined ? {} : { pid }) });
+    },
+  };
 }

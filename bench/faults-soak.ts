@@ -14,8 +14,8 @@ import { ClientLedger, readRuns } from "../test/helpers/ledger.js";
 import type { FailureEvent } from "../test/helpers/ledger.js";
 import { MEM_PROBE, clientLog, procFootprint } from "./faults-cluster.js";
 import type { Cluster } from "./faults-cluster.js";
-import { DEFAULT_RUN, stream, summarize } from "./faults-run.js";
-import type { Report } from "./faults-run.js";
+import { DEFAULT_RUN, recordFailures, stream, summarize } from "./faults-run.js";
+import type { FaultContext, Report } from "./faults-run.js";
 import { APPS, buildTopology } from "./faults-topology.js";
 import { probe } from "./mem-probe.js";
 import type { MemProbe } from "./mem-probe.js";
@@ -27,19 +27,19 @@ export interface SoakReport {
   footprint: string;
 }
 
-type Fault = (c: Cluster, app: string, failed: (s: string, what: string) => void) => Promise<string>;
+type Fault = (c: Cluster, app: string, record: Pick<FaultContext, "failed" | "killed">) => Promise<string>;
 
 const HOLD_MS = 3000;
 
 const FAULTS: Fault[] = [
-  async (c, app, failed) => {
-    failed(app, "SIGKILL");
+  async (c, app, { killed }) => {
+    killed(app, "SIGKILL");
     await c.signal(app, "SIGKILL");
     await delay(HOLD_MS);
     await c.restart(app);
     return `SIGKILL ${app}`;
   },
-  async (c, app, failed) => {
+  async (c, app, { failed }) => {
     failed(app, "SIGSTOP");
     await c.signal(app, "SIGSTOP");
     await delay(HOLD_MS);
@@ -52,7 +52,7 @@ const FAULTS: Fault[] = [
     await c.restart("tier2-b");
     return "SIGKILL tier2-b";
   },
-  async (c, app, failed) => {
+  async (c, app, { failed }) => {
     failed(app, "partitioned from the client");
     c.proxies.get(app)?.partition();
     await delay(HOLD_MS);
@@ -65,7 +65,7 @@ const FAULTS: Fault[] = [
     c.proxies.get(app)?.heal();
     return `delay ${app}`;
   },
-  async (c, app, failed) => {
+  async (c, app, { failed }) => {
     failed(app, "connections reset");
     c.proxies.get(app)?.cut({ reset: true });
     return `reset client|${app}`;
@@ -136,11 +136,7 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
     client = await startNode({ role: "client", entries: built.entries, ...clientLog(), backoffMinMs: 10, backoffMaxMs: 200 });
     const ledger = new ClientLedger();
     const failures: FailureEvent[] = [];
-    // A kill names the process, so that a run it starts before the signal lands counts as failed too (FailureEvent.pid).
-    const failed = (server: string, what: string): void => {
-      const pid = what === "SIGKILL" ? built.cluster.node(server).proc.pid : undefined;
-      failures.push({ server, at: Date.now(), what, ...(pid === undefined ? {} : { pid }) });
-    };
+    const record = recordFailures(built.cluster, failures);
     const load = stream(client, ledger, o);
     await delay(Math.min(5000, durationMs / 4));
     const before = await sample(built.cluster, probeDir);
@@ -152,7 +148,7 @@ export async function runSoak(durationMs: number, seed = Number(process.env.FAUL
       const fault = FAULTS[rng.int(FAULTS.length)] as Fault;
       const app = APPS[rng.int(APPS.length)] as string;
       const started = Date.now();
-      faults.push(await fault(built.cluster, app, failed));
+      faults.push(await fault(built.cluster, app, record));
       await delay(Math.max(0, started + 20_000 - Date.now()));
     }
     await delay(Math.max(0, end - Date.now()));
