@@ -170,6 +170,7 @@ describe("cli/start", () => {
       ["--advertise 10.0.0.1:7000", ["--role", "vip", "--to", "ws://a:1", "--advertise", "10.0.0.1:7000"], "--advertise"],
       ["--log-level loud", ["--role", "vip", "--to", "ws://a:1", "--log-level", "loud"], "--log-level"],
       ["--heartbeat-ms 5", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "5"], "--heartbeat-ms"],
+      ["--heartbeat-ms 0 (detection cannot be turned off)", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "0"], "--heartbeat-ms"],
       ["--silence-ms not above --heartbeat-ms", ["--role", "vip", "--to", "ws://a:1", "--heartbeat-ms", "500", "--silence-ms", "500"], "--silence-ms"],
       ["--policy nope", ["--role", "distributor", "--tier", "2", "--policy", "nope"], "--policy"],
       ["--role without a value", ["--role"], "--role"],
