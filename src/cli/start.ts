@@ -9,7 +9,8 @@ import { envValues, layer, naming, printable, readConfigFile } from "./config-fi
 import type { OptionSpec } from "./config-file.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes, ServerHealthConfig } from "../node/config.js";
-import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, DEFAULT_PING_MS, HandlerModuleError, SILENCE_PER_PING, TlsConfigError } from "../node/config.js";
+import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, HandlerModuleError, TlsConfigError } from "../node/config.js";
+import { DETECTION_HELP, DETECTION_OPTIONS, detectionFlags } from "./detection-flags.js";
 import type { KeyMemoryOptions } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 import { isLoopback } from "../node/node.js";
@@ -81,12 +82,7 @@ Common:
   --log-level LEVEL     fatal|error|warn|info|debug|trace|silent (default info)
   --log-format FORMAT   json, pretty (human lines, coloured at a terminal) or auto (default:
                         pretty when stderr is a terminal, JSON otherwise)
-  --heartbeat-ms N      failure detection: a link that has received nothing for N ms is pinged
-                        (default 500; busy links carry no pings, their traffic is the heartbeat)
-  --silence-ms N        a peer that sends nothing for N ms while a ping waits is dead: its
-                        connection closes and what was in flight on it is placed again
-                        (default 3 x --heartbeat-ms, 1500: a stopped peer is found within 2 s)
-  --max-connections N   connections accepted at once; more are refused with HTTP 503
+${DETECTION_HELP}  --max-connections N   connections accepted at once; more are refused with HTTP 503
                         (default 10000)
   --max-connections-per-address N
                         connections accepted at once from one IP address; more are refused
@@ -162,8 +158,7 @@ const OPTIONS = {
   id: { type: "string" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
-  "heartbeat-ms": { type: "string" },
-  "silence-ms": { type: "string" },
+  ...DETECTION_OPTIONS,
   "max-connections": { type: "string" },
   "max-connections-per-address": { type: "string" },
   to: { type: "string" },
@@ -405,15 +400,6 @@ function checkTrust(auth: ReturnType<typeof credentialFlags> & { revoked?: strin
   } catch (err) {
     throw new CliError(err instanceof Error ? err.message : String(err), id !== undefined && c.claim.roles.includes(role) ? "--id" : "--role");
   }
-}
-
-/** --heartbeat-ms and --silence-ms: the silence must leave a ping time to be answered. */
-function detectionFlags(heartbeat: string | undefined, silence: string | undefined): { heartbeatMs: number; silenceMs?: number } {
-  const heartbeatMs = parseIntFlag("--heartbeat-ms", heartbeat, DEFAULT_PING_MS, 10, 3_600_000);
-  if (silence === undefined) return { heartbeatMs };
-  const silenceMs = parseIntFlag("--silence-ms", silence, heartbeatMs * SILENCE_PER_PING, 11, 36_000_000);
-  if (silenceMs <= heartbeatMs) throw new CliError(`must exceed --heartbeat-ms (${heartbeatMs}), got ${silenceMs}`, "--silence-ms");
-  return { heartbeatMs, silenceMs };
 }
 
 type StartValues = ReturnType<typeof parseFlags<typeof OPTIONS>>["values"];

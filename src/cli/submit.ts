@@ -8,6 +8,7 @@ import { TASK_MATCH_HELP, TASK_MATCH_OPTIONS, taskMatchFlags } from "./task-flag
 import { parseFlags } from "./flags.js";
 import { TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { TlsConfig } from "../node/config.js";
+import { DETECTION_HELP, DETECTION_OPTIONS, detectionFlags } from "./detection-flags.js";
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 import type { CredentialConfig } from "./credentials.js";
 import { OUTPUT_OPTIONS, outputFormat } from "./output.js";
@@ -46,7 +47,7 @@ ${TASK_MATCH_HELP}  --id CLIENT           this client's id (default client-xxxxx
   --max-attempts N      failures (a server or distributor gone or silent) one task may meet
                         before it fails RETRIES_EXHAUSTED (default 10); waiting for a free
                         server does not count
-${tlsHelp(false)}${CREDENTIAL_HELP}Ctrl-C (SIGINT) cancels the tasks in flight, wherever they are (a server running one is
+${DETECTION_HELP}${tlsHelp(false)}${CREDENTIAL_HELP}Ctrl-C (SIGINT) cancels the tasks in flight, wherever they are (a server running one is
 told to stop: its handler's abort signal fires), prints what had finished, and exits 130; a
 second Ctrl-C exits at once.
 Exits 1 if any task failed, 2 on a usage error, 130 when interrupted.
@@ -65,6 +66,7 @@ const OPTIONS = {
   lease: { type: "string" },
   "timeout-ms": { type: "string" },
   "max-attempts": { type: "string" },
+  ...DETECTION_OPTIONS,
   id: { type: "string" },
   key: { type: "string" },
   ...OUTPUT_OPTIONS,
@@ -94,6 +96,9 @@ export interface SubmitConfig {
   auth?: CredentialConfig;
   /** --max-attempts: failures one task may meet (the client's default when absent). */
   maxAttempts?: number;
+  /** --heartbeat-ms and --silence-ms: how soon the client finds an entry or a server gone silent. */
+  heartbeatMs?: number;
+  silenceMs?: number;
 }
 
 /** Client ids longer than this would make the task ids built from them (ID-TIME-SEQ) too long for a message. */
@@ -151,6 +156,7 @@ export function submitConfig(argv: string[]): SubmitConfig | "help" {
     ...(v.id !== undefined ? { id: idFlag("--id", v.id, MAX_CLIENT_ID) } : {}),
     ...(key !== undefined ? { key } : {}),
     ...(v["max-attempts"] !== undefined ? { maxAttempts: parseIntFlag("--max-attempts", v["max-attempts"], 10, 1, 1000) } : {}),
+    ...(v["heartbeat-ms"] !== undefined || v["silence-ms"] !== undefined ? detectionFlags(v["heartbeat-ms"], v["silence-ms"]) : {}),
     ...tls,
     ...authOf(credentialFlags(v)),
   };
@@ -173,6 +179,8 @@ export async function submit(argv: string[]): Promise<number> {
     ...(config.logFormat ? { logFormat: config.logFormat } : {}),
     timeoutMs: spec.timeoutMs ?? 30_000,
     ...(config.maxAttempts !== undefined ? { maxAttempts: config.maxAttempts } : {}),
+    ...(config.heartbeatMs !== undefined ? { heartbeatMs: config.heartbeatMs } : {}),
+    ...(config.silenceMs !== undefined ? { silenceMs: config.silenceMs } : {}),
     ...(config.id !== undefined ? { id: config.id } : {}),
     ...(config.tls ? { tls: config.tls } : {}),
   });

@@ -295,6 +295,17 @@ describe("cli/submit", () => {
       });
     });
 
+    it("takes --heartbeat-ms and --silence-ms as allot start does, and leaves both to the client's defaults without them", () => {
+      expect(submitConfig([...BASE, "--heartbeat-ms", "100", "--silence-ms", "400"])).toMatchObject({ heartbeatMs: 100, silenceMs: 400 });
+      expect(submitConfig([...BASE, "--heartbeat-ms", "100"])).toMatchObject({ heartbeatMs: 100 });
+      expect(submitConfig([...BASE, "--heartbeat-ms", "100"])).not.toHaveProperty("silenceMs");
+      expect(submitConfig(BASE)).not.toHaveProperty("heartbeatMs");
+      expect(submitError([...BASE, "--heartbeat-ms", "0"]).flag).toBe("--heartbeat-ms");
+      expect(submitError([...BASE, "--silence-ms", "500"]).flag).toBe("--silence-ms"); // not above the default 500 ms heartbeat
+      expect(submitError([...BASE, "--heartbeat-ms", "200", "--silence-ms", "200"]).flag).toBe("--silence-ms");
+      expect(SUBMIT_HELP).toContain("--silence-ms N");
+    });
+
     it("takes --log-format", () => {
       expect(submitConfig([...BASE, "--log-format", "pretty"])).toMatchObject({ logFormat: "pretty" });
       expect(submitConfig(BASE)).not.toHaveProperty("logFormat");

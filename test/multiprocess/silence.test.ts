@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { queryStatus, startNode } from "../../src/index.js";
 import type { RunningClient, RunningNode, TaskResult } from "../../src/index.js";
-import { killAll, startProc } from "../helpers/proc.js";
+import { killAll, runCli, startProc } from "../helpers/proc.js";
 import type { NodeProc } from "../helpers/proc.js";
 import { until } from "../helpers/poll.js";
 import { FakeAllocator } from "../helpers/fake-allocator.js";
@@ -205,5 +205,24 @@ describe("a SIGSTOPped proxy slave (a front silent mid-request)", () => {
       expect(r.status, r.status === "rejected" ? String(r.reason) : "").toBe("fulfilled");
       if (r.status === "fulfilled") expect(r.value.slaveId).toBe("s-sl2");
     }
+  }, 60_000);
+});
+
+describe("allot submit with --heartbeat-ms and --silence-ms", () => {
+  it("gives up on a SIGSTOPped entry after its own --silence-ms and places the task through the next one, inside a deadline the default 1.5 s would miss", async () => {
+    const [stopped, other] = await Promise.all(["s-t2-stopped", "s-t2-other"].map((id) => start(["--role", "tier2", "--id", id])));
+    if (!stopped || !other) throw new Error("two tier-2s");
+    await start(["--role", "app", "--id", "s-sub-app", "--join", other.url, "--apps", "echo", "--capacity", "4"]);
+    await until(() => alive(other.url, ["s-sub-app"]), "the server to register");
+    // Accepts the TCP connection (the kernel does) and never completes the WebSocket upgrade.
+    stopped.proc.kill("SIGSTOP");
+    // The stopped entry is first in the round robin. With the default silence (1,500 ms) its dial
+    // alone outlasts the 1,400 ms deadline: the task then fails TIMEOUT (exit 1).
+    const r = await runCli(["submit", "--entry", `${stopped.url},${other.url}`, "--app", "echo", "--payload", '"x"', "--timeout-ms", "1400", "--heartbeat-ms", "50", "--silence-ms", "200"], 30_000);
+    expect(r.stderr).not.toMatch(/TIMEOUT|Unknown option/);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { serverId: string; result: unknown; attempts: number };
+    expect(out).toMatchObject({ serverId: "s-sub-app", result: "x" });
+    expect(out.attempts).toBe(2); // the first through the stopped entry, given up on
   }, 60_000);
 });
