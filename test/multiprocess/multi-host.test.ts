@@ -61,7 +61,7 @@ describe("a cluster across hosts in network namespaces, each node on its host's 
   /** An allot command run on the client's host, h5. */
   const onClient = (args: string[], who = "client", timeoutMs = 30_000): ReturnType<typeof runIn> => runIn(hosts().host("h5"), [...args, ...auth(who)], timeoutMs);
   const submit = async (entry: string, app: string, payload: unknown, count: number): Promise<Summary> => {
-    const r = await onClient(["submit", "--entry", entry, "--app", app, "--payload", JSON.stringify(payload), "--count", String(count), "--concurrency", "8", "-o", "json"]);
+    const r = await onClient(["submit", "--entry", entry, "--app", app, "--payload", JSON.stringify(payload), "--count", String(count), "--concurrency", "8", ...HEARTBEAT, "-o", "json"]);
     expect(r.code, r.stderr).toBe(0);
     return JSON.parse(r.stdout) as Summary;
   };
