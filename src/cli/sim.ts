@@ -273,7 +273,12 @@ export function simWorkload(c: SimCliConfig): Workload {
   if (c.shares) wc.shares = c.shares;
   if (c.powers) wc.powerChoices = c.powers;
   if (c.fleet) wc.fleet = c.fleet;
-  return makeWorkload(wc);
+  try {
+    return makeWorkload(wc);
+  } catch (err) {
+    if (err instanceof FleetError) throw new CliError(`${c.fleetFile ?? "the fleet"}: ${err.message}`, "--fleet");
+    throw err;
+  }
 }
 
 /** Tasks run at `load`: the run length asked for, in tasks or in virtual time. */

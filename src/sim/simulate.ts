@@ -49,7 +49,7 @@ import type { Attrs, ServerReport, Task } from "../protocol/index.js";
 import { ServerTable } from "../state/index.js";
 import type { ServerEntry } from "../state/index.js";
 import { DelayQueue, EventHeap, IndexedMinHeap } from "./events.js";
-import { SIM_APP } from "./fleet.js";
+import { FleetError, SIM_APP } from "./fleet.js";
 import type { Fleet } from "./fleet.js";
 import { Rng } from "./rng.js";
 import { TaskSlots } from "./task-slots.js";
@@ -185,6 +185,8 @@ export function makeWorkload(config: WorkloadConfig): Workload {
   }
   const task: Task = { id: "sim", key: "sim", app: fleet?.app ?? SIM_APP, deadline: 0, require: [...(fleet?.require ?? [])], clientAttrs: {}, prefs: {}, payload: null };
   const { eligible, totalPower } = eligibleServers(powers, kindOf, kinds, task);
+  // A fleet is a user's file: parseFleet checks the application, and only the matching code can judge the constraints.
+  if (eligible.length === 0 && fleet !== undefined) throw new FleetError("task.require", `no server offering application ${JSON.stringify(task.app)} meets the constraints`);
   if (eligible.length === 0) throw new RangeError(`no server offers application ${JSON.stringify(task.app)} and meets the task's constraints`);
 
   let gaps: Float64Array | undefined;

@@ -112,6 +112,14 @@ describe("sim/fleet", () => {
       expect(r.out).toBe("");
     });
 
+    it("exits 2 naming task.require when the servers offering the application all fail the constraints", async () => {
+      const r = await runMain(["sim", "--fleet", fleetFile("no-gpu.json", { servers: [{ count: 3, power: 1 }], task: { require: ["gpu=true"] } }), "--tasks", "100"]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain("allot sim: --fleet: ");
+      expect(r.err).toContain('task.require: no server offering application "sim" meets the constraints');
+      expect(r.out).toBe("");
+    });
+
     it("exits 2 for a missing file and for --fleet with --servers or --powers", async () => {
       const missing = await runMain(["sim", "--fleet", join(dir, "nope.json")]);
       expect(missing.code).toBe(2);
