@@ -1,6 +1,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { DEFAULT_POLICY, policyNames } from "../node/config.js";
-import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, FleetError, arrivalRate, makeWorkload, parseFleet, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
+import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, FleetError, MAX_POWER, MIN_POWER, arrivalRate, makeWorkload, parseFleet, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
 import type { Fleet, LoadResult, PolicyResult, RunConfig, ServiceModel, Workload, WorkloadConfig } from "../sim/index.js";
 import { CliError, checkPolicyFlag, oneOf, parseIntFlag } from "./errors.js";
 import { parseFlags } from "./flags.js";
@@ -42,8 +42,8 @@ are always shown: oracle (perfect instantaneous knowledge: the server minimising
 servers, arrivals and task sizes.
 
   --servers N       servers (default 1000)
-  --powers P,…      the powers servers are drawn from, uniformly, each a number > 0 (default
-                    1,2,…,8; --powers 1 is a homogeneous fleet)
+  --powers P,…      the powers servers are drawn from, uniformly, each from 0.000001 to
+                    1000000 (default 1,2,…,8; --powers 1 is a homogeneous fleet)
   --fleet FILE      the fleet as JSON, instead of --servers and --powers:
                     {"servers":[{"count":N,"power":P,"apps":["sim",…],"attrs":{"gpu":true}},…],
                      "task":{"app":"sim","require":["gpu=true"]}}
@@ -191,7 +191,7 @@ function powerList(text: string): number[] {
   const items = text.split(",").map((x) => x.trim());
   const ps = items.map(Number);
   if (items.some((x) => x === "") || !ps.every((p) => Number.isFinite(p) && p > 0)) throw new CliError(`expected powers > 0, P[,P…], got ${JSON.stringify(text)}`, "--powers");
-  if (ps.some((p) => p > 1_000_000)) throw new CliError(`expected powers up to 1000000, got ${JSON.stringify(text)}`, "--powers");
+  if (ps.some((p) => p < MIN_POWER || p > MAX_POWER)) throw new CliError(`expected powers from ${MIN_POWER} to ${MAX_POWER}, got ${JSON.stringify(text)}`, "--powers");
   return ps;
 }
 

@@ -40,6 +40,13 @@ export class FleetError extends Error {
 /** Most servers a fleet file may describe (the simulator's own bound on --servers). */
 export const MAX_FLEET_SERVERS = 1_000_000;
 
+/**
+ * The powers a server may have, in a fleet file as in --powers: past them virtual time leaves the
+ * range of a double (125 × 1e308 is an infinite capacity; at 5e-324 tasks arrive at rate 0).
+ */
+export const MIN_POWER = 0.000001;
+export const MAX_POWER = 1_000_000;
+
 const FLEET_KEYS = ["servers", "task"];
 const GROUP_KEYS = ["count", "power", "apps", "attrs"];
 const TASK_KEYS = ["app", "require"];
@@ -63,6 +70,7 @@ function group(g: unknown, at: string): ServerGroup {
   const { count, power } = g;
   if (typeof count !== "number" || !Number.isInteger(count) || count < 0) throw new FleetError(`${at}.count`, `expected a whole number >= 0, got ${JSON.stringify(count)}`);
   if (typeof power !== "number" || !Number.isFinite(power) || power <= 0) throw new FleetError(`${at}.power`, `expected a number > 0, got ${JSON.stringify(power)}`);
+  if (power < MIN_POWER || power > MAX_POWER) throw new FleetError(`${at}.power`, `expected a number from ${MIN_POWER} to ${MAX_POWER}, got ${JSON.stringify(power)}`);
   let apps: string[] = [SIM_APP];
   if (g.apps !== undefined) {
     if (!Array.isArray(g.apps) || g.apps.length === 0 || !g.apps.every((a): a is string => typeof a === "string" && a !== "")) throw new FleetError(`${at}.apps`, "expected a non-empty list of application names");
@@ -79,7 +87,7 @@ function group(g: unknown, at: string): ServerGroup {
 /**
  * Checks a parsed fleet file: `{"servers":[{"count","power","apps"?,"attrs"?}…],"task"?:{"app"?,"require"?}}`.
  * Throws a FleetError naming the key for an unknown key, a negative or fractional count, a power
- * that is not > 0, a constraint that does not parse, no servers at all, or no server offering the
+ * that is not from MIN_POWER to MAX_POWER, a constraint that does not parse, no servers at all, or no server offering the
  * task's application.
  */
 export function parseFleet(json: unknown): Fleet {

@@ -103,6 +103,8 @@ describe("cli/sim", () => {
     [["--powers", "a"], "--powers"],
     [["--powers", "1,,2"], "--powers"],
     [["--powers", "-2"], "--powers"],
+    [["--powers", "5e-324"], "--powers"], // an arrival rate of 0: a table of NaN
+    [["--powers", "1,1e308"], "--powers"],
     [["--warm-start", "--load", "1"], "--warm-start"],
     [["--warm-start", "--load", "0.5,1.2"], "--warm-start"],
     [["--warm-ms", "100", "--load", "1"], "--warm-ms"],

@@ -60,6 +60,9 @@ describe("sim/fleet", () => {
       [{ servers: [] }, "servers", /non-empty/],
       [{ servers: [{ count: 0, power: 1 }] }, "servers", /no server/],
       [[1, 2], "(top level)", /object/],
+      // Past the bounds of --powers: 125 × 1e308 is an infinite capacity, and 5e-324 an arrival rate of 0 (a table of NaN).
+      [{ servers: [{ count: 2, power: 1e308 }] }, "servers[0].power", /from 0\.000001 to 1000000/],
+      [{ servers: [{ count: 2, power: 5e-324 }] }, "servers[0].power", /from 0\.000001 to 1000000/],
     ])("refuses %j naming %s", (json, key, reason) => {
       const e = fleetError(json);
       expect(e.key).toBe(key);
