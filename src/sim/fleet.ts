@@ -3,7 +3,7 @@
  * what every task asks for (application, hard constraints). Read from a user's JSON file, so
  * every key is checked and a bad one is named with the reason.
  */
-import { parseConstraint } from "../protocol/index.js";
+import { MAX_ID, isReservedAttr, parseConstraint } from "../protocol/index.js";
 import type { AttrValue, Attrs, Constraint } from "../protocol/index.js";
 
 /** The application every simulated server offers and every task asks for, unless a fleet file says otherwise. */
@@ -79,7 +79,12 @@ function group(g: unknown, at: string): ServerGroup {
   const attrs: Attrs = {};
   if (g.attrs !== undefined) {
     if (!isRecord(g.attrs)) throw new FleetError(`${at}.attrs`, "expected an object of attributes");
-    for (const [k, v] of Object.entries(g.attrs)) attrs[k] = attrValue(v, `${at}.attrs.${k}`);
+    for (const [k, v] of Object.entries(g.attrs)) {
+      // As the runtime takes attributes: a built-in name would be shadowed in every constraint, and attrs.__proto__ = v sets nothing.
+      if (k === "" || k.length > MAX_ID || k === "__proto__") throw new FleetError(`${at}.attrs.${k}`, `expected a non-empty name of at most ${MAX_ID} characters, not __proto__`);
+      if (isReservedAttr(k)) throw new FleetError(`${at}.attrs.${k}`, `${k} is a built-in field or a field of a server's report, not an attribute${k === "power" ? " (the group's power is its own key)" : ""}`);
+      attrs[k] = attrValue(v, `${at}.attrs.${k}`);
+    }
   }
   return { count, power, apps, attrs };
 }

@@ -63,6 +63,11 @@ describe("sim/fleet", () => {
       // Past the bounds of --powers: 125 × 1e308 is an infinite capacity, and 5e-324 an arrival rate of 0 (a table of NaN).
       [{ servers: [{ count: 2, power: 1e308 }] }, "servers[0].power", /from 0\.000001 to 1000000/],
       [{ servers: [{ count: 2, power: 5e-324 }] }, "servers[0].power", /from 0\.000001 to 1000000/],
+      // Names the runtime refuses as attributes: a built-in would shadow the attribute in every constraint, __proto__ would vanish.
+      [{ servers: [{ count: 2, power: 1, attrs: { power: 99 } }] }, "servers[0].attrs.power", /built-in field/],
+      [{ servers: [{ count: 2, power: 1, attrs: { apps: "x" } }] }, "servers[0].attrs.apps", /not an attribute/],
+      [JSON.parse('{"servers":[{"count":2,"power":1,"attrs":{"__proto__":"x"}}]}') as unknown, "servers[0].attrs.__proto__", /not __proto__/],
+      [{ servers: [{ count: 2, power: 1, attrs: { "": 1 } }] }, "servers[0].attrs.", /non-empty/],
     ])("refuses %j naming %s", (json, key, reason) => {
       const e = fleetError(json);
       expect(e.key).toBe(key);
