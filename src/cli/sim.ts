@@ -22,6 +22,14 @@ export function defaultSimPolicies(): string[] {
 export const WARM_TASK_TIMES = 4;
 /** Most tasks one run may hold: the measured tasks' response times are kept for the quantiles. */
 export const MAX_TASKS = 50_000_000;
+/**
+ * Bounds of --load and --task-ms that, with the powers' (MIN_POWER, MAX_POWER), keep virtual
+ * time inside a double: a load of 1e-320 or a task of 5e-324 ms makes an arrival gap or rate
+ * Infinity (rows of NaN, or every task at time 0), a task of 1e308 ms a mean of Infinity.
+ */
+export const MIN_LOAD = 0.000001;
+export const MIN_TASK_MS = 0.000001;
+export const MAX_TASK_MS = 1_000_000_000;
 
 export const SIM_HELP = `allot sim [--servers N] [--powers P,…] [--fleet FILE] [--allocators K] [--load L[,L…]]
           [--policy P,…] [--tasks T | --tasks-per-server N | --duration-ms M] [--task-ms M]
@@ -52,7 +60,8 @@ servers, arrivals and task sizes.
   --allocators K    allocators, each with its own view (default 4)
   --shares W,…      how the tasks split over the allocators, one weight >= 0 per allocator
                     (default equal; 2,1,1,1 sends a0 twice the tasks of each other)
-  --load L[,L…]     offered load as a share of total capacity, each > 0 and < 1 (default 0.9)
+  --load L[,L…]     offered load as a share of total capacity, each >= 0.000001 and < 1
+                    (default 0.9)
   --policy P,…      policies to run (NAME[:k=v,…]; repeatable). Default: every registered
                     policy but random and hash (${defaultSimPolicies().join(", ")}).
                     "oracle" and "random" name the reference rows
@@ -60,7 +69,8 @@ servers, arrivals and task sizes.
   --tasks-per-server N  run length as tasks per server: N × the servers
   --duration-ms M   run length in virtual ms of arrivals: the tasks that many ms bring at each
                     load (so higher loads run more tasks)
-  --task-ms M       work in a task of mean size on a power-1 server, virtual ms, > 0
+  --task-ms M       work in a task of mean size on a power-1 server, virtual ms, from
+                    0.000001 to 1000000000
                     (default ${DEFAULT_TASK_MS}: computing tasks, so that reports 10 ms late are
                     slightly stale; at 10 they are several tasks late)
   --delay-ms D      how late reports reach the allocators, virtual ms, >= 0 (default 10)
@@ -236,6 +246,7 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   const seed = parseIntFlag("--seed", v.seed, 1, 0, 2 ** 31 - 1);
   const capacity = v.capacity === undefined ? undefined : parseIntFlag("--capacity", v.capacity, 1, 1, 1_000_000_000);
   const taskMs = positiveMs("--task-ms", v["task-ms"], DEFAULT_TASK_MS, false);
+  if (taskMs < MIN_TASK_MS || taskMs > MAX_TASK_MS) throw new CliError(`expected a number of ms from ${MIN_TASK_MS} to ${MAX_TASK_MS}, got ${JSON.stringify(v["task-ms"])}`, "--task-ms");
   const loadItems = (v.load ?? "0.9").split(",").map((s) => s.trim());
   if (loadItems.some((s) => s === "")) throw new CliError(`expected L[,L…], got ${JSON.stringify(v.load)}`, "--load");
   const warmStart = v["warm-start"] === true || v["warm-ms"] !== undefined;
@@ -243,6 +254,8 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   const overloaded = loadItems.map(Number).find((l) => l >= 1);
   if (warmStart && overloaded !== undefined) throw new CliError(`needs every load < 1, got ${overloaded}: at a load >= 1 queues grow without bound, so there is no steady state to start from`, v["warm-start"] === true ? "--warm-start" : "--warm-ms");
   const loads = loadItems.map((s) => fraction("--load", s, 0, false));
+  const tiny = loads.find((l) => l < MIN_LOAD);
+  if (tiny !== undefined) throw new CliError(`expected a number >= ${MIN_LOAD} and < 1, got ${tiny}`, "--load");
   const delayMs = positiveMs("--delay-ms", v["delay-ms"], 10, true);
   const service = oneOf("--service", ["exp", "pareto", "det"] as const, v.service) ?? "exp";
   const warmup = v.warmup === undefined ? (warmStart ? 0 : 0.1) : fraction("--warmup", v.warmup, 0, true);

@@ -80,11 +80,15 @@ describe("cli/sim", () => {
     [["--load", "0"], "--load"],
     [["--load", "0.5,,0.9"], "--load"],
     [["--load", "high"], "--load"],
+    [["--load", "1e-320"], "--load"], // an arrival gap of Infinity: a table of NaN
+    [["--load", "0.5,5e-324"], "--load"],
     [["--tasks", "-3"], "--tasks"],
     [["--delay-ms", "-1"], "--delay-ms"],
     [["--delay-ms", "soon"], "--delay-ms"],
     [["--task-ms", "0"], "--task-ms"],
     [["--task-ms", "long"], "--task-ms"],
+    [["--task-ms", "1e308"], "--task-ms"], // virtual time past the largest double: a mean of Infinity
+    [["--task-ms", "5e-324"], "--task-ms"], // an arrival rate of Infinity: every task at time 0
     [["--service", "gamma"], "--service"],
     [["--seed", "x"], "--seed"],
     [["--warmup", "1"], "--warmup"],
