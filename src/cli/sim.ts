@@ -384,6 +384,9 @@ export async function sim(argv: string[]): Promise<number> {
   for (const load of c.loads) {
     const n = tasksAt(c, w, load);
     if (n > MAX_TASKS) throw new CliError(`${c.durationMs} ms at load ${load} is ${n} tasks, more than ${MAX_TASKS}`, "--duration-ms");
+    // A warm-up's tasks are not kept, but they all run: past this bound a run would not end for hours (1e308 ms, never).
+    const warm = arrivalRate(w, load) * warmMsOf(c, w, load);
+    if (warm > MAX_TASKS) throw new CliError(`at load ${load} the warm-up is about ${warm.toPrecision(3)} tasks, more than ${MAX_TASKS}${c.warmMs === undefined ? ": give a shorter --warm-ms" : ""}`, c.warmMs !== undefined ? "--warm-ms" : "--warm-start");
   }
   if (!c.json) process.stdout.write(`${header(c, w)}\n`);
   const results: LoadResult[] = [];

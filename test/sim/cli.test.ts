@@ -124,6 +124,18 @@ describe("cli/sim", () => {
     expect(e.message).toContain(flag);
   });
 
+  it("exits 2 for a warm-up of more tasks than a run may hold, instead of running it for hours", async () => {
+    const small = ["sim", "--servers", "20", "--tasks", "500", "--policy", "least-loaded"];
+    const long = await run([...small, "--warm-ms", "1e308"]);
+    expect(long.code).toBe(2);
+    expect(long.err).toMatch(/allot sim: --warm-ms: at load 0\.9 the warm-up is about [\d.e+]+ tasks, more than 50000000/);
+    expect(long.out).toBe("");
+    // The default length, 4 ÷ (1 − load) task times: 8e8 tasks on 20 servers at 0.9999999.
+    const near = await run([...small, "--warm-start", "--load", "0.5,0.9999999"]);
+    expect(near.code).toBe(2);
+    expect(near.err).toMatch(/allot sim: --warm-start: at load 0\.9999999 the warm-up is about [\d.e+]+ tasks, more than 50000000/);
+  });
+
   it("says which policies exist when asked for an unknown one", () => {
     expect(usageError(["--policy", "p2c,fastest"]).message).toMatch(/--policy: unknown policy "fastest"; known: most-idle, least-loaded/);
   });
