@@ -175,6 +175,7 @@ function shareWeights(text: string, allocators: number): number[] {
     throw new CliError(`expected weights >= 0, not all 0, got ${JSON.stringify(text)}`, "--shares");
   }
   if (ws.length !== allocators) throw new CliError(`expected ${allocators} weights (one per allocator), got ${ws.length}`, "--shares");
+  if (!Number.isFinite(ws.reduce((a, b) => a + b, 0))) throw new CliError(`expected weights that add up to a finite number, got ${JSON.stringify(text)}`, "--shares");
   return ws;
 }
 

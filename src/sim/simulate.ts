@@ -153,8 +153,9 @@ export function makeWorkload(config: WorkloadConfig): Workload {
   if (choices.length === 0) throw new RangeError("powerChoices must list at least one power");
   checkPowers(choices, "powerChoices");
   const shares = config.shares;
-  if (shares !== undefined && (shares.length !== allocators || !shares.every((x) => x >= 0 && Number.isFinite(x)) || !shares.some((x) => x > 0))) {
-    throw new RangeError(`shares must be ${allocators} finite weights >= 0, not all 0, got ${shares.join(",")}`);
+  // A finite total too: TaskStream divides by it, and Infinity made every cumulative share but the first NaN.
+  if (shares !== undefined && (shares.length !== allocators || !shares.every((x) => x >= 0 && Number.isFinite(x)) || !shares.some((x) => x > 0) || !Number.isFinite(shares.reduce((a, b) => a + b, 0)))) {
+    throw new RangeError(`shares must be ${allocators} finite weights >= 0, not all 0, with a finite total, got ${shares.join(",")}`);
   }
   const powers = new Float64Array(servers);
   const kindOf = new Uint32Array(servers);

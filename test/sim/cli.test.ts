@@ -98,6 +98,7 @@ describe("cli/sim", () => {
     [["--shares", "0,0,0,0"], "--shares"],
     [["--shares", "1,-1,1,1"], "--shares"],
     [["--shares", "1,,1,1"], "--shares"],
+    [["--shares", "1e308,1e308,1e308,1e308"], "--shares"], // a total of Infinity sent every task to a1
     [["--policy", "nope"], "--policy"],
     [["--policy", "p2c:d=0"], "--policy"],
     [["--policy", ","], "--policy"],

@@ -99,6 +99,8 @@ describe("sim/simulate", () => {
     expect((counts[0] as number) / 30_000).toBeCloseTo(2 / 3, 1);
     expect(() => makeWorkload({ servers: 10, allocators: 3, tasks: 10, service: "exp", seed: 4, shares: [1, 1] })).toThrow(RangeError);
     expect(() => makeWorkload({ servers: 10, allocators: 2, tasks: 10, service: "exp", seed: 4, shares: [0, 0] })).toThrow(RangeError);
+    // Weights that add up to Infinity: every cumulative share but the first was NaN, so a1 took every task.
+    expect(() => makeWorkload({ servers: 10, allocators: 2, tasks: 10, service: "exp", seed: 4, shares: [1e308, 1e308] })).toThrow(RangeError);
   });
 
   it("shortest-delay spills an allocator's surplus onto other members' servers: without the margin its home servers overflow", () => {
