@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
 import { DEFAULT_POLICY, policyNames } from "../node/config.js";
 import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, FleetError, MAX_POWER, MIN_POWER, arrivalRate, makeWorkload, parseFleet, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
 import type { Fleet, LoadResult, PolicyResult, RunConfig, ServiceModel, Workload, WorkloadConfig } from "../sim/index.js";
@@ -206,15 +206,43 @@ function powerList(text: string): number[] {
   return ps;
 }
 
+/**
+ * The most bytes a fleet file may have: a group per server of the most a fleet may describe
+ * (1,000,000) at ~250 bytes each. Past it the file is refused, not read to its end: /dev/zero
+ * has none.
+ */
+export const MAX_FLEET_BYTES = 256 * 1024 * 1024;
+
+/** The file's text, or undefined when it is longer than `max` bytes (read no further than that). */
+function readAtMost(file: string, max: number): string | undefined {
+  const fd = openSync(file, "r");
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.allocUnsafe(1 << 20);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > max) return undefined;
+      chunks.push(Buffer.from(buf.subarray(0, n))); // a copy: a pipe gives 64 KiB a read
+    }
+    return Buffer.concat(chunks, total).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** `--fleet FILE`: read and checked, or a CliError naming the flag, the key and the reason. */
 export function readFleet(file: string): Fleet {
   if (file.trim() === "") throw new CliError("expected a file name", "--fleet");
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(file, "utf8");
+    text = readAtMost(file, MAX_FLEET_BYTES);
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, "--fleet");
   }
+  if (text === undefined) throw new CliError(`${file} is more than ${MAX_FLEET_BYTES} bytes, more than a fleet file may hold`, "--fleet");
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FleetError, SIM_APP, makeWorkload, parseFleet, runPolicy } from "../../src/sim/index.js";
+import { MAX_FLEET_BYTES } from "../../src/cli/sim.js";
 import { runMain } from "../helpers/capture.js";
 
 const dir = mkdtempSync(join(tmpdir(), "allot-fleet-"));
@@ -125,6 +126,14 @@ describe("sim/fleet", () => {
       expect(r.code).toBe(2);
       expect(r.err).toContain("allot sim: --fleet: ");
       expect(r.err).toContain('task.require: no server offering application "sim" meets the constraints');
+      expect(r.out).toBe("");
+    });
+
+    // Read to its end, /dev/zero took 9 GB in 100 s and was still growing.
+    it.skipIf(!existsSync("/dev/zero"))("exits 2 for a file that never ends, having read no more than a fleet file may hold", async () => {
+      const r = await runMain(["sim", "--fleet", "/dev/zero"]);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain(`allot sim: --fleet: /dev/zero is more than ${MAX_FLEET_BYTES} bytes`);
       expect(r.out).toBe("");
     });
 
