@@ -27,6 +27,12 @@ export const MAX_TASKS = 50_000_000;
  * time inside a double: a load of 1e-320 or a task of 5e-324 ms makes an arrival gap or rate
  * Infinity (rows of NaN, or every task at time 0), a task of 1e308 ms a mean of Infinity.
  */
+/**
+ * Most server entries the allocators' views may hold in all (allocators × servers): each keeps
+ * its own table of every server, ~500 bytes an entry, so the most servers at the default 4
+ * allocators (about 2 GB) and no more; 1,000 × 1,000,000 ran out of memory.
+ */
+export const MAX_VIEW_ENTRIES = 4_000_000;
 export const MIN_LOAD = 0.000001;
 export const MIN_TASK_MS = 0.000001;
 export const MAX_TASK_MS = 1_000_000_000;
@@ -292,6 +298,10 @@ export function simConfig(argv: string[]): SimCliConfig | "help" {
   const asked = v.policy === undefined ? defaultSimPolicies() : splitPolicies(v.policy);
   if (v.policy !== undefined && asked.length === 0) throw new CliError("expected P[,P…]", "--policy");
   for (const spec of asked) if (spec !== "oracle" && spec !== "random") checkPolicyFlag(spec);
+  // The reference rows keep no views, so they alone take any allocators.
+  if (asked.some((spec) => spec !== "oracle" && spec !== "random") && allocators * servers > MAX_VIEW_ENTRIES) {
+    throw new CliError(`${allocators} allocators × ${servers} servers is more than ${MAX_VIEW_ENTRIES} entries in the allocators' views (each keeps its own view of every server)`, "--allocators");
+  }
   if (v.svg !== undefined && v.svg.trim() === "") throw new CliError("expected a file name", "--svg");
   const config: SimCliConfig = { servers, allocators, loads, rows: rowSpecs(asked), tasks, taskMs, delayMs, service, seed, warmup, json: outputFormat(v) === "json" };
   if (capacity !== undefined) config.capacity = capacity;

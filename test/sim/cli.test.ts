@@ -76,6 +76,9 @@ describe("cli/sim", () => {
     [["--servers", "ten"], "--servers"],
     [["--servers", "0"], "--servers"],
     [["--allocators", "1.5"], "--allocators"],
+    // Every allocator keeps its own view of every server: 1,000 × 1,000,000 entries ran out of memory after 27 s.
+    [["--servers", "1000000", "--allocators", "1000"], "--allocators"],
+    [["--servers", "100000", "--allocators", "41"], "--allocators"],
     [["--load", "1"], "--load"],
     [["--load", "0"], "--load"],
     [["--load", "0.5,,0.9"], "--load"],
@@ -135,6 +138,12 @@ describe("cli/sim", () => {
     const near = await run([...small, "--warm-start", "--load", "0.5,0.9999999"]);
     expect(near.code).toBe(2);
     expect(near.err).toMatch(/allot sim: --warm-start: at load 0\.9999999 the warm-up is about [\d.e+]+ tasks, more than 50000000/);
+  });
+
+  it("takes the most servers at the default allocators, and any allocators for the reference rows alone", () => {
+    expect(simConfig(["--servers", "1000000"])).toMatchObject({ servers: 1_000_000, allocators: 4 });
+    expect(simConfig(["--servers", "1000000", "--allocators", "1000", "--policy", "oracle,random"])).toMatchObject({ allocators: 1000 });
+    expect(usageError(["--servers", "1000000", "--allocators", "1000"]).message).toContain("--allocators: 1000 allocators × 1000000 servers is more than 4000000 entries");
   });
 
   it("says which policies exist when asked for an unknown one", () => {
