@@ -23,16 +23,16 @@ export const WARM_TASK_TIMES = 4;
 /** Most tasks one run may hold: the measured tasks' response times are kept for the quantiles. */
 export const MAX_TASKS = 50_000_000;
 /**
- * Bounds of --load and --task-ms that, with the powers' (MIN_POWER, MAX_POWER), keep virtual
- * time inside a double: a load of 1e-320 or a task of 5e-324 ms makes an arrival gap or rate
- * Infinity (rows of NaN, or every task at time 0), a task of 1e308 ms a mean of Infinity.
- */
-/**
  * Most server entries the allocators' views may hold in all (allocators × servers): each keeps
  * its own table of every server, ~500 bytes an entry, so the most servers at the default 4
  * allocators (about 2 GB) and no more; 1,000 × 1,000,000 ran out of memory.
  */
 export const MAX_VIEW_ENTRIES = 4_000_000;
+/**
+ * Bounds of --load and --task-ms that, with the powers' (MIN_POWER, MAX_POWER), keep virtual
+ * time inside a double: a load of 1e-320 or a task of 5e-324 ms makes an arrival gap or rate
+ * Infinity (rows of NaN, or every task at time 0), a task of 1e308 ms a mean of Infinity.
+ */
 export const MIN_LOAD = 0.000001;
 export const MIN_TASK_MS = 0.000001;
 export const MAX_TASK_MS = 1_000_000_000;
