@@ -1,4 +1,5 @@
-import { closeSync, openSync, readSync, writeFileSync } from "node:fs";
+import { accessSync, constants, closeSync, existsSync, openSync, readSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { DEFAULT_POLICY, policyNames } from "../node/config.js";
 import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, FleetError, MAX_POWER, MIN_POWER, arrivalRate, makeWorkload, parseFleet, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
 import type { Fleet, LoadResult, PolicyResult, RunConfig, ServiceModel, Workload, WorkloadConfig } from "../sim/index.js";
@@ -249,6 +250,8 @@ export function readFleet(file: string): Fleet {
     throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, "--fleet");
   }
   if (text === undefined) throw new CliError(`${file} is more than ${MAX_FLEET_BYTES} bytes, more than a fleet file may hold`, "--fleet");
+  // A byte-order mark, as some editors save JSON: not part of the text.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -412,6 +415,26 @@ function targets(results: readonly LoadResult[]): string[] {
   return out;
 }
 
+/**
+ * Whether the plot can be written where --svg says, checked before the run: a run of minutes
+ * whose plot then had nowhere to go was lost, and the plot must not take the place of the fleet
+ * file it was drawn from.
+ */
+function checkSvgTarget(svg: string, fleetFile: string | undefined): void {
+  const at = resolve(svg);
+  const dir = dirname(at);
+  try {
+    if (existsSync(at)) {
+      if (statSync(at).isDirectory()) throw new CliError(`${svg} is a directory`, "--svg");
+      if (fleetFile !== undefined && realpathSync(at) === realpathSync(fleetFile)) throw new CliError(`${svg} is the --fleet file: the plot would overwrite it`, "--svg");
+      accessSync(at, constants.W_OK);
+    } else accessSync(dir, constants.W_OK);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot write ${svg}: ${err instanceof Error ? err.message : String(err)}`, "--svg");
+  }
+}
+
 export async function sim(argv: string[]): Promise<number> {
   const c = simConfig(argv);
   if (c === "help") {
@@ -419,6 +442,7 @@ export async function sim(argv: string[]): Promise<number> {
     return 0;
   }
   const started = performance.now();
+  if (c.svg !== undefined) checkSvgTarget(c.svg, c.fleetFile);
   const w = simWorkload(c);
   for (const load of c.loads) {
     const n = tasksAt(c, w, load);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -130,11 +130,36 @@ describe("sim/fleet", () => {
     });
 
     // Read to its end, /dev/zero took 9 GB in 100 s and was still growing.
-    it.skipIf(!existsSync("/dev/zero"))("exits 2 for a file that never ends, having read no more than a fleet file may hold", async () => {
+    it("exits 2 for a file that never ends, having read no more than a fleet file may hold", async () => {
       const r = await runMain(["sim", "--fleet", "/dev/zero"]);
       expect(r.code).toBe(2);
       expect(r.err).toContain(`allot sim: --fleet: /dev/zero is more than ${MAX_FLEET_BYTES} bytes`);
       expect(r.out).toBe("");
+    });
+
+    it("reads a file that starts with a byte-order mark, as some editors save JSON", async () => {
+      const file = join(dir, "bom.json");
+      writeFileSync(file, `\uFEFF${JSON.stringify(GPU_FLEET)}`);
+      const r = await runMain(["sim", "--fleet", file, "--tasks", "500", "--policy", "least-loaded"]);
+      expect(r.err).not.toContain("not JSON");
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/40 servers in 2 group\(s\)/);
+    });
+
+    it("refuses, before the run, an --svg that would overwrite the fleet file, is a directory or is in no writable folder", async () => {
+      const fleet = fleetFile("plotted.json", GPU_FLEET);
+      for (const [svg, reason] of [
+        [fleet, "is the --fleet file"],
+        [dir, "is a directory"],
+        [join(dir, "no-such-folder", "plot.svg"), "cannot write"],
+      ] as const) {
+        const r = await runMain(["sim", "--fleet", fleet, "--tasks", "500", "--policy", "least-loaded", "--svg", svg]);
+        expect(r.code, svg).toBe(2);
+        expect(r.err).toContain(`allot sim: --svg: `);
+        expect(r.err).toContain(reason);
+        expect(r.out, "nothing run").toBe("");
+      }
+      expect(JSON.parse(readFileSync(fleet, "utf8"))).toEqual(GPU_FLEET);
     });
 
     it("exits 2 for a missing file and for --fleet with --servers or --powers", async () => {
