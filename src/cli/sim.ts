@@ -73,7 +73,9 @@ servers, arrivals and task sizes.
                     policy but random and hash (${defaultSimPolicies().join(", ")}).
                     "oracle" and "random" name the reference rows
   --tasks T         tasks per run, in all (default 200000)
-  --tasks-per-server N  run length as tasks per server: N × the servers
+  --tasks-per-server N  run length as tasks per server: N × the servers that can take the
+                    tasks (with --fleet, those that offer its application and meet its
+                    constraints)
   --duration-ms M   run length in virtual ms of arrivals: the tasks that many ms bring at each
                     load (so higher loads run more tasks)
   --task-ms M       work in a task of mean size on a power-1 server, virtual ms, from
@@ -338,8 +340,17 @@ export function simWorkload(c: SimCliConfig): Workload {
 
 /** Tasks run at `load`: the run length asked for, in tasks or in virtual time. */
 export function tasksAt(c: SimCliConfig, w: Workload, load: number): number {
-  if (c.durationMs === undefined) return c.tasks;
+  if (c.durationMs === undefined) return fixedTasks(c, w);
   return Math.max(1, Math.round(arrivalRate(w, load) * c.durationMs));
+}
+
+/**
+ * The run length in tasks when it is not given in time: --tasks, or --tasks-per-server times the
+ * servers that can take the tasks (a fleet's others get none, so counting them gave each
+ * eligible server more than it was asked).
+ */
+function fixedTasks(c: SimCliConfig, w: Workload): number {
+  return c.tasksPerServer !== undefined ? c.tasksPerServer * w.eligible.length : c.tasks;
 }
 
 /** A warm start's length at this workload and load, virtual ms (0 without one). */
@@ -361,7 +372,7 @@ function header(c: SimCliConfig, w: Workload): string {
   }
   const power = minP === maxP ? `power ${minP}` : `power ${minP}–${maxP}`;
   const fleet = c.fleetFile !== undefined ? `fleet ${c.fleetFile}: ${c.servers} servers in ${w.kinds.length} group(s), ${w.eligible.length} can take the tasks (${power}, total ${w.totalPower})` : `${c.servers} servers (${power}, total ${w.totalPower})`;
-  const length = c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks} tasks`;
+  const length = c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${fixedTasks(c, w)} tasks`;
   const warm = c.warmStart !== true ? "" : c.warmMs !== undefined ? `, warm start of ${(c.warmMs / 1000).toFixed(2)} s virtual` : `, warm start of ${WARM_TASK_TIMES} ÷ (1 − load) mean task times`;
   return (
     `allot sim: ${fleet}, ${c.allocators} allocator(s)${c.shares ? ` sharing tasks ${c.shares.join(":")}` : ""}, ${length}, ` +
@@ -477,7 +488,7 @@ export async function sim(argv: string[]): Promise<number> {
   }
   if (c.svg !== undefined) {
     const fleet = c.fleetFile !== undefined ? `fleet ${c.fleetFile}` : c.powers !== undefined ? `power ${c.powers.join(", ")}` : "power 1–8";
-    const subtitle = `${c.servers.toLocaleString("en-US")} servers (${fleet}), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${c.tasks.toLocaleString("en-US")} tasks`}, ${SERVICE_NAMES[c.service]} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
+    const subtitle = `${c.servers.toLocaleString("en-US")} servers (${fleet}), ${c.allocators} allocators, reports ${c.delayMs} ms late, ${c.durationMs !== undefined ? `${c.durationMs} ms of arrivals` : `${fixedTasks(c, w).toLocaleString("en-US")} tasks`}, ${SERVICE_NAMES[c.service]} sizes (mean ${c.taskMs} ms at power 1), seed ${c.seed}`;
     try {
       writeFileSync(c.svg, responsePlot(results, { title: "allot sim: response time against load", subtitle }, DEFAULT_POLICY));
     } catch (err) {

@@ -137,6 +137,14 @@ describe("sim/fleet", () => {
       expect(r.out).toBe("");
     });
 
+    it("counts --tasks-per-server over the servers that can take the tasks, not the whole fleet", async () => {
+      const r = await runMain(["sim", "--fleet", fleetFile("per-server.json", GPU_FLEET), "--tasks-per-server", "5", "--policy", "least-loaded"]);
+      expect(r.code).toBe(0);
+      // 10 of the 40 servers have a gpu: 50 tasks, where 200 gave each of them 20.
+      expect(r.out).toMatch(/10 can take the tasks .*, 50 tasks,/);
+      expect(r.out).toContain("50 tasks arriving");
+    });
+
     it("reads a file that starts with a byte-order mark, as some editors save JSON", async () => {
       const file = join(dir, "bom.json");
       writeFileSync(file, `\uFEFF${JSON.stringify(GPU_FLEET)}`);
