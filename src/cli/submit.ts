@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import type { TaskSpec } from "../node/config.js";
 import { MAX_ID, MAX_LEASE_SLOTS } from "../protocol/index.js";
 import { isLogLevel } from "../node/logger.js";
@@ -187,6 +188,9 @@ export async function submit(argv: string[]): Promise<number> {
   // Ctrl-C cancels what is in flight (the servers running it are told, so their handlers' signals
   // fire), then the summary is printed; a second Ctrl-C does not wait.
   const interrupt = new AbortController();
+  // Every task in flight listens on this one signal (and stops listening when it ends): Node's
+  // default of 10 listeners printed a "possible memory leak" warning at --concurrency 11.
+  setMaxListeners(config.concurrency + 8, interrupt.signal);
   const onSigint = (): void => {
     if (interrupt.signal.aborted) process.exit(EXIT_INTERRUPTED);
     process.stderr.write("interrupted: cancelling the tasks in flight\n");

@@ -108,6 +108,21 @@ describe("cli/submit", () => {
       expect(JSON.parse((await runMain(one)).out)).toMatchObject({ cached: true, result: null });
     });
 
+    it("warns of no listener leak with more tasks in flight than Node's default of 10 listeners on its Ctrl-C signal", async () => {
+      const entry = await fleet([["wide-1", 1, {}], ["wide-2", 1, {}], ["wide-3", 1, {}], ["wide-4", 1, {}]]);
+      const warnings: string[] = [];
+      const onWarning = (w: Error): void => void warnings.push(`${w.name}: ${w.message}`);
+      process.on("warning", onWarning);
+      try {
+        expect(await submitJson(["--entry", entry, "--app", "echo", "--count", "96", "--concurrency", "32"])).toMatchObject({ completed: 96, failed: 0 });
+        // The warning is emitted on the next tick after the listener past the limit is added.
+        await new Promise((r) => setImmediate(r));
+      } finally {
+        process.off("warning", onWarning);
+      }
+      expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([]);
+    });
+
     it("runs the tasks under a lease with --lease: the tier-2 grants one, and every task completes", async () => {
       const tier2 = await track(startNode({ ...silent, role: "tier2" }));
       await track(startNode({ ...silent, role: "app", id: "lease-1", apps: ["echo"], capacity: 8, power: 1, join: [tier2.url] }));
