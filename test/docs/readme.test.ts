@@ -169,6 +169,36 @@ describe("README.md", () => {
       expect(readdirSync(join(REPO, "examples"))).toContain("property-test.test.ts");
       expect(text).toContain("examples/property-test.test.ts");
     });
+
+    it('"Replaying a failure": the snippet that builds the cluster once prints the history shown after it, step for step', async () => {
+      const blocks = blocksUnder(codeBlocks(text), "Replaying a failure", ["ts", "text"]);
+      const snippet = blocks.find((b) => b.lang === "ts" && b.code.includes("formatEvent"));
+      const shown = blocks.find((b) => b.lang === "text");
+      expect(snippet, "the ts block that prints the history").toBeDefined();
+      expect(shown, "the text block of what it prints").toBeDefined();
+      const testing = await import("../../src/testing/index.js");
+      const printed: string[] = [];
+      // The snippet is plain JavaScript; run it with its two names and a console that keeps what it prints.
+      const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<void>;
+      const run = new AsyncFunction("createTestCluster", "checkers", "console", snippet?.code ?? "");
+      await run(testing.createTestCluster, testing.checkers, { log: (s: unknown) => printed.push(String(s)) });
+      expect(printed.join("\n").trim()).toBe(shown?.code.trim());
+    });
+
+    it('"Virtual time": the snippet\'s run answers as its comment says', async () => {
+      const block = blocksUnder(codeBlocks(text), "Virtual time", ["ts"])[0];
+      expect(block, 'the ts block under "Virtual time"').toBeDefined();
+      const said = /await cluster\.run\(\); \/\/ (\{[^}]*\})/.exec(block?.code ?? "")?.[1];
+      expect(said, "the comment after cluster.run()").toBeDefined();
+      const testing = await import("../../src/testing/index.js");
+      const code = (block?.code ?? "").replace(/await cluster\.run\(\);/, "ran.push(await cluster.run());").replace(/console\.log\(h\.result\?\.result\);/, "ran.push(h.result?.result);");
+      const ran: unknown[] = [];
+      const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (...a: unknown[]) => Promise<void>;
+      await new AsyncFunction("createTestCluster", "ran", code)(testing.createTestCluster, ran);
+      // The comment is a JavaScript object literal: { steps: 28, time: 250, reason: "until" }.
+      expect(ran[0]).toEqual(new Function(`return (${said});`)());
+      expect(ran[1]).toEqual({ took: 250 });
+    });
   });
 
   describe("Running nodes yourself", () => {
