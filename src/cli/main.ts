@@ -24,13 +24,13 @@ Usage:
     slave                                        runs clients' tasks on servers a master picks
   allot submit --entry URL --app NAME …          submit tasks (allot submit --help)
   allot demo [--topology tiered|master-slave] …  a whole cluster in one process, with a summary
-  allot status --entry URL[,URL…] [-o json]     what a node (or each of a set) knows
+  allot status --entry URL[,URL…] [-o json]      what a node (or each of a set) knows
   allot top --entry URL[,URL…] [--once]          a live view of a set: load, tasks/s, errors
   allot explain --entry URL --app NAME …         a dry run of one placement: why this server
   allot attrs set|unset --entry URL TABLE ID …   change or remove attributes at run time
   allot drain --entry URL server ID              drain an app server: it finishes its tasks, leaves, exits
   allot sim [--servers N] [--load L,…] …         simulate the policies with stale views
-  allot keys init|issue …                        a cluster key, and node credentials it signs
+  allot keys init|issue|token …                  a cluster key, the credentials it signs, admin tokens
   allot version [-o json]                        package and protocol versions (also --version, -V)
   allot help [COMMAND]                           this, or a command's help (also COMMAND --help)
 

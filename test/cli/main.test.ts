@@ -20,6 +20,15 @@ describe("cli/main", () => {
       expect(out).toMatch(/^ {2}allot version .*--version, -V/m);
     });
 
+    it("names every subcommand of keys and attrs on their lines, as each command's unknown-subcommand error lists them", async () => {
+      const { out } = await runMain([]);
+      for (const [cmd, verbs] of [["keys", ["init", "issue", "token"]], ["attrs", ["set", "unset"]]] as const) {
+        const err = (await runMain([cmd, "bogus"])).err;
+        for (const v of verbs) expect(err, `allot ${cmd} bogus`).toContain(v);
+        expect(out).toMatch(new RegExp(`^ {2}allot ${cmd} ${verbs.join("\\|")} `, "m"));
+      }
+    });
+
     it("lists every role allot start runs, tier1 and tier2 also as distributor --tier N", async () => {
       const { out } = await runMain([]);
       for (const role of ["vip", "tier1", "tier2", "app", "master", "slave"]) expect(out).toMatch(new RegExp(`^ {4}${role} `, "m"));
