@@ -14,6 +14,7 @@ import { DETECTION_HELP, DETECTION_OPTIONS, detectionFlags } from "./detection-f
 import type { KeyMemoryOptions } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 import { isLoopback } from "../node/node.js";
+import { builtinHandlers } from "../actors/runtime/handlers.js";
 import { credentialIdentity } from "../node/credentials.js";
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 
@@ -420,7 +421,7 @@ function roleConfig(role: StartRole, v: StartValues, common: Common): NodeConfig
         ...common,
         role: "app",
         join: urls("--join", v.join, true),
-        apps: list("--apps", v.apps, true),
+        apps: builtinApps(list("--apps", v.apps, true), v.handlers),
         capacity: parseIntFlag("--capacity", v.capacity, 4, 1, 1_000_000),
         power: parseNumberFlag("--power", v.power, 1),
         attrs: parseAttrs("--attr", v.attr),
@@ -456,6 +457,16 @@ function httpFlag(v: string): string {
   const m = /^(\[[^\]]+\]|[^:\s\[\]]+):(\d{1,5})$/.exec(v);
   if (!m || Number(m[2]) > 65535) throw new CliError(`expected HOST:PORT (e.g. 127.0.0.1:9464), got ${JSON.stringify(v)}`, "--http");
   return v;
+}
+
+/** --apps without --handlers: every application needs a built-in handler (a module's exports are checked when it loads). */
+function builtinApps(apps: string[], handlers: string | undefined): string[] {
+  if (handlers !== undefined) return apps;
+  const missing = apps.find((a) => !Object.hasOwn(builtinHandlers, a));
+  if (missing !== undefined) {
+    throw new CliError(`no handler for application ${JSON.stringify(missing)}: give --handlers FILE exporting it, or use a built-in (${Object.keys(builtinHandlers).join(", ")})`, "--apps");
+  }
+  return apps;
 }
 
 function nonEmpty(flag: string, v: string): string {

@@ -227,6 +227,14 @@ describe("cli/start", () => {
       expect(usageError(["--role", "app", "--join", "ws://d:1", "--apps", "echo", "--capacity", "0"]).flag).toBe("--capacity");
       expect(usageError(["--role", "distributor", "--tier", "2", "--policy", "nope"]).message).toMatch(/most-idle/);
     });
+
+    it("refuses, naming --apps, an application with no built-in handler when no --handlers module is given", () => {
+      const err = usageError(["--role", "app", "--join", "ws://d:1", "--apps", "echo,render"]);
+      expect(err.flag).toBe("--apps");
+      expect(err.message).toMatch(/^--apps: no handler for application "render".*--handlers.*echo, sleep, hash/);
+      // With a module, the module's exports are checked when it loads (--handlers names the file then).
+      expect(startConfig(["--role", "app", "--join", "ws://d:1", "--apps", "render", "--handlers", "h.mjs"])).toMatchObject({ apps: ["render"] });
+    });
   });
 });
 

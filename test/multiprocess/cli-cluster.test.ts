@@ -103,10 +103,14 @@ describe("allot CLI, every role in its own process", () => {
     const s = await runCli(["start", "--role", "distributor", "--tier", "3"]);
     expect(s.code).toBe(2);
     expect(s.stderr).toContain("--tier");
-    // A configuration that fails after the listener is bound still exits, leaving nothing behind.
+    // An application with no handler is refused before anything starts, naming --apps.
     const a = await runCli(["start", "--role", "app", "--join", entry, "--apps", "render"], 15_000);
     expect(a.code).toBe(2);
-    expect(a.stderr).toMatch(/no handler for application "render"/);
+    expect(a.stderr).toMatch(/--apps: no handler for application "render"/);
+    // A configuration that fails after the listener is bound (a monitoring port already taken: the vip's) still exits, leaving nothing behind.
+    const h = await runCli(["start", "--role", "app", "--join", entry, "--apps", "echo", "--http", new URL(entry).host], 15_000);
+    expect(h.code).toBe(2);
+    expect(h.stderr).toContain("--http");
   });
 
   it("shows a tier-2 distributor's server database with allot status, as text and as JSON", async () => {
