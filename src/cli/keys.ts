@@ -15,8 +15,9 @@ init   creates DIR (mode 0700) with a new cluster key pair: DIR/cluster.key (pri
        It never overwrites a key.
 issue  writes a node credential to FILE (mode 0600, never overwritten): a new key pair for the
        node and a claim signed by the cluster key: its roles (${CLAIM_ROLES.join(", ")}; admin may
-       read status and set attributes), the id it covers (--id) or the prefix its ids start
-       with (--id-prefix), and its expiry (--expires N[s|m|h|d], default 30d). Prints the
+       read status, set and unset attributes, drain servers, explain anyone's placement and
+       sign monitoring tokens), the id it covers (--id) or the prefix its ids start with
+       (--id-prefix), and its expiry (--expires N[s|m|h|d], default 30d). Prints the
        key's fingerprint, which a --revoked list may name.
 token  prints a bearer token for the monitoring ports (--http) of nodes that run with
        credentials: signed by the admin credential's key, good for --ttl N[s|m|h|d] (default

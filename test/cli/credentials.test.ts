@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { credentialFlags } from "../../src/cli/credentials.js";
-import { parseDuration } from "../../src/cli/keys.js";
+import { KEYS_HELP, parseDuration } from "../../src/cli/keys.js";
 import { initClusterKeys, issueCredentialFile, loadClusterKey } from "../../src/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "allot-cred-flags-"));
@@ -32,6 +32,13 @@ describe("cli/credentials", () => {
       expect(() => credentialFlags({}, { ALLOT_CREDENTIALS: cred, ALLOT_CLUSTER_PUB: join(dir, "junk") })).toThrow(/^ALLOT_CLUSTER_PUB: .*not a public key/);
       expect(() => credentialFlags({ credentials: cred }, {})).toThrow(/^--credentials: needs at least one --cluster-pub/);
       expect(() => credentialFlags({ "cluster-pub": [pub] }, {})).toThrow(/^--cluster-pub: needs --credentials/);
+    });
+  });
+
+  describe("allot keys --help", () => {
+    it("says all an admin credential may do, as docs/operations.md does: status, attrs set and unset, drain, explain, monitoring tokens", () => {
+      const said = /admin may([^)]*)\)/.exec(KEYS_HELP.replace(/\s+/g, " "))?.[1] ?? "";
+      for (const what of ["status", "set", "unset", "drain", "explain", "token"]) expect(said, `admin may${said}`).toContain(what);
     });
   });
 
