@@ -30,8 +30,8 @@ allocators that list it); an entry that does not answer is said and the exit cod
                   allocators it reports to and their connection state, its running tasks
                   (age, deadline, overdue)
 
-  --all           also list dead servers and slaves (text; JSON holds every row, each with
-                  its status)
+  --all           also list dead servers and slaves, and table entries whose attributes
+                  were all unset (text; JSON holds every row, each with its status)
   -o, --output F  text (default) or json: the whole answer as one JSON object with its
                   "role". An allocator's is {"role","node","servers":[{"id","url","apps",
                   "load","capacity","power","attrs","status","version":[inc,seq],
@@ -154,7 +154,12 @@ function allocatorLines(s: AllocatorStatus, all: boolean): string[] {
   const t = s.tables;
   if (t) {
     for (const [name, entries] of [["client", t.client], ["user", t.user], ["task-type", t["task-type"]]] as const) {
-      for (const e of entries) lines.push(`  ${name} ${e.id}: ${formatAttrs(e.attrs, " ")}`);
+      for (const e of entries) {
+        // An entry whose attributes were all unset stays in the table (so the removal wins over an
+        // older copy, as a set would); it steers nothing, so only --all lists it.
+        const attrs = formatAttrs(e.attrs, " ");
+        if (attrs !== "" || all) lines.push(`  ${name} ${e.id}: ${attrs === "" ? "(none)" : attrs}`);
+      }
     }
   }
   return lines;

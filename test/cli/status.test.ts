@@ -100,6 +100,16 @@ describe("cli/start outlier ejection and slow start", () => {
   });
 });
 
+describe("cli/status formatStatus (attribute tables)", () => {
+  it("lists the entries that hold attributes, and those whose attributes were all unset only with --all", () => {
+    const body: StatusBody = { ...tier2, tables: { client: [{ id: "c1", attrs: {}, version: [2, "t2"] }, { id: "c2", attrs: { region: "eu" }, version: [1, "t2"] }], user: [], "task-type": [] } };
+    const text = formatStatus(body, 0, false);
+    expect(text).toContain("  client c2: region=eu");
+    expect(text.some((l) => l.includes("client c1"))).toBe(false);
+    expect(formatStatus(body, 0, true)).toContain("  client c1: (none)");
+  });
+});
+
 describe("cli/status formatStatus (ejected and slow-start rows)", () => {
   it("says beside the status that a server is ejected, how long for, and its failures; or its slow-start limit", () => {
     const row = (over: Partial<ServerStatusRow>): ServerStatusRow => ({ id: "s1", url: "ws://h:1", apps: ["echo"], capacity: 8, power: 1, load: 0, attrs: {}, version: [1, 2], status: "alive", reserved: 0, ageMs: 0, ...over });
