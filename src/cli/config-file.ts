@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { delimiter } from "node:path";
 import { LineCounter, isMap, isScalar, parseDocument } from "yaml";
 import { CliError } from "./errors.js";
@@ -33,17 +33,45 @@ export function sourceName(flag: string, s: Source | undefined): string {
 }
 
 /**
+ * The most bytes a config file may have: a node's settings are a few hundred bytes, a long
+ * list of peers or attributes some kilobytes. Past it the file is refused, not read to its end
+ * (/dev/zero has none, and a 100 MB file took the parser gigabytes).
+ */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+/** The file's text, or undefined when it is longer than `max` bytes (read no further than that). */
+function readAtMost(file: string, max: number): string | undefined {
+  const fd = openSync(file, "r");
+  try {
+    const chunks: Buffer[] = [];
+    const buf = Buffer.allocUnsafe(64 * 1024);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) break;
+      total += n;
+      if (total > max) return undefined;
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+    return Buffer.concat(chunks, total).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
  * Reads a YAML or JSON file (YAML 1.2 is a superset of JSON; one parser reads both) into the
  * settings it names. Its keys are the flag names; a key no flag has, a value of the wrong type,
  * or a file that does not parse is a usage error naming the file (and the key, or the line).
  */
 export function readConfigFile(file: string, options: Readonly<Record<string, OptionSpec>>, listFlags: readonly string[]): FlagValues {
-  let text: string;
+  let text: string | undefined;
   try {
-    text = readFileSync(file, "utf8");
+    text = readAtMost(file, MAX_CONFIG_BYTES);
   } catch (err) {
     throw new CliError(`cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`, "--config");
   }
+  if (text === undefined) throw new CliError(`${file} is more than ${MAX_CONFIG_BYTES} bytes, more than a config file may hold`, "--config");
   const lines = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter: lines });
   const bad = doc.errors[0];
@@ -53,10 +81,17 @@ export function readConfigFile(file: string, options: Readonly<Record<string, Op
   }
   if (doc.contents === null) return {};
   if (!isMap(doc.contents)) throw new CliError(`${file} must hold a mapping of settings (key: value, keys the flag names), not a ${isScalar(doc.contents) ? "single value" : "list"}`, "--config");
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    // Aliases are expanded here: past yaml's maxAliasCount (a "billion laughs" file) it throws.
+    raw = doc.toJS();
+  } catch (err) {
+    throw new CliError(`${file} cannot be read as settings: ${err instanceof Error ? err.message : String(err)}`, "--config");
+  }
   const out: FlagValues = {};
   for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
-    const spec = options[key];
+    // Own keys only: `constructor`, `toString` or `__proto__` are every object's, no flag's.
+    const spec = Object.hasOwn(options, key) ? options[key] : undefined;
     if (spec === undefined) throw new CliError(`unknown key ${JSON.stringify(key)} in ${file} (the keys are the flag names of allot start, without the dashes: allot start --help)`, "--config");
     if (value === null || value === undefined) continue;
     out[key] = fileValue(key, value, spec, listFlags.includes(key), file);
@@ -68,7 +103,7 @@ function describe(v: unknown): string {
   if (Array.isArray(v)) return "a list";
   if (v === null) return "null";
   if (typeof v === "object") return "a mapping";
-  return `${typeof v} ${JSON.stringify(v)}`;
+  return typeof v === "number" ? `number ${String(v)}` : `${typeof v} ${JSON.stringify(v)}`;
 }
 
 /** One file value as the flag's string (or strings, or boolean), or a usage error naming key, file and the type expected. */

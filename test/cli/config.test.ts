@@ -109,6 +109,41 @@ describe("allot start --config", () => {
     expect((await printed(["--config", l])).err).toContain(`${l} must hold a mapping`);
   });
 
+  it("refuses a YAML alias bomb (billion laughs) as a usage error naming the file, not a stack trace", async () => {
+    const levels = ["a: &a [x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 8; i++) levels.push(`l${i}: &l${i} [${Array(9).fill(i === 1 ? "*a" : `*l${i - 1}`).join(", ")}]`);
+    const f = file("yaml", `${levels.join("\n")}\nrole: tier2\n`);
+    const r = await printed(["--config", f]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(f);
+    expect(r.err).toContain("alias");
+    expect(r.err).not.toMatch(/\n\s+at /);
+  });
+
+  it("refuses a file too long to be a config file without reading it to its end (/dev/zero)", async () => {
+    const started = Date.now();
+    const r = await printed(["--config", "/dev/zero"]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain("/dev/zero is more than");
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("refuses the keys every object has (__proto__, constructor, toString) as unknown keys, never drops them", async () => {
+    for (const key of ["__proto__", "constructor", "toString", "hasOwnProperty"]) {
+      const f = file("json", `{"role": "tier2", ${JSON.stringify(key)}: "x"}`);
+      const r = await printed(["--config", f]);
+      expect(r.code, `${key}: ${r.err}`).toBe(2);
+      expect(r.err).toContain(`unknown key ${JSON.stringify(key)} in ${f}`);
+    }
+  });
+
+  it("names a number no flag takes as what it is (1e400 is Infinity, not null)", async () => {
+    const f = file("yaml", "role: tier2\nheartbeat-ms: 1e400\n");
+    const r = await printed(["--config", f]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`key "heartbeat-ms" in ${f}: expected a string or a number, got number Infinity`);
+  });
+
   it("still reads ALLOT_CREDENTIALS, now as any ALLOT_* variable, naming it when its file is bad", async () => {
     vi.stubEnv("ALLOT_CREDENTIALS", join(dir, "no-such.cred"));
     vi.stubEnv("ALLOT_CLUSTER_PUB", join(dir, "no-such.pub"));
