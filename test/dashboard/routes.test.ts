@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { DECISIONS_KEPT, DecisionLog, REPEAT } from "../../src/actors/runtime/decisions.js";
@@ -194,5 +195,91 @@ describe("a snapshot of a real allocator", () => {
     } finally {
       for (const n of [client, app, tier2, master]) await n.stop();
     }
+  });
+});
+
+describe("dashboard feeds against a client that never reads", () => {
+  /** Timers a test turns by hand: `tick` runs every `every` callback once, `ms` later. */
+  function handTimers(): { timers: import("../../src/transport/index.js").Timers; tick(ms: number): void } {
+    let now = 1_000_000;
+    const every: Array<() => void> = [];
+    return {
+      timers: {
+        now: () => now,
+        after: () => () => {},
+        every: (_ms, fn) => {
+          every.push(fn);
+          return () => every.splice(every.indexOf(fn), 1);
+        },
+        defer: (fn) => fn(),
+      },
+      tick(ms) {
+        now += ms;
+        for (const f of [...every]) f();
+      },
+    };
+  }
+
+  /** A response whose socket never drains: what is written stays buffered, as for a client that reads nothing. */
+  function stuckResponse(): { req: EventEmitter & { url: string; method: string }; res: EventEmitter & { writeHead: (status: number) => unknown }; ended: () => boolean; buffered: () => number } {
+    const req = Object.assign(new EventEmitter(), { url: "/events", method: "GET" });
+    let buffered = 0;
+    let ended = false;
+    const res = Object.assign(new EventEmitter(), {
+      headersSent: false,
+      writeHead() {
+        res.headersSent = true;
+        return res;
+      },
+      setHeader() {},
+      write(chunk: string) {
+        if (!ended) buffered += Buffer.byteLength(chunk);
+        return false;
+      },
+      end() {
+        ended = true;
+        res.emit("close");
+      },
+      destroy() {
+        ended = true;
+        res.emit("close");
+      },
+    });
+    // A getter of its own (Object.assign would copy the value once).
+    Object.defineProperty(res, "writableLength", { get: () => buffered });
+    return { req, res, ended: () => ended, buffered: () => buffered };
+  }
+
+  it("drop a feed that has fallen megabytes behind instead of buffering snapshots for it without end", () => {
+    const t = handTimers();
+    const big = fakeStats();
+    // A fleet of some size: each snapshot is tens of kilobytes.
+    big.stats.servers = Array.from({ length: 200 }, (_, i) => ({ id: `s${i}`, url: `ws://127.0.0.1:${1000 + i}`, status: "alive", load: 0, reserved: 0, capacity: 4, power: 1, apps: ["echo"], attrs: { region: "eu" }, ageMs: 5 }));
+    routes = dashboardRoutes(big.source, { timers: t.timers, maxClients: 1 });
+    const stuck = stuckResponse();
+    expect(routes(stuck.req as never, stuck.res as never)).toBe(true);
+    for (let i = 0; i < 600; i++) t.tick(1000);
+    expect(stuck.ended(), `${stuck.buffered()} bytes buffered`).toBe(true);
+    expect(stuck.buffered()).toBeLessThan(8 * 1024 * 1024);
+    // Its slot is free again for a client that reads.
+    const next = stuckResponse();
+    routes(next.req as never, next.res as never);
+    expect(next.ended()).toBe(false);
+  });
+
+  it("answer HEAD /events with the stream's headers and end, holding no feed", () => {
+    const t = handTimers();
+    routes = dashboardRoutes(fakeStats().source, { timers: t.timers, maxClients: 1 });
+    const head = stuckResponse();
+    head.req.method = "HEAD";
+    let status = 0;
+    head.res.writeHead = (s: number) => ((status = s), head.res);
+    routes(head.req as never, head.res as never);
+    expect(status).toBe(200);
+    expect(head.ended()).toBe(true);
+    const get = stuckResponse();
+    routes(get.req as never, get.res as never);
+    expect(get.ended()).toBe(false);
+    expect(get.buffered()).toBeGreaterThan(0);
   });
 });

@@ -30,6 +30,12 @@ export interface DashboardOptions {
 const CHECK_MS = 250;
 const PUSH_MS = 1000;
 const SAMPLE_MS = 1000;
+/**
+ * A feed with more than this (or two snapshots, if more) written and not yet taken by the socket
+ * is dropped: the kernel's buffers are full too, so its client reads nothing (or far too slowly),
+ * and every snapshot after would be held in memory for it without end. A browser reconnects.
+ */
+const MAX_BEHIND_BYTES = 1024 * 1024;
 
 const resolver = createRequire(import.meta.url);
 
@@ -77,7 +83,13 @@ export function dashboardRoutes(source: DashboardSource, options: DashboardOptio
   let lastPrint = "";
 
   const send = (res: ServerResponse, s: DashboardSnapshot): void => {
-    res.write(`data: ${JSON.stringify(s)}\n\n`);
+    const frame = `data: ${JSON.stringify(s)}\n\n`;
+    if (res.writableLength > Math.max(MAX_BEHIND_BYTES, 2 * frame.length)) {
+      clients.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(frame);
   };
 
   const stopTicker = timers.every(CHECK_MS, () => {
@@ -119,6 +131,11 @@ export function dashboardRoutes(source: DashboardSource, options: DashboardOptio
       return true;
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    // A HEAD has no body: its headers go out on end (a write would send nothing, not even them).
+    if (req.method === "HEAD") {
+      res.end();
+      return true;
+    }
     res.write("retry: 2000\n\n");
     clients.add(res);
     const drop = (): void => {
