@@ -60,6 +60,14 @@ function json(res: ServerResponse, status: number, body: Record<string, unknown>
   res.end(text);
 }
 
+/**
+ * The most sockets the monitoring port holds at once (scrapers, probes, up to 32 dashboard
+ * feeds, keep-alive): past it a new one is closed at once. Without a cap, idle or slow
+ * connections (no authentication is needed to open one) took every file descriptor of the
+ * process, and the node's WebSocket port could accept no peer.
+ */
+export const MAX_MONITOR_CONNECTIONS = 256;
+
 /** The path of a request, without its query. */
 export function pathOf(req: IncomingMessage): string {
   const u = req.url ?? "/";
@@ -109,7 +117,8 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
     json(res, 404, { ...who, error: `no such path: ${path}`, paths: ["/metrics", "/healthz", "/readyz"] });
   }
 
-  const server: Server = createServer((req, res) => {
+  // Timeouts are checked every second, not every 30 s: a slow client is cut soon after headersTimeout.
+  const server: Server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     handle(req, res).catch((err: unknown) => {
       o.log.warn({ err: err instanceof Error ? err.message : String(err), path: pathOf(req) }, "monitoring request failed");
       if (!res.headersSent) json(res, 500, { ...who, error: "internal error" });
@@ -120,6 +129,7 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
+  server.maxConnections = MAX_MONITOR_CONNECTIONS;
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => {
       reject(new MonitorListenError(err.code === "EADDRINUSE" ? `${o.listen} is already in use` : `cannot listen on ${o.listen}: ${err.message}`));

@@ -1,4 +1,4 @@
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import type { Family } from "parse-prometheus-text-format";
@@ -8,6 +8,7 @@ import type { MonitorRoute, RunningNode } from "../../src/index.js";
 import { testCluster } from "../helpers/credentials.js";
 import { trackNodes } from "../helpers/nodes.js";
 import { until } from "../helpers/poll.js";
+import { MAX_MONITOR_CONNECTIONS } from "../../src/node/monitor.js";
 
 const quiet = { logLevel: "silent" as const };
 const http = "127.0.0.1:0";
@@ -164,6 +165,28 @@ describe("monitoring port (--http)", () => {
     expect((await get(role, "/role")).text).toBe("tier2 0");
     // The node keeps serving after bad requests.
     expect((await getJson(tier2, "/healthz")).status).toBe(200);
+  });
+
+  it("holds at most MAX_MONITOR_CONNECTIONS sockets, so idle or slow clients cannot take every file descriptor from the node's WebSocket port", async () => {
+    const tier2 = await track(startNode({ ...quiet, role: "tier2", http }));
+    const { port } = new URL(tier2.httpUrl as string);
+    const sockets = Array.from({ length: MAX_MONITOR_CONNECTIONS + 40 }, () => {
+      const s = connect(Number(port), "127.0.0.1");
+      s.on("error", () => {});
+      // Slowloris: a request line, and then headers that never end.
+      s.write("GET /metrics HTTP/1.1\r\nX-a: ");
+      return s;
+    });
+    let closed = 0;
+    for (const s of sockets) s.on("close", () => closed++);
+    try {
+      await until(async () => closed >= 40, "the monitoring port to refuse the sockets past its cap");
+      // And the node's own port still takes a peer.
+      const client = await track(startNode({ ...quiet, role: "client", entries: [tier2.url] }));
+      expect(client.id).toBeDefined();
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 
   it("a slave is ready once linked to a master; a master once it knows a live server and slave", async () => {
