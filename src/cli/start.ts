@@ -324,6 +324,8 @@ export function parseAttrs(flag: string, items: readonly string[] | undefined): 
   for (const item of items ?? []) {
     const m = /^([A-Za-z_][\w.-]*)=(.*)$/.exec(item);
     if (!m || m[1] === undefined || m[2] === undefined) throw new CliError(`expected key=value, got ${JSON.stringify(item)}`, flag);
+    // out.__proto__ = v sets no key: the attribute would vanish in silence (and the protocol refuses the name).
+    if (m[1] === "__proto__") throw new CliError(`expected key=value with a key other than __proto__, got ${JSON.stringify(item)}`, flag);
     out[m[1]] = parseValue(m[2]);
   }
   return out;

@@ -137,6 +137,17 @@ describe("allot start --config", () => {
     }
   });
 
+  it("refuses an attribute named __proto__ (which no server may report) instead of dropping it in silence", async () => {
+    const f = file("yaml", "role: app\njoin: ws://127.0.0.1:7001\napps: [echo]\nattr: {__proto__: x, region: eu}\n");
+    const r = await printed(["--config", f]);
+    expect(r.code).toBe(2);
+    expect(r.err).toContain(`key "attr" in ${f}`);
+    expect(r.err).toContain("__proto__");
+    const flag = await printed(["--role", "app", "--join", "ws://127.0.0.1:7001", "--apps", "echo", "--attr", "__proto__=x"]);
+    expect(flag.code).toBe(2);
+    expect(flag.err).toContain("--attr");
+  });
+
   it("names a number no flag takes as what it is (1e400 is Infinity, not null)", async () => {
     const f = file("yaml", "role: tier2\nheartbeat-ms: 1e400\n");
     const r = await printed(["--config", f]);
