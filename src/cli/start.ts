@@ -385,17 +385,19 @@ function configFromValues(v: StartValues): NodeConfig {
   checkFlagsApply(role, Object.keys(v));
   for (const f of ["to", "peers", "join", "master"] as const) wssOnly(common.tls, `--${f}`, v[f]);
   const auth = { ...credentialFlags(v), ...(v.revoked !== undefined ? { revoked: nonEmpty("--revoked", v.revoked) } : {}), ...(v.insecure ? { insecure: true } : {}) };
-  checkTrust(auth, role, common.listen, v.id);
+  checkTrust(auth, role, common.listen, v.id, common.http);
   const config = roleConfig(role, v, common);
   return { ...config, ...auth };
 }
 
-/** A credential must cover the node's --id and --role; without one, only loopback unless --insecure. */
-function checkTrust(auth: ReturnType<typeof credentialFlags> & { revoked?: string; insecure?: boolean }, role: StartRole, listen: string, id: string | undefined): void {
+/** A credential must cover the node's --id and --role; without one, only loopback unless --insecure (--listen and --http both). */
+function checkTrust(auth: ReturnType<typeof credentialFlags> & { revoked?: string; insecure?: boolean }, role: StartRole, listen: string, id: string | undefined, http: string | undefined): void {
   const c = auth.credentials;
   if (c === undefined) {
     if (auth.revoked !== undefined) throw new CliError("needs --credentials: without them no peer is verified", "--revoked");
     if (!isLoopback(listen) && auth.insecure !== true) throw new CliError(`${listen} is beyond loopback: give --credentials and --cluster-pub, or --insecure to run unauthenticated`, "--listen");
+    // Without credentials the monitoring port asks for no token: its metrics and dashboard would be anyone's.
+    if (http !== undefined && !isLoopback(http) && auth.insecure !== true) throw new CliError(`${http} is beyond loopback: without credentials the monitoring port asks for no token; give --credentials and --cluster-pub, or --insecure to serve it unauthenticated`, "--http");
     return;
   }
   try {

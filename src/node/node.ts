@@ -194,6 +194,14 @@ export function isLoopback(hostPort: string): boolean {
   return host === "localhost" || host === "::1" || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
+function loopbackOrBad(hostPort: string): boolean {
+  try {
+    return isLoopback(hostPort);
+  } catch {
+    return true;
+  }
+}
+
 /**
  * Starts one node: its actor system, its role's actor, its listener (all roles but the client)
  * and its outbound connections. Resolves once it accepts connections.
@@ -221,7 +229,13 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
     if (role !== "client" && !isLoopback(listen) && config.insecure !== true) {
       throw new RangeError(`listening on ${listen}, beyond loopback, needs credentials (or insecure: true)`);
     }
-    if (config.insecure === true && role !== "client" && !isLoopback(listen)) logger.warn({ listen }, "running WITHOUT authentication beyond loopback (insecure): anyone who can reach this node may say anything to it");
+    // Without credentials the monitoring port asks for no token: beyond loopback its metrics and dashboard would be anyone's.
+    // (An address that does not parse is startMonitor's to refuse, as a MonitorListenError.)
+    if (config.http !== undefined && config.insecure !== true && !loopbackOrBad(config.http)) {
+      throw new RangeError(`a monitoring port on ${config.http}, beyond loopback, needs credentials (or insecure: true)`);
+    }
+    const httpBeyond = config.http !== undefined && !loopbackOrBad(config.http);
+    if (config.insecure === true && ((role !== "client" && !isLoopback(listen)) || httpBeyond)) logger.warn({ listen, ...(httpBeyond ? { http: config.http } : {}) }, "running WITHOUT authentication beyond loopback (insecure): anyone who can reach this node may say anything to it");
     else logger.info({}, "running without authentication: every peer is believed (loopback only)");
   }
   const random = config.random ?? Math.random;

@@ -129,6 +129,12 @@ describe("cli/start", () => {
       expect(startConfig(["--role", "tier2", "--listen", "[::1]:7000"])).toMatchObject({ listen: "[::1]:7000" });
     });
 
+    it("refuses an --http beyond loopback without credentials unless --insecure (its dashboard and metrics would be anyone's)", () => {
+      expect(usageError(["--role", "tier2", "--http", "0.0.0.0:9464"]).message).toMatch(/^--http: 0\.0\.0\.0:9464 is beyond loopback/);
+      expect(startConfig(["--role", "tier2", "--http", "0.0.0.0:9464", "--insecure"])).toMatchObject({ http: "0.0.0.0:9464", insecure: true });
+      expect(startConfig(["--role", "tier2", "--http", "127.0.0.1:9464"])).toMatchObject({ http: "127.0.0.1:9464" });
+    });
+
     it("accepts a bracketed IPv6 listen address", () => {
       expect(startConfig(["--role", "distributor", "--tier", "2", "--listen", "[::1]:7000"])).toMatchObject({ listen: "[::1]:7000" });
     });

@@ -211,6 +211,9 @@ describe("monitoring port (--http)", () => {
     try {
       await expect(startNode({ ...quiet, role: "tier2", http: `127.0.0.1:${port}` })).rejects.toThrow(MonitorListenError);
       await expect(startNode({ ...quiet, role: "tier2", http: "nonsense" })).rejects.toThrow(MonitorListenError);
+      // Without credentials nothing guards the port: beyond loopback only with insecure, as the node's own port.
+      await expect(startNode({ ...quiet, role: "tier2", http: "0.0.0.0:0" })).rejects.toThrow(/monitoring port on 0\.0\.0\.0:0, beyond loopback, needs credentials/);
+      await expect(startNode({ ...quiet, role: "client", entries: ["ws://127.0.0.1:9"], http: "0.0.0.0:0" })).rejects.toThrow(/beyond loopback/);
     } finally {
       await new Promise<void>((r) => blocker.close(() => r()));
     }
