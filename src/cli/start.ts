@@ -9,12 +9,11 @@ import { envValues, layer, naming, printable, readConfigFile } from "./config-fi
 import type { OptionSpec } from "./config-file.js";
 import { TLS_FLAGS, TLS_OPTIONS, tlsFlags, tlsHelp, wssOnly } from "./tls-flags.js";
 import type { ReportModes, ServerHealthConfig } from "../node/config.js";
-import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, HandlerModuleError, TlsConfigError } from "../node/config.js";
+import { ASSIGN_MODES, DEFAULT_KEY_MEMORY, HandlerModuleError, TlsConfigError, builtinHandlers } from "../node/config.js";
 import { DETECTION_HELP, DETECTION_OPTIONS, detectionFlags } from "./detection-flags.js";
 import type { KeyMemoryOptions } from "../node/config.js";
 import { LINK_MODES } from "../node/config.js";
 import { isLoopback } from "../node/node.js";
-import { builtinHandlers } from "../actors/runtime/handlers.js";
 import { credentialIdentity } from "../node/credentials.js";
 import { CREDENTIAL_HELP, CREDENTIAL_OPTIONS, credentialFlags } from "./credentials.js";
 

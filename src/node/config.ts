@@ -169,6 +169,8 @@ export type { ServerHealthConfig } from "../actors/runtime/server-health.js";
 export type { ReportModes } from "../actors/runtime/reporter.js";
 export { DEFAULT_POLICY, policyNames, resolvePolicy } from "../policies/index.js";
 export { HandlerModuleError } from "../actors/runtime/handler-module.js";
+/** The applications an app server runs without --handlers (the CLI checks --apps against them). */
+export { builtinHandlers } from "../actors/runtime/handlers.js";
 export { TlsConfigError, loadTls } from "./tls.js";
 export type { TlsConfig, TlsField } from "./tls.js";
 export { DEFAULT_PING_MS, SILENCE_PER_PING } from "../transport/index.js";
