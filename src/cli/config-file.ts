@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { readAtMost } from "./read-at-most.js";
 import { delimiter } from "node:path";
 import { LineCounter, isMap, isScalar, parseDocument } from "yaml";
 import { CliError } from "./errors.js";
@@ -38,26 +38,6 @@ export function sourceName(flag: string, s: Source | undefined): string {
  * (/dev/zero has none, and a 100 MB file took the parser gigabytes).
  */
 export const MAX_CONFIG_BYTES = 1024 * 1024;
-
-/** The file's text, or undefined when it is longer than `max` bytes (read no further than that). */
-function readAtMost(file: string, max: number): string | undefined {
-  const fd = openSync(file, "r");
-  try {
-    const chunks: Buffer[] = [];
-    const buf = Buffer.allocUnsafe(64 * 1024);
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      total += n;
-      if (total > max) return undefined;
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-    }
-    return Buffer.concat(chunks, total).toString("utf8");
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /**
  * Reads a YAML or JSON file (YAML 1.2 is a superset of JSON; one parser reads both) into the

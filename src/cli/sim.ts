@@ -1,4 +1,5 @@
-import { accessSync, constants, closeSync, existsSync, openSync, readSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { accessSync, constants, existsSync, realpathSync, statSync, writeFileSync } from "node:fs";
+import { readAtMost } from "./read-at-most.js";
 import { dirname, resolve } from "node:path";
 import { DEFAULT_POLICY, policyNames } from "../node/config.js";
 import { CAPACITY_PER_POWER, DEFAULT_TASK_MS, FleetError, MAX_POWER, MIN_POWER, arrivalRate, makeWorkload, parseFleet, responsePlot, rowSpecs, runPolicy } from "../sim/index.js";
@@ -221,26 +222,6 @@ function powerList(text: string): number[] {
  * has none.
  */
 export const MAX_FLEET_BYTES = 256 * 1024 * 1024;
-
-/** The file's text, or undefined when it is longer than `max` bytes (read no further than that). */
-function readAtMost(file: string, max: number): string | undefined {
-  const fd = openSync(file, "r");
-  try {
-    const chunks: Buffer[] = [];
-    const buf = Buffer.allocUnsafe(1 << 20);
-    let total = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      total += n;
-      if (total > max) return undefined;
-      chunks.push(Buffer.from(buf.subarray(0, n))); // a copy: a pipe gives 64 KiB a read
-    }
-    return Buffer.concat(chunks, total).toString("utf8");
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** `--fleet FILE`: read and checked, or a CliError naming the flag, the key and the reason. */
 export function readFleet(file: string): Fleet {
