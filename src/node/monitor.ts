@@ -68,6 +68,13 @@ function json(res: ServerResponse, status: number, body: Record<string, unknown>
  */
 export const MAX_MONITOR_CONNECTIONS = 256;
 
+/**
+ * The most of them one IP address may hold: one attacker's sockets then leave the rest of the
+ * port to the scrapers and browsers of other hosts (a Prometheus scrape or a dashboard takes a
+ * few; a page holds at most the 32 feeds the dashboard allows in all).
+ */
+export const MAX_MONITOR_CONNECTIONS_PER_ADDRESS = 64;
+
 /** The path of a request, without its query. */
 export function pathOf(req: IncomingMessage): string {
   const u = req.url ?? "/";
@@ -130,6 +137,21 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
   server.maxConnections = MAX_MONITOR_CONNECTIONS;
+  const perAddress = new Map<string, number>();
+  server.on("connection", (socket) => {
+    const from = socket.remoteAddress ?? "";
+    const held = (perAddress.get(from) ?? 0) + 1;
+    if (held > MAX_MONITOR_CONNECTIONS_PER_ADDRESS) {
+      socket.destroy();
+      return;
+    }
+    perAddress.set(from, held);
+    socket.once("close", () => {
+      const left = (perAddress.get(from) ?? 1) - 1;
+      if (left === 0) perAddress.delete(from);
+      else perAddress.set(from, left);
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     const failed = (err: NodeJS.ErrnoException): void => {
       reject(new MonitorListenError(err.code === "EADDRINUSE" ? `${o.listen} is already in use` : `cannot listen on ${o.listen}: ${err.message}`));

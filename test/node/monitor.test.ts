@@ -2,13 +2,14 @@ import { connect, createServer } from "node:net";
 import type { AddressInfo } from "node:net";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import type { Family } from "parse-prometheus-text-format";
+import { get as httpGet } from "node:http";
 import { describe, expect, it } from "vitest";
 import { MonitorListenError, createAdminToken, startNode } from "../../src/index.js";
 import type { MonitorRoute, RunningNode } from "../../src/index.js";
 import { testCluster } from "../helpers/credentials.js";
 import { trackNodes } from "../helpers/nodes.js";
 import { until } from "../helpers/poll.js";
-import { MAX_MONITOR_CONNECTIONS } from "../../src/node/monitor.js";
+import { MAX_MONITOR_CONNECTIONS, MAX_MONITOR_CONNECTIONS_PER_ADDRESS } from "../../src/node/monitor.js";
 
 const quiet = { logLevel: "silent" as const };
 const http = "127.0.0.1:0";
@@ -167,11 +168,40 @@ describe("monitoring port (--http)", () => {
     expect((await getJson(tier2, "/healthz")).status).toBe(200);
   });
 
+  it("holds at most MAX_MONITOR_CONNECTIONS_PER_ADDRESS sockets from one address, so one host's slow sockets leave the port to others", async () => {
+    const tier2 = await track(startNode({ ...quiet, role: "tier2", http }));
+    const { port } = new URL(tier2.httpUrl as string);
+    const sockets = Array.from({ length: MAX_MONITOR_CONNECTIONS_PER_ADDRESS + 20 }, () => {
+      const s = connect({ port: Number(port), host: "127.0.0.1", localAddress: "127.0.0.1" });
+      s.on("error", () => {});
+      s.write("GET /metrics HTTP/1.1\r\nX-a: "); // headers that never end
+      return s;
+    });
+    let closed = 0;
+    for (const s of sockets) s.on("close", () => closed++);
+    try {
+      await until(async () => closed >= 20, "the sockets past one address's share to be closed");
+      // Another address (127.0.0.2 is loopback too) is still answered while the first holds its share.
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpGet({ host: "127.0.0.1", port: Number(port), path: "/healthz", localAddress: "127.0.0.2" }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on("error", reject);
+      });
+      expect(status).toBe(200);
+      expect(closed).toBe(20);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+  });
+
   it("holds at most MAX_MONITOR_CONNECTIONS sockets, so idle or slow clients cannot take every file descriptor from the node's WebSocket port", async () => {
     const tier2 = await track(startNode({ ...quiet, role: "tier2", http }));
     const { port } = new URL(tier2.httpUrl as string);
-    const sockets = Array.from({ length: MAX_MONITOR_CONNECTIONS + 40 }, () => {
-      const s = connect(Number(port), "127.0.0.1");
+    // From six loopback addresses, each under its own share: the cap on the whole port is what closes these.
+    const sockets = Array.from({ length: MAX_MONITOR_CONNECTIONS + 40 }, (_, i) => {
+      const s = connect({ port: Number(port), host: "127.0.0.1", localAddress: `127.0.0.${2 + (i % 6)}` });
       s.on("error", () => {});
       // Slowloris: a request line, and then headers that never end.
       s.write("GET /metrics HTTP/1.1\r\nX-a: ");
