@@ -82,6 +82,10 @@ describe("the dashboard in a real browser", () => {
     await page.setViewport({ width: 1280, height: 900 });
     const pageErrors: string[] = [];
     page.on("pageerror", (e) => pageErrors.push(e instanceof Error ? e.message : String(e)));
+    // The page's content security policy must refuse nothing the page itself loads or does.
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+    });
     await page.goto(http.url, { waitUntil: "load" });
     // A mark that a reload would wipe out: everything below arrives through the live feed.
     await page.evaluate("window.loadedOnce = 1");

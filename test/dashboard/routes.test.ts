@@ -32,13 +32,13 @@ function fakeStats(): { stats: Record<string, unknown>; source: { stats(): Recor
   return { stats, source: { stats: () => stats } };
 }
 
-async function get(path: string, method = "GET"): Promise<{ status: number; type: string; body: string }> {
+async function get(path: string, method = "GET"): Promise<{ status: number; type: string; body: string; headers: Record<string, unknown> }> {
   const url = new URL(path, http?.url);
   return new Promise((resolve, reject) => {
     const req = request(url, { method }, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (d: string) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"] ?? ""), body, headers: res.headers }));
     });
     req.on("error", reject);
     req.end();
@@ -89,6 +89,13 @@ describe("dashboard routes", () => {
     expect(uplot.status).toBe(200);
     expect(uplot.body).toContain("uPlot");
     for (const p of ["/dashboard/app.js", "/dashboard/app.css", "/dashboard/uplot.css"]) expect((await get(p)).status).toBe(200);
+    // Only its own scripts run, no other site frames it, no type is sniffed (the browser test checks the policy breaks nothing).
+    for (const p of ["/", "/dashboard/app.js"]) {
+      const { headers } = await get(p);
+      expect(headers["content-security-policy"], p).toMatch(/default-src 'self'.*frame-ancestors 'none'/);
+      expect(headers["x-content-type-options"], p).toBe("nosniff");
+      expect(headers["x-frame-options"], p).toBe("DENY");
+    }
     const snap = JSON.parse((await get("/dashboard.json")).body) as DashboardSnapshot;
     expect(snap).toMatchObject({ node: "tier2-x", role: "tier2", policy: "shortest-delay", servers: [{ id: "a", status: "alive", capacity: 4, attrs: { region: "eu" } }] });
     expect((await get("/other")).body).toBe("other");
