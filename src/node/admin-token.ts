@@ -35,8 +35,8 @@ export interface TokenCheck {
   revoked?: () => ReadonlySet<string>;
 }
 
-/** Who the token speaks for (an admin's id), or why it is refused. */
-export function verifyAdminToken(token: string, o: TokenCheck): { id: string } | { refused: string } {
+/** Who the token speaks for (an admin's id) and until when (the token's or its credential's end, whichever is first), or why it is refused. */
+export function verifyAdminToken(token: string, o: TokenCheck): { id: string; expiresAt: number } | { refused: string } {
   const parts = token.split(".");
   if (parts.length !== 3 || parts[0] !== PREFIX) return { refused: "not an allot token (expected allot1.PAYLOAD.SIG, from allot keys token)" };
   const [, payload, sig] = parts as [string, string, string];
@@ -67,5 +67,5 @@ export function verifyAdminToken(token: string, o: TokenCheck): { id: string } |
   const id = claim.id ?? `${claim.idPrefix ?? ""}…`;
   const revoked = o.revoked?.();
   if (revoked && ((claim.id !== undefined && revoked.has(claim.id)) || revoked.has(fingerprint(claim.key)))) return { refused: "token's credential is revoked" };
-  return { id };
+  return { id, expiresAt: Math.min(body.exp, claim.expires + EXPIRY_SKEW_MS) };
 }

@@ -2,6 +2,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
+import type { Refusal } from "./token-gate.js";
 import { parseHostPort } from "../transport/index.js";
 
 /**
@@ -32,10 +33,11 @@ export interface MonitorOptions {
   /** Undefined when the node can do its job, else why not. */
   ready(): string | undefined;
   /**
-   * With authentication on: undefined when the request carries an admin principal, else why not
-   * (answered 401). Absent: every request is let through (a node without authentication).
+   * With authentication on: undefined when the request carries an admin principal, else the
+   * refusal to answer (401, or 429 past the checks its address may have). Absent: every request
+   * is let through (a node without authentication).
    */
-  authorize?: (req: IncomingMessage) => string | undefined;
+  authorize?: (req: IncomingMessage) => Refusal | undefined;
   /** Routes mounted after /metrics, tried in order (see MonitorRoute). */
   routes?: readonly MonitorRoute[];
   log: { warn(obj: object, msg: string): void };
@@ -113,7 +115,7 @@ export async function startMonitor(o: MonitorOptions): Promise<Monitor> {
       return json(res, why === undefined ? 200 : 503, why === undefined ? { ...who, ready: true } : { ...who, ready: false, reason: why });
     }
     const denied = o.authorize?.(req);
-    if (denied !== undefined) return json(res, 401, { ...who, error: denied }, { "www-authenticate": 'Bearer realm="allot"' });
+    if (denied !== undefined) return json(res, denied.status, { ...who, error: denied.error }, denied.status === 401 ? { "www-authenticate": 'Bearer realm="allot"' } : { "retry-after": "1" });
     if (path === "/metrics") {
       const text = await o.registry.metrics();
       res.writeHead(200, { "content-type": o.registry.contentType, "cache-control": "no-store" });

@@ -11,6 +11,8 @@ import { dashboardRoutes } from "./dashboard/index.js";
 import type { DashboardRoutes } from "./dashboard/index.js";
 import type { Monitor } from "./monitor.js";
 import { verifyAdminToken } from "./admin-token.js";
+import { TokenGate } from "./token-gate.js";
+import type { Refusal } from "./token-gate.js";
 import type { KeyObject } from "node:crypto";
 import { createTier1 } from "../actors/roles/distributor-tier1.js";
 import { createTier2 } from "../actors/roles/distributor-tier2.js";
@@ -469,12 +471,12 @@ export async function startNode(config: NodeConfig): Promise<RunningNode | Runni
 }
 
 /** With authentication on, the monitoring port lets through only a request with an admin's valid bearer token. */
-function adminCheck(trust: Trust, now: () => number): (req: Parameters<typeof bearerOf>[0]) => string | undefined {
+function adminCheck(trust: Trust, now: () => number): (req: Parameters<typeof bearerOf>[0]) => Refusal | undefined {
+  const gate = new TokenGate((token) => verifyAdminToken(token, { trusted: trust.trusted, now, ...(trust.revoked ? { revoked: trust.revoked } : {}) }), now);
   return (req) => {
     const token = bearerOf(req);
-    if (token === undefined) return "authentication is on: send an admin's token (allot keys token) as Authorization: Bearer TOKEN";
-    const r = verifyAdminToken(token, { trusted: trust.trusted, now, ...(trust.revoked ? { revoked: trust.revoked } : {}) });
-    return "refused" in r ? r.refused : undefined;
+    if (token === undefined) return { status: 401, error: "authentication is on: send an admin's token (allot keys token) as Authorization: Bearer TOKEN" };
+    return gate.admit(token, req.socket.remoteAddress ?? "");
   };
 }
 

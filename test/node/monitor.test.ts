@@ -285,4 +285,29 @@ describe("monitoring port (--http)", () => {
     // Only an admin credential signs a token.
     expect(() => createAdminToken(cluster.issue(["client"], "c"), 60_000, Date.now())).toThrow(/not admin/);
   });
+
+  it("checks the signatures of a few tokens a second from one address: a flood of fake ones is answered 429 unchecked, an admin elsewhere still gets in", async () => {
+    const cluster = testCluster();
+    const tier2 = await track(startNode({ ...quiet, role: "tier2", id: "t2", ...cluster.auth(cluster.issue(["tier2"], "t2")), http }));
+    const { port } = new URL(tier2.httpUrl as string);
+    // Well-formed tokens some other cluster signed: each one cost a signature check before.
+    const other = testCluster();
+    const fakes = Array.from({ length: 120 }, () => createAdminToken(other.issue(["admin"], "ops"), 3_600_000, Date.now()));
+    const from = (localAddress: string, token: string): Promise<{ status: number; retryAfter: string | undefined }> =>
+      new Promise((resolve, reject) => {
+        const req = httpGet({ host: "127.0.0.1", port: Number(port), path: "/metrics", localAddress, headers: { authorization: `Bearer ${token}` } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined });
+        });
+        req.on("error", reject);
+      });
+    const answers: Array<{ status: number; retryAfter: string | undefined }> = [];
+    for (const t of fakes) answers.push(await from("127.0.0.3", t)); // one at a time: the address may hold only so many sockets
+    const limited = answers.filter((a) => a.status === 429);
+    expect(answers.every((a) => a.status === 401 || a.status === 429)).toBe(true);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]?.retryAfter).toBe("1");
+    const token = createAdminToken(cluster.issue(["admin"], "ops"), 3_600_000, Date.now());
+    expect((await from("127.0.0.4", token)).status).toBe(200);
+  });
 });
