@@ -463,7 +463,7 @@ export class ServerTable {
       const list = this.byApp.get(app);
       if (!list) continue;
       const kept = list.filter((e) => !gone.has(e));
-      if (kept.length === 0) this.byApp.delete(app);
+      if (kept.length === 0) this.dropApp(app);
       else this.byApp.set(app, kept);
     }
   }
@@ -690,8 +690,24 @@ export class ServerTable {
       if (!list) continue;
       const i = list.indexOf(e);
       if (i >= 0) list.splice(i, 1);
-      if (list.length === 0) this.byApp.delete(app);
+      if (list.length === 0) this.dropApp(app);
     }
+  }
+
+  /**
+   * No server offers `app` any more: everything kept for it goes (a later server offering it
+   * builds it again when asked). Otherwise a server renaming its applications on every report
+   * would leave its power bound, and the indexes decisions built, behind for each name it used.
+   */
+  private dropApp(app: string): void {
+    this.byApp.delete(app);
+    this.powerBound.delete(app);
+    this.powerStale.delete(app);
+    this.free.delete(app);
+    this.byDelay.delete(app);
+    this.byIdle.delete(app);
+    this.idle.delete(app);
+    this.rings.delete(app);
   }
 }
 

@@ -224,6 +224,28 @@ describe("state/server-table", () => {
     });
   });
 
+    it("keeps no per-application state for applications no server offers any more: a server renaming its 256 applications on every report costs the table nothing that stays", () => {
+      const t = new ServerTable();
+      t.apply(report({ id: "honest", power: 1 }), 0);
+      // One server cycling through ever-new application lists, at the protocol's bound of 256 names, with a huge power each time.
+      for (let k = 0; k < 200; k++) {
+        const apps = Array.from({ length: 256 }, (_, j) => `app-${k}-${j}`);
+        t.apply(report({ id: "evil", apps, power: k % 2 === 0 ? 1e308 : 5e-324, version: [1, k + 1] }), 0);
+        // Decisions read some of them while the server offers them (their indexes and rings get built).
+        t.available(apps[0] as string);
+        t.availableByDelay(apps[1] as string);
+        t.availableByIdlePower(apps[2] as string);
+        t.idleQueue(apps[3] as string);
+        t.ring(apps[4] as string);
+      }
+      t.remove("evil");
+      const state = t as unknown as Record<"powerBound" | "free" | "byDelay" | "byIdle" | "idle" | "rings", Map<string, unknown>> & { powerStale: Set<string> };
+      for (const k of ["powerBound", "powerStale", "free", "byDelay", "byIdle", "idle", "rings"] as const) {
+        expect([...state[k].keys()].filter((app) => app !== "echo"), k).toEqual([]);
+      }
+      expect(t.maxPower("echo")).toBe(1);
+    });
+
   describe("ServerTable merged across allocators", () => {
     it("converges: two allocators that each saw any part of the reports, in any order, agree after syncing both ways (property)", () => {
       const reportArb = fc.record({
