@@ -716,13 +716,31 @@ function isAvailable(e: ServerEntry): boolean {
   return e.status === "alive" && freeSlots(e) > 0;
 }
 
+/**
+ * Lists up to this long are compared by scanning (cheaper than a Set for the one or few
+ * applications a server offers); longer ones through a Set, so that a report at the protocol's
+ * bound of 256 names costs linear time, not 65,536 string comparisons.
+ */
+const SCAN_APPS = 16;
+
 /** The list without repeats (the same array when it has none), so each application indexes an entry once. */
 function distinct(apps: readonly string[]): string[] {
+  if (apps.length > SCAN_APPS) {
+    const set = new Set(apps);
+    return set.size === apps.length ? (apps as string[]) : [...set];
+  }
   for (let i = 1; i < apps.length; i++) if (apps.indexOf(apps[i] as string) < i) return [...new Set(apps)];
   return apps as string[];
 }
 
-/** The same applications, whatever the order or repeats (a report's list is small). */
+/** The same applications, whatever the order or repeats. */
 function sameApps(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length > SCAN_APPS || b.length > SCAN_APPS) {
+    const sa = new Set(a);
+    const sb = new Set(b);
+    if (sa.size !== sb.size) return false;
+    for (const x of sa) if (!sb.has(x)) return false;
+    return true;
+  }
   return a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
 }

@@ -201,6 +201,28 @@ describe("state/server-table", () => {
         expect(ids(t.offering(`late-${n}`))).toEqual([`b${n}`]);
       }
     });
+
+    it("costs a report time linear in its applications: one at the protocol's bound of 256 names is not 65,536 string comparisons", () => {
+      // The best of a few runs of N reports, alternating one list and its reverse (the same set: no re-indexing).
+      const perReport = (n: number): number => {
+        let best = Infinity;
+        for (let trial = 0; trial < 5; trial++) {
+          const t = new ServerTable();
+          const apps = Array.from({ length: n }, (_, j) => `application-${j}`);
+          const rev = [...apps].reverse();
+          let seq = 0;
+          const N = 400;
+          const t0 = performance.now();
+          for (let k = 0; k < N; k++) t.apply(report({ id: "evil", apps: k % 2 === 0 ? apps : rev, version: [1, ++seq] }), 0);
+          best = Math.min(best, (performance.now() - t0) / N);
+        }
+        return best;
+      };
+      perReport(256); // warm up
+      const ratio = perReport(256) / perReport(32);
+      // 8 times the names: linear is about 8 (or less: a report has fixed costs), quadratic about 20 and more.
+      expect(ratio).toBeLessThan(10);
+    });
   });
 
   describe("ServerTable.maxPower", () => {
