@@ -12,6 +12,13 @@ import type { RoleContext } from "./context.js";
 
 /** Reports per `peer.sync` message (and key placements per `peer.keys`), so a full table never needs one giant frame. */
 const CHUNK = 1000;
+/**
+ * Characters of server entries per `peer.sync` message at most (`reportChars`; a character is at
+ * most 3 bytes of UTF-8, so a message stays under the 4 MiB frame): a count alone let one entry
+ * near the frame limit, a server's own report at the protocol's bounds, take down the whole
+ * message and with it every other entry it carried.
+ */
+const CHUNK_CHARS = 1024 * 1024;
 /** Key placements waiting for the turn's flush past which more are not shared (counted): a bound on one turn's memory. */
 const MAX_DIRTY_KEYS = 100_000;
 
@@ -215,15 +222,21 @@ export class PeerSync {
     if (this.keys) this.sendKeys(ch, [...this.keys.entries(this.ctx.now())]);
   }
 
-  /** Server entries in chunks of CHUNK; the (small) attribute tables and slave entries ride with the first. */
+  /** Server entries in chunks of CHUNK entries and CHUNK_CHARS; the (small) attribute tables and slave entries ride with the first. */
   private send(ch: Channel, servers: ServerReport[], tables: AttrTables, slaves: ServerReport[]): void {
     const extras = tables.client.length + tables.user.length + tables["task-type"].length > 0 || slaves.length > 0;
-    for (let i = 0; i === 0 || i < servers.length; i += CHUNK) {
-      const chunk = servers.slice(i, i + CHUNK);
+    for (let i = 0, first = true; first || i < servers.length; first = false) {
+      let end = i;
+      for (let chars = 0; end < servers.length && end - i < CHUNK; end++) {
+        chars += reportChars(servers[end] as ServerReport);
+        if (chars > CHUNK_CHARS && end > i) break; // an entry alone past the budget still goes, in a message of its own
+      }
+      const chunk = servers.slice(i, end);
+      i = end;
       if (chunk.length === 0 && !extras) return;
       this.sent += chunk.length;
       const body: Bodies["peer.sync"] = { servers: chunk };
-      if (i === 0 && extras) {
+      if (first && extras) {
         body.tables = tables;
         if (slaves.length > 0) body.slaves = slaves;
         this.sent += slaves.length;
@@ -243,4 +256,15 @@ function reportsOf(table: ServerTable, ids: Set<string>): ServerReport[] {
   }
   ids.clear();
   return out;
+}
+
+/** About the size of a report on the wire, in characters: its strings, plus a few bytes for each other field. */
+function reportChars(r: ServerReport): number {
+  let n = 128 + r.id.length + r.url.length + (r.ticketKey?.length ?? 0);
+  for (const a of r.apps) n += a.length + 2;
+  for (const k in r.attrs) {
+    const v = r.attrs[k];
+    n += k.length + (typeof v === "string" ? v.length : 9) + 2;
+  }
+  return n;
 }
