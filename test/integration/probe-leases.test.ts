@@ -1,26 +1,18 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, createWsTransport, startNode } from "../../src/index.js";
-import type { CommonConfig, RunningNode } from "../../src/index.js";
+import { describe, expect, it } from "vitest";
+import { ErrorCode, startNode } from "../../src/index.js";
+import type { RunningNode } from "../../src/index.js";
 import { drainServer } from "../../src/node/query.js";
 import { leaseClassOf } from "../../src/actors/runtime/client-leases.js";
 import type { LeaseGrant, Message, PlacedOne, RefusedOne, ServerStatusRow, Task, TaskClass } from "../../src/protocol/index.js";
-import { rawHandshake, testCluster } from "../helpers/credentials.js";
-import { trackNodes } from "../helpers/nodes.js";
+import { rawHandshake } from "../helpers/credentials.js";
+import { authedProbe } from "../helpers/authed-probe.js";
 import { RawClient, eventually } from "../helpers/raw-client.js";
 
 // Hostile probes of leases and batches over real WebSockets: a tier-2 and two app servers, every
 // node with a credential; clients are raw connections proven as "alice" or "mallory", straight to
 // the tier-2 (their first hop, which stamps the verified client) and to the app servers.
 
-const track = trackNodes();
-const raws: RawClient[] = [];
-afterEach(async () => {
-  for (const r of raws.splice(0)) await r.close();
-});
-
-const keys = testCluster();
-const common = (): Omit<CommonConfig, "id"> => ({ logLevel: "silent", transport: createWsTransport() });
-const authed = (role: "tier2" | "app", id: string) => ({ ...common(), ...keys.auth(keys.issue([role], id)), id });
+const { track, raws, keys, authed } = authedProbe();
 
 interface Cluster {
   tier2: RunningNode;

@@ -1,23 +1,15 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { createWsTransport, startNode } from "../../src/index.js";
-import type { CommonConfig, RunningNode } from "../../src/index.js";
+import { describe, expect, it } from "vitest";
+import { startNode } from "../../src/index.js";
+import type { RunningNode } from "../../src/index.js";
 import type { ServerStatusRow } from "../../src/protocol/index.js";
-import { rawHandshake, testCluster } from "../helpers/credentials.js";
-import { trackNodes } from "../helpers/nodes.js";
+import { rawHandshake } from "../helpers/credentials.js";
+import { authedProbe } from "../helpers/authed-probe.js";
 import { RawClient, eventually } from "../helpers/raw-client.js";
 
 // Hostile probes of one app server that holds a valid credential (it may report for its own id)
 // against a real tier-2 with honest servers: what it sends must cost the others nothing.
 
-const track = trackNodes();
-const raws: RawClient[] = [];
-afterEach(async () => {
-  for (const r of raws.splice(0)) await r.close();
-});
-
-const keys = testCluster();
-const common = (): Omit<CommonConfig, "id"> => ({ logLevel: "silent", transport: createWsTransport() });
-const authed = (role: "tier2" | "app", id: string) => ({ ...common(), ...keys.auth(keys.issue([role], id)), id });
+const { track, raws, keys, authed } = authedProbe();
 const rows = (n: RunningNode): ServerStatusRow[] => n.stats().servers as ServerStatusRow[];
 
 /** A raw connection proven as app server `id`. */
