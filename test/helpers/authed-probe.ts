@@ -18,6 +18,6 @@ export function authedProbe() {
   });
   const keys = testCluster();
   const common = (): Omit<CommonConfig, "id"> => ({ logLevel: "silent", transport: createWsTransport() });
-  const authed = (role: "tier2" | "app", id: string) => ({ ...common(), ...keys.auth(keys.issue([role], id)), id });
+  const authed = (role: "tier2" | "tier1" | "vip" | "app", id: string) => ({ ...common(), ...keys.auth(keys.issue([role], id)), id });
   return { track, raws, keys, authed };
 }

@@ -1,22 +1,14 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { ErrorCode, createWsTransport, startNode } from "../../src/index.js";
-import type { CommonConfig, RunningNode } from "../../src/index.js";
+import { describe, expect, it } from "vitest";
+import { ErrorCode, startNode } from "../../src/index.js";
+import type { RunningNode } from "../../src/index.js";
 import { MAX_BATCH_BYTES, MAX_BATCH_TASKS } from "../../src/protocol/index.js";
 import type { Bodies, Message, PlacedOne, RefusedOne, Task } from "../../src/protocol/index.js";
 import { PROTOCOL_VERSION } from "../../src/transport/codec.js";
-import { rawHandshake, testCluster } from "../helpers/credentials.js";
-import { trackNodes } from "../helpers/nodes.js";
+import { rawHandshake } from "../helpers/credentials.js";
+import { authedProbe } from "../helpers/authed-probe.js";
 import { RawClient, eventually } from "../helpers/raw-client.js";
 
-const track = trackNodes();
-const raws: RawClient[] = [];
-afterEach(async () => {
-  for (const r of raws.splice(0)) await r.close();
-});
-
-const cluster = testCluster();
-const common = (): Omit<CommonConfig, "id"> => ({ logLevel: "silent", transport: createWsTransport() });
-const authed = (role: "tier2" | "vip" | "tier1" | "app", id: string) => ({ ...common(), ...cluster.auth(cluster.issue([role], id)), id });
+const { track, raws, keys: cluster, authed } = authedProbe();
 
 interface AppSpec {
   id: string;
